@@ -1,0 +1,211 @@
+//! What a receive loop hands to its handler: a zero-copy batch of datagrams.
+//!
+//! Every receive method fills the same shape: a contiguous buffer arena that the method owns and
+//! reuses (the `recvmmsg` buffers, the io_uring provided-buffer ring) plus a slice of
+//! [`RecvMeta`] records that locate each datagram in it. A [`Batch`] borrows both for the
+//! duration of one handler call, so handing it over allocates and copies nothing.
+
+use std::net::SocketAddr;
+
+/// Where one received datagram sits in the arena, and what the kernel said about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// Offset of the payload in the batch's arena.
+    pub offset: usize,
+    /// Payload bytes actually stored (at most the buffer size).
+    pub len: usize,
+    /// Sender address.
+    pub source: SocketAddr,
+    /// With UDP_GRO: the size of each coalesced segment (the last one may be shorter);
+    /// 0 when the buffer holds one datagram.
+    pub segment_size: u16,
+    /// The datagram was larger than the buffer and was cut (MSG_TRUNC).
+    pub truncated: bool,
+    /// Kernel receive time (SO_TIMESTAMPNS, CLOCK_REALTIME ns), when enabled.
+    pub kernel_rx_ns: Option<u64>,
+}
+
+impl RecvMeta {
+    /// A placeholder used to pre-size metadata vectors.
+    pub const EMPTY: RecvMeta = RecvMeta {
+        offset: 0,
+        len: 0,
+        source: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
+        segment_size: 0,
+        truncated: false,
+        kernel_rx_ns: None,
+    };
+}
+
+/// One received buffer: a datagram, or with UDP_GRO several same-flow datagrams coalesced.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// The payload as received (all segments, back to back, when coalesced).
+    pub payload: &'a [u8],
+    /// Sender address.
+    pub source: SocketAddr,
+    /// Segment size when the kernel coalesced datagrams (UDP_GRO); 0 otherwise.
+    pub segment_size: u16,
+    /// The datagram was cut because it did not fit the buffer.
+    pub truncated: bool,
+    /// Kernel receive time (CLOCK_REALTIME ns) when timestamps are on.
+    pub kernel_rx_ns: Option<u64>,
+}
+
+impl<'a> Datagram<'a> {
+    /// Number of datagrams this buffer stands for (1 unless coalesced by GRO).
+    #[inline]
+    pub fn segment_count(&self) -> usize {
+        if self.segment_size == 0 || self.payload.is_empty() {
+            1
+        } else {
+            self.payload.len().div_ceil(self.segment_size as usize)
+        }
+    }
+
+    /// The individual datagrams: the segments of a coalesced buffer, or the payload itself.
+    #[inline]
+    pub fn segments(&self) -> std::slice::Chunks<'a, u8> {
+        let size =
+            if self.segment_size == 0 { self.payload.len() } else { self.segment_size as usize };
+        // `chunks` refuses 0; an empty payload yields one empty chunk below instead.
+        self.payload.chunks(size.max(1))
+    }
+}
+
+/// A batch of received datagrams from one socket, valid for one handler call.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    arena: &'a [u8],
+    metas: &'a [RecvMeta],
+    /// `CLOCK_MONOTONIC` ns read once when the batch was received.
+    pub rx_ns: u64,
+    /// Index of the socket (and thread) that received it.
+    pub socket: usize,
+    /// The socket's cumulative kernel drop count (SO_RXQ_OVFL) as last reported, if known.
+    pub kernel_drops: Option<u32>,
+}
+
+impl<'a> Batch<'a> {
+    /// Builds a batch over a method's arena and metadata.
+    ///
+    /// Panics (in debug builds) if a record points outside the arena.
+    pub fn new(arena: &'a [u8], metas: &'a [RecvMeta], rx_ns: u64, socket: usize) -> Batch<'a> {
+        debug_assert!(metas.iter().all(|m| m.offset + m.len <= arena.len()));
+        Batch { arena, metas, rx_ns, socket, kernel_drops: None }
+    }
+
+    /// Number of buffers in the batch (a GRO buffer counts once; see [`Batch::datagram_count`]).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.metas.len()
+    }
+
+    /// True when the batch holds nothing.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.metas.is_empty()
+    }
+
+    /// The `i`-th buffer.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<Datagram<'a>> {
+        self.metas.get(i).map(|m| self.view(m))
+    }
+
+    /// Iterates over the buffers.
+    #[inline]
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Datagram<'a>> + 'a {
+        let arena = self.arena;
+        self.metas.iter().map(move |m| Self::view_in(arena, m))
+    }
+
+    /// Total datagrams, counting each GRO segment.
+    pub fn datagram_count(&self) -> usize {
+        self.iter().map(|d| d.segment_count()).sum()
+    }
+
+    #[inline]
+    fn view(&self, m: &RecvMeta) -> Datagram<'a> {
+        Self::view_in(self.arena, m)
+    }
+
+    #[inline]
+    fn view_in(arena: &'a [u8], m: &RecvMeta) -> Datagram<'a> {
+        let end = (m.offset + m.len).min(arena.len());
+        let start = m.offset.min(end);
+        Datagram {
+            payload: &arena[start..end],
+            source: m.source,
+            segment_size: m.segment_size,
+            truncated: m.truncated,
+            kernel_rx_ns: m.kernel_rx_ns,
+        }
+    }
+}
+
+/// What a handler tells the receive loop after a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep receiving.
+    Continue,
+    /// Stop this thread's loop and, through the run's stop flag, every other thread too.
+    Stop,
+}
+
+/// Per-thread consumer of received batches.
+///
+/// A receive run creates one handler per socket thread through a factory, calls
+/// [`Handler::on_batch`] for every batch and [`Handler::on_idle`] when a receive wait times out
+/// without data (at least every few hundred milliseconds), and gives the handlers back when the
+/// run ends so their results can be merged.
+pub trait Handler: Send {
+    /// Called for every batch; must not block.
+    fn on_batch(&mut self, batch: &Batch<'_>) -> Flow;
+
+    /// Called when no data arrived for a while; `now_ns` is `CLOCK_MONOTONIC`.
+    fn on_idle(&mut self, now_ns: u64) -> Flow {
+        let _ = now_ns;
+        Flow::Continue
+    }
+}
+
+impl<F: FnMut(&Batch<'_>) -> Flow + Send> Handler for F {
+    fn on_batch(&mut self, batch: &Batch<'_>) -> Flow {
+        self(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(offset: usize, len: usize, seg: u16) -> RecvMeta {
+        RecvMeta { offset, len, segment_size: seg, ..RecvMeta::EMPTY }
+    }
+
+    #[test]
+    fn batch_views_the_arena() {
+        let arena: Vec<u8> = (0..100).collect();
+        let metas = [meta(0, 10, 0), meta(50, 36, 18), meta(90, 0, 0)];
+        let b = Batch::new(&arena, &metas, 5, 1);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.get(0).unwrap().payload, &arena[0..10]);
+        let gro = b.get(1).unwrap();
+        assert_eq!(gro.segment_count(), 2);
+        assert_eq!(gro.segments().map(|s| s.len()).collect::<Vec<_>>(), vec![18, 18]);
+        assert_eq!(b.get(2).unwrap().segment_count(), 1);
+        assert_eq!(b.datagram_count(), 4);
+        assert!(b.get(3).is_none());
+    }
+
+    #[test]
+    fn short_last_segment_counts() {
+        let arena = [0u8; 40];
+        let metas = [meta(0, 40, 18)];
+        let b = Batch::new(&arena, &metas, 0, 0);
+        let d = b.get(0).unwrap();
+        assert_eq!(d.segment_count(), 3);
+        assert_eq!(d.segments().last().unwrap().len(), 4);
+    }
+}

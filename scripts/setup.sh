@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests and benchmarks need beyond the Rust toolchain (Debian packages).
+# Safe to run again; without root it only reports what is missing.
+set -euo pipefail
+need=()
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+command -v sockperf >/dev/null 2>&1 || need+=(sockperf)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "setup: not root, not installing ${need[*]} (peer comparisons and veth tests will skip)" >&2
+fi
