@@ -20,7 +20,7 @@
 
 pub mod clock;
 
-pub use clock::{Clock, now_ns};
+pub use clock::{Clock, now_ns, process_cpu_ns, thread_cpu_ns};
 
 use core::fmt;
 
