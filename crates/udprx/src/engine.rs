@@ -18,7 +18,9 @@ use crate::method::{self, LoopConfig, LoopCtx, Method};
 use crate::sys;
 
 /// How datagrams are spread over several `SO_REUSEPORT` sockets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Steer {
     /// The kernel's 4-tuple hash (the default reuseport behaviour).
@@ -325,7 +327,8 @@ impl ReceiverBuilder {
             },
             m => (m, None, None),
         };
-        let buffer_size = if self.gro { self.buffer_size.max(GRO_BUFFER) } else { self.buffer_size };
+        let buffer_size =
+            if self.gro { self.buffer_size.max(GRO_BUFFER) } else { self.buffer_size };
         let ring_buffers = self.ring_buffers.unwrap_or(if self.gro {
             DEFAULT_RING_BUFFERS_GRO
         } else {
@@ -484,15 +487,16 @@ impl Receiver {
                         timestamps: setup.timestamps,
                         gro: setup.gro,
                     };
-                    std::thread::Builder::new()
-                        .name(format!("udprx-{i}"))
-                        .spawn_scoped(s, move || {
+                    std::thread::Builder::new().name(format!("udprx-{i}")).spawn_scoped(
+                        s,
+                        move || {
                             let r = thread_main(sock, info, cfg, factory, flag, deadline_ns);
                             if r.is_err() {
                                 flag.store(true, Ordering::Relaxed);
                             }
                             r
-                        })
+                        },
+                    )
                 })
                 .collect();
             handles

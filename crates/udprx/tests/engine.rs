@@ -19,7 +19,13 @@ fn v6() -> SocketAddr {
     "[::1]:0".parse().unwrap()
 }
 
-fn builder(addr: SocketAddr, method: Method, sockets: usize, steer: Steer, gro: bool) -> udprx::ReceiverBuilder {
+fn builder(
+    addr: SocketAddr,
+    method: Method,
+    sockets: usize,
+    steer: Steer,
+    gro: bool,
+) -> udprx::ReceiverBuilder {
     Receiver::builder(addr)
         .method(method)
         .sockets(sockets)
@@ -35,7 +41,8 @@ fn exactly_once(addr: SocketAddr, method: Method, sockets: usize, steer: Steer, 
     assert_eq!(rx.setup().method, method);
     assert_eq!(rx.setup().sockets, sockets);
     let expected = expected_set(0..FLOWS, PER_FLOW);
-    let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..FLOWS, PER_FLOW, 64, None)));
+    let out =
+        run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..FLOWS, PER_FLOW, 64, None)));
     let seen = all_seen(&out);
     assert_eq!(seen.len(), expected.len(), "received count (duplicates or losses)");
     assert_eq!(seen, expected, "every (flow, seq) exactly once");
@@ -113,7 +120,8 @@ fn gso_sender_with_gro_receiver_counts_segments() {
         let b = builder(v4(), m, 1, Steer::Hash, true);
         let Some(rx) = build_or_skip(b, m) else { continue };
         let (count, segs) = (20u64, 8u64);
-        let out = run_collect(rx, (count * segs) as usize, |dst| send_gso(dst, 7, count, segs, 100));
+        let out =
+            run_collect(rx, (count * segs) as usize, |dst| send_gso(dst, 7, count, segs, 100));
         let seen = all_seen(&out);
         let expected: Vec<(u8, u64)> = (0..count * segs).map(|s| (7, s)).collect();
         assert_eq!(seen, expected, "{m}: every GRO segment counted once");
@@ -135,7 +143,8 @@ fn hash_steering_spreads_flows() {
         }
         // The hash keeps each flow on one socket.
         for f in 0..16u8 {
-            let holders = out.handlers.iter().filter(|h| h.seen.iter().any(|&(x, _)| x == f)).count();
+            let holders =
+                out.handlers.iter().filter(|h| h.seen.iter().any(|&(x, _)| x == f)).count();
             assert_eq!(holders, 1, "{m}: flow {f} split across sockets");
         }
     }
@@ -240,7 +249,11 @@ fn duration_ends_an_idle_run() {
             let Some(rx) = build_or_skip(b, m) else { continue };
             let t0 = Instant::now();
             let out = rx.run(|_| |_: &udprx::Batch<'_>| Flow::Continue).expect("run");
-            assert!(t0.elapsed() < Duration::from_secs(5), "{m} spin={spin}: took {:?}", t0.elapsed());
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "{m} spin={spin}: took {:?}",
+                t0.elapsed()
+            );
             assert!(out.elapsed >= Duration::from_millis(300));
         }
     }

@@ -54,9 +54,9 @@ impl std::str::FromStr for Method {
             "recvmmsg" => Ok(Method::Recvmmsg),
             "uring" | "io_uring" | "io-uring" => Ok(Method::Uring),
             "auto" => Ok(Method::Auto),
-            other => {
-                Err(format!("unknown method '{other}' (expected recvfrom, recvmmsg, uring or auto)"))
-            }
+            other => Err(format!(
+                "unknown method '{other}' (expected recvfrom, recvmmsg, uring or auto)"
+            )),
         }
     }
 }

@@ -72,7 +72,7 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
         let mut truncated = full > buf.len();
         let info = if use_msg {
             truncated |= msg.msg_flags & libc::MSG_TRUNC != 0;
-            let clen = (msg.msg_controllen as usize).min(CONTROL_LEN);
+            let clen = cmsg::control_len(&msg);
             cmsg::parse(&control.0[..clen])
         } else {
             cmsg::CmsgInfo::default()

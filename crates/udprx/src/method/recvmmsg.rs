@@ -55,7 +55,13 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
         // SAFETY: every header points at its own `iovs`/`names`/`controls` entry with the true
         // lengths, and those vectors (and `arena`) live, unmoved, for the whole loop.
         let got = unsafe {
-            libc::recvmmsg(ctx.fd, msgs.as_mut_ptr(), n as libc::c_uint, flags, std::ptr::null_mut())
+            libc::recvmmsg(
+                ctx.fd,
+                msgs.as_mut_ptr(),
+                n as libc::c_uint,
+                flags,
+                std::ptr::null_mut(),
+            )
         };
         if got < 0 {
             let e = io::Error::last_os_error();
@@ -74,7 +80,7 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
             let m = &msgs[i];
             let full = m.msg_len as usize;
             let h = &m.msg_hdr;
-            let clen = (h.msg_controllen as usize).min(CONTROL_LEN);
+            let clen = cmsg::control_len(h);
             let info = cmsg::parse(&controls[i].0[..clen]);
             if info.drops.is_some() {
                 ctx.stats.kernel_drops = info.drops;

@@ -234,8 +234,8 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     let mut br = BufRing::new(count, stride).map_err(uring_err(ctx.socket, "mmap"))?;
     // Every CQE but error ones consumes a buffer, so twice the buffers can never overflow.
     let cq = (2 * count).clamp(256, 2 * MAX_RING_BUFFERS) as u32;
-    let (mut ring, _mode) =
-        build_ring(cq, ctx.cfg.uring_defer).map_err(|e| Error::UringUnavailable(setup_reason(&e)))?;
+    let (mut ring, _mode) = build_ring(cq, ctx.cfg.uring_defer)
+        .map_err(|e| Error::UringUnavailable(setup_reason(&e)))?;
     // SAFETY: `br.entries` is page-aligned, holds `count` entries and outlives the ring (the
     // ring is dropped first, which also drops the registration).
     unsafe {
@@ -245,7 +245,8 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
         Error::UringUnavailable(format!("provided buffer ring registration refused: {e}"))
     })?;
 
-    let sqe = opcode::RecvMsgMulti::new(types::Fd(ctx.fd), &msghdr, BGID).build().user_data(RECV_TAG);
+    let sqe =
+        opcode::RecvMsgMulti::new(types::Fd(ctx.fd), &msghdr, BGID).build().user_data(RECV_TAG);
     let arm = |ring: &mut IoUring| -> io::Result<()> {
         // SAFETY: the SQE refers to `msghdr` and the registered buffer group, which both live
         // until the ring is dropped at the end of this function.
@@ -265,14 +266,21 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     let mut bids: Vec<u16> = Vec::with_capacity(cq as usize);
     let mut received_any = false;
     loop {
-        let waited = if ctx.cfg.spin { ring.submit() } else { ring.submitter().submit_with_args(1, &args) };
+        let waited =
+            if ctx.cfg.spin { ring.submit() } else { ring.submitter().submit_with_args(1, &args) };
         let mut timed_out = false;
         if let Err(e) = waited {
             match e.raw_os_error() {
                 Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => {
                     timed_out = true
                 }
-                _ => return Err(Error::Recv { socket: ctx.socket, call: "io_uring_enter", source: e }),
+                _ => {
+                    return Err(Error::Recv {
+                        socket: ctx.socket,
+                        call: "io_uring_enter",
+                        source: e,
+                    });
+                }
             }
         }
         let rx_ns = now_ns(Clock::Monotonic);
@@ -319,7 +327,8 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
         if let Some(errno) = failure {
             if errno == libc::EINVAL && !received_any {
                 return Err(Error::UringUnavailable(
-                    "multishot recvmsg refused (EINVAL): kernel without IORING_RECV_MULTISHOT".into(),
+                    "multishot recvmsg refused (EINVAL): kernel without IORING_RECV_MULTISHOT"
+                        .into(),
                 ));
             }
             return Err(Error::Recv {

@@ -26,6 +26,13 @@ pub(crate) struct CmsgInfo {
     pub rx_ns: Option<u64>,
 }
 
+/// The control length the kernel wrote back into `h`, capped at [`CONTROL_LEN`].
+#[inline]
+#[allow(clippy::unnecessary_cast)] // `msg_controllen` is size_t on glibc, socklen_t on musl
+pub(crate) fn control_len(h: &libc::msghdr) -> usize {
+    (h.msg_controllen as usize).min(CONTROL_LEN)
+}
+
 #[inline]
 fn align(n: usize) -> usize {
     (n + WORD - 1) & !(WORD - 1)

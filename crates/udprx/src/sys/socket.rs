@@ -24,7 +24,12 @@ pub(crate) struct SockOpts {
     pub read_timeout: Option<Duration>,
 }
 
-fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, val: libc::c_int) -> io::Result<()> {
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    val: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `val` is a live c_int and the length passed is its size; the kernel only reads it.
     let rc = unsafe {
         libc::setsockopt(
@@ -91,9 +96,7 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
 /// The address a socket is bound to.
 pub(crate) fn local_addr(sock: &Socket) -> Result<SocketAddr, Error> {
     sock.local_addr()
-        .and_then(|a| {
-            a.as_socket().ok_or_else(|| io::Error::new(io::ErrorKind::Other, "not an inet socket"))
-        })
+        .and_then(|a| a.as_socket().ok_or_else(|| io::Error::other("not an inet socket")))
         .map_err(opt_err("getsockname", ""))
 }
 
