@@ -104,6 +104,8 @@ pub struct SetupInfo {
     pub rcvbuf_requested: Option<usize>,
     /// Datagrams per `recvmmsg` call.
     pub batch: usize,
+    /// recvmmsg waits for a full batch (no MSG_WAITFORONE).
+    pub full_batch: bool,
     /// Buffers in each io_uring provided-buffer ring.
     pub ring_buffers: usize,
     /// Payload bytes per receive buffer.
@@ -181,6 +183,7 @@ pub struct ReceiverBuilder {
     steer: Steer,
     cpus: Option<Vec<usize>>,
     batch: usize,
+    full_batch: bool,
     ring_buffers: Option<usize>,
     buffer_size: usize,
     gro: bool,
@@ -225,6 +228,12 @@ impl ReceiverBuilder {
     /// Datagrams per `recvmmsg` call (default 64).
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n;
+        self
+    }
+    /// recvmmsg: block until the batch is full (or the idle timeout) instead of returning
+    /// after the first datagram (MSG_WAITFORONE, the default).
+    pub fn full_batch(mut self, on: bool) -> Self {
+        self.full_batch = on;
         self
     }
     /// Buffers in the io_uring provided-buffer ring, a power of two up to 32768 (default 4096,
@@ -304,9 +313,9 @@ impl ReceiverBuilder {
             return bad("idle interval must be > 0".into());
         }
         if let Some(cpus) = &self.cpus {
-            let n = sys::ncpus();
-            if let Some(c) = cpus.iter().find(|&&c| c >= n) {
-                return bad(format!("--cpus: CPU {c} does not exist (this machine has {n})"));
+            let online = sys::online_cpus();
+            if let Some(c) = cpus.iter().find(|c| !online.contains(c)) {
+                return bad(format!("--cpus: CPU {c} is not online (online: {online:?})"));
             }
         }
         Ok(())
@@ -346,14 +355,7 @@ impl ReceiverBuilder {
             nonblocking: self.spin || method == Method::Uring,
             read_timeout: if blocking { Some(self.idle) } else { None },
         };
-        let ncpu = sys::ncpus();
-        let cpus: Vec<Option<usize>> = (0..self.sockets)
-            .map(|i| match &self.cpus {
-                None => Some(i % ncpu),
-                Some(v) if v.is_empty() => None,
-                Some(v) => Some(v[i % v.len()]),
-            })
-            .collect();
+        let cpus = assign_cpus(self.sockets, self.steer, self.cpus.as_deref())?;
 
         let mut sockets = Vec::with_capacity(self.sockets);
         let mut rcvbuf = Vec::with_capacity(self.sockets);
@@ -387,6 +389,7 @@ impl ReceiverBuilder {
             rcvbuf,
             rcvbuf_requested: self.rcvbuf,
             batch: self.batch,
+            full_batch: self.full_batch,
             ring_buffers,
             buffer_size,
             gro: self.gro,
@@ -398,6 +401,7 @@ impl ReceiverBuilder {
         };
         let cfg = LoopConfig {
             batch: self.batch,
+            full_batch: self.full_batch,
             ring_buffers,
             buffer_size,
             gro: self.gro,
@@ -408,6 +412,45 @@ impl ReceiverBuilder {
         };
         Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default() })
     }
+}
+
+/// Socket i's CPU: `cpus[i % len]`, default the i-th online CPU (mod their number). With CPU
+/// steering the CBPF program sends CPU c's datagrams to socket `c % sockets`, so the list is
+/// reordered to put each socket on a CPU it receives for; refused if that is impossible.
+fn assign_cpus(
+    sockets: usize,
+    steer: Steer,
+    cpus: Option<&[usize]>,
+) -> Result<Vec<Option<usize>>, Error> {
+    let online;
+    let list = match cpus {
+        Some([]) => return Ok(vec![None; sockets]),
+        Some(v) => v,
+        None => {
+            online = sys::online_cpus();
+            &online[..]
+        }
+    };
+    let mut out: Vec<Option<usize>> = (0..sockets).map(|i| Some(list[i % list.len()])).collect();
+    if steer == Steer::Cpu && sockets > 1 {
+        let mut by_slot = vec![None; sockets];
+        for c in out.iter().flatten() {
+            let slot = &mut by_slot[c % sockets];
+            if slot.is_none() {
+                *slot = Some(*c);
+            }
+        }
+        if by_slot.iter().any(Option::is_none) {
+            return Err(Error::Config(format!(
+                "--steer cpu sends CPU c to socket c mod {sockets}, but the CPUs {out:?} do not \
+                 cover every socket; give --cpus with one CPU per socket (e.g. 0-{}) or use \
+                 --steer hash",
+                sockets - 1
+            )));
+        }
+        out = by_slot;
+    }
+    Ok(out)
 }
 
 /// A bound receiver, ready to [`run`](Receiver::run).
@@ -429,6 +472,7 @@ impl Receiver {
             steer: Steer::Hash,
             cpus: None,
             batch: 64,
+            full_batch: false,
             ring_buffers: None,
             buffer_size: 2048,
             gro: false,
@@ -565,4 +609,38 @@ where
         batches: stats.batches,
     };
     Ok((handler, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_assignment() {
+        assert_eq!(
+            assign_cpus(3, Steer::Hash, Some(&[5, 6])).unwrap(),
+            [Some(5), Some(6), Some(5)]
+        );
+        assert_eq!(assign_cpus(2, Steer::Hash, Some(&[])).unwrap(), [None, None]);
+        // CPU steering puts CPU c on socket c % n.
+        assert_eq!(assign_cpus(2, Steer::Cpu, Some(&[3, 2])).unwrap(), [Some(2), Some(3)]);
+        assert!(assign_cpus(2, Steer::Cpu, Some(&[0, 2])).unwrap_err().is_config());
+        assert_eq!(assign_cpus(1, Steer::Cpu, Some(&[1])).unwrap(), [Some(1)]);
+        let default = assign_cpus(2, Steer::Hash, None).unwrap();
+        assert!(default.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::Auto] {
+            assert_eq!(m.to_string().parse::<Method>(), Ok(m));
+            let j = serde_json::to_string(&m).unwrap();
+            assert_eq!(j, format!("\"{m}\""));
+        }
+        for s in [Steer::Hash, Steer::Cpu] {
+            assert_eq!(s.to_string().parse::<Steer>(), Ok(s));
+        }
+        assert!("fast".parse::<Method>().is_err());
+        assert!("rr".parse::<Steer>().is_err());
+    }
 }

@@ -330,3 +330,51 @@ fn auto_resolves_and_port_zero_is_resolved() {
     let json = serde_json::to_string(s).unwrap();
     assert!(json.contains("\"method\""));
 }
+
+#[test]
+fn kernel_drops_are_counted() {
+    for m in Method::ALL {
+        // The smallest receive buffer the kernel allows: a burst overflows it.
+        let b = Receiver::builder(v4()).method(m).rcvbuf(Some(1));
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let s = sender_socket(rx.local_addr());
+        let burst = 300u64;
+        let mut buf = [0u8; 18];
+        for seq in 0..burst {
+            stamp(&mut buf, 0, seq);
+            s.send(&buf).unwrap();
+        }
+        // SO_RXQ_OVFL reports the drop count as of each datagram's enqueue, so datagrams sent
+        // after the burst carry it; the /proc counter is read at the end either way.
+        let out = run_collect(rx, 1, |_| {
+            std::thread::sleep(Duration::from_millis(200));
+            for seq in burst..burst + 3 {
+                stamp(&mut buf, 0, seq);
+                s.send(&buf).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let received = all_seen(&out).len() as u64;
+        let drops = out.threads[0].kernel_drops;
+        assert!(drops > 0, "{m}: drops counted");
+        assert_eq!(received + drops, burst + 3, "{m}: received + dropped = sent");
+        let h = &out.handlers[0];
+        if m == Method::Recvfrom {
+            assert_eq!(h.last_kernel_drops, None, "plain recvfrom reads no control messages");
+        } else {
+            assert_eq!(h.last_kernel_drops, Some(drops as u32), "{m}: SO_RXQ_OVFL in batches");
+        }
+    }
+}
+
+#[test]
+fn recvmmsg_full_batch_delivers_everything() {
+    let b = builder(v4(), Method::Recvmmsg, 1, Steer::Hash, false).full_batch(true).batch(16);
+    let rx = b.build().expect("build");
+    assert!(rx.setup().full_batch);
+    let expected = expected_set(0..2, 150);
+    let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..2, 150, 18, None)));
+    assert_eq!(all_seen(&out), expected);
+    // Full batches of 16 (except the tail): far fewer batches than datagrams.
+    assert!(out.threads[0].batches <= 300 / 16 + 10, "{:?}", out.threads[0]);
+}

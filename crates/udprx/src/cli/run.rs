@@ -42,6 +42,9 @@ pub struct RunArgs {
     /// Datagrams per recvmmsg call.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    /// recvmmsg: block until the batch is full instead of MSG_WAITFORONE.
+    #[arg(long)]
+    pub full_batch: bool,
     /// Buffers in the io_uring provided-buffer ring (power of two; default 4096, 256 with --gro).
     #[arg(long)]
     pub ring_buffers: Option<usize>,
@@ -140,6 +143,7 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         .sockets(a.sockets)
         .steer(a.steer)
         .batch(a.batch)
+        .full_batch(a.full_batch)
         .buffer_size(a.buffer_size)
         .gro(a.gro)
         .busy_poll(a.busy_poll)

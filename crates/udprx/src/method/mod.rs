@@ -65,6 +65,8 @@ impl std::str::FromStr for Method {
 #[derive(Debug, Clone)]
 pub(crate) struct LoopConfig {
     pub batch: usize,
+    /// recvmmsg: wait for a full batch instead of MSG_WAITFORONE.
+    pub full_batch: bool,
     pub ring_buffers: usize,
     /// Payload bytes per buffer (already raised to 64 KiB with GRO).
     pub buffer_size: usize,

@@ -19,9 +19,22 @@ pub(crate) fn thread_rusage() -> (u64, u64) {
     (ns(ru.ru_utime), ns(ru.ru_stime))
 }
 
-/// Number of CPUs this process may run on.
-pub(crate) fn ncpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+/// The online CPUs (`/sys/devices/system/cpu/online`, e.g. `0-3,6`); `0..n` from
+/// `available_parallelism` when that file cannot be read.
+pub(crate) fn online_cpus() -> Vec<usize> {
+    let parsed = std::fs::read_to_string("/sys/devices/system/cpu/online").ok().and_then(|s| {
+        let mut v = Vec::new();
+        for part in s.trim().split(',') {
+            match part.split_once('-') {
+                Some((a, b)) => v.extend(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?),
+                None => v.push(part.parse().ok()?),
+            }
+        }
+        (!v.is_empty()).then_some(v)
+    });
+    parsed.unwrap_or_else(|| {
+        (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect()
+    })
 }
 
 /// The kernel release (`/proc/sys/kernel/osrelease`) as (major, minor).

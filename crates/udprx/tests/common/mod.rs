@@ -81,12 +81,14 @@ pub struct Collector {
     pub max_segments: usize,
     pub sources: HashMap<SocketAddr, u64>,
     pub timestamps: u64,
+    pub last_kernel_drops: Option<u32>,
     pub total: Arc<AtomicUsize>,
 }
 
 impl Handler for Collector {
     fn on_batch(&mut self, batch: &Batch<'_>) -> Flow {
         let mut n = 0;
+        self.last_kernel_drops = batch.kernel_drops;
         for d in batch.iter() {
             self.buffers += 1;
             *self.sources.entry(d.source).or_default() += 1;
