@@ -118,10 +118,18 @@ pub struct SetupInfo {
     pub busy_poll: Option<u32>,
     /// Busy-looping non-blocking receive.
     pub spin: bool,
-    /// Run length limit.
+    /// Run length limit (serialized as seconds).
+    #[serde(serialize_with = "secs_opt")]
     pub duration: Option<Duration>,
     /// How kernel drops are read for this method.
     pub drops_source: &'static str,
+}
+
+fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
 }
 
 /// What a handler factory learns about the thread it makes a handler for.

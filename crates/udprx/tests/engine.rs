@@ -378,3 +378,18 @@ fn recvmmsg_full_batch_delivers_everything() {
     // Full batches of 16 (except the tail): far fewer batches than datagrams.
     assert!(out.threads[0].batches <= 300 / 16 + 10, "{:?}", out.threads[0]);
 }
+
+#[test]
+fn uring_without_defer_taskrun() {
+    for spin in [false, true] {
+        let b = builder(v4(), Method::Uring, 1, Steer::Hash, false)
+            .uring_defer_taskrun(false)
+            .spin(spin)
+            .cpus(vec![]);
+        let Some(rx) = build_or_skip(b, Method::Uring) else { return };
+        assert_ne!(rx.setup().uring_mode.as_deref(), Some("single_issuer+defer_taskrun"));
+        let expected = expected_set(0..2, 200);
+        let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..2, 200, 18, None)));
+        assert_eq!(all_seen(&out), expected, "spin={spin}");
+    }
+}

@@ -56,3 +56,25 @@ fn timed_run_receives_and_reports() {
         assert!(text.contains("\"datagrams\": 200"), "{method}: {text}");
     }
 }
+
+#[test]
+fn sigterm_still_prints_the_final_report() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let child = udprx()
+        .args(["--bind", &bind, "--method", "recvmmsg", "--interval", "200ms"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(400));
+    common::join(common::send_flows(bind.parse().unwrap(), 0..1, 50, 18, None));
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("total: 50 datagrams"), "{text}");
+}
