@@ -80,7 +80,7 @@ impl StopHandle {
 }
 
 /// What a run was actually set up with (after defaults, probing and fallbacks).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SetupInfo {
     /// The bound address (port resolved).
     pub local_addr: SocketAddr,
@@ -119,10 +119,10 @@ pub struct SetupInfo {
     /// Busy-looping non-blocking receive.
     pub spin: bool,
     /// Run length limit (serialized as seconds).
-    #[serde(serialize_with = "secs_opt")]
+    #[serde(serialize_with = "secs_opt", deserialize_with = "de_secs_opt")]
     pub duration: Option<Duration>,
     /// How kernel drops are read for this method.
-    pub drops_source: &'static str,
+    pub drops_source: String,
 }
 
 fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -130,6 +130,11 @@ fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S
         Some(d) => s.serialize_some(&d.as_secs_f64()),
         None => s.serialize_none(),
     }
+}
+
+fn de_secs_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let v: Option<f64> = serde::Deserialize::deserialize(d)?;
+    v.map(|s| Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom)).transpose()
 }
 
 /// What a handler factory learns about the thread it makes a handler for.
@@ -148,7 +153,7 @@ pub struct ThreadInfo {
 }
 
 /// Per-thread outcome of a run.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ThreadResult {
     /// Socket (and thread) index.
     pub socket: usize,
@@ -405,7 +410,7 @@ impl ReceiverBuilder {
             busy_poll: self.busy_poll,
             spin: self.spin,
             duration: self.duration,
-            drops_source,
+            drops_source: drops_source.to_string(),
         };
         let cfg = LoopConfig {
             batch: self.batch,

@@ -318,7 +318,11 @@ fn bad_settings_are_config_errors() {
 
 #[test]
 fn auto_resolves_and_port_zero_is_resolved() {
-    let rx = Receiver::builder(v4()).method(Method::Auto).build().expect("build");
+    let rx = Receiver::builder(v4())
+        .method(Method::Auto)
+        .duration(Some(Duration::from_millis(1500)))
+        .build()
+        .expect("build");
     let s = rx.setup();
     assert_ne!(s.method, Method::Auto);
     if s.method == Method::Recvmmsg {
@@ -329,6 +333,8 @@ fn auto_resolves_and_port_zero_is_resolved() {
     assert!(s.rcvbuf[0] > 0);
     let json = serde_json::to_string(s).unwrap();
     assert!(json.contains("\"method\""));
+    let back: udprx::SetupInfo = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, s);
 }
 
 #[test]
