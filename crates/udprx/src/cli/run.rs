@@ -240,6 +240,12 @@ fn print_setup(s: &SetupInfo) {
     if s.spin {
         line.push_str(" spin");
     }
+    if let Some(us) = s.busy_poll {
+        line.push_str(&format!(" busy_poll={us}us"));
+    }
+    if s.full_batch {
+        line.push_str(" full_batch");
+    }
     if s.timestamps {
         line.push_str(" timestamps");
     }
