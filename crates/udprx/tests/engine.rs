@@ -367,8 +367,13 @@ fn kernel_drops_are_counted() {
         let h = &out.handlers[0];
         if m == Method::Recvfrom {
             assert_eq!(h.last_kernel_drops, None, "plain recvfrom reads no control messages");
-        } else {
+        } else if all_seen(&out).contains(&(0, burst + 2)) {
+            // The last datagram was queued after every drop, so it carries the full count.
             assert_eq!(h.last_kernel_drops, Some(drops as u32), "{m}: SO_RXQ_OVFL in batches");
+        } else {
+            // A very slow start let the trailing datagrams drop too: the count still shows.
+            let d = h.last_kernel_drops.expect("SO_RXQ_OVFL present");
+            assert!(d > 0 && d as u64 <= drops, "{m}: {d} vs {drops}");
         }
     }
 }
