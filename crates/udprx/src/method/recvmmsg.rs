@@ -29,12 +29,9 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     let mut arena = vec![0u8; n * size];
     let mut names = vec![Name([0; NAME_LEN]); n];
     let mut controls = vec![Control([0; CONTROL_LEN]); n];
-    let mut iovs: Vec<libc::iovec> = (0..n)
-        .map(|i| libc::iovec {
-            // SAFETY: `i * size` is inside `arena` (length `n * size`).
-            iov_base: unsafe { arena.as_mut_ptr().add(i * size) }.cast(),
-            iov_len: size,
-        })
+    let mut iovs: Vec<libc::iovec> = arena
+        .chunks_mut(size)
+        .map(|c| libc::iovec { iov_base: c.as_mut_ptr().cast(), iov_len: c.len() })
         .collect();
     // SAFETY: all-zero is a valid mmsghdr (null pointers, zero lengths).
     let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
