@@ -7,5 +7,8 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod kernel;
+pub mod report;
+pub mod stats;
 
 pub use batch::{Batch, Datagram, Flow, Handler, RecvMeta};
