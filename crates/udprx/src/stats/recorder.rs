@@ -33,6 +33,7 @@ pub struct Recorder {
     next_boundary: u64,
     iv_datagrams: u64,
     iv_bytes: u64,
+    /// Latest clock reading seen (batch or idle): where the last, partial interval ends.
     last_rx_ns: u64,
     foreign: u64,
     truncated: u64,
@@ -293,6 +294,7 @@ impl Handler for Recorder {
         if now_ns >= self.next_boundary {
             self.advance(now_ns);
         }
+        self.last_rx_ns = self.last_rx_ns.max(now_ns);
         Flow::Continue
     }
 }

@@ -130,7 +130,9 @@ pub struct Aggregator {
     interval_ns: u64,
     last: BTreeMap<usize, Last>,
     pending: BTreeMap<u64, Acc>,
-    next: u64,
+    /// Next interval to emit; set from the first snapshots, so an epoch far in the past does not
+    /// produce a flood of empty lines.
+    next: Option<u64>,
 }
 
 impl Aggregator {
@@ -142,7 +144,7 @@ impl Aggregator {
             interval_ns: if ns == 0 { 1_000_000_000 } else { ns },
             last: BTreeMap::new(),
             pending: BTreeMap::new(),
-            next: 0,
+            next: None,
         }
     }
 
@@ -185,11 +187,15 @@ impl Aggregator {
 
     fn emit_through(&mut self, through: u64) -> Vec<IntervalLine> {
         let mut out = Vec::new();
-        while self.next <= through {
-            let acc = self.pending.remove(&self.next).unwrap_or_default();
-            out.push(self.line(self.next, acc));
-            self.next += 1;
+        let Some(mut next) = self.next.or_else(|| self.pending.keys().next().copied()) else {
+            return out;
+        };
+        while next <= through {
+            let acc = self.pending.remove(&next).unwrap_or_default();
+            out.push(self.line(next, acc));
+            next += 1;
         }
+        self.next = Some(next);
         out
     }
 
@@ -279,6 +285,15 @@ mod tests {
         let rest = a.finish();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].datagrams, 5);
+    }
+
+    #[test]
+    fn starts_at_the_first_interval_seen() {
+        let mut a = Aggregator::new(1, Duration::from_secs(1));
+        let l = a.push(snap(0, 1_000_000, 7, 0, None));
+        assert_eq!(l.len(), 1);
+        assert_eq!((l[0].index, l[0].datagrams), (1_000_000, 7));
+        assert!(a.finish().is_empty());
     }
 
     #[test]
