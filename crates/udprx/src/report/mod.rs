@@ -253,6 +253,8 @@ pub struct Summary {
     pub pps_median: Option<u64>,
     /// Lowest interval rate.
     pub pps_min: Option<u64>,
+    /// 99th percentile of the interval rates.
+    pub pps_p99: Option<u64>,
     /// Highest interval rate.
     pub pps_max: Option<u64>,
     /// One-way latency percentiles p50, p90, p99, p99.9, p99.99 and max, ns.
@@ -694,6 +696,7 @@ impl Report {
             pps_mean: pps.filter(|h| h.count > 0).map_or(t.pps_mean, |h| h.mean),
             pps_median: pps.map(|h| h.p50),
             pps_min: pps.map(|h| h.min),
+            pps_p99: pps.map(|h| h.p99),
             pps_max: pps.map(|h| h.max),
             latency_ns: self
                 .latency

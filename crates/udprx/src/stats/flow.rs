@@ -17,6 +17,8 @@
 //! Numbers before the first one seen are never counted lost (the tracker cannot know whether the
 //! sender sent them); if one arrives later it is received and counted as reordered.
 //! Distances use [`udpprobe::seq_diff`], so the 2^48 wrap is a step of one. Counters are 64-bit.
+//! A sender that restarted its sequence on the same source address and flow id would look like a
+//! stream of late packets; `udpflood` opens fresh sockets (new source ports) for every run.
 
 use std::net::SocketAddr;
 
@@ -160,11 +162,9 @@ impl SeqTracker {
         }
         self.counts.received += 1;
         self.counts.reordered += 1;
+        // A number before the first one seen was never counted lost.
         if counted_lost {
             self.counts.lost = self.counts.lost.saturating_sub(1);
-        } else {
-            // A number before the first one seen: it widens the flow's known start.
-            self.first = seq;
         }
     }
 }
@@ -389,12 +389,13 @@ mod tests {
     fn before_first_is_reorder_not_negative_loss() {
         assert_eq!(run(&[5, 6, 3, 7]), c(4, 0, 1, 0));
         assert_eq!(run(&[5, 3, 3]), c(2, 0, 1, 1));
-        // Then 4 was lost between 3 and 5.
+        // Arrivals before the first do not cancel a real loss (6) elsewhere.
+        assert_eq!(run(&[5, 7, 3, 4]), c(4, 1, 2, 0));
         let mut t = SeqTracker::new();
         for s in [5, 3, 6] {
             t.record(s);
         }
-        assert_eq!(t.first_seq(), Some(3));
+        assert_eq!((t.first_seq(), t.last_seq()), (Some(5), Some(6)));
     }
 
     #[test]
