@@ -13,15 +13,20 @@ use udprx::stats::{FlowTable, Recorder, StatsConfig, StatsMode};
 const BATCH: usize = 64;
 const SIZE: usize = 64;
 
-/// An arena of `BATCH` probe datagrams from 4 flows, starting at sequence `seq0`.
-fn arena(seq0: u64) -> (Vec<u8>, Vec<RecvMeta>) {
+/// An arena of `BATCH` probe datagrams from `FLOWS` flows (round robin), starting at sequence
+/// `seq0`.
+fn arena<const FLOWS: usize>(seq0: u64) -> (Vec<u8>, Vec<RecvMeta>) {
     let mut buf = vec![0u8; BATCH * SIZE];
     let mut metas = Vec::with_capacity(BATCH);
     for i in 0..BATCH {
-        let flow = (i % 4) as u8;
+        let flow = (i % FLOWS) as u8;
         let source = SocketAddr::from(([127, 0, 0, 1], 40_000 + flow as u16));
-        let r =
-            Repr { flow, seq: seq0 + (i / 4) as u64, tx_ns: 1_000_000, clock: Clock::Monotonic };
+        let r = Repr {
+            flow,
+            seq: seq0 + (i / FLOWS) as u64,
+            tx_ns: 1_000_000 - (i as u64 * 997) % 50_000,
+            clock: Clock::Monotonic,
+        };
         r.emit_into(&mut buf[i * SIZE..]).unwrap();
         metas.push(RecvMeta { offset: i * SIZE, len: SIZE, source, ..RecvMeta::EMPTY });
     }
@@ -50,19 +55,22 @@ fn stats(c: &mut Criterion) {
     });
 
     g.throughput(Throughput::Elements(BATCH as u64));
-    for (name, mode) in [("batch64_full", StatsMode::Full), ("batch64_minimal", StatsMode::Minimal)]
-    {
+    for (name, mode, flows) in [
+        ("batch64_full_4flows", StatsMode::Full, 4usize),
+        ("batch64_full_1flow", StatsMode::Full, 1),
+        ("batch64_minimal", StatsMode::Minimal, 4),
+    ] {
         g.bench_function(name, |b| {
             // One arena, kept in cache as a receive buffer would be; each iteration re-stamps
             // its 64 sequence numbers (a few ns, the same in both modes) so flows advance.
             let cfg = StatsConfig { epoch_ns: 0, ..StatsConfig::new(mode, Duration::from_secs(1)) };
             let mut rec = Recorder::new(&cfg, 0);
-            let (mut buf, metas) = arena(0);
+            let (mut buf, metas) = if flows == 1 { arena::<1>(0) } else { arena::<4>(0) };
             let mut seq0 = 0u64;
             b.iter(|| {
-                seq0 += (BATCH / 4) as u64;
+                seq0 += (BATCH / flows) as u64;
                 for i in 0..BATCH {
-                    Packet::new_unchecked(&mut buf[i * SIZE..]).set_seq(seq0 + (i / 4) as u64);
+                    Packet::new_unchecked(&mut buf[i * SIZE..]).set_seq(seq0 + (i / flows) as u64);
                 }
                 let batch = Batch::new(&buf, &metas, 2_000_000, 0);
                 black_box(rec.on_batch(&batch));
