@@ -222,6 +222,15 @@ fn sample_report() -> Report {
         Duration::from_secs(5),
     );
     r.sent = Some(33_000);
+    let before = udprx::kernel::softnet::parse_softnet(
+        "00000010 00000001 00000000\n00000020 00000000 00000000\n",
+    )
+    .unwrap();
+    let after = udprx::kernel::softnet::parse_softnet(
+        "00000110 00000003 00000001\n00000030 00000000 00000000\n",
+    )
+    .unwrap();
+    r.softnet = Some(after.delta(&before));
     r
 }
 
@@ -386,6 +395,7 @@ fn table_shows_the_columns() {
         "median",
         "kernel drops (SO_RXQ_OVFL)",
         "RcvbufErrors +3",
+        "backlog (softnet_stat, host-wide): dropped 2",
         "accounting: sent 33000",
         "p99.99",
         "one-way",
@@ -417,6 +427,7 @@ fn merge_files_reads_and_refuses() {
     assert_eq!(m.totals.datagrams, 60_000);
     assert_eq!(m.sent, Some(66_000));
     assert_eq!(m.kernel.as_ref().unwrap().get("RcvbufErrors"), 6);
+    assert_eq!(m.softnet.as_ref().unwrap().total.dropped, 4);
     let e = merge_files(&[&a, &bad], Combine::Runs).unwrap_err().to_string();
     assert!(e.contains("bad.json"), "{e}");
     assert!(merge_files(&[dir.join("missing.json")], Combine::Runs).is_err());

@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 
 pub use hist::HistData;
 
-use crate::kernel::UdpDelta;
+use crate::kernel::{SoftnetDelta, UdpDelta};
 use crate::stats::{FlowKey, SeqCounts, StatsMode, ThreadStats};
 
 /// The schema name and version every report carries in `schema`.
@@ -217,6 +217,9 @@ pub struct Report {
     pub flows: Vec<FlowReport>,
     /// Deltas of the namespace's UDP counters over the run.
     pub kernel: Option<UdpDelta>,
+    /// Deltas of the host's per-CPU backlog counters (`/proc/net/softnet_stat`) over the run,
+    /// when the caller sampled them (set the field after [`Report::from_threads`]).
+    pub softnet: Option<SoftnetDelta>,
     /// Things a reader must know (clock caveats, untracked flows...).
     pub warnings: Vec<String>,
 }
@@ -455,6 +458,7 @@ impl Report {
             threads: thread_reports,
             flows,
             kernel,
+            softnet: None,
             warnings,
         };
         r.finish_totals();
@@ -551,6 +555,7 @@ impl Report {
         let mut threads = Vec::new();
         let mut flows: BTreeMap<(String, u8), FlowReport> = BTreeMap::new();
         let mut kernel: Option<UdpDelta> = None;
+        let mut softnet: Option<SoftnetDelta> = None;
         let mut warnings: Vec<String> = Vec::new();
         let mut elapsed = 0.0f64;
         let mut series: Vec<u64> = Vec::new();
@@ -595,6 +600,9 @@ impl Report {
             }
             if let Some(k) = &r.kernel {
                 kernel.get_or_insert_with(UdpDelta::default).add(k);
+            }
+            if let Some(k) = &r.softnet {
+                softnet.get_or_insert_with(SoftnetDelta::default).add(k);
             }
             for w in &r.warnings {
                 if !warnings.contains(w) {
@@ -661,6 +669,7 @@ impl Report {
             threads,
             flows: flows.into_values().collect(),
             kernel,
+            softnet,
             warnings,
         };
         out.finish_totals();

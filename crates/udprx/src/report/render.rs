@@ -130,6 +130,15 @@ pub fn table(r: &Report) -> String {
         }
     }
     let _ = writeln!(o);
+    if let Some(sn) = &r.softnet {
+        let _ = writeln!(
+            o,
+            "  backlog (softnet_stat, host-wide): dropped {}  time_squeeze {}  processed {}",
+            fmt_count(sn.total.dropped),
+            fmt_count(sn.total.time_squeeze),
+            fmt_count(sn.total.processed)
+        );
+    }
     let _ = writeln!(o, "  accounting: {}", r.accounting());
     if let Some(c) = t.cpu_ns_per_datagram {
         let _ = writeln!(
