@@ -95,10 +95,10 @@ pub fn table(r: &Report) -> String {
     if let Some(h) = &r.rate.pps {
         let _ = writeln!(
             o,
-            "  rate per {:.2} s interval ({} intervals): mean {:.0}  min {}  median {}  p99 {}  max {} pps",
+            "  rate per {:.2} s interval ({} intervals): mean {}  min {}  median {}  p99 {}  max {} pps",
             r.rate.interval_s,
             h.count,
-            h.mean,
+            fmt_count(h.mean.round() as u64),
             fmt_count(h.min),
             fmt_count(h.p50),
             fmt_count(h.p99),
