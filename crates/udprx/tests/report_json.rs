@@ -196,7 +196,7 @@ fn addr(port: u16) -> SocketAddr {
 }
 
 fn cost(n: u64) -> ThreadCost {
-    ThreadCost { cpu_user_ns: n * 300, cpu_sys_ns: n * 1200, kernel_drops: 0 }
+    ThreadCost { cpu: Some(1), cpu_user_ns: n * 300, cpu_sys_ns: n * 1200, kernel_drops: 0 }
 }
 
 fn sample_report() -> Report {
@@ -409,6 +409,10 @@ fn table_shows_the_columns() {
     ] {
         assert!(t.contains(needle), "missing {needle:?} in\n{t}");
     }
+    let row: Vec<&str> =
+        t.lines().find(|l| l.contains("66.7%")).expect("socket 0 row").split_whitespace().collect();
+    assert_eq!(&row[..5], &["0", "0", "1", "20,000", "66.7%"]);
+    assert_eq!(row[8], "1500");
     assert!(IntervalLine::header().contains("p99 lat"));
 }
 

@@ -63,6 +63,8 @@ pub enum ReportError {
 /// What the receive engine measured about one thread, in plain values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ThreadCost {
+    /// Core the thread was pinned to, if pinned.
+    pub cpu: Option<usize>,
     /// User CPU time of the thread, ns.
     pub cpu_user_ns: u64,
     /// System CPU time of the thread, ns.
@@ -145,6 +147,8 @@ pub struct ThreadReport {
     pub report: u64,
     /// Socket index.
     pub socket: u64,
+    /// Core the thread was pinned to, if pinned.
+    pub cpu: Option<u64>,
     /// Datagrams received.
     pub datagrams: u64,
     /// Bytes received.
@@ -417,6 +421,7 @@ impl Report {
             thread_reports.push(ThreadReport {
                 report: 0,
                 socket: s.socket as u64,
+                cpu: c.cpu.map(|x| x as u64),
                 datagrams: s.datagrams,
                 bytes: s.bytes,
                 foreign: s.foreign,

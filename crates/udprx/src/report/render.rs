@@ -171,9 +171,10 @@ pub fn table(r: &Report) -> String {
         let _ = writeln!(o, "per socket");
         let _ = writeln!(
             o,
-            "  {:>6} {:>6} {:>14} {:>7} {:>12} {:>12} {:>10} {:>12}",
+            "  {:>6} {:>6} {:>4} {:>14} {:>7} {:>12} {:>12} {:>10} {:>12}",
             "report",
             "socket",
+            "cpu",
             "datagrams",
             "share",
             "pps median",
@@ -184,9 +185,10 @@ pub fn table(r: &Report) -> String {
         for th in &r.threads {
             let _ = writeln!(
                 o,
-                "  {:>6} {:>6} {:>14} {:>6.1}% {:>12} {:>12} {:>10} {:>12}",
+                "  {:>6} {:>6} {:>4} {:>14} {:>6.1}% {:>12} {:>12} {:>10} {:>12}",
                 th.report,
                 th.socket,
+                th.cpu.map_or("-".into(), |c| c.to_string()),
                 fmt_count(th.datagrams),
                 th.share * 100.0,
                 th.pps.as_ref().map_or("-".into(), |h| fmt_count(h.p50)),
