@@ -20,9 +20,13 @@ fn count(s: &str) -> Result<u64, String> {
 fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(reason)
 }
-fn cpus(s: &str) -> Result<Vec<usize>, String> {
-    parse_cpu_list(s).map_err(reason)
+fn cpus(s: &str) -> Result<CpuList, String> {
+    parse_cpu_list(s).map(CpuList).map_err(reason)
 }
+
+/// A parsed `--cpus` list (a newtype so that clap takes it as one value, not many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
 fn clock(s: &str) -> Result<Clock, String> {
     parse_clock(s).map_err(reason)
 }
@@ -62,7 +66,7 @@ pub struct FloodArgs {
     pub flows: Option<usize>,
     /// CPUs to pin the threads to: 0,1 or 0-3 [default: spread over the usable CPUs].
     #[arg(long, value_name = "LIST", value_parser = cpus)]
-    pub cpus: Option<Vec<usize>>,
+    pub cpus: Option<CpuList>,
     /// Datagrams per sendmmsg call.
     #[arg(long, value_name = "N", default_value_t = crate::config::DEFAULT_BATCH)]
     pub batch: usize,
@@ -92,7 +96,7 @@ impl FloodArgs {
             .duration(self.duration)
             .count(self.count)
             .threads(self.threads)
-            .cpus(self.cpus.clone())
+            .cpus(self.cpus.as_ref().map(|c| c.0.clone()))
             .batch(self.batch)
             .gso(self.gso)
             .burst(self.burst)

@@ -275,7 +275,8 @@ mod tests {
     #[test]
     fn refusals() {
         use Error::*;
-        let cases: Vec<(FloodBuilder, fn(&Error) -> bool)> = vec![
+        type Check = fn(&Error) -> bool;
+        let cases: Vec<(FloodBuilder, Check)> = vec![
             (b().payload_size(17), |e| matches!(e, PayloadTooSmall(17))),
             (b().payload_size(65508), |e| matches!(e, PayloadTooLarge(65508))),
             (b().threads(0), |e| matches!(e, ZeroThreads)),
