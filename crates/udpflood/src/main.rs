@@ -36,8 +36,12 @@ fn main() -> ExitCode {
         Err(e) => return runtime_error(&e.to_string()),
     };
     let stop = flood.stop_handle();
+    // First Ctrl-C/SIGTERM: stop after the current batch and print the report. A second one
+    // while stopping exits at once (status 1), as a way out of anything unexpected.
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.flag()) {
+        let installed = signal_hook::flag::register_conditional_shutdown(sig, 1, stop.flag())
+            .and_then(|_| signal_hook::flag::register(sig, stop.flag()));
+        if let Err(e) = installed {
             return runtime_error(&format!("cannot install signal handler: {e}"));
         }
     }
