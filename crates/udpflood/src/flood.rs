@@ -355,7 +355,12 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
         let step = pacer.step(sent, flows[fi].remaining);
         if let Some(at) = step.wait_until_ns {
             let deadline = start.saturating_add(at);
-            if end.is_some_and(|e| deadline >= e) || !wait_until(deadline, stop) {
+            if let Some(e) = end.filter(|&e| deadline >= e) {
+                // Nothing more is due before the end: the run still lasts its full duration.
+                wait_until(e, stop);
+                break;
+            }
+            if !wait_until(deadline, stop) {
                 break;
             }
         }

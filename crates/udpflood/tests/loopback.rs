@@ -107,7 +107,7 @@ fn count_run(gso: bool, v6: bool, payload: usize) -> (FloodReport, BTreeMap<u8, 
         .flows(4)
         .threads(2)
         .payload_size(payload)
-        .rate(Some(20_000))
+        .rate(Some(10_000))
         .gso(gso)
         .batch(32)
         .build()
