@@ -323,7 +323,7 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
         })
         .collect();
     // This thread's share of the rate: rate * my_flows / flows packets per second.
-    let rate = cfg.rate.map(|r| Rate::new(r * flows.len() as u64, total_flows));
+    let rate = cfg.rate.map(|r| Rate::new(r.saturating_mul(flows.len() as u64), total_flows));
     let (mut per_msg, mut gso_fallback) = match &ctx.gso {
         GsoPlan::On(segs) => (*segs, None),
         _ => (1, None),

@@ -62,15 +62,21 @@ fn main() -> ExitCode {
     if let Some(reason) = &report.gso_fallback_reason {
         eprintln!("udpflood: warning: GSO not used: {reason}");
     }
-    if json {
+    let text = if json {
         match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => s,
             Err(e) => return runtime_error(&format!("cannot serialise the report: {e}")),
         }
     } else {
-        println!("{report}");
+        report.to_human()
+    };
+    // Not println!: a closed stdout (`| head`) must not panic.
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => runtime_error(&format!("cannot write the report: {e}")),
     }
-    ExitCode::SUCCESS
 }
 
 /// clap's message on one line, without its "error: " prefix and usage hints.

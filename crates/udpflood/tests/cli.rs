@@ -110,3 +110,20 @@ fn sigterm_mid_run_prints_the_final_report() {
     assert!(stdout.contains("datagrams"), "{stdout}");
     assert!(stdout.contains("Gbit/s wire"), "no live line: {stdout}");
 }
+
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dest = rx.local_addr().unwrap().to_string();
+    let mut child = Command::new(BIN)
+        .args([&dest, "-t", "300ms", "-b", "1k", "-i", "50ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
