@@ -180,6 +180,38 @@ mod tests {
         assert_eq!(p.end_ns(300), Some(300_000_000));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_schedule_is_complete_monotone_and_bounded(
+            num in 1u64..50_000_000,
+            den in 1u64..300,
+            batch in 1usize..1025,
+            burst in proptest::option::of(1usize..5000),
+            total in 1u64..20_000,
+            short in 0usize..64,
+        ) {
+            let p = Pacer::new(Some(Rate::new(num, den)), batch, burst);
+            let mut sent = 0;
+            let mut last_wait = 0;
+            while sent < total {
+                let s = p.step(sent, total - sent);
+                proptest::prop_assert!(s.packets >= 1 && s.packets <= batch);
+                proptest::prop_assert!(s.packets as u64 <= total - sent);
+                if let Some(w) = s.wait_until_ns {
+                    proptest::prop_assert!(w >= last_wait);
+                    proptest::prop_assert_eq!(sent % p.unit(), 0);
+                    last_wait = w;
+                }
+                // Sometimes the kernel takes fewer than asked.
+                let took = if short > 0 && s.packets > 1 { s.packets.min(short) } else { s.packets };
+                sent += took as u64;
+            }
+            proptest::prop_assert_eq!(sent, total);
+            // The last wait is never later than the end of the run's last slot.
+            proptest::prop_assert!(last_wait <= p.end_ns(total).unwrap());
+        }
+    }
+
     #[test]
     fn partial_send_finishes_the_unit_without_waiting() {
         let p = Pacer::new(Some(Rate::new(64_000, 1)), 64, None);
