@@ -383,8 +383,10 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
                 }
                 Err(e) => {
                     if per_msg > 1 && send::is_gso_refusal(&e) {
-                        // The kernel cannot segment here: plain sendmmsg from now on (messages
-                        // of one payload are never segmented; the option is cleared below).
+                        // The kernel cannot segment here: plain sendmmsg from now on. The
+                        // option goes too (with it set, the kernel still checks the segment size
+                        // against the MTU); other flows' sockets are cleared after this batch.
+                        let _ = send::set_gso(&flow.sock.sock, 0);
                         per_msg = 1;
                         batcher.set_per_msg(1);
                         gso_fallback = Some(format!("GSO send refused by the kernel: {e}"));

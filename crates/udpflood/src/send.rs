@@ -76,9 +76,14 @@ pub(crate) fn set_gso(sock: &Socket, size: usize) -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
-/// True for the errors with which a kernel refuses a GSO send it cannot do.
+/// True for the errors with which a kernel refuses a GSO send it cannot do: EIO (no checksum
+/// offload, xfrm), EINVAL (too many segments, no UDP checksum), EMSGSIZE (a segment larger than the
+/// path MTU), ENOPROTOOPT (no UDP_SEGMENT at all).
 pub(crate) fn is_gso_refusal(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT))
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EIO | libc::EINVAL | libc::EMSGSIZE | libc::ENOPROTOOPT)
+    )
 }
 
 /// How a send failed, for the report's counters.

@@ -58,16 +58,9 @@ impl Drop for Topology {
     }
 }
 
-#[test]
-fn flood_crosses_the_veth_pair_complete() {
-    let topo = match Topology::up() {
-        Ok(t) => t,
-        Err(reason) => {
-            eprintln!("skipping flood_crosses_the_veth_pair_complete: {reason}");
-            return;
-        }
-    };
-    const K: u64 = 3000;
+/// Runs udpflood in the tx namespace with `args` (plus `-n k --flows 2`), receives in the rx
+/// namespace, checks both flows arrived complete and in order; returns the sender's report.
+fn flood_across(topo: &Topology, k: u64, args: &[&str]) -> udpflood::FloodReport {
     let rx_ns = format!("/var/run/netns/{}-rx", topo.prefix);
     let (port_tx, port_rx) = std::sync::mpsc::channel();
     let receiver = std::thread::spawn(move || {
@@ -79,7 +72,7 @@ fn flood_crosses_the_veth_pair_complete() {
         sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let size: libc::c_int = 16 << 20;
         // SAFETY: valid socket fd; `size` outlives the call and its length is passed exactly.
-        // As root (checked above) SO_RCVBUFFORCE may exceed rmem_max, so nothing is dropped.
+        // As root (checked before) SO_RCVBUFFORCE may exceed rmem_max, so nothing is dropped.
         unsafe {
             libc::setsockopt(
                 sock.as_raw_fd(),
@@ -91,10 +84,10 @@ fn flood_crosses_the_veth_pair_complete() {
         };
         port_tx.send(sock.local_addr().unwrap().port()).unwrap();
         let mut seqs: Vec<Vec<u64>> = vec![Vec::new(); 2];
-        let mut buf = [0u8; 2048];
+        let mut buf = vec![0u8; 65536];
         let mut last = Instant::now();
         let mut got = 0;
-        while got < K && last.elapsed() < Duration::from_secs(5) {
+        while got < k && last.elapsed() < Duration::from_secs(5) {
             if let Ok(n) = sock.recv(&mut buf) {
                 let r = udpprobe::Repr::from_bytes(&buf[..n]).expect("probe datagram");
                 seqs[r.flow as usize].push(r.seq);
@@ -108,15 +101,53 @@ fn flood_crosses_the_veth_pair_complete() {
     let out = Command::new("ip")
         .args(["netns", "exec", &format!("{}-tx", topo.prefix), BIN])
         .arg(format!("198.18.0.2:{port}"))
-        .args(["-n", &K.to_string(), "-b", "10k", "--flows", "2", "--json", "-i", "0"])
+        .args(["-n", &k.to_string(), "--flows", "2", "--json", "-i", "0"])
+        .args(args)
         .output()
         .expect("run udpflood in the tx namespace");
     assert!(out.status.success(), "udpflood: {}", String::from_utf8_lossy(&out.stderr));
     let report: udpflood::FloodReport = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report.packets, K);
+    assert_eq!(report.packets, k);
     let seqs = receiver.join().unwrap();
     for (flow, s) in seqs.iter().enumerate() {
-        let want: Vec<u64> = (0..K / 2).collect();
-        assert!(s == &want, "flow {flow}: {} of {} datagrams in order", s.len(), K / 2);
+        let want: Vec<u64> = (0..k / 2).collect();
+        assert!(s == &want, "flow {flow}: {} of {} datagrams in order", s.len(), k / 2);
     }
+    report
+}
+
+macro_rules! topology_or_skip {
+    ($name:literal) => {
+        match Topology::up() {
+            Ok(t) => t,
+            Err(reason) => {
+                eprintln!("skipping {}: {reason}", $name);
+                return;
+            }
+        }
+    };
+}
+
+#[test]
+fn flood_crosses_the_veth_pair_complete() {
+    let topo = topology_or_skip!("flood_crosses_the_veth_pair_complete");
+    let report = flood_across(&topo, 3000, &["-b", "10k"]);
+    assert_eq!(report.errors.total(), 0);
+}
+
+#[test]
+fn gso_refused_at_send_time_falls_back_and_delivers() {
+    let topo = topology_or_skip!("gso_refused_at_send_time_falls_back_and_delivers");
+    // 2000-byte segments exceed the veth's 1500-byte MTU: the kernel refuses the GSO send
+    // (EMSGSIZE); plain sendmmsg then sends them as fragmented datagrams.
+    let report = flood_across(&topo, 600, &["-b", "5k", "--gso", "-l", "2000"]);
+    assert!(report.gso_requested && !report.gso_active);
+    assert!(report.gso_fallback_reason.is_some());
+}
+
+#[test]
+fn gso_on_veth_delivers_every_segment() {
+    let topo = topology_or_skip!("gso_on_veth_delivers_every_segment");
+    let report = flood_across(&topo, 4000, &["-b", "10k", "--gso", "--batch", "32"]);
+    assert!(report.gso_active, "{:?}", report.gso_fallback_reason);
 }
