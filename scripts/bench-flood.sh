@@ -14,8 +14,9 @@
 #   --no-rps        leave RPS off (the receive softirq then runs on the sender's core)
 #   --out FILE      also write the raw per-cell figures (TSV) there
 # Sender-side rates come from each tool's own report; the tx namespace's /proc/net/snmp
-# OutDatagrams and veth-tx tx_packets are shown alongside as a cross-check (a GSO buffer counts
-# once in tx_packets). Needs root, iperf3, sockperf (scripts/setup.sh installs them).
+# OutDatagrams and veth-tx tx_packets deltas over the cell, divided by the cell's nominal seconds,
+# are shown alongside as a cross-check (they include any warm-up datagrams; a GSO buffer counts
+# once in both). Needs root, iperf3, sockperf (scripts/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,8 +86,8 @@ counters() {
 
 # Runs one cell; prints "tool pps snmp_pps veth_pps".
 cell() {
-  local tool=$1 log="$work/$1.out" c0 c1 t0 t1 pps
-  c0=$(counters); t0=$(date +%s.%N)
+  local tool=$1 log="$work/$1.out" c0 c1 pps
+  c0=$(counters)
   case "$tool" in
     udpflood)
       timeout $((secs + 20)) ip netns exec "$TX" taskset -c "$scpu" "$UDPFLOOD" "$DST:9000" \
@@ -106,13 +107,14 @@ cell() {
       pps=$(sed -n 's/.*Message Rate is \([0-9.]*\) \[msg\/sec\].*/\1/p' "$log" | tail -1)
       pps=${pps:-0} ;;
   esac
-  t1=$(date +%s.%N); c1=$(counters)
-  python3 - "$tool" "$pps" "$t0" "$t1" "$c0" "$c1" <<'PY'
+  c1=$(counters)
+  python3 - "$tool" "$pps" "$secs" "$c0" "$c1" <<'PY'
 import sys
-tool, pps, t0, t1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-c0, c1 = [list(map(int, a.split())) for a in sys.argv[5:7]]
-dt = t1 - t0  # includes tool start-up/teardown: a lower bound on the rate while sending
-print(f"{tool} {pps:.0f} {(c1[0]-c0[0])/dt:.0f} {(c1[1]-c0[1])/dt:.0f}")
+tool, pps, secs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+c0, c1 = [list(map(int, a.split())) for a in sys.argv[4:6]]
+# Counter deltas over the cell divided by the nominal sending time: the datagrams of any warm-up
+# the tool does are included, so this is an upper bound next to the tool's own figure.
+print(f"{tool} {pps:.0f} {(c1[0]-c0[0])/secs:.0f} {(c1[1]-c0[1])/secs:.0f}")
 PY
   if [ "$pps" = 0 ]; then
     echo "bench-flood.sh: warning: $tool gave no figure; its output:" >&2
