@@ -43,8 +43,8 @@ fn reason(e: crate::Error) -> String {
 /// What to send, how fast and from where (iperf3/sockperf-style flags).
 #[derive(Debug, Clone, Args)]
 pub struct FloodArgs {
-    /// Destination, e.g. 127.0.0.1:9000 or [::1]:9000.
-    #[arg(value_name = "DEST:PORT", value_parser = addr)]
+    /// Destination address and port (IPv4, or IPv6 in brackets).
+    #[arg(value_name = "DEST:PORT", value_parser = addr, help = "Destination, e.g. 127.0.0.1:9000 or [::1]:9000")]
     pub dest: SocketAddr,
     /// UDP payload bytes per datagram (18 = the probe header = a 64-byte Ethernet frame).
     #[arg(short = 'l', long = "size", value_name = "BYTES", default_value_t = udpprobe::HEADER_LEN)]
