@@ -7,5 +7,6 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod bench;
 
 pub use batch::{Batch, Datagram, Flow, Handler, RecvMeta};
