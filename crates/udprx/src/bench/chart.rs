@@ -93,7 +93,7 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
     let height = (n as u32) * 24 + 130;
     let root = SVGBackend::new(file, (900, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(file, e))?;
-    let max = rows.iter().map(|(_, l)| l.max_ns.max(l.p999_ns)).max().unwrap_or(1).max(1000) as f64 * 1.5;
+    let max = rows.iter().map(|(_, l)| l.max_ns.max(l.p999_ns)).max().unwrap_or(1).max(1000) as f64 * 6.0;
     let min = rows
         .iter()
         .map(|(_, l)| l.p50_ns)

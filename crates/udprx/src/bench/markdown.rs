@@ -51,7 +51,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {
         s.trim_end().to_string()
     };
     let _ = writeln!(out, "{}", line(headers.to_vec()));
-    let _ = writeln!(out, "{}", line(w.iter().map(|_| "").collect()).replace(' ', "-"));
+    let total: usize = w.iter().sum::<usize>() + 2 * n.saturating_sub(1);
+    let _ = writeln!(out, "{}", "-".repeat(total));
     for r in rows {
         let _ = writeln!(out, "{}", line(r.iter().map(|s| s.as_str()).collect()));
     }
@@ -222,7 +223,7 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     if let Some(v) = &t.veth {
         env_rows.push(vec!["namespaces".into(), format!("{} → {} ({} → {})", v.tx_ns, v.rx_ns, v.tx_if, v.rx_if)]);
     }
-    o.push_str(&table(&["", ""], &env_rows, true));
+    o.push_str(&table(&["item", "value"], &env_rows, true));
     if !e.mitigations.is_empty() {
         let _ = writeln!(o, "\n<details><summary>CPU vulnerability mitigations</summary>\n");
         for m in &e.mitigations {
@@ -240,8 +241,8 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         fan-out receivers: {} `SO_REUSEPORT` sockets, one pinned thread each, on {:?}.",
         p.sender_cpus, p.receiver_cpus_one, p.sockets, p.receiver_cpus_many);
     let _ = writeln!(o, "- Offered rate: {}.", p.rate.map(|r| format!("{} pps, paced", kpps(r as f64))).unwrap_or_else(|| "unpaced flood (as fast as the sender goes)".into()));
-    let _ = writeln!(o, "- Scenarios: **classic** = 18-byte payloads (64-byte frames) over 16 flows, one datagram per \
-        send, no GSO — every datagram crosses the stack alone and GRO cannot help; **gso** = 18-byte segments over 2 flows, \
+    let _ = writeln!(o, "- Scenarios: **classic** = 18-byte payloads (64-byte frames) over 16 flows, sent with `sendmmsg` \
+        batches of 64, no GSO — every datagram crosses the stack alone and GRO cannot help; **gso** = 18-byte segments over 2 flows, \
         the sender hands 64-segment UDP_SEGMENT buffers to the kernel; receivers with and without UDP_GRO.");
     let _ = writeln!(o, "- Figures: *rx pps* = datagrams the receiver counted / receive window, median and min–max over \
         repetitions; *loss* = sequence gaps (or sent − received for peers) / sent; *kernel drops* = SO_RXQ_OVFL \
@@ -314,6 +315,7 @@ mod tests {
         let t = table(&["a", "bb"], &[vec!["xxx".into(), "1".into()]], false);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "a    bb");
+        assert_eq!(lines[1], "-------");
         assert_eq!(lines[2], "xxx   1");
         let m = table(&["a", "b"], &[vec!["1".into(), "2".into()]], true);
         assert!(m.starts_with("| a | b |\n|---|---:|\n| 1 | 2 |"));

@@ -151,7 +151,7 @@ impl Fanout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scenario {
-    /// The classic flood: 18-byte payloads over many flows, one datagram per send, no GSO.
+    /// The classic flood: 18-byte payloads over many flows, `sendmmsg` batches, no GSO.
     /// Every datagram crosses the stack on its own; GRO cannot coalesce it.
     Classic,
     /// The GSO flood: few flows, the sender hands the kernel 64-segment UDP_SEGMENT super-buffers.
