@@ -259,7 +259,7 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
         eprintln!("skipping: writing sysctls needs root");
         return;
     }
-    let host_rmem = sysctl("net.core.rmem_max");
+    let host_rmem_min = sysctl("net.ipv4.udp_rmem_min");
     let host_backlog = sysctl("net.core.netdev_max_backlog");
     let other_backlog = if host_backlog == "1500" { "1400" } else { "1500" };
     let out = tmp("sysctl");
@@ -267,7 +267,7 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
     cmd.args([
         "bench", "--topology", "veth", "--methods", "recvmmsg", "--scenarios", "classic",
         "--fanout", "one", "--no-spin", "--reps", "1", "--secs", "500ms",
-        "--sysctl", "net.core.rmem_max=212992,4194304",
+        "--sysctl", "net.ipv4.udp_rmem_min=4096,8192",
     ])
     .arg("--sysctl")
     .arg(format!("net.core.netdev_max_backlog={host_backlog},{other_backlog}"))
@@ -280,19 +280,19 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
     assert_eq!(settings.len(), 4);
     let mut seen = std::collections::BTreeSet::new();
     for s in settings {
-        let rmem = &s["in_force"]["net.core.rmem_max"];
+        let rmem = &s["in_force"]["net.ipv4.udp_rmem_min"];
         let backlog = &s["in_force"]["net.core.netdev_max_backlog"];
         assert_eq!(rmem["scope"], "namespace", "{s}");
         assert_eq!(backlog["scope"], "global", "{s}");
         seen.insert((rmem["value"].as_str().unwrap().to_string(), backlog["value"].as_str().unwrap().to_string()));
     }
     assert_eq!(seen.len(), 4, "{seen:?}");
-    assert!(seen.contains(&("4194304".to_string(), other_backlog.to_string())));
+    assert!(seen.contains(&("8192".to_string(), other_backlog.to_string())));
     // Results side by side: one row per setting.
     assert_eq!(report["matrix"]["rows"].as_array().unwrap().len(), 4);
     assert_rows_measured(&report, 4);
     // The host's values are what they were.
-    assert_eq!(sysctl("net.core.rmem_max"), host_rmem);
+    assert_eq!(sysctl("net.ipv4.udp_rmem_min"), host_rmem_min);
     assert_eq!(sysctl("net.core.netdev_max_backlog"), host_backlog);
     std::fs::remove_dir_all(&out).unwrap();
 }

@@ -231,11 +231,13 @@ pub fn run_peer(
         _ => 0,
     };
     if sent == 0 {
-        return Err(Error::Cell(format!(
-            "{}: client reported nothing sent: {}",
-            peer.name(),
-            client_text.lines().last().unwrap_or("")
-        )));
+        let why = serde_json::from_str::<serde_json::Value>(&client_text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(String::from))
+            .unwrap_or_else(|| {
+                client_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string()
+            });
+        return Err(Error::Cell(format!("{}: the client sent nothing: {why}", peer.name())));
     }
     let exit = server_exit.unwrap_or_default();
     let kernel_drops = match (topo.kind(), snmp) {

@@ -234,15 +234,20 @@ impl Applier {
     }
 
     /// Where `key` takes effect in this topology: per namespace when the benchmark has
-    /// namespaces, the key is under `net.`, and the namespace shows it (the kernel hides the
-    /// global net sysctls inside other namespaces).
+    /// namespaces, the key is under `net.`, and the namespace shows it writable (the kernel hides
+    /// most global net sysctls inside other namespaces and shows some, like
+    /// `net.core.rmem_max`, read-only with the host's value).
     pub fn scope(&self, key: &str) -> Scope {
         let Some(rx) = self.netns.last() else { return Scope::Global };
         if !key.starts_with("net.") {
             return Scope::Global;
         }
         let path = key_path(key);
-        match topology::in_netns(Some(rx), move || path.is_file()) {
+        let writable = move || {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o200 != 0)
+        };
+        match topology::in_netns(Some(rx), writable) {
             Ok(true) => Scope::Namespace,
             _ => Scope::Global,
         }
@@ -434,6 +439,8 @@ mod tests {
         // Per namespace on this kernel; global ones are hidden in other namespaces.
         assert_eq!(a.scope("net.core.netdev_max_backlog"), Scope::Global);
         assert_eq!(a.scope("kernel.ostype"), Scope::Global);
+        // Shown read-only inside other namespaces on recent kernels: global.
+        assert_eq!(a.scope("net.core.rmem_max"), Scope::Global);
         let host_before = read_value("net.core.somaxconn").unwrap();
         let p = Profile {
             name: "t".into(),
