@@ -78,11 +78,10 @@ fn wait_listening(addr: IpAddr, port: u16, topo: &Topology, tcp: bool) {
     while Instant::now() < deadline {
         let up = topology::in_netns(topo.rx_netns().as_deref(), move || {
             if tcp {
-                std::net::TcpStream::connect_timeout(
-                    &SocketAddr::new(addr, port),
-                    Duration::from_millis(100),
-                )
-                .is_ok()
+                // Look for the listening socket rather than connecting: `iperf3 -s -1` would
+                // take a probe connection for its one client.
+                let table = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap_or_default();
+                tcp_listening(&table, port)
             } else {
                 // The port is taken once the server bound it.
                 std::net::UdpSocket::bind((addr, port)).is_err()
@@ -94,6 +93,17 @@ fn wait_listening(addr: IpAddr, port: u16, topo: &Topology, tcp: bool) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// True when `/proc/net/tcp` text has a socket in LISTEN state (0A) on `port`.
+pub fn tcp_listening(table: &str, port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    table.lines().skip(1).any(|l| {
+        let mut f = l.split_whitespace();
+        let local = f.nth(1).unwrap_or("");
+        let state = f.nth(1).unwrap_or("");
+        local.ends_with(&want) && state == "0A"
+    })
 }
 
 fn capture(child: &mut Child) -> std::thread::JoinHandle<String> {
@@ -305,6 +315,14 @@ mod tests {
         let t = "sockperf: Test ended\nsockperf: Total of 44363 messages sent in 1.001 sec\n\nsockperf: Summary: Message Rate is 44331 [msg/sec]\n";
         assert_eq!(parse_sockperf_sent(t), Some((44363, 1.001)));
         assert_eq!(parse_sockperf_sent("nothing"), None);
+    }
+
+    #[test]
+    fn finds_listeners() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue\n   0: 020012C6:1F90 00000000:0000 0A 00000000:00000000\n   1: 020012C6:1F91 00000000:0000 01 00000000:00000000\n";
+        assert!(tcp_listening(t, 0x1F90));
+        assert!(!tcp_listening(t, 0x1F91));
+        assert!(!tcp_listening(t, 80));
     }
 
     #[test]
