@@ -115,7 +115,9 @@ fn quick_on_loopback_writes_a_full_report() {
     assert!(cell["receiver_report"]["schema"].as_str().unwrap().starts_with("udprx-report/"));
     assert!(cell["sender_report"]["packets"].as_u64().unwrap() > 0);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for needle in ["## Environment", "kernel", "git revision", "## Results", "sender-bound", "pps.svg"] {
+    for needle in
+        ["## Environment", "kernel", "git revision", "## Results", "sender-bound", "pps.svg"]
+    {
         assert!(md.contains(needle), "report.md lacks {needle:?}");
     }
     for svg in ["pps.svg", "latency.svg"] {
@@ -174,8 +176,21 @@ fn veth_topology_is_used_and_removed() {
     let out = tmp("veth");
     let mut cmd = udprx();
     cmd.args([
-        "bench", "--topology", "veth", "--methods", "recvmmsg", "--scenarios", "classic",
-        "--fanout", "one,hash", "--no-spin", "--reps", "1", "--secs", "500ms", "--out",
+        "bench",
+        "--topology",
+        "veth",
+        "--methods",
+        "recvmmsg",
+        "--scenarios",
+        "classic",
+        "--fanout",
+        "one,hash",
+        "--no-spin",
+        "--reps",
+        "1",
+        "--secs",
+        "500ms",
+        "--out",
     ])
     .arg(&out);
     let o = run(cmd, Duration::from_secs(120));
@@ -211,8 +226,20 @@ fn ctrl_c_removes_the_topology_and_still_reports() {
     let out = tmp("sigint");
     let mut child = udprx()
         .args([
-            "bench", "--topology", "veth", "--methods", "recvmmsg,recvfrom", "--scenarios",
-            "classic", "--fanout", "one", "--reps", "5", "--secs", "2s", "--out",
+            "bench",
+            "--topology",
+            "veth",
+            "--methods",
+            "recvmmsg,recvfrom",
+            "--scenarios",
+            "classic",
+            "--fanout",
+            "one",
+            "--reps",
+            "5",
+            "--secs",
+            "2s",
+            "--out",
         ])
         .arg(&out)
         .stdout(Stdio::null())
@@ -265,9 +292,22 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
     let out = tmp("sysctl");
     let mut cmd = udprx();
     cmd.args([
-        "bench", "--topology", "veth", "--methods", "recvmmsg", "--scenarios", "classic",
-        "--fanout", "one", "--no-spin", "--reps", "1", "--secs", "500ms",
-        "--sysctl", "net.ipv4.udp_rmem_min=4096,8192",
+        "bench",
+        "--topology",
+        "veth",
+        "--methods",
+        "recvmmsg",
+        "--scenarios",
+        "classic",
+        "--fanout",
+        "one",
+        "--no-spin",
+        "--reps",
+        "1",
+        "--secs",
+        "500ms",
+        "--sysctl",
+        "net.ipv4.udp_rmem_min=4096,8192",
     ])
     .arg("--sysctl")
     .arg(format!("net.core.netdev_max_backlog={host_backlog},{other_backlog}"))
@@ -284,7 +324,10 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
         let backlog = &s["in_force"]["net.core.netdev_max_backlog"];
         assert_eq!(rmem["scope"], "namespace", "{s}");
         assert_eq!(backlog["scope"], "global", "{s}");
-        seen.insert((rmem["value"].as_str().unwrap().to_string(), backlog["value"].as_str().unwrap().to_string()));
+        seen.insert((
+            rmem["value"].as_str().unwrap().to_string(),
+            backlog["value"].as_str().unwrap().to_string(),
+        ));
     }
     assert_eq!(seen.len(), 4, "{seen:?}");
     assert!(seen.contains(&("8192".to_string(), other_backlog.to_string())));
@@ -303,7 +346,13 @@ fn peers_are_reference_rows() {
         eprintln!("skipping: the veth topology needs root");
         return;
     }
-    let have = |p: &str| Command::new("sh").arg("-c").arg(format!("command -v {p}")).output().is_ok_and(|o| o.status.success());
+    let have = |p: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {p}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     if !have("iperf3") || !have("sockperf") {
         eprintln!("skipping: iperf3 or sockperf is not installed (scripts/setup.sh installs them)");
         return;
@@ -311,8 +360,22 @@ fn peers_are_reference_rows() {
     let out = tmp("peers");
     let mut cmd = udprx();
     cmd.args([
-        "bench", "--topology", "veth", "--peers", "--methods", "recvmmsg", "--scenarios",
-        "classic", "--fanout", "one", "--no-spin", "--reps", "1", "--secs", "1s", "--out",
+        "bench",
+        "--topology",
+        "veth",
+        "--peers",
+        "--methods",
+        "recvmmsg",
+        "--scenarios",
+        "classic",
+        "--fanout",
+        "one",
+        "--no-spin",
+        "--reps",
+        "1",
+        "--secs",
+        "1s",
+        "--out",
     ])
     .arg(&out);
     let o = run(cmd, Duration::from_secs(120));

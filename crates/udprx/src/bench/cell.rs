@@ -113,10 +113,8 @@ pub fn cpu_split(
     rx_cpus.dedup();
     let tx_cpus: Vec<usize> =
         spec.sender_cpus.iter().copied().filter(|c| !rx_cpus.contains(c)).collect();
-    let rx_softirq_ns =
-        sum_delta(&after.softirq_ticks, &before.softirq_ticks, &rx_cpus) * tick_ns;
-    let tx_softirq_ns =
-        sum_delta(&after.softirq_ticks, &before.softirq_ticks, &tx_cpus) * tick_ns;
+    let rx_softirq_ns = sum_delta(&after.softirq_ticks, &before.softirq_ticks, &rx_cpus) * tick_ns;
+    let tx_softirq_ns = sum_delta(&after.softirq_ticks, &before.softirq_ticks, &tx_cpus) * tick_ns;
     let per = |ns: u64| if received == 0 { 0.0 } else { ns as f64 / received as f64 };
     CpuSplit {
         app_user_ns,
@@ -181,7 +179,8 @@ pub fn run_udprx(
         "secs": secs,
     });
     let before_cpu = CpuSample::read();
-    let (addr_tx, addr_rx) = crossbeam_channel::bounded::<Result<(SocketAddr, crate::StopHandle)>>(1);
+    let (addr_tx, addr_rx) =
+        crossbeam_channel::bounded::<Result<(SocketAddr, crate::StopHandle)>>(1);
 
     type RxOut = (crate::RunOutput<Recorder>, Option<UdpDelta>, serde_json::Value);
     let (rx_result, tx_result) = std::thread::scope(|s| {
@@ -190,9 +189,8 @@ pub fn run_udprx(
         let receiver = s.spawn(move || -> Result<RxOut> {
             let built = (|| {
                 if let Some(p) = rx_ns {
-                    super::sys::enter_netns(p).map_err(|e| {
-                        Error::Topology(format!("entering {}: {e}", p.display()))
-                    })?;
+                    super::sys::enter_netns(p)
+                        .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
                 }
                 Receiver::builder(bind)
                     .method(method(path.method))
@@ -282,12 +280,12 @@ pub fn run_udprx(
                 r
             })
         });
-        let tx = sender.join().unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())));
+        let tx =
+            sender.join().unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())));
         std::thread::sleep(DRAIN);
         rx_stop.stop();
-        let rx = receiver
-            .join()
-            .unwrap_or_else(|_| Err(Error::Cell("receiver thread panicked".into())));
+        let rx =
+            receiver.join().unwrap_or_else(|_| Err(Error::Cell("receiver thread panicked".into())));
         (rx, Some(tx))
     });
     let after_cpu = CpuSample::read();

@@ -93,14 +93,10 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
     let height = (n as u32) * 24 + 130;
     let root = SVGBackend::new(file, (900, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(file, e))?;
-    let max = rows.iter().map(|(_, l)| l.max_ns.max(l.p999_ns)).max().unwrap_or(1).max(1000) as f64 * 6.0;
-    let min = rows
-        .iter()
-        .map(|(_, l)| l.p50_ns)
-        .filter(|v| *v > 0)
-        .min()
-        .unwrap_or(100)
-        .max(1) as f64
+    let max =
+        rows.iter().map(|(_, l)| l.max_ns.max(l.p999_ns)).max().unwrap_or(1).max(1000) as f64 * 6.0;
+    let min = rows.iter().map(|(_, l)| l.p50_ns).filter(|v| *v > 0).min().unwrap_or(100).max(1)
+        as f64
         / 1.5;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
@@ -167,7 +163,10 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
     let multi = report.settings.len() > 1;
     let name_of = |setting: usize, label: &str| {
         if multi {
-            format!("[{}] {label}", report.settings.get(setting).map(|s| s.name.as_str()).unwrap_or("?"))
+            format!(
+                "[{}] {label}",
+                report.settings.get(setting).map(|s| s.name.as_str()).unwrap_or("?")
+            )
         } else {
             label.to_string()
         }
@@ -187,7 +186,11 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
     let file = "pps.svg";
     bars(
         &dir.join(file),
-        &format!("received datagrams/s per path — median, min–max whiskers ({}, {} reps)", report.topology.kind.name(), report.plan.reps),
+        &format!(
+            "received datagrams/s per path — median, min–max whiskers ({}, {} reps)",
+            report.topology.kind.name(),
+            report.plan.reps
+        ),
         "datagrams per second",
         &pps,
     )?;
@@ -201,7 +204,10 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
                 .iter()
                 .filter_map(|l| Some((name_of(l.setting, &l.label), l.result.as_ref()?.latency?)))
                 .collect(),
-            format!("latency percentiles at {:.0}% of each path's maximum rate", report.config.latency_at.unwrap_or(0.0) * 100.0),
+            format!(
+                "latency percentiles at {:.0}% of each path's maximum rate",
+                report.config.latency_at.unwrap_or(0.0) * 100.0
+            ),
         )
     } else {
         (
@@ -229,7 +235,12 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
             })
             .collect();
         let file = "zero-loss.svg";
-        bars(&dir.join(file), "zero-loss rate per path (RFC 2544 search, 1% resolution)", "datagrams per second", &zl)?;
+        bars(
+            &dir.join(file),
+            "zero-loss rate per path (RFC 2544 search, 1% resolution)",
+            "datagrams per second",
+            &zl,
+        )?;
         out.push(ChartFile { file: file.into(), title: "zero-loss rate per path".into() });
     }
     Ok(out)
@@ -244,13 +255,23 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("udprx-chart-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let b = vec![
-            Bar { label: "classic recvmmsg 1×".into(), value: 400_000.0, range: Some((350_000.0, 420_000.0)) },
+            Bar {
+                label: "classic recvmmsg 1×".into(),
+                value: 400_000.0,
+                range: Some((350_000.0, 420_000.0)),
+            },
             Bar { label: "classic recvfrom 1×".into(), value: 200_000.0, range: None },
         ];
         bars(&dir.join("b.svg"), "t", "pps", &b).unwrap();
         let svg = std::fs::read_to_string(dir.join("b.svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("classic recvmmsg"));
-        let l = Latency { p50_ns: 5_000, p90_ns: 9_000, p99_ns: 40_000, p999_ns: 90_000, max_ns: 200_000 };
+        let l = Latency {
+            p50_ns: 5_000,
+            p90_ns: 9_000,
+            p99_ns: 40_000,
+            p999_ns: 90_000,
+            max_ns: 200_000,
+        };
         latency(&dir.join("l.svg"), "t", &[("a".into(), l)]).unwrap();
         latency(&dir.join("empty.svg"), "t", &[]).unwrap();
         bars(&dir.join("e.svg"), "t", "pps", &[]).unwrap();

@@ -39,9 +39,13 @@ impl Env {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
-            .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+            })
             .unwrap_or_else(|| "unknown".into());
-        let virtualized = cpuinfo.lines().any(|l| l.starts_with("flags") && l.contains(" hypervisor"));
+        let virtualized =
+            cpuinfo.lines().any(|l| l.starts_with("flags") && l.contains(" hypervisor"));
         let usable_cores = usable_cores();
         let mitigations = std::fs::read_dir("/sys/devices/system/cpu/vulnerabilities")
             .map(|d| {
@@ -96,7 +100,8 @@ pub fn usable_cores() -> Vec<usize> {
 /// `git rev-parse --short HEAD` of the source tree (at run time; `-dirty` when changed).
 pub fn git_revision() -> Option<String> {
     let dir = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new("git").args(["-C", dir, "rev-parse", "--short=12", "HEAD"]).output().ok()?;
+    let out =
+        Command::new("git").args(["-C", dir, "rev-parse", "--short=12", "HEAD"]).output().ok()?;
     if !out.status.success() {
         return None;
     }

@@ -21,7 +21,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {
         let _ = writeln!(
             out,
             "|{}|",
-            headers.iter().enumerate().map(|(i, _)| if i == 0 { "---" } else { "---:" }).collect::<Vec<_>>().join("|")
+            headers
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+                .collect::<Vec<_>>()
+                .join("|")
         );
         for r in rows {
             let _ = writeln!(out, "| {} |", r.join(" | "));
@@ -77,15 +82,24 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
         .of_setting(setting)
         .map(|r| {
             let s = &r.summary;
-            let errors: Vec<&str> =
-                r.cells.iter().filter_map(|c| c.error.as_deref()).collect();
+            let errors: Vec<&str> = r.cells.iter().filter_map(|c| c.error.as_deref()).collect();
             let reps = if errors.is_empty() {
                 format!("{}", s.reps_ok)
             } else {
                 format!("{}/{} ({})", s.reps_ok, r.cells.len(), errors[0])
             };
             if s.reps_ok == 0 {
-                return vec![r.label.clone(), "—".into(), "—".into(), "—".into(), "—".into(), "—".into(), "—".into(), "—".into(), reps];
+                return vec![
+                    r.label.clone(),
+                    "—".into(),
+                    "—".into(),
+                    "—".into(),
+                    "—".into(),
+                    "—".into(),
+                    "—".into(),
+                    "—".into(),
+                    reps,
+                ];
             }
             vec![
                 r.label.clone(),
@@ -110,7 +124,10 @@ fn zero_loss_table(report: &BenchReport, markdown: bool) -> String {
         .map(|z| {
             let rate = z.search.rate.map(|r| kpps(r as f64)).unwrap_or_else(|| "—".into());
             let how = match z.search.bound {
-                Bound::Found => format!("bracketed (fails at {})", z.search.failing_rate.map(|r| kpps(r as f64)).unwrap_or_default()),
+                Bound::Found => format!(
+                    "bracketed (fails at {})",
+                    z.search.failing_rate.map(|r| kpps(r as f64)).unwrap_or_default()
+                ),
                 Bound::AboveMax => "≥ this: the sender is the limit".into(),
                 Bound::BelowMin => "loses even at the lowest rate".into(),
                 Bound::Budget => "trial budget ran out".into(),
@@ -133,7 +150,8 @@ fn latency_table(report: &BenchReport, markdown: bool) -> String {
         .latency
         .iter()
         .map(|l| {
-            let setting = report.settings.get(l.setting).map(|s| s.name.clone()).unwrap_or_default();
+            let setting =
+                report.settings.get(l.setting).map(|s| s.name.clone()).unwrap_or_default();
             match (&l.result, &l.error) {
                 (Some(c), _) => {
                     let lat = c.latency.unwrap_or_default();
@@ -188,7 +206,11 @@ pub fn terminal(report: &BenchReport) -> String {
         out.push_str(&zero_loss_table(report, false));
     }
     if !report.latency.is_empty() {
-        let _ = writeln!(out, "\nlatency at {:.0}% of each path's maximum rate (paced sender)", report.config.latency_at.unwrap_or(0.0) * 100.0);
+        let _ = writeln!(
+            out,
+            "\nlatency at {:.0}% of each path's maximum rate (paced sender)",
+            report.config.latency_at.unwrap_or(0.0) * 100.0
+        );
         out.push_str(&latency_table(report, false));
     }
     for n in &report.notes {
@@ -204,9 +226,14 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     let t = &report.topology;
     let p = &report.plan;
     let _ = writeln!(o, "# udprx bench report\n");
-    let _ = writeln!(o, "Started {} on {}; {} wall time.{}\n",
-        e.started_utc, e.hostname.as_deref().unwrap_or("?"), dur_ns((report.wall_s * 1e9) as u64),
-        if report.matrix.interrupted { " **Interrupted: partial results.**" } else { "" });
+    let _ = writeln!(
+        o,
+        "Started {} on {}; {} wall time.{}\n",
+        e.started_utc,
+        e.hostname.as_deref().unwrap_or("?"),
+        dur_ns((report.wall_s * 1e9) as u64),
+        if report.matrix.interrupted { " **Interrupted: partial results.**" } else { "" }
+    );
     let _ = writeln!(o, "**Topology: {}** — {}\n", t.kind.name(), t.bound);
 
     let _ = writeln!(o, "## Environment\n");
@@ -214,14 +241,20 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         vec!["kernel".to_string(), e.kernel.clone()],
         vec!["CPU".into(), e.cpu_model.clone()],
         vec!["cores".into(), format!("{} online, usable {:?}", e.cores, e.usable_cores)],
-        vec!["virtualized".into(), if e.virtualized { "yes (hypervisor flag)".into() } else { "no".into() }],
+        vec![
+            "virtualized".into(),
+            if e.virtualized { "yes (hypervisor flag)".into() } else { "no".into() },
+        ],
         vec!["cpufreq governor".into(), e.governor.clone().unwrap_or_else(|| "not exposed".into())],
         vec!["git revision".into(), e.git_revision.clone().unwrap_or_else(|| "unknown".into())],
         vec!["udprx version".into(), e.version.clone()],
         vec!["command".into(), format!("`{}`", e.command.join(" "))],
     ];
     if let Some(v) = &t.veth {
-        env_rows.push(vec!["namespaces".into(), format!("{} → {} ({} → {})", v.tx_ns, v.rx_ns, v.tx_if, v.rx_if)]);
+        env_rows.push(vec![
+            "namespaces".into(),
+            format!("{} → {} ({} → {})", v.tx_ns, v.rx_ns, v.tx_if, v.rx_if),
+        ]);
     }
     o.push_str(&table(&["item", "value"], &env_rows, true));
     if !e.mitigations.is_empty() {
@@ -233,23 +266,49 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     }
 
     let _ = writeln!(o, "\n## Method\n");
-    let _ = writeln!(o, "- Matrix `{:?}`: {} rows × {} setting(s) × {} repetitions of {:.1} s = {} cells. \
+    let _ = writeln!(
+        o,
+        "- Matrix `{:?}`: {} rows × {} setting(s) × {} repetitions of {:.1} s = {} cells. \
         Cells are interleaved: every repetition runs every row of every setting, in an order rotated from one \
         repetition to the next, so drift (thermal, frequency, neighbours) spreads over all rows instead of biasing one.",
-        report.config.size, p.rows.len(), report.settings.len(), p.reps, p.secs, p.cells());
-    let _ = writeln!(o, "- Sender (udpflood) pinned to cores {:?}; single-socket receivers on {:?}; \
+        report.config.size,
+        p.rows.len(),
+        report.settings.len(),
+        p.reps,
+        p.secs,
+        p.cells()
+    );
+    let _ = writeln!(
+        o,
+        "- Sender (udpflood) pinned to cores {:?}; single-socket receivers on {:?}; \
         fan-out receivers: {} `SO_REUSEPORT` sockets, one pinned thread each, on {:?}.",
-        p.sender_cpus, p.receiver_cpus_one, p.sockets, p.receiver_cpus_many);
-    let _ = writeln!(o, "- Offered rate: {}.", p.rate.map(|r| format!("{} pps, paced", kpps(r as f64))).unwrap_or_else(|| "unpaced flood (as fast as the sender goes)".into()));
-    let _ = writeln!(o, "- Scenarios: **classic** = 18-byte payloads (64-byte frames) over 16 flows, sent with `sendmmsg` \
+        p.sender_cpus, p.receiver_cpus_one, p.sockets, p.receiver_cpus_many
+    );
+    let _ = writeln!(
+        o,
+        "- Offered rate: {}.",
+        p.rate
+            .map(|r| format!("{} pps, paced", kpps(r as f64)))
+            .unwrap_or_else(|| "unpaced flood (as fast as the sender goes)".into())
+    );
+    let _ = writeln!(
+        o,
+        "- Scenarios: **classic** = 18-byte payloads (64-byte frames) over 16 flows, sent with `sendmmsg` \
         batches of 64, no GSO — every datagram crosses the stack alone and GRO cannot help; **gso** = 18-byte segments over 2 flows, \
-        the sender hands 64-segment UDP_SEGMENT buffers to the kernel; receivers with and without UDP_GRO.");
-    let _ = writeln!(o, "- Figures: *rx pps* = datagrams the receiver counted / receive window, median and min–max over \
+        the sender hands 64-segment UDP_SEGMENT buffers to the kernel; receivers with and without UDP_GRO."
+    );
+    let _ = writeln!(
+        o,
+        "- Figures: *rx pps* = datagrams the receiver counted / receive window, median and min–max over \
         repetitions; *loss* = sequence gaps (or sent − received for peers) / sent; *kernel drops* = SO_RXQ_OVFL \
         or the receiving namespace's `RcvbufErrors` delta; *app ns/dgram* = user + system CPU time of the receiving \
         threads / datagrams received; *softirq ns/dgram* = softirq time of the receiver's cores (`/proc/stat`) / \
-        datagrams received. Application system time can include softirq work that interrupted the thread.");
-    let _ = writeln!(o, "- Gaps under ~15% between rows are within run-to-run spread on a small VM; see docs/methodology.md.");
+        datagrams received. Application system time can include softirq work that interrupted the thread."
+    );
+    let _ = writeln!(
+        o,
+        "- Gaps under ~15% between rows are within run-to-run spread on a small VM; see docs/methodology.md."
+    );
 
     let _ = writeln!(o, "\n## Kernel settings\n");
     for s in &report.settings {
@@ -257,12 +316,18 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         let rows: Vec<Vec<String>> = s
             .in_force
             .iter()
-            .map(|(k, v)| vec![format!("`{k}`"), v.value.clone(), format!("{:?}", v.scope).to_lowercase()])
+            .map(|(k, v)| {
+                vec![format!("`{k}`"), v.value.clone(), format!("{:?}", v.scope).to_lowercase()]
+            })
             .collect();
         o.push_str(&table(&["sysctl", "value in force", "scope"], &rows, true));
         let so = &s.profile.sockopts;
         if so.rcvbuf.is_some() || so.busy_poll.is_some() {
-            let _ = writeln!(o, "\nSocket options: SO_RCVBUF {:?}, SO_BUSY_POLL {:?}", so.rcvbuf, so.busy_poll);
+            let _ = writeln!(
+                o,
+                "\nSocket options: SO_RCVBUF {:?}, SO_BUSY_POLL {:?}",
+                so.rcvbuf, so.busy_poll
+            );
         }
         for n in &s.notes {
             let _ = writeln!(o, "\n- {n}");
@@ -283,17 +348,28 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     }
     if !report.zero_loss.is_empty() {
         let _ = writeln!(o, "## Zero-loss throughput\n");
-        let _ = writeln!(o, "Binary search (RFC 2544) per path for the highest paced rate received without any loss \
+        let _ = writeln!(
+            o,
+            "Binary search (RFC 2544) per path for the highest paced rate received without any loss \
             or kernel drop over a {:.1} s trial, from 1% to 100% of the rate the unpaced sender reached, to 1% resolution; \
-            the final rate is confirmed by a second trial.\n", p.secs);
+            the final rate is confirmed by a second trial.\n",
+            p.secs
+        );
         o.push_str(&zero_loss_table(report, true));
         let _ = writeln!(o);
     }
     if !report.latency.is_empty() {
-        let _ = writeln!(o, "## Latency at {:.0}% load\n", report.config.latency_at.unwrap_or(0.0) * 100.0);
-        let _ = writeln!(o, "One-way latency (send timestamp → application) with a paced sender at a fixed fraction of each \
+        let _ = writeln!(
+            o,
+            "## Latency at {:.0}% load\n",
+            report.config.latency_at.unwrap_or(0.0) * 100.0
+        );
+        let _ = writeln!(
+            o,
+            "One-way latency (send timestamp → application) with a paced sender at a fixed fraction of each \
             path's maximum rate (its zero-loss rate when searched, else its median received rate). At saturation latency \
-            is only queueing, so it is measured below it.\n");
+            is only queueing, so it is measured below it.\n"
+        );
         o.push_str(&latency_table(report, true));
         let _ = writeln!(o);
     }

@@ -569,7 +569,11 @@ mod tests {
     fn filters_can_empty_the_matrix() {
         let mut s = sel(Size::Default);
         s.methods = vec![RecvMethod::Uring];
-        assert!(rows(&s).iter().all(|r| matches!(r.receiver, Receiver::Udprx { method: RecvMethod::Uring, .. })));
+        assert!(
+            rows(&s)
+                .iter()
+                .all(|r| matches!(r.receiver, Receiver::Udprx { method: RecvMethod::Uring, .. }))
+        );
         s.scenarios = vec![Scenario::Gso];
         s.fanouts = vec![Fanout::Hash];
         assert!(rows(&s).is_empty());
@@ -639,7 +643,9 @@ mod tests {
                 lost: sent - received,
                 sent_pps: offered,
                 rx_pps: got,
-                latency: spec.timestamps.then_some(Latency { p50_ns: 10_000, ..Latency::default() }),
+                latency: spec
+                    .timestamps
+                    .then_some(Latency { p50_ns: 10_000, ..Latency::default() }),
                 ..CellResult::default()
             })
         }
@@ -649,7 +655,11 @@ mod tests {
     fn matrix_interleaves_repeats_and_summarizes() {
         let mut s = sel(Size::Quick);
         s.spin = false;
-        let plan = Plan { settings: vec!["a".into(), "b".into()], sockopts: vec![SockOpts::default(); 2], ..plan_for(rows(&s), 3, 1.0) };
+        let plan = Plan {
+            settings: vec!["a".into(), "b".into()],
+            sockopts: vec![SockOpts::default(); 2],
+            ..plan_for(rows(&s), 3, 1.0)
+        };
         let mut fake = Fake { cells: vec![], settings: vec![], fail_uring: true };
         let mut lines = 0;
         let m = run_matrix(&plan, &mut fake, &AtomicBool::new(false), &mut |_| lines += 1).unwrap();

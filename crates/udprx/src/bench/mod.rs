@@ -88,7 +88,8 @@ pub enum RecvMethod {
 
 impl RecvMethod {
     /// Every method, in report order.
-    pub const ALL: [RecvMethod; 3] = [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring];
+    pub const ALL: [RecvMethod; 3] =
+        [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -473,7 +474,10 @@ mod tests {
     fn labels() {
         let r = Row::udprx(Scenario::Gso, RecvMethod::Recvmmsg, Fanout::Hash, true);
         assert_eq!(r.label(2), "gso recvmmsg 2×hash +gro");
-        let p = Row { scenario: Scenario::Classic, receiver: Receiver::Peer { peer: PeerKind::Iperf3 } };
+        let p = Row {
+            scenario: Scenario::Classic,
+            receiver: Receiver::Peer { peer: PeerKind::Iperf3 },
+        };
         assert_eq!(p.path_label(2), "iperf3 (peer)");
     }
 }

@@ -80,7 +80,8 @@ fn wait_listening(addr: IpAddr, port: u16, topo: &Topology, tcp: bool) {
             if tcp {
                 // Look for the listening socket rather than connecting: `iperf3 -s -1` would
                 // take a probe connection for its one client.
-                let table = std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap_or_default();
+                let table =
+                    std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap_or_default();
                 tcp_listening(&table, port)
             } else {
                 // The port is taken once the server bound it.
@@ -131,7 +132,10 @@ pub fn run_peer(
         )));
     }
     if spec.rate.is_some() {
-        return Err(Error::Cell(format!("{}: paced runs are not supported for peers", peer.name())));
+        return Err(Error::Cell(format!(
+            "{}: paced runs are not supported for peers",
+            peer.name()
+        )));
     }
     let (tx_ns, rx_ns) = match topo.ns_names() {
         Some((t, r)) => (Some(t), Some(r)),
@@ -155,8 +159,18 @@ pub fn run_peer(
                 .map(String::from)
                 .to_vec(),
             [
-                "-c", &addr.to_string(), "-p", &port.to_string(), "-u", "-l", "18", "-b", "0",
-                "-t", &secs.to_string(), "-J",
+                "-c",
+                &addr.to_string(),
+                "-p",
+                &port.to_string(),
+                "-u",
+                "-l",
+                "18",
+                "-b",
+                "0",
+                "-t",
+                &secs.to_string(),
+                "-J",
             ]
             .map(String::from)
             .to_vec(),
@@ -164,8 +178,16 @@ pub fn run_peer(
         PeerKind::Sockperf => (
             ["server", "-i", &addr.to_string(), "-p", &port.to_string()].map(String::from).to_vec(),
             [
-                "throughput", "-i", &addr.to_string(), "-p", &port.to_string(), "-m", "18",
-                "--mps=max", "-t", &secs.to_string(),
+                "throughput",
+                "-i",
+                &addr.to_string(),
+                "-p",
+                &port.to_string(),
+                "-m",
+                "18",
+                "--mps=max",
+                "-t",
+                &secs.to_string(),
             ]
             .map(String::from)
             .to_vec(),
@@ -254,7 +276,8 @@ pub fn run_peer(
         (Kind::Veth, Some(s)) => s.rcvbuf_errors,
         _ => 0,
     };
-    let cpu = super::cell::cpu_split(&before_cpu, &after_cpu, spec, exit.user_ns, exit.sys_ns, received);
+    let cpu =
+        super::cell::cpu_split(&before_cpu, &after_cpu, spec, exit.user_ns, exit.sys_ns, received);
     let window = sent_secs.max(1e-3);
     Ok(CellResult {
         sent,

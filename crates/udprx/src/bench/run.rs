@@ -89,7 +89,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     let size = opts.size.unwrap_or(Size::Default);
     let methods =
         opts.methods.iter().map(|m| super::RecvMethod::parse(m)).collect::<Result<Vec<_>>>()?;
-    let fanouts = opts.fanouts.iter().map(|m| super::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
+    let fanouts =
+        opts.fanouts.iter().map(|m| super::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
     let scenarios =
         opts.scenarios.iter().map(|m| super::Scenario::parse(m)).collect::<Result<Vec<_>>>()?;
     if let Some(f) = opts.latency_at {
@@ -377,11 +378,8 @@ pub fn execute(
         current: None,
     };
     // Record what is in force under each setting before measuring.
-    let keys: Vec<String> = prep
-        .settings
-        .iter()
-        .flat_map(|s| s.sysctls.iter().map(|(k, _)| k.clone()))
-        .collect();
+    let keys: Vec<String> =
+        prep.settings.iter().flat_map(|s| s.sysctls.iter().map(|(k, _)| k.clone())).collect();
     let mut in_force = Vec::new();
     for i in 0..prep.settings.len() {
         bench.enter_setting(i)?;
@@ -487,7 +485,8 @@ mod tests {
             assert!(e.is_bad_input(), "case {i}: {e}");
             assert!(!out.exists(), "case {i} created the output directory");
         }
-        let e = prepare(&Options { topology: Some(Kind::Veth), ..base.clone() }, false).unwrap_err();
+        let e =
+            prepare(&Options { topology: Some(Kind::Veth), ..base.clone() }, false).unwrap_err();
         assert!(e.to_string().contains("root"));
     }
 

@@ -61,9 +61,7 @@ pub fn reap_with_usage(pid: u32, timeout: Duration) -> io::Result<Option<ChildEx
         // SAFETY: an all-zero rusage is a valid value of this plain C struct.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: status and usage point to live, writable locals; WNOHANG never blocks.
-        let rc = unsafe {
-            libc::wait4(pid as libc::pid_t, &mut status, libc::WNOHANG, &mut usage)
-        };
+        let rc = unsafe { libc::wait4(pid as libc::pid_t, &mut status, libc::WNOHANG, &mut usage) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }

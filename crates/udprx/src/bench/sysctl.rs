@@ -104,9 +104,7 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
         };
         match k {
             "rcvbuf" => p.sockopts.rcvbuf = Some(v.parse().map_err(|_| bad("expected bytes"))?),
-            "busy_poll" => {
-                p.sockopts.busy_poll = Some(v.parse().map_err(|_| bad("expected µs"))?)
-            }
+            "busy_poll" => p.sockopts.busy_poll = Some(v.parse().map_err(|_| bad("expected µs"))?),
             "veth_gro" => p.veth_gro = Some(onoff(&v)?),
             "rps" => p.rps = Some(onoff(&v)?),
             k if k.contains('.') || k.contains('/') => {
@@ -245,7 +243,8 @@ impl Applier {
         let path = key_path(key);
         let writable = move || {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o200 != 0)
+            std::fs::metadata(&path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o200 != 0)
         };
         match topology::in_netns(Some(rx), writable) {
             Ok(true) => Scope::Namespace,
@@ -395,8 +394,10 @@ mod tests {
 
     #[test]
     fn settings_cross_product() {
-        let a = SysctlSweep { key: "net.core.rmem_max".into(), values: vec!["1".into(), "2".into()] };
-        let b = SysctlSweep { key: "net.core.busy_read".into(), values: vec!["0".into(), "50".into()] };
+        let a =
+            SysctlSweep { key: "net.core.rmem_max".into(), values: vec!["1".into(), "2".into()] };
+        let b =
+            SysctlSweep { key: "net.core.busy_read".into(), values: vec!["0".into(), "50".into()] };
         let s = settings(&[], &[a.clone(), b]);
         assert_eq!(s.len(), 4);
         assert_eq!(s[3].sysctls.len(), 2);

@@ -41,9 +41,9 @@ impl Kind {
         match s {
             "loopback" | "lo" => Ok(Kind::Loopback),
             "veth" => Ok(Kind::Veth),
-            _ => Err(Error::BadInput(format!(
-                "unknown topology {s:?} (expected loopback or veth)"
-            ))),
+            _ => {
+                Err(Error::BadInput(format!("unknown topology {s:?} (expected loopback or veth)")))
+            }
         }
     }
 
@@ -175,9 +175,9 @@ impl Topology {
         let path = format!("/sys/class/net/{}/queues/rx-0/rps_cpus", v.rx_if);
         // sysfs shows the devices of the namespace it was mounted in: `ip netns exec` mounts
         // the receiver namespace's view.
-        run(Command::new("ip").args(["netns", "exec", &v.rx_ns, "sh", "-c"]).arg(format!(
-            "echo {mask} > {path}"
-        )))
+        run(Command::new("ip")
+            .args(["netns", "exec", &v.rx_ns, "sh", "-c"])
+            .arg(format!("echo {mask} > {path}")))
         .map_err(Error::Topology)?;
         Ok(None)
     }
@@ -189,12 +189,14 @@ impl Topology {
             return Some("GRO on the veth only applies to the veth topology".into());
         };
         if !have_program("ethtool") {
-            return Some("ethtool is not installed (scripts/setup.sh installs it): veth GRO left as is".into());
+            return Some(
+                "ethtool is not installed (scripts/setup.sh installs it): veth GRO left as is"
+                    .into(),
+            );
         }
         let state = if on { "on" } else { "off" };
-        let r = run(Command::new("ip").args([
-            "netns", "exec", &v.rx_ns, "ethtool", "-K", &v.rx_if, "gro", state,
-        ]));
+        let r = run(Command::new("ip")
+            .args(["netns", "exec", &v.rx_ns, "ethtool", "-K", &v.rx_if, "gro", state]));
         r.err().map(|e| format!("ethtool -K {} gro {state} failed: {e}", v.rx_if))
     }
 }
@@ -365,7 +367,10 @@ mod tests {
     fn snmp_parse() {
         let t = "Ip: Forwarding\nIp: 1\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors\nUdp: 10 2 3 4 5 6 0 0 0\nUdpLite: InDatagrams\nUdpLite: 0\n";
         let c = parse_snmp_udp(t).unwrap();
-        assert_eq!(c, UdpCounters { in_datagrams: 10, no_ports: 2, in_errors: 3, rcvbuf_errors: 5 });
+        assert_eq!(
+            c,
+            UdpCounters { in_datagrams: 10, no_ports: 2, in_errors: 3, rcvbuf_errors: 5 }
+        );
         let later = UdpCounters { in_datagrams: 15, ..c };
         assert_eq!(later.delta(&c).in_datagrams, 5);
     }

@@ -93,7 +93,8 @@ where
         trials.push((rate, outcome));
         Some(outcome.lossless())
     };
-    let done = |rate, failing, bound, trials| SearchResult { rate, failing_rate: failing, bound, trials };
+    let done =
+        |rate, failing, bound, trials| SearchResult { rate, failing_rate: failing, bound, trials };
 
     // The top first: a receiver faster than the sender ends the search at once.
     match run(hi, &mut trials) {
@@ -222,9 +223,17 @@ mod tests {
                 let u = (state % 10_000) as f64 / 10_000.0; // [0, 1)
                 let cap = capacity * (0.97 + 0.06 * u);
                 let lost = if (rate as f64) > cap { ((rate as f64) - cap) as u64 + 1 } else { 0 };
-                Some(TrialOutcome { sent: rate, received: rate - lost, lost, achieved_pps: rate as f64 })
+                Some(TrialOutcome {
+                    sent: rate,
+                    received: rate - lost,
+                    lost,
+                    achieved_pps: rate as f64,
+                })
             };
-            let r = search(SearchParams { max_trials: 30, ..SearchParams::new(1_000, 2_000_000) }, trial);
+            let r = search(
+                SearchParams { max_trials: 30, ..SearchParams::new(1_000, 2_000_000) },
+                trial,
+            );
             let rate = r.rate.expect("a rate") as f64;
             assert!(rate <= capacity * 1.03, "seed {seed}: {rate} above the noisy band: {r:?}");
             assert!(rate >= capacity * 0.93, "seed {seed}: {rate} too far below: {r:?}");
@@ -245,7 +254,10 @@ mod tests {
 
     #[test]
     fn budget_is_respected() {
-        let r = search(SearchParams { max_trials: 4, ..SearchParams::new(1, 10_000_000) }, fake(12_345));
+        let r = search(
+            SearchParams { max_trials: 4, ..SearchParams::new(1, 10_000_000) },
+            fake(12_345),
+        );
         assert_eq!(r.bound, Bound::Budget);
         assert_eq!(r.trials.len(), 4);
         assert!(r.rate.unwrap() <= 12_345);
