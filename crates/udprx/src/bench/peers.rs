@@ -10,7 +10,7 @@
 use super::sys;
 use super::topology::{self, Kind, Topology, UdpCounters};
 use super::{CellResult, CellSpec, CpuSplit, Error, PeerKind, Result};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -119,6 +119,9 @@ fn capture(child: &mut Child) -> std::thread::JoinHandle<String> {
 }
 
 /// Runs one reference cell.
+// Children are reaped with wait4 (for their CPU usage) by `end_child`/`reap_with_usage`, not
+// by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 pub fn run_peer(
     topo: &Topology,
     spec: &CellSpec,

@@ -97,6 +97,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::zombie_processes)] // reaped by reap_with_usage (wait4), not Child::wait
     fn reaps_a_child_with_usage() {
         let child = std::process::Command::new("sh").arg("-c").arg("exit 3").spawn().unwrap();
         let exit = reap_with_usage(child.id(), Duration::from_secs(10)).unwrap().expect("exited");
