@@ -430,6 +430,33 @@ mod tests {
     }
 
     #[test]
+    fn global_values_are_restored_even_after_a_panic() {
+        if !crate::bench::sys::euid_is_root() {
+            eprintln!("skipping: writing sysctls needs root");
+            return;
+        }
+        // A harmless global knob: the burst of the kernel's network message rate limiter.
+        let key = "net.core.message_burst";
+        let orig = read_value(key).unwrap();
+        let changed = (orig.parse::<u64>().unwrap() + 1).to_string();
+        let r = std::panic::catch_unwind(|| {
+            let topo = topology::Topology::loopback();
+            let mut a = Applier::new(&topo);
+            let p = Profile {
+                name: "t".into(),
+                sysctls: vec![(key.into(), changed.clone())],
+                ..Profile::default()
+            };
+            a.apply(&p).unwrap();
+            assert_eq!(read_value(key).unwrap(), changed);
+            assert_eq!(a.in_force(&[key.into()])[key].scope, Scope::Global);
+            panic!("a failure mid-run");
+        });
+        assert!(r.is_err());
+        assert_eq!(read_value(key).unwrap(), orig, "not restored after a panic");
+    }
+
+    #[test]
     fn namespace_scope_and_restore() {
         if !crate::bench::sys::euid_is_root() {
             eprintln!("skipping: namespaces and sysctl writes need root");

@@ -385,6 +385,25 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_still_removes_the_namespaces() {
+        if !sys::euid_is_root() {
+            eprintln!("skipping: building network namespaces needs root");
+            return;
+        }
+        let names = std::sync::Mutex::new(None);
+        let r = std::panic::catch_unwind(|| {
+            let topo = Topology::veth().expect("veth topology");
+            let v = topo.veth_info().unwrap();
+            *names.lock().unwrap() = Some((v.tx_ns.clone(), v.rx_ns.clone()));
+            panic!("a failure mid-run");
+        });
+        assert!(r.is_err());
+        let (tx, rx) = names.lock().unwrap().clone().expect("built");
+        assert!(!netns_path(&tx).exists(), "{tx} left behind after a panic");
+        assert!(!netns_path(&rx).exists(), "{rx} left behind after a panic");
+    }
+
+    #[test]
     fn names_fit_interface_limits() {
         let pid = 4_194_304u32; // the largest pid_max
         assert!(format!("ubt{pid}n{}", 999).len() <= 15);
