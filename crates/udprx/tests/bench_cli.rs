@@ -390,5 +390,8 @@ fn peers_are_reference_rows() {
         .collect();
     assert!(labels.iter().any(|l| l.contains("iperf3")), "{labels:?}");
     assert!(labels.iter().any(|l| l.contains("sockperf")), "{labels:?}");
+    let cmp = &report["comparisons"][0];
+    assert!(cmp["ratio"].as_f64().unwrap() > 0.0, "{cmp}");
+    assert!(cmp["best_path"].as_str().unwrap().contains("recvmmsg"));
     std::fs::remove_dir_all(&out).unwrap();
 }

@@ -201,6 +201,9 @@ pub fn terminal(report: &BenchReport) -> String {
         let _ = writeln!(out, "\nsetting: {}", s.name);
         out.push_str(&results_table(report, i, false));
     }
+    for c in &report.comparisons {
+        let _ = writeln!(out, "\n{}", c.sentence());
+    }
     if !report.zero_loss.is_empty() {
         let _ = writeln!(out, "\nzero-loss throughput (RFC 2544 binary search, 1% resolution)");
         out.push_str(&zero_loss_table(report, false));
@@ -342,6 +345,14 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         }
         o.push_str(&results_table(report, i, true));
         let _ = writeln!(o);
+    }
+    for c in &report.comparisons {
+        let setting = if report.settings.len() > 1 {
+            format!("[{}] ", report.settings.get(c.setting).map(|s| s.name.as_str()).unwrap_or("?"))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(o, "{setting}{}\n", c.sentence());
     }
     for c in charts {
         let _ = writeln!(o, "![{}]({})\n", c.title, c.file);

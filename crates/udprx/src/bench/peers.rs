@@ -156,6 +156,9 @@ pub fn run_peer(
         notes.push(format!("{} runs whole seconds: {secs} s", peer.name()));
     }
 
+    // Paced: iperf3 paces payload bits, sockperf messages per second.
+    let iperf_rate = spec.rate.map(|r| (r * 18 * 8).to_string()).unwrap_or_else(|| "0".into());
+    let sockperf_rate = spec.rate.map(|r| r.to_string()).unwrap_or_else(|| "max".into());
     let (server_args, client_args): (Vec<String>, Vec<String>) = match peer {
         PeerKind::Iperf3 => (
             ["-s", "-1", "-J", "-B", &addr.to_string(), "-p", &port.to_string()]
@@ -170,7 +173,7 @@ pub fn run_peer(
                 "-l",
                 "18",
                 "-b",
-                "0",
+                &iperf_rate,
                 "-t",
                 &secs.to_string(),
                 "-J",
@@ -188,7 +191,7 @@ pub fn run_peer(
                 &port.to_string(),
                 "-m",
                 "18",
-                "--mps=max",
+                &format!("--mps={sockperf_rate}"),
                 "-t",
                 &secs.to_string(),
             ]

@@ -76,6 +76,8 @@ pub struct BenchReport {
     pub zero_loss: Vec<ZeroLossRow>,
     /// Latency at load.
     pub latency: Vec<LatencyRow>,
+    /// Best udprx path against the better reference receiver, per setting (with `--peers`).
+    pub comparisons: Vec<Comparison>,
     /// Notes for the reader (fallbacks, skipped peers, interruptions).
     pub notes: Vec<String>,
     /// Wall time of the whole run, seconds.
@@ -99,6 +101,72 @@ impl BenchReport {
         files.extend(charts.into_iter().map(|c| dir.join(c.file)));
         Ok(files)
     }
+}
+
+/// The best udprx path of the classic flood against the better reference receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Setting index.
+    pub setting: usize,
+    /// Best udprx path (highest median rx pps).
+    pub best_path: String,
+    /// Its median rx pps.
+    pub best_pps: f64,
+    /// The better peer.
+    pub best_peer: String,
+    /// Its median rx pps.
+    pub peer_pps: f64,
+    /// best_pps / peer_pps.
+    pub ratio: f64,
+    /// Fewest repetitions behind either median.
+    pub reps: usize,
+}
+
+impl Comparison {
+    /// One sentence for the report.
+    pub fn sentence(&self) -> String {
+        format!(
+            "classic flood: best udprx path `{}` receives {} pps (median) = {:.2}× the better reference receiver `{}` ({} pps), medians of {} repetition(s){}",
+            self.best_path,
+            kpps(self.best_pps),
+            self.ratio,
+            self.best_peer,
+            kpps(self.peer_pps),
+            self.reps,
+            if self.reps < 5 { " — use --reps 5 or more before quoting this" } else { "" }
+        )
+    }
+}
+
+/// Compares, per setting, the best udprx path of the classic flood with the better peer.
+pub fn compare_with_peers(matrix: &MatrixResult, settings: usize) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for s in 0..settings {
+        let classic = || {
+            matrix
+                .of_setting(s)
+                .filter(|r| r.row.scenario == super::Scenario::Classic && r.summary.reps_ok > 0)
+        };
+        let best = |udprx: bool| {
+            classic()
+                .filter(move |r| r.row.is_udprx() == udprx)
+                .max_by(|a, b| a.summary.rx_pps_median.total_cmp(&b.summary.rx_pps_median))
+        };
+        if let (Some(u), Some(p)) = (best(true), best(false)) {
+            if p.summary.rx_pps_median > 0.0 {
+                out.push(Comparison {
+                    setting: s,
+                    best_path: u.label.clone(),
+                    best_pps: u.summary.rx_pps_median,
+                    best_peer: p.label.clone(),
+                    peer_pps: p.summary.rx_pps_median,
+                    ratio: u.summary.rx_pps_median / p.summary.rx_pps_median,
+                    reps: u.summary.reps_ok.min(p.summary.reps_ok),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// `1234567.0` → `1234.6k`; for table cells.

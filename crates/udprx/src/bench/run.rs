@@ -426,6 +426,7 @@ pub fn execute(
     drop(bench);
     drop(topo);
 
+    let comparisons = report::compare_with_peers(&matrix, prep.settings.len());
     let report = BenchReport {
         schema: report::SCHEMA.into(),
         env,
@@ -447,6 +448,7 @@ pub fn execute(
         matrix,
         zero_loss,
         latency,
+        comparisons,
         notes,
         wall_s: started.elapsed().as_secs_f64(),
     };
