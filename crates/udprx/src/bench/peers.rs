@@ -134,12 +134,6 @@ pub fn run_peer(
             peer.name()
         )));
     }
-    if spec.rate.is_some() {
-        return Err(Error::Cell(format!(
-            "{}: paced runs are not supported for peers",
-            peer.name()
-        )));
-    }
     let (tx_ns, rx_ns) = match topo.ns_names() {
         Some((t, r)) => (Some(t), Some(r)),
         None => (None, None),
