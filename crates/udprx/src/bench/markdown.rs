@@ -117,6 +117,34 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
     table(&headers, &rows, markdown)
 }
 
+/// Median rx pps of every path under every setting, one column per setting.
+pub fn settings_table(report: &BenchReport, markdown: bool) -> String {
+    let names: Vec<String> = report.settings.iter().map(|s| s.name.clone()).collect();
+    let mut headers: Vec<&str> = vec!["path (median rx pps)"];
+    headers.extend(names.iter().map(|s| s.as_str()));
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for row in &report.plan.rows {
+        let mut line = vec![row.label(report.plan.sockets)];
+        for s in 0..names.len() {
+            let cell = report
+                .matrix
+                .of_setting(s)
+                .find(|r| r.row == *row && r.summary.reps_ok > 0)
+                .map(|r| {
+                    format!(
+                        "{} ({})",
+                        kpps(r.summary.rx_pps_median),
+                        percent(r.summary.loss_median)
+                    )
+                })
+                .unwrap_or_else(|| "—".into());
+            line.push(cell);
+        }
+        rows.push(line);
+    }
+    table(&headers, &rows, markdown)
+}
+
 fn zero_loss_table(report: &BenchReport, markdown: bool) -> String {
     let rows: Vec<Vec<String>> = report
         .zero_loss
@@ -200,6 +228,10 @@ pub fn terminal(report: &BenchReport) -> String {
     for (i, s) in report.settings.iter().enumerate() {
         let _ = writeln!(out, "\nsetting: {}", s.name);
         out.push_str(&results_table(report, i, false));
+    }
+    if report.settings.len() > 1 {
+        let _ = writeln!(out, "\nsettings side by side: median rx pps (median loss)");
+        out.push_str(&settings_table(report, false));
     }
     for c in &report.comparisons {
         let _ = writeln!(out, "\n{}", c.sentence());
@@ -339,6 +371,14 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     }
 
     let _ = writeln!(o, "## Results\n");
+    if report.settings.len() > 1 {
+        let _ = writeln!(
+            o,
+            "### Settings side by side\n\nMedian received pps (median loss) of each path under each setting.\n"
+        );
+        o.push_str(&settings_table(report, true));
+        let _ = writeln!(o);
+    }
     for (i, s) in report.settings.iter().enumerate() {
         if report.settings.len() > 1 {
             let _ = writeln!(o, "### Setting: {}\n", s.name);
