@@ -52,6 +52,9 @@ pub struct CpuSample {
     pub softirq_ticks: Vec<u64>,
     /// NET_RX softirq counts per CPU (`/proc/softirqs`).
     pub net_rx: Vec<u64>,
+    /// Datagrams dropped because a CPU's input backlog was full, per CPU
+    /// (`/proc/net/softnet_stat`, second column; machine-wide).
+    pub backlog_dropped: Vec<u64>,
 }
 
 impl CpuSample {
@@ -59,8 +62,27 @@ impl CpuSample {
     pub fn read() -> CpuSample {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let softirqs = std::fs::read_to_string("/proc/softirqs").unwrap_or_default();
-        CpuSample { softirq_ticks: parse_stat_softirq(&stat), net_rx: parse_net_rx(&softirqs) }
+        let softnet = std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default();
+        CpuSample {
+            softirq_ticks: parse_stat_softirq(&stat),
+            net_rx: parse_net_rx(&softirqs),
+            backlog_dropped: parse_softnet_dropped(&softnet),
+        }
     }
+
+    /// Backlog drops on every CPU since `before`.
+    pub fn backlog_drops_since(&self, before: &CpuSample) -> u64 {
+        let all: Vec<usize> = (0..self.backlog_dropped.len()).collect();
+        sum_delta(&self.backlog_dropped, &before.backlog_dropped, &all)
+    }
+}
+
+/// The `dropped` column (second, hex) of each line of `/proc/net/softnet_stat`.
+pub fn parse_softnet_dropped(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|v| u64::from_str_radix(v, 16).unwrap_or(0))
+        .collect()
 }
 
 /// The softirq column (7th value) of each `cpuN` line of `/proc/stat`, indexed by N.
@@ -341,6 +363,7 @@ pub fn run_udprx(
         received,
         lost: flood.packets.saturating_sub(received).max(summary.lost),
         kernel_drops,
+        backlog_drops: after_cpu.backlog_drops_since(&before_cpu),
         sent_pps: flood.pps,
         rx_pps: received as f64 / window,
         rx_pps_median_interval: summary.pps_median.map(|v| v as f64),
@@ -364,6 +387,8 @@ mod tests {
         assert_eq!(parse_stat_softirq(stat), vec![11, 22]);
         let s = "                    CPU0       CPU1\n          HI:          0          1\n      NET_TX:         5          6\n      NET_RX:     100        200\n";
         assert_eq!(parse_net_rx(s), vec![100, 200]);
+        let sn = "00547fae 00000000 00000004\n004afa00 00001258 00000000\n";
+        assert_eq!(parse_softnet_dropped(sn), vec![0, 0x1258]);
         let live = CpuSample::read();
         assert!(!live.softirq_ticks.is_empty());
     }

@@ -72,7 +72,7 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
         "min–max",
         "sent pps",
         "loss (median/max)",
-        "kernel drops",
+        "drops sock/backlog",
         "app ns/dgram",
         "softirq ns/dgram",
         "reps",
@@ -107,7 +107,7 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
                 format!("{}–{}", kpps(s.rx_pps_min), kpps(s.rx_pps_max)),
                 kpps(s.sent_pps_median),
                 format!("{} / {}", percent(s.loss_median), percent(s.loss_max)),
-                format!("{:.0}", s.kernel_drops_median),
+                format!("{:.0} / {:.0}", s.kernel_drops_median, s.backlog_drops_median),
                 format!("{:.0}", s.app_ns_per_dgram),
                 format!("{:.0}", s.softirq_ns_per_dgram),
                 reps,
@@ -335,8 +335,9 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     let _ = writeln!(
         o,
         "- Figures: *rx pps* = datagrams the receiver counted / receive window, median and min–max over \
-        repetitions; *loss* = sequence gaps (or sent − received for peers) / sent; *kernel drops* = SO_RXQ_OVFL \
-        or the receiving namespace's `RcvbufErrors` delta; *app ns/dgram* = user + system CPU time of the receiving \
+        repetitions; *loss* = sequence gaps (or sent − received for peers) / sent; *drops sock/backlog* = socket \
+        drops (SO_RXQ_OVFL or the receiving namespace's `RcvbufErrors` delta) / drops on a full per-CPU \
+        input backlog (`/proc/net/softnet_stat`, machine-wide); *app ns/dgram* = user + system CPU time of the receiving \
         threads / datagrams received; *softirq ns/dgram* = softirq time of the receiver's cores (`/proc/stat`) / \
         datagrams received. Application system time can include softirq work that interrupted the thread."
     );

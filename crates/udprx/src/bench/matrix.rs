@@ -200,8 +200,11 @@ pub struct Summary {
     pub loss_median: f64,
     /// Largest loss fraction.
     pub loss_max: f64,
-    /// Median kernel drops per cell.
+    /// Median kernel (socket) drops per cell.
     pub kernel_drops_median: f64,
+    /// Median backlog drops per cell.
+    #[serde(default)]
+    pub backlog_drops_median: f64,
     /// Median application CPU ns per received datagram.
     pub app_ns_per_dgram: f64,
     /// Median receiver-core softirq ns per received datagram.
@@ -244,6 +247,7 @@ impl Summary {
             loss_median: median(&loss).unwrap_or(0.0),
             loss_max: loss.iter().copied().fold(0.0, f64::max),
             kernel_drops_median: median(&col(&|c| c.kernel_drops as f64)).unwrap_or(0.0),
+            backlog_drops_median: median(&col(&|c| c.backlog_drops as f64)).unwrap_or(0.0),
             app_ns_per_dgram: median(&col(&|c| c.cpu.app_ns_per_dgram)).unwrap_or(0.0),
             softirq_ns_per_dgram: median(&col(&|c| c.cpu.softirq_ns_per_dgram)).unwrap_or(0.0),
             latency,

@@ -385,6 +385,10 @@ pub struct CellResult {
     pub lost: u64,
     /// Kernel drops (SO_RXQ_OVFL or the namespace's RcvbufErrors).
     pub kernel_drops: u64,
+    /// Drops on a full per-CPU input backlog (`/proc/net/softnet_stat`, machine-wide): where
+    /// RPS or loopback/veth input overflows before the socket.
+    #[serde(default)]
+    pub backlog_drops: u64,
     /// Sender's achieved rate, datagrams per second.
     pub sent_pps: f64,
     /// Received datagrams per second over the receive window.

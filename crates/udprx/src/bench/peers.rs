@@ -284,6 +284,7 @@ pub fn run_peer(
         received,
         lost: sent.saturating_sub(received),
         kernel_drops,
+        backlog_drops: after_cpu.backlog_drops_since(&before_cpu),
         sent_pps: sent as f64 / window,
         rx_pps: received as f64 / window,
         rx_pps_median_interval: None,
