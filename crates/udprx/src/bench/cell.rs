@@ -1,6 +1,6 @@
 //! One measurement cell over the real libraries: the only module that touches the sender
 //! (`udpflood`), the receive engine ([`crate::Receiver`]) and the stats layer
-//! ([`crate::stats::Recorder`], [`crate::report::Report`]). Everything else in the harness sees
+//! ([`crate::measure::run`], [`crate::report::Report`]). Everything else in the harness sees
 //! [`CellSpec`] in and [`CellResult`] out.
 //!
 //! A cell: a thread enters the receiver's namespace, builds the receiver (sockets bound there),
@@ -13,9 +13,10 @@ use super::topology::{self, Topology};
 use super::{
     CellResult, CellSpec, CpuSplit, Error, Fanout, Latency, RecvMethod, Result, SnmpDelta,
 };
-use crate::kernel::{UdpDelta, UdpSample};
+use crate::kernel::UdpDelta;
+use crate::measure::Measure;
 use crate::report::Report;
-use crate::stats::{Recorder, StatsConfig, StatsMode};
+use crate::stats::StatsMode;
 use crate::{Method, Receiver, Steer};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -204,11 +205,9 @@ pub fn run_udprx(
     let (addr_tx, addr_rx) =
         crossbeam_channel::bounded::<Result<(SocketAddr, crate::StopHandle)>>(1);
 
-    type RxOut = (crate::RunOutput<Recorder>, Option<UdpDelta>, serde_json::Value);
     let (rx_result, tx_result) = std::thread::scope(|s| {
         let rx_ns = rx_ns.as_deref();
-        let setup_base = setup.clone();
-        let receiver = s.spawn(move || -> Result<RxOut> {
+        let receiver = s.spawn(move || -> Result<Report> {
             let built = (|| {
                 if let Some(p) = rx_ns {
                     super::sys::enter_netns(p)
@@ -236,22 +235,12 @@ pub fn run_udprx(
                     return Err(e);
                 }
             };
-            let mut setup = setup_base;
-            if let Ok(v) = serde_json::to_value(receiver.setup()) {
-                setup["engine"] = v;
-            }
             let _ = addr_tx.send(Ok((receiver.local_addr(), receiver.stop_handle())));
-            let cfg = StatsConfig::new(StatsMode::Full, interval);
-            let before = UdpSample::read().ok();
-            let out = receiver
-                .run(|info| Recorder::new(&cfg, info.socket))
-                .map_err(|e| Error::Cell(format!("receiver: {e}")))?;
-            let after = UdpSample::read().ok();
-            let delta = match (before, after) {
-                (Some(b), Some(a)) => Some(a.delta(&b)),
-                _ => None,
-            };
-            Ok((out, delta, setup))
+            // Recorders per thread, the namespace's Udp counters sampled around the run (this
+            // thread is inside the receiver's namespace).
+            let measure = Measure { mode: StatsMode::Full, interval };
+            crate::measure::run(receiver, &measure, None)
+                .map_err(|e| Error::Cell(format!("receiver: {e}")))
         });
         let (dest, rx_stop) = match addr_rx.recv() {
             Ok(Ok(x)) => x,
@@ -311,26 +300,16 @@ pub fn run_udprx(
         (rx, Some(tx))
     });
     let after_cpu = CpuSample::read();
-    let (out, delta, setup) = rx_result?;
+    let mut report = rx_result?;
     let flood = tx_result.ok_or_else(|| Error::Cell("sender did not start".into()))??;
-
-    let mut app_user = 0;
-    let mut app_sys = 0;
-    let mut threads = Vec::new();
-    for (h, t) in out.handlers.into_iter().zip(out.threads.iter()) {
-        app_user += t.cpu_user_ns;
-        app_sys += t.cpu_sys_ns;
-        threads.push((
-            h.finish(),
-            crate::report::ThreadCost {
-                cpu_user_ns: t.cpu_user_ns,
-                cpu_sys_ns: t.cpu_sys_ns,
-                kernel_drops: t.kernel_drops,
-            },
-        ));
+    if let serde_json::Value::Object(m) = &mut report.setup {
+        m.insert("bench".into(), setup);
+    } else {
+        report.setup = serde_json::json!({ "engine": report.setup.clone(), "bench": setup });
     }
-    let mut report = Report::from_threads(threads, delta.clone(), setup, out.elapsed);
     report.sent = Some(flood.packets);
+    let (app_user, app_sys) = (report.totals.cpu_user_ns, report.totals.cpu_sys_ns);
+    let delta = report.kernel.clone();
     let summary = report.summary();
     let received = summary.received;
     let snmp = delta.as_ref().map(snmp_of);
@@ -370,7 +349,7 @@ pub fn run_udprx(
         latency,
         snmp,
         cpu: cpu_split(&before_cpu, &after_cpu, spec, app_user, app_sys, received),
-        elapsed_s: out.elapsed.as_secs_f64(),
+        elapsed_s: report.elapsed_s,
         notes,
         sender_report: serde_json::to_value(&flood).unwrap_or_default(),
         receiver_report: serde_json::to_value(&report).unwrap_or_default(),

@@ -109,7 +109,13 @@ impl BenchArgs {
         };
         Ok(Options {
             topology,
-            rps: if self.no_rps { Some(false) } else if self.rps { Some(true) } else { None },
+            rps: if self.no_rps {
+                Some(false)
+            } else if self.rps {
+                Some(true)
+            } else {
+                None
+            },
             size,
             methods: self.methods.clone(),
             fanouts: self.fanout.clone(),
@@ -148,7 +154,8 @@ pub fn execute(args: BenchArgs) -> Result<(), CliError> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| CliError::runtime(format!("installing the signal handler: {e}")))?;
     }
-    let outcome = run::execute(prepared, &stop, &mut |line| eprintln!("{line}")).map_err(lib_error)?;
+    let outcome =
+        run::execute(prepared, &stop, &mut |line| eprintln!("{line}")).map_err(lib_error)?;
     print!("{}", udprx::bench::markdown::terminal(&outcome.report));
     println!();
     for f in &outcome.files {

@@ -1,0 +1,215 @@
+//! `udprx run`: receive on one address with the chosen method and fan-out, print a live line
+//! per interval and a final summary.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use udprx::measure::{self, Measure};
+use udprx::stats::{IntervalLine, StatsMode};
+use udprx::{Method, Receiver, SetupInfo, Steer, StopHandle};
+
+use super::{CliError, parse_bytes, parse_cpus, parse_duration};
+
+/// How much the final report holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatsLevel {
+    /// Everything the handlers measured.
+    Full,
+    /// Totals only.
+    Minimal,
+}
+
+/// Options of `udprx run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Address and port to listen on (other than loopback only when asked for explicitly).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub bind: SocketAddr,
+    /// Receive method: recvfrom, recvmmsg, uring or auto.
+    #[arg(long, default_value = "auto")]
+    pub method: Method,
+    /// Number of SO_REUSEPORT sockets (one pinned thread each).
+    #[arg(long, default_value_t = 1)]
+    pub sockets: usize,
+    /// Steering between sockets: hash (kernel 4-tuple hash) or cpu (CBPF, socket of the softirq CPU).
+    #[arg(long, default_value = "hash")]
+    pub steer: Steer,
+    /// CPUs for the socket threads (`0,1`, `0-3`, `none`); default socket i on core i mod ncores.
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub cpus: Option<CpuList>,
+    /// Datagrams per recvmmsg call.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// recvmmsg: block until the batch is full instead of MSG_WAITFORONE.
+    #[arg(long)]
+    pub full_batch: bool,
+    /// Buffers in the io_uring provided-buffer ring (power of two; default 4096, 256 with --gro).
+    #[arg(long)]
+    pub ring_buffers: Option<usize>,
+    /// Payload bytes per receive buffer (raised to 64 KiB with --gro).
+    #[arg(long, default_value_t = 2048)]
+    pub buffer_size: usize,
+    /// Enable UDP_GRO (coalesced buffers, counted per segment).
+    #[arg(long)]
+    pub gro: bool,
+    /// SO_BUSY_POLL in microseconds.
+    #[arg(long, value_name = "USEC")]
+    pub busy_poll: Option<u32>,
+    /// Receive buffer size (SO_RCVBUFFORCE when permitted, else SO_RCVBUF), e.g. 4M.
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
+    pub rcvbuf: Option<usize>,
+    /// Kernel receive timestamps (SO_TIMESTAMPNS).
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Busy-loop on non-blocking receives instead of sleeping in the kernel.
+    #[arg(long)]
+    pub spin: bool,
+    /// Stop after this long (e.g. 10s); default: until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Live line interval (0 = no live lines).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Write the final report as JSON to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+    /// Report detail.
+    #[arg(long, value_enum, default_value = "full")]
+    pub stats: StatsLevel,
+}
+
+/// A parsed `--cpus` value (a newtype so clap takes it as one value, not many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
+    parse_cpus(s).map(CpuList)
+}
+
+/// Runs the receiver until duration, Ctrl-C or SIGTERM, then prints the report.
+pub fn execute(a: RunArgs) -> Result<(), CliError> {
+    let stop = StopHandle::new();
+    let mut b = Receiver::builder(a.bind)
+        .method(a.method)
+        .sockets(a.sockets)
+        .steer(a.steer)
+        .batch(a.batch)
+        .full_batch(a.full_batch)
+        .buffer_size(a.buffer_size)
+        .gro(a.gro)
+        .busy_poll(a.busy_poll)
+        .rcvbuf(a.rcvbuf)
+        .timestamps(a.timestamps)
+        .spin(a.spin)
+        .duration(a.duration)
+        .stop_handle(stop.clone());
+    if let Some(c) = a.cpus.clone() {
+        b = b.cpus(c.0);
+    }
+    if let Some(n) = a.ring_buffers {
+        b = b.ring_buffers(n);
+    }
+    let rx = b.build()?;
+    // With JSON on stdout, everything for people goes to stderr.
+    let json_stdout = a.json.as_deref() == Some("-");
+    let say = |line: &str| {
+        if json_stdout { eprintln!("{line}") } else { println!("{line}") }
+    };
+    say(&setup_line(rx.setup()));
+    if let Some(r) = &rx.setup().fallback_reason {
+        say(&format!("udprx: auto chose {} because: {r}", rx.setup().method));
+    }
+
+    let signal = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, signal.clone())
+            .map_err(|e| CliError::runtime(format!("cannot install signal handler: {e}")))?;
+    }
+    let mode = match a.stats {
+        StatsLevel::Full => StatsMode::Full,
+        StatsLevel::Minimal => StatsMode::Minimal,
+    };
+    let interval = if a.interval.is_zero() { Duration::from_secs(1) } else { a.interval };
+    let measure = Measure { mode, interval };
+    let done = AtomicBool::new(false);
+    let report = std::thread::scope(|scope| {
+        // Ctrl-C / SIGTERM stop the run; the report below is still printed.
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if signal.load(Ordering::Relaxed) {
+                    stop.stop();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let mut header = false;
+        let mut print_line = |l: &IntervalLine| {
+            if !header {
+                say(&IntervalLine::header());
+                header = true;
+            }
+            say(&l.to_string());
+        };
+        let live: Option<&mut (dyn FnMut(&IntervalLine) + Send)> =
+            if a.interval.is_zero() { None } else { Some(&mut print_line) };
+        let r = measure::run(rx, &measure, live);
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
+    if json_stdout {
+        eprint!("{}", report.to_table());
+    } else {
+        print!("{}", report.to_table());
+    }
+    if let Some(path) = &a.json {
+        if path == "-" {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", report.to_json())
+                .map_err(|e| CliError::runtime(format!("writing JSON: {e}")))?;
+        } else {
+            report
+                .write(path.as_ref())
+                .map_err(|e| CliError::runtime(format!("cannot write {path}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn setup_line(s: &SetupInfo) -> String {
+    let mut line = format!(
+        "udprx: listening on {} method={} sockets={} steer={} cpus={} rcvbuf={:?}",
+        s.local_addr,
+        s.method,
+        s.sockets,
+        s.steer,
+        s.cpus
+            .iter()
+            .map(|c| c.map_or("-".to_string(), |c| c.to_string()))
+            .collect::<Vec<_>>()
+            .join(","),
+        s.rcvbuf
+    );
+    if let Some(m) = &s.uring_mode {
+        line.push_str(&format!(" uring={m}"));
+    }
+    if s.gro {
+        line.push_str(" gro");
+    }
+    if s.spin {
+        line.push_str(" spin");
+    }
+    if let Some(us) = s.busy_poll {
+        line.push_str(&format!(" busy_poll={us}us"));
+    }
+    if s.full_batch {
+        line.push_str(" full_batch");
+    }
+    if s.timestamps {
+        line.push_str(" timestamps");
+    }
+    line
+}
