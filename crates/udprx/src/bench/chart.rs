@@ -32,7 +32,7 @@ const PALETTE: [RGBColor; 4] = [
 /// Draws a horizontal bar chart into `file`.
 pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> {
     let n = bars.len().max(1);
-    let height = (n as u32) * 24 + 110;
+    let height = ((n as u32) * 24 + 110).max(220);
     let root = SVGBackend::new(file, (900, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(file, e))?;
     let max = bars
@@ -52,6 +52,8 @@ pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> 
         .configure_mesh()
         .disable_y_mesh()
         .disable_y_axis()
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 13))
         .x_desc(x_desc)
         .x_label_formatter(&|v| super::report::kpps(*v))
         .draw()
@@ -90,7 +92,7 @@ pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> 
 /// Draws latency percentiles per path (log scale) into `file`.
 pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<()> {
     let n = rows.len().max(1);
-    let height = (n as u32) * 24 + 130;
+    let height = ((n as u32) * 24 + 130).max(240);
     let root = SVGBackend::new(file, (900, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(file, e))?;
     let max =
@@ -109,6 +111,8 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
         .configure_mesh()
         .disable_y_mesh()
         .disable_y_axis()
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 13))
         .x_desc("one-way latency (log scale)")
         .x_label_formatter(&|v| super::report::dur_ns(*v as u64))
         .draw()

@@ -195,7 +195,10 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         }
     }
     many.truncate(sockets.max(1));
-    if many.iter().any(|c| sender_cpus.contains(c)) {
+    let has_fanout = rows.iter().any(
+        |r| matches!(r.receiver, Receiver::Udprx { fanout, .. } if fanout != super::Fanout::One),
+    );
+    if has_fanout && many.iter().any(|c| sender_cpus.contains(c)) {
         notes.push(format!(
             "fan-out receivers use {sockets} sockets on cores {many:?}, sharing core(s) {sender_cpus:?} with the sender (N = number of cores)"
         ));
