@@ -115,12 +115,17 @@ fn quick_on_loopback_writes_a_full_report() {
     assert!(cell["receiver_report"]["schema"].as_str().unwrap().starts_with("udprx-report/"));
     assert!(cell["sender_report"]["packets"].as_u64().unwrap() > 0);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for needle in
-        ["## Environment", "kernel", "git revision", "## Results", "sender-bound", "pps.svg"]
-    {
+    for needle in [
+        "## Environment",
+        "kernel",
+        "git revision",
+        "## Results",
+        "sender-bound",
+        "pps-classic.svg",
+    ] {
         assert!(md.contains(needle), "report.md lacks {needle:?}");
     }
-    for svg in ["pps.svg", "latency.svg"] {
+    for svg in ["pps-classic.svg", "pps-gso.svg", "latency.svg"] {
         let s = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(s.starts_with("<svg") && s.len() > 1000, "{svg}");
     }

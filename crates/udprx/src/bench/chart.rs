@@ -176,29 +176,40 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
         }
     };
 
-    let pps: Vec<Bar> = report
-        .matrix
-        .rows
-        .iter()
-        .filter(|r| r.summary.reps_ok > 0)
-        .map(|r| Bar {
-            label: name_of(r.setting, &r.label),
-            value: r.summary.rx_pps_median,
-            range: Some((r.summary.rx_pps_min, r.summary.rx_pps_max)),
-        })
-        .collect();
-    let file = "pps.svg";
-    bars(
-        &dir.join(file),
-        &format!(
-            "received datagrams/s per path — median, min–max whiskers ({}, {} reps)",
-            report.topology.kind.name(),
-            report.plan.reps
-        ),
-        "datagrams per second",
-        &pps,
-    )?;
-    out.push(ChartFile { file: file.into(), title: "received pps per path".into() });
+    // One chart per scenario: the GSO flood with GRO runs an order of magnitude above the
+    // classic flood and would flatten it on a shared axis.
+    for scenario in super::Scenario::ALL {
+        let pps: Vec<Bar> = report
+            .matrix
+            .rows
+            .iter()
+            .filter(|r| r.row.scenario == scenario && r.summary.reps_ok > 0)
+            .map(|r| Bar {
+                label: name_of(r.setting, &r.label),
+                value: r.summary.rx_pps_median,
+                range: Some((r.summary.rx_pps_min, r.summary.rx_pps_max)),
+            })
+            .collect();
+        if pps.is_empty() {
+            continue;
+        }
+        let file = format!("pps-{}.svg", scenario.name());
+        bars(
+            &dir.join(&file),
+            &format!(
+                "{} flood: received datagrams/s per path — median, min–max whiskers ({}, {} reps)",
+                scenario.name(),
+                report.topology.kind.name(),
+                report.plan.reps
+            ),
+            "datagrams per second",
+            &pps,
+        )?;
+        out.push(ChartFile {
+            file,
+            title: format!("received pps per path, {} flood", scenario.name()),
+        });
+    }
 
     // Latency: at load when measured, else what the flood cells saw (queueing at saturation).
     let (lat, title): (Vec<(String, Latency)>, String) = if !report.latency.is_empty() {
