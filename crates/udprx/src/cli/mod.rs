@@ -1,5 +1,6 @@
 //! The `udprx` command line: one file per subcommand; `run` is the default.
 
+pub mod bench;
 pub mod merge;
 pub mod run;
 
@@ -24,6 +25,8 @@ enum Command {
     Run(run::RunArgs),
     /// Merge JSON reports of several receivers or runs into one.
     Merge(merge::MergeArgs),
+    /// Compare every receive path and write a report with charts (see docs/bench.md).
+    Bench(bench::BenchArgs),
 }
 
 /// Exit status for bad arguments.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run(args)) => run::execute(args),
         Some(Command::Merge(args)) => merge::run(args).map_err(CliError::from),
+        Some(Command::Bench(args)) => bench::execute(args),
         None => run::execute(cli.run),
     };
     match result {
@@ -70,7 +74,6 @@ pub struct CliError {
 
 impl CliError {
     /// A bad-arguments error (exit 2).
-    #[allow(dead_code)] // used by subcommands that validate beyond clap
     pub fn usage(message: impl Into<String>) -> CliError {
         CliError { message: message.into(), code: EXIT_USAGE }
     }
