@@ -238,7 +238,8 @@ pub fn run_udprx(
             let _ = addr_tx.send(Ok((receiver.local_addr(), receiver.stop_handle())));
             // Recorders per thread, the namespace's Udp counters sampled around the run (this
             // thread is inside the receiver's namespace).
-            let measure = Measure { mode: StatsMode::Full, interval };
+            let mode = spec.sockopts.stats.unwrap_or(StatsMode::Full);
+            let measure = Measure { mode, interval };
             crate::measure::run(receiver, &measure, None)
                 .map_err(|e| Error::Cell(format!("receiver: {e}")))
         });

@@ -365,6 +365,9 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
                 so.rcvbuf, so.busy_poll
             );
         }
+        if let Some(mode) = so.stats {
+            let _ = writeln!(o, "\nStatistics: {mode:?}");
+        }
         for n in &s.notes {
             let _ = writeln!(o, "\n- {n}");
         }

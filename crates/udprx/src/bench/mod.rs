@@ -297,13 +297,17 @@ impl Row {
     }
 }
 
-/// Socket options a profile sets on the receiving sockets.
+/// Receiver options a profile sets: socket options and the statistics mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SockOpts {
     /// SO_RCVBUF(FORCE) bytes.
     pub rcvbuf: Option<usize>,
     /// SO_BUSY_POLL microseconds.
     pub busy_poll: Option<u32>,
+    /// What the receiver's recorders measure (default full); `minimal` is the bare-drain
+    /// reference for the statistics' own cost.
+    #[serde(default)]
+    pub stats: Option<crate::stats::StatsMode>,
 }
 
 /// Everything one measurement needs.

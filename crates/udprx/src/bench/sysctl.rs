@@ -5,7 +5,7 @@
 //! Profile files are plain text: `[name]` starts a profile; `key = value` lines follow. A key
 //! with a dot is a sysctl (`net.core.rmem_max = 8388608`); the others are options of the
 //! harness: `rcvbuf` (SO_RCVBUF bytes on the receiving sockets), `busy_poll` (SO_BUSY_POLL µs),
-//! `veth_gro` (`on`/`off`, GRO on the receiver's veth via ethtool) and `rps` (`on`/`off`).
+//! `stats` (`full` or `minimal`: what the receiver's recorders measure), `veth_gro` (`on`/`off`, GRO on the receiver's veth via ethtool) and `rps` (`on`/`off`).
 //! `#` starts a comment.
 
 use super::{Error, Result, SockOpts, topology};
@@ -105,6 +105,7 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
         match k {
             "rcvbuf" => p.sockopts.rcvbuf = Some(v.parse().map_err(|_| bad("expected bytes"))?),
             "busy_poll" => p.sockopts.busy_poll = Some(v.parse().map_err(|_| bad("expected µs"))?),
+            "stats" => p.sockopts.stats = Some(v.parse().map_err(|e: String| bad(&e))?),
             "veth_gro" => p.veth_gro = Some(onoff(&v)?),
             "rps" => p.rps = Some(onoff(&v)?),
             k if k.contains('.') || k.contains('/') => {
@@ -114,7 +115,7 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
             }
             _ => {
                 return Err(bad(
-                    "unknown option (a sysctl has dots; options: rcvbuf, busy_poll, veth_gro, rps)",
+                    "unknown option (a sysctl has dots; options: rcvbuf, busy_poll, stats, veth_gro, rps)",
                 ));
             }
         }
@@ -378,7 +379,7 @@ mod tests {
     #[test]
     fn profiles_parse() {
         let text = "# test\n[big]\nnet.core.rmem_max = 8388608\nrcvbuf = 4194304 # comment\n\
-                    [busy]\nbusy_poll = 50\nveth_gro = on\nrps = off\n";
+                    [busy]\nbusy_poll = 50\nveth_gro = on\nrps = off\nstats = minimal\n";
         let p = parse_profiles(text, "t").unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].sysctls, vec![("net.core.rmem_max".to_string(), "8388608".to_string())]);
@@ -386,6 +387,9 @@ mod tests {
         assert_eq!(p[1].sockopts.busy_poll, Some(50));
         assert_eq!(p[1].veth_gro, Some(true));
         assert_eq!(p[1].rps, Some(false));
+        assert_eq!(p[1].sockopts.stats, Some(crate::stats::StatsMode::Minimal));
+        assert_eq!(p[0].sockopts.stats, None);
+        assert!(parse_profiles("[x]\nstats = some\n", "t").unwrap_err().is_bad_input());
         assert!(parse_profiles("[x]\nnet.core.bogus_name = 1\n", "t").unwrap_err().is_bad_input());
         assert!(parse_profiles("rcvbuf = 1\n", "t").is_err());
         assert!(parse_profiles("[x]\nfrobnicate = 1\n", "t").is_err());
