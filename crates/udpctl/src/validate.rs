@@ -71,21 +71,21 @@ pub fn validate(req: &RunRequest, limits: &Limits, methods: &[String]) -> Result
             req.flows, req.senders
         ));
     }
+    let id_ok = |id: &str| {
+        !id.is_empty()
+            && id.len() <= MAX_RUN_ID_LEN
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
     match &req.run_id {
-        Some(id) => {
-            if id.is_empty()
-                || id.len() > MAX_RUN_ID_LEN
-                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            {
-                return Err(format!(
-                    "run_id must be 1..={MAX_RUN_ID_LEN} characters of [A-Za-z0-9._-]"
-                ));
-            }
+        Some(id) if !id_ok(id) => {
+            return Err(format!(
+                "run_id must be 1..={MAX_RUN_ID_LEN} characters of [A-Za-z0-9._-]"
+            ));
         }
         None if req.senders > 1 => {
             return Err("a run with several senders needs a run_id that all of them give".into());
         }
-        None => {}
+        _ => {}
     }
     Ok(())
 }
