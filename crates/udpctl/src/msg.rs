@@ -135,7 +135,11 @@ pub struct ReceiverReport {
 /// The receiver-side figures of a run, all senders together.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ReceiverSummary {
-    /// Probe datagrams received (after GRO segments are split), duplicates included.
+    /// Every datagram the receive threads got (GRO segments counted one by one), foreign,
+    /// truncated and duplicates included.
+    pub datagrams: u64,
+    /// Distinct probe datagrams received (duplicates excluded): what the combined report
+    /// compares with the senders' `sent`.
     pub received: u64,
     /// Payload bytes of those datagrams.
     pub bytes: u64,

@@ -43,13 +43,15 @@ pub struct CombinedReport {
     pub send_errors: u64,
     /// Sent datagrams per second (each sender's rate over its own run time, summed).
     pub sent_pps: f64,
-    /// Probe datagrams received (duplicates included).
+    /// Distinct probe datagrams received (duplicates excluded).
     pub received: u64,
+    /// Every datagram the receiver got (foreign, truncated and duplicates included).
+    pub datagrams: u64,
     /// Payload bytes received.
     pub received_bytes: u64,
-    /// Received datagrams per second over the receiver's run time.
+    /// Datagrams per second the receiver got, over its run time.
     pub received_pps: f64,
-    /// `sent - (received - duplicates)`, never negative: what the network and the receiver lost.
+    /// `sent - received`, never negative: what the network and the receiver lost.
     pub lost: u64,
     /// `lost / sent` (0 when nothing was sent).
     pub loss_ratio: f64,
@@ -115,8 +117,7 @@ impl CombinedReport {
         let sent_pps =
             sender_reports.iter().map(|s| rate(s.summary.sent, s.summary.elapsed_ns)).sum();
         let clock = sender_reports.first().map(|s| s.summary.clock).unwrap_or(r.clock);
-        let unique = r.received.saturating_sub(r.duplicates);
-        let lost = sent.saturating_sub(unique);
+        let lost = sent.saturating_sub(r.received);
         let mut warnings = Vec::new();
         let reported = sender_reports.len() as u32;
         if reported < senders {
@@ -152,11 +153,11 @@ impl CombinedReport {
                 r.clock_skew
             ));
         }
-        if unique > sent {
+        if r.received > sent {
             warnings.push(format!(
                 "the receiver counted {} more datagrams than were sent (another sender on the \
                  data port?)",
-                unique - sent
+                r.received - sent
             ));
         }
         CombinedReport {
@@ -174,8 +175,9 @@ impl CombinedReport {
             send_errors,
             sent_pps,
             received: r.received,
+            datagrams: r.datagrams,
             received_bytes: r.bytes,
-            received_pps: rate(r.received, r.elapsed_ns),
+            received_pps: rate(r.datagrams, r.elapsed_ns),
             lost,
             loss_ratio: if sent == 0 { 0.0 } else { lost as f64 / sent as f64 },
             seq_lost: r.seq_lost,

@@ -49,7 +49,13 @@ pub trait RunHandle: Send {
     /// Starts measuring: every sender has joined and is about to get `ready`.
     fn begin(&mut self) -> Result<(), ExecError>;
     /// Every sender is done: let in-flight datagrams land (up to `drain`), stop, and report.
-    fn finish(self: Box<Self>, drain: Duration) -> Result<ReceiverReport, ExecError>;
+    /// `senders` are the reports that reached the server (the receiver may record what was
+    /// sent, e.g. for its loss accounting).
+    fn finish(
+        self: Box<Self>,
+        drain: Duration,
+        senders: &[SenderReport],
+    ) -> Result<ReceiverReport, ExecError>;
 }
 
 /// Something the server did, for logging by the embedding program.
@@ -802,9 +808,10 @@ fn depart<E>(shared: &Shared<E>, run: &Arc<Run>) {
     }
     st.phase = Phase::Finishing;
     let handle = st.handle.take();
+    let senders: Vec<SenderReport> = st.sender_reports.iter().flatten().cloned().collect();
     drop(st);
     let outcome = match handle {
-        Some(h) => h.finish(shared.cfg.drain),
+        Some(h) => h.finish(shared.cfg.drain, &senders),
         None => Err(ExecError("no receive handle".into())),
     };
     let mut st = lock(&run.state);

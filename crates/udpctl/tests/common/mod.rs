@@ -93,7 +93,11 @@ impl RunHandle for FakeRun {
         Ok(())
     }
 
-    fn finish(self: Box<Self>, drain: Duration) -> Result<ReceiverReport, ExecError> {
+    fn finish(
+        self: Box<Self>,
+        drain: Duration,
+        _senders: &[SenderReport],
+    ) -> Result<ReceiverReport, ExecError> {
         std::thread::sleep(drain);
         self.stop.store(true, Ordering::SeqCst);
         let c = self.thread.ok_or_else(|| ExecError("never begun".into()))?.join().unwrap();
@@ -101,6 +105,7 @@ impl RunHandle for FakeRun {
             c.per_flow.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         Ok(ReceiverReport {
             summary: ReceiverSummary {
+                datagrams: c.received + c.foreign,
                 received: c.received,
                 bytes: c.bytes,
                 foreign: c.foreign,
