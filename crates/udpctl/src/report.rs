@@ -49,7 +49,7 @@ pub struct CombinedReport {
     pub datagrams: u64,
     /// Payload bytes received.
     pub received_bytes: u64,
-    /// Datagrams per second the receiver got, over its run time.
+    /// Distinct datagrams received per second over the flood time (the longest sender's).
     pub received_pps: f64,
     /// `sent - received`, never negative: what the network and the receiver lost.
     pub lost: u64,
@@ -116,6 +116,14 @@ impl CombinedReport {
         let send_errors = sender_reports.iter().map(|s| s.summary.send_errors).sum();
         let sent_pps =
             sender_reports.iter().map(|s| rate(s.summary.sent, s.summary.elapsed_ns)).sum();
+        // The senders' flood time: the receiver's own run also spans the hand-shake and the
+        // drain, which would understate its rate.
+        let flood_ns = sender_reports
+            .iter()
+            .map(|s| s.summary.elapsed_ns)
+            .max()
+            .filter(|&ns| ns > 0)
+            .unwrap_or(r.elapsed_ns);
         let clock = sender_reports.first().map(|s| s.summary.clock).unwrap_or(r.clock);
         let lost = sent.saturating_sub(r.received);
         let mut warnings = Vec::new();
@@ -177,7 +185,7 @@ impl CombinedReport {
             received: r.received,
             datagrams: r.datagrams,
             received_bytes: r.bytes,
-            received_pps: rate(r.datagrams, r.elapsed_ns),
+            received_pps: rate(r.received, flood_ns),
             lost,
             loss_ratio: if sent == 0 { 0.0 } else { lost as f64 / sent as f64 },
             seq_lost: r.seq_lost,
