@@ -257,3 +257,98 @@ impl CombinedReport {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::{ReceiverSummary, SenderSummary};
+
+    fn sender(sent: u64, clock: Clock) -> SenderReport {
+        SenderReport {
+            summary: SenderSummary {
+                sent,
+                bytes: sent * 18,
+                send_errors: 0,
+                elapsed_ns: 1_000_000_000,
+                flows: 1,
+                flow_base: 0,
+                clock,
+            },
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    fn receiver(received: u64, clock: Clock, skew: u64) -> ReceiverReport {
+        ReceiverReport {
+            summary: ReceiverSummary {
+                datagrams: received,
+                received,
+                bytes: received * 18,
+                foreign: 0,
+                seq_lost: 0,
+                reordered: 0,
+                duplicates: 0,
+                kernel_drops: 0,
+                elapsed_ns: 2_000_000_000,
+                clock,
+                latency: Some(LatencySummary {
+                    samples: received,
+                    min_ns: 1,
+                    p50_ns: 2,
+                    p99_ns: 3,
+                    p999_ns: 4,
+                    max_ns: 5,
+                    mean_ns: 2.0,
+                }),
+                clock_skew: skew,
+            },
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    fn build(same_host: bool, s: &[SenderReport], r: &ReceiverReport, n: u32) -> CombinedReport {
+        CombinedReport::build("r", "s", "d", n, same_host, s, r)
+    }
+
+    #[test]
+    fn sums_senders_and_computes_loss() {
+        let s = [sender(600, Clock::Monotonic), sender(400, Clock::Monotonic)];
+        let c = build(true, &s, &receiver(900, Clock::Monotonic, 0), 2);
+        assert_eq!((c.sent, c.received, c.lost), (1000, 900, 100));
+        assert!((c.loss_ratio - 0.1).abs() < 1e-12);
+        assert!((c.sent_pps - 1000.0).abs() < 1e-9);
+        assert!((c.received_pps - 900.0).abs() < 1e-9, "over the flood time, not the run's");
+        assert!(c.latency.is_some());
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn monotonic_across_hosts_omits_latency() {
+        let c =
+            build(false, &[sender(10, Clock::Monotonic)], &receiver(10, Clock::Monotonic, 0), 1);
+        assert!(c.latency.is_none());
+        assert!(c.warnings.iter().any(|w| w.contains("CLOCK_MONOTONIC")), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn realtime_across_hosts_warns_and_flags_skew() {
+        let c = build(false, &[sender(10, Clock::Realtime)], &receiver(10, Clock::Realtime, 3), 1);
+        assert!(c.latency.is_some());
+        assert_eq!(c.clock_skew, 3);
+        assert!(c.warnings.iter().any(|w| w.contains("3 datagrams had a negative")));
+        assert!(c.warnings.iter().all(|w| w.contains("chrony/PTP")), "{:?}", c.warnings);
+        assert!(c.to_text().contains("warning: 3 datagrams"));
+    }
+
+    #[test]
+    fn missing_senders_and_over_counting_are_warned() {
+        let c = build(true, &[sender(10, Clock::Monotonic)], &receiver(15, Clock::Monotonic, 0), 2);
+        assert_eq!(c.lost, 0);
+        assert_eq!(c.senders_reported, 1);
+        assert!(c.warnings.iter().any(|w| w.contains("only 1 of 2 senders")));
+        assert!(c.warnings.iter().any(|w| w.contains("5 more datagrams")));
+        let mixed =
+            build(true, &[sender(10, Clock::Realtime)], &receiver(10, Clock::Monotonic, 0), 1);
+        assert!(mixed.warnings.iter().any(|w| w.contains("different clocks")));
+    }
+}

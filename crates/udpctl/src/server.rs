@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::auth::{AllowList, ct_eq};
-use crate::frame::{self, DeadlineReader, FrameError, MAX_FRAME};
+use crate::frame::{self, DeadlineReader, FrameError, MAX_FRAME, MAX_REPLY_FRAME};
 use crate::msg::{
     self, ClientMsg, ErrorCode, ErrorReply, PROTOCOL_VERSION, Ready, ReceiverReport, RunRequest,
     RunResult, SenderReport, ServerMsg,
@@ -775,7 +775,7 @@ fn participate<E: RunExecutor>(
                     sender_reports: st.sender_reports.iter().flatten().cloned().collect(),
                 };
                 drop(st);
-                let _ = send(stream, &ServerMsg::Result(result));
+                let _ = send(stream, &ServerMsg::Result(fit_reply(result)));
                 close_gracefully(stream);
                 return;
             }
@@ -797,6 +797,24 @@ fn participate<E: RunExecutor>(
         }
         st = run.cv.wait_timeout(st, result_deadline - now).unwrap_or_else(|e| e.into_inner()).0;
     }
+}
+
+/// Keeps a result within what clients read ([`MAX_REPLY_FRAME`]): if the full reports do not
+/// fit, their `detail` is replaced by a note (the summaries, which the combined report reads,
+/// always stay; the server's own report file keeps everything).
+fn fit_reply(mut result: RunResult) -> RunResult {
+    if msg::encode(&ServerMsg::Result(result.clone())).len() + frame::LEN_PREFIX <= MAX_REPLY_FRAME
+    {
+        return result;
+    }
+    let note = serde_json::json!({
+        "omitted": "the full report exceeded the reply limit; see the server's --json file"
+    });
+    result.receiver.detail = note.clone();
+    for s in &mut result.sender_reports {
+        s.detail = note.clone();
+    }
+    result
 }
 
 /// A sender is done (or gone). The last one finishes the run.
@@ -872,4 +890,54 @@ pub fn write_report<T: Serialize>(path: &std::path::Path, value: &T) -> io::Resu
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::{ReceiverSummary, SenderSummary};
+    use udpprobe::Clock;
+
+    #[test]
+    fn oversized_results_keep_their_summaries() {
+        let summary = ReceiverSummary {
+            datagrams: 1,
+            received: 1,
+            bytes: 18,
+            foreign: 0,
+            seq_lost: 0,
+            reordered: 0,
+            duplicates: 0,
+            kernel_drops: 0,
+            elapsed_ns: 1,
+            clock: Clock::Monotonic,
+            latency: None,
+            clock_skew: 0,
+        };
+        let sender = SenderReport {
+            summary: SenderSummary {
+                sent: 1,
+                bytes: 18,
+                send_errors: 0,
+                elapsed_ns: 1,
+                flows: 1,
+                flow_base: 0,
+                clock: Clock::Monotonic,
+            },
+            detail: serde_json::json!({ "small": true }),
+        };
+        let small = RunResult {
+            run_id: "r".into(),
+            senders: 1,
+            receiver: ReceiverReport { summary, detail: serde_json::json!({ "x": 1 }) },
+            sender_reports: vec![sender],
+        };
+        assert_eq!(fit_reply(small.clone()), small);
+        let mut big = small.clone();
+        big.receiver.detail = serde_json::Value::String("x".repeat(MAX_REPLY_FRAME));
+        let fitted = fit_reply(big);
+        assert_eq!(fitted.receiver.summary, small.receiver.summary);
+        assert!(fitted.receiver.detail["omitted"].is_string());
+        assert!(msg::encode(&ServerMsg::Result(fitted)).len() < MAX_REPLY_FRAME);
+    }
 }
