@@ -530,7 +530,7 @@ fn handle_conn<E: RunExecutor>(shared: &Shared<E>, stream: TcpStream, peer: Sock
         return reject(shared, &stream, peer, ErrorReply::new(ErrorCode::Invalid, why));
     }
     let local_ip = match stream.local_addr() {
-        Ok(a) => a.ip(),
+        Ok(a) => a.ip().to_canonical(),
         Err(_) => return,
     };
     let (run, index) = match arm_or_join(shared, request, peer, local_ip) {
@@ -541,6 +541,7 @@ fn handle_conn<E: RunExecutor>(shared: &Shared<E>, stream: TcpStream, peer: Sock
 }
 
 fn same_host(peer: IpAddr, local: IpAddr) -> bool {
+    let (peer, local) = (peer.to_canonical(), local.to_canonical());
     peer == local || (peer.is_loopback() && local.is_loopback())
 }
 
