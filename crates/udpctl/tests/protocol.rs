@@ -433,3 +433,16 @@ fn flood_failure_aborts_cleanly() {
     }
     good_run(addr, None, 10);
 }
+
+#[test]
+fn ipv6_loopback_run() {
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("skipping: no IPv6 loopback here");
+        return;
+    };
+    let server = udpctl::spawn(listener, test_config(), FakeExecutor::default()).unwrap();
+    let run = good_run(server.local_addr(), None, 100);
+    assert!(run.data_addr.is_ipv6());
+    assert!(run.ready.same_host);
+    assert_eq!(run.result.receiver.summary.received, 100);
+}

@@ -159,7 +159,7 @@ pub fn request() -> RunRequest {
 
 /// Sends `count` probe datagrams per flow to `to`, flows `flow_base .. flow_base + flows`.
 pub fn flood(ready: &Ready, to: SocketAddr, flows: u32, count: u64) -> SenderReport {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sock = UdpSocket::bind(if to.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }).unwrap();
     let t0 = Instant::now();
     let mut buf = [0u8; HEADER_LEN];
     let mut sent = 0;
