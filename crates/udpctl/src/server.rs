@@ -443,7 +443,7 @@ fn send(stream: &TcpStream, msg: &ServerMsg) -> io::Result<()> {
 fn reject<E>(shared: &Shared<E>, stream: &TcpStream, peer: SocketAddr, error: ErrorReply) {
     shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
     if let Some(obs) = &shared.cfg.observer {
-        obs(&ServerEvent::Rejected { peer, error: error.clone() });
+        notify(obs, &ServerEvent::Rejected { peer, error: error.clone() });
     }
     let _ = send(stream, &ServerMsg::Error(error));
     close_gracefully(stream);
@@ -627,13 +627,6 @@ fn start_locked<E>(shared: &Shared<E>, run: &Run, st: &mut RunState) {
         Ok(()) => {
             st.phase = Phase::Running;
             st.outstanding = st.joined;
-            if let Some(obs) = &shared.cfg.observer {
-                obs(&ServerEvent::RunStarted {
-                    run_id: run.id.clone(),
-                    data_port: run.data_port,
-                    peers: st.peers.clone(),
-                });
-            }
         }
         Err(e) => {
             st.phase = Phase::Failed;
@@ -712,7 +705,16 @@ fn participate<E: RunExecutor>(
                 .0;
         }
     }
-    // 2. Go.
+    // 2. Go. The sender that completed the run announces it (outside the locks: an observer
+    // may block on its output).
+    if index + 1 == run.req.senders {
+        if let Some(obs) = &cfg.observer {
+            let peers = lock(&run.state).peers.clone();
+            let ev =
+                ServerEvent::RunStarted { run_id: run.id.clone(), data_port: run.data_port, peers };
+            notify(obs, &ev);
+        }
+    }
     let flow_base = index * run.req.flows;
     let ready = Ready {
         run_id: run.id.clone(),
@@ -833,25 +835,36 @@ fn depart<E>(shared: &Shared<E>, run: &Arc<Run>) {
         Some(h) => h.finish(shared.cfg.drain, &senders),
         None => Err(ExecError("no receive handle".into())),
     };
+    // Record first (report file, observer), then wake the senders: a client that has its
+    // result can rely on the server's report file being written.
     let mut st = lock(&run.state);
-    match outcome {
+    let done = match outcome {
         Ok(report) => {
             st.receiver = Some(report);
-            st.phase = Phase::Done;
             shared.counters.runs_completed.fetch_add(1, Ordering::Relaxed);
+            Phase::Done
         }
         Err(e) => {
             st.error =
                 Some(ErrorReply::new(ErrorCode::RunFailed, format!("receive run failed: {e}")));
-            st.phase = Phase::Failed;
             shared.counters.runs_failed.fetch_add(1, Ordering::Relaxed);
+            Phase::Failed
         }
-    }
-    run.cv.notify_all();
+    };
     let record = record_locked(run, &st);
     drop(st);
     finish_record(shared, record);
+    let mut st = lock(&run.state);
+    st.phase = done;
+    run.cv.notify_all();
+    drop(st);
     clear_slot(shared, run);
+}
+
+/// Calls the observer; a panicking observer (e.g. printing to a closed stdout) must not take
+/// the run's bookkeeping down with it.
+fn notify(obs: &Observer, ev: &ServerEvent) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obs(ev)));
 }
 
 fn record_locked(run: &Run, st: &RunState) -> RunRecord {
@@ -874,7 +887,7 @@ fn finish_record<E>(shared: &Shared<E>, record: RunRecord) {
         }
     }
     if let Some(obs) = &shared.cfg.observer {
-        obs(&ServerEvent::RunFinished(Box::new(record)));
+        notify(obs, &ServerEvent::RunFinished(Box::new(record)));
     }
 }
 

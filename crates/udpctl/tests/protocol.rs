@@ -446,3 +446,32 @@ fn ipv6_loopback_run() {
     assert!(run.ready.same_host);
     assert_eq!(run.result.receiver.summary.received, 100);
 }
+
+#[test]
+fn observer_sees_events_and_a_panicking_one_does_no_harm() {
+    use std::sync::Mutex;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let cfg = ServerConfig {
+        observer: Some(Arc::new(move |ev: &udpctl::ServerEvent| {
+            let name = match ev {
+                udpctl::ServerEvent::Rejected { error, .. } => format!("rejected:{}", error.code),
+                udpctl::ServerEvent::RunStarted { .. } => "started".to_string(),
+                udpctl::ServerEvent::RunFinished(r) => format!("finished:{}", r.error.is_none()),
+            };
+            log.lock().unwrap().push(name);
+            panic!("observer panics on purpose");
+        })),
+        ..test_config()
+    };
+    let (server, _exec) = start(cfg);
+    let addr = server.local_addr();
+    assert_eq!(error_code(raw(addr, &framed(b"{}"), false)), ErrorCode::BadVersion);
+    good_run(addr, None, 50);
+    good_run(addr, None, 50);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        ["rejected:bad_version", "started", "finished:true", "started", "finished:true"]
+    );
+}
