@@ -3,9 +3,19 @@
 //! Compares receive paths (`recvfrom`, batched `recvmmsg`, `SO_REUSEPORT` fan-out, io_uring
 //! multishot receive) with one pinned thread per socket, and measures packets per second,
 //! latency, loss, reorder and kernel drops. The same loop is a library an application can embed:
-//! see [`batch::Handler`].
+//! see [`Receiver`] and [`batch::Handler`].
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod cbpf;
+pub mod engine;
+pub mod error;
+mod method;
+mod sys;
 
 pub use batch::{Batch, Datagram, Flow, Handler, RecvMeta};
+pub use engine::{
+    Receiver, ReceiverBuilder, RunOutput, SetupInfo, Steer, StopHandle, ThreadInfo, ThreadResult,
+};
+pub use error::Error;
+pub use method::Method;

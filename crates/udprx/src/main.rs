@@ -1,4 +1,6 @@
 //! The `udprx` command line: a thin layer over the library.
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("udprx: not built yet")
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

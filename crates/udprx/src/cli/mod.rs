@@ -1,0 +1,167 @@
+//! The `udprx` command line: one file per subcommand; `run` is the default.
+
+pub mod run;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// UDP receive engine and benchmark.
+#[derive(Debug, Parser)]
+#[command(name = "udprx", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: run::RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive datagrams and report rates (the default when no subcommand is given).
+    Run(run::RunArgs),
+}
+
+/// Exit status for bad arguments.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("bad arguments");
+            eprintln!("udprx: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Run(args)) => run::execute(args),
+        None => run::execute(cli.run),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("udprx: error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// A failure with its exit status.
+#[derive(Debug)]
+pub struct CliError {
+    /// One-line reason.
+    pub message: String,
+    /// Exit status (2 for bad arguments).
+    pub code: u8,
+}
+
+impl CliError {
+    /// A bad-arguments error (exit 2).
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError { message: message.into(), code: EXIT_USAGE }
+    }
+    /// A runtime failure (exit 1).
+    pub fn runtime(message: impl Into<String>) -> CliError {
+        CliError { message: message.into(), code: 1 }
+    }
+}
+
+impl From<udprx::Error> for CliError {
+    fn from(e: udprx::Error) -> CliError {
+        let code = if e.is_config() { EXIT_USAGE } else { 1 };
+        CliError { message: e.to_string(), code }
+    }
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h`, `1.5s` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().map_err(|_| format!("invalid duration '{s}' (e.g. 10s, 500ms)"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" => 1e-6,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("invalid duration unit in '{s}' (use ms, s, m or h)")),
+    };
+    let secs = v * scale;
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("duration '{s}' out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a byte size: `4194304`, `4M`, `512K`, `1G` (powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (num, mul) = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&s[..s.len() - 1], 1usize << 10),
+        Some('M') => (&s[..s.len() - 1], 1 << 20),
+        Some('G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("invalid byte size '{s}' (e.g. 4194304, 4M, 512K)"))
+}
+
+/// Parses a CPU list: `0,1,3`, `0-3`, or `none` (no pinning).
+pub fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
+    if s == "none" {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let bad = || format!("invalid CPU list '{s}' (e.g. 0,1 or 0-3 or none)");
+        if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (usize, usize) =
+                (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a > b || b - a > 4096 {
+                return Err(bad());
+            }
+            out.extend(a..=b);
+        } else {
+            out.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn bytes_and_cpus() {
+        assert_eq!(parse_bytes("4M"), Ok(4 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert!(parse_bytes("x").is_err());
+        assert_eq!(parse_cpus("0,2-3"), Ok(vec![0, 2, 3]));
+        assert_eq!(parse_cpus("none"), Ok(vec![]));
+        assert!(parse_cpus("3-1").is_err());
+    }
+}

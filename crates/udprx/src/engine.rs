@@ -1,0 +1,659 @@
+//! The public receive engine: a builder that creates and binds the sockets, and a `run` that
+//! drives one pinned thread per socket, each feeding its own [`Handler`].
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use socket2::Socket;
+use udpprobe::{Clock, now_ns};
+
+use crate::batch::Handler;
+use crate::cbpf;
+use crate::error::Error;
+use crate::method::uring::{self, MAX_RING_BUFFERS};
+use crate::method::{self, LoopConfig, LoopCtx, Method};
+use crate::sys;
+
+/// How datagrams are spread over several `SO_REUSEPORT` sockets.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Steer {
+    /// The kernel's 4-tuple hash (the default reuseport behaviour).
+    #[default]
+    Hash,
+    /// A classic BPF program picks the socket of the CPU that runs the receive softirq.
+    Cpu,
+}
+
+impl Steer {
+    /// The name used on command lines and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Steer::Hash => "hash",
+            Steer::Cpu => "cpu",
+        }
+    }
+}
+
+impl std::fmt::Display for Steer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Steer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Steer, String> {
+        match s {
+            "hash" => Ok(Steer::Hash),
+            "cpu" => Ok(Steer::Cpu),
+            other => Err(format!("unknown steering '{other}' (expected hash or cpu)")),
+        }
+    }
+}
+
+/// Stops a run from any thread (or a signal handler's flag watcher). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// A fresh, not-stopped handle.
+    pub fn new() -> StopHandle {
+        StopHandle::default()
+    }
+
+    /// Asks every receive thread to stop (each notices within one batch or idle wait).
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// True once [`StopHandle::stop`] was called, a handler returned `Flow::Stop` or the
+    /// duration ran out.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What a run was actually set up with (after defaults, probing and fallbacks).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SetupInfo {
+    /// The bound address (port resolved).
+    pub local_addr: SocketAddr,
+    /// The method asked for.
+    pub requested_method: Method,
+    /// The method that runs (never `Auto`).
+    pub method: Method,
+    /// Why `auto` did not pick io_uring, if it did not.
+    pub fallback_reason: Option<String>,
+    /// io_uring setup flags the kernel accepted (uring only).
+    pub uring_mode: Option<String>,
+    /// Number of sockets (and threads).
+    pub sockets: usize,
+    /// Steering between the sockets.
+    pub steer: Steer,
+    /// CPU each socket's thread is pinned to.
+    pub cpus: Vec<Option<usize>>,
+    /// Receive buffer size granted by the kernel, per socket (bytes, as getsockopt reports).
+    pub rcvbuf: Vec<usize>,
+    /// Receive buffer size asked for.
+    pub rcvbuf_requested: Option<usize>,
+    /// Datagrams per `recvmmsg` call.
+    pub batch: usize,
+    /// recvmmsg waits for a full batch (no MSG_WAITFORONE).
+    pub full_batch: bool,
+    /// Buffers in each io_uring provided-buffer ring.
+    pub ring_buffers: usize,
+    /// Payload bytes per receive buffer.
+    pub buffer_size: usize,
+    /// UDP_GRO enabled.
+    pub gro: bool,
+    /// SO_TIMESTAMPNS enabled.
+    pub timestamps: bool,
+    /// SO_BUSY_POLL value (µs).
+    pub busy_poll: Option<u32>,
+    /// Busy-looping non-blocking receive.
+    pub spin: bool,
+    /// Run length limit (serialized as seconds).
+    #[serde(serialize_with = "secs_opt", deserialize_with = "de_secs_opt")]
+    pub duration: Option<Duration>,
+    /// How kernel drops are read for this method.
+    pub drops_source: String,
+}
+
+fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+fn de_secs_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let v: Option<f64> = serde::Deserialize::deserialize(d)?;
+    v.map(|s| Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom)).transpose()
+}
+
+/// What a handler factory learns about the thread it makes a handler for.
+#[derive(Debug, Clone)]
+pub struct ThreadInfo {
+    /// Socket (and thread) index.
+    pub socket: usize,
+    /// CPU the thread is pinned to.
+    pub cpu: Option<usize>,
+    /// The method that runs (resolved, never `Auto`).
+    pub method: Method,
+    /// Batches carry kernel receive timestamps.
+    pub timestamps: bool,
+    /// Buffers may hold several GRO segments.
+    pub gro: bool,
+}
+
+/// Per-thread outcome of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ThreadResult {
+    /// Socket (and thread) index.
+    pub socket: usize,
+    /// CPU the thread was pinned to.
+    pub cpu: Option<usize>,
+    /// User CPU time of the thread during the run (getrusage RUSAGE_THREAD), ns.
+    pub cpu_user_ns: u64,
+    /// System CPU time of the thread during the run, ns.
+    pub cpu_sys_ns: u64,
+    /// The socket's kernel drop counter: the larger of the last SO_RXQ_OVFL value and the
+    /// `drops` column of /proc/net/udp{,6} read at the end.
+    pub kernel_drops: u64,
+    /// io_uring: completions that found the buffer ring empty.
+    pub enobufs: u64,
+    /// io_uring: times the multishot request was re-armed.
+    pub rearms: u64,
+    /// Buffers handed to the handler (a GRO buffer counts once).
+    pub buffers: u64,
+    /// Batches handed to the handler.
+    pub batches: u64,
+}
+
+/// Everything a run gives back.
+#[derive(Debug)]
+pub struct RunOutput<H> {
+    /// The handlers, in socket order.
+    pub handlers: Vec<H>,
+    /// Per-thread results, in socket order.
+    pub threads: Vec<ThreadResult>,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+}
+
+/// Configures a [`Receiver`]. See [`Receiver::builder`].
+#[derive(Debug, Clone)]
+pub struct ReceiverBuilder {
+    addr: SocketAddr,
+    method: Method,
+    sockets: usize,
+    steer: Steer,
+    cpus: Option<Vec<usize>>,
+    batch: usize,
+    full_batch: bool,
+    ring_buffers: Option<usize>,
+    buffer_size: usize,
+    gro: bool,
+    busy_poll: Option<u32>,
+    rcvbuf: Option<usize>,
+    timestamps: bool,
+    spin: bool,
+    duration: Option<Duration>,
+    stop: Option<StopHandle>,
+    idle: Duration,
+    uring_defer: bool,
+}
+
+/// Default io_uring ring size; smaller with GRO, whose buffers are 64 KiB each.
+const DEFAULT_RING_BUFFERS: usize = 4096;
+const DEFAULT_RING_BUFFERS_GRO: usize = 256;
+/// Payload buffer size with GRO: the largest coalesced UDP payload.
+const GRO_BUFFER: usize = 65536;
+
+impl ReceiverBuilder {
+    /// Receive method (default `Auto`).
+    pub fn method(mut self, m: Method) -> Self {
+        self.method = m;
+        self
+    }
+    /// Number of `SO_REUSEPORT` sockets, one thread each (default 1).
+    pub fn sockets(mut self, n: usize) -> Self {
+        self.sockets = n;
+        self
+    }
+    /// Steering between sockets (default `Hash`).
+    pub fn steer(mut self, s: Steer) -> Self {
+        self.steer = s;
+        self
+    }
+    /// CPUs to pin socket threads to: socket i on `cpus[i % len]`. Default: socket i on core
+    /// i mod ncores. An empty list disables pinning.
+    pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = Some(cpus);
+        self
+    }
+    /// Datagrams per `recvmmsg` call (default 64).
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n;
+        self
+    }
+    /// recvmmsg: block until the batch is full (or the idle timeout) instead of returning
+    /// after the first datagram (MSG_WAITFORONE, the default).
+    pub fn full_batch(mut self, on: bool) -> Self {
+        self.full_batch = on;
+        self
+    }
+    /// Buffers in the io_uring provided-buffer ring, a power of two up to 32768 (default 4096,
+    /// 256 with GRO).
+    pub fn ring_buffers(mut self, n: usize) -> Self {
+        self.ring_buffers = Some(n);
+        self
+    }
+    /// Payload bytes per receive buffer (default 2048; 64 KiB at least with GRO).
+    pub fn buffer_size(mut self, n: usize) -> Self {
+        self.buffer_size = n;
+        self
+    }
+    /// Enable UDP_GRO (coalesced buffers, segment size per buffer).
+    pub fn gro(mut self, on: bool) -> Self {
+        self.gro = on;
+        self
+    }
+    /// SO_BUSY_POLL in µs.
+    pub fn busy_poll(mut self, usec: Option<u32>) -> Self {
+        self.busy_poll = usec;
+        self
+    }
+    /// Receive buffer size asked for (SO_RCVBUFFORCE when permitted, else SO_RCVBUF).
+    pub fn rcvbuf(mut self, bytes: Option<usize>) -> Self {
+        self.rcvbuf = bytes;
+        self
+    }
+    /// Kernel receive timestamps (SO_TIMESTAMPNS) per datagram.
+    pub fn timestamps(mut self, on: bool) -> Self {
+        self.timestamps = on;
+        self
+    }
+    /// Busy-loop on a non-blocking receive instead of sleeping in the kernel.
+    pub fn spin(mut self, on: bool) -> Self {
+        self.spin = on;
+        self
+    }
+    /// End the run by itself after this long.
+    pub fn duration(mut self, d: Option<Duration>) -> Self {
+        self.duration = d;
+        self
+    }
+    /// Use this stop handle (e.g. one shared with a signal watcher) instead of a fresh one.
+    pub fn stop_handle(mut self, h: StopHandle) -> Self {
+        self.stop = Some(h);
+        self
+    }
+    /// Longest wait in the kernel before `Handler::on_idle` (default 100 ms).
+    pub fn idle_interval(mut self, d: Duration) -> Self {
+        self.idle = d;
+        self
+    }
+    /// Ask io_uring for SINGLE_ISSUER + DEFER_TASKRUN when available (default true).
+    pub fn uring_defer_taskrun(mut self, on: bool) -> Self {
+        self.uring_defer = on;
+        self
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.sockets == 0 || self.sockets > 1024 {
+            return bad(format!("--sockets must be 1..=1024, got {}", self.sockets));
+        }
+        if self.batch == 0 || self.batch > 1024 {
+            return bad(format!("--batch must be 1..=1024 (UIO_MAXIOV), got {}", self.batch));
+        }
+        if let Some(n) = self.ring_buffers
+            && (n == 0 || n > MAX_RING_BUFFERS || !n.is_power_of_two())
+        {
+            return bad(format!("--ring-buffers must be a power of two in 1..=32768, got {n}"));
+        }
+        if self.buffer_size == 0 || self.buffer_size > 1 << 20 {
+            return bad(format!("--buffer-size must be 1..=1048576, got {}", self.buffer_size));
+        }
+        if self.idle.is_zero() {
+            return bad("idle interval must be > 0".into());
+        }
+        if let Some(cpus) = &self.cpus {
+            let online = sys::online_cpus();
+            if let Some(c) = cpus.iter().find(|c| !online.contains(c)) {
+                return bad(format!("--cpus: CPU {c} is not online (online: {online:?})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves the method, creates and binds every socket now (so port 0 resolves), and
+    /// attaches the steering program.
+    pub fn build(self) -> Result<Receiver, Error> {
+        self.validate()?;
+        let (method, fallback_reason, uring_mode) = match self.method {
+            Method::Auto => match uring::probe(self.uring_defer) {
+                Ok(mode) => (Method::Uring, None, Some(mode.as_str().to_string())),
+                Err(reason) => (Method::Recvmmsg, Some(reason), None),
+            },
+            Method::Uring => match uring::probe(self.uring_defer) {
+                Ok(mode) => (Method::Uring, None, Some(mode.as_str().to_string())),
+                Err(reason) => return Err(Error::UringUnavailable(reason)),
+            },
+            m => (m, None, None),
+        };
+        let buffer_size =
+            if self.gro { self.buffer_size.max(GRO_BUFFER) } else { self.buffer_size };
+        let ring_buffers = self.ring_buffers.unwrap_or(if self.gro {
+            DEFAULT_RING_BUFFERS_GRO
+        } else {
+            DEFAULT_RING_BUFFERS
+        });
+        let uses_cmsg = method != Method::Recvfrom || self.gro || self.timestamps;
+        let blocking = !self.spin && method != Method::Uring;
+        let opts = sys::socket::SockOpts {
+            reuse_port: self.sockets > 1,
+            rcvbuf: self.rcvbuf,
+            busy_poll: self.busy_poll,
+            timestamps: self.timestamps,
+            gro: self.gro,
+            rxq_ovfl: uses_cmsg,
+            nonblocking: self.spin || method == Method::Uring,
+            read_timeout: if blocking { Some(self.idle) } else { None },
+        };
+        let cpus = assign_cpus(self.sockets, self.steer, self.cpus.as_deref())?;
+
+        let mut sockets = Vec::with_capacity(self.sockets);
+        let mut rcvbuf = Vec::with_capacity(self.sockets);
+        let (first, granted) = sys::socket::open_bound(self.addr, &opts)?;
+        let local_addr = sys::socket::local_addr(&first)?;
+        sockets.push(first);
+        rcvbuf.push(granted);
+        for _ in 1..self.sockets {
+            let (s, granted) = sys::socket::open_bound(local_addr, &opts)?;
+            sockets.push(s);
+            rcvbuf.push(granted);
+        }
+        if self.steer == Steer::Cpu {
+            let prog = cbpf::steer_by_cpu(self.sockets as u32);
+            sys::socket::attach_reuseport_cbpf(&sockets[0], &prog).map_err(Error::CbpfRefused)?;
+        }
+        let drops_source = if uses_cmsg {
+            "SO_RXQ_OVFL, /proc/net/udp at end"
+        } else {
+            "/proc/net/udp at end (plain recvfrom reads no control messages)"
+        };
+        let setup = SetupInfo {
+            local_addr,
+            requested_method: self.method,
+            method,
+            fallback_reason,
+            uring_mode,
+            sockets: self.sockets,
+            steer: self.steer,
+            cpus,
+            rcvbuf,
+            rcvbuf_requested: self.rcvbuf,
+            batch: self.batch,
+            full_batch: self.full_batch,
+            ring_buffers,
+            buffer_size,
+            gro: self.gro,
+            timestamps: self.timestamps,
+            busy_poll: self.busy_poll,
+            spin: self.spin,
+            duration: self.duration,
+            drops_source: drops_source.to_string(),
+        };
+        let cfg = LoopConfig {
+            batch: self.batch,
+            full_batch: self.full_batch,
+            ring_buffers,
+            buffer_size,
+            gro: self.gro,
+            timestamps: self.timestamps,
+            spin: self.spin,
+            idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
+            uring_defer: self.uring_defer,
+        };
+        Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default() })
+    }
+}
+
+/// Socket i's CPU: `cpus[i % len]`, default the i-th online CPU (mod their number). With CPU
+/// steering the CBPF program sends CPU c's datagrams to socket `c % sockets`, so the list is
+/// reordered to put each socket on a CPU it receives for; refused if that is impossible.
+fn assign_cpus(
+    sockets: usize,
+    steer: Steer,
+    cpus: Option<&[usize]>,
+) -> Result<Vec<Option<usize>>, Error> {
+    let online;
+    let list = match cpus {
+        Some([]) => return Ok(vec![None; sockets]),
+        Some(v) => v,
+        None => {
+            online = sys::online_cpus();
+            &online[..]
+        }
+    };
+    let mut out: Vec<Option<usize>> = (0..sockets).map(|i| Some(list[i % list.len()])).collect();
+    if steer == Steer::Cpu && sockets > 1 {
+        let mut by_slot = vec![None; sockets];
+        for c in out.iter().flatten() {
+            let slot = &mut by_slot[c % sockets];
+            if slot.is_none() {
+                *slot = Some(*c);
+            }
+        }
+        if by_slot.iter().any(Option::is_none) {
+            return Err(Error::Config(format!(
+                "--steer cpu sends CPU c to socket c mod {sockets}, but the CPUs {out:?} do not \
+                 cover every socket; give --cpus with one CPU per socket (e.g. 0-{}) or use \
+                 --steer hash",
+                sockets - 1
+            )));
+        }
+        out = by_slot;
+    }
+    Ok(out)
+}
+
+/// A bound receiver, ready to [`run`](Receiver::run).
+#[derive(Debug)]
+pub struct Receiver {
+    sockets: Vec<Socket>,
+    setup: SetupInfo,
+    cfg: LoopConfig,
+    stop: StopHandle,
+}
+
+impl Receiver {
+    /// Starts configuring a receiver on `addr` (port 0 picks a free port).
+    pub fn builder(addr: SocketAddr) -> ReceiverBuilder {
+        ReceiverBuilder {
+            addr,
+            method: Method::Auto,
+            sockets: 1,
+            steer: Steer::Hash,
+            cpus: None,
+            batch: 64,
+            full_batch: false,
+            ring_buffers: None,
+            buffer_size: 2048,
+            gro: false,
+            busy_poll: None,
+            rcvbuf: None,
+            timestamps: false,
+            spin: false,
+            duration: None,
+            stop: None,
+            idle: Duration::from_millis(100),
+            uring_defer: true,
+        }
+    }
+
+    /// The address the sockets are bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.setup.local_addr
+    }
+
+    /// What the run is set up with.
+    pub fn setup(&self) -> &SetupInfo {
+        &self.setup
+    }
+
+    /// A handle that stops the run.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Runs one pinned thread per socket until the stop handle fires, a handler returns
+    /// `Flow::Stop`, the duration runs out, or a thread fails (then the others are stopped and
+    /// the first error is returned). `factory` makes each thread's handler on that thread.
+    pub fn run<H, F>(self, factory: F) -> Result<RunOutput<H>, Error>
+    where
+        H: Handler,
+        F: Fn(&ThreadInfo) -> H + Sync,
+    {
+        let start = Instant::now();
+        let deadline_ns = self.setup.duration.map(|d| {
+            now_ns(Clock::Monotonic).saturating_add(d.as_nanos().min(u64::MAX as u128) as u64)
+        });
+        let flag: &AtomicBool = &self.stop.0;
+        let factory = &factory;
+        let setup = &self.setup;
+        let cfg = &self.cfg;
+        let results: Vec<Result<(H, ThreadResult), Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .sockets
+                .iter()
+                .enumerate()
+                .map(|(i, sock)| {
+                    let info = ThreadInfo {
+                        socket: i,
+                        cpu: setup.cpus[i],
+                        method: setup.method,
+                        timestamps: setup.timestamps,
+                        gro: setup.gro,
+                    };
+                    std::thread::Builder::new().name(format!("udprx-{i}")).spawn_scoped(
+                        s,
+                        move || {
+                            let r = thread_main(sock, info, cfg, factory, flag, deadline_ns);
+                            if r.is_err() {
+                                flag.store(true, Ordering::Relaxed);
+                            }
+                            r
+                        },
+                    )
+                })
+                .collect();
+            handles
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| match h {
+                    Ok(h) => h.join().unwrap_or(Err(Error::ThreadPanicked(i))),
+                    Err(e) => {
+                        flag.store(true, Ordering::Relaxed);
+                        Err(Error::Recv { socket: i, call: "thread spawn", source: e })
+                    }
+                })
+                .collect()
+        });
+        let mut handlers = Vec::with_capacity(results.len());
+        let mut threads = Vec::with_capacity(results.len());
+        for r in results {
+            let (h, t) = r?;
+            handlers.push(h);
+            threads.push(t);
+        }
+        Ok(RunOutput { handlers, threads, elapsed: start.elapsed() })
+    }
+}
+
+fn thread_main<H, F>(
+    sock: &Socket,
+    info: ThreadInfo,
+    cfg: &LoopConfig,
+    factory: &F,
+    stop: &AtomicBool,
+    deadline_ns: Option<u64>,
+) -> Result<(H, ThreadResult), Error>
+where
+    H: Handler,
+    F: Fn(&ThreadInfo) -> H + Sync,
+{
+    if let Some(cpu) = info.cpu
+        && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+    {
+        return Err(Error::Pin { socket: info.socket, cpu });
+    }
+    let fd = sock.as_raw_fd();
+    let inode = sys::proc::socket_inode(fd);
+    let mut handler = factory(&info);
+    let (u0, s0) = sys::thread_rusage();
+    let mut ctx = LoopCtx::new(fd, info.socket, cfg, &mut handler, stop, deadline_ns);
+    let r = match info.method {
+        Method::Recvfrom => method::recvfrom::run(&mut ctx),
+        Method::Recvmmsg => method::recvmmsg::run(&mut ctx),
+        Method::Uring | Method::Auto => method::uring::run(&mut ctx),
+    };
+    let stats = ctx.stats;
+    let (u1, s1) = sys::thread_rusage();
+    r?;
+    let proc_drops = inode.and_then(sys::proc::udp_drops).unwrap_or(0);
+    let result = ThreadResult {
+        socket: info.socket,
+        cpu: info.cpu,
+        cpu_user_ns: u1.saturating_sub(u0),
+        cpu_sys_ns: s1.saturating_sub(s0),
+        kernel_drops: proc_drops.max(stats.kernel_drops.unwrap_or(0) as u64),
+        enobufs: stats.enobufs,
+        rearms: stats.rearms,
+        buffers: stats.buffers,
+        batches: stats.batches,
+    };
+    Ok((handler, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_assignment() {
+        assert_eq!(
+            assign_cpus(3, Steer::Hash, Some(&[5, 6])).unwrap(),
+            [Some(5), Some(6), Some(5)]
+        );
+        assert_eq!(assign_cpus(2, Steer::Hash, Some(&[])).unwrap(), [None, None]);
+        // CPU steering puts CPU c on socket c % n.
+        assert_eq!(assign_cpus(2, Steer::Cpu, Some(&[3, 2])).unwrap(), [Some(2), Some(3)]);
+        assert!(assign_cpus(2, Steer::Cpu, Some(&[0, 2])).unwrap_err().is_config());
+        assert_eq!(assign_cpus(1, Steer::Cpu, Some(&[1])).unwrap(), [Some(1)]);
+        let default = assign_cpus(2, Steer::Hash, None).unwrap();
+        assert!(default.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::Auto] {
+            assert_eq!(m.to_string().parse::<Method>(), Ok(m));
+            let j = serde_json::to_string(&m).unwrap();
+            assert_eq!(j, format!("\"{m}\""));
+        }
+        for s in [Steer::Hash, Steer::Cpu] {
+            assert_eq!(s.to_string().parse::<Steer>(), Ok(s));
+        }
+        assert!("fast".parse::<Method>().is_err());
+        assert!("rr".parse::<Steer>().is_err());
+    }
+}

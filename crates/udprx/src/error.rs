@@ -1,0 +1,70 @@
+//! Errors of the receive engine. Each names the reason and, where one exists, the option to use
+//! instead.
+
+use std::io;
+use std::net::SocketAddr;
+
+/// Why a receiver could not be built or could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is out of range or inconsistent.
+    #[error("invalid setting: {0}")]
+    Config(String),
+    /// Creating or binding a socket failed.
+    #[error("cannot bind UDP socket to {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The kernel's answer.
+        source: io::Error,
+    },
+    /// A socket option was refused.
+    #[error("socket option {option} refused: {source}{hint}")]
+    SockOpt {
+        /// The option's name as in socket(7)/udp(7).
+        option: &'static str,
+        /// The kernel's answer.
+        source: io::Error,
+        /// What to do instead (may be empty).
+        hint: &'static str,
+    },
+    /// UDP_GRO is not available on this kernel or socket.
+    #[error("UDP_GRO refused by the kernel: {0}; run without --gro")]
+    GroRefused(io::Error),
+    /// The classic BPF program steering datagrams by CPU was refused.
+    #[error(
+        "SO_ATTACH_REUSEPORT_CBPF (steer by CPU) refused: {0}; use --steer hash (kernel 4-tuple hash)"
+    )]
+    CbpfRefused(io::Error),
+    /// io_uring (or the multishot receive it needs) is not usable here.
+    #[error("io_uring receive unavailable: {0}; use --method recvmmsg (or --method auto)")]
+    UringUnavailable(String),
+    /// The receive thread could not be pinned to its CPU.
+    #[error("cannot pin the thread of socket {socket} to CPU {cpu}; choose other --cpus")]
+    Pin {
+        /// Socket (and thread) index.
+        socket: usize,
+        /// The CPU asked for.
+        cpu: usize,
+    },
+    /// A receive call failed with an unexpected error.
+    #[error("receive on socket {socket} failed in {call}: {source}")]
+    Recv {
+        /// Socket (and thread) index.
+        socket: usize,
+        /// The system call or operation.
+        call: &'static str,
+        /// The kernel's answer.
+        source: io::Error,
+    },
+    /// A receive thread panicked (a bug, or a handler that panicked).
+    #[error("receive thread of socket {0} panicked")]
+    ThreadPanicked(usize),
+}
+
+impl Error {
+    /// True when the error comes from bad settings (a command line maps it to exit status 2).
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_))
+    }
+}

@@ -1,0 +1,173 @@
+//! The receive loops, one module per method, and what they share.
+
+pub(crate) mod recvfrom;
+pub(crate) mod recvmmsg;
+pub(crate) mod uring;
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use udpprobe::{Clock, now_ns};
+
+use crate::batch::{Batch, Flow, Handler};
+
+/// How datagrams are taken from the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// One `recvfrom` (or `recvmsg` when control messages are needed) per datagram: the baseline.
+    Recvfrom,
+    /// `recvmmsg` batches of up to `batch` datagrams, MSG_WAITFORONE.
+    Recvmmsg,
+    /// io_uring multishot `recvmsg` over a provided-buffer ring.
+    Uring,
+    /// The fastest method this kernel offers (io_uring, else `recvmmsg`).
+    Auto,
+}
+
+impl Method {
+    /// Every concrete method, in the order reports list them.
+    pub const ALL: [Method; 3] = [Method::Recvfrom, Method::Recvmmsg, Method::Uring];
+
+    /// The name used on command lines and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Recvfrom => "recvfrom",
+            Method::Recvmmsg => "recvmmsg",
+            Method::Uring => "uring",
+            Method::Auto => "auto",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Method, String> {
+        match s {
+            "recvfrom" => Ok(Method::Recvfrom),
+            "recvmmsg" => Ok(Method::Recvmmsg),
+            "uring" | "io_uring" | "io-uring" => Ok(Method::Uring),
+            "auto" => Ok(Method::Auto),
+            other => Err(format!(
+                "unknown method '{other}' (expected recvfrom, recvmmsg, uring or auto)"
+            )),
+        }
+    }
+}
+
+/// Per-thread settings every loop reads.
+#[derive(Debug, Clone)]
+pub(crate) struct LoopConfig {
+    pub batch: usize,
+    /// recvmmsg: wait for a full batch instead of MSG_WAITFORONE.
+    pub full_batch: bool,
+    pub ring_buffers: usize,
+    /// Payload bytes per buffer (already raised to 64 KiB with GRO).
+    pub buffer_size: usize,
+    pub gro: bool,
+    pub timestamps: bool,
+    pub spin: bool,
+    /// Wait at most this long in the kernel before calling `on_idle` (ns).
+    pub idle_ns: u64,
+    /// Ask io_uring for SINGLE_ISSUER + DEFER_TASKRUN.
+    pub uring_defer: bool,
+}
+
+/// Counters a loop keeps for its [`crate::ThreadResult`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LoopStats {
+    pub kernel_drops: Option<u32>,
+    pub enobufs: u64,
+    pub rearms: u64,
+    pub buffers: u64,
+    pub batches: u64,
+}
+
+/// What a loop needs besides its socket: the handler, the stop flag and the deadline.
+pub(crate) struct LoopCtx<'a, H> {
+    pub fd: RawFd,
+    pub socket: usize,
+    pub cfg: &'a LoopConfig,
+    pub handler: &'a mut H,
+    pub stop: &'a AtomicBool,
+    pub deadline_ns: Option<u64>,
+    pub stats: LoopStats,
+    last_idle_ns: u64,
+}
+
+impl<'a, H: Handler> LoopCtx<'a, H> {
+    pub(crate) fn new(
+        fd: RawFd,
+        socket: usize,
+        cfg: &'a LoopConfig,
+        handler: &'a mut H,
+        stop: &'a AtomicBool,
+        deadline_ns: Option<u64>,
+    ) -> Self {
+        LoopCtx {
+            fd,
+            socket,
+            cfg,
+            handler,
+            stop,
+            deadline_ns,
+            stats: LoopStats::default(),
+            last_idle_ns: now_ns(Clock::Monotonic),
+        }
+    }
+
+    /// Hands a batch to the handler; false when the loop must end.
+    #[inline]
+    pub(crate) fn deliver(&mut self, batch: &Batch<'_>) -> bool {
+        self.stats.buffers += batch.len() as u64;
+        self.stats.batches += 1;
+        self.last_idle_ns = batch.rx_ns;
+        if self.handler.on_batch(batch) == Flow::Stop {
+            self.stop.store(true, Ordering::Relaxed);
+            return false;
+        }
+        self.keep_going(batch.rx_ns)
+    }
+
+    /// Checks the stop flag and the deadline; false when the loop must end.
+    #[inline]
+    pub(crate) fn keep_going(&self, now: u64) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        match self.deadline_ns {
+            Some(d) if now >= d => {
+                self.stop.store(true, Ordering::Relaxed);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// A receive wait ended without data: calls `on_idle` (at most once per idle period in spin
+    /// mode); false when the loop must end.
+    pub(crate) fn idle(&mut self) -> bool {
+        let now = now_ns(Clock::Monotonic);
+        if !self.cfg.spin || now.saturating_sub(self.last_idle_ns) >= self.cfg.idle_ns {
+            self.last_idle_ns = now;
+            if self.handler.on_idle(now) == Flow::Stop {
+                self.stop.store(true, Ordering::Relaxed);
+                return false;
+            }
+        }
+        self.keep_going(now)
+    }
+}
+
+/// True for the errors a receive call returns when nothing arrived before the timeout (or in
+/// non-blocking mode) or a signal interrupted the wait.
+#[inline]
+pub(crate) fn is_wouldblock(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
+}

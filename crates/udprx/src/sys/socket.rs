@@ -1,0 +1,118 @@
+//! Creating, configuring and binding the receive sockets.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::Error;
+
+const UDP_GRO: libc::c_int = 104;
+
+/// Options applied to every receive socket before it is bound.
+#[derive(Debug, Clone)]
+pub(crate) struct SockOpts {
+    pub reuse_port: bool,
+    pub rcvbuf: Option<usize>,
+    pub busy_poll: Option<u32>,
+    pub timestamps: bool,
+    pub gro: bool,
+    pub rxq_ovfl: bool,
+    pub nonblocking: bool,
+    pub read_timeout: Option<Duration>,
+}
+
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    val: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `val` is a live c_int and the length passed is its size; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+fn opt_err(option: &'static str, hint: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::SockOpt { option, source, hint }
+}
+
+/// Creates a UDP socket for `addr`'s family, applies `o` and binds it to `addr`.
+/// Returns the socket and the receive buffer size the kernel actually granted.
+pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usize), Error> {
+    let bind_err = |source| Error::Bind { addr, source };
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_err)?;
+    let fd = sock.as_raw_fd();
+    if o.reuse_port {
+        sock.set_reuse_port(true).map_err(opt_err("SO_REUSEPORT", "; use --sockets 1"))?;
+    }
+    if let Some(bytes) = o.rcvbuf {
+        let val = bytes.min(i32::MAX as usize / 2) as libc::c_int;
+        // SO_RCVBUFFORCE ignores rmem_max but needs CAP_NET_ADMIN; fall back to SO_RCVBUF.
+        if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, val).is_err() {
+            sock.set_recv_buffer_size(val as usize).map_err(opt_err("SO_RCVBUF", ""))?;
+        }
+    }
+    if let Some(usec) = o.busy_poll {
+        let val = usec.min(i32::MAX as u32) as libc::c_int;
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_BUSY_POLL, val).map_err(opt_err(
+            "SO_BUSY_POLL",
+            " (raising it above net.core.busy_read needs CAP_NET_ADMIN); run without --busy-poll",
+        ))?;
+    }
+    if o.timestamps {
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+            .map_err(opt_err("SO_TIMESTAMPNS", "; run without --timestamps"))?;
+    }
+    if o.rxq_ovfl {
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
+            .map_err(opt_err("SO_RXQ_OVFL", ""))?;
+    }
+    if o.gro {
+        setsockopt_int(fd, libc::SOL_UDP, UDP_GRO, 1).map_err(Error::GroRefused)?;
+    }
+    if o.nonblocking {
+        sock.set_nonblocking(true).map_err(opt_err("O_NONBLOCK", ""))?;
+    }
+    if let Some(t) = o.read_timeout {
+        sock.set_read_timeout(Some(t)).map_err(opt_err("SO_RCVTIMEO", ""))?;
+    }
+    sock.bind(&addr.into()).map_err(bind_err)?;
+    let granted = sock.recv_buffer_size().map_err(opt_err("SO_RCVBUF", ""))?;
+    Ok((sock, granted))
+}
+
+/// The address a socket is bound to.
+pub(crate) fn local_addr(sock: &Socket) -> Result<SocketAddr, Error> {
+    sock.local_addr()
+        .and_then(|a| a.as_socket().ok_or_else(|| io::Error::other("not an inet socket")))
+        .map_err(opt_err("getsockname", ""))
+}
+
+/// Attaches a classic BPF program to the reuseport group of `sock` (SO_ATTACH_REUSEPORT_CBPF).
+pub(crate) fn attach_reuseport_cbpf(sock: &Socket, prog: &[libc::sock_filter]) -> io::Result<()> {
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
+    // SAFETY: `fprog` points at `prog.len()` valid instructions that outlive the call; the kernel
+    // copies the program before returning.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_REUSEPORT_CBPF,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}

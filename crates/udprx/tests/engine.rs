@@ -1,0 +1,406 @@
+//! Receive engine on loopback: every method, fan-out and option delivers each datagram once.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use udprx::{Flow, Method, Receiver, Steer};
+
+const FLOWS: u8 = 4;
+const PER_FLOW: u64 = 300;
+
+fn v4() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn v6() -> SocketAddr {
+    "[::1]:0".parse().unwrap()
+}
+
+fn builder(
+    addr: SocketAddr,
+    method: Method,
+    sockets: usize,
+    steer: Steer,
+    gro: bool,
+) -> udprx::ReceiverBuilder {
+    Receiver::builder(addr)
+        .method(method)
+        .sockets(sockets)
+        .steer(steer)
+        .gro(gro)
+        .rcvbuf(Some(RCVBUF))
+}
+
+/// K stamped datagrams from several flows are all received exactly once.
+fn exactly_once(addr: SocketAddr, method: Method, sockets: usize, steer: Steer, gro: bool) {
+    let b = builder(addr, method, sockets, steer, gro);
+    let Some(rx) = build_or_skip(b, method) else { return };
+    assert_eq!(rx.setup().method, method);
+    assert_eq!(rx.setup().sockets, sockets);
+    let expected = expected_set(0..FLOWS, PER_FLOW);
+    let out =
+        run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..FLOWS, PER_FLOW, 64, None)));
+    let seen = all_seen(&out);
+    assert_eq!(seen.len(), expected.len(), "received count (duplicates or losses)");
+    assert_eq!(seen, expected, "every (flow, seq) exactly once");
+    assert_eq!(out.threads.len(), sockets);
+    let buffers: u64 = out.threads.iter().map(|t| t.buffers).sum();
+    assert_eq!(buffers as usize, expected.len());
+    assert!(out.threads.iter().all(|t| t.kernel_drops == 0));
+    assert!(out.handlers.iter().all(|h| h.foreign == 0 && h.truncated == 0));
+}
+
+macro_rules! matrix {
+    ($($name:ident: $method:expr, $sockets:expr, $steer:expr, $gro:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            exactly_once(v4(), $method, $sockets, $steer, $gro);
+        }
+    )*};
+}
+
+matrix! {
+    recvfrom_1: Method::Recvfrom, 1, Steer::Hash, false;
+    recvfrom_2_hash: Method::Recvfrom, 2, Steer::Hash, false;
+    recvfrom_2_cpu: Method::Recvfrom, 2, Steer::Cpu, false;
+    recvfrom_1_gro: Method::Recvfrom, 1, Steer::Hash, true;
+    recvfrom_2_hash_gro: Method::Recvfrom, 2, Steer::Hash, true;
+    recvfrom_2_cpu_gro: Method::Recvfrom, 2, Steer::Cpu, true;
+    recvmmsg_1: Method::Recvmmsg, 1, Steer::Hash, false;
+    recvmmsg_2_hash: Method::Recvmmsg, 2, Steer::Hash, false;
+    recvmmsg_2_cpu: Method::Recvmmsg, 2, Steer::Cpu, false;
+    recvmmsg_1_gro: Method::Recvmmsg, 1, Steer::Hash, true;
+    recvmmsg_2_hash_gro: Method::Recvmmsg, 2, Steer::Hash, true;
+    recvmmsg_2_cpu_gro: Method::Recvmmsg, 2, Steer::Cpu, true;
+    uring_1: Method::Uring, 1, Steer::Hash, false;
+    uring_2_hash: Method::Uring, 2, Steer::Hash, false;
+    uring_2_cpu: Method::Uring, 2, Steer::Cpu, false;
+    uring_1_gro: Method::Uring, 1, Steer::Hash, true;
+    uring_2_hash_gro: Method::Uring, 2, Steer::Hash, true;
+    uring_2_cpu_gro: Method::Uring, 2, Steer::Cpu, true;
+}
+
+#[test]
+fn ipv6_every_method() {
+    for m in Method::ALL {
+        exactly_once(v6(), m, 1, Steer::Hash, false);
+    }
+}
+
+#[test]
+fn spin_every_method() {
+    for m in Method::ALL {
+        let b = builder(v4(), m, 1, Steer::Hash, false).spin(true).cpus(vec![]);
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        assert!(rx.setup().spin);
+        let expected = expected_set(0..2, 200);
+        let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..2, 200, 18, None)));
+        assert_eq!(all_seen(&out), expected, "{m} spin");
+    }
+}
+
+#[test]
+fn timestamps_every_method() {
+    for m in Method::ALL {
+        let b = builder(v4(), m, 1, Steer::Hash, false).timestamps(true);
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let out = run_collect(rx, 100, |dst| join(send_flows(dst, 0..1, 100, 18, None)));
+        let h = &out.handlers[0];
+        assert_eq!(h.seen.len(), 100, "{m}");
+        assert_eq!(h.timestamps, 100, "{m}: every datagram carries a kernel timestamp");
+    }
+}
+
+#[test]
+fn gso_sender_with_gro_receiver_counts_segments() {
+    for m in Method::ALL {
+        let b = builder(v4(), m, 1, Steer::Hash, true);
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let (count, segs) = (20u64, 8u64);
+        let out =
+            run_collect(rx, (count * segs) as usize, |dst| send_gso(dst, 7, count, segs, 100));
+        let seen = all_seen(&out);
+        let expected: Vec<(u8, u64)> = (0..count * segs).map(|s| (7, s)).collect();
+        assert_eq!(seen, expected, "{m}: every GRO segment counted once");
+        assert!(out.handlers[0].max_segments > 1, "{m}: buffers hold coalesced segments");
+        assert!(out.threads[0].buffers < count * segs, "{m}: fewer buffers than datagrams");
+    }
+}
+
+#[test]
+fn hash_steering_spreads_flows() {
+    for m in Method::ALL {
+        let b = builder(v4(), m, 2, Steer::Hash, false);
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let expected = expected_set(0..16, 50);
+        let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..16, 50, 18, None)));
+        assert_eq!(all_seen(&out), expected);
+        for h in &out.handlers {
+            assert!(!h.seen.is_empty(), "{m}: socket {} got nothing from 16 flows", h.socket);
+        }
+        // The hash keeps each flow on one socket.
+        for f in 0..16u8 {
+            let holders =
+                out.handlers.iter().filter(|h| h.seen.iter().any(|&(x, _)| x == f)).count();
+            assert_eq!(holders, 1, "{m}: flow {f} split across sockets");
+        }
+    }
+}
+
+#[test]
+fn cpu_steering_lands_on_the_senders_core() {
+    if udprx_ncpus() < 2 {
+        eprintln!("skipping: CPU steering needs 2 CPUs");
+        return;
+    }
+    for m in Method::ALL {
+        let b = builder(v4(), m, 2, Steer::Cpu, false);
+        let rx = match b.build() {
+            Ok(r) => r,
+            Err(udprx::Error::UringUnavailable(why)) => {
+                eprintln!("skipping {m}: {why}");
+                continue;
+            }
+            Err(udprx::Error::CbpfRefused(why)) => {
+                eprintln!("skipping: CBPF refused: {why}");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(rx.setup().cpus, vec![Some(0), Some(1)]);
+        let expected = expected_set(0..4, 100);
+        let out = run_collect(rx, expected.len(), |dst| {
+            // Flows 0,1 from core 0; flows 2,3 from core 1.
+            let mut hs = send_flows(dst, 0..2, 100, 18, Some(0));
+            hs.extend(send_flows(dst, 2..4, 100, 18, Some(1)));
+            join(hs);
+        });
+        assert_eq!(all_seen(&out), expected);
+        for h in &out.handlers {
+            for &(flow, _) in &h.seen {
+                assert_eq!(flow as usize / 2, h.socket, "{m}: flow {flow} on socket {}", h.socket);
+            }
+        }
+    }
+}
+
+fn udprx_ncpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+#[test]
+fn uring_survives_buffer_exhaustion() {
+    let b = Receiver::builder(v4()).method(Method::Uring).ring_buffers(4).rcvbuf(Some(RCVBUF));
+    let Some(rx) = build_or_skip(b, Method::Uring) else { return };
+    // The burst queues in the socket before the request is armed, so the first arm drains 4
+    // buffers and then finds the ring empty.
+    let dst = rx.local_addr();
+    let s = sender_socket(dst);
+    let mut buf = [0u8; 18];
+    for seq in 0..64 {
+        stamp(&mut buf, 0, seq);
+        s.send(&buf).unwrap();
+    }
+    let out = run_collect(rx, 128, |dst| join(send_flows(dst, 1..2, 64, 18, None)));
+    let t = &out.threads[0];
+    assert!(t.enobufs > 0, "ENOBUFS counted: {t:?}");
+    assert!(t.rearms > 0, "re-armed: {t:?}");
+    let seen = all_seen(&out);
+    let mut expected = expected_set(0..2, 64);
+    expected.sort_unstable();
+    assert_eq!(seen, expected, "the burst and the later datagrams all arrive");
+}
+
+#[test]
+fn truncated_and_foreign_are_delivered_flagged() {
+    for m in Method::ALL {
+        let b = builder(v4(), m, 1, Steer::Hash, false).buffer_size(64);
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let out = run_collect(rx, 4, |dst| {
+            let s = sender_socket(dst);
+            let mut big = vec![0u8; 500];
+            stamp(&mut big, 3, 0);
+            s.send(&big).unwrap();
+            s.send(b"hello, not a probe").unwrap();
+            s.send(&[1, 2, 3]).unwrap();
+            let mut ok = [0u8; 18];
+            stamp(&mut ok, 3, 1);
+            s.send(&ok).unwrap();
+        });
+        let h = &out.handlers[0];
+        assert_eq!(h.truncated, 1, "{m}: the 500-byte datagram is flagged truncated");
+        assert_eq!(h.foreign, 2, "{m}: foreign datagrams delivered");
+        assert_eq!(all_seen(&out), vec![(3, 0), (3, 1)], "{m}");
+    }
+}
+
+#[test]
+fn duration_ends_an_idle_run() {
+    for m in Method::ALL {
+        for spin in [false, true] {
+            let b = Receiver::builder(v4())
+                .method(m)
+                .spin(spin)
+                .cpus(vec![])
+                .duration(Some(Duration::from_millis(300)));
+            let Some(rx) = build_or_skip(b, m) else { continue };
+            let t0 = Instant::now();
+            let out = rx.run(|_| |_: &udprx::Batch<'_>| Flow::Continue).expect("run");
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "{m} spin={spin}: took {:?}",
+                t0.elapsed()
+            );
+            assert!(out.elapsed >= Duration::from_millis(300));
+        }
+    }
+}
+
+#[test]
+fn stop_handle_ends_an_idle_run_and_on_idle_is_called() {
+    struct Idle(u64);
+    impl udprx::Handler for Idle {
+        fn on_batch(&mut self, _: &udprx::Batch<'_>) -> Flow {
+            Flow::Continue
+        }
+        fn on_idle(&mut self, _: u64) -> Flow {
+            self.0 += 1;
+            Flow::Continue
+        }
+    }
+    for m in Method::ALL {
+        let b = Receiver::builder(v4()).method(m).sockets(2);
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let stop = rx.stop_handle();
+        let t = std::thread::spawn(move || rx.run(|_| Idle(0)));
+        std::thread::sleep(Duration::from_millis(500));
+        let t0 = Instant::now();
+        stop.stop();
+        let out = t.join().unwrap().expect("run");
+        assert!(t0.elapsed() < Duration::from_secs(3), "{m}: stop took {:?}", t0.elapsed());
+        assert!(stop.is_stopped());
+        assert!(out.handlers.iter().all(|h| h.0 >= 1), "{m}: on_idle called while idle");
+    }
+}
+
+#[test]
+fn handler_stop_ends_every_thread() {
+    for m in Method::ALL {
+        let b = builder(v4(), m, 2, Steer::Hash, false).duration(Some(Duration::from_secs(30)));
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let dst = rx.local_addr();
+        let t0 = Instant::now();
+        let sender = std::thread::spawn(move || join(send_flows(dst, 0..8, 50, 18, None)));
+        let out = rx.run(|_| |_: &udprx::Batch<'_>| Flow::Stop).expect("run");
+        sender.join().unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(10), "{m}");
+        assert!(out.threads.iter().map(|t| t.batches).sum::<u64>() >= 1);
+    }
+}
+
+#[test]
+fn bad_settings_are_config_errors() {
+    let cases = [
+        Receiver::builder(v4()).sockets(0),
+        Receiver::builder(v4()).batch(0),
+        Receiver::builder(v4()).ring_buffers(1000),
+        Receiver::builder(v4()).buffer_size(0),
+        Receiver::builder(v4()).cpus(vec![4096]),
+    ];
+    for b in cases {
+        let e = b.build().expect_err("must be refused");
+        assert!(e.is_config(), "{e}");
+    }
+}
+
+#[test]
+fn auto_resolves_and_port_zero_is_resolved() {
+    let rx = Receiver::builder(v4())
+        .method(Method::Auto)
+        .duration(Some(Duration::from_millis(1500)))
+        .build()
+        .expect("build");
+    let s = rx.setup();
+    assert_ne!(s.method, Method::Auto);
+    if s.method == Method::Recvmmsg {
+        assert!(s.fallback_reason.is_some());
+        eprintln!("auto fell back: {:?}", s.fallback_reason);
+    }
+    assert_ne!(rx.local_addr().port(), 0);
+    assert!(s.rcvbuf[0] > 0);
+    let json = serde_json::to_string(s).unwrap();
+    assert!(json.contains("\"method\""));
+    let back: udprx::SetupInfo = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, s);
+}
+
+#[test]
+fn kernel_drops_are_counted() {
+    for m in Method::ALL {
+        // The smallest receive buffer the kernel allows: a burst overflows it.
+        let b = Receiver::builder(v4()).method(m).rcvbuf(Some(1));
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let s = sender_socket(rx.local_addr());
+        let burst = 300u64;
+        let mut buf = [0u8; 18];
+        for seq in 0..burst {
+            stamp(&mut buf, 0, seq);
+            s.send(&buf).unwrap();
+        }
+        // SO_RXQ_OVFL reports the drop count as of each datagram's enqueue, so datagrams sent
+        // after the burst carry it; the /proc counter is read at the end either way.
+        let out = run_collect(rx, 1, |_| {
+            std::thread::sleep(Duration::from_millis(200));
+            for seq in burst..burst + 3 {
+                stamp(&mut buf, 0, seq);
+                s.send(&buf).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let received = all_seen(&out).len() as u64;
+        let drops = out.threads[0].kernel_drops;
+        assert!(drops > 0, "{m}: drops counted");
+        assert_eq!(received + drops, burst + 3, "{m}: received + dropped = sent");
+        let h = &out.handlers[0];
+        if m == Method::Recvfrom {
+            assert_eq!(h.last_kernel_drops, None, "plain recvfrom reads no control messages");
+        } else if all_seen(&out).contains(&(0, burst + 2)) {
+            // The last datagram was queued after every drop, so it carries the full count.
+            assert_eq!(h.last_kernel_drops, Some(drops as u32), "{m}: SO_RXQ_OVFL in batches");
+        } else {
+            // A very slow start let the trailing datagrams drop too: the count still shows.
+            let d = h.last_kernel_drops.expect("SO_RXQ_OVFL present");
+            assert!(d > 0 && d as u64 <= drops, "{m}: {d} vs {drops}");
+        }
+    }
+}
+
+#[test]
+fn recvmmsg_full_batch_delivers_everything() {
+    let b = builder(v4(), Method::Recvmmsg, 1, Steer::Hash, false).full_batch(true).batch(16);
+    let rx = b.build().expect("build");
+    assert!(rx.setup().full_batch);
+    let expected = expected_set(0..2, 150);
+    let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..2, 150, 18, None)));
+    assert_eq!(all_seen(&out), expected);
+    // Full batches of 16 (except the tail): far fewer batches than datagrams.
+    assert!(out.threads[0].batches <= 300 / 16 + 10, "{:?}", out.threads[0]);
+}
+
+#[test]
+fn uring_without_defer_taskrun() {
+    for spin in [false, true] {
+        let b = builder(v4(), Method::Uring, 1, Steer::Hash, false)
+            .uring_defer_taskrun(false)
+            .spin(spin)
+            .cpus(vec![]);
+        let Some(rx) = build_or_skip(b, Method::Uring) else { return };
+        assert_ne!(rx.setup().uring_mode.as_deref(), Some("single_issuer+defer_taskrun"));
+        let expected = expected_set(0..2, 200);
+        let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..2, 200, 18, None)));
+        assert_eq!(all_seen(&out), expected, "spin={spin}");
+    }
+}
