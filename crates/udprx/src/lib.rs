@@ -10,7 +10,11 @@ pub mod batch;
 pub mod cbpf;
 pub mod engine;
 pub mod error;
+pub mod kernel;
+pub mod measure;
 mod method;
+pub mod report;
+pub mod stats;
 mod sys;
 
 pub use batch::{Batch, Datagram, Flow, Handler, RecvMeta};

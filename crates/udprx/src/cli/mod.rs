@@ -1,5 +1,6 @@
 //! The `udprx` command line: one file per subcommand; `run` is the default.
 
+pub mod merge;
 pub mod run;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Receive datagrams and report rates (the default when no subcommand is given).
     Run(run::RunArgs),
+    /// Merge JSON reports of several receivers or runs into one.
+    Merge(merge::MergeArgs),
 }
 
 /// Exit status for bad arguments.
@@ -44,6 +47,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Run(args)) => run::execute(args),
+        Some(Command::Merge(args)) => merge::run(args).map_err(CliError::from),
         None => run::execute(cli.run),
     };
     match result {
@@ -79,6 +83,12 @@ impl From<udprx::Error> for CliError {
     fn from(e: udprx::Error) -> CliError {
         let code = if e.is_config() { EXIT_USAGE } else { 1 };
         CliError { message: e.to_string(), code }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> CliError {
+        CliError::runtime(format!("{e:#}"))
     }
 }
 

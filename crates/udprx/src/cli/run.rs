@@ -4,11 +4,13 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use udprx::{Batch, Flow, Handler, Method, Receiver, RunOutput, SetupInfo, Steer, StopHandle};
+use udprx::measure::{self, Measure};
+use udprx::stats::{IntervalLine, StatsMode};
+use udprx::{Method, Receiver, SetupInfo, Steer, StopHandle};
 
 use super::{CliError, parse_bytes, parse_cpus, parse_duration};
 
@@ -69,7 +71,7 @@ pub struct RunArgs {
     /// Stop after this long (e.g. 10s); default: until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Live line interval.
+    /// Live line interval (0 = no live lines).
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub interval: Duration,
     /// Write the final report as JSON to FILE (`-` for stdout).
@@ -88,55 +90,8 @@ fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
     parse_cpus(s).map(CpuList)
 }
 
-/// Per-thread counters the live line reads (one relaxed add per batch, no locks).
-#[derive(Debug, Default)]
-struct Live {
-    datagrams: AtomicU64,
-    bytes: AtomicU64,
-}
-
-/// The interim handler: counts datagrams (GRO segments included) and bytes.
-struct Counter {
-    live: Arc<Live>,
-    datagrams: u64,
-    bytes: u64,
-    truncated: u64,
-}
-
-impl Handler for Counter {
-    fn on_batch(&mut self, batch: &Batch<'_>) -> Flow {
-        let (mut n, mut b) = (0u64, 0u64);
-        for d in batch.iter() {
-            n += d.segment_count() as u64;
-            b += d.payload.len() as u64;
-            self.truncated += d.truncated as u64;
-        }
-        self.datagrams += n;
-        self.bytes += b;
-        self.live.datagrams.fetch_add(n, Ordering::Relaxed);
-        self.live.bytes.fetch_add(b, Ordering::Relaxed);
-        Flow::Continue
-    }
-}
-
-#[derive(serde::Serialize)]
-struct Summary<'a> {
-    setup: &'a SetupInfo,
-    elapsed_s: f64,
-    datagrams: u64,
-    bytes: u64,
-    pps: f64,
-    truncated: u64,
-    kernel_drops: u64,
-    cpu_ns_per_datagram: Option<f64>,
-    threads: &'a [udprx::ThreadResult],
-}
-
-/// Runs the receiver until duration, Ctrl-C or SIGTERM.
+/// Runs the receiver until duration, Ctrl-C or SIGTERM, then prints the report.
 pub fn execute(a: RunArgs) -> Result<(), CliError> {
-    if a.interval.is_zero() {
-        return Err(CliError::usage("--interval must be > 0"));
-    }
     let stop = StopHandle::new();
     let mut b = Receiver::builder(a.bind)
         .method(a.method)
@@ -159,65 +114,76 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         b = b.ring_buffers(n);
     }
     let rx = b.build()?;
-    let setup = rx.setup().clone();
-    print_setup(&setup);
+    // With JSON on stdout, everything for people goes to stderr.
+    let json_stdout = a.json.as_deref() == Some("-");
+    let say = |line: &str| {
+        if json_stdout {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
+    };
+    say(&setup_line(rx.setup()));
+    if let Some(r) = &rx.setup().fallback_reason {
+        say(&format!("udprx: auto chose {} because: {r}", rx.setup().method));
+    }
 
     let signal = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, signal.clone())
             .map_err(|e| CliError::runtime(format!("cannot install signal handler: {e}")))?;
     }
-    let lives: Vec<Arc<Live>> = (0..setup.sockets).map(|_| Arc::new(Live::default())).collect();
-    let factory_lives = lives.clone();
-    let runner = std::thread::spawn(move || {
-        rx.run(|info| Counter {
-            live: factory_lives[info.socket].clone(),
-            datagrams: 0,
-            bytes: 0,
-            truncated: 0,
-        })
-    });
-
-    let start = Instant::now();
-    let mut next = start + a.interval;
-    let mut last: Vec<u64> = vec![0; lives.len()];
-    let mut last_t = start;
-    while !runner.is_finished() {
-        if signal.load(Ordering::Relaxed) {
-            stop.stop();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        let now = Instant::now();
-        if now >= next && !runner.is_finished() {
-            let dt = now.duration_since(last_t).as_secs_f64();
-            let mut line = format!("[{:7.2}s]", now.duration_since(start).as_secs_f64());
-            let mut total = 0u64;
-            let mut per = String::new();
-            for (i, l) in lives.iter().enumerate() {
-                let v = l.datagrams.load(Ordering::Relaxed);
-                total += v - last[i];
-                if lives.len() > 1 {
-                    per.push_str(&format!(" s{i}={:.0}", (v - last[i]) as f64 / dt));
+    let mode = match a.stats {
+        StatsLevel::Full => StatsMode::Full,
+        StatsLevel::Minimal => StatsMode::Minimal,
+    };
+    let interval = if a.interval.is_zero() { Duration::from_secs(1) } else { a.interval };
+    let measure = Measure { mode, interval };
+    let done = AtomicBool::new(false);
+    let report = std::thread::scope(|scope| {
+        // Ctrl-C / SIGTERM stop the run; the report below is still printed.
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if signal.load(Ordering::Relaxed) {
+                    stop.stop();
                 }
-                last[i] = v;
+                std::thread::sleep(Duration::from_millis(20));
             }
-            line.push_str(&format!(" {:>12.0} pps{per}", total as f64 / dt));
-            println!("{line}");
-            last_t = now;
-            next += a.interval;
-            if next < now {
-                next = now + a.interval;
+        });
+        let mut header = false;
+        let mut print_line = |l: &IntervalLine| {
+            if !header {
+                say(&IntervalLine::header());
+                header = true;
             }
+            say(&l.to_string());
+        };
+        let live: Option<&mut (dyn FnMut(&IntervalLine) + Send)> =
+            if a.interval.is_zero() { None } else { Some(&mut print_line) };
+        let r = measure::run(rx, &measure, live);
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
+    if json_stdout {
+        eprint!("{}", report.to_table());
+    } else {
+        print!("{}", report.to_table());
+    }
+    if let Some(path) = &a.json {
+        if path == "-" {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", report.to_json())
+                .map_err(|e| CliError::runtime(format!("writing JSON: {e}")))?;
+        } else {
+            report
+                .write(path.as_ref())
+                .map_err(|e| CliError::runtime(format!("cannot write {path}: {e}")))?;
         }
     }
-    let out = runner
-        .join()
-        .map_err(|_| CliError::runtime("receiver thread panicked"))?
-        .map_err(CliError::from)?;
-    report(&a, &setup, &out)
+    Ok(())
 }
 
-fn print_setup(s: &SetupInfo) {
+fn setup_line(s: &SetupInfo) -> String {
     let mut line = format!(
         "udprx: listening on {} method={} sockets={} steer={} cpus={} rcvbuf={:?}",
         s.local_addr,
@@ -249,64 +215,5 @@ fn print_setup(s: &SetupInfo) {
     if s.timestamps {
         line.push_str(" timestamps");
     }
-    println!("{line}");
-    if let Some(r) = &s.fallback_reason {
-        println!("udprx: auto chose {} because: {r}", s.method);
-    }
-}
-
-fn report(a: &RunArgs, setup: &SetupInfo, out: &RunOutput<Counter>) -> Result<(), CliError> {
-    let datagrams: u64 = out.handlers.iter().map(|h| h.datagrams).sum();
-    let bytes: u64 = out.handlers.iter().map(|h| h.bytes).sum();
-    let truncated: u64 = out.handlers.iter().map(|h| h.truncated).sum();
-    let drops: u64 = out.threads.iter().map(|t| t.kernel_drops).sum();
-    let cpu: u64 = out.threads.iter().map(|t| t.cpu_user_ns + t.cpu_sys_ns).sum();
-    let secs = out.elapsed.as_secs_f64().max(1e-9);
-    let pps = datagrams as f64 / secs;
-    let cpu_per = (datagrams > 0).then(|| cpu as f64 / datagrams as f64);
-    println!(
-        "total: {datagrams} datagrams, {bytes} bytes in {secs:.2}s = {pps:.0} pps; kernel drops {drops}; truncated {truncated}"
-    );
-    if a.stats == StatsLevel::Full {
-        for t in &out.threads {
-            println!(
-                "  socket {} cpu {:?}: {} buffers in {} batches, user {:.3}s sys {:.3}s, drops {}, enobufs {}, rearms {}",
-                t.socket,
-                t.cpu,
-                t.buffers,
-                t.batches,
-                t.cpu_user_ns as f64 / 1e9,
-                t.cpu_sys_ns as f64 / 1e9,
-                t.kernel_drops,
-                t.enobufs,
-                t.rearms
-            );
-        }
-        if let Some(c) = cpu_per {
-            println!("  receive-thread CPU per datagram: {c:.0} ns");
-        }
-    }
-    if let Some(path) = &a.json {
-        let s = Summary {
-            setup,
-            elapsed_s: secs,
-            datagrams,
-            bytes,
-            pps,
-            truncated,
-            kernel_drops: drops,
-            cpu_ns_per_datagram: cpu_per,
-            threads: &out.threads,
-        };
-        let text = serde_json::to_string_pretty(&s)
-            .map_err(|e| CliError::runtime(format!("JSON: {e}")))?;
-        if path == "-" {
-            println!("{text}");
-        } else {
-            std::fs::File::create(path)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .map_err(|e| CliError::runtime(format!("cannot write {path}: {e}")))?;
-        }
-    }
-    Ok(())
+    line
 }

@@ -1,0 +1,742 @@
+//! The run report: model, JSON (versioned schema `udprx-report/1`), merging, and the numbers
+//! the benchmark harness reads.
+//!
+//! A [`Report`] is built from the threads' [`ThreadStats`] plus what the engine measured about
+//! each thread ([`ThreadCost`]) with [`Report::from_threads`]; it serialises to JSON with every
+//! histogram encoded exactly ([`HistData`]), so [`Report::merge`] of several reports gives the
+//! same percentiles as one run over all the data. The JSON layout is documented in
+//! `docs/json-schema.json` and checked by a test.
+
+pub mod hist;
+pub mod render;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+pub use hist::HistData;
+
+use crate::kernel::{SoftnetDelta, UdpDelta};
+use crate::stats::{FlowKey, SeqCounts, StatsMode, ThreadStats};
+
+/// The schema name and version every report carries in `schema`.
+pub const SCHEMA: &str = "udprx-report/1";
+
+/// Why a report could not be built, read or merged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The JSON is not a report.
+    #[error("{path}: not a udprx report: {source}")]
+    Json {
+        /// Where it came from.
+        path: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// The report has another schema or version.
+    #[error("{path}: schema '{found}' is not {SCHEMA}")]
+    Schema {
+        /// Where it came from.
+        path: String,
+        /// What it said.
+        found: String,
+    },
+    /// A histogram's encoding is corrupt.
+    #[error("histogram: {0}")]
+    Histogram(String),
+    /// Nothing to merge.
+    #[error("no reports to merge")]
+    Empty,
+}
+
+/// What the receive engine measured about one thread, in plain values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadCost {
+    /// Core the thread was pinned to, if pinned.
+    pub cpu: Option<usize>,
+    /// User CPU time of the thread, ns.
+    pub cpu_user_ns: u64,
+    /// System CPU time of the thread, ns.
+    pub cpu_sys_ns: u64,
+    /// Final SO_RXQ_OVFL drop count of the thread's socket.
+    pub kernel_drops: u64,
+}
+
+/// Counters over the whole report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Totals {
+    /// Datagrams received, GRO segments counted one by one, foreign and truncated included.
+    pub datagrams: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Datagrams that are not ours (bad magic or version).
+    pub foreign: u64,
+    /// Datagrams too short for the header or cut by the kernel.
+    pub truncated: u64,
+    /// Distinct probe datagrams received (sum over flows; in minimal mode datagrams − foreign −
+    /// truncated).
+    pub received: u64,
+    /// Sequence numbers missing at the end of the run.
+    pub lost: u64,
+    /// Late arrivals (reorder).
+    pub reordered: u64,
+    /// Of `reordered`, those older than the sequence window.
+    pub late: u64,
+    /// Duplicate datagrams.
+    pub duplicates: u64,
+    /// Datagrams of flows beyond the flow-table cap (not sequence-tracked).
+    pub untracked: u64,
+    /// Flows seen.
+    pub flows: u64,
+    /// Kernel drops on the receive sockets (SO_RXQ_OVFL), summed.
+    pub kernel_drops: u64,
+    /// Datagrams whose one-way latency came out negative (clocks not comparable).
+    pub clock_skew: u64,
+    /// User CPU of the receive threads, ns.
+    pub cpu_user_ns: u64,
+    /// System CPU of the receive threads, ns.
+    pub cpu_sys_ns: u64,
+    /// (user + sys) / datagrams, ns.
+    pub cpu_ns_per_datagram: Option<f64>,
+    /// datagrams / elapsed.
+    pub pps_mean: f64,
+    /// Payload Mbit/s over elapsed.
+    pub mbit_s_mean: f64,
+}
+
+/// Received datagrams per interval.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RateReport {
+    /// Interval length, s.
+    pub interval_s: f64,
+    /// Datagrams per interval over the whole receiver, first to last interval with traffic.
+    pub series: Vec<u64>,
+    /// Histogram of interval rates (pps), without the partial first and last intervals when
+    /// there are at least three.
+    pub pps: Option<HistData>,
+}
+
+/// Latency histograms (ns).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatencyReport {
+    /// Clock of the senders' stamps: "monotonic", "realtime", "mixed", or null with no data.
+    pub clock: Option<String>,
+    /// Application receive − send.
+    pub one_way: Option<HistData>,
+    /// Kernel receive − send (kernel timestamps).
+    pub tx_to_kernel: Option<HistData>,
+    /// Application receive − kernel receive (socket queueing).
+    pub kernel_to_app: Option<HistData>,
+}
+
+/// One receive thread (socket).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ThreadReport {
+    /// Which input report it came from (0 unless merged).
+    pub report: u64,
+    /// Socket index.
+    pub socket: u64,
+    /// Core the thread was pinned to, if pinned.
+    pub cpu: Option<u64>,
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Bytes received.
+    pub bytes: u64,
+    /// Foreign datagrams.
+    pub foreign: u64,
+    /// Truncated datagrams.
+    pub truncated: u64,
+    /// Fraction of all datagrams this socket received (fan-out balance).
+    pub share: f64,
+    /// SO_RXQ_OVFL drops of its socket.
+    pub kernel_drops: u64,
+    /// User CPU, ns.
+    pub cpu_user_ns: u64,
+    /// System CPU, ns.
+    pub cpu_sys_ns: u64,
+    /// (user + sys) / datagrams, ns.
+    pub cpu_ns_per_datagram: Option<f64>,
+    /// Interval rates of this socket (pps).
+    pub pps: Option<HistData>,
+}
+
+/// One flow: (source address, flow id).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FlowReport {
+    /// Sender address, `ip:port`.
+    pub source: String,
+    /// Flow id from the header.
+    pub flow: u8,
+    /// Distinct datagrams received.
+    pub received: u64,
+    /// Missing sequence numbers.
+    pub lost: u64,
+    /// Late arrivals.
+    pub reordered: u64,
+    /// Late arrivals older than the window.
+    pub late: u64,
+    /// Duplicates.
+    pub duplicates: u64,
+    /// First sequence number seen.
+    pub first_seq: u64,
+    /// Highest sequence number seen.
+    pub last_seq: u64,
+}
+
+/// A receive run's report (or several merged).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// How the run was set up (method, fan-out, address, kernel settings...), free-form.
+    pub setup: serde_json::Value,
+    /// What was measured.
+    pub mode: StatsMode,
+    /// Number of runs merged into this report (1 for a single run).
+    pub runs: u64,
+    /// Wall time of the run, s (summed over merged runs, the longest for parallel receivers).
+    pub elapsed_s: f64,
+    /// Datagrams the sender(s) sent, when known (bench harness, two-host runs).
+    pub sent: Option<u64>,
+    /// Counters.
+    pub totals: Totals,
+    /// Interval rates.
+    pub rate: RateReport,
+    /// Latency.
+    pub latency: LatencyReport,
+    /// Per receive thread.
+    pub threads: Vec<ThreadReport>,
+    /// Per flow, sorted by source and flow id.
+    pub flows: Vec<FlowReport>,
+    /// Deltas of the namespace's UDP counters over the run.
+    pub kernel: Option<UdpDelta>,
+    /// Deltas of the host's per-CPU backlog counters (`/proc/net/softnet_stat`) over the run,
+    /// when the caller sampled them (set the field after [`Report::from_threads`]).
+    pub softnet: Option<SoftnetDelta>,
+    /// Things a reader must know (clock caveats, untracked flows...).
+    pub warnings: Vec<String>,
+}
+
+/// How [`Report::merge`] combines reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Combine {
+    /// Several runs one after another: elapsed times add up, interval rates are pooled.
+    #[default]
+    Runs,
+    /// Several receivers running at the same time: elapsed is the longest, interval series are
+    /// summed interval by interval (aligned at their first interval) before rates are taken.
+    Parallel,
+}
+
+/// The small set of numbers the benchmark harness reads from a report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Distinct probe datagrams received.
+    pub received: u64,
+    /// Lost (sequence gaps).
+    pub lost: u64,
+    /// Reordered.
+    pub reordered: u64,
+    /// Duplicates.
+    pub duplicates: u64,
+    /// Kernel drops (SO_RXQ_OVFL).
+    pub kernel_drops: u64,
+    /// Mean of the interval rates (datagrams / elapsed when no full interval exists).
+    pub pps_mean: f64,
+    /// Median interval rate.
+    pub pps_median: Option<u64>,
+    /// Lowest interval rate.
+    pub pps_min: Option<u64>,
+    /// 99th percentile of the interval rates.
+    pub pps_p99: Option<u64>,
+    /// Highest interval rate.
+    pub pps_max: Option<u64>,
+    /// One-way latency percentiles p50, p90, p99, p99.9, p99.99 and max, ns.
+    pub latency_ns: Option<[u64; 6]>,
+    /// CPU per datagram, ns.
+    pub cpu_ns_per_datagram: Option<f64>,
+}
+
+/// `sent = received + dropped in the kernel + lost elsewhere`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accounting {
+    /// Sent by the sender(s), if known.
+    pub sent: Option<u64>,
+    /// Distinct probe datagrams received.
+    pub received: u64,
+    /// Dropped by the kernel on the receive sockets (SO_RXQ_OVFL).
+    pub kernel_drops: u64,
+    /// `sent − received − kernel_drops`, when `sent` is known (negative means over-counted).
+    pub lost_elsewhere: Option<i64>,
+    /// Loss seen in the sequence numbers (includes kernel drops and loss elsewhere).
+    pub sequence_lost: u64,
+}
+
+impl fmt::Display for Accounting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.sent, self.lost_elsewhere) {
+            (Some(s), Some(e)) => write!(
+                f,
+                "sent {s} = received {} + dropped in kernel {} + lost elsewhere {e}",
+                self.received, self.kernel_drops
+            ),
+            _ => write!(
+                f,
+                "received {}, dropped in kernel {}, missing from sequences {} (sent unknown)",
+                self.received, self.kernel_drops, self.sequence_lost
+            ),
+        }
+    }
+}
+
+fn rate_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, 1 << 40, 3).expect("constant bounds are valid");
+    h.auto(true);
+    h
+}
+
+/// The interval-rate histogram of a series of per-interval counts: zeros at either end are
+/// dropped, and when three or more intervals remain the first and last (partial) ones too.
+pub fn rates_of(series: &[u64], interval_ns: u64) -> Option<Histogram<u64>> {
+    let start = series.iter().position(|&x| x > 0)?;
+    let end = series.iter().rposition(|&x| x > 0)? + 1;
+    let mut s = &series[start..end];
+    if s.len() >= 3 {
+        s = &s[1..s.len() - 1];
+    }
+    let mut h = rate_histogram();
+    for &n in s {
+        let pps = (n as u128 * 1_000_000_000 / interval_ns.max(1) as u128) as u64;
+        h.saturating_record(pps);
+    }
+    Some(h)
+}
+
+fn per_datagram(cpu: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| cpu as f64 / n as f64)
+}
+
+fn add_hist(acc: &mut Option<Histogram<u64>>, h: &Histogram<u64>) {
+    if h.is_empty() {
+        return;
+    }
+    match acc {
+        Some(a) => {
+            let _ = a.add(h);
+        }
+        None => *acc = Some(h.clone()),
+    }
+}
+
+fn clock_name(mono: u64, real: u64) -> Option<String> {
+    match (mono > 0, real > 0) {
+        (true, true) => Some("mixed".into()),
+        (true, false) => Some("monotonic".into()),
+        (false, true) => Some("realtime".into()),
+        (false, false) => None,
+    }
+}
+
+const REALTIME_WARNING: &str = "one-way latency uses CLOCK_REALTIME stamps: across hosts it is only as good as the clocks' synchronisation (chrony/PTP)";
+
+impl Report {
+    /// Builds the report of one run from each thread's statistics and costs.
+    ///
+    /// `kernel` is the namespace's UDP counter delta over the run, `setup` describes the run,
+    /// `elapsed` is its wall time.
+    pub fn from_threads(
+        threads: Vec<(ThreadStats, ThreadCost)>,
+        kernel: Option<UdpDelta>,
+        setup: serde_json::Value,
+        elapsed: Duration,
+    ) -> Report {
+        let elapsed_s = elapsed.as_secs_f64();
+        let mode = threads.first().map(|(t, _)| t.mode).unwrap_or_default();
+        let interval_ns = threads.first().map(|(t, _)| t.interval_ns).unwrap_or(1_000_000_000);
+        let mut t = Totals::default();
+        let mut one_way = None;
+        let mut tx_k = None;
+        let mut k_app = None;
+        let (mut mono, mut real) = (0, 0);
+        let mut flows: BTreeMap<FlowKey, FlowReport> = BTreeMap::new();
+        let first = threads
+            .iter()
+            .filter(|(s, _)| !s.series.is_empty())
+            .map(|(s, _)| s.first_interval)
+            .min();
+        let mut series: Vec<u64> = Vec::new();
+        let mut thread_reports = Vec::new();
+        for (s, c) in &threads {
+            let drops = c.kernel_drops.max(s.kernel_drops.unwrap_or(0));
+            t.datagrams += s.datagrams;
+            t.bytes += s.bytes;
+            t.foreign += s.foreign;
+            t.truncated += s.truncated;
+            t.kernel_drops += drops;
+            t.untracked += s.untracked_datagrams;
+            t.cpu_user_ns += c.cpu_user_ns;
+            t.cpu_sys_ns += c.cpu_sys_ns;
+            t.clock_skew += s.latency.clock_skew;
+            mono += s.latency.monotonic;
+            real += s.latency.realtime;
+            add_hist(&mut one_way, &s.latency.one_way);
+            add_hist(&mut tx_k, &s.latency.tx_to_kernel);
+            add_hist(&mut k_app, &s.latency.kernel_to_app);
+            for f in &s.flows {
+                let e = flows.entry(f.key).or_insert_with(|| FlowReport {
+                    source: f.key.source.to_string(),
+                    flow: f.key.flow,
+                    first_seq: f.first_seq,
+                    last_seq: f.last_seq,
+                    ..FlowReport::default()
+                });
+                add_counts(e, &f.counts);
+                e.first_seq = e.first_seq.min(f.first_seq);
+                e.last_seq = e.last_seq.max(f.last_seq);
+            }
+            if let Some(first) = first
+                && !s.series.is_empty()
+            {
+                let off = (s.first_interval - first) as usize;
+                if series.len() < off + s.series.len() {
+                    series.resize(off + s.series.len(), 0);
+                }
+                for (i, &n) in s.series.iter().enumerate() {
+                    series[off + i] += n;
+                }
+            }
+            thread_reports.push(ThreadReport {
+                report: 0,
+                socket: s.socket as u64,
+                cpu: c.cpu.map(|x| x as u64),
+                datagrams: s.datagrams,
+                bytes: s.bytes,
+                foreign: s.foreign,
+                truncated: s.truncated,
+                share: 0.0,
+                kernel_drops: drops,
+                cpu_user_ns: c.cpu_user_ns,
+                cpu_sys_ns: c.cpu_sys_ns,
+                cpu_ns_per_datagram: per_datagram(c.cpu_user_ns + c.cpu_sys_ns, s.datagrams),
+                pps: rates_of(&s.series, s.interval_ns).map(|h| HistData::from_hist(&h)),
+            });
+        }
+        let flows: Vec<FlowReport> = flows.into_values().collect();
+        let mut warnings = Vec::new();
+        if real > 0 {
+            warnings.push(REALTIME_WARNING.to_string());
+        }
+        let latency = LatencyReport {
+            clock: clock_name(mono, real),
+            one_way: one_way.map(|h| HistData::from_hist(&h)),
+            tx_to_kernel: tx_k.map(|h| HistData::from_hist(&h)),
+            kernel_to_app: k_app.map(|h| HistData::from_hist(&h)),
+        };
+        let rate = RateReport {
+            interval_s: interval_ns as f64 / 1e9,
+            pps: rates_of(&series, interval_ns).map(|h| HistData::from_hist(&h)),
+            series,
+        };
+        let mut r = Report {
+            schema: SCHEMA.to_string(),
+            setup,
+            mode,
+            runs: 1,
+            elapsed_s,
+            sent: None,
+            totals: t,
+            rate,
+            latency,
+            threads: thread_reports,
+            flows,
+            kernel,
+            softnet: None,
+            warnings,
+        };
+        r.finish_totals();
+        r
+    }
+
+    /// Recomputes everything derived: flow sums, shares, per-datagram CPU, means, warnings.
+    fn finish_totals(&mut self) {
+        let t = &mut self.totals;
+        t.flows = self.flows.len() as u64;
+        let mut seq = SeqCounts::default();
+        for f in &self.flows {
+            seq.add(&SeqCounts {
+                received: f.received,
+                lost: f.lost,
+                reordered: f.reordered,
+                late: f.late,
+                duplicates: f.duplicates,
+            });
+        }
+        t.received = match self.mode {
+            StatsMode::Full => seq.received,
+            StatsMode::Minimal => t.datagrams.saturating_sub(t.foreign + t.truncated),
+        };
+        t.lost = seq.lost;
+        t.reordered = seq.reordered;
+        t.late = seq.late;
+        t.duplicates = seq.duplicates;
+        t.cpu_ns_per_datagram = per_datagram(t.cpu_user_ns + t.cpu_sys_ns, t.datagrams);
+        if self.elapsed_s > 0.0 {
+            t.pps_mean = t.datagrams as f64 / self.elapsed_s;
+            t.mbit_s_mean = t.bytes as f64 * 8.0 / self.elapsed_s / 1e6;
+        }
+        for th in &mut self.threads {
+            th.share = if t.datagrams > 0 { th.datagrams as f64 / t.datagrams as f64 } else { 0.0 };
+        }
+        let w = &mut self.warnings;
+        let mut add = |s: String| {
+            if !w.contains(&s) {
+                w.push(s);
+            }
+        };
+        if t.untracked > 0 {
+            add(format!(
+                "{} datagrams of flows beyond the flow-table cap were not sequence-tracked",
+                t.untracked
+            ));
+        }
+        if t.clock_skew > 0 {
+            add(format!(
+                "{} datagrams had a negative one-way latency (sender and receiver clocks differ) and were not recorded",
+                t.clock_skew
+            ));
+        }
+    }
+
+    /// Serialises to pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    /// Parses a report, checking its schema; `origin` names it in errors.
+    pub fn from_json(text: &str, origin: &str) -> Result<Report, ReportError> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|source| ReportError::Json { path: origin.to_string(), source })?;
+        let found = v.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
+        if found != SCHEMA {
+            return Err(ReportError::Schema { path: origin.to_string(), found: found.to_string() });
+        }
+        serde_json::from_value(v)
+            .map_err(|source| ReportError::Json { path: origin.to_string(), source })
+    }
+
+    /// Reads a report file.
+    pub fn read(path: &Path) -> Result<Report, ReportError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ReportError::Io { path: path.display().to_string(), source })?;
+        Report::from_json(&text, &path.display().to_string())
+    }
+
+    /// Writes the JSON to `path`.
+    pub fn write(&self, path: &Path) -> Result<(), ReportError> {
+        std::fs::write(path, self.to_json() + "\n")
+            .map_err(|source| ReportError::Io { path: path.display().to_string(), source })
+    }
+
+    /// Merges several reports (several receivers or several runs) into one: counters are summed,
+    /// histograms merged exactly, flows combined by (source, flow id), threads listed with the
+    /// index of the report they came from.
+    pub fn merge(reports: &[Report], how: Combine) -> Result<Report, ReportError> {
+        let first = reports.first().ok_or(ReportError::Empty)?;
+        let interval_s = first.rate.interval_s;
+        let mut t = Totals::default();
+        let mut threads = Vec::new();
+        let mut flows: BTreeMap<(String, u8), FlowReport> = BTreeMap::new();
+        let mut kernel: Option<UdpDelta> = None;
+        let mut softnet: Option<SoftnetDelta> = None;
+        let mut warnings: Vec<String> = Vec::new();
+        let mut elapsed = 0.0f64;
+        let mut series: Vec<u64> = Vec::new();
+        let mut sent = Some(0u64);
+        let mut clocks: Vec<&str> = Vec::new();
+        let mut runs = 0;
+        for (i, r) in reports.iter().enumerate() {
+            runs += r.runs;
+            elapsed = match how {
+                Combine::Runs => elapsed + r.elapsed_s,
+                Combine::Parallel => elapsed.max(r.elapsed_s),
+            };
+            sent = sent.zip(r.sent).map(|(a, b)| a + b);
+            let o = &r.totals;
+            t.datagrams += o.datagrams;
+            t.bytes += o.bytes;
+            t.foreign += o.foreign;
+            t.truncated += o.truncated;
+            t.untracked += o.untracked;
+            t.kernel_drops += o.kernel_drops;
+            t.clock_skew += o.clock_skew;
+            t.cpu_user_ns += o.cpu_user_ns;
+            t.cpu_sys_ns += o.cpu_sys_ns;
+            for th in &r.threads {
+                threads.push(ThreadReport { report: i as u64, ..th.clone() });
+            }
+            for f in &r.flows {
+                let e = flows.entry((f.source.clone(), f.flow)).or_insert_with(|| FlowReport {
+                    source: f.source.clone(),
+                    flow: f.flow,
+                    first_seq: f.first_seq,
+                    last_seq: f.last_seq,
+                    ..FlowReport::default()
+                });
+                e.received += f.received;
+                e.lost += f.lost;
+                e.reordered += f.reordered;
+                e.late += f.late;
+                e.duplicates += f.duplicates;
+                e.first_seq = e.first_seq.min(f.first_seq);
+                e.last_seq = e.last_seq.max(f.last_seq);
+            }
+            if let Some(k) = &r.kernel {
+                kernel.get_or_insert_with(UdpDelta::default).add(k);
+            }
+            if let Some(k) = &r.softnet {
+                softnet.get_or_insert_with(SoftnetDelta::default).add(k);
+            }
+            for w in &r.warnings {
+                if !warnings.contains(w) {
+                    warnings.push(w.clone());
+                }
+            }
+            if let Some(c) = r.latency.clock.as_deref()
+                && !clocks.contains(&c)
+            {
+                clocks.push(c);
+            }
+            match how {
+                Combine::Runs => series.extend_from_slice(&r.rate.series),
+                Combine::Parallel => {
+                    if series.len() < r.rate.series.len() {
+                        series.resize(r.rate.series.len(), 0);
+                    }
+                    for (j, &n) in r.rate.series.iter().enumerate() {
+                        series[j] += n;
+                    }
+                }
+            }
+        }
+        let pps = match how {
+            Combine::Runs => HistData::merge(reports.iter().filter_map(|r| r.rate.pps.as_ref()))?,
+            Combine::Parallel => {
+                rates_of(&series, (interval_s * 1e9) as u64).map(|h| HistData::from_hist(&h))
+            }
+        };
+        let lat = |f: fn(&LatencyReport) -> Option<&HistData>| {
+            HistData::merge(reports.iter().filter_map(|r| f(&r.latency)))
+        };
+        let latency = LatencyReport {
+            clock: match clocks.as_slice() {
+                [] => None,
+                [one] => Some(one.to_string()),
+                _ => Some("mixed".into()),
+            },
+            one_way: lat(|l| l.one_way.as_ref())?,
+            tx_to_kernel: lat(|l| l.tx_to_kernel.as_ref())?,
+            kernel_to_app: lat(|l| l.kernel_to_app.as_ref())?,
+        };
+        let same_setup = reports.iter().all(|r| r.setup == first.setup);
+        let setup = if same_setup {
+            first.setup.clone()
+        } else {
+            serde_json::json!({ "merged": reports.iter().map(|r| r.setup.clone()).collect::<Vec<_>>() })
+        };
+        let mode = if reports.iter().all(|r| r.mode == StatsMode::Full) {
+            StatsMode::Full
+        } else {
+            StatsMode::Minimal
+        };
+        let mut out = Report {
+            schema: SCHEMA.to_string(),
+            setup,
+            mode,
+            runs,
+            elapsed_s: elapsed,
+            sent,
+            totals: t,
+            rate: RateReport { interval_s, series, pps },
+            latency,
+            threads,
+            flows: flows.into_values().collect(),
+            kernel,
+            softnet,
+            warnings,
+        };
+        out.finish_totals();
+        // Each report's own count of distinct datagrams (flows summed in full mode).
+        out.totals.received = reports.iter().map(|r| r.totals.received).sum();
+        Ok(out)
+    }
+
+    /// `sent = received + dropped in kernel + lost elsewhere`, as far as known.
+    pub fn accounting(&self) -> Accounting {
+        let received = self.totals.received;
+        let kernel_drops = self.totals.kernel_drops;
+        Accounting {
+            sent: self.sent,
+            received,
+            kernel_drops,
+            lost_elsewhere: self.sent.map(|s| s as i64 - received as i64 - kernel_drops as i64),
+            sequence_lost: self.totals.lost,
+        }
+    }
+
+    /// The numbers the benchmark harness compares.
+    pub fn summary(&self) -> Summary {
+        let t = &self.totals;
+        let pps = self.rate.pps.as_ref();
+        Summary {
+            datagrams: t.datagrams,
+            received: t.received,
+            lost: t.lost,
+            reordered: t.reordered,
+            duplicates: t.duplicates,
+            kernel_drops: t.kernel_drops,
+            pps_mean: pps.filter(|h| h.count > 0).map_or(t.pps_mean, |h| h.mean),
+            pps_median: pps.map(|h| h.p50),
+            pps_min: pps.map(|h| h.min),
+            pps_p99: pps.map(|h| h.p99),
+            pps_max: pps.map(|h| h.max),
+            latency_ns: self
+                .latency
+                .one_way
+                .as_ref()
+                .map(|h| [h.p50, h.p90, h.p99, h.p999, h.p9999, h.max]),
+            cpu_ns_per_datagram: t.cpu_ns_per_datagram,
+        }
+    }
+
+    /// The final human-readable table.
+    pub fn to_table(&self) -> String {
+        render::table(self)
+    }
+}
+
+fn add_counts(e: &mut FlowReport, c: &SeqCounts) {
+    e.received += c.received;
+    e.lost += c.lost;
+    e.reordered += c.reordered;
+    e.late += c.late;
+    e.duplicates += c.duplicates;
+}
+
+/// Reads and merges report files (see [`Report::merge`]).
+pub fn merge_files<P: AsRef<Path>>(paths: &[P], how: Combine) -> Result<Report, ReportError> {
+    let reports = paths.iter().map(|p| Report::read(p.as_ref())).collect::<Result<Vec<_>, _>>()?;
+    Report::merge(&reports, how)
+}

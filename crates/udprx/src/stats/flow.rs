@@ -1,0 +1,497 @@
+//! Per-flow sequence tracking: loss, reorder and duplicates from the 48-bit probe sequence.
+//!
+//! A [`SeqTracker`] keeps the next expected sequence number and a ring bitmap of the last
+//! [`WINDOW`] sequence numbers below it, one bit per number, set when it was received. Every
+//! datagram costs O(1) and allocates nothing:
+//!
+//! - `seq == next`: in order; received.
+//! - `seq > next`: the `seq - next` numbers skipped are counted lost now (their bits cleared);
+//!   a late arrival later corrects that.
+//! - `seq < next`, within the window: if its bit is set it is a **duplicate**; otherwise it is a
+//!   **reorder** (late arrival): received, `reordered += 1`, and `lost -= 1` if it had been
+//!   counted lost.
+//! - `seq < next`, older than the window: the bitmap no longer knows whether it was seen. It is
+//!   counted as a late reorder (`reordered` and `late` += 1, loss corrected) — a duplicate that
+//!   old would be miscounted as a reorder, which on real paths is far rarer than a late packet.
+//!
+//! Numbers before the first one seen are never counted lost (the tracker cannot know whether the
+//! sender sent them); if one arrives later it is received and counted as reordered.
+//! Distances use [`udpprobe::seq_diff`], so the 2^48 wrap is a step of one. Counters are 64-bit.
+//! A sender that restarted its sequence on the same source address and flow id would look like a
+//! stream of late packets; `udpflood` opens fresh sockets (new source ports) for every run.
+
+use std::net::SocketAddr;
+
+use udpprobe::{seq_diff, seq_next};
+
+/// Sequence numbers remembered below the next expected one (a power of two).
+pub const WINDOW: u64 = 4096;
+const WORDS: usize = (WINDOW / 64) as usize;
+
+/// The counters of one flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeqCounts {
+    /// Distinct datagrams received (duplicates excluded).
+    pub received: u64,
+    /// Sequence numbers skipped and not (yet) received.
+    pub lost: u64,
+    /// Datagrams that arrived after a higher sequence number (late arrivals, including `late`).
+    pub reordered: u64,
+    /// Of `reordered`, those older than the tracking window (see the module docs).
+    pub late: u64,
+    /// Datagrams whose sequence number had already been received.
+    pub duplicates: u64,
+}
+
+impl SeqCounts {
+    /// Adds another flow's counters (used when combining per-thread or per-report flows).
+    pub fn add(&mut self, o: &SeqCounts) {
+        self.received += o.received;
+        self.lost += o.lost;
+        self.reordered += o.reordered;
+        self.late += o.late;
+        self.duplicates += o.duplicates;
+    }
+}
+
+/// Loss, reorder and duplicate tracking for one flow's 48-bit sequence.
+#[derive(Debug, Clone)]
+pub struct SeqTracker {
+    started: bool,
+    first: u64,
+    next: u64,
+    seen: [u64; WORDS],
+    counts: SeqCounts,
+}
+
+impl Default for SeqTracker {
+    fn default() -> Self {
+        SeqTracker::new()
+    }
+}
+
+impl SeqTracker {
+    /// A tracker that has seen nothing yet.
+    pub fn new() -> SeqTracker {
+        SeqTracker {
+            started: false,
+            first: 0,
+            next: 0,
+            seen: [0; WORDS],
+            counts: SeqCounts::default(),
+        }
+    }
+
+    /// The counters so far.
+    pub fn counts(&self) -> SeqCounts {
+        self.counts
+    }
+
+    /// First sequence number seen, if any.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.started.then_some(self.first)
+    }
+
+    /// Highest sequence number seen (the one before the next expected), if any.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.started.then(|| self.next.wrapping_sub(1) & udpprobe::SEQ_MAX)
+    }
+
+    #[inline]
+    fn bit(seq: u64) -> (usize, u64) {
+        let i = (seq & (WINDOW - 1)) as usize;
+        (i / 64, 1u64 << (i % 64))
+    }
+
+    /// Clears the bits of `count` sequence numbers starting at `seq` (count <= WINDOW).
+    #[inline]
+    fn clear_range(&mut self, seq: u64, count: u64) {
+        if count >= WINDOW {
+            self.seen = [0; WORDS];
+            return;
+        }
+        let mut i = seq & (WINDOW - 1);
+        let mut left = count;
+        while left > 0 {
+            let off = i % 64;
+            let n = left.min(64 - off);
+            let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << off };
+            self.seen[(i / 64) as usize] &= !mask;
+            left -= n;
+            i = (i + n) & (WINDOW - 1);
+        }
+    }
+
+    /// Records one received sequence number.
+    #[inline]
+    pub fn record(&mut self, seq: u64) {
+        let seq = seq & udpprobe::SEQ_MAX;
+        if !self.started {
+            self.started = true;
+            self.first = seq;
+            self.next = seq_next(seq);
+            let (w, b) = Self::bit(seq);
+            self.seen[w] |= b;
+            self.counts.received = 1;
+            return;
+        }
+        let d = seq_diff(seq, self.next);
+        if d >= 0 {
+            if d > 0 {
+                self.clear_range(self.next, d as u64);
+                self.counts.lost += d as u64;
+            }
+            let (w, b) = Self::bit(seq);
+            self.seen[w] |= b;
+            self.next = seq_next(seq);
+            self.counts.received += 1;
+            return;
+        }
+        // Late: seq < next.
+        let age = d.unsigned_abs();
+        let counted_lost = seq_diff(seq, self.first) > 0;
+        if age <= WINDOW {
+            let (w, b) = Self::bit(seq);
+            if self.seen[w] & b != 0 {
+                self.counts.duplicates += 1;
+                return;
+            }
+            self.seen[w] |= b;
+        } else {
+            self.counts.late += 1;
+        }
+        self.counts.received += 1;
+        self.counts.reordered += 1;
+        // A number before the first one seen was never counted lost.
+        if counted_lost {
+            self.counts.lost = self.counts.lost.saturating_sub(1);
+        }
+    }
+}
+
+/// What identifies a flow: the sender's address and the header's flow index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// Sender address.
+    pub source: SocketAddr,
+    /// Flow index from the probe header.
+    pub flow: u8,
+}
+
+/// One flow's key and its results, as collected at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Which flow.
+    pub key: FlowKey,
+    /// Its counters.
+    pub counts: SeqCounts,
+    /// First sequence number seen.
+    pub first_seq: u64,
+    /// Highest sequence number seen.
+    pub last_seq: u64,
+}
+
+/// Default cap on the number of flows one thread tracks.
+pub const DEFAULT_MAX_FLOWS: usize = 65_536;
+
+const EMPTY: u32 = u32::MAX;
+
+#[inline]
+fn key_hash(source: &SocketAddr, flow: u8) -> u64 {
+    let (a, port) = match source {
+        SocketAddr::V4(a) => (u32::from(*a.ip()) as u64, a.port()),
+        SocketAddr::V6(a) => {
+            let x = u128::from(*a.ip());
+            ((x as u64) ^ ((x >> 64) as u64).rotate_left(17), a.port())
+        }
+    };
+    let h = (a ^ ((port as u64) << 40) ^ ((flow as u64) << 56)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 31)
+}
+
+/// Flows of one thread: an open-addressed hash table with linear probing and a one-entry cache
+/// of the last flow. It allocates only when a new flow appears; past `max_flows` flows, further
+/// ones are counted as untracked instead.
+#[derive(Debug, Clone)]
+pub struct FlowTable {
+    slots: Vec<u32>,
+    keys: Vec<FlowKey>,
+    trackers: Vec<SeqTracker>,
+    last: Option<(FlowKey, u32)>,
+    max_flows: usize,
+    untracked: u64,
+}
+
+impl FlowTable {
+    /// An empty table that tracks at most `max_flows` flows.
+    pub fn new(max_flows: usize) -> FlowTable {
+        FlowTable {
+            slots: vec![EMPTY; 64],
+            keys: Vec::new(),
+            trackers: Vec::new(),
+            last: None,
+            max_flows,
+            untracked: 0,
+        }
+    }
+
+    /// Number of flows tracked.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when no flow was seen.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Datagrams of flows beyond `max_flows`, not tracked.
+    pub fn untracked_datagrams(&self) -> u64 {
+        self.untracked
+    }
+
+    /// Records sequence number `seq` of flow (`source`, `flow`).
+    #[inline]
+    pub fn record(&mut self, source: SocketAddr, flow: u8, seq: u64) {
+        let key = FlowKey { source, flow };
+        if let Some((k, i)) = self.last
+            && k == key
+        {
+            self.trackers[i as usize].record(seq);
+            return;
+        }
+        match self.lookup_or_insert(key) {
+            Some(i) => {
+                self.last = Some((key, i));
+                self.trackers[i as usize].record(seq);
+            }
+            None => self.untracked += 1,
+        }
+    }
+
+    fn lookup_or_insert(&mut self, key: FlowKey) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut s = key_hash(&key.source, key.flow) as usize & mask;
+        loop {
+            let i = self.slots[s];
+            if i == EMPTY {
+                break;
+            }
+            if self.keys[i as usize] == key {
+                return Some(i);
+            }
+            s = (s + 1) & mask;
+        }
+        if self.keys.len() >= self.max_flows {
+            return None;
+        }
+        let i = self.keys.len() as u32;
+        self.keys.push(key);
+        self.trackers.push(SeqTracker::new());
+        self.slots[s] = i;
+        if self.keys.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        Some(i)
+    }
+
+    fn grow(&mut self) {
+        let n = self.slots.len() * 2;
+        let mask = n - 1;
+        let mut slots = vec![EMPTY; n];
+        for (i, k) in self.keys.iter().enumerate() {
+            let mut s = key_hash(&k.source, k.flow) as usize & mask;
+            while slots[s] != EMPTY {
+                s = (s + 1) & mask;
+            }
+            slots[s] = i as u32;
+        }
+        self.slots = slots;
+    }
+
+    /// Sum of all flows' counters.
+    pub fn totals(&self) -> SeqCounts {
+        let mut t = SeqCounts::default();
+        for tr in &self.trackers {
+            t.add(&tr.counts);
+        }
+        t
+    }
+
+    /// Every flow's results.
+    pub fn flows(&self) -> Vec<FlowStats> {
+        self.keys
+            .iter()
+            .zip(&self.trackers)
+            .map(|(k, t)| FlowStats {
+                key: *k,
+                counts: t.counts(),
+                first_seq: t.first_seq().unwrap_or(0),
+                last_seq: t.last_seq().unwrap_or(0),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use udpprobe::SEQ_MAX;
+
+    fn run(seqs: &[u64]) -> SeqCounts {
+        let mut t = SeqTracker::new();
+        for &s in seqs {
+            t.record(s);
+        }
+        t.counts()
+    }
+
+    fn c(received: u64, lost: u64, reordered: u64, duplicates: u64) -> SeqCounts {
+        SeqCounts { received, lost, reordered, late: 0, duplicates }
+    }
+
+    #[test]
+    fn in_order() {
+        assert_eq!(run(&[0, 1, 2, 3, 4]), c(5, 0, 0, 0));
+    }
+
+    #[test]
+    fn gaps_are_lost() {
+        assert_eq!(run(&[0, 1, 4, 5, 9]), c(5, 5, 0, 0));
+    }
+
+    #[test]
+    fn late_packet_after_gap_corrects_loss() {
+        assert_eq!(run(&[0, 1, 4, 2, 5]), c(5, 1, 1, 0));
+        assert_eq!(run(&[0, 3, 2, 1, 4]), c(5, 0, 2, 0));
+    }
+
+    #[test]
+    fn duplicates_are_not_received_twice() {
+        assert_eq!(run(&[0, 1, 1, 2, 0, 2]), c(3, 0, 0, 3));
+        // A late packet repeated: the first is a reorder, the second a duplicate.
+        assert_eq!(run(&[0, 2, 1, 1]), c(3, 0, 1, 1));
+    }
+
+    #[test]
+    fn sequence_wrap_is_a_step() {
+        assert_eq!(run(&[SEQ_MAX - 2, SEQ_MAX - 1, SEQ_MAX, 0, 1]), c(5, 0, 0, 0));
+        assert_eq!(run(&[SEQ_MAX - 1, 1, SEQ_MAX, 0]), c(4, 0, 2, 0));
+        assert_eq!(run(&[SEQ_MAX, 2]), c(2, 2, 0, 0));
+        let mut t = SeqTracker::new();
+        t.record(SEQ_MAX);
+        t.record(0);
+        assert_eq!(t.last_seq(), Some(0));
+    }
+
+    #[test]
+    fn before_first_is_reorder_not_negative_loss() {
+        assert_eq!(run(&[5, 6, 3, 7]), c(4, 0, 1, 0));
+        assert_eq!(run(&[5, 3, 3]), c(2, 0, 1, 1));
+        // Arrivals before the first do not cancel a real loss (6) elsewhere.
+        assert_eq!(run(&[5, 7, 3, 4]), c(4, 1, 2, 0));
+        let mut t = SeqTracker::new();
+        for s in [5, 3, 6] {
+            t.record(s);
+        }
+        assert_eq!((t.first_seq(), t.last_seq()), (Some(5), Some(6)));
+    }
+
+    #[test]
+    fn older_than_window_is_late_reorder() {
+        let mut seqs: Vec<u64> = vec![0];
+        seqs.extend(2..WINDOW + 10);
+        seqs.push(1);
+        let got = run(&seqs);
+        assert_eq!(
+            got,
+            SeqCounts { received: WINDOW + 10, lost: 0, reordered: 1, late: 1, duplicates: 0 }
+        );
+    }
+
+    #[test]
+    fn big_jump_clears_window() {
+        let mut t = SeqTracker::new();
+        t.record(0);
+        t.record(3 * WINDOW);
+        assert_eq!(t.counts(), c(2, 3 * WINDOW - 1, 0, 0));
+        t.record(3 * WINDOW - 5);
+        assert_eq!(t.counts(), c(3, 3 * WINDOW - 2, 1, 0));
+        t.record(3 * WINDOW - 5);
+        assert_eq!(t.counts().duplicates, 1);
+    }
+
+    #[test]
+    fn table_tracks_flows_apart_and_caps() {
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "[::1]:1000".parse().unwrap();
+        let mut t = FlowTable::new(3);
+        for s in 0..10 {
+            t.record(a, 0, s);
+            t.record(a, 1, s * 2);
+            t.record(b, 0, s);
+        }
+        assert_eq!(t.len(), 3);
+        t.record(b, 9, 0);
+        t.record(b, 9, 1);
+        assert_eq!(t.untracked_datagrams(), 2);
+        let flows = t.flows();
+        let f1 = flows.iter().find(|f| f.key == FlowKey { source: a, flow: 1 }).unwrap();
+        assert_eq!(f1.counts, c(10, 9, 0, 0));
+        assert_eq!(t.totals(), c(30, 9, 0, 0));
+    }
+
+    #[test]
+    fn table_grows_past_initial_slots() {
+        let mut t = FlowTable::new(DEFAULT_MAX_FLOWS);
+        for port in 1..=500u16 {
+            let a = SocketAddr::from(([127, 0, 0, 1], port));
+            t.record(a, 0, 0);
+            t.record(a, 0, 1);
+        }
+        for port in 1..=500u16 {
+            let a = SocketAddr::from(([127, 0, 0, 1], port));
+            t.record(a, 0, 2);
+        }
+        assert_eq!(t.len(), 500);
+        assert_eq!(t.totals(), c(1500, 0, 0, 0));
+    }
+
+    proptest! {
+        #[test]
+        fn permutation_with_drops_adds_up(
+            n in 2u64..3000,
+            drops in proptest::collection::vec(any::<bool>(), 3000),
+            swaps in proptest::collection::vec((0usize..3000, 0usize..3000), 0..400),
+            start in prop_oneof![Just(0u64), Just(SEQ_MAX - 1000), 0..SEQ_MAX],
+        ) {
+            // 0 arrives first and n-1 is kept, so every gap is visible to the tracker.
+            let mut seqs: Vec<u64> = (1..n - 1).filter(|&i| !drops[i as usize]).collect();
+            seqs.push(n - 1);
+            let len = seqs.len();
+            for (a, b) in swaps {
+                seqs.swap(a % len, b % len);
+            }
+            seqs.insert(0, 0);
+            let mut t = SeqTracker::new();
+            for &s in &seqs {
+                t.record((start + s) & SEQ_MAX);
+            }
+            let k = t.counts();
+            prop_assert_eq!(k.received, seqs.len() as u64);
+            prop_assert_eq!(k.received + k.lost, n);
+            prop_assert_eq!(k.duplicates, 0);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(seqs in proptest::collection::vec(any::<u64>(), 0..500)) {
+            let mut t = SeqTracker::new();
+            for &s in &seqs {
+                t.record(s);
+            }
+            let k = t.counts();
+            prop_assert_eq!(k.received + k.duplicates, seqs.len() as u64);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! One-way latency histograms and the clock arithmetic behind them.
+//!
+//! All histograms cover 1 ns .. 60 s with 3 significant digits and are created up front;
+//! recording is an index computation and an increment. Values above 60 s are clamped to the top.
+//!
+//! - **one-way** = application receive time (the batch's `CLOCK_MONOTONIC` reading) − `tx_ns`.
+//!   When the header says `tx_ns` is `CLOCK_REALTIME`, the receive time is converted with a
+//!   realtime − monotonic offset read once per interval (two vDSO clock reads), and the report
+//!   warns that cross-host latency needs synchronised clocks.
+//! - with kernel timestamps (`SO_TIMESTAMPNS`, `CLOCK_REALTIME`): **tx → kernel** and
+//!   **kernel → application** (socket queueing), converted through the same offset.
+//!
+//! A negative latency cannot be true: it is counted in `clock_skew` and not recorded.
+
+use hdrhistogram::Histogram;
+use udpprobe::Clock;
+
+/// Largest latency recorded (60 s in ns); larger values are clamped to it.
+pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
+/// Significant digits of every latency histogram.
+pub const SIGFIG: u8 = 3;
+
+/// A new empty latency histogram (1 ns .. 60 s, 3 significant digits).
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGFIG).expect("constant bounds are valid")
+}
+
+/// `CLOCK_REALTIME − CLOCK_MONOTONIC` now, in ns.
+pub fn realtime_offset_ns() -> i64 {
+    let m = udpprobe::now_ns(Clock::Monotonic) as i64;
+    let r = udpprobe::now_ns(Clock::Realtime) as i64;
+    r - m
+}
+
+/// The latency histograms of one thread.
+#[derive(Debug, Clone)]
+pub struct LatencyRecorder {
+    /// One-way latency of the current interval (folded into `one_way` at interval end).
+    pub interval: Histogram<u64>,
+    /// One-way latency over the run (without the current interval).
+    pub one_way: Histogram<u64>,
+    /// Send → kernel receive (kernel timestamps only).
+    pub tx_to_kernel: Histogram<u64>,
+    /// Kernel receive → application (kernel timestamps only).
+    pub kernel_to_app: Histogram<u64>,
+    /// Datagrams whose computed latency was negative (clocks not comparable).
+    pub clock_skew: u64,
+    /// Datagrams stamped with `CLOCK_MONOTONIC`.
+    pub monotonic: u64,
+    /// Datagrams stamped with `CLOCK_REALTIME`.
+    pub realtime: u64,
+    offset_ns: i64,
+}
+
+impl Default for LatencyRecorder {
+    fn default() -> Self {
+        LatencyRecorder::new()
+    }
+}
+
+impl LatencyRecorder {
+    /// Creates the histograms and reads the clock offset.
+    pub fn new() -> LatencyRecorder {
+        LatencyRecorder {
+            interval: latency_histogram(),
+            one_way: latency_histogram(),
+            tx_to_kernel: latency_histogram(),
+            kernel_to_app: latency_histogram(),
+            clock_skew: 0,
+            monotonic: 0,
+            realtime: 0,
+            offset_ns: realtime_offset_ns(),
+        }
+    }
+
+    /// Uses `offset_ns` (realtime − monotonic) from now on; called once per interval.
+    pub fn set_offset(&mut self, offset_ns: i64) {
+        self.offset_ns = offset_ns;
+    }
+
+    /// The realtime − monotonic offset in use.
+    pub fn offset(&self) -> i64 {
+        self.offset_ns
+    }
+
+    #[inline]
+    fn put(h: &mut Histogram<u64>, skew: &mut u64, v: i64) {
+        if v < 0 {
+            *skew += 1;
+        } else {
+            h.saturating_record((v as u64).min(MAX_LATENCY_NS));
+        }
+    }
+
+    /// Records one datagram: sent at `tx_ns` of `clock`, received by the application at `rx_ns`
+    /// (monotonic), by the kernel at `kernel_rx_ns` (realtime) if known.
+    #[inline]
+    pub fn record(&mut self, clock: Clock, tx_ns: u64, rx_ns: u64, kernel_rx_ns: Option<u64>) {
+        // Everything on the monotonic time line.
+        let tx = match clock {
+            Clock::Monotonic => {
+                self.monotonic += 1;
+                tx_ns as i64
+            }
+            Clock::Realtime => {
+                self.realtime += 1;
+                (tx_ns as i64).wrapping_sub(self.offset_ns)
+            }
+        };
+        let rx = rx_ns as i64;
+        Self::put(&mut self.interval, &mut self.clock_skew, rx.wrapping_sub(tx));
+        if let Some(k) = kernel_rx_ns {
+            let k = (k as i64).wrapping_sub(self.offset_ns);
+            Self::put(&mut self.tx_to_kernel, &mut self.clock_skew, k.wrapping_sub(tx));
+            Self::put(&mut self.kernel_to_app, &mut self.clock_skew, rx.wrapping_sub(k));
+        }
+    }
+
+    /// Folds the current interval into the run histogram and clears it.
+    pub fn close_interval(&mut self) {
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.one_way.add(&self.interval);
+        self.interval.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_one_way_and_skew() {
+        let mut l = LatencyRecorder::new();
+        l.record(Clock::Monotonic, 1_000, 6_000, None);
+        l.record(Clock::Monotonic, 9_000, 6_000, None);
+        l.close_interval();
+        assert_eq!(l.one_way.len(), 1);
+        assert!(l.one_way.equivalent(l.one_way.max(), 5_000));
+        assert_eq!(l.clock_skew, 1);
+        assert_eq!(l.interval.len(), 0);
+        assert_eq!(l.tx_to_kernel.len(), 0);
+    }
+
+    #[test]
+    fn realtime_and_kernel_split() {
+        let mut l = LatencyRecorder::new();
+        l.set_offset(1_000_000);
+        // tx at realtime 1_100_000 = monotonic 100_000; kernel rx realtime 1_103_000 = mono 103_000.
+        l.record(Clock::Realtime, 1_100_000, 110_000, Some(1_103_000));
+        l.close_interval();
+        assert!(l.one_way.equivalent(l.one_way.max(), 10_000));
+        assert!(l.tx_to_kernel.equivalent(l.tx_to_kernel.max(), 3_000));
+        assert!(l.kernel_to_app.equivalent(l.kernel_to_app.max(), 7_000));
+        assert_eq!((l.realtime, l.monotonic, l.clock_skew), (1, 0, 0));
+    }
+
+    #[test]
+    fn huge_values_clamp() {
+        let mut l = LatencyRecorder::new();
+        l.record(Clock::Monotonic, 0, u64::MAX / 4, None);
+        l.close_interval();
+        assert_eq!(l.one_way.len(), 1);
+    }
+}

@@ -1,0 +1,75 @@
+//! Measurement inside the receive loops: one [`Recorder`] per receive thread (a
+//! [`Handler`](crate::batch::Handler)), owning its counters, flow table and histograms, so nothing
+//! is shared on the hot path. Once per interval each recorder sends a [`Snapshot`] over a channel
+//! to an [`Aggregator`] that prints the live line; at the end [`Recorder::finish`] gives a
+//! [`ThreadStats`] that [`crate::report::Report::from_threads`] merges into the run's report.
+
+pub mod flow;
+pub mod latency;
+pub mod recorder;
+pub mod snapshot;
+
+use std::time::Duration;
+
+pub use flow::{FlowKey, FlowStats, FlowTable, SeqCounts, SeqTracker};
+pub use latency::LatencyRecorder;
+pub use recorder::{Recorder, ThreadStats};
+pub use snapshot::{Aggregator, IntervalLine, Snapshot};
+
+/// How much a recorder measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatsMode {
+    /// Counts, per-flow sequence tracking and latency histograms.
+    #[default]
+    Full,
+    /// Only counts (datagrams, bytes, foreign, truncated): the bare-drain reference for
+    /// measuring what the full statistics cost.
+    Minimal,
+}
+
+impl std::str::FromStr for StatsMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StatsMode, String> {
+        match s {
+            "full" => Ok(StatsMode::Full),
+            "minimal" => Ok(StatsMode::Minimal),
+            o => Err(format!("unknown stats mode '{o}' (expected full or minimal)")),
+        }
+    }
+}
+
+/// Settings shared by every recorder of a run.
+#[derive(Debug, Clone)]
+pub struct StatsConfig {
+    /// What to measure.
+    pub mode: StatsMode,
+    /// Interval of the rate histogram and the live line (zero is taken as one second).
+    pub interval: Duration,
+    /// `CLOCK_MONOTONIC` ns at which interval 0 starts; the same for every thread, so their
+    /// intervals line up. [`StatsConfig::new`] sets it to now.
+    pub epoch_ns: u64,
+    /// Where to send per-interval snapshots for the live line; `None` sends nothing.
+    pub live: Option<crossbeam_channel::Sender<Snapshot>>,
+    /// Most flows one thread tracks; datagrams of further flows are counted as untracked.
+    pub max_flows: usize,
+}
+
+impl StatsConfig {
+    /// A configuration starting its intervals now, without live output.
+    pub fn new(mode: StatsMode, interval: Duration) -> StatsConfig {
+        StatsConfig {
+            mode,
+            interval,
+            epoch_ns: udpprobe::now_ns(udpprobe::Clock::Monotonic),
+            live: None,
+            max_flows: flow::DEFAULT_MAX_FLOWS,
+        }
+    }
+
+    /// The interval in ns, never zero.
+    pub fn interval_ns(&self) -> u64 {
+        let ns = self.interval.as_nanos().min(u64::MAX as u128) as u64;
+        if ns == 0 { 1_000_000_000 } else { ns }
+    }
+}
