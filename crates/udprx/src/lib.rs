@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod cbpf;
+pub mod control;
 pub mod engine;
 pub mod error;
 pub mod kernel;

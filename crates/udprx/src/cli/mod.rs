@@ -2,6 +2,7 @@
 
 pub mod merge;
 pub mod run;
+pub mod serve;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,6 +25,8 @@ enum Command {
     Run(run::RunArgs),
     /// Merge JSON reports of several receivers or runs into one.
     Merge(merge::MergeArgs),
+    /// Serve run requests from `udpflood --server` on a control port (two-host mode).
+    Serve(serve::ServeArgs),
 }
 
 /// Exit status for bad arguments.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run(args)) => run::execute(args),
         Some(Command::Merge(args)) => merge::run(args).map_err(CliError::from),
+        Some(Command::Serve(args)) => serve::execute(args),
         None => run::execute(cli.run),
     };
     match result {
