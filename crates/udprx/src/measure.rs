@@ -52,9 +52,8 @@ pub fn run(
     let softnet_before = SoftnetSample::read().ok();
 
     let output = std::thread::scope(|scope| {
-        let printer = on_line.map(|out| {
-            scope.spawn(move || Aggregator::new(sockets, interval).run(rx, |l| out(l)))
-        });
+        let printer = on_line
+            .map(|out| scope.spawn(move || Aggregator::new(sockets, interval).run(rx, |l| out(l))));
         let result = receiver.run(|info| Recorder::new(&cfg, info.socket));
         // The recorders and the config hold the live senders: drop them so the printer ends.
         let result = result.map(finish);

@@ -117,11 +117,7 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
     // With JSON on stdout, everything for people goes to stderr.
     let json_stdout = a.json.as_deref() == Some("-");
     let say = |line: &str| {
-        if json_stdout {
-            eprintln!("{line}")
-        } else {
-            println!("{line}")
-        }
+        if json_stdout { eprintln!("{line}") } else { println!("{line}") }
     };
     say(&setup_line(rx.setup()));
     if let Some(r) = &rx.setup().fallback_reason {
