@@ -74,7 +74,6 @@ pub struct CliError {
 
 impl CliError {
     /// A bad-arguments error (exit 2).
-    #[allow(dead_code)] // used by subcommands that validate beyond clap
     pub fn usage(message: impl Into<String>) -> CliError {
         CliError { message: message.into(), code: EXIT_USAGE }
     }
