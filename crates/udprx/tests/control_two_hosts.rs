@@ -452,3 +452,26 @@ fn two_namespaces_over_veth() {
         }
     }
 }
+
+#[test]
+fn udpflood_remote_argument_errors() {
+    let Some(flood) = udpflood_bin() else {
+        eprintln!("skipping: the udpflood binary is not built (run `cargo test --workspace`)");
+        return;
+    };
+    // A port nobody listens on (bound, then released).
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let usage: &[&[&str]] = &[
+        &["127.0.0.1:0", "--token", "x"], // --token needs --server
+        &["127.0.0.2:5000", "--server", "127.0.0.1:9001"], // DEST is not the server
+        &["127.0.0.1:0", "--server", "127.0.0.1:9001", "--size", "5"], // flood setting invalid
+        &["127.0.0.1:0", "--server", "nowhere"],
+    ];
+    for args in usage {
+        let out = Command::new(&flood).args(*args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+    let out = Command::new(&flood).args(["127.0.0.1:0", "--server", &closed]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"), "{out:?}");
+}
