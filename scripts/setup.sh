@@ -6,6 +6,7 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v sockperf >/dev/null 2>&1 || need+=(sockperf)
+command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${need[*]}" >&2

@@ -21,7 +21,8 @@ fn bad_arguments_exit_2() {
         &["run", "--ring-buffers", "1000", "--bind", "127.0.0.1:0"],
         &["--sockets", "0", "--bind", "127.0.0.1:0"],
         &["--cpus", "9999", "--bind", "127.0.0.1:0"],
-        &["--interval", "0s", "--bind", "127.0.0.1:0"],
+        &["--stats", "everything", "--bind", "127.0.0.1:0"],
+        &["--interval", "soon", "--bind", "127.0.0.1:0"],
     ];
     for args in cases {
         let out = udprx().args(*args).output().expect("spawn udprx");
@@ -43,6 +44,7 @@ fn timed_run_receives_and_reports() {
             .args(["run", "--bind", &bind, "--method", method, "--duration", "1500ms"])
             .args(["--interval", "500ms", "--rcvbuf", "8M", "--json", "-"])
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
         std::thread::sleep(Duration::from_millis(400));
@@ -51,9 +53,14 @@ fn timed_run_receives_and_reports() {
         let out = child.wait_with_output().expect("wait");
         assert!(out.status.success(), "{method}: {out:?}");
         assert!(t0.elapsed() < Duration::from_secs(15));
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("total: 200 datagrams"), "{method}: {text}");
-        assert!(text.contains("\"datagrams\": 200"), "{method}: {text}");
+        // With `--json -` stdout holds only the report; the table goes to stderr.
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{method}: stdout is not JSON ({e}): {out:?}"));
+        assert_eq!(json["schema"], "udprx-report/1");
+        assert_eq!(json["totals"]["datagrams"], 200, "{method}: {json}");
+        assert_eq!(json["totals"]["lost"], 0, "{method}: {json}");
+        let table = String::from_utf8_lossy(&out.stderr);
+        assert!(table.contains("datagrams 200 "), "{method}: {table}");
     }
 }
 
@@ -76,7 +83,8 @@ fn sigterm_still_prints_the_final_report() {
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("total: 50 datagrams"), "{text}");
+    assert!(text.contains("datagrams 50 "), "{text}");
+    assert!(text.contains("Interval"), "live lines before the report: {text}");
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -175,11 +183,13 @@ fn io_uring_forbidden_auto_falls_back_and_uring_names_the_alternative() {
         "--json",
         "-",
     ]);
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("method=recvmmsg"), "{text}");
     assert!(text.contains("auto chose recvmmsg because: io_uring_setup: EPERM"), "{text}");
-    assert!(text.contains("\"fallback_reason\": \"io_uring_setup: EPERM"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let reason = json["setup"]["fallback_reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("io_uring_setup: EPERM"), "{json}");
 
     let out = udprx_without_io_uring(&["--bind", "127.0.0.1:0", "--method", "uring"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -187,4 +197,16 @@ fn io_uring_forbidden_auto_falls_back_and_uring_names_the_alternative() {
     assert!(err.contains("io_uring receive unavailable"), "{err}");
     assert!(err.contains("--method recvmmsg"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn interval_zero_turns_live_lines_off() {
+    let out = udprx()
+        .args(["--bind", "127.0.0.1:0", "--interval", "0", "--duration", "300ms"])
+        .output()
+        .expect("spawn udprx");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("Interval"), "no live lines with --interval 0: {text}");
+    assert!(text.contains("udprx report"), "{text}");
 }

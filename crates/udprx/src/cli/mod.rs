@@ -1,5 +1,6 @@
 //! The `udprx` command line: one file per subcommand; `run` is the default.
 
+pub mod bench;
 pub mod merge;
 pub mod run;
 pub mod serve;
@@ -27,6 +28,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Serve run requests from `udpflood --server` on a control port (two-host mode).
     Serve(serve::ServeArgs),
+    /// Compare every receive path and write a report with charts (see docs/bench.md).
+    Bench(bench::BenchArgs),
 }
 
 /// Exit status for bad arguments.
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run::execute(args),
         Some(Command::Merge(args)) => merge::run(args).map_err(CliError::from),
         Some(Command::Serve(args)) => serve::execute(args),
+        Some(Command::Bench(args)) => bench::execute(args),
         None => run::execute(cli.run),
     };
     match result {

@@ -1,0 +1,374 @@
+//! One measurement cell over the real libraries: the only module that touches the sender
+//! (`udpflood`), the receive engine ([`crate::Receiver`]) and the stats layer
+//! ([`crate::measure::run`], [`crate::report::Report`]). Everything else in the harness sees
+//! [`CellSpec`] in and [`CellResult`] out.
+//!
+//! A cell: a thread enters the receiver's namespace, builds the receiver (sockets bound there),
+//! reads the namespace's UDP counters and runs; a second thread enters the sender's namespace,
+//! sends one warm-up datagram (neighbour resolution) and floods for the cell's time; after a
+//! short drain the receiver is stopped. `/proc/stat` and `/proc/softirqs` are sampled around the
+//! cell for the softirq share of the receiver's cores.
+
+use super::topology::{self, Topology};
+use super::{
+    CellResult, CellSpec, CpuSplit, Error, Fanout, Latency, RecvMethod, Result, SnmpDelta,
+};
+use crate::kernel::UdpDelta;
+use crate::measure::Measure;
+use crate::report::Report;
+use crate::stats::StatsMode;
+use crate::{Method, Receiver, Steer};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Time the receiver keeps draining after the sender stopped.
+const DRAIN: Duration = Duration::from_millis(250);
+
+/// What a udprx cell needs besides its spec.
+#[derive(Debug, Clone, Copy)]
+pub struct UdprxPath {
+    /// Receive method.
+    pub method: RecvMethod,
+    /// Fan-out.
+    pub fanout: Fanout,
+    /// UDP_GRO.
+    pub gro: bool,
+    /// Busy-spin.
+    pub spin: bool,
+}
+
+fn method(m: RecvMethod) -> Method {
+    match m {
+        RecvMethod::Recvfrom => Method::Recvfrom,
+        RecvMethod::Recvmmsg => Method::Recvmmsg,
+        RecvMethod::Uring => Method::Uring,
+    }
+}
+
+/// Per-CPU counters sampled around a cell.
+#[derive(Debug, Clone, Default)]
+pub struct CpuSample {
+    /// softirq ticks per CPU (`/proc/stat`).
+    pub softirq_ticks: Vec<u64>,
+    /// NET_RX softirq counts per CPU (`/proc/softirqs`).
+    pub net_rx: Vec<u64>,
+    /// Datagrams dropped because a CPU's input backlog was full, per CPU
+    /// (`/proc/net/softnet_stat`, second column; machine-wide).
+    pub backlog_dropped: Vec<u64>,
+}
+
+impl CpuSample {
+    /// Reads both files (missing files give empty vectors).
+    pub fn read() -> CpuSample {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let softirqs = std::fs::read_to_string("/proc/softirqs").unwrap_or_default();
+        let softnet = std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default();
+        CpuSample {
+            softirq_ticks: parse_stat_softirq(&stat),
+            net_rx: parse_net_rx(&softirqs),
+            backlog_dropped: parse_softnet_dropped(&softnet),
+        }
+    }
+
+    /// Backlog drops on every CPU since `before`.
+    pub fn backlog_drops_since(&self, before: &CpuSample) -> u64 {
+        let all: Vec<usize> = (0..self.backlog_dropped.len()).collect();
+        sum_delta(&self.backlog_dropped, &before.backlog_dropped, &all)
+    }
+}
+
+/// The `dropped` column (second, hex) of each line of `/proc/net/softnet_stat`.
+pub fn parse_softnet_dropped(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|v| u64::from_str_radix(v, 16).unwrap_or(0))
+        .collect()
+}
+
+/// The softirq column (7th value) of each `cpuN` line of `/proc/stat`, indexed by N.
+pub fn parse_stat_softirq(text: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let mut it = l.split_whitespace();
+        let Some(name) = it.next() else { continue };
+        let Some(n) = name.strip_prefix("cpu").and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        // user nice system idle iowait irq softirq
+        let v = it.nth(6).and_then(|v| v.parse().ok()).unwrap_or(0);
+        if out.len() <= n {
+            out.resize(n + 1, 0);
+        }
+        out[n] = v;
+    }
+    out
+}
+
+/// The NET_RX row of `/proc/softirqs`, per CPU.
+pub fn parse_net_rx(text: &str) -> Vec<u64> {
+    text.lines()
+        .find(|l| l.trim_start().starts_with("NET_RX:"))
+        .map(|l| l.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn sum_delta(after: &[u64], before: &[u64], cpus: &[usize]) -> u64 {
+    cpus.iter()
+        .map(|&c| {
+            after.get(c).copied().unwrap_or(0).saturating_sub(before.get(c).copied().unwrap_or(0))
+        })
+        .sum()
+}
+
+/// The CPU split of a cell from the samples and the receiving threads' own CPU time.
+pub fn cpu_split(
+    before: &CpuSample,
+    after: &CpuSample,
+    spec: &CellSpec,
+    app_user_ns: u64,
+    app_sys_ns: u64,
+    received: u64,
+) -> CpuSplit {
+    let tick_ns = 1_000_000_000 / super::sys::clock_ticks_per_sec();
+    let mut rx_cpus = spec.receiver_cpus.clone();
+    rx_cpus.sort_unstable();
+    rx_cpus.dedup();
+    let tx_cpus: Vec<usize> =
+        spec.sender_cpus.iter().copied().filter(|c| !rx_cpus.contains(c)).collect();
+    let rx_softirq_ns = sum_delta(&after.softirq_ticks, &before.softirq_ticks, &rx_cpus) * tick_ns;
+    let tx_softirq_ns = sum_delta(&after.softirq_ticks, &before.softirq_ticks, &tx_cpus) * tick_ns;
+    let per = |ns: u64| if received == 0 { 0.0 } else { ns as f64 / received as f64 };
+    CpuSplit {
+        app_user_ns,
+        app_sys_ns,
+        rx_softirq_ns,
+        tx_softirq_ns,
+        rx_net_rx: sum_delta(&after.net_rx, &before.net_rx, &rx_cpus),
+        app_ns_per_dgram: per(app_user_ns + app_sys_ns),
+        softirq_ns_per_dgram: per(rx_softirq_ns),
+    }
+}
+
+fn snmp_of(d: &UdpDelta) -> SnmpDelta {
+    let g = |n: &str| d.get(n).max(0) as u64;
+    SnmpDelta {
+        in_datagrams: g("InDatagrams"),
+        rcvbuf_errors: g("RcvbufErrors"),
+        in_errors: g("InErrors"),
+        no_ports: g("NoPorts"),
+    }
+}
+
+/// Sends one datagram to the receiver's address from the sender's namespace so the neighbour
+/// entry exists before the flood (otherwise the first datagrams queue on an unresolved entry
+/// and some are dropped).
+fn warm_up(dest: SocketAddr) {
+    if let Ok(s) = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)) {
+        let _ = s.send_to(b"udprx-bench warm-up", dest);
+    }
+    std::thread::sleep(Duration::from_millis(20));
+}
+
+/// Runs one udprx cell.
+pub fn run_udprx(
+    topo: &Topology,
+    spec: &CellSpec,
+    path: UdprxPath,
+    stop: &AtomicBool,
+) -> Result<CellResult> {
+    let traffic = spec.row.scenario.traffic();
+    let rx_ns = topo.rx_netns();
+    let tx_ns = topo.tx_netns();
+    let bind = SocketAddr::new(topo.rx_addr(), 0);
+    let secs = spec.secs.max(0.1);
+    let interval = Duration::from_secs_f64((secs / 6.0).clamp(0.1, 1.0));
+    let (steer, sockets) = match path.fanout {
+        Fanout::One => (Steer::Hash, 1),
+        Fanout::Hash => (Steer::Hash, spec.sockets.max(1)),
+        Fanout::Cpu => (Steer::Cpu, spec.sockets.max(1)),
+    };
+    let setup = serde_json::json!({
+        "bench_row": spec.row,
+        "method": path.method.name(),
+        "fanout": path.fanout.name(),
+        "sockets": sockets,
+        "gro": path.gro,
+        "spin": path.spin,
+        "topology": topo.kind().name(),
+        "receiver_cpus": spec.receiver_cpus,
+        "sender_cpus": spec.sender_cpus,
+        "rate": spec.rate,
+        "secs": secs,
+    });
+    let before_cpu = CpuSample::read();
+    let (addr_tx, addr_rx) =
+        crossbeam_channel::bounded::<Result<(SocketAddr, crate::StopHandle)>>(1);
+
+    let (rx_result, tx_result) = std::thread::scope(|s| {
+        let rx_ns = rx_ns.as_deref();
+        let receiver = s.spawn(move || -> Result<Report> {
+            let built = (|| {
+                if let Some(p) = rx_ns {
+                    super::sys::enter_netns(p)
+                        .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
+                }
+                Receiver::builder(bind)
+                    .method(method(path.method))
+                    .sockets(sockets)
+                    .steer(steer)
+                    .cpus(spec.receiver_cpus.clone())
+                    .gro(path.gro)
+                    .spin(path.spin)
+                    .timestamps(spec.timestamps)
+                    .busy_poll(spec.sockopts.busy_poll)
+                    .rcvbuf(spec.sockopts.rcvbuf)
+                    // A safety net: the harness stops it after the drain.
+                    .duration(Some(Duration::from_secs_f64(secs + 30.0)))
+                    .build()
+                    .map_err(|e| Error::Cell(format!("receiver: {e}")))
+            })();
+            let receiver = match built {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = addr_tx.send(Err(Error::Cell(e.to_string())));
+                    return Err(e);
+                }
+            };
+            let _ = addr_tx.send(Ok((receiver.local_addr(), receiver.stop_handle())));
+            // Recorders per thread, the namespace's Udp counters sampled around the run (this
+            // thread is inside the receiver's namespace).
+            let measure = Measure { mode: StatsMode::Full, interval };
+            crate::measure::run(receiver, &measure, None)
+                .map_err(|e| Error::Cell(format!("receiver: {e}")))
+        });
+        let (dest, rx_stop) = match addr_rx.recv() {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return (receiver.join().unwrap_or(Err(e)), None),
+            Err(_) => {
+                return (
+                    receiver
+                        .join()
+                        .unwrap_or_else(|_| Err(Error::Cell("receiver thread panicked".into()))),
+                    None,
+                );
+            }
+        };
+        let tx_ns = tx_ns.as_deref();
+        let traffic = &traffic;
+        let sender = s.spawn(move || -> Result<udpflood::FloodReport> {
+            if let Some(p) = tx_ns {
+                super::sys::enter_netns(p)
+                    .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
+            }
+            warm_up(dest);
+            let flood = udpflood::Flood::builder(dest)
+                .payload_size(traffic.payload)
+                .flows(traffic.flows)
+                .threads(spec.sender_cpus.len().max(1))
+                .cpus(Some(spec.sender_cpus.clone()).filter(|c| !c.is_empty()))
+                .batch(traffic.batch)
+                .gso(traffic.gso)
+                .rate(spec.rate)
+                .duration(Some(Duration::from_secs_f64(secs)))
+                .build()
+                .map_err(|e| Error::Cell(format!("sender: {e}")))?;
+            let flood_stop = flood.stop_handle();
+            // Ctrl-C stops the flood early; the watcher ends with the flood.
+            let done = AtomicBool::new(false);
+            std::thread::scope(|s2| {
+                s2.spawn(|| {
+                    while !done.load(Ordering::Relaxed) {
+                        if stop.load(Ordering::Relaxed) {
+                            flood_stop.stop();
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                });
+                let r = flood.run().map_err(|e| Error::Cell(format!("sender: {e}")));
+                done.store(true, Ordering::Relaxed);
+                r
+            })
+        });
+        let tx =
+            sender.join().unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())));
+        std::thread::sleep(DRAIN);
+        rx_stop.stop();
+        let rx =
+            receiver.join().unwrap_or_else(|_| Err(Error::Cell("receiver thread panicked".into())));
+        (rx, Some(tx))
+    });
+    let after_cpu = CpuSample::read();
+    let mut report = rx_result?;
+    let flood = tx_result.ok_or_else(|| Error::Cell("sender did not start".into()))??;
+    if let serde_json::Value::Object(m) = &mut report.setup {
+        m.insert("bench".into(), setup);
+    } else {
+        report.setup = serde_json::json!({ "engine": report.setup.clone(), "bench": setup });
+    }
+    report.sent = Some(flood.packets);
+    let (app_user, app_sys) = (report.totals.cpu_user_ns, report.totals.cpu_sys_ns);
+    let delta = report.kernel.clone();
+    let summary = report.summary();
+    let received = summary.received;
+    let snmp = delta.as_ref().map(snmp_of);
+    // On loopback the counters are the whole host's (other programs too): only the sockets'
+    // own drop counts are used there; in the benchmark's namespace both agree.
+    let kernel_drops = match (topo.kind(), snmp) {
+        (topology::Kind::Veth, Some(s)) => summary.kernel_drops.max(s.rcvbuf_errors),
+        _ => summary.kernel_drops,
+    };
+    let mut notes = Vec::new();
+    if let Some(r) = &flood.gso_fallback_reason {
+        notes.push(format!("sender GSO not used: {r}"));
+    }
+    if flood.errors.total() > 0 {
+        notes.push(format!("sender errors: {:?}", flood.errors));
+    }
+    if flood.interrupted {
+        notes.push("interrupted".into());
+    }
+    let window = flood.duration_s.max(1e-3);
+    let latency = summary.latency_ns.map(|l| Latency {
+        p50_ns: l[0],
+        p90_ns: l[1],
+        p99_ns: l[2],
+        p999_ns: l[3],
+        max_ns: l[5],
+    });
+    Ok(CellResult {
+        sent: flood.packets,
+        received,
+        lost: flood.packets.saturating_sub(received).max(summary.lost),
+        kernel_drops,
+        backlog_drops: after_cpu.backlog_drops_since(&before_cpu),
+        sent_pps: flood.pps,
+        rx_pps: received as f64 / window,
+        rx_pps_median_interval: summary.pps_median.map(|v| v as f64),
+        latency,
+        snmp,
+        cpu: cpu_split(&before_cpu, &after_cpu, spec, app_user, app_sys, received),
+        elapsed_s: report.elapsed_s,
+        notes,
+        sender_report: serde_json::to_value(&flood).unwrap_or_default(),
+        receiver_report: serde_json::to_value(&report).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_parsers() {
+        let stat = "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 0 0 0 0 0 11 0 0 0\ncpu1 1 0 0 0 0 0 22 0 0 0\nintr 5\n";
+        assert_eq!(parse_stat_softirq(stat), vec![11, 22]);
+        let s = "                    CPU0       CPU1\n          HI:          0          1\n      NET_TX:         5          6\n      NET_RX:     100        200\n";
+        assert_eq!(parse_net_rx(s), vec![100, 200]);
+        let sn = "00547fae 00000000 00000004\n004afa00 00001258 00000000\n";
+        assert_eq!(parse_softnet_dropped(sn), vec![0, 0x1258]);
+        let live = CpuSample::read();
+        assert!(!live.softirq_ticks.is_empty());
+    }
+}

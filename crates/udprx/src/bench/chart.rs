@@ -1,0 +1,295 @@
+//! SVG charts (plotters): received pps per path with min–max whiskers, latency percentiles per
+//! path, zero-loss rate per path. Horizontal bars, one per path, labelled inside the plot.
+
+use super::markdown::ChartFile;
+use super::report::BenchReport;
+use super::{Error, Latency, Result};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One horizontal bar: label, value, optional whisker range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    /// Path label.
+    pub label: String,
+    /// Bar length.
+    pub value: f64,
+    /// Whisker (min, max).
+    pub range: Option<(f64, f64)>,
+}
+
+fn err(file: &Path, e: impl std::fmt::Display) -> Error {
+    Error::io(format!("drawing {}", file.display()), std::io::Error::other(e.to_string()))
+}
+
+const PALETTE: [RGBColor; 4] = [
+    RGBColor(0x44, 0x77, 0xaa),
+    RGBColor(0x66, 0xcc, 0xee),
+    RGBColor(0xcc, 0xbb, 0x44),
+    RGBColor(0xee, 0x66, 0x77),
+];
+
+/// Draws a horizontal bar chart into `file`.
+pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> {
+    let n = bars.len().max(1);
+    let height = ((n as u32) * 24 + 110).max(220);
+    let root = SVGBackend::new(file, (900, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(file, e))?;
+    let max = bars
+        .iter()
+        .map(|b| b.range.map(|r| r.1).unwrap_or(0.0).max(b.value))
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.05;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(10)
+        .build_cartesian_2d(0f64..max, 0f64..n as f64)
+        .map_err(|e| err(file, e))?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .disable_y_axis()
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 13))
+        .x_desc(x_desc)
+        .x_label_formatter(&|v| super::report::kpps(*v))
+        .draw()
+        .map_err(|e| err(file, e))?;
+    for (i, b) in bars.iter().enumerate() {
+        // Top row first.
+        let y = (n - 1 - i) as f64;
+        let color = PALETTE[i % 2];
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(0.0, y + 0.15), (b.value.max(0.0), y + 0.85)],
+                color.mix(0.8).filled(),
+            )))
+            .map_err(|e| err(file, e))?;
+        if let Some((lo, hi)) = b.range {
+            let mid = y + 0.5;
+            let whisker = vec![
+                PathElement::new(vec![(lo, mid), (hi, mid)], BLACK.stroke_width(2)),
+                PathElement::new(vec![(lo, y + 0.3), (lo, y + 0.7)], BLACK.stroke_width(2)),
+                PathElement::new(vec![(hi, y + 0.3), (hi, y + 0.7)], BLACK.stroke_width(2)),
+            ];
+            chart.draw_series(whisker).map_err(|e| err(file, e))?;
+        }
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("{}  {}", b.label, super::report::kpps(b.value)),
+                (max * 0.01, y + 0.62),
+                ("sans-serif", 13).into_font().color(&BLACK),
+            )))
+            .map_err(|e| err(file, e))?;
+    }
+    root.present().map_err(|e| err(file, e))?;
+    Ok(())
+}
+
+/// Draws latency percentiles per path (log scale) into `file`.
+pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<()> {
+    let n = rows.len().max(1);
+    let height = ((n as u32) * 24 + 130).max(240);
+    let root = SVGBackend::new(file, (900, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(file, e))?;
+    let max =
+        rows.iter().map(|(_, l)| l.max_ns.max(l.p999_ns)).max().unwrap_or(1).max(1000) as f64 * 6.0;
+    let min = rows.iter().map(|(_, l)| l.p50_ns).filter(|v| *v > 0).min().unwrap_or(100).max(1)
+        as f64
+        / 1.5;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(10)
+        .build_cartesian_2d((min.min(max / 10.0)..max).log_scale(), 0f64..n as f64)
+        .map_err(|e| err(file, e))?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .disable_y_axis()
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 13))
+        .x_desc("one-way latency (log scale)")
+        .x_label_formatter(&|v| super::report::dur_ns(*v as u64))
+        .draw()
+        .map_err(|e| err(file, e))?;
+    let names = ["p50", "p90", "p99", "p99.9"];
+    for (k, name) in names.iter().enumerate() {
+        let color = PALETTE[k];
+        let pts: Vec<(f64, f64)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (_, l))| {
+                let v = [l.p50_ns, l.p90_ns, l.p99_ns, l.p999_ns][k].max(1) as f64;
+                (v, (n - 1 - i) as f64 + 0.5)
+            })
+            .collect();
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 5, color.filled())))
+            .map_err(|e| err(file, e))?
+            .label(*name)
+            .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
+    }
+    for (i, (label, l)) in rows.iter().enumerate() {
+        let y = (n - 1 - i) as f64;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(l.p50_ns.max(1) as f64, y + 0.5), (l.max_ns.max(1) as f64, y + 0.5)],
+                BLACK.mix(0.3).stroke_width(1),
+            )))
+            .map_err(|e| err(file, e))?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (min.min(max / 10.0) * 1.05, y + 0.9),
+                ("sans-serif", 12).into_font().color(&BLACK),
+            )))
+            .map_err(|e| err(file, e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(file, e))?;
+    root.present().map_err(|e| err(file, e))?;
+    Ok(())
+}
+
+/// Writes every chart the report has data for; returns them for the Markdown report.
+pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
+    let mut out = Vec::new();
+    let multi = report.settings.len() > 1;
+    let name_of = |setting: usize, label: &str| {
+        if multi {
+            format!(
+                "[{}] {label}",
+                report.settings.get(setting).map(|s| s.name.as_str()).unwrap_or("?")
+            )
+        } else {
+            label.to_string()
+        }
+    };
+
+    // One chart per scenario: the GSO flood with GRO runs an order of magnitude above the
+    // classic flood and would flatten it on a shared axis.
+    for scenario in super::Scenario::ALL {
+        let pps: Vec<Bar> = report
+            .matrix
+            .rows
+            .iter()
+            .filter(|r| r.row.scenario == scenario && r.summary.reps_ok > 0)
+            .map(|r| Bar {
+                label: name_of(r.setting, &r.label),
+                value: r.summary.rx_pps_median,
+                range: Some((r.summary.rx_pps_min, r.summary.rx_pps_max)),
+            })
+            .collect();
+        if pps.is_empty() {
+            continue;
+        }
+        let file = format!("pps-{}.svg", scenario.name());
+        bars(
+            &dir.join(&file),
+            &format!(
+                "{} flood: received datagrams/s per path — median, min–max whiskers ({}, {} reps)",
+                scenario.name(),
+                report.topology.kind.name(),
+                report.plan.reps
+            ),
+            "datagrams per second",
+            &pps,
+        )?;
+        out.push(ChartFile {
+            file,
+            title: format!("received pps per path, {} flood", scenario.name()),
+        });
+    }
+
+    // Latency: at load when measured, else what the flood cells saw (queueing at saturation).
+    let (lat, title): (Vec<(String, Latency)>, String) = if !report.latency.is_empty() {
+        (
+            report
+                .latency
+                .iter()
+                .filter_map(|l| Some((name_of(l.setting, &l.label), l.result.as_ref()?.latency?)))
+                .collect(),
+            format!(
+                "latency percentiles at {:.0}% of each path's maximum rate",
+                report.config.latency_at.unwrap_or(0.0) * 100.0
+            ),
+        )
+    } else {
+        (
+            report
+                .matrix
+                .rows
+                .iter()
+                .filter_map(|r| Some((name_of(r.setting, &r.label), r.summary.latency?)))
+                .collect(),
+            "latency percentiles under the unpaced flood (saturation: mostly queueing)".into(),
+        )
+    };
+    let file = "latency.svg";
+    latency(&dir.join(file), &title, &lat)?;
+    out.push(ChartFile { file: file.into(), title: "latency percentiles per path".into() });
+
+    if !report.zero_loss.is_empty() {
+        let zl: Vec<Bar> = report
+            .zero_loss
+            .iter()
+            .map(|z| Bar {
+                label: name_of(z.setting, &z.label),
+                value: z.search.rate.unwrap_or(0) as f64,
+                range: None,
+            })
+            .collect();
+        let file = "zero-loss.svg";
+        bars(
+            &dir.join(file),
+            "zero-loss rate per path (RFC 2544 search, 1% resolution)",
+            "datagrams per second",
+            &zl,
+        )?;
+        out.push(ChartFile { file: file.into(), title: "zero-loss rate per path".into() });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_svgs() {
+        let dir = std::env::temp_dir().join(format!("udprx-chart-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let b = vec![
+            Bar {
+                label: "classic recvmmsg 1×".into(),
+                value: 400_000.0,
+                range: Some((350_000.0, 420_000.0)),
+            },
+            Bar { label: "classic recvfrom 1×".into(), value: 200_000.0, range: None },
+        ];
+        bars(&dir.join("b.svg"), "t", "pps", &b).unwrap();
+        let svg = std::fs::read_to_string(dir.join("b.svg")).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("classic recvmmsg"));
+        let l = Latency {
+            p50_ns: 5_000,
+            p90_ns: 9_000,
+            p99_ns: 40_000,
+            p999_ns: 90_000,
+            max_ns: 200_000,
+        };
+        latency(&dir.join("l.svg"), "t", &[("a".into(), l)]).unwrap();
+        latency(&dir.join("empty.svg"), "t", &[]).unwrap();
+        bars(&dir.join("e.svg"), "t", "pps", &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,359 @@
+//! Reference receivers: `iperf3 -s -1` and `sockperf server`, run as child processes in the
+//! benchmark's receiver namespace (`ip netns exec`), each fed by its own client from the sender
+//! namespace at 18-byte datagrams as fast as it goes. What is compared is the receiver.
+//!
+//! Received counts come from the receiver namespace's `/proc/net/snmp` InDatagrams delta, read
+//! by a thread inside it (exact on veth, where nothing else runs there). On loopback those
+//! counters are the whole host's, so iperf3's own report is used, and sockperf's row is marked.
+//! CPU time is the server process's user + system time from `wait4`.
+
+use super::sys;
+use super::topology::{self, Kind, Topology, UdpCounters};
+use super::{CellResult, CellSpec, CpuSplit, Error, PeerKind, Result};
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// True when the program is installed.
+pub fn available(peer: PeerKind) -> bool {
+    topology::have_program(peer.name())
+}
+
+fn netns_cmd(ns: Option<&str>, cpu: Option<usize>, program: &str) -> Command {
+    let mut c;
+    if let Some(ns) = ns {
+        c = Command::new("ip");
+        c.args(["netns", "exec", ns]);
+    } else {
+        c = Command::new("env");
+    }
+    if let Some(cpu) = cpu {
+        if topology::have_program("taskset") {
+            c.args(["taskset", "-c", &cpu.to_string()]);
+        }
+    }
+    c.arg(program);
+    c.stdin(Stdio::null());
+    c
+}
+
+/// A free port on the receiver's address (for UDP and TCP: iperf3 needs both), found by
+/// binding port 0 inside the receiver namespace.
+fn free_port(topo: &Topology) -> Result<u16> {
+    let addr = topo.rx_addr();
+    topology::in_netns(topo.rx_netns().as_deref(), move || {
+        for _ in 0..20 {
+            let u = std::net::UdpSocket::bind((addr, 0)).ok()?;
+            let port = u.local_addr().ok()?.port();
+            if std::net::TcpListener::bind((addr, port)).is_ok() {
+                return Some(port);
+            }
+        }
+        None
+    })?
+    .ok_or_else(|| Error::Cell("no free port for the peer".into()))
+}
+
+fn read_counters(topo: &Topology) -> Option<UdpCounters> {
+    topology::in_netns(topo.rx_netns().as_deref(), UdpCounters::read).ok()?.ok()
+}
+
+/// Kills (SIGTERM, then SIGKILL) and reaps a child we started.
+fn end_child(child: &Child, grace: Duration) -> Option<sys::ChildExit> {
+    let pid = child.id();
+    if let Ok(Some(e)) = sys::reap_with_usage(pid, Duration::ZERO) {
+        return Some(e);
+    }
+    let _ = sys::signal(pid, libc::SIGTERM);
+    if let Ok(Some(e)) = sys::reap_with_usage(pid, grace) {
+        return Some(e);
+    }
+    let _ = sys::signal(pid, libc::SIGKILL);
+    sys::reap_with_usage(pid, Duration::from_secs(5)).ok().flatten()
+}
+
+fn wait_listening(addr: IpAddr, port: u16, topo: &Topology, tcp: bool) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        let up = topology::in_netns(topo.rx_netns().as_deref(), move || {
+            if tcp {
+                // Look for the listening socket rather than connecting: `iperf3 -s -1` would
+                // take a probe connection for its one client.
+                let table =
+                    std::fs::read_to_string("/proc/thread-self/net/tcp").unwrap_or_default();
+                tcp_listening(&table, port)
+            } else {
+                // The port is taken once the server bound it.
+                std::net::UdpSocket::bind((addr, port)).is_err()
+            }
+        })
+        .unwrap_or(false);
+        if up {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// True when `/proc/net/tcp` text has a socket in LISTEN state (0A) on `port`.
+pub fn tcp_listening(table: &str, port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    table.lines().skip(1).any(|l| {
+        let mut f = l.split_whitespace();
+        let local = f.nth(1).unwrap_or("");
+        let state = f.nth(1).unwrap_or("");
+        local.ends_with(&want) && state == "0A"
+    })
+}
+
+fn capture(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let mut out = child.stdout.take();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(o) = out.as_mut() {
+            let _ = std::io::Read::read_to_string(o, &mut s);
+        }
+        s
+    })
+}
+
+/// Runs one reference cell.
+// Children are reaped with wait4 (for their CPU usage) by `end_child`/`reap_with_usage`, not
+// by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+pub fn run_peer(
+    topo: &Topology,
+    spec: &CellSpec,
+    peer: PeerKind,
+    stop: &AtomicBool,
+) -> Result<CellResult> {
+    if !available(peer) {
+        return Err(Error::Cell(format!(
+            "{} is not installed (scripts/setup.sh installs it)",
+            peer.name()
+        )));
+    }
+    let (tx_ns, rx_ns) = match topo.ns_names() {
+        Some((t, r)) => (Some(t), Some(r)),
+        None => (None, None),
+    };
+    let addr = topo.rx_addr();
+    let port = free_port(topo)?;
+    let secs = spec.secs.max(1.0).round() as u64;
+    let rx_cpu = spec.receiver_cpus.first().copied();
+    let tx_cpu = spec.sender_cpus.first().copied();
+    let before_cpu = super::cell::CpuSample::read();
+    let before = read_counters(topo);
+    let mut notes = Vec::new();
+    if spec.secs < 1.0 {
+        notes.push(format!("{} runs whole seconds: {secs} s", peer.name()));
+    }
+
+    // Paced: iperf3 paces payload bits, sockperf messages per second.
+    let iperf_rate = spec.rate.map(|r| (r * 18 * 8).to_string()).unwrap_or_else(|| "0".into());
+    let sockperf_rate = spec.rate.map(|r| r.to_string()).unwrap_or_else(|| "max".into());
+    let (server_args, client_args): (Vec<String>, Vec<String>) = match peer {
+        PeerKind::Iperf3 => (
+            ["-s", "-1", "-J", "-B", &addr.to_string(), "-p", &port.to_string()]
+                .map(String::from)
+                .to_vec(),
+            [
+                "-c",
+                &addr.to_string(),
+                "-p",
+                &port.to_string(),
+                "-u",
+                "-l",
+                "18",
+                "-b",
+                &iperf_rate,
+                "-t",
+                &secs.to_string(),
+                "-J",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        PeerKind::Sockperf => (
+            ["server", "-i", &addr.to_string(), "-p", &port.to_string()].map(String::from).to_vec(),
+            [
+                "throughput",
+                "-i",
+                &addr.to_string(),
+                "-p",
+                &port.to_string(),
+                "-m",
+                "18",
+                &format!("--mps={sockperf_rate}"),
+                "-t",
+                &secs.to_string(),
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+    };
+    let mut server = netns_cmd(rx_ns, rx_cpu, peer.name())
+        .args(&server_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::Cell(format!("starting {} server: {e}", peer.name())))?;
+    let server_out = capture(&mut server);
+    wait_listening(addr, port, topo, peer == PeerKind::Iperf3);
+    let t0 = Instant::now();
+    let client = netns_cmd(tx_ns, tx_cpu, peer.name())
+        .args(&client_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            end_child(&server, Duration::from_secs(1));
+            return Err(Error::Cell(format!("starting {} client: {e}", peer.name())));
+        }
+    };
+    let client_out = capture(&mut client);
+    // Wait for the client, watching Ctrl-C.
+    let deadline = Instant::now() + Duration::from_secs(secs + 15);
+    let mut client_exit = None;
+    while Instant::now() < deadline {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if let Ok(Some(e)) = sys::reap_with_usage(client.id(), Duration::ZERO) {
+            client_exit = Some(e);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let window = t0.elapsed().as_secs_f64();
+    if client_exit.is_none() {
+        end_child(&client, Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_millis(250));
+    let after = read_counters(topo);
+    let server_exit = end_child(&server, Duration::from_secs(2));
+    let after_cpu = super::cell::CpuSample::read();
+    let server_text = server_out.join().unwrap_or_default();
+    let client_text = client_out.join().unwrap_or_default();
+    if stop.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
+
+    let snmp = match (before, after) {
+        (Some(b), Some(a)) => Some(a.delta(&b)),
+        _ => None,
+    };
+    let (sent, sent_secs, own_received) = match peer {
+        PeerKind::Iperf3 => parse_iperf3(&client_text, &server_text),
+        PeerKind::Sockperf => {
+            let (n, s) = parse_sockperf_sent(&client_text).unwrap_or((0, window));
+            (n, s, None)
+        }
+    };
+    let received = match (topo.kind(), snmp, own_received) {
+        (Kind::Veth, Some(s), _) => s.in_datagrams,
+        (_, _, Some(own)) => own,
+        (_, Some(s), None) => {
+            notes.push("received count is the host-wide InDatagrams delta (loopback): other UDP traffic on the machine is included".into());
+            s.in_datagrams
+        }
+        _ => 0,
+    };
+    if sent == 0 {
+        let why = serde_json::from_str::<serde_json::Value>(&client_text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(String::from))
+            .unwrap_or_else(|| {
+                client_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string()
+            });
+        return Err(Error::Cell(format!("{}: the client sent nothing: {why}", peer.name())));
+    }
+    let exit = server_exit.unwrap_or_default();
+    let kernel_drops = match (topo.kind(), snmp) {
+        (Kind::Veth, Some(s)) => s.rcvbuf_errors,
+        _ => 0,
+    };
+    let cpu =
+        super::cell::cpu_split(&before_cpu, &after_cpu, spec, exit.user_ns, exit.sys_ns, received);
+    let window = sent_secs.max(1e-3);
+    Ok(CellResult {
+        sent,
+        received,
+        lost: sent.saturating_sub(received),
+        kernel_drops,
+        backlog_drops: after_cpu.backlog_drops_since(&before_cpu),
+        sent_pps: sent as f64 / window,
+        rx_pps: received as f64 / window,
+        rx_pps_median_interval: None,
+        latency: None,
+        snmp,
+        cpu: CpuSplit { ..cpu },
+        elapsed_s: window,
+        notes,
+        sender_report: serde_json::json!({ "program": peer.name(), "args": client_args, "sent": sent }),
+        receiver_report: serde_json::json!({
+            "program": peer.name(),
+            "args": server_args,
+            "received": received,
+            "cpu_user_ns": exit.user_ns,
+            "cpu_sys_ns": exit.sys_ns,
+            "exit_status": exit.status,
+        }),
+    })
+}
+
+/// From iperf3's JSON: (sent by the client, its seconds, received per the server's report).
+pub fn parse_iperf3(client: &str, server: &str) -> (u64, f64, Option<u64>) {
+    let c: serde_json::Value = serde_json::from_str(client).unwrap_or_default();
+    let sum = &c["end"]["sum"];
+    let sent = sum["packets"].as_u64().unwrap_or(0);
+    let secs = sum["seconds"].as_f64().unwrap_or(0.0);
+    let s: serde_json::Value = serde_json::from_str(server).unwrap_or_default();
+    let ss = &s["end"]["sum"];
+    let received = match (ss["packets"].as_u64(), ss["lost_packets"].as_u64()) {
+        (Some(p), Some(l)) => Some(p.saturating_sub(l)),
+        _ => None,
+    };
+    (sent, secs, received)
+}
+
+/// From sockperf's client output: "Total of N messages sent in T sec".
+pub fn parse_sockperf_sent(text: &str) -> Option<(u64, f64)> {
+    let line = text.lines().find(|l| l.contains("Total of") && l.contains("messages sent"))?;
+    let rest = line.split("Total of").nth(1)?;
+    let mut it = rest.split_whitespace();
+    let n = it.next()?.parse().ok()?;
+    let secs = rest.split(" in ").nth(1)?.split_whitespace().next()?.parse().ok()?;
+    Some((n, secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sockperf() {
+        let t = "sockperf: Test ended\nsockperf: Total of 44363 messages sent in 1.001 sec\n\nsockperf: Summary: Message Rate is 44331 [msg/sec]\n";
+        assert_eq!(parse_sockperf_sent(t), Some((44363, 1.001)));
+        assert_eq!(parse_sockperf_sent("nothing"), None);
+    }
+
+    #[test]
+    fn finds_listeners() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue\n   0: 020012C6:1F90 00000000:0000 0A 00000000:00000000\n   1: 020012C6:1F91 00000000:0000 01 00000000:00000000\n";
+        assert!(tcp_listening(t, 0x1F90));
+        assert!(!tcp_listening(t, 0x1F91));
+        assert!(!tcp_listening(t, 80));
+    }
+
+    #[test]
+    fn parses_iperf3() {
+        let c = r#"{"end":{"sum":{"packets":1000,"seconds":3.0,"lost_packets":0}}}"#;
+        let s = r#"{"end":{"sum":{"packets":1000,"lost_packets":150}}}"#;
+        assert_eq!(parse_iperf3(c, s), (1000, 3.0, Some(850)));
+        assert_eq!(parse_iperf3("", "").0, 0);
+    }
+}

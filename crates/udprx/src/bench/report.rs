@@ -1,0 +1,271 @@
+//! The report of a run: one serializable value written as `report.json`, rendered as a terminal
+//! table and as `report.md` with SVG charts.
+
+use super::env::Env;
+use super::matrix::{LatencyRow, MatrixResult, Plan, Size, ZeroLossRow};
+use super::sysctl::{InForce, Profile};
+use super::topology::{Kind, Veth};
+use super::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Schema name and version of `report.json`. Each cell embeds the receiver's own report in the
+/// shared udprx schema (`receiver_report`) and the sender's report (`sender_report`).
+pub const SCHEMA: &str = "udprx-bench/1";
+
+/// The topology as run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopologyInfo {
+    /// loopback or veth.
+    pub kind: Kind,
+    /// RPS on the receiver's veth (receive softirq on the receiver's cores).
+    pub rps: bool,
+    /// Namespaces and interfaces, for veth.
+    pub veth: Option<Veth>,
+    /// Receiver address.
+    pub rx_addr: String,
+    /// What this set-up measures (sender-bound or receiver-bound, and why).
+    pub bound: String,
+}
+
+/// One setting (profile × sysctl values) as run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingInfo {
+    /// Name.
+    pub name: String,
+    /// What it sets.
+    pub profile: Profile,
+    /// Every recorded value in force while it ran.
+    pub in_force: BTreeMap<String, InForce>,
+    /// Things that could not be applied, and why.
+    pub notes: Vec<String>,
+}
+
+/// Options of the run that shape the results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Matrix size.
+    pub size: Size,
+    /// Zero-loss search on.
+    pub zero_loss: bool,
+    /// Latency at this fraction of the maximum rate.
+    pub latency_at: Option<f64>,
+    /// Reference receivers requested.
+    pub peers: bool,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// The machine.
+    pub env: Env,
+    /// The topology.
+    pub topology: TopologyInfo,
+    /// Options.
+    pub config: Config,
+    /// The plan (rows, repetitions, cores).
+    pub plan: Plan,
+    /// Settings compared.
+    pub settings: Vec<SettingInfo>,
+    /// The matrix.
+    pub matrix: MatrixResult,
+    /// Zero-loss searches.
+    pub zero_loss: Vec<ZeroLossRow>,
+    /// Latency at load.
+    pub latency: Vec<LatencyRow>,
+    /// Best udprx path against the better reference receiver, per setting (with `--peers`).
+    pub comparisons: Vec<Comparison>,
+    /// Notes for the reader (fallbacks, skipped peers, interruptions).
+    pub notes: Vec<String>,
+    /// Wall time of the whole run, seconds.
+    pub wall_s: f64,
+}
+
+impl BenchReport {
+    /// Writes `report.json`, `report.md` and the charts into `dir`; returns the files written.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::io("serializing the report", std::io::Error::other(e)))?;
+        let p = dir.join("report.json");
+        std::fs::write(&p, json).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+        files.push(p);
+        let charts = super::chart::write_all(self, dir)?;
+        let md = super::markdown::render(self, &charts);
+        let p = dir.join("report.md");
+        std::fs::write(&p, md).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+        files.push(p);
+        files.extend(charts.into_iter().map(|c| dir.join(c.file)));
+        Ok(files)
+    }
+}
+
+/// The best udprx path of the classic flood against the better reference receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Setting index.
+    pub setting: usize,
+    /// Best udprx path (highest median rx pps).
+    pub best_path: String,
+    /// Its median rx pps.
+    pub best_pps: f64,
+    /// The better peer.
+    pub best_peer: String,
+    /// Its median rx pps.
+    pub peer_pps: f64,
+    /// best_pps / peer_pps.
+    pub ratio: f64,
+    /// Fewest repetitions behind either median.
+    pub reps: usize,
+}
+
+impl Comparison {
+    /// One sentence for the report.
+    pub fn sentence(&self) -> String {
+        format!(
+            "classic flood: best udprx path `{}` receives {} pps (median) = {:.2}× the better reference receiver `{}` ({} pps), medians of {} repetition(s){}",
+            self.best_path,
+            kpps(self.best_pps),
+            self.ratio,
+            self.best_peer,
+            kpps(self.peer_pps),
+            self.reps,
+            if self.reps < 5 { " — use --reps 5 or more before quoting this" } else { "" }
+        )
+    }
+}
+
+/// Compares, per setting, the best udprx path of the classic flood with the better peer.
+pub fn compare_with_peers(matrix: &MatrixResult, settings: usize) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for s in 0..settings {
+        let classic = || {
+            matrix
+                .of_setting(s)
+                .filter(|r| r.row.scenario == super::Scenario::Classic && r.summary.reps_ok > 0)
+        };
+        let best = |udprx: bool| {
+            classic()
+                .filter(move |r| r.row.is_udprx() == udprx)
+                .max_by(|a, b| a.summary.rx_pps_median.total_cmp(&b.summary.rx_pps_median))
+        };
+        if let (Some(u), Some(p)) = (best(true), best(false)) {
+            if p.summary.rx_pps_median > 0.0 {
+                out.push(Comparison {
+                    setting: s,
+                    best_path: u.label.clone(),
+                    best_pps: u.summary.rx_pps_median,
+                    best_peer: p.label.clone(),
+                    peer_pps: p.summary.rx_pps_median,
+                    ratio: u.summary.rx_pps_median / p.summary.rx_pps_median,
+                    reps: u.summary.reps_ok.min(p.summary.reps_ok),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `1234567.0` → `1234.6k`; for table cells.
+pub fn kpps(pps: f64) -> String {
+    if !pps.is_finite() || pps <= 0.0 {
+        "0".into()
+    } else if pps >= 10_000.0 {
+        format!("{:.1}k", pps / 1000.0)
+    } else {
+        format!("{pps:.0}")
+    }
+}
+
+/// `0.0123` → `1.23%`.
+pub fn percent(f: f64) -> String {
+    if f == 0.0 { "0".into() } else { format!("{:.2}%", f * 100.0) }
+}
+
+/// Nanoseconds to a short human string (`850ns`, `12.3µs`, `4.1ms`).
+pub fn dur_ns(ns: u64) -> String {
+    let n = ns as f64;
+    if n < 1_000.0 {
+        format!("{ns}ns")
+    } else if n < 1_000_000.0 {
+        format!("{:.1}µs", n / 1e3)
+    } else if n < 1e9 {
+        format!("{:.1}ms", n / 1e6)
+    } else {
+        format!("{:.2}s", n / 1e9)
+    }
+}
+
+/// Creates the output directory, refusing (exit 2) before anything runs when it cannot be
+/// written: the nearest existing ancestor must be a directory, and a probe file must be
+/// writable. Directories created here are removed again when the probe fails.
+pub fn prepare_out_dir(dir: &Path) -> Result<()> {
+    let bad = |why: String| Error::BadInput(format!("output directory {}: {why}", dir.display()));
+    let mut ancestor = dir;
+    let mut created: Vec<PathBuf> = Vec::new();
+    while !ancestor.exists() {
+        created.push(ancestor.to_path_buf());
+        ancestor = match ancestor.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+    }
+    if !ancestor.is_dir() {
+        return Err(bad(format!("{} is not a directory", ancestor.display())));
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        cleanup(&created);
+        return Err(bad(e.to_string()));
+    }
+    let probe = dir.join(".udprx-bench-write-test");
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => {
+            cleanup(&created);
+            Err(bad(format!("not writable: {e}")))
+        }
+    }
+}
+
+fn cleanup(created: &[PathBuf]) {
+    // Deepest first.
+    for d in created {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(kpps(1_234_567.0), "1234.6k");
+        assert_eq!(kpps(999.0), "999");
+        assert_eq!(kpps(f64::NAN), "0");
+        assert_eq!(percent(0.0123), "1.23%");
+        assert_eq!(dur_ns(850), "850ns");
+        assert_eq!(dur_ns(12_300), "12.3µs");
+    }
+
+    #[test]
+    fn out_dir_checks() {
+        let base = std::env::temp_dir().join(format!("udprx-bench-test-{}", std::process::id()));
+        let d = base.join("a/b");
+        prepare_out_dir(&d).unwrap();
+        assert!(d.is_dir());
+        // Under a file: refused, nothing created.
+        let f = base.join("file");
+        std::fs::write(&f, b"x").unwrap();
+        let e = prepare_out_dir(&f.join("x/y")).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(!f.join("x").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

@@ -1,0 +1,515 @@
+//! A whole benchmark run: validate everything first (bad input changes nothing), build the
+//! topology, apply each setting in turn, run the matrix and the searches, write the report.
+//! The topology and the kernel settings are guards: they are undone on a normal end, an error,
+//! Ctrl-C (checked between cells and inside the flood) and a panic (unwinding drops them).
+
+use super::env::{self, Env};
+use super::matrix::{self, Plan, Progress, Selection, Size};
+use super::report::{self, BenchReport, Config, SettingInfo, TopologyInfo};
+use super::sysctl::{self, Applier, Profile, SysctlSweep};
+use super::topology::{self, Kind, Topology};
+use super::{Bench, CellResult, CellSpec, Error, PeerKind, Receiver, Result};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// Everything the command line can ask for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `None`: veth with RPS as root, loopback otherwise.
+    pub topology: Option<Kind>,
+    /// RPS on the receiver's veth; `None`: on for veth.
+    pub rps: Option<bool>,
+    /// Matrix size.
+    pub size: Option<Size>,
+    /// Method names to keep (empty: all).
+    pub methods: Vec<String>,
+    /// Fan-out names to keep.
+    pub fanouts: Vec<String>,
+    /// Scenario names to keep.
+    pub scenarios: Vec<String>,
+    /// `+gro` variants in the classic flood too.
+    pub gro: bool,
+    /// Leave out the busy-spinning rows.
+    pub no_spin: bool,
+    /// Repetitions (default by size).
+    pub reps: Option<usize>,
+    /// Seconds per cell (default by size).
+    pub secs: Option<f64>,
+    /// Sockets for fan-out (default: number of usable cores).
+    pub sockets: Option<usize>,
+    /// Paced rate for the matrix.
+    pub rate: Option<u64>,
+    /// Run the zero-loss search.
+    pub zero_loss: bool,
+    /// Top of the zero-loss search.
+    pub max_rate: Option<u64>,
+    /// Latency at this fraction of the maximum.
+    pub latency_at: Option<f64>,
+    /// `--sysctl key=v1,v2` arguments.
+    pub sysctls: Vec<String>,
+    /// `--profile` files.
+    pub profiles: Vec<PathBuf>,
+    /// Add iperf3 and sockperf rows.
+    pub peers: bool,
+    /// Output directory (default `bench-results/<timestamp>`).
+    pub out: Option<PathBuf>,
+    /// Sender cores (default: the first usable core).
+    pub sender_cpus: Option<Vec<usize>>,
+    /// Receiver cores (default: the other usable cores).
+    pub receiver_cpus: Option<Vec<usize>>,
+}
+
+/// A validated run, ready to execute. Creating it created only the output directory.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The topology to build.
+    pub kind: Kind,
+    /// RPS on the veth.
+    pub rps: bool,
+    /// The plan.
+    pub plan: Plan,
+    /// Settings (profiles × sysctl values), completed.
+    pub settings: Vec<Profile>,
+    /// Options that shape the report.
+    pub config: Config,
+    /// Zero-loss top override.
+    pub max_rate: Option<u64>,
+    /// The output directory (created, empty of our files).
+    pub out_dir: PathBuf,
+    /// Notes decided during validation.
+    pub notes: Vec<String>,
+}
+
+/// Checks everything and decides the plan without touching the system, then creates the
+/// output directory. Any error here is bad input (exit 2) and leaves nothing behind.
+pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
+    let bad = |m: String| Err(Error::BadInput(m));
+    let mut notes = Vec::new();
+    let size = opts.size.unwrap_or(Size::Default);
+    let methods =
+        opts.methods.iter().map(|m| super::RecvMethod::parse(m)).collect::<Result<Vec<_>>>()?;
+    let fanouts =
+        opts.fanouts.iter().map(|m| super::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
+    let scenarios =
+        opts.scenarios.iter().map(|m| super::Scenario::parse(m)).collect::<Result<Vec<_>>>()?;
+    if let Some(f) = opts.latency_at {
+        if !(f > 0.0 && f <= 1.0) {
+            return bad(format!("--latency-at {f}: expected a fraction in (0, 1], e.g. 0.5"));
+        }
+    }
+    if opts.reps == Some(0) {
+        return bad("--reps must be at least 1".into());
+    }
+    if let Some(s) = opts.secs {
+        if !(s > 0.0 && s <= 3600.0) {
+            return bad(format!("--secs {s}: expected 0 < seconds ≤ 3600"));
+        }
+    }
+    if opts.sockets == Some(0) {
+        return bad("--sockets must be at least 1".into());
+    }
+    if opts.rate == Some(0) || opts.max_rate == Some(0) {
+        return bad("rates must be positive".into());
+    }
+    let sweeps = opts.sysctls.iter().map(|s| SysctlSweep::parse(s)).collect::<Result<Vec<_>>>()?;
+    let mut profiles = Vec::new();
+    for p in &opts.profiles {
+        profiles.extend(sysctl::load_profiles(p)?);
+    }
+
+    // Topology: veth needs root.
+    let kind = match opts.topology {
+        Some(k) => {
+            topology::check_allowed(k, is_root)?;
+            k
+        }
+        None if is_root => Kind::Veth,
+        None => {
+            notes.push("not root: fell back to the loopback topology".into());
+            Kind::Loopback
+        }
+    };
+    let rps = match (kind, opts.rps) {
+        (Kind::Loopback, Some(true)) => {
+            return bad("--rps needs the veth topology (loopback has no RPS queue)".into());
+        }
+        (Kind::Loopback, _) => false,
+        (Kind::Veth, r) => r.unwrap_or(true),
+    };
+    let any_sysctl = !sweeps.is_empty() || profiles.iter().any(|p| !p.sysctls.is_empty());
+    if any_sysctl && !is_root {
+        return bad("--sysctl and profiles with sysctls need root to write /proc/sys".into());
+    }
+
+    let mut peers = Vec::new();
+    if opts.peers {
+        for p in [PeerKind::Iperf3, PeerKind::Sockperf] {
+            if super::peers::available(p) {
+                peers.push(p);
+            } else {
+                notes.push(format!("--peers: {} is not installed (scripts/setup.sh installs it); its row is left out", p.name()));
+            }
+        }
+    }
+    let selection = Selection {
+        size,
+        methods,
+        fanouts,
+        scenarios,
+        gro_everywhere: opts.gro,
+        spin: !opts.no_spin,
+        peers,
+    };
+    let rows = matrix::rows(&selection);
+    if rows.is_empty() {
+        return bad("empty matrix: the --methods/--fanout/--scenarios filters leave no path to run (GSO rows exist only for one socket unless --full)".into());
+    }
+
+    // Cores: sender on one, receivers on the others.
+    let usable = env::usable_cores();
+    let sender_cpus = opts.sender_cpus.clone().unwrap_or_else(|| vec![usable[0]]);
+    let others: Vec<usize> = usable.iter().copied().filter(|c| !sender_cpus.contains(c)).collect();
+    let receiver_pool = match &opts.receiver_cpus {
+        Some(r) => r.clone(),
+        None if others.is_empty() => {
+            notes.push("only one usable core: sender and receiver share it".into());
+            sender_cpus.clone()
+        }
+        None => others.clone(),
+    };
+    for c in sender_cpus.iter().chain(receiver_pool.iter()) {
+        if !usable.contains(c) {
+            return bad(format!("core {c} is not usable here (usable: {usable:?})"));
+        }
+    }
+    let sockets = opts.sockets.unwrap_or(usable.len().max(2));
+    // Fan-out: the receiver's own cores first, then the sender's, one socket per core.
+    let mut many: Vec<usize> = receiver_pool.clone();
+    for c in usable.iter().chain(sender_cpus.iter()) {
+        if many.len() >= sockets {
+            break;
+        }
+        if !many.contains(c) {
+            many.push(*c);
+        }
+    }
+    many.truncate(sockets.max(1));
+    let has_fanout = rows.iter().any(
+        |r| matches!(r.receiver, Receiver::Udprx { fanout, .. } if fanout != super::Fanout::One),
+    );
+    if has_fanout && many.iter().any(|c| sender_cpus.contains(c)) {
+        notes.push(format!(
+            "fan-out receivers use {sockets} sockets on cores {many:?}, sharing core(s) {sender_cpus:?} with the sender (N = number of cores)"
+        ));
+    }
+    let (reps, secs) = match size {
+        Size::Quick => (2, 2.0),
+        Size::Default => (3, 3.0),
+        Size::Full => (5, 3.0),
+    };
+    let mut settings = sysctl::settings(&profiles, &sweeps);
+    sysctl::complete(&mut settings);
+    let plan = Plan {
+        rows,
+        settings: settings.iter().map(|s| s.name.clone()).collect(),
+        sockopts: settings.iter().map(|s| s.sockopts).collect(),
+        reps: opts.reps.unwrap_or(reps),
+        secs: opts.secs.unwrap_or(secs),
+        sockets,
+        rate: opts.rate,
+        sender_cpus,
+        receiver_cpus_one: vec![receiver_pool[0]],
+        receiver_cpus_many: many,
+    };
+    let out_dir = opts.out.clone().unwrap_or_else(|| {
+        PathBuf::from("bench-results").join(env::utc_compact(std::time::SystemTime::now()))
+    });
+    report::prepare_out_dir(&out_dir)?;
+    Ok(Prepared {
+        kind,
+        rps,
+        plan,
+        settings,
+        config: Config {
+            size,
+            zero_loss: opts.zero_loss,
+            latency_at: opts.latency_at,
+            peers: opts.peers,
+        },
+        max_rate: opts.max_rate,
+        out_dir,
+        notes,
+    })
+}
+
+/// The real measurement side.
+struct RealBench<'a> {
+    topo: &'a Topology,
+    applier: Applier,
+    settings: &'a [Profile],
+    rps: bool,
+    rps_mask: Option<Vec<usize>>,
+    stop: &'a AtomicBool,
+    setting_notes: Vec<Vec<String>>,
+    current: Option<usize>,
+}
+
+impl Bench for RealBench<'_> {
+    fn enter_setting(&mut self, index: usize) -> Result<()> {
+        if self.current == Some(index) {
+            return Ok(());
+        }
+        let s = &self.settings[index];
+        self.applier.switch_to(s)?;
+        let mut notes = Vec::new();
+        if let Some(on) = s.veth_gro {
+            if let Some(why) = self.topo.set_veth_gro(on) {
+                notes.push(why);
+            }
+        }
+        if self.setting_notes.len() <= index {
+            self.setting_notes.resize(index + 1, Vec::new());
+        }
+        for n in notes {
+            if !self.setting_notes[index].contains(&n) {
+                self.setting_notes[index].push(n);
+            }
+        }
+        self.rps_mask = None;
+        self.current = Some(index);
+        Ok(())
+    }
+
+    fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
+        if self.topo.kind() == Kind::Veth {
+            let rps = self.current.and_then(|i| self.settings[i].rps).unwrap_or(self.rps);
+            let want = if rps { spec.receiver_cpus.clone() } else { Vec::new() };
+            if self.rps_mask.as_ref() != Some(&want) {
+                self.topo.set_rps(&want)?;
+                self.rps_mask = Some(want);
+            }
+        }
+        match spec.row.receiver {
+            Receiver::Udprx { method, fanout, gro, spin } => super::cell::run_udprx(
+                self.topo,
+                spec,
+                super::cell::UdprxPath { method, fanout, gro, spin },
+                self.stop,
+            ),
+            Receiver::Peer { peer } => super::peers::run_peer(self.topo, spec, peer, self.stop),
+        }
+    }
+}
+
+/// One progress line.
+pub fn progress_line(p: &Progress<'_>, multi_setting: bool) -> String {
+    let count = if p.total > 0 {
+        format!("[{:>3}/{}]", p.done, p.total)
+    } else {
+        format!("[{:>3}]", p.done)
+    };
+    let setting = if multi_setting { format!(" {} |", p.setting) } else { String::new() };
+    let rate = p.rate.map(|r| format!(" @{}", report::kpps(r as f64))).unwrap_or_default();
+    match p.outcome {
+        Ok(c) => format!(
+            "{} {}{} {}{}: rx {} pps (sent {}), loss {}, drops {}, {:.0} ns/dgram app + {:.0} softirq",
+            p.stage,
+            count,
+            setting,
+            p.label,
+            rate,
+            report::kpps(c.rx_pps),
+            report::kpps(c.sent_pps),
+            report::percent(c.loss_ratio()),
+            c.kernel_drops,
+            c.cpu.app_ns_per_dgram,
+            c.cpu.softirq_ns_per_dgram,
+        ),
+        Err(e) => format!("{} {}{} {}{}: FAILED: {e}", p.stage, count, setting, p.label, rate),
+    }
+}
+
+/// What [`execute`] returns.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The report (also written).
+    pub report: BenchReport,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Ctrl-C ended the run early.
+    pub interrupted: bool,
+}
+
+/// Runs a prepared benchmark. `progress` gets one line per cell.
+pub fn execute(
+    prep: Prepared,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let env = Env::collect();
+    let mut notes = prep.notes.clone();
+    if prep.kind == Kind::Veth {
+        let stale = topology::remove_stale_namespaces();
+        if !stale.is_empty() {
+            notes.push(format!("removed namespaces left by dead runs: {}", stale.join(", ")));
+        }
+    }
+    let topo = match prep.kind {
+        Kind::Loopback => Topology::loopback(),
+        Kind::Veth => Topology::veth()?,
+    };
+    let plan = &prep.plan;
+    let bound = match (prep.kind, prep.rps) {
+        (Kind::Loopback, _) => "loopback is sender-bound: the receive softirq runs on the sender's core, so \
+            every receiver keeps up with a sender that is slowed by the stack's work; the figures rank wake-up \
+            cost, not receive capacity. Run as root for the veth topology with RPS.".to_string(),
+        (Kind::Veth, true) => format!("veth with RPS: the receive softirq runs on the receiver's cores {:?} \
+            (receiver-bound for the classic flood)", plan.receiver_cpus_one),
+        (Kind::Veth, false) => "veth without RPS: the receive softirq runs on the sender's core; the classic \
+            flood is sender-bound, the GSO flood receiver-bound".to_string(),
+    };
+    let mut bench = RealBench {
+        topo: &topo,
+        applier: Applier::new(&topo),
+        settings: &prep.settings,
+        rps: prep.rps,
+        rps_mask: None,
+        stop,
+        setting_notes: vec![Vec::new(); prep.settings.len()],
+        current: None,
+    };
+    // Record what is in force under each setting before measuring.
+    let keys: Vec<String> =
+        prep.settings.iter().flat_map(|s| s.sysctls.iter().map(|(k, _)| k.clone())).collect();
+    let mut in_force = Vec::new();
+    for i in 0..prep.settings.len() {
+        bench.enter_setting(i)?;
+        in_force.push(bench.applier.in_force(&keys));
+    }
+    progress(&format!(
+        "udprx bench: {} topology, {} rows × {} setting(s) × {} reps × {:.1} s ≈ {:.0} s; output {}",
+        prep.kind.name(),
+        plan.rows.len(),
+        plan.settings.len(),
+        plan.reps,
+        plan.secs,
+        plan.estimate_secs(),
+        prep.out_dir.display()
+    ));
+    let multi = prep.settings.len() > 1;
+    let mut cb = |p: &Progress<'_>| progress(&progress_line(p, multi));
+    let matrix = matrix::run_matrix(plan, &mut bench, stop, &mut cb)?;
+    let mut interrupted = matrix.interrupted;
+    let zero_loss = if prep.config.zero_loss && !interrupted {
+        matrix::run_zero_loss(plan, &matrix, &mut bench, prep.max_rate, stop, &mut cb)?
+    } else {
+        Vec::new()
+    };
+    interrupted |= stop.load(std::sync::atomic::Ordering::Relaxed);
+    let latency = match prep.config.latency_at {
+        Some(f) if !interrupted => {
+            matrix::run_latency(plan, &matrix, &zero_loss, f, &mut bench, stop, &mut cb)?
+        }
+        _ => Vec::new(),
+    };
+    interrupted |= stop.load(std::sync::atomic::Ordering::Relaxed);
+    if interrupted {
+        notes.push("interrupted (Ctrl-C): results are partial".into());
+    }
+    let setting_notes = std::mem::take(&mut bench.setting_notes);
+    // Undo the settings and the topology before writing (guards would too).
+    let restore_failures = bench.applier.restore();
+    for f in restore_failures {
+        notes.push(format!("could not restore sysctl {f}"));
+    }
+    let veth = topo.veth_info().cloned();
+    let rx_addr = topo.rx_addr().to_string();
+    drop(bench);
+    drop(topo);
+
+    let comparisons = report::compare_with_peers(&matrix, prep.settings.len());
+    let report = BenchReport {
+        schema: report::SCHEMA.into(),
+        env,
+        topology: TopologyInfo { kind: prep.kind, rps: prep.rps, veth, rx_addr, bound },
+        config: prep.config.clone(),
+        plan: prep.plan.clone(),
+        settings: prep
+            .settings
+            .iter()
+            .zip(in_force)
+            .zip(setting_notes)
+            .map(|((p, f), n)| SettingInfo {
+                name: p.name.clone(),
+                profile: p.clone(),
+                in_force: f,
+                notes: n,
+            })
+            .collect(),
+        matrix,
+        zero_loss,
+        latency,
+        comparisons,
+        notes,
+        wall_s: started.elapsed().as_secs_f64(),
+    };
+    let files = report.write(&prep.out_dir)?;
+    Ok(Outcome { report, files, interrupted })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp_out(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("udprx-bench-prep-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn bad_inputs_are_rejected_before_anything_is_created() {
+        let out = tmp_out("bad");
+        let base = Options { out: Some(out.clone()), ..Options::default() };
+        let cases = [
+            Options { methods: vec!["epoll".into()], ..base.clone() },
+            Options {
+                methods: vec!["uring".into()],
+                scenarios: vec!["gso".into()],
+                fanouts: vec!["hash".into()],
+                ..base.clone()
+            },
+            Options { sysctls: vec!["net.core.no_such_sysctl=1".into()], ..base.clone() },
+            Options { topology: Some(Kind::Veth), ..base.clone() },
+            Options { latency_at: Some(1.5), ..base.clone() },
+            Options { reps: Some(0), ..base.clone() },
+            Options { profiles: vec!["/nonexistent/profile.conf".into()], ..base.clone() },
+        ];
+        for (i, o) in cases.iter().enumerate() {
+            let e = prepare(o, false).unwrap_err();
+            assert!(e.is_bad_input(), "case {i}: {e}");
+            assert!(!out.exists(), "case {i} created the output directory");
+        }
+        let e =
+            prepare(&Options { topology: Some(Kind::Veth), ..base.clone() }, false).unwrap_err();
+        assert!(e.to_string().contains("root"));
+    }
+
+    #[test]
+    fn defaults_fall_back_to_loopback_without_root() {
+        let out = tmp_out("ok");
+        let p = prepare(&Options { out: Some(out.clone()), ..Options::default() }, false).unwrap();
+        assert_eq!(p.kind, Kind::Loopback);
+        assert!(!p.rps);
+        assert!(p.notes.iter().any(|n| n.contains("loopback")));
+        assert!(out.is_dir());
+        assert!(!p.plan.sender_cpus.is_empty());
+        assert!(p.plan.estimate_secs() <= 180.0);
+        std::fs::remove_dir_all(&out).unwrap();
+        let out2 = tmp_out("root");
+        let p = prepare(&Options { out: Some(out2.clone()), ..Options::default() }, true).unwrap();
+        assert_eq!(p.kind, Kind::Veth);
+        assert!(p.rps);
+        std::fs::remove_dir_all(&out2).unwrap();
+    }
+}

@@ -1,0 +1,402 @@
+//! `udprx bench` end to end: the quick matrix on loopback, bad input, and (as root) the veth
+//! topology, its removal on a normal end and on Ctrl-C, kernel settings and peers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn udprx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_udprx"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("udprx-bench-it-{}-{name}", std::process::id()))
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs a command to its end, killing it after `limit`.
+fn run(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn udprx");
+    let pid = child.id();
+    let deadline = Instant::now() + limit;
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
+    while !waiter.is_finished() {
+        if Instant::now() > deadline {
+            // SAFETY: kill on the pid of our own child.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("udprx bench did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    waiter.join().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn read_report(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report.json parses")
+}
+
+/// Namespaces this harness created for process `pid` that still exist.
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let prefix = format!("udpb-{pid}-");
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_rows_measured(report: &serde_json::Value, min_rows: usize) {
+    let rows = report["matrix"]["rows"].as_array().expect("matrix rows");
+    assert!(rows.len() >= min_rows, "only {} rows", rows.len());
+    for r in rows {
+        let label = r["label"].as_str().unwrap();
+        let cells = r["cells"].as_array().unwrap();
+        assert!(!cells.is_empty(), "{label}: no cells");
+        for c in cells {
+            let res = &c["result"];
+            assert!(res.is_object(), "{label}: cell failed: {}", c["error"]);
+            assert!(res["rx_pps"].as_f64().unwrap() > 0.0, "{label}: rx_pps is 0");
+            assert!(res["sent"].as_u64().unwrap() > 0, "{label}: nothing sent");
+            assert!(res["lost"].is_u64(), "{label}: no loss figure");
+            assert!(res["kernel_drops"].is_u64(), "{label}: no drop figure");
+        }
+        assert!(r["summary"]["rx_pps_median"].as_f64().unwrap() > 0.0, "{label}");
+    }
+}
+
+#[test]
+fn quick_on_loopback_writes_a_full_report() {
+    let out = tmp("quick");
+    let mut cmd = udprx();
+    // Simulates a non-root user: the default must fall back to loopback and say so.
+    cmd.env("UDPRX_BENCH_NOT_ROOT", "1")
+        .args(["bench", "--quick", "--reps", "1", "--secs", "500ms", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(180));
+    assert!(o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    // One progress line per cell.
+    let report = read_report(&out);
+    let rows = report["matrix"]["rows"].as_array().unwrap().len();
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("matrix [")).count(), rows, "{stderr}");
+    assert_eq!(report["schema"], "udprx-bench/1");
+    assert_eq!(report["topology"]["kind"], "loopback");
+    assert!(report["topology"]["bound"].as_str().unwrap().contains("sender-bound"));
+    assert_rows_measured(&report, 8);
+    // Every method and fan-out kind appears.
+    let labels: Vec<String> = report["matrix"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap().to_string())
+        .collect();
+    for m in ["recvfrom", "recvmmsg", "uring", "hash", "cpu", "+gro", "gso"] {
+        assert!(labels.iter().any(|l| l.contains(m)), "no {m} row in {labels:?}");
+    }
+    // The per-cell receiver report is the shared udprx schema.
+    let cell = &report["matrix"]["rows"][0]["cells"][0]["result"];
+    assert!(cell["receiver_report"]["schema"].as_str().unwrap().starts_with("udprx-report/"));
+    assert!(cell["sender_report"]["packets"].as_u64().unwrap() > 0);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for needle in [
+        "## Environment",
+        "kernel",
+        "git revision",
+        "## Results",
+        "sender-bound",
+        "pps-classic.svg",
+    ] {
+        assert!(md.contains(needle), "report.md lacks {needle:?}");
+    }
+    for svg in ["pps-classic.svg", "pps-gso.svg", "latency.svg"] {
+        let s = std::fs::read_to_string(out.join(svg)).unwrap();
+        assert!(s.starts_with("<svg") && s.len() > 1000, "{svg}");
+    }
+    // The terminal table is printed.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("rx pps (median)") && stdout.contains("report.json"), "{stdout}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+fn assert_bad_input(args: &[&str], env_not_root: bool, reason: &str) {
+    let out = tmp(&format!("bad-{}", reason.replace(' ', "_")));
+    let mut cmd = udprx();
+    if env_not_root {
+        cmd.env("UDPRX_BENCH_NOT_ROOT", "1");
+    }
+    cmd.arg("bench").args(args);
+    if !args.contains(&"--out") {
+        cmd.arg("--out").arg(&out);
+    }
+    let child_out = run(cmd, Duration::from_secs(60));
+    assert_eq!(child_out.status.code(), Some(2), "{args:?}: {}", text(&child_out));
+    let stderr = String::from_utf8_lossy(&child_out.stderr);
+    assert!(stderr.contains(reason), "{args:?}: stderr lacks {reason:?}: {stderr}");
+    assert!(!out.exists(), "{args:?}: output directory created");
+}
+
+#[test]
+fn bad_input_exits_2_and_leaves_nothing() {
+    assert_bad_input(&["--methods", "epoll"], false, "unknown method");
+    assert_bad_input(
+        &["--methods", "uring", "--scenarios", "gso", "--fanout", "hash"],
+        false,
+        "empty matrix",
+    );
+    assert_bad_input(&["--sysctl", "net.core.no_such_knob=1,2"], false, "unknown sysctl");
+    assert_bad_input(&["--topology", "veth"], true, "needs root");
+    assert_bad_input(&["--topology", "ethernet"], false, "unknown topology");
+    assert_bad_input(&["--latency-at", "2"], false, "latency-at");
+    let file = tmp("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let under = file.join("out");
+    assert_bad_input(&["--out", under.to_str().unwrap()], false, "output directory");
+    assert!(!under.exists());
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn veth_topology_is_used_and_removed() {
+    if !is_root() {
+        eprintln!("skipping: the veth topology needs root");
+        return;
+    }
+    let out = tmp("veth");
+    let mut cmd = udprx();
+    cmd.args([
+        "bench",
+        "--topology",
+        "veth",
+        "--methods",
+        "recvmmsg",
+        "--scenarios",
+        "classic",
+        "--fanout",
+        "one,hash",
+        "--no-spin",
+        "--reps",
+        "1",
+        "--secs",
+        "500ms",
+        "--out",
+    ])
+    .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let report = read_report(&out);
+    assert_eq!(report["topology"]["kind"], "veth");
+    assert_eq!(report["topology"]["rps"], true);
+    assert_eq!(report["topology"]["rx_addr"], "198.18.0.2");
+    assert_rows_measured(&report, 2);
+    // Inside the namespace the receiving side's counters are exact: they saw the datagrams.
+    let cell = &report["matrix"]["rows"][0]["cells"][0]["result"];
+    assert!(cell["snmp"]["in_datagrams"].as_u64().unwrap() > 0, "{cell}");
+    let veth = &report["topology"]["veth"];
+    for key in ["tx_ns", "rx_ns"] {
+        let ns = veth[key].as_str().unwrap();
+        assert!(!Path::new("/run/netns").join(ns).exists(), "namespace {ns} left behind");
+    }
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    for key in ["tx_if", "rx_if"] {
+        let name = veth[key].as_str().unwrap();
+        assert!(!links.contains(name), "link {name} left behind");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn ctrl_c_removes_the_topology_and_still_reports() {
+    if !is_root() {
+        eprintln!("skipping: the veth topology needs root");
+        return;
+    }
+    let out = tmp("sigint");
+    let mut child = udprx()
+        .args([
+            "bench",
+            "--topology",
+            "veth",
+            "--methods",
+            "recvmmsg,recvfrom",
+            "--scenarios",
+            "classic",
+            "--fanout",
+            "one",
+            "--reps",
+            "5",
+            "--secs",
+            "2s",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while namespaces_of(pid).is_empty() {
+        assert!(Instant::now() < deadline, "namespaces never appeared");
+        assert!(child.try_wait().unwrap().is_none(), "exited before building the topology");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Mid-cell.
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill on the pid of our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("udprx bench did not stop after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
+    assert!(namespaces_of(pid).is_empty(), "left behind: {:?}", namespaces_of(pid));
+    let report = read_report(&out);
+    assert_eq!(report["matrix"]["interrupted"], true);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+fn sysctl(key: &str) -> String {
+    let p = Path::new("/proc/sys").join(key.replace('.', "/"));
+    std::fs::read_to_string(p).unwrap().trim().to_string()
+}
+
+#[test]
+fn sysctl_settings_are_applied_recorded_and_restored() {
+    if !is_root() {
+        eprintln!("skipping: writing sysctls needs root");
+        return;
+    }
+    let host_rmem_min = sysctl("net.ipv4.udp_rmem_min");
+    let host_backlog = sysctl("net.core.netdev_max_backlog");
+    let other_backlog = if host_backlog == "1500" { "1400" } else { "1500" };
+    let out = tmp("sysctl");
+    let mut cmd = udprx();
+    cmd.args([
+        "bench",
+        "--topology",
+        "veth",
+        "--methods",
+        "recvmmsg",
+        "--scenarios",
+        "classic",
+        "--fanout",
+        "one",
+        "--no-spin",
+        "--reps",
+        "1",
+        "--secs",
+        "500ms",
+        "--sysctl",
+        "net.ipv4.udp_rmem_min=4096,8192",
+    ])
+    .arg("--sysctl")
+    .arg(format!("net.core.netdev_max_backlog={host_backlog},{other_backlog}"))
+    .arg("--out")
+    .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let report = read_report(&out);
+    let settings = report["settings"].as_array().unwrap();
+    assert_eq!(settings.len(), 4);
+    let mut seen = std::collections::BTreeSet::new();
+    for s in settings {
+        let rmem = &s["in_force"]["net.ipv4.udp_rmem_min"];
+        let backlog = &s["in_force"]["net.core.netdev_max_backlog"];
+        assert_eq!(rmem["scope"], "namespace", "{s}");
+        assert_eq!(backlog["scope"], "global", "{s}");
+        seen.insert((
+            rmem["value"].as_str().unwrap().to_string(),
+            backlog["value"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.contains(&("8192".to_string(), other_backlog.to_string())));
+    // Results side by side: one row per setting.
+    assert_eq!(report["matrix"]["rows"].as_array().unwrap().len(), 4);
+    assert_rows_measured(&report, 4);
+    // The host's values are what they were.
+    assert_eq!(sysctl("net.ipv4.udp_rmem_min"), host_rmem_min);
+    assert_eq!(sysctl("net.core.netdev_max_backlog"), host_backlog);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn peers_are_reference_rows() {
+    if !is_root() {
+        eprintln!("skipping: the veth topology needs root");
+        return;
+    }
+    let have = |p: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {p}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("iperf3") || !have("sockperf") {
+        eprintln!("skipping: iperf3 or sockperf is not installed (scripts/setup.sh installs them)");
+        return;
+    }
+    let out = tmp("peers");
+    let mut cmd = udprx();
+    cmd.args([
+        "bench",
+        "--topology",
+        "veth",
+        "--peers",
+        "--methods",
+        "recvmmsg",
+        "--scenarios",
+        "classic",
+        "--fanout",
+        "one",
+        "--no-spin",
+        "--reps",
+        "1",
+        "--secs",
+        "1s",
+        "--out",
+    ])
+    .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let report = read_report(&out);
+    assert_rows_measured(&report, 3);
+    let labels: Vec<&str> = report["matrix"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert!(labels.iter().any(|l| l.contains("iperf3")), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("sockperf")), "{labels:?}");
+    let cmp = &report["comparisons"][0];
+    assert!(cmp["ratio"].as_f64().unwrap() > 0.0, "{cmp}");
+    assert!(cmp["best_path"].as_str().unwrap().contains("recvmmsg"));
+    std::fs::remove_dir_all(&out).unwrap();
+}
