@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod bench;
 pub mod cbpf;
+pub mod control;
 pub mod engine;
 pub mod error;
 pub mod kernel;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod merge;
 pub mod run;
+pub mod serve;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,6 +26,8 @@ enum Command {
     Run(run::RunArgs),
     /// Merge JSON reports of several receivers or runs into one.
     Merge(merge::MergeArgs),
+    /// Serve run requests from `udpflood --server` on a control port (two-host mode).
+    Serve(serve::ServeArgs),
     /// Compare every receive path and write a report with charts (see docs/bench.md).
     Bench(bench::BenchArgs),
 }
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run(args)) => run::execute(args),
         Some(Command::Merge(args)) => merge::run(args).map_err(CliError::from),
+        Some(Command::Serve(args)) => serve::execute(args),
         Some(Command::Bench(args)) => bench::execute(args),
         None => run::execute(cli.run),
     };

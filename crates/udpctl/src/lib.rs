@@ -1,0 +1,44 @@
+//! udpctl: the control channel between `udpflood` (client) and `udprx serve` (server).
+//!
+//! One command on the sender ends with the whole picture: the sender asks the receiver for a
+//! run, floods once the receiver is ready, reports what it sent, and gets the receiver's report
+//! back, from which it prints one [`CombinedReport`].
+//!
+//! The exchange (see [`msg`] for the message list):
+//! ```text
+//! client                               server
+//!   run {token, request}  ───────────▶  allow-list, token, validate, bind data socket(s)
+//!                                        (N:1: wait until `senders` clients joined the run_id)
+//!                         ◀───────────  ready {data_port, flow_base, ...}   | error {code}
+//!   ... flood the data port ...
+//!   done {sender report}  ───────────▶  (last sender in) drain, stop, collect the report
+//!                         ◀───────────  result {receiver report, all sender reports}
+//! ```
+//! Framing ([`frame`]): 4-byte big-endian length, then a JSON object carrying `"v"` (the
+//! protocol version) and `"type"`. The server reads at most [`MAX_FRAME`] (64 KiB) per message,
+//! has a deadline on every read, serves one run at a time (`busy` otherwise), compares the
+//! optional token in constant time, checks an allow-list of source prefixes, and never executes
+//! anything. The receive itself is behind [`RunExecutor`], so the server is tested with a fake.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod client;
+pub mod frame;
+pub mod msg;
+pub mod report;
+pub mod server;
+pub mod validate;
+
+pub use auth::{AllowList, IpNet, ct_eq};
+pub use client::{ClientConfig, ClientError, RemoteRun, Session, run_remote};
+pub use frame::{MAX_FRAME, MAX_REPLY_FRAME};
+pub use msg::{
+    ClientMsg, ErrorCode, ErrorReply, LatencySummary, PROTOCOL_VERSION, Ready, ReceiverReport,
+    ReceiverSummary, RunRequest, RunResult, SenderReport, SenderSummary, ServerMsg,
+};
+pub use report::CombinedReport;
+pub use server::{
+    ExecError, RunExecutor, RunHandle, RunRecord, ServerConfig, ServerEvent, ServerHandle,
+    ServerStats, serve, spawn,
+};
+pub use validate::Limits;

@@ -1,0 +1,446 @@
+//! The control messages and their versioned JSON encoding.
+//!
+//! Every message is one JSON object with a protocol version `"v"` and a `"type"`:
+//!
+//! | direction        | type     | body                                                  |
+//! |------------------|----------|-------------------------------------------------------|
+//! | client → server  | `run`    | `token` (optional), `request`: [`RunRequest`]         |
+//! | server → client  | `ready`  | [`Ready`]: the data port, this sender's flow base      |
+//! | client → server  | `done`   | `sender`: [`SenderReport`] (what this sender sent)     |
+//! | client → server  | `abort`  | `reason`: the flood failed; the server stops waiting   |
+//! | server → client  | `result` | [`RunResult`]: the receiver's report and all senders' |
+//! | server → client  | `error`  | [`ErrorReply`]: a [`ErrorCode`] and a message          |
+//!
+//! The version is checked before the rest of the message is interpreted, so a client of another
+//! version gets a clear `bad_version` error rather than a confusing field error.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use udpprobe::Clock;
+
+/// Version of the control protocol carried in every message's `"v"` field.
+pub const PROTOCOL_VERSION: u64 = 1;
+
+/// Serde helpers that write a [`Clock`] as its name (`"monotonic"`, `"realtime"`).
+pub mod clock_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use udpprobe::Clock;
+
+    /// Writes the clock's name.
+    pub fn serialize<S: Serializer>(clock: &Clock, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(clock.as_str())
+    }
+
+    /// Reads a clock name; unknown names are an error.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Clock, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What the sender asks the receiver to set up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Receive method name (e.g. `recvmmsg`); must be one the server's executor offers.
+    pub method: String,
+    /// Number of receive sockets/threads (SO_REUSEPORT fan-out when > 1).
+    pub sockets: u32,
+    /// Planned duration of the flood in milliseconds; bounds the server's waits.
+    pub duration_ms: u64,
+    /// UDP data port; 0 lets the server pick a free one (reported in [`Ready`]).
+    #[serde(default)]
+    pub data_port: u16,
+    /// Number of senders that join this run (N:1); the run starts when all have joined.
+    #[serde(default = "one")]
+    pub senders: u32,
+    /// Flows (flow indices) each sender uses; the server hands each sender a distinct flow base.
+    #[serde(default = "one")]
+    pub flows: u32,
+    /// Run name shared by all senders of an N:1 run; required when `senders > 1`.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// The clock the senders stamp `tx_ns` with; the receiver measures latency against it.
+    #[serde(default, with = "clock_name")]
+    pub clock: Clock,
+}
+
+/// The server's go-ahead: where to send and which flow indices to use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// The run's name (the request's, or one the server made up).
+    pub run_id: String,
+    /// UDP port the receiver listens on, at the address the client connected to.
+    pub data_port: u16,
+    /// Senders in this run.
+    pub senders: u32,
+    /// This sender's index, 0-based, in join order.
+    pub sender_index: u32,
+    /// First flow index this sender must use (`sender_index * flows`), so that flows of
+    /// different senders never share a sequence space.
+    pub flow_base: u32,
+    /// The client connected from the server's own address (loopback or same IP): monotonic
+    /// timestamps are comparable.
+    pub same_host: bool,
+}
+
+/// What one sender sent: a typed summary the combined report reads, and the full report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SenderReport {
+    /// The fields the combined report uses.
+    pub summary: SenderSummary,
+    /// The sender's own full report (whatever `udpflood --json` writes), carried verbatim.
+    #[serde(default)]
+    pub detail: Value,
+}
+
+/// The sender-side figures of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderSummary {
+    /// Datagrams handed to the kernel successfully.
+    pub sent: u64,
+    /// Payload bytes of those datagrams.
+    pub bytes: u64,
+    /// Send calls that failed (ENOBUFS, ECONNREFUSED, ...).
+    pub send_errors: u64,
+    /// Wall time the flood ran, in ns.
+    pub elapsed_ns: u64,
+    /// Flow indices used (`flow_base .. flow_base + flows`).
+    pub flows: u32,
+    /// First flow index used.
+    pub flow_base: u32,
+    /// Clock that stamped `tx_ns`.
+    #[serde(with = "clock_name")]
+    pub clock: Clock,
+}
+
+/// What the receiver saw: a typed summary the combined report reads, and the full report.
+///
+/// The executor (in `udprx`) fills the summary from its stats report; `detail` is that report
+/// as JSON, so this crate does not depend on `udprx`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiverReport {
+    /// The fields the combined report uses.
+    pub summary: ReceiverSummary,
+    /// The receiver's full report (the `udprx` JSON report), carried verbatim.
+    #[serde(default)]
+    pub detail: Value,
+}
+
+/// The receiver-side figures of a run, all senders together.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReceiverSummary {
+    /// Every datagram the receive threads got (GRO segments counted one by one), foreign,
+    /// truncated and duplicates included.
+    pub datagrams: u64,
+    /// Distinct probe datagrams received (duplicates excluded): what the combined report
+    /// compares with the senders' `sent`.
+    pub received: u64,
+    /// Payload bytes of those datagrams.
+    pub bytes: u64,
+    /// Datagrams without a valid probe header (counted, not measured).
+    pub foreign: u64,
+    /// Datagrams missing from the sequence space at the end of the run (gaps; reorder excluded).
+    pub seq_lost: u64,
+    /// Datagrams that arrived after a later one of the same flow.
+    pub reordered: u64,
+    /// Datagrams received more than once.
+    pub duplicates: u64,
+    /// Kernel drops during the run: SO_RXQ_OVFL plus the /proc/net/snmp RcvbufErrors delta.
+    pub kernel_drops: u64,
+    /// Wall time the receiver ran, in ns.
+    pub elapsed_ns: u64,
+    /// Clock the latency was measured against.
+    #[serde(with = "clock_name")]
+    pub clock: Clock,
+    /// One-way latency (`rx - tx_ns`) over the non-negative samples, if any.
+    pub latency: Option<LatencySummary>,
+    /// Datagrams whose one-way latency came out negative (clock skew): counted, not recorded.
+    pub clock_skew: u64,
+}
+
+/// One-way latency percentiles in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Samples in the histogram.
+    pub samples: u64,
+    /// Smallest.
+    pub min_ns: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Largest.
+    pub max_ns: u64,
+    /// Arithmetic mean.
+    pub mean_ns: f64,
+}
+
+/// The outcome of a run, sent to every sender of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The run's name.
+    pub run_id: String,
+    /// Senders that joined.
+    pub senders: u32,
+    /// What the receiver saw.
+    pub receiver: ReceiverReport,
+    /// Every sender's report that reached the server, in join order (a sender that vanished
+    /// without a `done` is missing).
+    pub sender_reports: Vec<SenderReport>,
+}
+
+/// Machine-readable reason of an [`ErrorReply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was malformed (truncated, empty).
+    BadFrame,
+    /// The length prefix exceeded the limit.
+    TooLarge,
+    /// The payload was not valid JSON.
+    BadJson,
+    /// The `"v"` field was missing or not a version this server speaks.
+    BadVersion,
+    /// Valid JSON, but not a message of this protocol (unknown type, missing/unknown fields).
+    BadMessage,
+    /// A message that is valid but not expected at this point of the exchange.
+    Unexpected,
+    /// Missing or wrong token.
+    Unauthorized,
+    /// The source address is not in the server's allow-list.
+    Forbidden,
+    /// The request failed validation (port, duration, sockets, method, ...).
+    Invalid,
+    /// Another run is in progress.
+    Busy,
+    /// Too many open control connections.
+    TooManyConnections,
+    /// The peer did not send in time.
+    Timeout,
+    /// Not all senders of an N:1 run joined in time.
+    JoinTimeout,
+    /// The receive set-up or run failed on the server.
+    RunFailed,
+}
+
+impl ErrorCode {
+    /// The wire name (`"busy"`, `"bad_json"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadVersion => "bad_version",
+            ErrorCode::BadMessage => "bad_message",
+            ErrorCode::Unexpected => "unexpected",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::Busy => "busy",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::JoinTimeout => "join_timeout",
+            ErrorCode::RunFailed => "run_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answer: the server closes the connection after sending it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// Machine-readable reason.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// Builds an error reply.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorReply { code, message: message.into() }
+    }
+}
+
+/// Messages a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// Ask for a run (or join an armed N:1 run with the same `run_id` and parameters).
+    Run {
+        /// Shared secret, when the server requires one.
+        #[serde(default)]
+        token: Option<String>,
+        /// The receive set-up.
+        request: RunRequest,
+    },
+    /// The flood is over; here is what was sent.
+    Done {
+        /// This sender's report.
+        sender: SenderReport,
+    },
+    /// The flood failed; the server stops waiting for this sender.
+    Abort {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Messages the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// All senders joined; start flooding.
+    Ready(Ready),
+    /// The run is over.
+    Result(RunResult),
+    /// The request failed; the connection is closed after this.
+    Error(ErrorReply),
+}
+
+/// Why a payload is not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// Missing or unsupported `"v"`.
+    #[error("{0}")]
+    Version(String),
+    /// JSON, but not a message of this protocol.
+    #[error("not a valid message: {0}")]
+    Message(String),
+}
+
+impl DecodeError {
+    /// The error code the server answers with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::Json(_) => ErrorCode::BadJson,
+            DecodeError::Version(_) => ErrorCode::BadVersion,
+            DecodeError::Message(_) => ErrorCode::BadMessage,
+        }
+    }
+}
+
+/// Decodes one message payload: JSON object, version check, then the typed message.
+///
+/// Never panics on any input (property-tested); serde_json bounds nesting depth.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let Value::Object(mut obj) = value else {
+        return Err(DecodeError::Message("expected a JSON object".into()));
+    };
+    match obj.remove("v") {
+        None => {
+            return Err(DecodeError::Version(format!(
+                "missing protocol version field \"v\" (this side speaks {PROTOCOL_VERSION})"
+            )));
+        }
+        Some(v) if v.as_u64() == Some(PROTOCOL_VERSION) => {}
+        Some(v) => {
+            return Err(DecodeError::Version(format!(
+                "protocol version {v} is not supported (this side speaks {PROTOCOL_VERSION})"
+            )));
+        }
+    }
+    serde_json::from_value(Value::Object(obj)).map_err(|e| DecodeError::Message(e.to_string()))
+}
+
+/// Encodes a message as a JSON object with `"v": PROTOCOL_VERSION` added.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut value = serde_json::to_value(msg).unwrap_or(Value::Null);
+    if let Value::Object(obj) = &mut value {
+        obj.insert("v".into(), Value::from(PROTOCOL_VERSION));
+    }
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RunRequest {
+        RunRequest {
+            method: "recvmmsg".into(),
+            sockets: 2,
+            duration_ms: 1000,
+            data_port: 0,
+            senders: 1,
+            flows: 1,
+            run_id: None,
+            clock: Clock::Monotonic,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let msg = ClientMsg::Run { token: Some("s3cret".into()), request: request() };
+        let bytes = encode(&msg);
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(text.contains("\"v\":1"), "{text}");
+        assert!(text.contains("\"type\":\"run\""), "{text}");
+        assert_eq!(decode::<ClientMsg>(&bytes).unwrap(), msg);
+
+        let err = ServerMsg::Error(ErrorReply::new(ErrorCode::Busy, "busy"));
+        assert_eq!(decode::<ServerMsg>(&encode(&err)).unwrap(), err);
+    }
+
+    #[test]
+    fn minimal_request_gets_defaults() {
+        let json = br#"{"v":1,"type":"run","request":{"method":"recvfrom","sockets":1,"duration_ms":500}}"#;
+        let ClientMsg::Run { token, request } = decode(json).unwrap() else { panic!() };
+        assert_eq!(token, None);
+        assert_eq!(request.senders, 1);
+        assert_eq!(request.flows, 1);
+        assert_eq!(request.clock, Clock::Monotonic);
+    }
+
+    #[test]
+    fn classifies_errors() {
+        assert_eq!(decode::<ClientMsg>(b"{nope").unwrap_err().code(), ErrorCode::BadJson);
+        assert_eq!(decode::<ClientMsg>(b"[1,2]").unwrap_err().code(), ErrorCode::BadMessage);
+        assert_eq!(
+            decode::<ClientMsg>(br#"{"type":"abort","reason":"x"}"#).unwrap_err().code(),
+            ErrorCode::BadVersion
+        );
+        assert_eq!(
+            decode::<ClientMsg>(br#"{"v":2,"type":"abort","reason":"x"}"#).unwrap_err().code(),
+            ErrorCode::BadVersion
+        );
+        assert_eq!(
+            decode::<ClientMsg>(br#"{"v":1,"type":"shell","cmd":"ls"}"#).unwrap_err().code(),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            decode::<ClientMsg>(br#"{"v":1,"type":"abort","reason":"x","extra":1}"#)
+                .unwrap_err()
+                .code(),
+            ErrorCode::BadMessage
+        );
+        let bad_clock = br#"{"v":1,"type":"run","request":{"method":"recvfrom","sockets":1,"duration_ms":500,"clock":"tai"}}"#;
+        assert_eq!(decode::<ClientMsg>(bad_clock).unwrap_err().code(), ErrorCode::BadMessage);
+        let unknown_field = br#"{"v":1,"type":"run","request":{"method":"recvfrom","sockets":1,"duration_ms":500,"exec":"rm"}}"#;
+        assert_eq!(decode::<ClientMsg>(unknown_field).unwrap_err().code(), ErrorCode::BadMessage);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        assert_eq!(decode::<ClientMsg>(deep.as_bytes()).unwrap_err().code(), ErrorCode::BadJson);
+    }
+}
