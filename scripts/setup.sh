@@ -11,8 +11,10 @@ if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if ! { apt-get update -qq >/dev/null && \
+         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
+    echo "setup: apt-get could not install ${need[*]}; veth and peer parts will skip or fall back" >&2
+  fi
 else
   echo "setup: not root, not installing ${need[*]} (peer comparisons and veth tests will skip)" >&2
 fi

@@ -64,7 +64,7 @@ pub struct FloodArgs {
     /// Flows (distinct source ports), at least one per thread, at most 256 [default: threads].
     #[arg(long, value_name = "N")]
     pub flows: Option<usize>,
-    /// CPUs to pin the threads to: 0,1 or 0-3 [default: spread over the usable CPUs].
+    /// CPUs to pin the threads to: 0,1 or 0-3 [default: spread over the usable CPUs, last first].
     #[arg(long, value_name = "LIST", value_parser = cpus)]
     pub cpus: Option<CpuList>,
     /// Datagrams per sendmmsg call.

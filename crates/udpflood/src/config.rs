@@ -126,7 +126,7 @@ impl FloodBuilder {
     }
 
     /// CPUs to pin the threads to (thread `t` on `cpus[t % len]`); `None` (the default) spreads
-    /// the threads over the CPUs this process may use.
+    /// the threads over the CPUs this process may use, last CPU first.
     pub fn cpus(mut self, cpus: Option<Vec<usize>>) -> Self {
         self.cpus = cpus;
         self
@@ -228,7 +228,9 @@ impl FloodBuilder {
                 }
                 list
             }
-            None => usable,
+            // Last core first: a receiver started with its defaults (socket 0 on CPU 0) keeps
+            // its core when both tools run on one host.
+            None => usable.into_iter().rev().collect(),
         };
         let duration = match (self.duration, self.count) {
             (None, None) => Some(DEFAULT_DURATION),

@@ -81,6 +81,12 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
+/// Whether the `ip` command of iproute2 is on the PATH (the veth topology needs it).
+fn iproute2_present() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("ip").is_file()))
+}
+
 /// Checks everything and decides the plan without touching the system, then creates the
 /// output directory. Any error here is bad input (exit 2) and leaves nothing behind.
 pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
@@ -124,7 +130,15 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
             topology::check_allowed(k, is_root)?;
             k
         }
-        None if is_root => Kind::Veth,
+        None if is_root && iproute2_present() => Kind::Veth,
+        None if is_root => {
+            notes.push(
+                "iproute2 (`ip`) not found: fell back to the loopback topology \
+                 (scripts/setup.sh installs it)"
+                    .into(),
+            );
+            Kind::Loopback
+        }
         None => {
             notes.push("not root: fell back to the loopback topology".into());
             Kind::Loopback

@@ -192,7 +192,12 @@ impl Aggregator {
         };
         while next <= through {
             let acc = self.pending.remove(&next).unwrap_or_default();
-            out.push(self.line(next, acc));
+            // An empty interval covered for only a sliver (the run ended just after a
+            // boundary) says nothing and would print as a 0-pps line: leave it out.
+            let sliver = acc.covered_ns != 0 && acc.covered_ns < self.interval_ns / 10;
+            if !(sliver && acc.datagrams == 0) {
+                out.push(self.line(next, acc));
+            }
             next += 1;
         }
         self.next = Some(next);
@@ -294,6 +299,23 @@ mod tests {
         assert_eq!(l.len(), 1);
         assert_eq!((l[0].index, l[0].datagrams), (1_000_000, 7));
         assert!(a.finish().is_empty());
+    }
+
+    #[test]
+    fn an_empty_sliver_at_the_end_is_left_out() {
+        let lines = |tail: Snapshot| {
+            let mut a = Aggregator::new(1, Duration::from_secs(1));
+            let mut out = a.push(snap(0, 0, 10, 0, None));
+            out.extend(a.push(tail));
+            out.extend(a.finish());
+            out.iter().map(|l| (l.index, l.datagrams)).collect::<Vec<_>>()
+        };
+        // A 2 ms empty tail prints nothing ...
+        assert_eq!(lines(Snapshot { covered_ns: 2_000_000, ..snap(0, 1, 0, 0, None) }), [(0, 10)]);
+        // ... but a short tail with traffic, or an empty full interval, is kept.
+        let short = Snapshot { covered_ns: 2_000_000, ..snap(0, 1, 3, 0, None) };
+        assert_eq!(lines(short), [(0, 10), (1, 3)]);
+        assert_eq!(lines(snap(0, 1, 0, 0, None)), [(0, 10), (1, 0)]);
     }
 
     #[test]
