@@ -87,6 +87,7 @@ fn finish(out: RunOutput<Recorder>) -> Finished {
             cpu_user_ns: t.cpu_user_ns,
             cpu_sys_ns: t.cpu_sys_ns,
             kernel_drops: t.kernel_drops,
+            batches: t.batches,
         };
         threads.push((h.finish(), cost));
     }

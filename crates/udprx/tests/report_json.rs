@@ -196,7 +196,13 @@ fn addr(port: u16) -> SocketAddr {
 }
 
 fn cost(n: u64) -> ThreadCost {
-    ThreadCost { cpu: Some(1), cpu_user_ns: n * 300, cpu_sys_ns: n * 1200, kernel_drops: 0 }
+    ThreadCost {
+        cpu: Some(1),
+        cpu_user_ns: n * 300,
+        cpu_sys_ns: n * 1200,
+        kernel_drops: 0,
+        batches: n / 4,
+    }
 }
 
 fn sample_report() -> Report {
@@ -406,6 +412,7 @@ fn table_shows_the_columns() {
         "per flow",
         "127.0.0.1:4002",
         "cpu ns/dgram",
+        "dgram/call",
     ] {
         assert!(t.contains(needle), "missing {needle:?} in\n{t}");
     }
@@ -413,6 +420,8 @@ fn table_shows_the_columns() {
         t.lines().find(|l| l.contains("66.7%")).expect("socket 0 row").split_whitespace().collect();
     assert_eq!(&row[..5], &["0", "0", "1", "20,000", "66.7%"]);
     assert_eq!(row[8], "1500");
+    // cost(n) gives n / 4 receive calls: 4 datagrams per call.
+    assert_eq!(row[9], "4.0");
     assert!(IntervalLine::header().contains("p99 lat"));
 }
 

@@ -71,6 +71,8 @@ pub struct ThreadCost {
     pub cpu_sys_ns: u64,
     /// Final SO_RXQ_OVFL drop count of the thread's socket.
     pub kernel_drops: u64,
+    /// Receive calls (or completion batches) that returned data: the thread's wake-ups.
+    pub batches: u64,
 }
 
 /// Counters over the whole report.
@@ -167,6 +169,12 @@ pub struct ThreadReport {
     pub cpu_sys_ns: u64,
     /// (user + sys) / datagrams, ns.
     pub cpu_ns_per_datagram: Option<f64>,
+    /// Receive calls (or io_uring completion batches) that returned data.
+    #[serde(default)]
+    pub batches: u64,
+    /// Datagrams per such call: how much each wake-up amortised (1.0 = one per wake-up).
+    #[serde(default)]
+    pub datagrams_per_batch: Option<f64>,
     /// Interval rates of this socket (pps).
     pub pps: Option<HistData>,
 }
@@ -431,6 +439,8 @@ impl Report {
                 cpu_user_ns: c.cpu_user_ns,
                 cpu_sys_ns: c.cpu_sys_ns,
                 cpu_ns_per_datagram: per_datagram(c.cpu_user_ns + c.cpu_sys_ns, s.datagrams),
+                batches: c.batches,
+                datagrams_per_batch: (c.batches > 0).then(|| s.datagrams as f64 / c.batches as f64),
                 pps: rates_of(&s.series, s.interval_ns).map(|h| HistData::from_hist(&h)),
             });
         }

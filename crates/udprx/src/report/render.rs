@@ -171,7 +171,7 @@ pub fn table(r: &Report) -> String {
         let _ = writeln!(o, "per socket");
         let _ = writeln!(
             o,
-            "  {:>6} {:>6} {:>4} {:>14} {:>7} {:>12} {:>12} {:>10} {:>12}",
+            "  {:>6} {:>6} {:>4} {:>14} {:>7} {:>12} {:>12} {:>10} {:>12} {:>10}",
             "report",
             "socket",
             "cpu",
@@ -180,12 +180,13 @@ pub fn table(r: &Report) -> String {
             "pps median",
             "pps min",
             "drops",
-            "cpu ns/dgram"
+            "cpu ns/dgram",
+            "dgram/call"
         );
         for th in &r.threads {
             let _ = writeln!(
                 o,
-                "  {:>6} {:>6} {:>4} {:>14} {:>6.1}% {:>12} {:>12} {:>10} {:>12}",
+                "  {:>6} {:>6} {:>4} {:>14} {:>6.1}% {:>12} {:>12} {:>10} {:>12} {:>10}",
                 th.report,
                 th.socket,
                 th.cpu.map_or("-".into(), |c| c.to_string()),
@@ -194,7 +195,8 @@ pub fn table(r: &Report) -> String {
                 th.pps.as_ref().map_or("-".into(), |h| fmt_count(h.p50)),
                 th.pps.as_ref().map_or("-".into(), |h| fmt_count(h.min)),
                 fmt_count(th.kernel_drops),
-                th.cpu_ns_per_datagram.map_or("-".into(), |c| format!("{c:.0}"))
+                th.cpu_ns_per_datagram.map_or("-".into(), |c| format!("{c:.0}")),
+                th.datagrams_per_batch.map_or("-".into(), |c| format!("{c:.1}"))
             );
         }
     }
