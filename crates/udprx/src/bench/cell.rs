@@ -160,6 +160,51 @@ fn snmp_of(d: &UdpDelta) -> SnmpDelta {
     }
 }
 
+/// Floods `dest` from the sender's namespace with the cell's traffic, on the calling thread
+/// (which enters `tx_ns` first), until the cell's time is up or `stop` is set. The same flood
+/// feeds every udprx row and the sockperf reference row.
+pub(super) fn flood(
+    tx_ns: Option<&std::path::Path>,
+    dest: SocketAddr,
+    spec: &CellSpec,
+    traffic: &super::Traffic,
+    stop: &AtomicBool,
+) -> Result<udpflood::FloodReport> {
+    if let Some(p) = tx_ns {
+        super::sys::enter_netns(p)
+            .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
+    }
+    warm_up(dest);
+    let flood = udpflood::Flood::builder(dest)
+        .payload_size(traffic.payload)
+        .flows(traffic.flows)
+        .threads(spec.sender_cpus.len().max(1))
+        .cpus(Some(spec.sender_cpus.clone()).filter(|c| !c.is_empty()))
+        .batch(traffic.batch)
+        .gso(traffic.gso)
+        .rate(spec.rate)
+        .duration(Some(Duration::from_secs_f64(spec.secs.max(0.1))))
+        .build()
+        .map_err(|e| Error::Cell(format!("sender: {e}")))?;
+    let flood_stop = flood.stop_handle();
+    // Ctrl-C stops the flood early; the watcher ends with the flood.
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
+                    flood_stop.stop();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let r = flood.run().map_err(|e| Error::Cell(format!("sender: {e}")));
+        done.store(true, Ordering::Relaxed);
+        r
+    })
+}
+
 /// Sends one datagram to the receiver's address from the sender's namespace so the neighbour
 /// entry exists before the flood (otherwise the first datagrams queue on an unresolved entry
 /// and some are dropped).
@@ -257,41 +302,7 @@ pub fn run_udprx(
         };
         let tx_ns = tx_ns.as_deref();
         let traffic = &traffic;
-        let sender = s.spawn(move || -> Result<udpflood::FloodReport> {
-            if let Some(p) = tx_ns {
-                super::sys::enter_netns(p)
-                    .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
-            }
-            warm_up(dest);
-            let flood = udpflood::Flood::builder(dest)
-                .payload_size(traffic.payload)
-                .flows(traffic.flows)
-                .threads(spec.sender_cpus.len().max(1))
-                .cpus(Some(spec.sender_cpus.clone()).filter(|c| !c.is_empty()))
-                .batch(traffic.batch)
-                .gso(traffic.gso)
-                .rate(spec.rate)
-                .duration(Some(Duration::from_secs_f64(secs)))
-                .build()
-                .map_err(|e| Error::Cell(format!("sender: {e}")))?;
-            let flood_stop = flood.stop_handle();
-            // Ctrl-C stops the flood early; the watcher ends with the flood.
-            let done = AtomicBool::new(false);
-            std::thread::scope(|s2| {
-                s2.spawn(|| {
-                    while !done.load(Ordering::Relaxed) {
-                        if stop.load(Ordering::Relaxed) {
-                            flood_stop.stop();
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                });
-                let r = flood.run().map_err(|e| Error::Cell(format!("sender: {e}")));
-                done.store(true, Ordering::Relaxed);
-                r
-            })
-        });
+        let sender = s.spawn(move || flood(tx_ns, dest, spec, traffic, stop));
         let tx =
             sender.join().unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())));
         std::thread::sleep(DRAIN);

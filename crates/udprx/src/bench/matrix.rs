@@ -92,8 +92,11 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                 }
             }
         }
-        if *scenario == Scenario::Classic {
-            for p in &sel.peers {
+        for p in &sel.peers {
+            // sockperf server takes the same udpflood traffic as the udprx rows, GSO included;
+            // iperf3 -s only counts its own client's plain datagrams, so it joins the classic
+            // flood only.
+            if *scenario == Scenario::Classic || *p == PeerKind::Sockperf {
                 out.push(Row { scenario: *scenario, receiver: super::Receiver::Peer { peer: *p } });
             }
         }

@@ -1,6 +1,9 @@
 //! Reference receivers: `iperf3 -s -1` and `sockperf server`, run as child processes in the
-//! benchmark's receiver namespace (`ip netns exec`), each fed by its own client from the sender
-//! namespace at 18-byte datagrams as fast as it goes. What is compared is the receiver.
+//! benchmark's receiver namespace (`ip netns exec`). What is compared is the receiver, so
+//! `sockperf server` gets exactly the flood the udprx rows get (udpflood with the cell's traffic,
+//! from the sender namespace); `iperf3 -s` only counts a session its own client opens, so it is
+//! fed by `iperf3 -c -u -l 18` (slower than udpflood: its row can be sender-bound, and the report
+//! shows its sent rate next to the received one).
 //!
 //! Received counts come from the receiver namespace's `/proc/net/snmp` InDatagrams delta, read
 //! by a thread inside it (exact on veth, where nothing else runs there). On loopback those
@@ -193,6 +196,14 @@ pub fn run_peer(
             .to_vec(),
         ),
     };
+    if peer == PeerKind::Sockperf {
+        return run_sockperf_fed_by_udpflood(
+            topo,
+            spec,
+            stop,
+            (rx_ns, rx_cpu, port, server_args, before, before_cpu, notes),
+        );
+    }
     let mut server = netns_cmd(rx_ns, rx_cpu, peer.name())
         .args(&server_args)
         .stdout(Stdio::piped())
@@ -294,6 +305,98 @@ pub fn run_peer(
         elapsed_s: window,
         notes,
         sender_report: serde_json::json!({ "program": peer.name(), "args": client_args, "sent": sent }),
+        receiver_report: serde_json::json!({
+            "program": peer.name(),
+            "args": server_args,
+            "received": received,
+            "cpu_user_ns": exit.user_ns,
+            "cpu_sys_ns": exit.sys_ns,
+            "exit_status": exit.status,
+        }),
+    })
+}
+
+type SockperfStart<'a> = (
+    Option<&'a str>,
+    Option<usize>,
+    u16,
+    Vec<String>,
+    Option<UdpCounters>,
+    super::cell::CpuSample,
+    Vec<String>,
+);
+
+/// `sockperf server` in the receiver namespace, flooded by udpflood with the cell's traffic.
+fn run_sockperf_fed_by_udpflood(
+    topo: &Topology,
+    spec: &CellSpec,
+    stop: &AtomicBool,
+    start: SockperfStart<'_>,
+) -> Result<CellResult> {
+    let (rx_ns, rx_cpu, port, server_args, before, before_cpu, mut notes) = start;
+    let peer = PeerKind::Sockperf;
+    let addr = topo.rx_addr();
+    let mut server = netns_cmd(rx_ns, rx_cpu, peer.name())
+        .args(&server_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::Cell(format!("starting {} server: {e}", peer.name())))?;
+    let server_out = capture(&mut server);
+    wait_listening(addr, port, topo, false);
+    let traffic = spec.row.scenario.traffic();
+    let tx_ns = topo.tx_netns();
+    let dest = std::net::SocketAddr::new(addr, port);
+    let flood = std::thread::scope(|s| {
+        s.spawn(|| super::cell::flood(tx_ns.as_deref(), dest, spec, &traffic, stop))
+            .join()
+            .unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())))
+    });
+    std::thread::sleep(Duration::from_millis(250));
+    let after = read_counters(topo);
+    let server_exit = end_child(&server, Duration::from_secs(2));
+    let after_cpu = super::cell::CpuSample::read();
+    let _ = server_out.join();
+    if stop.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
+    let flood = flood?;
+    let snmp = match (before, after) {
+        (Some(b), Some(a)) => Some(a.delta(&b)),
+        _ => None,
+    };
+    let received = match (topo.kind(), snmp) {
+        (Kind::Veth, Some(s)) => s.in_datagrams,
+        (_, Some(s)) => {
+            notes.push("received count is the host-wide InDatagrams delta (loopback): other UDP traffic on the machine is included".into());
+            s.in_datagrams
+        }
+        _ => 0,
+    };
+    let exit = server_exit.unwrap_or_default();
+    let kernel_drops = match (topo.kind(), snmp) {
+        (Kind::Veth, Some(s)) => s.rcvbuf_errors,
+        _ => 0,
+    };
+    let cpu =
+        super::cell::cpu_split(&before_cpu, &after_cpu, spec, exit.user_ns, exit.sys_ns, received);
+    let sent = flood.packets;
+    let window = flood.duration_s.max(1e-3);
+    Ok(CellResult {
+        sent,
+        received,
+        lost: sent.saturating_sub(received),
+        kernel_drops,
+        backlog_drops: after_cpu.backlog_drops_since(&before_cpu),
+        sent_pps: sent as f64 / window,
+        rx_pps: received as f64 / window,
+        rx_pps_median_interval: None,
+        latency: None,
+        snmp,
+        cpu,
+        elapsed_s: window,
+        notes,
+        sender_report: serde_json::to_value(&flood).unwrap_or_default(),
         receiver_report: serde_json::json!({
             "program": peer.name(),
             "args": server_args,
