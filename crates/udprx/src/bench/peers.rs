@@ -12,7 +12,7 @@
 
 use super::sys;
 use super::topology::{self, Kind, Topology, UdpCounters};
-use super::{CellResult, CellSpec, CpuSplit, Error, PeerKind, Result};
+use super::{CellResult, CellSpec, Error, PeerKind, Result};
 use std::net::IpAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -282,38 +282,79 @@ pub fn run_peer(
             });
         return Err(Error::Cell(format!("{}: the client sent nothing: {why}", peer.name())));
     }
-    let exit = server_exit.unwrap_or_default();
-    let kernel_drops = match (topo.kind(), snmp) {
+    let sender_report =
+        serde_json::json!({ "program": peer.name(), "args": client_args, "sent": sent });
+    Ok(peer_result(PeerRun {
+        topo,
+        spec,
+        peer,
+        server_args,
+        exit: server_exit.unwrap_or_default(),
+        sent,
+        received,
+        window: sent_secs,
+        snmp,
+        cpu: (before_cpu, after_cpu),
+        notes,
+        sender_report,
+    }))
+}
+
+/// What a peer cell measured, before it becomes a [`CellResult`].
+struct PeerRun<'a> {
+    topo: &'a Topology,
+    spec: &'a CellSpec,
+    peer: PeerKind,
+    server_args: Vec<String>,
+    exit: sys::ChildExit,
+    sent: u64,
+    received: u64,
+    window: f64,
+    snmp: Option<super::SnmpDelta>,
+    cpu: (super::cell::CpuSample, super::cell::CpuSample),
+    notes: Vec<String>,
+    sender_report: serde_json::Value,
+}
+
+fn peer_result(r: PeerRun<'_>) -> CellResult {
+    let kernel_drops = match (r.topo.kind(), r.snmp) {
         (Kind::Veth, Some(s)) => s.rcvbuf_errors,
         _ => 0,
     };
-    let cpu =
-        super::cell::cpu_split(&before_cpu, &after_cpu, spec, exit.user_ns, exit.sys_ns, received);
-    let window = sent_secs.max(1e-3);
-    Ok(CellResult {
-        sent,
-        received,
-        lost: sent.saturating_sub(received),
+    let (before_cpu, after_cpu) = &r.cpu;
+    let cpu = super::cell::cpu_split(
+        before_cpu,
+        after_cpu,
+        r.spec,
+        r.exit.user_ns,
+        r.exit.sys_ns,
+        r.received,
+    );
+    let window = r.window.max(1e-3);
+    CellResult {
+        sent: r.sent,
+        received: r.received,
+        lost: r.sent.saturating_sub(r.received),
         kernel_drops,
-        backlog_drops: after_cpu.backlog_drops_since(&before_cpu),
-        sent_pps: sent as f64 / window,
-        rx_pps: received as f64 / window,
+        backlog_drops: after_cpu.backlog_drops_since(before_cpu),
+        sent_pps: r.sent as f64 / window,
+        rx_pps: r.received as f64 / window,
         rx_pps_median_interval: None,
         latency: None,
-        snmp,
-        cpu: CpuSplit { ..cpu },
+        snmp: r.snmp,
+        cpu,
         elapsed_s: window,
-        notes,
-        sender_report: serde_json::json!({ "program": peer.name(), "args": client_args, "sent": sent }),
+        notes: r.notes,
+        sender_report: r.sender_report,
         receiver_report: serde_json::json!({
-            "program": peer.name(),
-            "args": server_args,
-            "received": received,
-            "cpu_user_ns": exit.user_ns,
-            "cpu_sys_ns": exit.sys_ns,
-            "exit_status": exit.status,
+            "program": r.peer.name(),
+            "args": r.server_args,
+            "received": r.received,
+            "cpu_user_ns": r.exit.user_ns,
+            "cpu_sys_ns": r.exit.sys_ns,
+            "exit_status": r.exit.status,
         }),
-    })
+    }
 }
 
 type SockperfStart<'a> = (
@@ -373,39 +414,20 @@ fn run_sockperf_fed_by_udpflood(
         }
         _ => 0,
     };
-    let exit = server_exit.unwrap_or_default();
-    let kernel_drops = match (topo.kind(), snmp) {
-        (Kind::Veth, Some(s)) => s.rcvbuf_errors,
-        _ => 0,
-    };
-    let cpu =
-        super::cell::cpu_split(&before_cpu, &after_cpu, spec, exit.user_ns, exit.sys_ns, received);
-    let sent = flood.packets;
-    let window = flood.duration_s.max(1e-3);
-    Ok(CellResult {
-        sent,
+    Ok(peer_result(PeerRun {
+        topo,
+        spec,
+        peer,
+        server_args,
+        exit: server_exit.unwrap_or_default(),
+        sent: flood.packets,
         received,
-        lost: sent.saturating_sub(received),
-        kernel_drops,
-        backlog_drops: after_cpu.backlog_drops_since(&before_cpu),
-        sent_pps: sent as f64 / window,
-        rx_pps: received as f64 / window,
-        rx_pps_median_interval: None,
-        latency: None,
+        window: flood.duration_s,
         snmp,
-        cpu,
-        elapsed_s: window,
+        cpu: (before_cpu, after_cpu),
         notes,
         sender_report: serde_json::to_value(&flood).unwrap_or_default(),
-        receiver_report: serde_json::json!({
-            "program": peer.name(),
-            "args": server_args,
-            "received": received,
-            "cpu_user_ns": exit.user_ns,
-            "cpu_sys_ns": exit.sys_ns,
-            "exit_status": exit.status,
-        }),
-    })
+    }))
 }
 
 /// From iperf3's JSON: (sent by the client, its seconds, received per the server's report).
