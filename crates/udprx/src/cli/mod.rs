@@ -100,25 +100,10 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
-/// Parses `10s`, `500ms`, `2m`, `1h`, `1.5s` or a bare number of seconds.
+/// Parses `10s`, `500ms`, `2m`, `1h`, `1.5s` or a bare number of seconds (udpflood's parser,
+/// so both tools read durations alike).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("invalid duration '{s}' (e.g. 10s, 500ms)"))?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" => 1e-6,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("invalid duration unit in '{s}' (use ms, s, m or h)")),
-    };
-    let secs = v * scale;
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("duration '{s}' out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    udpflood::units::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Parses a byte size: `4194304`, `4M`, `512K`, `1G` (powers of 1024).
@@ -136,26 +121,12 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("invalid byte size '{s}' (e.g. 4194304, 4M, 512K)"))
 }
 
-/// Parses a CPU list: `0,1,3`, `0-3`, or `none` (no pinning).
+/// Parses a CPU list: `0,1,3`, `0-3` (udpflood's parser), or `none` (no pinning).
 pub fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
     if s == "none" {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    for part in s.split(',') {
-        let bad = || format!("invalid CPU list '{s}' (e.g. 0,1 or 0-3 or none)");
-        if let Some((a, b)) = part.split_once('-') {
-            let (a, b): (usize, usize) =
-                (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-            if a > b || b - a > 4096 {
-                return Err(bad());
-            }
-            out.extend(a..=b);
-        } else {
-            out.push(part.parse().map_err(|_| bad())?);
-        }
-    }
-    Ok(out)
+    udpflood::units::parse_cpu_list(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
