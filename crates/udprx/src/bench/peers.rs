@@ -153,48 +153,13 @@ pub fn run_peer(
         notes.push(format!("{} runs whole seconds: {secs} s", peer.name()));
     }
 
-    // Paced: iperf3 paces payload bits, sockperf messages per second.
-    let iperf_rate = spec.rate.map(|r| (r * 18 * 8).to_string()).unwrap_or_else(|| "0".into());
-    let sockperf_rate = spec.rate.map(|r| r.to_string()).unwrap_or_else(|| "max".into());
-    let (server_args, client_args): (Vec<String>, Vec<String>) = match peer {
-        PeerKind::Iperf3 => (
-            ["-s", "-1", "-J", "-B", &addr.to_string(), "-p", &port.to_string()]
-                .map(String::from)
-                .to_vec(),
-            [
-                "-c",
-                &addr.to_string(),
-                "-p",
-                &port.to_string(),
-                "-u",
-                "-l",
-                "18",
-                "-b",
-                &iperf_rate,
-                "-t",
-                &secs.to_string(),
-                "-J",
-            ]
+    let server_args: Vec<String> = match peer {
+        PeerKind::Iperf3 => ["-s", "-1", "-J", "-B", &addr.to_string(), "-p", &port.to_string()]
             .map(String::from)
             .to_vec(),
-        ),
-        PeerKind::Sockperf => (
-            ["server", "-i", &addr.to_string(), "-p", &port.to_string()].map(String::from).to_vec(),
-            [
-                "throughput",
-                "-i",
-                &addr.to_string(),
-                "-p",
-                &port.to_string(),
-                "-m",
-                "18",
-                &format!("--mps={sockperf_rate}"),
-                "-t",
-                &secs.to_string(),
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
+        PeerKind::Sockperf => {
+            ["server", "-i", &addr.to_string(), "-p", &port.to_string()].map(String::from).to_vec()
+        }
     };
     if peer == PeerKind::Sockperf {
         return run_sockperf_fed_by_udpflood(
@@ -204,6 +169,24 @@ pub fn run_peer(
             (rx_ns, rx_cpu, port, server_args, before, before_cpu, notes),
         );
     }
+    // iperf3 -s counts only its own client's session; the client paces payload bits.
+    let iperf_rate = spec.rate.map(|r| (r * 18 * 8).to_string()).unwrap_or_else(|| "0".into());
+    let client_args: Vec<String> = [
+        "-c",
+        &addr.to_string(),
+        "-p",
+        &port.to_string(),
+        "-u",
+        "-l",
+        "18",
+        "-b",
+        &iperf_rate,
+        "-t",
+        &secs.to_string(),
+        "-J",
+    ]
+    .map(String::from)
+    .to_vec();
     let mut server = netns_cmd(rx_ns, rx_cpu, peer.name())
         .args(&server_args)
         .stdout(Stdio::piped())
@@ -212,7 +195,6 @@ pub fn run_peer(
         .map_err(|e| Error::Cell(format!("starting {} server: {e}", peer.name())))?;
     let server_out = capture(&mut server);
     wait_listening(addr, port, topo, peer == PeerKind::Iperf3);
-    let t0 = Instant::now();
     let client = netns_cmd(tx_ns, tx_cpu, peer.name())
         .args(&client_args)
         .stdout(Stdio::piped())
@@ -239,7 +221,6 @@ pub fn run_peer(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let window = t0.elapsed().as_secs_f64();
     if client_exit.is_none() {
         end_child(&client, Duration::from_millis(500));
     }
@@ -257,13 +238,7 @@ pub fn run_peer(
         (Some(b), Some(a)) => Some(a.delta(&b)),
         _ => None,
     };
-    let (sent, sent_secs, own_received) = match peer {
-        PeerKind::Iperf3 => parse_iperf3(&client_text, &server_text),
-        PeerKind::Sockperf => {
-            let (n, s) = parse_sockperf_sent(&client_text).unwrap_or((0, window));
-            (n, s, None)
-        }
-    };
+    let (sent, sent_secs, own_received) = parse_iperf3(&client_text, &server_text);
     let received = match (topo.kind(), snmp, own_received) {
         (Kind::Veth, Some(s), _) => s.in_datagrams,
         (_, _, Some(own)) => own,
@@ -445,26 +420,9 @@ pub fn parse_iperf3(client: &str, server: &str) -> (u64, f64, Option<u64>) {
     (sent, secs, received)
 }
 
-/// From sockperf's client output: "Total of N messages sent in T sec".
-pub fn parse_sockperf_sent(text: &str) -> Option<(u64, f64)> {
-    let line = text.lines().find(|l| l.contains("Total of") && l.contains("messages sent"))?;
-    let rest = line.split("Total of").nth(1)?;
-    let mut it = rest.split_whitespace();
-    let n = it.next()?.parse().ok()?;
-    let secs = rest.split(" in ").nth(1)?.split_whitespace().next()?.parse().ok()?;
-    Some((n, secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_sockperf() {
-        let t = "sockperf: Test ended\nsockperf: Total of 44363 messages sent in 1.001 sec\n\nsockperf: Summary: Message Rate is 44331 [msg/sec]\n";
-        assert_eq!(parse_sockperf_sent(t), Some((44363, 1.001)));
-        assert_eq!(parse_sockperf_sent("nothing"), None);
-    }
 
     #[test]
     fn finds_listeners() {
