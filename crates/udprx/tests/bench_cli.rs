@@ -1,5 +1,6 @@
-//! `udprx bench` end to end: the quick matrix on loopback, bad input, and (as root) the veth
-//! topology, its removal on a normal end and on Ctrl-C, kernel settings and peers.
+//! `udprx bench` end to end: the quick curves on loopback (report, Answer, livelock charts,
+//! `udprx compare`), bad input, and (as root) the veth topology, its removal on a normal end and
+//! on Ctrl-C, kernel settings and peers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -62,22 +63,29 @@ fn namespaces_of(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn assert_rows_measured(report: &serde_json::Value, min_rows: usize) {
-    let rows = report["matrix"]["rows"].as_array().expect("matrix rows");
-    assert!(rows.len() >= min_rows, "only {} rows", rows.len());
-    for r in rows {
-        let label = r["label"].as_str().unwrap();
-        let cells = r["cells"].as_array().unwrap();
-        assert!(!cells.is_empty(), "{label}: no cells");
-        for c in cells {
-            let res = &c["result"];
-            assert!(res.is_object(), "{label}: cell failed: {}", c["error"]);
-            assert!(res["rx_pps"].as_f64().unwrap() > 0.0, "{label}: rx_pps is 0");
-            assert!(res["sent"].as_u64().unwrap() > 0, "{label}: nothing sent");
-            assert!(res["lost"].is_u64(), "{label}: no loss figure");
-            assert!(res["kernel_drops"].is_u64(), "{label}: no drop figure");
+fn series(report: &serde_json::Value) -> &Vec<serde_json::Value> {
+    report["curves"]["series"].as_array().expect("curves.series")
+}
+
+/// Every series ran, every trial that ran has a result, and the headline figure exists.
+fn assert_series_measured(report: &serde_json::Value, min_series: usize) {
+    let all = series(report);
+    assert!(all.len() >= min_series, "only {} series", all.len());
+    for s in all {
+        let label = s["label"].as_str().unwrap();
+        let points = s["points"].as_array().unwrap();
+        assert!(!points.is_empty(), "{label}: no points");
+        for p in points {
+            for t in p["trials"].as_array().unwrap() {
+                let res = &t["result"];
+                assert!(res.is_object(), "{label}: trial failed: {}", t["error"]);
+                assert!(res["rx_pps"].as_f64().unwrap() > 0.0, "{label}: rx_pps is 0");
+                assert!(res["sent"].as_u64().unwrap() > 0, "{label}: nothing sent");
+                assert!(res["lost"].is_u64(), "{label}: no loss figure");
+                assert!(res["kernel_drops"].is_u64(), "{label}: no drop figure");
+            }
         }
-        assert!(r["summary"]["rx_pps_median"].as_f64().unwrap() > 0.0, "{label}");
+        assert!(s["figures"]["peak"]["est"].as_f64().unwrap() > 0.0, "{label}: no peak");
     }
 }
 
@@ -87,52 +95,106 @@ fn quick_on_loopback_writes_a_full_report() {
     let mut cmd = udprx();
     // Simulates a non-root user: the default must fall back to loopback and say so.
     cmd.env("UDPRX_BENCH_NOT_ROOT", "1")
-        .args(["bench", "--quick", "--reps", "1", "--secs", "500ms", "--out"])
+        .args(["bench", "--quick", "--secs", "300ms", "--budget", "15s", "--out"])
         .arg(&out);
-    let o = run(cmd, Duration::from_secs(180));
+    let o = run(cmd, Duration::from_secs(240));
     assert!(o.status.success(), "{}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    // One progress line per cell.
     let report = read_report(&out);
-    let rows = report["matrix"]["rows"].as_array().unwrap().len();
-    assert_eq!(stderr.lines().filter(|l| l.starts_with("matrix [")).count(), rows, "{stderr}");
-    assert_eq!(report["schema"], "udprx-bench/1");
+    assert_eq!(report["schema"], "udprx-bench/2");
     assert_eq!(report["topology"]["kind"], "loopback");
     assert!(report["topology"]["bound"].as_str().unwrap().contains("sender-bound"));
-    assert_rows_measured(&report, 8);
-    // Every method and fan-out kind appears.
-    let labels: Vec<String> = report["matrix"]["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["label"].as_str().unwrap().to_string())
-        .collect();
-    for m in ["recvfrom", "recvmmsg", "uring", "hash", "cpu", "+gro", "gso"] {
-        assert!(labels.iter().any(|l| l.contains(m)), "no {m} row in {labels:?}");
+    assert_series_measured(&report, 3);
+    // One progress line per trial, every stage of the procedure ran.
+    let trials = report["curves"]["trials"].as_u64().unwrap() as usize;
+    let lines = stderr.lines().filter(|l| l.contains(" [") && l.contains("pps")).count();
+    assert_eq!(lines, trials, "{stderr}");
+    for stage in ["ceiling [", "curve [", "repeat [", "search ["] {
+        assert!(stderr.lines().any(|l| l.starts_with(stage)), "no {stage} line: {stderr}");
     }
-    // The per-cell receiver report is the shared udprx schema.
-    let cell = &report["matrix"]["rows"][0]["cells"][0]["result"];
-    assert!(cell["receiver_report"]["schema"].as_str().unwrap().starts_with("udprx-report/"));
-    assert!(cell["sender_report"]["packets"].as_u64().unwrap() > 0);
+    let labels: Vec<&str> = series(&report).iter().map(|s| s["label"].as_str().unwrap()).collect();
+    for m in ["recvfrom", "recvmmsg", "uring"] {
+        assert!(labels.iter().any(|l| l.contains(m)), "no {m} series in {labels:?}");
+    }
+    for s in series(&report) {
+        let label = s["label"].as_str().unwrap();
+        let points = s["points"].as_array().unwrap();
+        // The unpaced point and at least the four grid rates.
+        assert!(points.iter().any(|p| p["rate"].is_null()), "{label}: no unpaced point");
+        assert!(points.iter().filter(|p| p["rate"].is_u64()).count() >= 4, "{label}");
+        let f = &s["figures"];
+        assert!(f["livelock_ratio"].as_f64().unwrap() > 0.0, "{label}: {f}");
+        assert!(f["ndr"]["lo"].is_u64() || f["ndr"]["bound"] == "below_min", "{label}: {f}");
+        assert!(f["app_ns"]["est"].as_f64().unwrap() > 0.0, "{label}: {f}");
+    }
+    // Pairwise verdicts with the call in words.
+    let verdicts = report["verdicts"].as_array().unwrap();
+    assert!(verdicts.len() >= 3, "{verdicts:?}");
+    for v in verdicts {
+        assert!(["faster", "slower", "indistinguishable"].contains(&v["call"].as_str().unwrap()));
+    }
+    // The per-trial receiver report is the shared udprx schema.
+    let trial = &series(&report)[0]["points"][0]["trials"][0]["result"];
+    assert!(trial["receiver_report"]["schema"].as_str().unwrap().starts_with("udprx-report/"));
+    assert!(trial["sender_report"]["packets"].as_u64().unwrap() > 0);
+    assert!(trial["noise"].is_object(), "no noise record: {}", trial["noise"]);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     for needle in [
+        "## Answer",
+        "Classic flood",
+        "What limited the run",
         "## Environment",
         "kernel",
         "git revision",
         "## Results",
+        "### Verdicts",
         "sender-bound",
-        "pps-classic.svg",
+        "livelock-classic.svg",
+        "Noise floor",
     ] {
         assert!(md.contains(needle), "report.md lacks {needle:?}");
     }
-    for svg in ["pps-classic.svg", "pps-gso.svg", "latency.svg"] {
+    // The Answer opens the report.
+    assert!(md.find("## Answer").unwrap() < md.find("## Results").unwrap());
+    for svg in ["livelock-classic.svg", "pps-classic.svg", "latency.svg"] {
         let s = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(s.starts_with("<svg") && s.len() > 1000, "{svg}");
     }
-    // The terminal table is printed.
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("rx pps (median)") && stdout.contains("report.json"), "{stdout}");
+    assert!(stdout.contains("Answer") && stdout.contains("report.json"), "{stdout}");
+
+    // The run compared with itself: every figure is a tie.
+    let mut cmd = udprx();
+    cmd.args(["compare"]).arg(&out).arg(out.join("report.json"));
+    let c = run(cmd, Duration::from_secs(30));
+    assert!(c.status.success(), "{}", text(&c));
+    let ctext = String::from_utf8_lossy(&c.stdout);
+    assert!(ctext.contains("indistinguishable here"), "{ctext}");
+    assert!(!ctext.contains("faster") && !ctext.contains("slower"), "{ctext}");
+    assert!(!ctext.contains("differ"), "same run, no differences: {ctext}");
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn compare_rejects_bad_files() {
+    let dir = tmp("compare-bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, b"{not json").unwrap();
+    let old = dir.join("old.json");
+    std::fs::write(&old, br#"{"schema": "udprx-bench/1"}"#).unwrap();
+    for (a, reason) in [
+        (dir.join("missing.json"), "No such file"),
+        (junk.clone(), "not JSON"),
+        (old.clone(), "udprx-bench/1"),
+    ] {
+        let mut cmd = udprx();
+        cmd.arg("compare").arg(&a).arg(&a);
+        let o = run(cmd, Duration::from_secs(30));
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(reason), "{}", text(&o));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn assert_bad_input(args: &[&str], env_not_root: bool, reason: &str) {
@@ -158,8 +220,13 @@ fn bad_input_exits_2_and_leaves_nothing() {
     assert_bad_input(
         &["--methods", "uring", "--scenarios", "gso", "--fanout", "hash"],
         false,
-        "empty matrix",
+        "no path to run",
     );
+    assert_bad_input(&["--rate", "0"], false, "positive");
+    assert_bad_input(&["--rate", "fast"], false, "rate");
+    assert_bad_input(&["--ci-target", "2"], false, "ci-target");
+    assert_bad_input(&["--reps", "4", "--max-reps", "2"], false, "max-reps");
+    assert_bad_input(&["--baseline", "/nonexistent/report.json"], false, "No such file");
     assert_bad_input(&["--sysctl", "net.core.no_such_knob=1,2"], false, "unknown sysctl");
     assert_bad_input(&["--topology", "veth"], true, "needs root");
     assert_bad_input(&["--topology", "ethernet"], false, "unknown topology");
@@ -184,29 +251,43 @@ fn veth_topology_is_used_and_removed() {
         "bench",
         "--topology",
         "veth",
+        "--quick",
         "--methods",
         "recvmmsg",
-        "--scenarios",
-        "classic",
         "--fanout",
         "one,hash",
-        "--no-spin",
-        "--reps",
-        "1",
         "--secs",
-        "500ms",
+        "300ms",
+        "--budget",
+        "5s",
         "--out",
     ])
     .arg(&out);
-    let o = run(cmd, Duration::from_secs(120));
+    let o = run(cmd, Duration::from_secs(180));
     assert!(o.status.success(), "{}", text(&o));
     let report = read_report(&out);
     assert_eq!(report["topology"]["kind"], "veth");
     assert_eq!(report["topology"]["rps"], true);
     assert_eq!(report["topology"]["rx_addr"], "198.18.0.2");
-    assert_rows_measured(&report, 2);
+    assert_series_measured(&report, 1);
+    // Fan-out runs only with a free core per socket besides the sender's; otherwise it is
+    // reported as not measurable, with the cores it needs.
+    let cores = report["env"]["usable_cores"].as_array().unwrap().len();
+    let skipped = report["plan"]["skipped"].as_array().unwrap();
+    if cores < 3 {
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s["reason"].as_str().unwrap().contains("not measurable on this host")),
+            "{skipped:?}"
+        );
+        let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+        assert!(md.contains("Not measurable on this host"), "{md}");
+    } else {
+        assert_series_measured(&report, 2);
+    }
     // Inside the namespace the receiving side's counters are exact: they saw the datagrams.
-    let cell = &report["matrix"]["rows"][0]["cells"][0]["result"];
+    let cell = &series(&report)[0]["points"][0]["trials"][0]["result"];
     assert!(cell["snmp"]["in_datagrams"].as_u64().unwrap() > 0, "{cell}");
     let veth = &report["topology"]["veth"];
     for key in ["tx_ns", "rx_ns"] {
@@ -240,8 +321,6 @@ fn ctrl_c_removes_the_topology_and_still_reports() {
             "classic",
             "--fanout",
             "one",
-            "--reps",
-            "5",
             "--secs",
             "2s",
             "--out",
@@ -276,7 +355,7 @@ fn ctrl_c_removes_the_topology_and_still_reports() {
     assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
     assert!(namespaces_of(pid).is_empty(), "left behind: {:?}", namespaces_of(pid));
     let report = read_report(&out);
-    assert_eq!(report["matrix"]["interrupted"], true);
+    assert_eq!(report["curves"]["interrupted"], true);
     std::fs::remove_dir_all(&out).unwrap();
 }
 
@@ -306,11 +385,14 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
         "classic",
         "--fanout",
         "one",
-        "--no-spin",
+        "--rate",
+        "50k",
         "--reps",
         "1",
+        "--max-reps",
+        "1",
         "--secs",
-        "500ms",
+        "300ms",
         "--sysctl",
         "net.ipv4.udp_rmem_min=4096,8192",
     ])
@@ -336,9 +418,18 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
     }
     assert_eq!(seen.len(), 4, "{seen:?}");
     assert!(seen.contains(&("8192".to_string(), other_backlog.to_string())));
-    // Results side by side: one row per setting.
-    assert_eq!(report["matrix"]["rows"].as_array().unwrap().len(), 4);
-    assert_rows_measured(&report, 4);
+    // Results side by side: one series per setting, each setting compared with the first.
+    assert_eq!(series(&report).len(), 4);
+    assert_series_measured(&report, 4);
+    let cross = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["setting_a"] != v["setting_b"])
+        .count();
+    assert!(cross >= 3, "no setting verdicts: {}", report["verdicts"]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("Kernel settings"), "{md}");
     // The host's values are what they were.
     assert_eq!(sysctl("net.ipv4.udp_rmem_min"), host_rmem_min);
     assert_eq!(sysctl("net.core.netdev_max_backlog"), host_backlog);
@@ -375,9 +466,12 @@ fn peers_are_reference_rows() {
         "classic",
         "--fanout",
         "one",
-        "--no-spin",
+        "--rate",
+        "50k",
         "--reps",
-        "1",
+        "2",
+        "--max-reps",
+        "2",
         "--secs",
         "1s",
         "--out",
@@ -386,17 +480,12 @@ fn peers_are_reference_rows() {
     let o = run(cmd, Duration::from_secs(120));
     assert!(o.status.success(), "{}", text(&o));
     let report = read_report(&out);
-    assert_rows_measured(&report, 3);
-    let labels: Vec<&str> = report["matrix"]["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["label"].as_str().unwrap())
-        .collect();
+    assert_series_measured(&report, 3);
+    let labels: Vec<&str> = series(&report).iter().map(|r| r["label"].as_str().unwrap()).collect();
     assert!(labels.iter().any(|l| l.contains("iperf3")), "{labels:?}");
     assert!(labels.iter().any(|l| l.contains("sockperf")), "{labels:?}");
     let cmp = &report["comparisons"][0];
-    assert!(cmp["ratio"].as_f64().unwrap() > 0.0, "{cmp}");
+    assert!(cmp["ratio"]["est"].as_f64().unwrap() > 0.0, "{cmp}");
     assert!(cmp["best_path"].as_str().unwrap().contains("recvmmsg"));
     std::fs::remove_dir_all(&out).unwrap();
 }

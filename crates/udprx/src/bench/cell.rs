@@ -9,6 +9,7 @@
 //! short drain the receiver is stopped. `/proc/stat` and `/proc/softirqs` are sampled around the
 //! cell for the softirq share of the receiver's cores.
 
+use super::noise::{NoiseSample, trial_noise};
 use super::topology::{self, Topology};
 use super::{
     CellResult, CellSpec, CpuSplit, Error, Fanout, Latency, RecvMethod, Result, SnmpDelta,
@@ -247,6 +248,7 @@ pub fn run_udprx(
         "secs": secs,
     });
     let before_cpu = CpuSample::read();
+    let noise_after_slot = std::sync::Mutex::new(None);
     let (addr_tx, addr_rx) =
         crossbeam_channel::bounded::<Result<(SocketAddr, crate::StopHandle)>>(1);
 
@@ -302,9 +304,22 @@ pub fn run_udprx(
         };
         let tx_ns = tx_ns.as_deref();
         let traffic = &traffic;
+        // Noise of the receive threads over the flood: sampled once they all run and have
+        // pinned themselves (a pin after the first sample would count as a migration).
+        let started = std::time::Instant::now();
+        let mut noise_before = NoiseSample::read();
+        while noise_before.threads.len() < sockets && started.elapsed() < Duration::from_millis(500)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+            noise_before = NoiseSample::read();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let noise_before = NoiseSample::read();
         let sender = s.spawn(move || flood(tx_ns, dest, spec, traffic, stop));
         let tx =
             sender.join().unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())));
+        *noise_after_slot.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((noise_before, NoiseSample::read()));
         std::thread::sleep(DRAIN);
         rx_stop.stop();
         let rx =
@@ -342,6 +357,10 @@ pub fn run_udprx(
         notes.push("interrupted".into());
     }
     let window = flood.duration_s.max(1e-3);
+    let noise = noise_after_slot
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .map(|(b, a)| trial_noise(&b, &a, &spec.receiver_cpus, window));
     let latency = summary.latency_ns.map(|l| Latency {
         p50_ns: l[0],
         p90_ns: l[1],
@@ -365,6 +384,7 @@ pub fn run_udprx(
         notes,
         sender_report: serde_json::to_value(&flood).unwrap_or_default(),
         receiver_report: serde_json::to_value(&report).unwrap_or_default(),
+        noise,
     })
 }
 

@@ -1,5 +1,7 @@
-//! SVG charts (plotters): received pps per path with min–max whiskers, latency percentiles per
-//! path, zero-loss rate per path. Horizontal bars, one per path, labelled inside the plot.
+//! SVG charts (plotters): per scenario the livelock plot (received against offered, drawn by
+//! [`super::livelock_chart`]) and the peak received rate per path with its 95% interval; the
+//! NDR per path with its search bracket; latency percentiles per path at the common paced rate.
+//! Bar charts are horizontal, one bar per path, labelled inside the plot.
 
 use super::markdown::ChartFile;
 use super::report::BenchReport;
@@ -163,6 +165,7 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
 
 /// Writes every chart the report has data for; returns them for the Markdown report.
 pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
+    use super::livelock_chart::{self as ll, Curve, CurvePoint};
     let mut out = Vec::new();
     let multi = report.settings.len() > 1;
     let name_of = |setting: usize, label: &str| {
@@ -175,89 +178,135 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
             label.to_string()
         }
     };
-
-    // One chart per scenario: the GSO flood with GRO runs an order of magnitude above the
-    // classic flood and would flatten it on a shared axis.
+    let series = &report.curves.series;
     for scenario in super::Scenario::ALL {
-        let pps: Vec<Bar> = report
-            .matrix
-            .rows
+        let members: Vec<_> = series
             .iter()
-            .filter(|r| r.row.scenario == scenario && r.summary.reps_ok > 0)
-            .map(|r| Bar {
-                label: name_of(r.setting, &r.label),
-                value: r.summary.rx_pps_median,
-                range: Some((r.summary.rx_pps_min, r.summary.rx_pps_max)),
-            })
+            .filter(|s| s.row.scenario == scenario && s.figures.peak.is_some())
             .collect();
-        if pps.is_empty() {
+        if members.is_empty() {
             continue;
         }
+        // The livelock plot: received against offered, every point with its 95% interval.
+        let curves: Vec<Curve> = members
+            .iter()
+            .map(|s| Curve {
+                label: name_of(s.setting, &s.label),
+                points: s
+                    .points
+                    .iter()
+                    .filter(|p| p.n() > 0)
+                    .map(|p| {
+                        let i = super::verdict::estimate(&p.rx());
+                        CurvePoint {
+                            offered: p.offered(),
+                            received: p.rx_median(),
+                            interval: i.and_then(|i| Some((i.lo?, i.hi?))),
+                            unpaced: p.rate.is_none(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let file = format!("livelock-{}.svg", scenario.name());
+        ll::draw(
+            &dir.join(&file),
+            &format!(
+                "{} flood: received vs offered ({}{})",
+                scenario.name(),
+                report.topology.kind.name(),
+                if report.topology.rps { ", RPS" } else { "" }
+            ),
+            &curves,
+        )?;
+        out.push(ChartFile {
+            file,
+            title: format!(
+                "received vs offered datagrams/s, {} flood (receive livelock plot)",
+                scenario.name()
+            ),
+        });
+        let pps: Vec<Bar> = members
+            .iter()
+            .filter_map(|s| {
+                let i = s.figures.peak?;
+                Some(Bar {
+                    label: name_of(s.setting, &s.label),
+                    value: i.est,
+                    range: i.lo.zip(i.hi),
+                })
+            })
+            .collect();
         let file = format!("pps-{}.svg", scenario.name());
         bars(
             &dir.join(&file),
             &format!(
-                "{} flood: received datagrams/s per path — median, min–max whiskers ({}, {} reps)",
+                "{} flood: peak received datagrams/s per path with 95% interval ({})",
                 scenario.name(),
-                report.topology.kind.name(),
-                report.plan.reps
+                report.topology.kind.name()
             ),
             "datagrams per second",
             &pps,
         )?;
         out.push(ChartFile {
             file,
-            title: format!("received pps per path, {} flood", scenario.name()),
+            title: format!("peak received pps per path, {} flood", scenario.name()),
         });
     }
 
-    // Latency: at load when measured, else what the flood cells saw (queueing at saturation).
-    let (lat, title): (Vec<(String, Latency)>, String) = if !report.latency.is_empty() {
+    // NDR per path with its bracket.
+    let ndr: Vec<Bar> = series
+        .iter()
+        .filter_map(|s| {
+            let b = s.figures.ndr?;
+            Some(Bar {
+                label: name_of(s.setting, &s.label),
+                value: b.lo? as f64,
+                range: b.hi.map(|h| (b.lo.unwrap_or(0) as f64, h as f64)),
+            })
+        })
+        .collect();
+    if !ndr.is_empty() {
+        let file = "ndr.svg";
+        bars(
+            &dir.join(file),
+            "zero-loss rate (NDR) per path: lower bound, whisker to the lowest failing rate",
+            "datagrams per second",
+            &ndr,
+        )?;
+        out.push(ChartFile { file: file.into(), title: "NDR per path".into() });
+    }
+
+    // Latency at the common paced rate (below every knee: not only queueing), or at
+    // --latency-at when measured.
+    let at_load: Vec<(String, Latency)> = series
+        .iter()
+        .filter_map(|s| {
+            let p = s.latency.as_ref()?;
+            let l: Vec<Latency> = p.trials.iter().filter_map(|t| t.usable()?.latency).collect();
+            Some((name_of(s.setting, &s.label), *l.first()?))
+        })
+        .collect();
+    let (lat, title) = if !at_load.is_empty() {
         (
-            report
-                .latency
-                .iter()
-                .filter_map(|l| Some((name_of(l.setting, &l.label), l.result.as_ref()?.latency?)))
-                .collect(),
+            at_load,
             format!(
-                "latency percentiles at {:.0}% of each path's maximum rate",
-                report.config.latency_at.unwrap_or(0.0) * 100.0
+                "latency percentiles at {:.0}% of each path's NDR",
+                report.config.curve.latency_at.unwrap_or(0.0) * 100.0
             ),
         )
     } else {
         (
-            report
-                .matrix
-                .rows
+            series
                 .iter()
-                .filter_map(|r| Some((name_of(r.setting, &r.label), r.summary.latency?)))
+                .filter_map(|s| Some((name_of(s.setting, &s.label), s.figures.latency?)))
                 .collect(),
-            "latency percentiles under the unpaced flood (saturation: mostly queueing)".into(),
+            "latency percentiles at the common paced rate (medians over repetitions)".to_string(),
         )
     };
     let file = "latency.svg";
     latency(&dir.join(file), &title, &lat)?;
     out.push(ChartFile { file: file.into(), title: "latency percentiles per path".into() });
-
-    if !report.zero_loss.is_empty() {
-        let zl: Vec<Bar> = report
-            .zero_loss
-            .iter()
-            .map(|z| Bar {
-                label: name_of(z.setting, &z.label),
-                value: z.search.rate.unwrap_or(0) as f64,
-                range: None,
-            })
-            .collect();
-        let file = "zero-loss.svg";
-        bars(
-            &dir.join(file),
-            "zero-loss rate per path (RFC 2544 search, 1% resolution)",
-            "datagrams per second",
-            &zl,
-        )?;
-        out.push(ChartFile { file: file.into(), title: "zero-loss rate per path".into() });
-    }
     Ok(out)
 }
 

@@ -1,7 +1,10 @@
 //! `report.md` and the terminal table.
 
+use super::answer::{ns_text, rate_text, ratio_text};
+use super::curve::Series;
+use super::median;
 use super::report::{BenchReport, dur_ns, kpps, percent};
-use super::zeroloss::Bound;
+use super::search::{Bound, Bracket};
 use std::fmt::Write;
 
 /// A chart written next to the report.
@@ -64,80 +67,194 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {
     out
 }
 
-/// The results table of one setting.
+/// `—` for a missing figure.
+fn dash() -> String {
+    "—".into()
+}
+
+fn bracket_text(b: &Bracket) -> String {
+    match (b.lo, b.hi, b.bound) {
+        (Some(l), _, Bound::AboveMax) => format!("≥ {}", kpps(l as f64)),
+        (Some(l), Some(h), Bound::Found) => {
+            format!("{} [{}, {}]", kpps(l as f64), kpps(l as f64), kpps(h as f64))
+        }
+        (Some(l), Some(h), _) => {
+            format!("{} [{}, {}]*", kpps(l as f64), kpps(l as f64), kpps(h as f64))
+        }
+        (Some(l), None, _) => kpps(l as f64),
+        (None, _, Bound::BelowMin) => "< lowest rate".into(),
+        _ => dash(),
+    }
+}
+
+fn errors_of(s: &Series) -> Option<String> {
+    s.points.iter().flat_map(|p| p.trials.iter()).find_map(|t| t.error.clone())
+}
+
+/// The figures of every path of one setting: peak, NDR, PDR, livelock ratio, CPU at the common
+/// rate.
 pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> String {
     let headers = [
         "path",
-        "rx pps (median)",
-        "min–max",
-        "sent pps",
-        "loss (median/max)",
-        "drops sock/backlog",
-        "app ns/dgram",
+        "peak rx pps [95% CI]",
+        "NDR pps [bracket]",
+        "PDR 0.5%",
+        "livelock",
+        "app ns/dgram @ common",
         "softirq ns/dgram",
-        "reps",
+        "p99 @ common",
+        "trials",
     ];
     let rows: Vec<Vec<String>> = report
-        .matrix
-        .of_setting(setting)
-        .map(|r| {
-            let s = &r.summary;
-            let errors: Vec<&str> = r.cells.iter().filter_map(|c| c.error.as_deref()).collect();
-            let reps = if errors.is_empty() {
-                format!("{}", s.reps_ok)
-            } else {
-                format!("{}/{} ({})", s.reps_ok, r.cells.len(), errors[0])
-            };
-            if s.reps_ok == 0 {
+        .curves
+        .series
+        .iter()
+        .filter(|s| s.setting == setting)
+        .map(|s| {
+            let f = &s.figures;
+            if f.peak.is_none() {
+                let why = errors_of(s).unwrap_or_else(|| "no result".into());
                 return vec![
-                    r.label.clone(),
-                    "—".into(),
-                    "—".into(),
-                    "—".into(),
-                    "—".into(),
-                    "—".into(),
-                    "—".into(),
-                    "—".into(),
-                    reps,
+                    s.label.clone(),
+                    format!("failed: {why}"),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    s.trials().to_string(),
                 ];
             }
             vec![
-                r.label.clone(),
-                kpps(s.rx_pps_median),
-                format!("{}–{}", kpps(s.rx_pps_min), kpps(s.rx_pps_max)),
-                kpps(s.sent_pps_median),
-                format!("{} / {}", percent(s.loss_median), percent(s.loss_max)),
-                format!("{:.0} / {:.0}", s.kernel_drops_median, s.backlog_drops_median),
-                format!("{:.0}", s.app_ns_per_dgram),
-                format!("{:.0}", s.softirq_ns_per_dgram),
-                reps,
+                s.label.clone(),
+                f.peak.as_ref().map(rate_text).unwrap_or_else(dash),
+                f.ndr.as_ref().map(bracket_text).unwrap_or_else(dash),
+                f.pdr.as_ref().map(bracket_text).unwrap_or_else(dash),
+                f.livelock_ratio.map(|r| format!("{r:.2}")).unwrap_or_else(dash),
+                f.app_ns.as_ref().map(ns_text).unwrap_or_else(dash),
+                f.softirq_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),
+                f.latency.map(|l| dur_ns(l.p99_ns)).unwrap_or_else(dash),
+                s.trials().to_string(),
             ]
         })
         .collect();
     table(&headers, &rows, markdown)
 }
 
-/// Median rx pps of every path under every setting, one column per setting.
+/// Every point of every curve: offered, sent, received, loss, drops, CPU, latency.
+pub fn curve_table(report: &BenchReport, markdown: bool) -> String {
+    let multi = report.settings.len() > 1;
+    let mut rows = Vec::new();
+    for s in &report.curves.series {
+        for p in &s.points {
+            let n = p.n();
+            if n == 0 {
+                continue;
+            }
+            let med =
+                |f: &dyn Fn(&crate::bench::CellResult) -> f64| median(&p.samples(f)).unwrap_or(0.0);
+            let lat: Vec<f64> = p
+                .trials
+                .iter()
+                .filter_map(|t| t.usable()?.latency)
+                .map(|l| l.p50_ns as f64)
+                .collect();
+            let lat99: Vec<f64> = p
+                .trials
+                .iter()
+                .filter_map(|t| t.usable()?.latency)
+                .map(|l| l.p99_ns as f64)
+                .collect();
+            let label = if multi {
+                format!(
+                    "[{}] {}",
+                    report.settings.get(s.setting).map_or("?", |x| x.name.as_str()),
+                    s.label
+                )
+            } else {
+                s.label.clone()
+            };
+            rows.push(vec![
+                label,
+                p.rate.map(|r| kpps(r as f64)).unwrap_or_else(|| "max (unpaced)".into()),
+                kpps(med(&|c| c.sent_pps)),
+                kpps(p.rx_median()),
+                percent(p.loss_median().unwrap_or(0.0)),
+                format!("{:.0}", med(&|c| c.kernel_drops as f64)),
+                format!("{:.0}", med(&|c| c.cpu.app_ns_per_dgram)),
+                format!("{:.0}", med(&|c| c.cpu.softirq_ns_per_dgram)),
+                median(&lat).map(|v| dur_ns(v as u64)).unwrap_or_else(dash),
+                median(&lat99).map(|v| dur_ns(v as u64)).unwrap_or_else(dash),
+                n.to_string(),
+            ]);
+        }
+    }
+    table(
+        &[
+            "path",
+            "offered",
+            "sent pps",
+            "rx pps",
+            "loss",
+            "sock drops",
+            "app ns",
+            "softirq ns",
+            "p50",
+            "p99",
+            "n",
+        ],
+        &rows,
+        markdown,
+    )
+}
+
+/// Every pairwise verdict.
+pub fn verdict_table(report: &BenchReport, markdown: bool) -> String {
+    let rows: Vec<Vec<String>> = report
+        .verdicts
+        .iter()
+        .map(|v| {
+            vec![
+                v.scenario.name().to_string(),
+                v.a.clone(),
+                v.b.clone(),
+                v.figure.name().to_string(),
+                ratio_text(&v.ratio),
+                v.call.words().to_string(),
+            ]
+        })
+        .collect();
+    table(&["scenario", "A", "B", "figure", "A / B [interval]", "verdict for A"], &rows, markdown)
+}
+
+/// Peak and NDR of every path under every setting, one column per setting.
 pub fn settings_table(report: &BenchReport, markdown: bool) -> String {
     let names: Vec<String> = report.settings.iter().map(|s| s.name.clone()).collect();
-    let mut headers: Vec<&str> = vec!["path (median rx pps)"];
+    let mut headers: Vec<&str> = vec!["path (peak rx / NDR)"];
     headers.extend(names.iter().map(|s| s.as_str()));
     let mut rows: Vec<Vec<String>> = Vec::new();
     for row in &report.plan.rows {
         let mut line = vec![row.label(report.plan.sockets)];
         for s in 0..names.len() {
             let cell = report
-                .matrix
-                .of_setting(s)
-                .find(|r| r.row == *row && r.summary.reps_ok > 0)
-                .map(|r| {
-                    format!(
-                        "{} ({})",
-                        kpps(r.summary.rx_pps_median),
-                        percent(r.summary.loss_median)
-                    )
+                .curves
+                .series
+                .iter()
+                .find(|x| x.row == *row && x.setting == s)
+                .and_then(|x| {
+                    let pk = x.figures.peak?;
+                    Some(format!(
+                        "{} / {}",
+                        kpps(pk.est),
+                        x.figures
+                            .ndr
+                            .and_then(|b| b.lo)
+                            .map(|l| kpps(l as f64))
+                            .unwrap_or_else(dash)
+                    ))
                 })
-                .unwrap_or_else(|| "—".into());
+                .unwrap_or_else(dash);
             line.push(cell);
         }
         rows.push(line);
@@ -145,50 +262,25 @@ pub fn settings_table(report: &BenchReport, markdown: bool) -> String {
     table(&headers, &rows, markdown)
 }
 
-fn zero_loss_table(report: &BenchReport, markdown: bool) -> String {
-    let rows: Vec<Vec<String>> = report
-        .zero_loss
-        .iter()
-        .map(|z| {
-            let rate = z.search.rate.map(|r| kpps(r as f64)).unwrap_or_else(|| "—".into());
-            let how = match z.search.bound {
-                Bound::Found => format!(
-                    "bracketed (fails at {})",
-                    z.search.failing_rate.map(|r| kpps(r as f64)).unwrap_or_default()
-                ),
-                Bound::AboveMax => "≥ this: the sender is the limit".into(),
-                Bound::BelowMin => "loses even at the lowest rate".into(),
-                Bound::Budget => "trial budget ran out".into(),
-                Bound::Aborted => "aborted".into(),
-            };
-            vec![
-                report.settings.get(z.setting).map(|s| s.name.clone()).unwrap_or_default(),
-                z.label.clone(),
-                rate,
-                how,
-                z.search.trials.len().to_string(),
-            ]
-        })
-        .collect();
-    table(&["setting", "path", "zero-loss pps", "result", "trials"], &rows, markdown)
-}
-
 fn latency_table(report: &BenchReport, markdown: bool) -> String {
     let rows: Vec<Vec<String>> = report
-        .latency
+        .curves
+        .series
         .iter()
-        .map(|l| {
+        .filter_map(|s| {
+            let p = s.latency.as_ref()?;
             let setting =
-                report.settings.get(l.setting).map(|s| s.name.clone()).unwrap_or_default();
-            match (&l.result, &l.error) {
+                report.settings.get(s.setting).map(|x| x.name.clone()).unwrap_or_default();
+            let t = p.trials.iter().find(|t| t.usable().is_some()).or(p.trials.first())?;
+            Some(match (&t.result, &t.error) {
                 (Some(c), _) => {
                     let lat = c.latency.unwrap_or_default();
                     let have = c.latency.is_some();
-                    let f = |v: u64| if have { dur_ns(v) } else { "—".into() };
+                    let f = |v: u64| if have { dur_ns(v) } else { dash() };
                     vec![
                         setting,
-                        l.label.clone(),
-                        kpps(l.rate as f64),
+                        s.label.clone(),
+                        p.rate.map(|r| kpps(r as f64)).unwrap_or_else(dash),
                         kpps(c.rx_pps),
                         percent(c.loss_ratio()),
                         f(lat.p50_ns),
@@ -199,12 +291,16 @@ fn latency_table(report: &BenchReport, markdown: bool) -> String {
                     ]
                 }
                 (None, e) => {
-                    let mut v = vec![setting, l.label.clone(), kpps(l.rate as f64)];
+                    let mut v = vec![
+                        setting,
+                        s.label.clone(),
+                        p.rate.map(|r| kpps(r as f64)).unwrap_or_else(dash),
+                    ];
                     v.push(e.clone().unwrap_or_default());
-                    v.extend(std::iter::repeat_n("—".to_string(), 6));
+                    v.extend(std::iter::repeat_n(dash(), 6));
                     v
                 }
-            }
+            })
         })
         .collect();
     table(
@@ -214,39 +310,44 @@ fn latency_table(report: &BenchReport, markdown: bool) -> String {
     )
 }
 
-/// The terminal summary: one results table per setting, then zero-loss and latency.
+/// The terminal summary: the Answer, then the figures of each setting.
 pub fn terminal(report: &BenchReport) -> String {
     let mut out = String::new();
+    let c = &report.curves;
     let _ = writeln!(
         out,
-        "\nudprx bench — {} ({}), {} × {:.1} s per cell, medians and min–max over repetitions",
+        "\nudprx bench — {} ({}); {} trials in {:.0} s",
         report.topology.kind.name(),
         report.topology.bound,
-        report.plan.reps,
-        report.plan.secs
+        c.trials,
+        c.secs
     );
+    let _ = writeln!(out, "\nAnswer");
+    for a in &report.answer {
+        let _ = writeln!(out, "- {}", a.replace("**", "").replace('`', ""));
+    }
     for (i, s) in report.settings.iter().enumerate() {
         let _ = writeln!(out, "\nsetting: {}", s.name);
         out.push_str(&results_table(report, i, false));
     }
     if report.settings.len() > 1 {
-        let _ = writeln!(out, "\nsettings side by side: median rx pps (median loss)");
+        let _ = writeln!(out, "\nsettings side by side: peak rx pps / NDR");
         out.push_str(&settings_table(report, false));
     }
-    for c in &report.comparisons {
-        let _ = writeln!(out, "\n{}", c.sentence());
+    for cmp in &report.comparisons {
+        let _ = writeln!(out, "\n{}", cmp.sentence());
     }
-    if !report.zero_loss.is_empty() {
-        let _ = writeln!(out, "\nzero-loss throughput (RFC 2544 binary search, 1% resolution)");
-        out.push_str(&zero_loss_table(report, false));
-    }
-    if !report.latency.is_empty() {
+    if report.curves.series.iter().any(|s| s.latency.is_some()) {
         let _ = writeln!(
             out,
-            "\nlatency at {:.0}% of each path's maximum rate (paced sender)",
-            report.config.latency_at.unwrap_or(0.0) * 100.0
+            "\nlatency at {:.0}% of each path's NDR (paced sender)",
+            report.config.curve.latency_at.unwrap_or(0.0) * 100.0
         );
         out.push_str(&latency_table(report, false));
+    }
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(out);
+        out.push_str(&super::compare::render(b, false));
     }
     for n in &report.notes {
         let _ = writeln!(out, "note: {n}");
@@ -260,16 +361,98 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     let e = &report.env;
     let t = &report.topology;
     let p = &report.plan;
+    let c = &report.curves;
+    let cfg = &report.config.curve;
     let _ = writeln!(o, "# udprx bench report\n");
     let _ = writeln!(
         o,
-        "Started {} on {}; {} wall time.{}\n",
+        "Started {} on {} ({}); {} wall time.{}\n",
         e.started_utc,
         e.hostname.as_deref().unwrap_or("?"),
+        e.cpu_model,
         dur_ns((report.wall_s * 1e9) as u64),
-        if report.matrix.interrupted { " **Interrupted: partial results.**" } else { "" }
+        if c.interrupted { " **Interrupted: partial results.**" } else { "" }
     );
     let _ = writeln!(o, "**Topology: {}** — {}\n", t.kind.name(), t.bound);
+
+    let _ = writeln!(o, "## Answer\n");
+    for a in &report.answer {
+        let _ = writeln!(o, "{a}\n");
+    }
+    for ch in charts.iter().filter(|c| c.file.starts_with("livelock-")) {
+        let _ = writeln!(o, "![{}]({})\n", ch.title, ch.file);
+    }
+
+    let _ = writeln!(o, "## Results\n");
+    let _ = writeln!(
+        o,
+        "*peak* = highest median received rate over the curve, with the 95% interval of that point; *NDR* = highest \
+        offered rate received with no loss or kernel drop, *PDR* = with at most 0.5% lost, each as the search bracket \
+        [highest pass, lowest failure] (`*`: the trial budget ended the search before the bracket reached {:.0}%); \
+        *livelock* = received rate at the top offered rate (the unpaced flood) / peak; CPU and latency at the common \
+        paced rate of the scenario ({}).\n",
+        cfg.resolution * 100.0,
+        c.common_rates
+            .iter()
+            .map(|(s, r)| format!("{} {} pps", s.name(), kpps(*r as f64)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if report.settings.len() > 1 {
+        let _ = writeln!(o, "### Settings side by side\n");
+        o.push_str(&settings_table(report, true));
+        let _ = writeln!(o);
+    }
+    for (i, s) in report.settings.iter().enumerate() {
+        if report.settings.len() > 1 {
+            let _ = writeln!(o, "### Setting: {}\n", s.name);
+        }
+        o.push_str(&results_table(report, i, true));
+        let _ = writeln!(o);
+    }
+    for cmp in &report.comparisons {
+        let setting = if report.settings.len() > 1 {
+            format!(
+                "[{}] ",
+                report.settings.get(cmp.setting).map(|s| s.name.as_str()).unwrap_or("?")
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(o, "{setting}{}\n", cmp.sentence());
+    }
+    for ch in charts.iter().filter(|c| !c.file.starts_with("livelock-")) {
+        let _ = writeln!(o, "![{}]({})\n", ch.title, ch.file);
+    }
+    if !report.verdicts.is_empty() {
+        let _ = writeln!(o, "### Verdicts\n");
+        let _ = writeln!(
+            o,
+            "Every pair of paths (and every setting against the first) on each headline figure. Ratios of peak and \
+            CPU carry Welch's 95% interval on the log scale over the repetitions; NDR ratios carry the hard bounds of the two \
+            search brackets. A pair is called faster or slower only when the whole interval lies more than {:.0}% from 1.\n",
+            super::verdict::MIN_EFFECT * 100.0
+        );
+        o.push_str(&verdict_table(report, true));
+        let _ = writeln!(o);
+    }
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(o, "## Against the baseline\n");
+        o.push_str(&super::compare::render(b, true));
+        let _ = writeln!(o);
+    }
+    if report.curves.series.iter().any(|s| s.latency.is_some()) {
+        let _ = writeln!(o, "## Latency at {:.0}% of NDR\n", cfg.latency_at.unwrap_or(0.0) * 100.0);
+        o.push_str(&latency_table(report, true));
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o, "## Curves\n");
+    let _ = writeln!(
+        o,
+        "<details><summary>Every point of every curve (medians over the point's usable trials)</summary>\n"
+    );
+    o.push_str(&curve_table(report, true));
+    let _ = writeln!(o, "\n</details>\n");
 
     let _ = writeln!(o, "## Environment\n");
     let mut env_rows = vec![
@@ -303,15 +486,45 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     let _ = writeln!(o, "\n## Method\n");
     let _ = writeln!(
         o,
-        "- Matrix `{:?}`: {} rows × {} setting(s) × {} repetitions of {:.1} s = {} cells. \
-        Cells are interleaved: every repetition runs every row of every setting, in an order rotated from one \
-        repetition to the next, so drift (thermal, frequency, neighbours) spreads over all rows instead of biasing one.",
-        report.config.size,
-        p.rows.len(),
-        report.settings.len(),
-        p.reps,
-        p.secs,
-        p.cells()
+        "- Offered-load curves: per scenario one unpaced trial per path sets the top of the grid (the median rate \
+        the unpaced sender reached: {}); the grid is {} of it, every path at the same rates, interleaved; {} point(s) are \
+        added inside each path's knee. The points behind the headline figures (peak, top, common rate) are repeated to at \
+        least {} trials and, while the {:.0} s budget lasts, until their 95% interval is within ±{:.0}% (at most {}). \
+        Trials last {:.1} s; the NDR/PDR search (MLRsearch-style, {:.0}% resolution, at most {} trials) grows them to {:.1} s \
+        as its brackets narrow and confirms each lower bound at that length.",
+        c.ceilings
+            .iter()
+            .map(|(s, r)| format!("{} {} pps", s.name(), kpps(*r)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if cfg.fractions.is_empty() {
+            "a single point".to_string()
+        } else {
+            format!("{:?}", cfg.fractions)
+        },
+        cfg.refine,
+        cfg.min_reps,
+        cfg.budget_secs,
+        cfg.ci_target * 100.0,
+        cfg.max_reps,
+        cfg.trial_secs,
+        cfg.resolution * 100.0,
+        cfg.search_trials,
+        cfg.final_secs,
+    );
+    let _ = writeln!(
+        o,
+        "- Noise: each trial records the steal time of the receiver's cores and the receive threads' involuntary \
+        context switches and migrations; {} of {} trials were disturbed beyond the thresholds (steal > {:.0}%, > {:.0} \
+        preemptions/s, > {} migrations) and repeated. Noise floor: {}.",
+        c.disturbed,
+        c.trials,
+        cfg.noise.max_steal_share * 100.0,
+        cfg.noise.max_involuntary_per_s,
+        cfg.noise.max_migrations,
+        c.noise_floor
+            .map(|v| format!("±{:.1}% (median coefficient of variation of CPU ns/datagram at the repeated common-rate point)", v * 100.0))
+            .unwrap_or_else(|| "not measured (too few repetitions)".into())
     );
     let _ = writeln!(
         o,
@@ -319,33 +532,22 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         fan-out receivers: {} `SO_REUSEPORT` sockets, one pinned thread each, on {:?}.",
         p.sender_cpus, p.receiver_cpus_one, p.sockets, p.receiver_cpus_many
     );
-    let _ = writeln!(
-        o,
-        "- Offered rate: {}.",
-        p.rate
-            .map(|r| format!("{} pps, paced", kpps(r as f64)))
-            .unwrap_or_else(|| "unpaced flood (as fast as the sender goes)".into())
-    );
+    for s in &p.skipped {
+        let _ = writeln!(o, "- Left out: `{}` — {}.", s.label, s.reason);
+    }
     let _ = writeln!(
         o,
         "- Scenarios: **classic** = 18-byte payloads (64-byte frames) over 16 flows, sent with `sendmmsg` \
         batches of 64, no GSO — every datagram crosses the stack alone and GRO cannot help; **gso** = 18-byte segments over 2 flows, \
-        the sender hands 64-segment UDP_SEGMENT buffers to the kernel; receivers with and without UDP_GRO."
+        the sender hands 64-segment UDP_SEGMENT buffers to the kernel."
     );
     let _ = writeln!(
         o,
-        "- Figures: *rx pps* = datagrams the receiver counted / receive window, median and min–max over \
-        repetitions; *loss* = sequence gaps (or sent − received for peers) / sent; *drops sock/backlog* = socket \
-        drops (SO_RXQ_OVFL or the receiving namespace's `RcvbufErrors` delta) / drops on a full per-CPU \
-        input backlog (`/proc/net/softnet_stat`, machine-wide); *app ns/dgram* = user + system CPU time of the receiving \
-        threads / datagrams received; *softirq ns/dgram* = softirq time of the receiver's cores (`/proc/stat`) / \
-        datagrams received. Application system time can include softirq work that interrupted the thread."
+        "- Figures: *rx pps* = datagrams the receiver counted / send window; *loss* = (sequence gaps or sent − received, \
+        or kernel drops if more) / sent; *app ns/dgram* = user + system CPU time of the receiving threads / datagrams \
+        received; *softirq ns/dgram* = softirq time of the receiver's cores (`/proc/stat`) / datagrams received. \
+        Application system time can include softirq work that interrupted the thread. See docs/methodology.md."
     );
-    let _ = writeln!(
-        o,
-        "- Gaps under ~15% between rows are within run-to-run spread on a small VM; see docs/methodology.md."
-    );
-
     let _ = writeln!(o, "\n## Kernel settings\n");
     for s in &report.settings {
         let _ = writeln!(o, "### {}\n", s.name);
@@ -374,60 +576,6 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         let _ = writeln!(o);
     }
 
-    let _ = writeln!(o, "## Results\n");
-    if report.settings.len() > 1 {
-        let _ = writeln!(
-            o,
-            "### Settings side by side\n\nMedian received pps (median loss) of each path under each setting.\n"
-        );
-        o.push_str(&settings_table(report, true));
-        let _ = writeln!(o);
-    }
-    for (i, s) in report.settings.iter().enumerate() {
-        if report.settings.len() > 1 {
-            let _ = writeln!(o, "### Setting: {}\n", s.name);
-        }
-        o.push_str(&results_table(report, i, true));
-        let _ = writeln!(o);
-    }
-    for c in &report.comparisons {
-        let setting = if report.settings.len() > 1 {
-            format!("[{}] ", report.settings.get(c.setting).map(|s| s.name.as_str()).unwrap_or("?"))
-        } else {
-            String::new()
-        };
-        let _ = writeln!(o, "{setting}{}\n", c.sentence());
-    }
-    for c in charts {
-        let _ = writeln!(o, "![{}]({})\n", c.title, c.file);
-    }
-    if !report.zero_loss.is_empty() {
-        let _ = writeln!(o, "## Zero-loss throughput\n");
-        let _ = writeln!(
-            o,
-            "Binary search (RFC 2544) per path for the highest paced rate received without any loss \
-            or kernel drop over a {:.1} s trial, from 1% to 100% of the rate the unpaced sender reached, to 1% resolution; \
-            the final rate is confirmed by a second trial.\n",
-            p.secs
-        );
-        o.push_str(&zero_loss_table(report, true));
-        let _ = writeln!(o);
-    }
-    if !report.latency.is_empty() {
-        let _ = writeln!(
-            o,
-            "## Latency at {:.0}% load\n",
-            report.config.latency_at.unwrap_or(0.0) * 100.0
-        );
-        let _ = writeln!(
-            o,
-            "One-way latency (send timestamp → application) with a paced sender at a fixed fraction of each \
-            path's maximum rate (its zero-loss rate when searched, else its median received rate). At saturation latency \
-            is only queueing, so it is measured below it.\n"
-        );
-        o.push_str(&latency_table(report, true));
-        let _ = writeln!(o);
-    }
     if !report.notes.is_empty() {
         let _ = writeln!(o, "## Notes\n");
         for n in &report.notes {

@@ -15,18 +15,24 @@
 //! The orchestration talks to measurement through the [`Bench`] trait, so the plan, the
 //! interleaving and the search are tested with a fake receiver of known capacity.
 
+pub mod answer;
 pub mod cell;
 pub mod chart;
+pub mod compare;
+pub mod curve;
 pub mod env;
+pub mod livelock_chart;
 pub mod markdown;
-pub mod matrix;
+pub mod noise;
 pub mod peers;
+pub mod plan;
 pub mod report;
 pub mod run;
+pub mod search;
 pub mod sys;
 pub mod sysctl;
 pub mod topology;
-pub mod zeroloss;
+pub mod verdict;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -413,6 +419,9 @@ pub struct CellResult {
     pub sender_report: serde_json::Value,
     /// The receiver's own report (udprx report schema), as JSON.
     pub receiver_report: serde_json::Value,
+    /// Steal time, preemptions and migrations of the receiving threads during the cell.
+    #[serde(default)]
+    pub noise: Option<noise::TrialNoise>,
 }
 
 impl CellResult {

@@ -329,6 +329,8 @@ fn peer_result(r: PeerRun<'_>) -> CellResult {
             "cpu_sys_ns": r.exit.sys_ns,
             "exit_status": r.exit.status,
         }),
+        // A peer runs in its own process: its threads' preemptions are not sampled here.
+        noise: None,
     }
 }
 

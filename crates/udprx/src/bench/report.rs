@@ -1,8 +1,10 @@
 //! The report of a run: one serializable value written as `report.json`, rendered as a terminal
 //! table and as `report.md` with SVG charts.
 
+use super::answer::PairVerdict;
+use super::curve::{CurveConfig, CurveRun};
 use super::env::Env;
-use super::matrix::{LatencyRow, MatrixResult, Plan, Size, ZeroLossRow};
+use super::plan::{Plan, Size};
 use super::sysctl::{InForce, Profile};
 use super::topology::{Kind, Veth};
 use super::{Error, Result};
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// Schema name and version of `report.json`. Each cell embeds the receiver's own report in the
 /// shared udprx schema (`receiver_report`) and the sender's report (`sender_report`).
-pub const SCHEMA: &str = "udprx-bench/1";
+pub const SCHEMA: &str = "udprx-bench/2";
 
 /// The topology as run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,12 +47,10 @@ pub struct SettingInfo {
 /// Options of the run that shape the results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
-    /// Matrix size.
+    /// Run size.
     pub size: Size,
-    /// Zero-loss search on.
-    pub zero_loss: bool,
-    /// Latency at this fraction of the maximum rate.
-    pub latency_at: Option<f64>,
+    /// How the curves were measured.
+    pub curve: CurveConfig,
     /// Reference receivers requested.
     pub peers: bool,
 }
@@ -70,14 +70,17 @@ pub struct BenchReport {
     pub plan: Plan,
     /// Settings compared.
     pub settings: Vec<SettingInfo>,
-    /// The matrix.
-    pub matrix: MatrixResult,
-    /// Zero-loss searches.
-    pub zero_loss: Vec<ZeroLossRow>,
-    /// Latency at load.
-    pub latency: Vec<LatencyRow>,
+    /// The offered-load curves, searches and derived figures.
+    pub curves: CurveRun,
+    /// Every pair of paths (and settings) compared on each headline figure.
+    pub verdicts: Vec<PairVerdict>,
+    /// The Answer: the run's conclusions in plain words.
+    pub answer: Vec<String>,
     /// Best udprx path against the better reference receiver, per setting (with `--peers`).
     pub comparisons: Vec<Comparison>,
+    /// The same figures against a saved run (`--baseline`).
+    #[serde(default)]
+    pub baseline: Option<super::compare::Comparison>,
     /// Notes for the reader (fallbacks, skipped peers, interruptions).
     pub notes: Vec<String>,
     /// Wall time of the whole run, seconds.
@@ -108,60 +111,63 @@ impl BenchReport {
 pub struct Comparison {
     /// Setting index.
     pub setting: usize,
-    /// Best udprx path (highest median rx pps).
+    /// Best udprx path (highest peak received rate).
     pub best_path: String,
-    /// Its median rx pps.
+    /// Its peak.
     pub best_pps: f64,
     /// The better peer.
     pub best_peer: String,
-    /// Its median rx pps.
+    /// Its peak.
     pub peer_pps: f64,
-    /// best_pps / peer_pps.
-    pub ratio: f64,
-    /// Fewest repetitions behind either median.
-    pub reps: usize,
+    /// Ratio best / peer with its 95% interval and the call.
+    pub ratio: super::verdict::Interval,
+    /// The call for udprx.
+    pub call: super::verdict::Call,
 }
 
 impl Comparison {
     /// One sentence for the report.
     pub fn sentence(&self) -> String {
         format!(
-            "classic flood: best udprx path `{}` receives {} pps (median) = {:.2}× the better reference receiver `{}` ({} pps), medians of {} repetition(s){}",
+            "classic flood: best udprx path `{}` peaks at {} pps = {} the better reference receiver `{}` ({} pps): {}",
             self.best_path,
             kpps(self.best_pps),
-            self.ratio,
+            super::answer::ratio_text(&self.ratio),
             self.best_peer,
             kpps(self.peer_pps),
-            self.reps,
-            if self.reps < 5 { " — use --reps 5 or more before quoting this" } else { "" }
+            self.call.words()
         )
     }
 }
 
 /// Compares, per setting, the best udprx path of the classic flood with the better peer.
-pub fn compare_with_peers(matrix: &MatrixResult, settings: usize) -> Vec<Comparison> {
+pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<Comparison> {
+    use super::answer::{Figure, compare};
     let mut out = Vec::new();
     for s in 0..settings {
         let classic = || {
-            matrix
-                .of_setting(s)
-                .filter(|r| r.row.scenario == super::Scenario::Classic && r.summary.reps_ok > 0)
+            curves.series.iter().filter(move |r| {
+                r.setting == s
+                    && r.row.scenario == super::Scenario::Classic
+                    && r.figures.peak.is_some()
+            })
         };
         let best = |udprx: bool| {
-            classic()
-                .filter(move |r| r.row.is_udprx() == udprx)
-                .max_by(|a, b| a.summary.rx_pps_median.total_cmp(&b.summary.rx_pps_median))
+            classic().filter(move |r| r.row.is_udprx() == udprx).max_by(|a, b| {
+                let e = |x: &super::curve::Series| x.figures.peak.map_or(0.0, |i| i.est);
+                e(a).total_cmp(&e(b))
+            })
         };
         if let (Some(u), Some(p)) = (best(true), best(false)) {
-            if p.summary.rx_pps_median > 0.0 {
+            if let Some((ratio, call)) = compare(u, p, Figure::Peak) {
                 out.push(Comparison {
                     setting: s,
                     best_path: u.label.clone(),
-                    best_pps: u.summary.rx_pps_median,
+                    best_pps: u.figures.peak.map_or(0.0, |i| i.est),
                     best_peer: p.label.clone(),
-                    peer_pps: p.summary.rx_pps_median,
-                    ratio: u.summary.rx_pps_median / p.summary.rx_pps_median,
-                    reps: u.summary.reps_ok.min(p.summary.reps_ok),
+                    peer_pps: p.figures.peak.map_or(0.0, |i| i.est),
+                    ratio,
+                    call,
                 });
             }
         }

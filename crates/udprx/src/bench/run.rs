@@ -1,10 +1,14 @@
 //! A whole benchmark run: validate everything first (bad input changes nothing), build the
-//! topology, apply each setting in turn, run the matrix and the searches, write the report.
+//! topology, apply each setting in turn, measure every path's offered-load curve, derive the
+//! verdicts and the Answer, write the report.
 //! The topology and the kernel settings are guards: they are undone on a normal end, an error,
 //! Ctrl-C (checked between cells and inside the flood) and a panic (unwinding drops them).
 
+use super::answer;
+use super::curve::{self, CurveConfig};
 use super::env::{self, Env};
-use super::matrix::{self, Plan, Progress, Selection, Size};
+use super::noise::Thresholds;
+use super::plan::{self, Plan, Progress, Selection, Size, SkippedRow};
 use super::report::{self, BenchReport, Config, SettingInfo, TopologyInfo};
 use super::sysctl::{self, Applier, Profile, SysctlSweep};
 use super::topology::{self, Kind, Topology};
@@ -20,7 +24,7 @@ pub struct Options {
     pub topology: Option<Kind>,
     /// RPS on the receiver's veth; `None`: on for veth.
     pub rps: Option<bool>,
-    /// Matrix size.
+    /// Run size.
     pub size: Option<Size>,
     /// Method names to keep (empty: all).
     pub methods: Vec<String>,
@@ -30,22 +34,28 @@ pub struct Options {
     pub scenarios: Vec<String>,
     /// `+gro` variants in the classic flood too.
     pub gro: bool,
-    /// Leave out the busy-spinning rows.
+    /// Leave out the busy-spinning rows (`--full`).
     pub no_spin: bool,
-    /// Repetitions (default by size).
+    /// Least repetitions of each headline point (default 3).
     pub reps: Option<usize>,
-    /// Seconds per cell (default by size).
+    /// Most repetitions of each headline point.
+    pub max_reps: Option<usize>,
+    /// Target half-width of the 95% intervals (default 0.05).
+    pub ci_target: Option<f64>,
+    /// Time budget of the curves, seconds (default by size).
+    pub budget: Option<f64>,
+    /// Seconds per trial (default by size).
     pub secs: Option<f64>,
     /// Sockets for fan-out (default: number of usable cores).
     pub sockets: Option<usize>,
-    /// Paced rate for the matrix.
-    pub rate: Option<u64>,
-    /// Run the zero-loss search.
-    pub zero_loss: bool,
-    /// Top of the zero-loss search.
+    /// Measure one rate instead of the curve: `Some(None)` the unpaced flood (`--rate max`).
+    pub rate: Option<Option<u64>>,
+    /// Top of the grid (default: what the unpaced sender reached).
     pub max_rate: Option<u64>,
-    /// Latency at this fraction of the maximum.
+    /// Latency at this fraction of each path's NDR.
     pub latency_at: Option<f64>,
+    /// A saved report to compare with.
+    pub baseline: Option<PathBuf>,
     /// `--sysctl key=v1,v2` arguments.
     pub sysctls: Vec<String>,
     /// `--profile` files.
@@ -69,12 +79,14 @@ pub struct Prepared {
     pub rps: bool,
     /// The plan.
     pub plan: Plan,
+    /// How the curves are measured.
+    pub curve: CurveConfig,
+    /// The saved run to compare with, loaded.
+    pub baseline: Option<(String, Box<BenchReport>)>,
     /// Settings (profiles × sysctl values), completed.
     pub settings: Vec<Profile>,
     /// Options that shape the report.
     pub config: Config,
-    /// Zero-loss top override.
-    pub max_rate: Option<u64>,
     /// The output directory (created, empty of our files).
     pub out_dir: PathBuf,
     /// Notes decided during validation.
@@ -107,6 +119,26 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     if opts.reps == Some(0) {
         return bad("--reps must be at least 1".into());
     }
+    if let (Some(lo), Some(hi)) = (opts.reps, opts.max_reps) {
+        if hi < lo {
+            return bad(format!("--max-reps {hi} is below --reps {lo}"));
+        }
+    }
+    if opts.max_reps.is_some_and(|m| m == 0 || m > 100) {
+        return bad("--max-reps: expected 1 to 100".into());
+    }
+    if let Some(c) = opts.ci_target {
+        if !(c > 0.0 && c < 1.0) {
+            return bad(format!(
+                "--ci-target {c}: expected a fraction in (0, 1), e.g. 0.05 for ±5%"
+            ));
+        }
+    }
+    if let Some(b) = opts.budget {
+        if !(b > 0.0 && b <= 86_400.0) {
+            return bad(format!("--budget {b}: expected 0 < seconds ≤ 86400"));
+        }
+    }
     if let Some(s) = opts.secs {
         if !(s > 0.0 && s <= 3600.0) {
             return bad(format!("--secs {s}: expected 0 < seconds ≤ 3600"));
@@ -115,7 +147,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     if opts.sockets == Some(0) {
         return bad("--sockets must be at least 1".into());
     }
-    if opts.rate == Some(0) || opts.max_rate == Some(0) {
+    if opts.rate == Some(Some(0)) || opts.max_rate == Some(0) {
         return bad("rates must be positive".into());
     }
     let sweeps = opts.sysctls.iter().map(|s| SysctlSweep::parse(s)).collect::<Result<Vec<_>>>()?;
@@ -123,6 +155,10 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     for p in &opts.profiles {
         profiles.extend(sysctl::load_profiles(p)?);
     }
+    let baseline = match &opts.baseline {
+        Some(p) => Some((p.display().to_string(), Box::new(super::compare::load(p)?))),
+        None => None,
+    };
 
     // Topology: veth needs root.
     let kind = match opts.topology {
@@ -175,9 +211,9 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         spin: !opts.no_spin,
         peers,
     };
-    let rows = matrix::rows(&selection);
-    if rows.is_empty() {
-        return bad("empty matrix: the --methods/--fanout/--scenarios filters leave no path to run (GSO rows exist only for one socket unless --full)".into());
+    let all_rows = plan::rows(&selection);
+    if all_rows.is_empty() {
+        return bad("no path to run: the --methods/--fanout/--scenarios filters leave nothing (the GSO flood runs recvmmsg and uring on one socket unless --full)".into());
     }
 
     // Cores: sender on one, receivers on the others.
@@ -198,44 +234,54 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         }
     }
     let sockets = opts.sockets.unwrap_or(usable.len().max(2));
-    // Fan-out: the receiver's own cores first, then the sender's, one socket per core.
-    let mut many: Vec<usize> = receiver_pool.clone();
-    for c in usable.iter().chain(sender_cpus.iter()) {
-        if many.len() >= sockets {
-            break;
-        }
-        if !many.contains(c) {
-            many.push(*c);
+    // Fan-out: one socket per core, every core free of the sender. Where the host lacks them,
+    // the second socket would share the sender's core and measure contention with the sender,
+    // not fan-out: such rows are reported as not measurable rather than measured.
+    let free: Vec<usize> =
+        receiver_pool.iter().copied().filter(|c| !sender_cpus.contains(c)).collect();
+    let needed = sockets + sender_cpus.len();
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for r in all_rows {
+        let fan =
+            matches!(r.receiver, Receiver::Udprx { fanout, .. } if fanout != super::Fanout::One);
+        if fan && (free.len() < sockets || sockets < 2) {
+            skipped.push(SkippedRow {
+                label: r.label(sockets),
+                reason: if sockets < 2 {
+                    "fan-out needs at least 2 sockets (--sockets)".into()
+                } else {
+                    format!(
+                        "not measurable on this host: needs {needed} cores ({sockets} receive sockets, each on its own core, plus {} for the sender), has {}",
+                        sender_cpus.len(),
+                        usable.len()
+                    )
+                },
+            });
+        } else {
+            rows.push(r);
         }
     }
+    if rows.is_empty() {
+        let why: Vec<String> =
+            skipped.iter().map(|s| format!("{}: {}", s.label, s.reason)).collect();
+        return bad(format!("no measurable path left: {}", why.join("; ")));
+    }
+    let mut many: Vec<usize> = free.clone();
     many.truncate(sockets.max(1));
-    let has_fanout = rows.iter().any(
-        |r| matches!(r.receiver, Receiver::Udprx { fanout, .. } if fanout != super::Fanout::One),
-    );
-    if has_fanout && many.iter().any(|c| sender_cpus.contains(c)) {
-        notes.push(format!(
-            "fan-out receivers use {sockets} sockets on cores {many:?}, sharing core(s) {sender_cpus:?} with the sender (N = number of cores)"
-        ));
-    }
-    let (reps, secs) = match size {
-        Size::Quick => (2, 2.0),
-        Size::Default => (3, 3.0),
-        Size::Full => (5, 3.0),
-    };
     let mut settings = sysctl::settings(&profiles, &sweeps);
     sysctl::complete(&mut settings);
     let plan = Plan {
         rows,
+        skipped,
         settings: settings.iter().map(|s| s.name.clone()).collect(),
         sockopts: settings.iter().map(|s| s.sockopts).collect(),
-        reps: opts.reps.unwrap_or(reps),
-        secs: opts.secs.unwrap_or(secs),
         sockets,
-        rate: opts.rate,
         sender_cpus,
         receiver_cpus_one: vec![receiver_pool[0]],
         receiver_cpus_many: many,
     };
+    let curve = curve_config(size, opts, plan.series());
     let out_dir = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("bench-results").join(env::utc_compact(std::time::SystemTime::now()))
     });
@@ -245,16 +291,64 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         rps,
         plan,
         settings,
-        config: Config {
-            size,
-            zero_loss: opts.zero_loss,
-            latency_at: opts.latency_at,
-            peers: opts.peers,
-        },
-        max_rate: opts.max_rate,
+        config: Config { size, curve: curve.clone(), peers: opts.peers },
+        curve,
+        baseline,
         out_dir,
         notes,
     })
+}
+
+/// The curve settings of a size, with the command line's overrides. The budget scales with the
+/// number of series beyond the size's usual count, so a larger selection still gets its
+/// repetitions.
+pub fn curve_config(size: Size, opts: &Options, series: usize) -> CurveConfig {
+    let (fractions, secs, refine, max_reps, budget, search, resolution, usual): (
+        &[f64],
+        f64,
+        usize,
+        usize,
+        f64,
+        usize,
+        f64,
+        usize,
+    ) = match size {
+        Size::Quick => (&[0.25, 0.5, 0.707, 1.0], 0.5, 1, 5, 50.0, 3, 0.05, 3),
+        Size::Default => {
+            (&[0.125, 0.177, 0.25, 0.354, 0.5, 0.707, 1.0], 1.0, 2, 8, 220.0, 6, 0.03, 5)
+        }
+        Size::Full => (
+            &[0.125, 0.177, 0.25, 0.354, 0.5, 0.6, 0.707, 0.85, 1.0],
+            1.0,
+            3,
+            10,
+            900.0,
+            10,
+            0.02,
+            40,
+        ),
+    };
+    let secs = opts.secs.unwrap_or(secs);
+    let min_reps = opts.reps.unwrap_or(3);
+    let scale = (series as f64 / usual as f64).max(1.0);
+    CurveConfig {
+        fractions: if opts.rate.is_some() { Vec::new() } else { fractions.to_vec() },
+        fixed: opts.rate,
+        max_rate: opts.max_rate,
+        trial_secs: secs,
+        final_secs: secs * 2.0,
+        refine,
+        min_reps,
+        max_reps: opts.max_reps.unwrap_or(max_reps).max(min_reps),
+        ci_target: opts.ci_target.unwrap_or(0.05),
+        budget_secs: opts.budget.unwrap_or(
+            budget * scale * (secs / if size == Size::Quick { 0.5 } else { 1.0 }).max(0.25),
+        ),
+        search_trials: if opts.rate.is_some() { 0 } else { search },
+        resolution,
+        latency_at: opts.latency_at,
+        noise: Thresholds::default(),
+    }
 }
 
 /// The real measurement side.
@@ -402,35 +496,41 @@ pub fn execute(
         bench.enter_setting(i)?;
         in_force.push(bench.applier.in_force(&keys));
     }
+    let c = &prep.curve;
     progress(&format!(
-        "udprx bench: {} topology, {} rows × {} setting(s) × {} reps × {:.1} s ≈ {:.0} s; output {}",
+        "udprx bench: {} topology, {} path(s) × {} setting(s); {}; {:.1} s trials, ≥{} reps per headline point, ±{:.0}% target, budget {:.0} s; output {}",
         prep.kind.name(),
         plan.rows.len(),
         plan.settings.len(),
-        plan.reps,
-        plan.secs,
-        plan.estimate_secs(),
+        match c.fixed {
+            Some(None) => "one point: the unpaced flood".to_string(),
+            Some(Some(r)) => format!("one point: {} pps paced", report::kpps(r as f64)),
+            None => format!(
+                "offered-load curves ({} grid points + unpaced, NDR/PDR search)",
+                c.fractions.len()
+            ),
+        },
+        c.trial_secs,
+        c.min_reps,
+        c.ci_target * 100.0,
+        c.budget_secs,
         prep.out_dir.display()
     ));
+    for s in &plan.skipped {
+        progress(&format!("left out: {}: {}", s.label, s.reason));
+    }
     let multi = prep.settings.len() > 1;
     let mut cb = |p: &Progress<'_>| progress(&progress_line(p, multi));
-    let matrix = matrix::run_matrix(plan, &mut bench, stop, &mut cb)?;
-    let mut interrupted = matrix.interrupted;
-    let zero_loss = if prep.config.zero_loss && !interrupted {
-        matrix::run_zero_loss(plan, &matrix, &mut bench, prep.max_rate, stop, &mut cb)?
-    } else {
-        Vec::new()
-    };
-    interrupted |= stop.load(std::sync::atomic::Ordering::Relaxed);
-    let latency = match prep.config.latency_at {
-        Some(f) if !interrupted => {
-            matrix::run_latency(plan, &matrix, &zero_loss, f, &mut bench, stop, &mut cb)?
-        }
-        _ => Vec::new(),
-    };
-    interrupted |= stop.load(std::sync::atomic::Ordering::Relaxed);
+    let curves = curve::run_curves(plan, c, &mut bench, stop, &mut cb)?;
+    let interrupted = curves.interrupted || stop.load(std::sync::atomic::Ordering::Relaxed);
     if interrupted {
         notes.push("interrupted (Ctrl-C): results are partial".into());
+    }
+    if curves.disturbed > 0 {
+        notes.push(format!(
+            "{} trial(s) were disturbed (steal time, preemption or migration of the receive threads) and repeated; the disturbed ones are kept in report.json but left out of the figures",
+            curves.disturbed
+        ));
     }
     let setting_notes = std::mem::take(&mut bench.setting_notes);
     // Undo the settings and the topology before writing (guards would too).
@@ -443,8 +543,19 @@ pub fn execute(
     drop(bench);
     drop(topo);
 
-    let comparisons = report::compare_with_peers(&matrix, prep.settings.len());
-    let report = BenchReport {
+    let comparisons = report::compare_with_peers(&curves, prep.settings.len());
+    let verdicts = answer::verdicts(&curves, &plan.settings);
+    let skipped: Vec<(String, String)> =
+        plan.skipped.iter().map(|s| (s.label.clone(), s.reason.clone())).collect();
+    let ctx = answer::Context {
+        settings: &plan.settings,
+        topology: prep.kind.name(),
+        rps: prep.rps,
+        skipped: &skipped,
+        ci_target: c.ci_target,
+    };
+    let answer = answer::answer(&curves, &verdicts, &ctx);
+    let mut report = BenchReport {
         schema: report::SCHEMA.into(),
         env,
         topology: TopologyInfo { kind: prep.kind, rps: prep.rps, veth, rx_addr, bound },
@@ -462,13 +573,17 @@ pub fn execute(
                 notes: n,
             })
             .collect(),
-        matrix,
-        zero_loss,
-        latency,
+        curves,
+        verdicts,
+        answer,
         comparisons,
+        baseline: None,
         notes,
         wall_s: started.elapsed().as_secs_f64(),
     };
+    if let Some((name, base)) = &prep.baseline {
+        report.baseline = Some(super::compare::compare_reports(base, &report, name, "this run"));
+    }
     let files = report.write(&prep.out_dir)?;
     Ok(Outcome { report, files, interrupted })
 }
@@ -518,7 +633,7 @@ mod tests {
         assert!(p.notes.iter().any(|n| n.contains("loopback")));
         assert!(out.is_dir());
         assert!(!p.plan.sender_cpus.is_empty());
-        assert!(p.plan.estimate_secs() <= 180.0);
+        assert!(p.curve.budget_secs <= 240.0, "{}", p.curve.budget_secs);
         std::fs::remove_dir_all(&out).unwrap();
         let out2 = tmp_out("root");
         let p = prepare(&Options { out: Some(out2.clone()), ..Options::default() }, true).unwrap();

@@ -1,5 +1,6 @@
-//! `udprx bench`: every receive path side by side, zero-loss throughput, latency at load and
-//! kernel-setting comparisons, written as a report with charts. Argument parsing and printing
+//! `udprx bench`: every receive path's offered-load curve side by side, with NDR/PDR, verdicts
+//! with confidence intervals, kernel-setting comparisons and an Answer, written as a report
+//! with charts; `udprx compare`: two saved runs side by side. Argument parsing and printing
 //! only; the work is in [`udprx::bench`].
 
 use std::path::PathBuf;
@@ -7,14 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::Args;
-use udprx::bench::matrix::Size;
+use udprx::bench::plan::Size;
 use udprx::bench::run::{self, Options};
 use udprx::bench::topology::{self, Kind};
 
 use super::{CliError, parse_cpus};
 
-/// Compare every receive path (method × fan-out × GRO) under the classic and the GSO flood,
-/// and write a report (terminal table, report.json, report.md, SVG charts).
+/// Measure every receive path's offered-load curve under the classic and the GSO flood, rank
+/// the paths with confidence intervals, and write a report (terminal summary, report.json,
+/// report.md with an Answer section, SVG charts including the receive-livelock plot).
 ///
 /// As root the default topology is two network namespaces joined by a veth pair with RPS on
 /// the receiver's core (receiver-bound); without root it is loopback (sender-bound).
@@ -44,33 +46,43 @@ pub struct BenchArgs {
     /// Leave out the busy-spinning reference row.
     #[arg(long)]
     pub no_spin: bool,
-    /// Every combination (5 repetitions).
+    /// Every combination, finer grid, longer budget.
     #[arg(long, conflicts_with = "quick")]
     pub full: bool,
-    /// A smaller matrix in under a minute (2 × 2 s).
+    /// A short run in about a minute (classic flood, 0.5 s trials, shorter grid).
     #[arg(long)]
     pub quick: bool,
-    /// Repetitions of every cell.
-    #[arg(long)]
+    /// Least repetitions of each headline point (peak, top, common rate); default 3.
+    #[arg(long, alias = "min-reps")]
     pub reps: Option<usize>,
-    /// Length of each cell: 3s, 500ms...
+    /// Most repetitions of each headline point while its interval is wider than the target.
+    #[arg(long)]
+    pub max_reps: Option<usize>,
+    /// Target half-width of the 95% intervals, as a fraction (default 0.05 = ±5%).
+    #[arg(long, value_name = "FRACTION")]
+    pub ci_target: Option<f64>,
+    /// Time budget for the curves; extra repetitions stop when it is spent (default by size).
+    #[arg(long, value_parser = super::parse_duration, value_name = "DURATION")]
+    pub budget: Option<std::time::Duration>,
+    /// Length of each trial: 1s, 500ms... (the search's confirmations last twice as long).
     #[arg(long, alias = "cell-secs", value_parser = super::parse_duration, value_name = "DURATION")]
     pub secs: Option<std::time::Duration>,
     /// Sockets in hash/cpu fan-out (default: number of cores).
     #[arg(long)]
     pub sockets: Option<usize>,
-    /// Pace the sender at this many datagrams/s instead of flooding.
-    #[arg(long)]
-    pub rate: Option<u64>,
-    /// Binary-search each path's zero-loss rate (RFC 2544, 1% resolution).
-    #[arg(long)]
-    pub zero_loss: bool,
-    /// Top of the zero-loss search (default: what the unpaced sender reached).
-    #[arg(long)]
+    /// Measure one offered rate instead of the curve: `max` (the unpaced flood) or a rate
+    /// such as 200k.
+    #[arg(long, value_parser = parse_rate_arg, value_name = "max|PPS")]
+    pub rate: Option<RateArg>,
+    /// Top of the curve's grid (default: the rate the unpaced sender reached).
+    #[arg(long, value_parser = parse_pps, value_name = "PPS")]
     pub max_rate: Option<u64>,
-    /// Latency percentiles of each path at this fraction of its maximum rate (e.g. 0.5).
+    /// Latency percentiles of each path at this fraction of its NDR (e.g. 0.5).
     #[arg(long, value_name = "FRACTION")]
     pub latency_at: Option<f64>,
+    /// A saved report.json to compare this run with (same verdicts and intervals).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// A sysctl to compare: key=v1,v2 (repeatable; settings are the cross product).
     #[arg(long = "sysctl", value_name = "KEY=V1,V2")]
     pub sysctl: Vec<String>,
@@ -117,6 +129,10 @@ impl BenchArgs {
                 None
             },
             size,
+            max_reps: self.max_reps,
+            ci_target: self.ci_target,
+            budget: self.budget.map(|d| d.as_secs_f64()),
+            baseline: self.baseline.clone(),
             methods: self.methods.clone(),
             fanouts: self.fanout.clone(),
             scenarios: self.scenarios.clone(),
@@ -125,8 +141,7 @@ impl BenchArgs {
             reps: self.reps,
             secs: self.secs.map(|d| d.as_secs_f64()),
             sockets: self.sockets,
-            rate: self.rate,
-            zero_loss: self.zero_loss,
+            rate: self.rate.map(|r| r.0),
             max_rate: self.max_rate,
             latency_at: self.latency_at,
             sysctls: self.sysctl.clone(),
@@ -137,6 +152,68 @@ impl BenchArgs {
             receiver_cpus: self.receiver_cpus.clone(),
         })
     }
+}
+
+/// `--rate`: `None` inside is the unpaced flood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateArg(pub Option<u64>);
+
+/// `max` (the unpaced flood) or a positive rate.
+fn parse_rate_arg(s: &str) -> Result<RateArg, String> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(RateArg(None));
+    }
+    parse_pps(s).map(|r| RateArg(Some(r)))
+}
+
+/// A positive rate: 200000, 200k, 1.5M.
+fn parse_pps(s: &str) -> Result<u64, String> {
+    match udpflood::units::parse_rate(s) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err("the rate must be positive (use `max` for the unpaced flood)".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Compare two saved `udprx bench` runs (report.json): kernels, boot parameters or hosts that
+/// cannot be switched inside one run. Run B is compared against run A with the same verdicts
+/// and intervals as paths within a run; environment differences are listed.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline run's report.json (or its directory).
+    pub a: PathBuf,
+    /// The run compared against it.
+    pub b: PathBuf,
+    /// Also write the comparison as JSON to this file (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs `udprx compare`.
+pub fn compare(args: CompareArgs) -> Result<(), CliError> {
+    use udprx::bench::compare;
+    let resolve = |p: &PathBuf| if p.is_dir() { p.join("report.json") } else { p.clone() };
+    let (pa, pb) = (resolve(&args.a), resolve(&args.b));
+    let a = compare::load(&pa).map_err(lib_error)?;
+    let b = compare::load(&pb).map_err(lib_error)?;
+    let c = compare::compare_reports(&a, &b, &pa.display().to_string(), &pb.display().to_string());
+    match args.json.as_deref() {
+        Some(p) if p == std::path::Path::new("-") => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&c).map_err(|e| CliError::runtime(e.to_string()))?
+            );
+        }
+        Some(p) => {
+            let text =
+                serde_json::to_string_pretty(&c).map_err(|e| CliError::runtime(e.to_string()))?;
+            std::fs::write(p, text)
+                .map_err(|e| CliError::runtime(format!("writing {}: {e}", p.display())))?;
+            print!("{}", compare::render(&c, false));
+        }
+        None => print!("{}", compare::render(&c, false)),
+    }
+    Ok(())
 }
 
 fn lib_error(e: udprx::bench::Error) -> CliError {

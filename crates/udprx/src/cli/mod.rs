@@ -30,6 +30,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Compare every receive path and write a report with charts (see docs/bench.md).
     Bench(bench::BenchArgs),
+    /// Compare two saved bench runs (report.json) with verdicts and intervals.
+    Compare(bench::CompareArgs),
 }
 
 /// Exit status for bad arguments.
@@ -56,6 +58,7 @@ pub fn main() -> ExitCode {
         Some(Command::Merge(args)) => merge::run(args).map_err(CliError::from),
         Some(Command::Serve(args)) => serve::execute(args),
         Some(Command::Bench(args)) => bench::execute(args),
+        Some(Command::Compare(args)) => bench::compare(args),
         None => run::execute(cli.run),
     };
     match result {

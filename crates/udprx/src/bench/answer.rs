@@ -1,0 +1,513 @@
+//! Verdicts and the Answer: every pair of paths in a scenario compared on each headline figure
+//! (peak received rate, NDR, CPU ns per datagram at the common paced rate), each kernel setting
+//! compared with the first, and the plain-words Answer that opens the report.
+//!
+//! Ratios of repeated figures carry the Welch 95% interval of [`super::verdict`]; NDR ratios
+//! carry the hard bounds of the two search brackets. A pair is called "faster" or "slower" only
+//! when the whole interval lies beyond [`verdict::MIN_EFFECT`] on one side of 1.
+
+use super::Scenario;
+use super::curve::{CurveRun, Limit, Series};
+use super::report::kpps;
+use super::search::Bound;
+use super::verdict::{self, Call, Interval};
+use serde::{Deserialize, Serialize};
+
+/// A headline figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    /// Peak received rate over the curve.
+    Peak,
+    /// Non-drop rate.
+    Ndr,
+    /// Application CPU ns per datagram at the common paced rate (lower is better).
+    Cpu,
+}
+
+impl Figure {
+    /// Every figure, in report order.
+    pub const ALL: [Figure; 3] = [Figure::Peak, Figure::Ndr, Figure::Cpu];
+
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::Peak => "peak rx",
+            Figure::Ndr => "NDR",
+            Figure::Cpu => "CPU ns/dgram",
+        }
+    }
+
+    /// True when a higher value is better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Figure::Cpu)
+    }
+}
+
+/// One comparison: `a` against `b` on one figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairVerdict {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Label of A (with its setting when settings are compared).
+    pub a: String,
+    /// Label of B.
+    pub b: String,
+    /// Setting of A.
+    pub setting_a: usize,
+    /// Setting of B.
+    pub setting_b: usize,
+    /// The figure.
+    pub figure: Figure,
+    /// A / B with its interval (95% for repeated figures, hard bounds for NDR brackets).
+    pub ratio: Interval,
+    /// The call for A.
+    pub call: Call,
+}
+
+impl PairVerdict {
+    /// E.g. "recvmmsg 1× vs recvfrom 1×: peak rx 1.32× [1.20, 1.45] — faster".
+    pub fn sentence(&self) -> String {
+        format!(
+            "{} vs {}: {} {} — {}",
+            self.a,
+            self.b,
+            self.figure.name(),
+            ratio_text(&self.ratio),
+            self.call.words()
+        )
+    }
+}
+
+/// `1.32× [1.20, 1.45]`, or `1.32× [no interval]`.
+pub fn ratio_text(r: &Interval) -> String {
+    match (r.lo, r.hi) {
+        (Some(l), Some(h)) => format!("{:.2}× [{:.2}, {:.2}]", r.est, l, h),
+        (Some(l), None) => format!("{:.2}× [≥ {:.2}]", r.est, l),
+        (None, Some(h)) => format!("{:.2}× [≤ {:.2}]", r.est, h),
+        (None, None) => format!("{:.2}× [no interval: too few repetitions]", r.est),
+    }
+}
+
+/// `412.3k [398.0k, 425.1k]` for a rate interval.
+pub fn rate_text(i: &Interval) -> String {
+    match (i.lo, i.hi) {
+        (Some(l), Some(h)) => format!("{} [{}, {}]", kpps(i.est), kpps(l), kpps(h)),
+        _ => format!("{} (n={})", kpps(i.est), i.n),
+    }
+}
+
+/// `850 ns [820, 880]` for a cost interval.
+pub fn ns_text(i: &Interval) -> String {
+    match (i.lo, i.hi) {
+        (Some(l), Some(h)) => format!("{:.0} ns [{:.0}, {:.0}]", i.est, l, h),
+        _ => format!("{:.0} ns (n={})", i.est, i.n),
+    }
+}
+
+/// The samples behind a repeated figure of a series.
+pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
+    match f {
+        Figure::Peak => {
+            let peak = s.figures.peak_offered;
+            s.points
+                .iter()
+                .filter(|p| p.n() > 0)
+                .max_by(|a, b| a.rx_median().total_cmp(&b.rx_median()))
+                .filter(|_| peak.is_some())
+                .map(|p| p.rx())
+                .unwrap_or_default()
+        }
+        Figure::Cpu => s
+            .figures
+            .common_rate
+            .and_then(|c| s.point(Some(c)))
+            .map(|p| p.samples(|c| c.cpu.app_ns_per_dgram))
+            .unwrap_or_default(),
+        Figure::Ndr => Vec::new(),
+    }
+}
+
+/// A / B on one figure, with the call.
+pub fn compare(a: &Series, b: &Series, f: Figure) -> Option<(Interval, Call)> {
+    match f {
+        Figure::Peak | Figure::Cpu => {
+            let r = verdict::ratio(&samples(a, f), &samples(b, f))?;
+            let c = verdict::call(&r, f.higher_is_better(), verdict::MIN_EFFECT);
+            Some((r, c))
+        }
+        Figure::Ndr => {
+            let (x, y) = (a.figures.ndr?, b.figures.ndr?);
+            let (xl, yl) = (x.lo? as f64, y.lo? as f64);
+            // An open upper end (the path took the sender's top rate) bounds nothing above.
+            let xh = x.hi.map(|h| h as f64);
+            let yh = y.hi.map(|h| h as f64);
+            let mid = |l: f64, h: Option<f64>| h.map_or(l, |h| (l * h).sqrt());
+            let est = mid(xl, xh) / mid(yl, yh);
+            let lo = yh.map(|h| xl / h);
+            let hi = xh.map(|h| h / yl);
+            let r = Interval { est, lo, hi, n: 0 };
+            let up = 1.0 + verdict::MIN_EFFECT;
+            let c = if lo.is_some_and(|l| l > up) {
+                Call::Faster
+            } else if hi.is_some_and(|h| h < 1.0 / up) {
+                Call::Slower
+            } else {
+                Call::Indistinguishable
+            };
+            // Both at the sender's top: equal as far as this run can tell.
+            if x.bound == Bound::AboveMax && y.bound == Bound::AboveMax {
+                return Some((r, Call::Indistinguishable));
+            }
+            Some((r, c))
+        }
+    }
+}
+
+fn measured(s: &Series) -> bool {
+    s.points.iter().any(|p| p.n() > 0)
+}
+
+/// Every pair of paths within a scenario and setting, and every path under each setting
+/// against the same path under the first setting.
+pub fn verdicts(run: &CurveRun, settings: &[String]) -> Vec<PairVerdict> {
+    let multi = settings.len() > 1;
+    let name = |s: &Series| {
+        if multi {
+            format!("{} [{}]", s.label, settings.get(s.setting).map_or("?", |n| n.as_str()))
+        } else {
+            s.label.clone()
+        }
+    };
+    let mut out = Vec::new();
+    let mut push = |a: &Series, b: &Series| {
+        for f in Figure::ALL {
+            if let Some((ratio, call)) = compare(a, b, f) {
+                out.push(PairVerdict {
+                    scenario: a.row.scenario,
+                    a: name(a),
+                    b: name(b),
+                    setting_a: a.setting,
+                    setting_b: b.setting,
+                    figure: f,
+                    ratio,
+                    call,
+                });
+            }
+        }
+    };
+    let ok: Vec<&Series> = run.series.iter().filter(|s| measured(s)).collect();
+    for (i, a) in ok.iter().enumerate() {
+        for b in &ok[i + 1..] {
+            if a.row.scenario == b.row.scenario && a.setting == b.setting {
+                push(a, b);
+            }
+        }
+    }
+    for a in ok.iter().filter(|s| s.setting > 0) {
+        if let Some(b) = ok.iter().find(|b| b.setting == 0 && b.row == a.row) {
+            push(a, b);
+        }
+    }
+    out
+}
+
+/// What the Answer needs besides the curves.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// Setting names.
+    pub settings: &'a [String],
+    /// Topology name (loopback, veth).
+    pub topology: &'a str,
+    /// RPS puts the receive softirq on the receiver's core.
+    pub rps: bool,
+    /// Rows left out as not measurable here, with the reason.
+    pub skipped: &'a [(String, String)],
+    /// Target interval half-width.
+    pub ci_target: f64,
+}
+
+/// The Answer section: plain sentences, one paragraph per scenario and one on settings.
+pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut scenarios: Vec<Scenario> = run.series.iter().map(|s| s.row.scenario).collect();
+    scenarios.sort();
+    scenarios.dedup();
+    let mut wide = false;
+    for sc in scenarios {
+        let members: Vec<&Series> = run
+            .series
+            .iter()
+            .filter(|s| s.row.scenario == sc && s.setting == 0 && measured(s))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let v_of = |a: &str, b: &str, f: Figure| {
+            verdicts.iter().find_map(|v| {
+                if v.figure != f || v.setting_a != 0 || v.setting_b != 0 || v.scenario != sc {
+                    None
+                } else if v.a == a && v.b == b {
+                    Some((v.ratio, v.call))
+                } else if v.a == b && v.b == a {
+                    let inv = Interval {
+                        est: 1.0 / v.ratio.est,
+                        lo: v.ratio.hi.map(|h| 1.0 / h),
+                        hi: v.ratio.lo.map(|l| 1.0 / l),
+                        n: v.ratio.n,
+                    };
+                    let c = match v.call {
+                        Call::Faster => Call::Slower,
+                        Call::Slower => Call::Faster,
+                        Call::Indistinguishable => Call::Indistinguishable,
+                    };
+                    Some((inv, c))
+                } else {
+                    None
+                }
+            })
+        };
+        let mut p = String::new();
+        let title = match sc {
+            Scenario::Classic => "Classic flood (64-byte datagrams, many flows)",
+            Scenario::Gso => "GSO flood (64-byte segments in UDP_SEGMENT super-buffers)",
+        };
+        p.push_str(&format!("**{title}.** "));
+        let sender_bound = members.iter().all(|s| s.figures.limit == Some(Limit::Sender));
+        let best = members.iter().filter(|s| s.figures.peak.is_some()).max_by(|a, b| {
+            let e = |s: &Series| s.figures.peak.map_or(0.0, |i| i.est);
+            e(a).total_cmp(&e(b))
+        });
+        if members.len() == 1 {
+            let s = members[0];
+            if let Some(pk) = &s.figures.peak {
+                p.push_str(&format!("Only `{}` ran: peak {} pps. ", s.label, rate_text(pk)));
+            }
+        } else if sender_bound {
+            p.push_str(
+                "Every path received everything the sender could offer, so the paths cannot be \
+                 ranked by rate here (the sender is the limit). ",
+            );
+        } else if let Some(b) = best {
+            let pk = b.figures.peak.unwrap_or(Interval { est: 0.0, lo: None, hi: None, n: 0 });
+            let mut ties = Vec::new();
+            let mut beats = Vec::new();
+            for o in members.iter().filter(|o| o.label != b.label) {
+                match v_of(&b.label, &o.label, Figure::Peak) {
+                    Some((r, Call::Faster)) => {
+                        beats.push(format!("`{}` ({})", o.label, ratio_text(&r)))
+                    }
+                    Some((r, _)) => {
+                        wide |= r.half_width_rel().is_none_or(|w| w > 0.2);
+                        ties.push(format!("`{}` ({})", o.label, ratio_text(&r)))
+                    }
+                    None => ties.push(format!("`{}` (not comparable)", o.label)),
+                }
+            }
+            if ties.is_empty() {
+                p.push_str(&format!(
+                    "`{}` receives the most: peak {} pps, ",
+                    b.label,
+                    rate_text(&pk)
+                ));
+            } else {
+                p.push_str(&format!(
+                    "`{}` has the highest peak, {} pps, but it is indistinguishable here from {}; ",
+                    b.label,
+                    rate_text(&pk),
+                    ties.join(", ")
+                ));
+            }
+            if !beats.is_empty() {
+                p.push_str(&format!("it is faster than {}. ", beats.join(", ")));
+            } else {
+                p.push_str("no path is clearly slower. ");
+            }
+        }
+        // NDR.
+        let ndr_best = members
+            .iter()
+            .filter_map(|s| Some((s, s.figures.ndr?)))
+            .filter(|(_, b)| b.lo.is_some())
+            .max_by_key(|(_, b)| b.lo.unwrap_or(0));
+        if let Some((s, b)) = ndr_best {
+            let bracket = match (b.lo, b.hi, b.bound) {
+                (Some(l), _, Bound::AboveMax) => {
+                    format!("≥ {} pps (the sender's top rate)", kpps(l as f64))
+                }
+                (Some(l), Some(h), _) => {
+                    format!("{} pps [{}, {}]", kpps(l as f64), kpps(l as f64), kpps(h as f64))
+                }
+                (Some(l), None, _) => format!("{} pps", kpps(l as f64)),
+                _ => "—".into(),
+            };
+            p.push_str(&format!("Highest zero-loss rate (NDR): `{}` at {}. ", s.label, bracket));
+        }
+        // CPU at the common rate.
+        let cheapest = members.iter().filter(|s| s.figures.app_ns.is_some()).min_by(|a, b| {
+            let e = |s: &Series| s.figures.app_ns.map_or(f64::MAX, |i| i.est);
+            e(a).total_cmp(&e(b))
+        });
+        if let (Some(c), Some(rate)) = (cheapest, cheapest.and_then(|c| c.figures.common_rate)) {
+            let ns = c.figures.app_ns.unwrap_or(Interval { est: 0.0, lo: None, hi: None, n: 0 });
+            let mut others = Vec::new();
+            for o in members.iter().filter(|o| o.label != c.label && o.figures.app_ns.is_some()) {
+                if let Some((r, call)) = v_of(&o.label, &c.label, Figure::Cpu) {
+                    others.push(format!(
+                        "`{}` {} ({})",
+                        o.label,
+                        ratio_text(&r),
+                        if call == Call::Slower { "costlier" } else { "indistinguishable here" }
+                    ));
+                }
+            }
+            p.push_str(&format!(
+                "At a common paced {} pps, `{}` costs the least application CPU: {} per datagram",
+                kpps(rate as f64),
+                c.label,
+                ns_text(&ns)
+            ));
+            if others.is_empty() {
+                p.push_str(". ");
+            } else {
+                p.push_str(&format!("; the others cost {}. ", others.join(", ")));
+            }
+        }
+        // Livelock.
+        let collapsing: Vec<String> = members
+            .iter()
+            .filter_map(|s| {
+                let r = s.figures.livelock_ratio?;
+                (r < 0.8).then(|| format!("`{}` keeps {:.0}% of its peak", s.label, r * 100.0))
+            })
+            .collect();
+        if !collapsing.is_empty() {
+            p.push_str(&format!(
+                "Under overload (the unpaced flood) the received rate falls — receive livelock: {}. ",
+                collapsing.join(", ")
+            ));
+        } else if members.iter().any(|s| s.figures.livelock_ratio.is_some()) {
+            p.push_str("No path collapses under overload (each keeps at least 80% of its peak). ");
+        }
+        // Limit.
+        let limit = if sender_bound {
+            "What limited the run: the sender.".to_string()
+        } else if members.iter().any(|s| s.figures.limit == Some(Limit::Receiver)) {
+            let knees: Vec<String> = members
+                .iter()
+                .filter_map(|s| {
+                    let (l, h) = s.figures.knee?;
+                    Some(format!("`{}` {}–{}", s.label, kpps(l as f64), kpps(h as f64)))
+                })
+                .collect();
+            format!(
+                "What limited the run: the receiver (loss began below the sender's top rate; knees at {}).",
+                knees.join(", ")
+            )
+        } else {
+            "What limited the run: the receiver, only under the unpaced flood.".to_string()
+        };
+        p.push_str(&limit);
+        let softirq = members
+            .iter()
+            .filter_map(|s| Some((s.figures.softirq_ns?.est, s.figures.app_ns?.est)))
+            .next();
+        match (ctx.topology, ctx.rps) {
+            ("loopback", _) => p.push_str(
+                " On loopback the receive softirq runs on the sender's core, so the sender pays for \
+                 the stack and the figures rank wake-up cost rather than receive capacity.",
+            ),
+            (_, true) => {
+                if let Some((sirq, app)) = softirq {
+                    p.push_str(&format!(
+                        " Softirq placement: RPS puts the receive softirq on the receiver's core, where it \
+                         took {sirq:.0} ns per datagram beside the application's {app:.0} ns."
+                    ));
+                }
+            }
+            _ => p.push_str(" Softirq placement: without RPS the receive softirq runs on the sender's core."),
+        }
+        out.push(p);
+    }
+
+    // Settings.
+    if ctx.settings.len() > 1 {
+        let mut lines = Vec::new();
+        for v in verdicts.iter().filter(|v| v.setting_a != v.setting_b) {
+            if v.figure == Figure::Cpu {
+                continue;
+            }
+            let pct = |x: f64| format!("{:+.0}%", (x - 1.0) * 100.0);
+            let interval = match (v.ratio.lo, v.ratio.hi) {
+                (Some(l), Some(h)) => format!("[{}, {}]", pct(l), pct(h)),
+                _ => "[no interval]".into(),
+            };
+            let setting = ctx.settings.get(v.setting_a).map_or("?", |s| s.as_str());
+            let path = v.b.split(" [").next().unwrap_or(&v.b);
+            lines.push(match v.call {
+                Call::Faster => format!(
+                    "`{setting}` raises `{path}`'s {} by {} {interval}",
+                    v.figure.name(),
+                    pct(v.ratio.est)
+                ),
+                Call::Slower => format!(
+                    "`{setting}` lowers `{path}`'s {} by {} {interval}",
+                    v.figure.name(),
+                    pct(v.ratio.est)
+                ),
+                Call::Indistinguishable => format!(
+                    "`{setting}` makes no measurable difference to `{path}`'s {} ({} {interval})",
+                    v.figure.name(),
+                    pct(v.ratio.est)
+                ),
+            });
+        }
+        if !lines.is_empty() {
+            out.push(format!(
+                "**Kernel settings** (each against `{}`): {}.",
+                ctx.settings[0],
+                lines.join("; ")
+            ));
+        }
+    }
+
+    // Not measurable here.
+    if !ctx.skipped.is_empty() {
+        let list: Vec<String> =
+            ctx.skipped.iter().map(|(l, why)| format!("`{l}`: {why}")).collect();
+        out.push(format!("**Not measurable on this host:** {}.", list.join("; ")));
+    }
+
+    // What to try next.
+    let mut next = Vec::new();
+    if ctx.topology == "loopback" {
+        next.push(
+            "run as root for the veth topology with RPS, where the receiver is the bottleneck"
+                .to_string(),
+        );
+    }
+    if wide {
+        next.push(format!(
+            "some intervals are wider than ±20%: raise the repetitions (`--max-reps 10`) or the budget (`--budget 600s`) to separate the paths (target ±{:.0}%)",
+            ctx.ci_target * 100.0
+        ));
+    }
+    if run.series.iter().any(|s| s.figures.livelock_ratio.is_some_and(|r| r < 0.8)) {
+        next.push("compare kernel settings against livelock, e.g. `--sysctl net.core.netdev_max_backlog=1000,10000` or `--profile profiles/tuning.conf`".into());
+    }
+    if run.series.iter().all(|s| s.figures.limit == Some(Limit::Sender))
+        && ctx.topology != "loopback"
+    {
+        next.push("the sender is the limit: add sender cores (`--sender-cpus`) or use the GSO flood (`--scenarios gso`)".into());
+    }
+    if !ctx.skipped.is_empty() {
+        next.push(
+            "fan-out needs a free core per socket plus the sender's: run on a host with more cores"
+                .into(),
+        );
+    }
+    if !next.is_empty() {
+        out.push(format!("**What to try next:** {}.", next.join("; ")));
+    }
+    out
+}
