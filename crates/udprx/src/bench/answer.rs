@@ -7,7 +7,7 @@
 //! when the whole interval lies beyond [`verdict::MIN_EFFECT`] on one side of 1.
 
 use super::Scenario;
-use super::curve::{CurveRun, Limit, Series};
+use super::curve::{CurveRun, Limit, Series, bounds_of};
 use super::report::kpps;
 use super::search::Bound;
 use super::verdict::{self, Call, Interval};
@@ -137,9 +137,19 @@ pub fn compare(a: &Series, b: &Series, f: Figure) -> Option<(Interval, Call)> {
             Some((r, c))
         }
         Figure::Ndr => {
+            // Repeated searches: the Welch interval of their lower bounds.
+            let (sa, sb) = (bounds_of(a, |r| r.ndr), bounds_of(b, |r| r.ndr));
+            if sa.len() >= 2 && sb.len() >= 2 {
+                let r = verdict::ratio(&sa, &sb)?;
+                let c = verdict::call(&r, true, verdict::MIN_EFFECT);
+                return Some((r, c));
+            }
+            // One search each: the brackets bound the ratio, but a single search's NDR varies
+            // between runs far more than its bracket (it is set by rare stalls), so no call is
+            // made from it — except where one path took the sender's top rate and the other
+            // failed well below it.
             let (x, y) = (a.figures.ndr?, b.figures.ndr?);
             let (xl, yl) = (x.lo? as f64, y.lo? as f64);
-            // An open upper end (the path took the sender's top rate) bounds nothing above.
             let xh = x.hi.map(|h| h as f64);
             let yh = y.hi.map(|h| h as f64);
             let mid = |l: f64, h: Option<f64>| h.map_or(l, |h| (l * h).sqrt());
@@ -147,18 +157,15 @@ pub fn compare(a: &Series, b: &Series, f: Figure) -> Option<(Interval, Call)> {
             let lo = yh.map(|h| xl / h);
             let hi = xh.map(|h| h / yl);
             let r = Interval { est, lo, hi, n: 0 };
-            let up = 1.0 + verdict::MIN_EFFECT;
-            let c = if lo.is_some_and(|l| l > up) {
-                Call::Faster
-            } else if hi.is_some_and(|h| h < 1.0 / up) {
-                Call::Slower
-            } else {
-                Call::Indistinguishable
+            let c = match (x.bound, y.bound) {
+                (Bound::AboveMax, b) if b != Bound::AboveMax && lo.is_some_and(|l| l > 1.25) => {
+                    Call::Faster
+                }
+                (b, Bound::AboveMax) if b != Bound::AboveMax && hi.is_some_and(|h| h < 0.8) => {
+                    Call::Slower
+                }
+                _ => Call::Indistinguishable,
             };
-            // Both at the sender's top: equal as far as this run can tell.
-            if x.bound == Bound::AboveMax && y.bound == Bound::AboveMax {
-                return Some((r, Call::Indistinguishable));
-            }
             Some((r, c))
         }
     }
@@ -325,23 +332,48 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             }
         }
         // NDR.
+        let ndr_of = |s: &Series| {
+            s.figures.ndr_est.map(|i| i.est).or(s.figures.ndr.and_then(|b| b.lo.map(|l| l as f64)))
+        };
         let ndr_best = members
             .iter()
-            .filter_map(|s| Some((s, s.figures.ndr?)))
-            .filter(|(_, b)| b.lo.is_some())
-            .max_by_key(|(_, b)| b.lo.unwrap_or(0));
-        if let Some((s, b)) = ndr_best {
-            let bracket = match (b.lo, b.hi, b.bound) {
-                (Some(l), _, Bound::AboveMax) => {
-                    format!("≥ {} pps (the sender's top rate)", kpps(l as f64))
+            .filter(|s| ndr_of(s).is_some())
+            .max_by(|a, b| ndr_of(a).unwrap_or(0.0).total_cmp(&ndr_of(b).unwrap_or(0.0)));
+        if let Some(s) = ndr_best {
+            let text = match (s.figures.ndr_est, s.figures.ndr) {
+                (_, Some(b)) if b.bound == Bound::AboveMax => {
+                    format!("≥ {} pps (the sender's top rate)", kpps(b.lo.unwrap_or(0) as f64))
                 }
-                (Some(l), Some(h), _) => {
-                    format!("{} pps [{}, {}]", kpps(l as f64), kpps(l as f64), kpps(h as f64))
+                (Some(i), _) if i.n >= 2 => {
+                    format!("{} pps (mean of {} searches)", rate_text(&i), i.n)
                 }
-                (Some(l), None, _) => format!("{} pps", kpps(l as f64)),
+                (_, Some(b)) => format!(
+                    "{} pps (one search, bracket [{}, {}])",
+                    kpps(b.lo.unwrap_or(0) as f64),
+                    kpps(b.lo.unwrap_or(0) as f64),
+                    b.hi.map_or("—".to_string(), |h| kpps(h as f64))
+                ),
                 _ => "—".into(),
             };
-            p.push_str(&format!("Highest zero-loss rate (NDR): `{}` at {}. ", s.label, bracket));
+            let mut ties = Vec::new();
+            let mut beats = Vec::new();
+            for o in members.iter().filter(|o| o.label != s.label && ndr_of(o).is_some()) {
+                match v_of(&s.label, &o.label, Figure::Ndr) {
+                    Some((r, Call::Faster)) => {
+                        beats.push(format!("`{}` ({})", o.label, ratio_text(&r)))
+                    }
+                    Some((r, _)) => ties.push(format!("`{}` ({})", o.label, ratio_text(&r))),
+                    None => {}
+                }
+            }
+            p.push_str(&format!("Highest zero-loss rate (NDR): `{}` at {}", s.label, text));
+            if !beats.is_empty() {
+                p.push_str(&format!(", above {}", beats.join(", ")));
+            }
+            if !ties.is_empty() {
+                p.push_str(&format!("; indistinguishable here from {}", ties.join(", ")));
+            }
+            p.push_str(". ");
         }
         // CPU at the common rate.
         let cheapest = members.iter().filter(|s| s.figures.app_ns.is_some()).min_by(|a, b| {

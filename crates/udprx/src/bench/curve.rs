@@ -178,10 +178,16 @@ pub struct Figures {
     pub livelock_ratio: Option<f64>,
     /// Last paced rate received within [`PDR_LOSS`] and the first above it that was not.
     pub knee: Option<(u64, u64)>,
-    /// The non-drop rate bracket.
+    /// The non-drop rate bracket of the first search.
     pub ndr: Option<Bracket>,
-    /// The partial-drop rate bracket.
+    /// The partial-drop rate bracket of the first search.
     pub pdr: Option<Bracket>,
+    /// NDR over the repeated searches (their lower bounds), with its 95% interval.
+    #[serde(default)]
+    pub ndr_est: Option<Interval>,
+    /// PDR over the repeated searches, with its 95% interval.
+    #[serde(default)]
+    pub pdr_est: Option<Interval>,
     /// The common paced rate of the scenario where CPU cost is compared.
     pub common_rate: Option<u64>,
     /// Application CPU ns per datagram at the common rate.
@@ -205,8 +211,9 @@ pub struct Series {
     pub setting: usize,
     /// Points, paced rates ascending, the unpaced point last.
     pub points: Vec<Point>,
-    /// The NDR/PDR search.
-    pub search: Option<SearchResult>,
+    /// The NDR/PDR searches: the first starts from the curve's trials, each repetition is a
+    /// fresh search around the first one's brackets.
+    pub searches: Vec<SearchResult>,
     /// The search's own trials (paced, with their durations).
     pub search_trials: Vec<Trial>,
     /// Latency at a fraction of NDR (`--latency-at`).
@@ -268,6 +275,9 @@ pub struct CurveConfig {
     pub budget_secs: f64,
     /// Most trials of each NDR/PDR search (0: no search).
     pub search_trials: usize,
+    /// NDR/PDR searches per path (their lower bounds give the 95% interval).
+    #[serde(default = "one")]
+    pub search_reps: usize,
     /// Resolution of the NDR/PDR brackets.
     pub resolution: f64,
     /// Latency at this fraction of each path's NDR.
@@ -286,6 +296,10 @@ impl CurveConfig {
         g.dedup();
         g
     }
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Rounds to three significant digits (grids read better: 354k, not 353553).
@@ -502,19 +516,27 @@ fn width_of(p: &Point, cost: bool) -> Option<f64> {
     verdict::estimate(&samples).and_then(|i| i.half_width_rel())
 }
 
-/// Known trials of a series for the search: every usable paced trial.
-fn known_trials(s: &Series) -> Vec<SearchTrial> {
+/// The curve's trials as known trials of the first search: every usable paced trial.
+fn known_points(s: &Series) -> Vec<SearchTrial> {
     let mut v: Vec<SearchTrial> = s
         .points
         .iter()
-        .chain(std::iter::empty())
         .flat_map(|p| p.trials.iter())
-        .chain(s.search_trials.iter())
         .filter_map(|t| Some((t.rate?, t.secs, t.usable()?)))
         .map(|(rate, secs, c)| SearchTrial { rate, secs, outcome: outcome_of(c) })
         .collect();
     v.sort_by_key(|t| t.rate);
     v
+}
+
+/// The lower bounds of every search that bracketed a criterion (found, or cut by the budget).
+pub fn bounds_of(s: &Series, f: impl Fn(&SearchResult) -> Bracket) -> Vec<f64> {
+    s.searches
+        .iter()
+        .map(f)
+        .filter(|b| matches!(b.bound, search::Bound::Found | search::Bound::Budget))
+        .filter_map(|b| b.lo.map(|l| l as f64))
+        .collect()
 }
 
 /// A cell result as a search trial outcome.
@@ -572,8 +594,10 @@ pub fn figures(s: &Series, common: Option<u64>) -> Figures {
         top_offered: top.map(|p| p.offered()),
         livelock_ratio,
         knee,
-        ndr: s.search.as_ref().map(|r| r.ndr),
-        pdr: s.search.as_ref().map(|r| r.pdr),
+        ndr: s.searches.first().map(|r| r.ndr),
+        pdr: s.searches.first().map(|r| r.pdr),
+        ndr_est: verdict::estimate(&bounds_of(s, |r| r.ndr)),
+        pdr_est: verdict::estimate(&bounds_of(s, |r| r.pdr)),
         common_rate: cp.and(common),
         app_ns: cp.and_then(|p| verdict::estimate(&p.samples(|c| c.cpu.app_ns_per_dgram))),
         softirq_ns: cp.and_then(|p| verdict::estimate(&p.samples(|c| c.cpu.softirq_ns_per_dgram))),
@@ -600,7 +624,7 @@ pub fn run_curves(
                 label: row.label(plan.sockets),
                 setting: s,
                 points: Vec::new(),
-                search: None,
+                searches: Vec::new(),
                 search_trials: Vec::new(),
                 latency: None,
                 figures: Figures::default(),
@@ -709,53 +733,79 @@ pub fn run_curves(
         r.run_all(&mut series, &jobs)?;
     }
 
-    // 5. NDR/PDR searches, from the curve's own trials.
+    // 5. NDR/PDR searches: the first from the curve's own trials, each repetition a fresh
+    //    search (no trial shared with another) around the first one's brackets.
     if cfg.fixed.is_none() && cfg.search_trials > 0 {
         let n = series.len();
-        for k in order(n, 1) {
-            if r.interrupted {
+        let mut last_rep_secs = 0.0;
+        for rep in 0..cfg.search_reps.max(1) {
+            // Repetitions give way to the budget (the first search always runs): one starts
+            // only when a round like the last one still fits.
+            let rep_started = started.elapsed().as_secs_f64();
+            if rep > 0 && rep_started + last_rep_secs > cfg.budget_secs {
                 break;
             }
-            let Some(grid) = grids.iter().find(|(sc, _)| *sc == series[k].row.scenario) else {
-                continue;
-            };
-            let (Some(&lo), Some(&hi)) = (grid.1.first(), grid.1.last()) else { continue };
-            let params = SearchParams {
-                min_rate: (lo / 4).max(1),
-                max_rate: hi,
-                resolution: cfg.resolution,
-                max_trials: cfg.search_trials,
-                base_secs: cfg.trial_secs,
-                final_secs: cfg.final_secs,
-            };
-            let known = known_trials(&series[k]);
-            let mut failed: Option<Error> = None;
-            let result = {
-                let series_ref = &mut series;
-                let r = &mut r;
-                search::search(params, &known, |rate, secs| {
-                    let j = Job {
-                        series: k,
-                        rate: Some(rate),
-                        secs,
-                        stage: Stage::Search,
-                        timestamps: false,
+            for k in order(n, rep + 1) {
+                if r.interrupted {
+                    break;
+                }
+                let Some(grid) = grids.iter().find(|(sc, _)| *sc == series[k].row.scenario) else {
+                    continue;
+                };
+                let (Some(&lo), Some(&hi)) = (grid.1.first(), grid.1.last()) else { continue };
+                let mut params = SearchParams {
+                    min_rate: (lo / 4).max(1),
+                    max_rate: hi,
+                    resolution: cfg.resolution,
+                    max_trials: cfg.search_trials,
+                    base_secs: cfg.trial_secs,
+                    final_secs: cfg.final_secs,
+                };
+                let known = if rep == 0 {
+                    known_points(&series[k])
+                } else {
+                    // Only where the first search bracketed NDR inside the range.
+                    let Some(first) = series[k].searches.first() else { continue };
+                    let (Some(l), Some(h)) = (first.ndr.lo, first.pdr.hi.or(first.ndr.hi)) else {
+                        continue;
                     };
-                    match r.run_all(series_ref, &[j]) {
-                        Ok(()) => {}
-                        Err(e) => {
+                    params.min_rate = ((l as f64 / 1.2) as u64).max(1);
+                    params.max_rate = ((h as f64 * 1.1) as u64).max(params.min_rate + 1);
+                    // Top, floor and two bisections: a bracket of about 10%, enough for a
+                    // figure whose run-to-run spread is larger.
+                    params.max_trials = cfg.search_trials.min(4);
+                    Vec::new()
+                };
+                let mut failed: Option<Error> = None;
+                let result = {
+                    let series_ref = &mut series;
+                    let r = &mut r;
+                    search::search(params, &known, |rate, secs| {
+                        let j = Job {
+                            series: k,
+                            rate: Some(rate),
+                            secs,
+                            stage: Stage::Search,
+                            timestamps: false,
+                        };
+                        if let Err(e) = r.run_all(series_ref, &[j]) {
                             failed = Some(e);
                             return None;
                         }
-                    }
-                    let last = series_ref[k].search_trials.last()?;
-                    Some(outcome_of(last.usable()?))
-                })
-            };
-            if let Some(e) = failed {
-                return Err(e);
+                        let last = series_ref[k].search_trials.last()?;
+                        Some(outcome_of(last.usable()?))
+                    })
+                };
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                series[k].searches.push(result);
             }
-            series[k].search = Some(result);
+            last_rep_secs = started.elapsed().as_secs_f64() - rep_started;
+            if rep == 0 {
+                // Later rounds run at most four trials instead of the first round's budget.
+                last_rep_secs *= 4.0 / cfg.search_trials.max(4) as f64;
+            }
         }
     }
 
@@ -785,14 +835,20 @@ pub fn run_curves(
         round += 1;
     }
 
+    let common_rates = commons(&series);
+    for s in &mut series {
+        s.figures = figures(s, common_of(&common_rates, s.row.scenario));
+    }
+
     // 7. Latency at a fraction of NDR.
     if let Some(f) = cfg.latency_at {
         let mut jobs = Vec::new();
         for (i, s) in series.iter().enumerate() {
             let base = s
-                .search
-                .as_ref()
-                .and_then(|x| x.ndr.lo)
+                .figures
+                .ndr_est
+                .map(|i| i.est as u64)
+                .or_else(|| s.searches.first().and_then(|x| x.ndr.lo))
                 .map(|r| r as f64)
                 .or_else(|| peak_point(s).map(|p| p.rx_median()));
             let rate = base.map(|b| (b * f) as u64).filter(|r| *r > 0);
@@ -809,11 +865,9 @@ pub fn run_curves(
         r.run_all(&mut series, &jobs)?;
     }
 
-    let common_rates = commons(&series);
     let mut cvs = Vec::new();
-    for s in &mut series {
+    for s in &series {
         let common = common_of(&common_rates, s.row.scenario);
-        s.figures = figures(s, common);
         if let Some(p) = common.and_then(|c| s.point(Some(c))) {
             if let Some(cv) = verdict::cv(&p.samples(|c| c.cpu.app_ns_per_dgram)) {
                 cvs.push(cv);
@@ -907,7 +961,9 @@ mod tests {
             let cap = capacity(&spec.row);
             let n1 = self.normal();
             let n2 = self.normal();
-            let got = (truth(cap, offered) * (self.sigma * n1).exp()).min(offered);
+            // The capacity itself varies from trial to trial (a VM's noise): below it every
+            // datagram arrives, above it the excess is lost.
+            let got = truth(cap * (self.sigma * n1).exp(), offered).min(offered);
             let sent = (offered * spec.secs) as u64;
             let received = ((got * spec.secs) as u64).min(sent);
             let steal = self.steal_on.contains(&self.cells.len());
@@ -968,6 +1024,7 @@ mod tests {
             // The fake runs instantly: the budget is never the limit here.
             budget_secs: 3600.0,
             search_trials: 8,
+            search_reps: 3,
             resolution: 0.03,
             latency_at: None,
             noise: Thresholds::default(),
@@ -1005,6 +1062,11 @@ mod tests {
             let l = ndr.lo.unwrap() as f64;
             assert!(l <= cap && l >= cap / 1.03 - 1.0, "{}: NDR {l} vs {cap}", s.label);
             assert!(ndr.hi.unwrap() as f64 > cap);
+            // Three independent searches, each within the resolution below capacity.
+            let est = f.ndr_est.unwrap();
+            assert_eq!(est.n, 3, "{}: {est:?}", s.label);
+            assert!(est.est <= cap && est.est >= cap / 1.03 - 1.0, "{}: {est:?}", s.label);
+            assert_eq!(s.searches.len(), 3);
             // Livelock: at 1 Mpps the fake keeps FLOOR of its capacity.
             let ratio = f.livelock_ratio.unwrap();
             let expect = truth(cap, SENDER_MAX) / peak;
@@ -1052,6 +1114,11 @@ mod tests {
         use verdict::Call;
         assert_eq!(find(RecvMethod::Recvmmsg, RecvMethod::Recvfrom, Figure::Peak), Call::Faster);
         assert_eq!(find(RecvMethod::Recvfrom, RecvMethod::Recvmmsg, Figure::Cpu), Call::Slower);
+        assert_eq!(find(RecvMethod::Recvmmsg, RecvMethod::Recvfrom, Figure::Ndr), Call::Faster);
+        assert_eq!(
+            find(RecvMethod::Uring, RecvMethod::Recvmmsg, Figure::Ndr),
+            Call::Indistinguishable
+        );
         // 505k vs 500k: 1%, inside the margin.
         assert_eq!(
             find(RecvMethod::Uring, RecvMethod::Recvmmsg, Figure::Peak),
@@ -1128,7 +1195,7 @@ mod tests {
         for s in &run.series {
             assert_eq!(s.points.len(), 1);
             assert!(s.points[0].n() >= 3);
-            assert!(s.search.is_none());
+            assert!(s.searches.is_empty());
             assert_eq!(s.figures.common_rate, Some(150_000));
         }
     }

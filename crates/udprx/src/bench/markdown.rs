@@ -97,8 +97,8 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
     let headers = [
         "path",
         "peak rx pps [95% CI]",
-        "NDR pps [bracket]",
-        "PDR 0.5%",
+        "NDR pps [95% CI]",
+        "PDR 0.5% [95% CI]",
         "livelock",
         "app ns/dgram @ common",
         "softirq ns/dgram",
@@ -129,8 +129,14 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
             vec![
                 s.label.clone(),
                 f.peak.as_ref().map(rate_text).unwrap_or_else(dash),
-                f.ndr.as_ref().map(bracket_text).unwrap_or_else(dash),
-                f.pdr.as_ref().map(bracket_text).unwrap_or_else(dash),
+                match (f.ndr_est, f.ndr) {
+                    (Some(i), Some(b)) if i.n >= 2 && b.bound != Bound::AboveMax => rate_text(&i),
+                    (_, b) => b.as_ref().map(bracket_text).unwrap_or_else(dash),
+                },
+                match (f.pdr_est, f.pdr) {
+                    (Some(i), Some(b)) if i.n >= 2 && b.bound != Bound::AboveMax => rate_text(&i),
+                    (_, b) => b.as_ref().map(bracket_text).unwrap_or_else(dash),
+                },
                 f.livelock_ratio.map(|r| format!("{r:.2}")).unwrap_or_else(dash),
                 f.app_ns.as_ref().map(ns_text).unwrap_or_else(dash),
                 f.softirq_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),

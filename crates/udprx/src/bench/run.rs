@@ -42,6 +42,8 @@ pub struct Options {
     pub max_reps: Option<usize>,
     /// Target half-width of the 95% intervals (default 0.05).
     pub ci_target: Option<f64>,
+    /// NDR/PDR searches per path (default 3).
+    pub search_reps: Option<usize>,
     /// Time budget of the curves, seconds (default by size).
     pub budget: Option<f64>,
     /// Seconds per trial (default by size).
@@ -123,6 +125,9 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         if hi < lo {
             return bad(format!("--max-reps {hi} is below --reps {lo}"));
         }
+    }
+    if opts.search_reps.is_some_and(|m| m == 0 || m > 20) {
+        return bad("--search-reps: expected 1 to 20".into());
     }
     if opts.max_reps.is_some_and(|m| m == 0 || m > 100) {
         return bad("--max-reps: expected 1 to 100".into());
@@ -315,7 +320,7 @@ pub fn curve_config(size: Size, opts: &Options, series: usize) -> CurveConfig {
     ) = match size {
         Size::Quick => (&[0.25, 0.5, 0.707, 1.0], 0.5, 1, 5, 50.0, 3, 0.05, 3),
         Size::Default => {
-            (&[0.125, 0.177, 0.25, 0.354, 0.5, 0.707, 1.0], 1.0, 2, 8, 220.0, 6, 0.03, 5)
+            (&[0.125, 0.177, 0.25, 0.354, 0.5, 0.707, 1.0], 1.0, 2, 8, 230.0, 5, 0.03, 5)
         }
         Size::Full => (
             &[0.125, 0.177, 0.25, 0.354, 0.5, 0.6, 0.707, 0.85, 1.0],
@@ -345,6 +350,7 @@ pub fn curve_config(size: Size, opts: &Options, series: usize) -> CurveConfig {
             budget * scale * (secs / if size == Size::Quick { 0.5 } else { 1.0 }).max(0.25),
         ),
         search_trials: if opts.rate.is_some() { 0 } else { search },
+        search_reps: opts.search_reps.unwrap_or(3),
         resolution,
         latency_at: opts.latency_at,
         noise: Thresholds::default(),

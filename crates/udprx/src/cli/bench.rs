@@ -58,6 +58,9 @@ pub struct BenchArgs {
     /// Most repetitions of each headline point while its interval is wider than the target.
     #[arg(long)]
     pub max_reps: Option<usize>,
+    /// NDR/PDR searches per path; their lower bounds give the NDR's 95% interval (default 3).
+    #[arg(long, value_name = "N")]
+    pub search_reps: Option<usize>,
     /// Target half-width of the 95% intervals, as a fraction (default 0.05 = ±5%).
     #[arg(long, value_name = "FRACTION")]
     pub ci_target: Option<f64>,
@@ -130,6 +133,7 @@ impl BenchArgs {
             },
             size,
             max_reps: self.max_reps,
+            search_reps: self.search_reps,
             ci_target: self.ci_target,
             budget: self.budget.map(|d| d.as_secs_f64()),
             baseline: self.baseline.clone(),
