@@ -85,6 +85,7 @@ pub fn ratio_text(r: &Interval) -> String {
         (Some(l), Some(h)) => format!("{:.2}× [{:.2}, {:.2}]", r.est, l, h),
         (Some(l), None) => format!("{:.2}× [≥ {:.2}]", r.est, l),
         (None, Some(h)) => format!("{:.2}× [≤ {:.2}]", r.est, h),
+        (None, None) if r.n == 0 => format!("{:.2}× [one search each: no interval]", r.est),
         (None, None) => format!("{:.2}× [no interval: too few repetitions]", r.est),
     }
 }
@@ -156,7 +157,6 @@ pub fn compare(a: &Series, b: &Series, f: Figure) -> Option<(Interval, Call)> {
             let est = mid(xl, xh) / mid(yl, yh);
             let lo = yh.map(|h| xl / h);
             let hi = xh.map(|h| h / yl);
-            let r = Interval { est, lo, hi, n: 0 };
             let c = match (x.bound, y.bound) {
                 (Bound::AboveMax, b) if b != Bound::AboveMax && lo.is_some_and(|l| l > 1.25) => {
                     Call::Faster
@@ -166,8 +166,24 @@ pub fn compare(a: &Series, b: &Series, f: Figure) -> Option<(Interval, Call)> {
                 }
                 _ => Call::Indistinguishable,
             };
+            // The bounds are shown only where they carry the call: otherwise they would look
+            // like an interval that the run-to-run spread of NDR does not support.
+            let r = if c == Call::Indistinguishable {
+                Interval { est, lo: None, hi: None, n: 0 }
+            } else {
+                Interval { est, lo, hi, n: 0 }
+            };
             Some((r, c))
         }
+    }
+}
+
+/// The name of a series in verdicts: its label, with its setting when settings are compared.
+pub fn series_name(s: &Series, settings: &[String]) -> String {
+    if settings.len() > 1 {
+        format!("{} [{}]", s.label, settings.get(s.setting).map_or("?", |n| n.as_str()))
+    } else {
+        s.label.clone()
     }
 }
 
@@ -178,14 +194,7 @@ fn measured(s: &Series) -> bool {
 /// Every pair of paths within a scenario and setting, and every path under each setting
 /// against the same path under the first setting.
 pub fn verdicts(run: &CurveRun, settings: &[String]) -> Vec<PairVerdict> {
-    let multi = settings.len() > 1;
-    let name = |s: &Series| {
-        if multi {
-            format!("{} [{}]", s.label, settings.get(s.setting).map_or("?", |n| n.as_str()))
-        } else {
-            s.label.clone()
-        }
-    };
+    let name = |s: &Series| series_name(s, settings);
     let mut out = Vec::new();
     let mut push = |a: &Series, b: &Series| {
         for f in Figure::ALL {
@@ -219,6 +228,30 @@ pub fn verdicts(run: &CurveRun, settings: &[String]) -> Vec<PairVerdict> {
     out
 }
 
+/// Derives everything a report concludes from its trials, with this version's rules: the
+/// figures of every series, the verdicts, the comparison with the peers and the Answer. A run
+/// calls it once; `udprx render` calls it again on a saved report.
+pub fn analyze(report: &mut super::report::BenchReport) {
+    let commons = report.curves.common_rates.clone();
+    for s in &mut report.curves.series {
+        let common = commons.iter().find(|(sc, _)| *sc == s.row.scenario).map(|(_, r)| *r);
+        s.figures = super::curve::figures(s, common);
+    }
+    let settings = &report.plan.settings;
+    report.verdicts = verdicts(&report.curves, settings);
+    report.comparisons = super::report::compare_with_peers(&report.curves, settings.len());
+    let skipped: Vec<(String, String)> =
+        report.plan.skipped.iter().map(|s| (s.label.clone(), s.reason.clone())).collect();
+    let ctx = Context {
+        settings,
+        topology: report.topology.kind.name(),
+        rps: report.topology.rps,
+        skipped: &skipped,
+        ci_target: report.config.curve.ci_target,
+    };
+    report.answer = answer(&report.curves, &report.verdicts, &ctx);
+}
+
 /// What the Answer needs besides the curves.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
@@ -250,7 +283,10 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
         if members.is_empty() {
             continue;
         }
-        let v_of = |a: &str, b: &str, f: Figure| {
+        let nm = |s: &Series| series_name(s, ctx.settings);
+        let v_of = |a: &Series, b: &Series, f: Figure| {
+            let (a, b) = (nm(a).clone(), nm(b));
+            let (a, b) = (a.as_str(), b.as_str());
             verdicts.iter().find_map(|v| {
                 if v.figure != f || v.setting_a != 0 || v.setting_b != 0 || v.scenario != sc {
                     None
@@ -300,7 +336,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             let mut ties = Vec::new();
             let mut beats = Vec::new();
             for o in members.iter().filter(|o| o.label != b.label) {
-                match v_of(&b.label, &o.label, Figure::Peak) {
+                match v_of(b, o, Figure::Peak) {
                     Some((r, Call::Faster)) => {
                         beats.push(format!("`{}` ({})", o.label, ratio_text(&r)))
                     }
@@ -358,7 +394,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             let mut ties = Vec::new();
             let mut beats = Vec::new();
             for o in members.iter().filter(|o| o.label != s.label && ndr_of(o).is_some()) {
-                match v_of(&s.label, &o.label, Figure::Ndr) {
+                match v_of(s, o, Figure::Ndr) {
                     Some((r, Call::Faster)) => {
                         beats.push(format!("`{}` ({})", o.label, ratio_text(&r)))
                     }
@@ -384,7 +420,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             let ns = c.figures.app_ns.unwrap_or(Interval { est: 0.0, lo: None, hi: None, n: 0 });
             let mut others = Vec::new();
             for o in members.iter().filter(|o| o.label != c.label && o.figures.app_ns.is_some()) {
-                if let Some((r, call)) = v_of(&o.label, &c.label, Figure::Cpu) {
+                if let Some((r, call)) = v_of(o, c, Figure::Cpu) {
                     others.push(format!(
                         "`{}` {} ({})",
                         o.label,
@@ -472,7 +508,10 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             let pct = |x: f64| format!("{:+.0}%", (x - 1.0) * 100.0);
             let interval = match (v.ratio.lo, v.ratio.hi) {
                 (Some(l), Some(h)) => format!("[{}, {}]", pct(l), pct(h)),
-                _ => "[no interval]".into(),
+                (Some(l), None) => format!("[≥ {}]", pct(l)),
+                (None, Some(h)) => format!("[≤ {}]", pct(h)),
+                (None, None) if v.ratio.n == 0 => "[one search each: no interval]".into(),
+                (None, None) => "[no interval: too few repetitions]".into(),
             };
             let setting = ctx.settings.get(v.setting_a).map_or("?", |s| s.as_str());
             let path = v.b.split(" [").next().unwrap_or(&v.b);
@@ -505,8 +544,13 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
 
     // Not measurable here.
     if !ctx.skipped.is_empty() {
-        let list: Vec<String> =
-            ctx.skipped.iter().map(|(l, why)| format!("`{l}`: {why}")).collect();
+        let list: Vec<String> = ctx
+            .skipped
+            .iter()
+            .map(|(l, why)| {
+                format!("`{l}` ({})", why.trim_start_matches("not measurable on this host: "))
+            })
+            .collect();
         out.push(format!("**Not measurable on this host:** {}.", list.join("; ")));
     }
 

@@ -549,18 +549,6 @@ pub fn execute(
     drop(bench);
     drop(topo);
 
-    let comparisons = report::compare_with_peers(&curves, prep.settings.len());
-    let verdicts = answer::verdicts(&curves, &plan.settings);
-    let skipped: Vec<(String, String)> =
-        plan.skipped.iter().map(|s| (s.label.clone(), s.reason.clone())).collect();
-    let ctx = answer::Context {
-        settings: &plan.settings,
-        topology: prep.kind.name(),
-        rps: prep.rps,
-        skipped: &skipped,
-        ci_target: c.ci_target,
-    };
-    let answer = answer::answer(&curves, &verdicts, &ctx);
     let mut report = BenchReport {
         schema: report::SCHEMA.into(),
         env,
@@ -580,13 +568,14 @@ pub fn execute(
             })
             .collect(),
         curves,
-        verdicts,
-        answer,
-        comparisons,
+        verdicts: Vec::new(),
+        answer: Vec::new(),
+        comparisons: Vec::new(),
         baseline: None,
         notes,
         wall_s: started.elapsed().as_secs_f64(),
     };
+    answer::analyze(&mut report);
     if let Some((name, base)) = &prep.baseline {
         report.baseline = Some(super::compare::compare_reports(base, &report, name, "this run"));
     }

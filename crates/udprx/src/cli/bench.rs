@@ -179,6 +179,38 @@ fn parse_pps(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Re-derive a saved run's figures, verdicts and Answer with this version's rules and write
+/// its report again (report.json, report.md, charts) into another directory.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The saved run (its directory or its report.json).
+    pub run: PathBuf,
+    /// Where to write (default: `<run>/rendered`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `udprx render`.
+pub fn render(args: RenderArgs) -> Result<(), CliError> {
+    use udprx::bench::{answer, compare, report};
+    let (dir, file) = if args.run.is_dir() {
+        (args.run.clone(), args.run.join("report.json"))
+    } else {
+        (args.run.parent().map(PathBuf::from).unwrap_or_default(), args.run.clone())
+    };
+    let mut r = compare::load(&file).map_err(lib_error)?;
+    answer::analyze(&mut r);
+    let out = args.out.unwrap_or_else(|| dir.join("rendered"));
+    report::prepare_out_dir(&out).map_err(lib_error)?;
+    let files = r.write(&out).map_err(lib_error)?;
+    print!("{}", udprx::bench::markdown::terminal(&r));
+    println!();
+    for f in &files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
 /// Compare two saved `udprx bench` runs (report.json): kernels, boot parameters or hosts that
 /// cannot be switched inside one run. Run B is compared against run A with the same verdicts
 /// and intervals as paths within a run; environment differences are listed.

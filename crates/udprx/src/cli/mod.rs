@@ -32,6 +32,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Compare two saved bench runs (report.json) with verdicts and intervals.
     Compare(bench::CompareArgs),
+    /// Re-derive a saved bench run's verdicts and Answer with this version's rules.
+    Render(bench::RenderArgs),
 }
 
 /// Exit status for bad arguments.
@@ -59,6 +61,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve::execute(args),
         Some(Command::Bench(args)) => bench::execute(args),
         Some(Command::Compare(args)) => bench::compare(args),
+        Some(Command::Render(args)) => bench::render(args),
         None => run::execute(cli.run),
     };
     match result {
