@@ -172,6 +172,15 @@ fn quick_on_loopback_writes_a_full_report() {
     assert!(ctext.contains("indistinguishable here"), "{ctext}");
     assert!(!ctext.contains("faster") && !ctext.contains("slower"), "{ctext}");
     assert!(!ctext.contains("differ"), "same run, no differences: {ctext}");
+    // Re-deriving the saved run's conclusions gives the same verdicts.
+    let mut cmd = udprx();
+    cmd.args(["render"]).arg(&out).arg("--out").arg(out.join("again"));
+    let r = run(cmd, Duration::from_secs(30));
+    assert!(r.status.success(), "{}", text(&r));
+    let again = read_report(&out.join("again"));
+    assert_eq!(again["verdicts"], report["verdicts"]);
+    assert_eq!(again["answer"], report["answer"]);
+    assert!(out.join("again/livelock-classic.svg").is_file());
     std::fs::remove_dir_all(&out).unwrap();
 }
 
