@@ -480,6 +480,18 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
             format!("{} → {} ({} → {})", v.tx_ns, v.rx_ns, v.tx_if, v.rx_if),
         ]);
     }
+    env_rows.push(vec![
+        "noise floor".into(),
+        match c.noise_floor {
+            Some(v) => format!(
+                "±{:.1}% (CV of CPU ns/datagram over the repeated common-rate points); {} of {} trials disturbed and repeated",
+                v * 100.0,
+                c.disturbed,
+                c.trials
+            ),
+            None => format!("not measured; {} of {} trials disturbed and repeated", c.disturbed, c.trials),
+        },
+    ]);
     o.push_str(&table(&["item", "value"], &env_rows, true));
     if !e.mitigations.is_empty() {
         let _ = writeln!(o, "\n<details><summary>CPU vulnerability mitigations</summary>\n");
