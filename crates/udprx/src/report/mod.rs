@@ -97,8 +97,26 @@ pub struct Totals {
     pub late: u64,
     /// Duplicate datagrams.
     pub duplicates: u64,
-    /// Datagrams of flows beyond the flow-table cap (not sequence-tracked).
+    /// Datagrams of flows beyond the run's flow budget (or a thread's flow-table cap): counted
+    /// here, not sequence-tracked, nothing allocated for them.
     pub untracked: u64,
+    /// Most flows the run could track over all its threads (the flow budget; summed over
+    /// merged reports). 0 in reports written before the budget existed.
+    #[serde(default)]
+    pub flow_budget: u64,
+    /// Datagrams discarded as implausible sequence jumps: farther from their flow's expected
+    /// number than the window and not confirmed by following datagrams. Neither received nor
+    /// lost.
+    #[serde(default)]
+    pub seq_anomalies: u64,
+    /// Confirmed sequence restarts (jumps beyond 2^20 that following datagrams continued): a new
+    /// epoch of the flow, with nothing counted lost for the jump.
+    #[serde(default)]
+    pub seq_restarts: u64,
+    /// Datagrams whose send stamp `tx_ns` is implausible (zero, more than 60 s old, or more than
+    /// 60 s in the future): not recorded as latency.
+    #[serde(default)]
+    pub clock_anomalies: u64,
     /// Flows seen.
     pub flows: u64,
     /// Kernel drops on the receive sockets (SO_RXQ_OVFL), summed.
@@ -196,6 +214,12 @@ pub struct FlowReport {
     pub late: u64,
     /// Duplicates.
     pub duplicates: u64,
+    /// Datagrams discarded as implausible sequence jumps.
+    #[serde(default)]
+    pub seq_anomalies: u64,
+    /// Confirmed sequence restarts (new epochs).
+    #[serde(default)]
+    pub seq_restarts: u64,
     /// First sequence number seen.
     pub first_seq: u64,
     /// Highest sequence number seen.
@@ -262,6 +286,12 @@ pub struct Summary {
     pub duplicates: u64,
     /// Kernel drops (SO_RXQ_OVFL).
     pub kernel_drops: u64,
+    /// Datagrams discarded as implausible sequence jumps.
+    pub seq_anomalies: u64,
+    /// Datagrams with an implausible send stamp (not recorded as latency).
+    pub clock_anomalies: u64,
+    /// Datagrams of flows over the flow budget (not sequence-tracked).
+    pub untracked: u64,
     /// Mean of the interval rates (datagrams / elapsed when no full interval exists).
     pub pps_mean: f64,
     /// Median interval rate.
@@ -395,6 +425,8 @@ impl Report {
             t.truncated += s.truncated;
             t.kernel_drops += drops;
             t.untracked += s.untracked_datagrams;
+            t.flow_budget = t.flow_budget.max(s.flow_budget);
+            t.clock_anomalies += s.latency.clock_anomalies;
             t.cpu_user_ns += c.cpu_user_ns;
             t.cpu_sys_ns += c.cpu_sys_ns;
             t.clock_skew += s.latency.clock_skew;
@@ -492,6 +524,8 @@ impl Report {
                 reordered: f.reordered,
                 late: f.late,
                 duplicates: f.duplicates,
+                seq_anomalies: f.seq_anomalies,
+                seq_restarts: f.seq_restarts,
             });
         }
         t.received = match self.mode {
@@ -502,6 +536,8 @@ impl Report {
         t.reordered = seq.reordered;
         t.late = seq.late;
         t.duplicates = seq.duplicates;
+        t.seq_anomalies = seq.seq_anomalies;
+        t.seq_restarts = seq.seq_restarts;
         t.cpu_ns_per_datagram = per_datagram(t.cpu_user_ns + t.cpu_sys_ns, t.datagrams);
         if self.elapsed_s > 0.0 {
             t.pps_mean = t.datagrams as f64 / self.elapsed_s;
@@ -518,8 +554,20 @@ impl Report {
         };
         if t.untracked > 0 {
             add(format!(
-                "{} datagrams of flows beyond the flow-table cap were not sequence-tracked",
-                t.untracked
+                "{} datagrams of flows beyond the flow budget ({} flows per run) were not sequence-tracked",
+                t.untracked, t.flow_budget
+            ));
+        }
+        if t.seq_anomalies > 0 || t.seq_restarts > 0 {
+            add(format!(
+                "{} datagrams jumped implausibly far in their flow's sequence and were discarded, {} flow sequence(s) restarted; the data port is unauthenticated (see docs/two-hosts.md)",
+                t.seq_anomalies, t.seq_restarts
+            ));
+        }
+        if t.clock_anomalies > 0 {
+            add(format!(
+                "{} datagrams carried an implausible send time (zero, over 60 s old or over 60 s ahead) and were not recorded as latency",
+                t.clock_anomalies
             ));
         }
         if t.clock_skew > 0 {
@@ -590,6 +638,8 @@ impl Report {
             t.foreign += o.foreign;
             t.truncated += o.truncated;
             t.untracked += o.untracked;
+            t.flow_budget += o.flow_budget;
+            t.clock_anomalies += o.clock_anomalies;
             t.kernel_drops += o.kernel_drops;
             t.clock_skew += o.clock_skew;
             t.cpu_user_ns += o.cpu_user_ns;
@@ -610,6 +660,8 @@ impl Report {
                 e.reordered += f.reordered;
                 e.late += f.late;
                 e.duplicates += f.duplicates;
+                e.seq_anomalies += f.seq_anomalies;
+                e.seq_restarts += f.seq_restarts;
                 e.first_seq = e.first_seq.min(f.first_seq);
                 e.last_seq = e.last_seq.max(f.last_seq);
             }
@@ -717,6 +769,9 @@ impl Report {
             reordered: t.reordered,
             duplicates: t.duplicates,
             kernel_drops: t.kernel_drops,
+            seq_anomalies: t.seq_anomalies,
+            clock_anomalies: t.clock_anomalies,
+            untracked: t.untracked,
             pps_mean: pps.filter(|h| h.count > 0).map_or(t.pps_mean, |h| h.mean),
             pps_median: pps.map(|h| h.p50),
             pps_min: pps.map(|h| h.min),
@@ -743,6 +798,8 @@ fn add_counts(e: &mut FlowReport, c: &SeqCounts) {
     e.reordered += c.reordered;
     e.late += c.late;
     e.duplicates += c.duplicates;
+    e.seq_anomalies += c.seq_anomalies;
+    e.seq_restarts += c.seq_restarts;
 }
 
 /// Reads and merges report files (see [`Report::merge`]).

@@ -119,6 +119,15 @@ pub fn table(r: &Report) -> String {
             fmt_count(t.duplicates),
             fmt_count(t.untracked)
         );
+        let _ = writeln!(
+            o,
+            "  implausible (forged or broken): sequence jumps {} discarded  restarts {}  clock anomalies {} (not latency)  untracked over flow budget {} (budget {} flows)",
+            fmt_count(t.seq_anomalies),
+            fmt_count(t.seq_restarts),
+            fmt_count(t.clock_anomalies),
+            fmt_count(t.untracked),
+            fmt_count(t.flow_budget)
+        );
     }
     let _ = write!(o, "  kernel drops (SO_RXQ_OVFL) {}", fmt_count(t.kernel_drops));
     if let Some(k) = &r.kernel {

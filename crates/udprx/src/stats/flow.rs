@@ -5,28 +5,59 @@
 //! datagram costs O(1) and allocates nothing:
 //!
 //! - `seq == next`: in order; received.
-//! - `seq > next`: the `seq - next` numbers skipped are counted lost now (their bits cleared);
-//!   a late arrival later corrects that.
+//! - `next < seq <= next + WINDOW`: the `seq - next` numbers skipped are counted lost now (their
+//!   bits cleared); a late arrival later corrects that.
 //! - `seq < next`, within the window: if its bit is set it is a **duplicate**; otherwise it is a
 //!   **reorder** (late arrival): received, `reordered += 1`, and `lost -= 1` if it had been
 //!   counted lost.
-//! - `seq < next`, older than the window: the bitmap no longer knows whether it was seen. It is
-//!   counted as a late reorder (`reordered` and `late` += 1, loss corrected) — a duplicate that
-//!   old would be miscounted as a reorder, which on real paths is far rarer than a late packet.
+//! - `next - JUMP_WINDOW <= seq < next - WINDOW`: the bitmap no longer knows whether it was
+//!   seen. It is counted as a late reorder (`reordered` and `late` += 1, loss corrected) — a
+//!   duplicate that old would be miscounted as a reorder, which on real paths is far rarer than a
+//!   late packet.
+//!
+//! **Plausibility.** The data port is unauthenticated, so one forged datagram must not rewrite a
+//! flow's figures. A datagram ahead of `next` by more than [`WINDOW`], or behind it by more than
+//! [`JUMP_WINDOW`] (2^20), is not applied at once: it becomes a *candidate* for a new position of
+//! the stream, and only [`CONFIRM`] consecutive sequence numbers starting there (`s`, `s+1`, ...)
+//! confirm it. Until then those datagrams are neither received nor lost; if the candidate is
+//! dropped (another implausible datagram that does not continue it) or still pending at the end,
+//! its datagrams count as **sequence anomalies** (`seq_anomalies`). On confirmation:
+//!
+//! - a forward gap of at most [`JUMP_WINDOW`] is a real burst of loss: the skipped numbers count
+//!   `lost` and the candidate's datagrams `received`, exactly as if they had been applied;
+//! - anything farther (forward or backward) starts a new **epoch**: `seq_restarts += 1`, the
+//!   window restarts at the candidate, its datagrams count `received`, and nothing is counted lost
+//!   for the jump (a sender that restarted its sequence, or a forger that kept it up).
+//!
+//! Plausible datagrams in between (the real stream) are applied normally and leave the candidate
+//! alone. So one forged datagram costs the figures one `seq_anomalies`, never 2^48 losses; a
+//! forger must send [`CONFIRM`] consecutive numbers to move a flow, and even then moves its
+//! loss by at most [`JUMP_WINDOW`] per confirmed jump.
 //!
 //! Numbers before the first one seen are never counted lost (the tracker cannot know whether the
 //! sender sent them); if one arrives later it is received and counted as reordered.
 //! Distances use [`udpprobe::seq_diff`], so the 2^48 wrap is a step of one. Counters are 64-bit.
-//! A sender that restarted its sequence on the same source address and flow id would look like a
-//! stream of late packets; `udpflood` opens fresh sockets (new source ports) for every run.
+//! A sender that restarted its sequence on the same source address and flow id starts a new
+//! epoch as above; `udpflood` opens fresh sockets (new source ports) for every run anyway.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use udpprobe::{seq_diff, seq_next};
 
 /// Sequence numbers remembered below the next expected one (a power of two).
 pub const WINDOW: u64 = 4096;
 const WORDS: usize = (WINDOW / 64) as usize;
+/// Largest distance from the expected sequence number that is taken at face value as loss
+/// (ahead, after confirmation) or as a late arrival (behind): 2^20 sequence numbers. Farther
+/// datagrams are sequence anomalies until [`CONFIRM`] consecutive ones start a new epoch.
+pub const JUMP_WINDOW: u64 = 1 << 20;
+/// Consecutive sequence numbers that confirm a jump of more than [`WINDOW`] (see the module
+/// docs).
+pub const CONFIRM: u32 = 3;
+// A candidate is confirmed by a continuation, so at least two datagrams.
+const _: () = assert!(CONFIRM >= 2);
 
 /// The counters of one flow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,6 +72,14 @@ pub struct SeqCounts {
     pub late: u64,
     /// Datagrams whose sequence number had already been received.
     pub duplicates: u64,
+    /// Datagrams discarded as implausible sequence jumps (neither received nor lost; see the
+    /// module docs).
+    #[serde(default)]
+    pub seq_anomalies: u64,
+    /// Times the flow's sequence restarted far from where it was (confirmed jumps beyond
+    /// [`JUMP_WINDOW`]); nothing is counted lost for such a jump.
+    #[serde(default)]
+    pub seq_restarts: u64,
 }
 
 impl SeqCounts {
@@ -51,6 +90,8 @@ impl SeqCounts {
         self.reordered += o.reordered;
         self.late += o.late;
         self.duplicates += o.duplicates;
+        self.seq_anomalies += o.seq_anomalies;
+        self.seq_restarts += o.seq_restarts;
     }
 }
 
@@ -62,6 +103,10 @@ pub struct SeqTracker {
     next: u64,
     seen: [u64; WORDS],
     counts: SeqCounts,
+    /// Pending jump: first sequence number, next expected, datagrams so far (0: none).
+    cand_first: u64,
+    cand_next: u64,
+    cand_run: u32,
 }
 
 impl Default for SeqTracker {
@@ -79,12 +124,17 @@ impl SeqTracker {
             next: 0,
             seen: [0; WORDS],
             counts: SeqCounts::default(),
+            cand_first: 0,
+            cand_next: 0,
+            cand_run: 0,
         }
     }
 
-    /// The counters so far.
+    /// The counters so far; datagrams of a still unconfirmed jump count as sequence anomalies.
     pub fn counts(&self) -> SeqCounts {
-        self.counts
+        let mut c = self.counts;
+        c.seq_anomalies += self.cand_run as u64;
+        c
     }
 
     /// First sequence number seen, if any.
@@ -137,6 +187,10 @@ impl SeqTracker {
         }
         let d = seq_diff(seq, self.next);
         if d >= 0 {
+            if d as u64 > WINDOW {
+                self.implausible(seq);
+                return;
+            }
             if d > 0 {
                 self.clear_range(self.next, d as u64);
                 self.counts.lost += d as u64;
@@ -149,6 +203,10 @@ impl SeqTracker {
         }
         // Late: seq < next.
         let age = d.unsigned_abs();
+        if age > JUMP_WINDOW {
+            self.implausible(seq);
+            return;
+        }
         let counted_lost = seq_diff(seq, self.first) > 0;
         if age <= WINDOW {
             let (w, b) = Self::bit(seq);
@@ -166,6 +224,47 @@ impl SeqTracker {
         if counted_lost {
             self.counts.lost = self.counts.lost.saturating_sub(1);
         }
+    }
+
+    /// A datagram too far from the expected sequence number: a candidate jump (module docs).
+    #[cold]
+    fn implausible(&mut self, seq: u64) {
+        if self.cand_run > 0 && seq == self.cand_next {
+            self.cand_run += 1;
+            self.cand_next = seq_next(seq);
+            if self.cand_run >= CONFIRM {
+                self.confirm();
+            }
+            return;
+        }
+        // A new candidate; the datagrams of an abandoned one were anomalies.
+        self.counts.seq_anomalies += self.cand_run as u64;
+        self.cand_first = seq;
+        self.cand_next = seq_next(seq);
+        self.cand_run = 1;
+    }
+
+    /// Applies a confirmed jump: loss when plausible, a new epoch otherwise.
+    #[cold]
+    fn confirm(&mut self) {
+        let run = self.cand_run as u64;
+        let gap = seq_diff(self.cand_first, self.next);
+        if gap > 0 && gap as u64 <= JUMP_WINDOW {
+            self.counts.lost += gap as u64;
+        } else {
+            self.counts.seq_restarts += 1;
+            self.first = self.cand_first;
+        }
+        self.seen = [0; WORDS];
+        let mut s = self.cand_first;
+        for _ in 0..run {
+            let (w, b) = Self::bit(s);
+            self.seen[w] |= b;
+            s = seq_next(s);
+        }
+        self.next = self.cand_next;
+        self.counts.received += run;
+        self.cand_run = 0;
     }
 }
 
@@ -194,6 +293,67 @@ pub struct FlowStats {
 /// Default cap on the number of flows one thread tracks.
 pub const DEFAULT_MAX_FLOWS: usize = 65_536;
 
+/// Default number of flows one run tracks over all its receive threads (see [`FlowBudget`]).
+pub const DEFAULT_FLOW_BUDGET: usize = 65_536;
+
+/// Flow slots shared by every receive thread of a run: the memory bound of flow tracking.
+///
+/// Each tracked flow costs about 600 bytes (its key, its sequence window of [`WINDOW`] bits and
+/// its table slots) plus one entry of the report's `flows`, so a budget of `n` flows bounds both
+/// the tables and the report, however many sockets the run has and whatever source addresses
+/// and flow ids arrive. A thread takes one slot, with one atomic compare-and-swap, only when it
+/// meets a flow it does not know; once the budget is spent it stops asking (a plain flag), and
+/// the datagrams of further flows are counted as untracked instead of allocated. Nothing per
+/// datagram touches the shared counter. Clones share the same slots; create one budget per run.
+#[derive(Debug, Clone)]
+pub struct FlowBudget {
+    inner: Arc<BudgetInner>,
+}
+
+#[derive(Debug)]
+struct BudgetInner {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Default for FlowBudget {
+    fn default() -> Self {
+        FlowBudget::new(DEFAULT_FLOW_BUDGET)
+    }
+}
+
+impl FlowBudget {
+    /// A budget of `limit` flows.
+    pub fn new(limit: usize) -> FlowBudget {
+        FlowBudget { inner: Arc::new(BudgetInner { limit, used: AtomicUsize::new(0) }) }
+    }
+
+    /// Most flows the budget allows.
+    pub fn limit(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// Flow slots taken so far (never above [`FlowBudget::limit`]).
+    pub fn used(&self) -> usize {
+        self.inner.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes one slot; false when the budget is spent.
+    pub fn try_take(&self) -> bool {
+        let b = &*self.inner;
+        let mut cur = b.used.load(Ordering::Relaxed);
+        loop {
+            if cur >= b.limit {
+                return false;
+            }
+            match b.used.compare_exchange_weak(cur, cur + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
 const EMPTY: u32 = u32::MAX;
 
 #[inline]
@@ -210,8 +370,9 @@ fn key_hash(source: &SocketAddr, flow: u8) -> u64 {
 }
 
 /// Flows of one thread: an open-addressed hash table with linear probing and a one-entry cache
-/// of the last flow. It allocates only when a new flow appears; past `max_flows` flows, further
-/// ones are counted as untracked instead.
+/// of the last flow. It allocates only when a new flow appears, and only when the run's
+/// [`FlowBudget`] (and the table's own `max_flows`) has room; datagrams of further flows are
+/// counted as untracked instead.
 #[derive(Debug, Clone)]
 pub struct FlowTable {
     slots: Vec<u32>,
@@ -219,20 +380,36 @@ pub struct FlowTable {
     trackers: Vec<SeqTracker>,
     last: Option<(FlowKey, u32)>,
     max_flows: usize,
+    budget: FlowBudget,
+    /// Set once the budget refused a slot: it never refills during a run.
+    spent: bool,
     untracked: u64,
 }
 
 impl FlowTable {
-    /// An empty table that tracks at most `max_flows` flows.
+    /// An empty table that tracks at most `max_flows` flows, with a budget of its own.
     pub fn new(max_flows: usize) -> FlowTable {
+        FlowTable::with_budget(max_flows, FlowBudget::new(max_flows))
+    }
+
+    /// An empty table that tracks at most `max_flows` flows, and takes each flow's slot from
+    /// `budget` (shared with the run's other tables).
+    pub fn with_budget(max_flows: usize, budget: FlowBudget) -> FlowTable {
         FlowTable {
             slots: vec![EMPTY; 64],
             keys: Vec::new(),
             trackers: Vec::new(),
             last: None,
             max_flows,
+            budget,
+            spent: false,
             untracked: 0,
         }
+    }
+
+    /// The budget this table takes its flows from.
+    pub fn budget(&self) -> &FlowBudget {
+        &self.budget
     }
 
     /// Number of flows tracked.
@@ -245,7 +422,7 @@ impl FlowTable {
         self.keys.is_empty()
     }
 
-    /// Datagrams of flows beyond `max_flows`, not tracked.
+    /// Datagrams of flows refused by `max_flows` or the budget, not tracked.
     pub fn untracked_datagrams(&self) -> u64 {
         self.untracked
     }
@@ -282,7 +459,11 @@ impl FlowTable {
             }
             s = (s + 1) & mask;
         }
-        if self.keys.len() >= self.max_flows {
+        if self.spent || self.keys.len() >= self.max_flows {
+            return None;
+        }
+        if !self.budget.try_take() {
+            self.spent = true;
             return None;
         }
         let i = self.keys.len() as u32;
@@ -313,7 +494,7 @@ impl FlowTable {
     pub fn totals(&self) -> SeqCounts {
         let mut t = SeqCounts::default();
         for tr in &self.trackers {
-            t.add(&tr.counts);
+            t.add(&tr.counts());
         }
         t
     }
@@ -348,7 +529,7 @@ mod tests {
     }
 
     fn c(received: u64, lost: u64, reordered: u64, duplicates: u64) -> SeqCounts {
-        SeqCounts { received, lost, reordered, late: 0, duplicates }
+        SeqCounts { received, lost, reordered, late: 0, duplicates, ..SeqCounts::default() }
     }
 
     #[test]
@@ -406,20 +587,111 @@ mod tests {
         let got = run(&seqs);
         assert_eq!(
             got,
-            SeqCounts { received: WINDOW + 10, lost: 0, reordered: 1, late: 1, duplicates: 0 }
+            SeqCounts {
+                received: WINDOW + 10,
+                lost: 0,
+                reordered: 1,
+                late: 1,
+                duplicates: 0,
+                ..SeqCounts::default()
+            }
         );
     }
 
     #[test]
     fn big_jump_clears_window() {
+        // A gap wider than the window is counted once confirmed by CONFIRM consecutive numbers.
         let mut t = SeqTracker::new();
         t.record(0);
-        t.record(3 * WINDOW);
-        assert_eq!(t.counts(), c(2, 3 * WINDOW - 1, 0, 0));
+        for s in 0..CONFIRM as u64 {
+            t.record(3 * WINDOW + s);
+        }
+        let n = CONFIRM as u64;
+        assert_eq!(t.counts(), c(1 + n, 3 * WINDOW - 1, 0, 0));
         t.record(3 * WINDOW - 5);
-        assert_eq!(t.counts(), c(3, 3 * WINDOW - 2, 1, 0));
+        assert_eq!(t.counts(), c(2 + n, 3 * WINDOW - 2, 1, 0));
         t.record(3 * WINDOW - 5);
         assert_eq!(t.counts().duplicates, 1);
+        t.record(3 * WINDOW + 1);
+        assert_eq!(t.counts().duplicates, 2);
+    }
+
+    #[test]
+    fn one_forged_jump_is_an_anomaly_not_loss() {
+        // Issue 13: one datagram 1.4e14 ahead reported 1.4e14 "lost (100%)".
+        for forged in [140_000_000_000_000u64, 1 << 47, WINDOW * 100, 5 * JUMP_WINDOW] {
+            let mut t = SeqTracker::new();
+            for s in [1000, 1001, 1002] {
+                t.record(s);
+            }
+            t.record(forged);
+            for s in [1003, 1005, 1004, 1006] {
+                t.record(s);
+            }
+            let k = t.counts();
+            assert_eq!(
+                k,
+                SeqCounts { received: 7, reordered: 1, seq_anomalies: 1, ..SeqCounts::default() },
+                "forged {forged}"
+            );
+            assert_eq!(t.last_seq(), Some(1006));
+        }
+    }
+
+    #[test]
+    fn forged_datagram_far_behind_is_an_anomaly() {
+        let mut t = SeqTracker::new();
+        for s in 5 * JUMP_WINDOW..5 * JUMP_WINDOW + 10 {
+            t.record(s);
+        }
+        t.record(3);
+        t.record(5 * JUMP_WINDOW + 10);
+        assert_eq!(
+            t.counts(),
+            SeqCounts { received: 11, seq_anomalies: 1, ..SeqCounts::default() }
+        );
+        // Within the jump window, a late arrival is still a (late) reorder, never loss.
+        t.record(5 * JUMP_WINDOW - 1);
+        t.record(4 * JUMP_WINDOW + 20);
+        let k = t.counts();
+        assert_eq!((k.received, k.reordered, k.late, k.lost), (13, 2, 1, 0));
+    }
+
+    #[test]
+    fn confirmed_far_jump_starts_an_epoch() {
+        let mut t = SeqTracker::new();
+        for s in 0..10 {
+            t.record(s);
+        }
+        // The sender restarted far away; three consecutive numbers confirm it.
+        let base = 1u64 << 40;
+        for s in base..base + 10 {
+            t.record(s);
+        }
+        t.record(base + 12);
+        let k = t.counts();
+        assert_eq!(k, SeqCounts { received: 21, lost: 2, seq_restarts: 1, ..SeqCounts::default() });
+        // Back to the old numbers (a restart backwards) works the same way.
+        for s in 10..20 {
+            t.record(s);
+        }
+        assert_eq!(t.counts().seq_restarts, 2);
+        assert_eq!(t.counts().received, 31);
+        assert_eq!(t.first_seq(), Some(10));
+    }
+
+    #[test]
+    fn unconfirmed_jumps_stay_anomalies() {
+        let mut t = SeqTracker::new();
+        t.record(0);
+        // Two consecutive forged numbers (one short of CONFIRM), then another pair elsewhere.
+        t.record(1 << 40);
+        t.record((1 << 40) + 1);
+        t.record(1 << 30);
+        t.record((1 << 30) + 1);
+        t.record(1);
+        let k = t.counts();
+        assert_eq!(k, SeqCounts { received: 2, seq_anomalies: 4, ..SeqCounts::default() });
     }
 
     #[test]
@@ -440,6 +712,25 @@ mod tests {
         let f1 = flows.iter().find(|f| f.key == FlowKey { source: a, flow: 1 }).unwrap();
         assert_eq!(f1.counts, c(10, 9, 0, 0));
         assert_eq!(t.totals(), c(30, 9, 0, 0));
+    }
+
+    #[test]
+    fn tables_share_one_budget() {
+        let budget = FlowBudget::new(5);
+        let mut a = FlowTable::with_budget(DEFAULT_MAX_FLOWS, budget.clone());
+        let mut b = FlowTable::with_budget(DEFAULT_MAX_FLOWS, budget.clone());
+        for port in 1..=4u16 {
+            let s = SocketAddr::from(([127, 0, 0, 1], port));
+            a.record(s, 0, 0);
+            b.record(s, 1, 0);
+            a.record(s, 0, 1);
+        }
+        assert_eq!(a.len() + b.len(), 5);
+        assert_eq!(budget.used(), 5);
+        // a took 3 flows (ports 1-3), b 2 (ports 1-2); everything after that is untracked.
+        assert_eq!((a.len(), b.len()), (3, 2));
+        assert_eq!((a.untracked_datagrams(), b.untracked_datagrams()), (2, 2));
+        assert_eq!(a.totals().received + b.totals().received, 8);
     }
 
     #[test]
@@ -491,7 +782,7 @@ mod tests {
                 t.record(s);
             }
             let k = t.counts();
-            prop_assert_eq!(k.received + k.duplicates, seqs.len() as u64);
+            prop_assert_eq!(k.received + k.duplicates + k.seq_anomalies, seqs.len() as u64);
         }
     }
 }

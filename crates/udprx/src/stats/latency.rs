@@ -11,12 +11,24 @@
 //!   **kernel → application** (socket queueing), converted through the same offset.
 //!
 //! A negative latency cannot be true: it is counted in `clock_skew` and not recorded.
+//!
+//! **Plausibility.** `tx_ns` comes from the (unauthenticated) datagram. A stamp that cannot be
+//! a send time is a **clock anomaly**: counted in `clock_anomalies`, recorded in no histogram
+//! (not even clamped to the top), and not counted as skew. Implausible means: `tx_ns == 0`; a
+//! one-way latency above [`MAX_LATENCY_NS`] (sent more than 60 s before it arrived); or a send
+//! time more than [`FUTURE_TOLERANCE_NS`] (60 s) in the receiver's future — farther than any
+//! clock offset the skew warning is meant for. The arithmetic is done in 128 bits, so no stamp
+//! (`u64::MAX` included) can wrap into a plausible value. The kernel → application split does
+//! not depend on `tx_ns` and is recorded for every datagram that has a kernel timestamp.
 
 use hdrhistogram::Histogram;
 use udpprobe::Clock;
 
 /// Largest latency recorded (60 s in ns); larger values are clamped to it.
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
+/// How far in the receiver's future a send time may be and still count as clock skew (60 s);
+/// farther is a clock anomaly.
+pub const FUTURE_TOLERANCE_NS: u64 = 60_000_000_000;
 /// Significant digits of every latency histogram.
 pub const SIGFIG: u8 = 3;
 
@@ -45,6 +57,9 @@ pub struct LatencyRecorder {
     pub kernel_to_app: Histogram<u64>,
     /// Datagrams whose computed latency was negative (clocks not comparable).
     pub clock_skew: u64,
+    /// Datagrams whose `tx_ns` is implausible (zero, over 60 s old, or over 60 s in the future):
+    /// not recorded in any `tx_ns`-based histogram (see the module docs).
+    pub clock_anomalies: u64,
     /// Datagrams stamped with `CLOCK_MONOTONIC`.
     pub monotonic: u64,
     /// Datagrams stamped with `CLOCK_REALTIME`.
@@ -67,6 +82,7 @@ impl LatencyRecorder {
             tx_to_kernel: latency_histogram(),
             kernel_to_app: latency_histogram(),
             clock_skew: 0,
+            clock_anomalies: 0,
             monotonic: 0,
             realtime: 0,
             offset_ns: realtime_offset_ns(),
@@ -84,7 +100,7 @@ impl LatencyRecorder {
     }
 
     #[inline]
-    fn put(h: &mut Histogram<u64>, skew: &mut u64, v: i64) {
+    fn put(h: &mut Histogram<u64>, skew: &mut u64, v: i128) {
         if v < 0 {
             *skew += 1;
         } else {
@@ -96,23 +112,34 @@ impl LatencyRecorder {
     /// (monotonic), by the kernel at `kernel_rx_ns` (realtime) if known.
     #[inline]
     pub fn record(&mut self, clock: Clock, tx_ns: u64, rx_ns: u64, kernel_rx_ns: Option<u64>) {
-        // Everything on the monotonic time line.
+        // Everything on the monotonic time line, in 128 bits: no stamp can wrap.
+        let offset = self.offset_ns as i128;
         let tx = match clock {
             Clock::Monotonic => {
                 self.monotonic += 1;
-                tx_ns as i64
+                tx_ns as i128
             }
             Clock::Realtime => {
                 self.realtime += 1;
-                (tx_ns as i64).wrapping_sub(self.offset_ns)
+                tx_ns as i128 - offset
             }
         };
-        let rx = rx_ns as i64;
-        Self::put(&mut self.interval, &mut self.clock_skew, rx.wrapping_sub(tx));
+        let rx = rx_ns as i128;
+        let one_way = rx - tx;
+        let plausible = tx_ns != 0
+            && one_way <= MAX_LATENCY_NS as i128
+            && one_way >= -(FUTURE_TOLERANCE_NS as i128);
+        if plausible {
+            Self::put(&mut self.interval, &mut self.clock_skew, one_way);
+        } else {
+            self.clock_anomalies += 1;
+        }
         if let Some(k) = kernel_rx_ns {
-            let k = (k as i64).wrapping_sub(self.offset_ns);
-            Self::put(&mut self.tx_to_kernel, &mut self.clock_skew, k.wrapping_sub(tx));
-            Self::put(&mut self.kernel_to_app, &mut self.clock_skew, rx.wrapping_sub(k));
+            let k = k as i128 - offset;
+            if plausible {
+                Self::put(&mut self.tx_to_kernel, &mut self.clock_skew, k - tx);
+            }
+            Self::put(&mut self.kernel_to_app, &mut self.clock_skew, rx - k);
         }
     }
 
@@ -155,10 +182,37 @@ mod tests {
     }
 
     #[test]
-    fn huge_values_clamp() {
-        let mut l = LatencyRecorder::new();
-        l.record(Clock::Monotonic, 0, u64::MAX / 4, None);
-        l.close_interval();
-        assert_eq!(l.one_way.len(), 1);
+    fn implausible_stamps_are_anomalies_not_latency() {
+        // Issue 13: tx_ns 0 and u64::MAX were recorded as 60 s of latency (u64::MAX as i64 = -1
+        // escaped the skew check).
+        let rx = 5_000_000_000_000; // 5000 s after boot
+        for clock in [Clock::Monotonic, Clock::Realtime] {
+            let mut l = LatencyRecorder::new();
+            l.set_offset(1_700_000_000_000_000_000);
+            let off = l.offset() as u64;
+            let base = if clock == Clock::Realtime { off } else { 0 };
+            for tx in [
+                0,
+                u64::MAX,
+                u64::MAX / 2,
+                base + rx - MAX_LATENCY_NS - 1,
+                base + rx + FUTURE_TOLERANCE_NS + 1,
+                1,
+            ] {
+                l.record(clock, tx, rx, Some(off + rx - 1_000));
+            }
+            // Plausible ones: 60 s old exactly, 10 s in the future (skew), 2 µs.
+            l.record(clock, base + rx - MAX_LATENCY_NS, rx, None);
+            l.record(clock, base + rx + 10_000_000_000, rx, None);
+            l.record(clock, base + rx - 2_000, rx, Some(off + rx - 1_000));
+            l.close_interval();
+            assert_eq!(l.clock_anomalies, 6, "{clock:?}");
+            assert_eq!(l.clock_skew, 1, "{clock:?}");
+            assert_eq!(l.one_way.len(), 2, "{clock:?}");
+            assert!(l.one_way.equivalent(l.one_way.max(), MAX_LATENCY_NS), "{clock:?}");
+            assert_eq!(l.tx_to_kernel.len(), 1, "{clock:?}");
+            // Socket queueing does not depend on tx_ns: recorded for all 7 with a timestamp.
+            assert_eq!(l.kernel_to_app.len(), 7, "{clock:?}");
+        }
     }
 }

@@ -11,7 +11,7 @@ pub mod snapshot;
 
 use std::time::Duration;
 
-pub use flow::{FlowKey, FlowStats, FlowTable, SeqCounts, SeqTracker};
+pub use flow::{FlowBudget, FlowKey, FlowStats, FlowTable, SeqCounts, SeqTracker};
 pub use latency::LatencyRecorder;
 pub use recorder::{Recorder, ThreadStats};
 pub use snapshot::{Aggregator, IntervalLine, Snapshot};
@@ -53,6 +53,11 @@ pub struct StatsConfig {
     pub live: Option<crossbeam_channel::Sender<Snapshot>>,
     /// Most flows one thread tracks; datagrams of further flows are counted as untracked.
     pub max_flows: usize,
+    /// Flow slots shared by every recorder made from this configuration (and its clones): the
+    /// run's memory bound for flow tracking, whatever the number of sockets. Datagrams of flows
+    /// beyond it are counted as untracked. [`StatsConfig::new`] gives each configuration a fresh
+    /// budget of [`flow::DEFAULT_FLOW_BUDGET`] flows, so make one configuration per run.
+    pub flow_budget: FlowBudget,
 }
 
 impl StatsConfig {
@@ -64,6 +69,7 @@ impl StatsConfig {
             epoch_ns: udpprobe::now_ns(udpprobe::Clock::Monotonic),
             live: None,
             max_flows: flow::DEFAULT_MAX_FLOWS,
+            flow_budget: FlowBudget::default(),
         }
     }
 

@@ -71,8 +71,12 @@ pub struct ThreadStats {
     pub series: Vec<u64>,
     /// Per-flow results (full mode).
     pub flows: Vec<FlowStats>,
-    /// Datagrams of flows beyond the flow-table cap.
+    /// Datagrams of flows beyond the flow-table cap or the run's flow budget (not tracked).
     pub untracked_datagrams: u64,
+    /// Most flows the run's recorders could track together (the shared [`FlowBudget`] limit).
+    ///
+    /// [`FlowBudget`]: super::flow::FlowBudget
+    pub flow_budget: u64,
     /// Latency histograms (empty in minimal mode).
     pub latency: LatencyRecorder,
 }
@@ -96,7 +100,7 @@ impl Recorder {
             last_rx_ns: cfg.epoch_ns,
             foreign: 0,
             truncated: 0,
-            flows: FlowTable::new(cfg.max_flows),
+            flows: FlowTable::with_budget(cfg.max_flows, cfg.flow_budget.clone()),
             latency: LatencyRecorder::new(),
             first_interval: 0,
             series: Vec::new(),
@@ -245,6 +249,7 @@ impl Recorder {
             series: self.series,
             flows: self.flows.flows(),
             untracked_datagrams: self.flows.untracked_datagrams(),
+            flow_budget: self.flows.budget().limit() as u64,
             latency: self.latency,
         }
     }
@@ -303,6 +308,7 @@ impl Handler for Recorder {
 pub(crate) mod tests {
     use super::*;
     use crate::batch::RecvMeta;
+    use crate::stats::flow;
     use std::time::Duration;
     use udpprobe::Clock;
 
@@ -352,6 +358,72 @@ pub(crate) mod tests {
         assert_eq!(s.latency.one_way.len(), 4);
         assert!(s.latency.one_way.equivalent(s.latency.one_way.max(), 1_000));
         assert_eq!(s.series, vec![6]);
+    }
+
+    #[test]
+    fn flow_budget_is_per_run_not_per_socket() {
+        // Issue 13: the cap was 65,536 flows per socket; 64 sockets × 65,536 flows of forged
+        // source ports and flow ids took `udprx serve` to gigabytes. Three recorders of one
+        // run, each seeing 30,000 new flows, now share the run's budget.
+        let c = cfg(StatsMode::Full);
+        let budget = c.flow_budget.clone();
+        let mut total_flows = 0;
+        let mut untracked = 0;
+        let mut received = 0;
+        let mut threads = Vec::new();
+        for socket in 0..3usize {
+            let mut r = Recorder::new(&c, socket);
+            for chunk in 0..(30_000 / 250) {
+                let mut buf = Vec::new();
+                let mut metas = Vec::new();
+                for i in 0..250u32 {
+                    let n = chunk * 250 + i + socket as u32 * 30_000;
+                    let src = SocketAddr::from(([127, 0, (n >> 16) as u8, 1], (n & 0xffff) as u16));
+                    let (b, mut m) = arena(&[(socket as u8, 7, 100)], 32, src);
+                    m[0].offset = buf.len();
+                    buf.extend_from_slice(&b);
+                    metas.extend(m);
+                }
+                r.on_batch(&Batch::new(&buf, &metas, 1_000, socket));
+            }
+            threads.push(r.finish());
+        }
+        for s in &threads {
+            total_flows += s.flows.len();
+            untracked += s.untracked_datagrams;
+            received += s.flows.iter().map(|f| f.counts.received).sum::<u64>();
+            assert_eq!(s.flow_budget, flow::DEFAULT_FLOW_BUDGET as u64);
+        }
+        assert_eq!(total_flows, flow::DEFAULT_FLOW_BUDGET);
+        assert_eq!(budget.used(), flow::DEFAULT_FLOW_BUDGET);
+        assert_eq!(untracked, 90_000 - flow::DEFAULT_FLOW_BUDGET as u64);
+        assert_eq!(received + untracked, 90_000);
+    }
+
+    #[test]
+    fn forged_sequence_and_stamps_are_flagged() {
+        let mut r = Recorder::new(&cfg(StatsMode::Full), 0);
+        let rx = 2_000_000_000_000u64;
+        let (buf, metas) = arena(
+            &[
+                (0, 0, rx - 1_000),
+                (0, 1, rx - 1_000),
+                (0, 140_000_000_000_000, rx - 1_000),
+                (0, 2, 0),
+                (0, 3, u64::MAX),
+                (0, 4, rx - 1_000),
+            ],
+            32,
+            src(),
+        );
+        r.on_batch(&Batch::new(&buf, &metas, rx, 0));
+        let s = r.finish();
+        let k = s.flows[0].counts;
+        assert_eq!((k.received, k.lost, k.seq_anomalies), (5, 0, 1));
+        assert_eq!(s.latency.clock_anomalies, 2);
+        assert_eq!(s.latency.clock_skew, 0);
+        assert_eq!(s.latency.one_way.len(), 4);
+        assert!(s.latency.one_way.max() < 2_000);
     }
 
     #[test]
