@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use udpprobe::{Clock, HEADER_LEN};
 
-use crate::{Error, Flood, MAX_BATCH, MAX_FLOWS, MAX_PAYLOAD};
+use crate::{Error, Flood, MAX_BATCH, MAX_BURST, MAX_FLOWS, MAX_PAYLOAD, MIN_INTERVAL};
 
 /// Duration of a run given neither a duration nor a count.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -146,7 +146,10 @@ impl FloodBuilder {
         self
     }
 
-    /// Send bursts of this many packets back to back, at the same mean rate.
+    /// Send bursts of this many packets back to back, at the same mean rate: at most
+    /// [`MAX_BURST`], and, with a rate and a duration, at most the datagrams the run sends in
+    /// all. A duration-limited paced run never sends more than its rate allows by its end, so
+    /// the mean holds whatever the burst.
     pub fn burst(mut self, burst: Option<usize>) -> Self {
         self.burst = burst;
         self
@@ -165,8 +168,8 @@ impl FloodBuilder {
         self
     }
 
-    /// How often [`Flood::run_with`] calls back with an interval report (`None` = never, the
-    /// default).
+    /// How often [`Flood::run_with`] calls back with an interval report (`None` or zero =
+    /// never, the default; otherwise at least [`MIN_INTERVAL`]).
     pub fn interval(mut self, interval: Option<Duration>) -> Self {
         self.interval = interval.filter(|d| !d.is_zero());
         self
@@ -199,6 +202,11 @@ impl FloodBuilder {
         }
         if self.burst == Some(0) {
             return Err(Error::ZeroBurst);
+        }
+        if let Some(i) = self.interval
+            && i < MIN_INTERVAL
+        {
+            return Err(Error::BadInterval(i));
         }
         if self.count == Some(0) {
             return Err(Error::ZeroCount);
@@ -236,6 +244,23 @@ impl FloodBuilder {
             (None, None) => Some(DEFAULT_DURATION),
             (d, _) => d,
         };
+        if let Some(burst) = self.burst {
+            if burst > MAX_BURST {
+                let reason = format!("at most {MAX_BURST} datagrams go back to back");
+                return Err(Error::BadBurst { burst, reason });
+            }
+            if let (Some(rate), Some(d)) = (self.rate, duration) {
+                // Datagrams the whole run sends: rate x duration, rounded up.
+                let due = (rate as u128 * d.as_nanos()).div_ceil(1_000_000_000);
+                if burst as u128 > due {
+                    let reason = format!(
+                        "{rate} pps for {d:?} sends {due} datagrams in all, so the burst can be \
+                         at most {due}"
+                    );
+                    return Err(Error::BadBurst { burst, reason });
+                }
+            }
+        }
         Ok(Config {
             dest: self.dest,
             payload_size: self.payload_size,
@@ -275,6 +300,17 @@ mod tests {
     }
 
     #[test]
+    fn bursts_within_the_run_are_accepted() {
+        let one_s = Some(Duration::from_secs(1));
+        assert!(b().rate(Some(1000)).duration(one_s).burst(Some(1000)).validate().is_ok());
+        // Unpaced, or a fixed count without a duration: only the absolute bound applies.
+        assert!(b().burst(Some(MAX_BURST)).validate().is_ok());
+        assert!(b().rate(Some(10)).count(Some(5)).burst(Some(500)).validate().is_ok());
+        assert!(b().interval(Some(MIN_INTERVAL)).validate().is_ok());
+        assert!(b().interval(Some(Duration::ZERO)).validate().is_ok());
+    }
+
+    #[test]
     fn refusals() {
         use Error::*;
         type Check = fn(&Error) -> bool;
@@ -287,6 +323,12 @@ mod tests {
             (b().batch(0), |e| matches!(e, BadBatch(0))),
             (b().batch(MAX_BATCH + 1), |e| matches!(e, BadBatch(_))),
             (b().burst(Some(0)), |e| matches!(e, ZeroBurst)),
+            (b().burst(Some(MAX_BURST + 1)), |e| matches!(e, BadBurst { .. })),
+            (b().rate(Some(1000)).burst(Some(1_000_000_000)), |e| matches!(e, BadBurst { .. })),
+            (b().rate(Some(1000)).duration(Some(Duration::from_secs(1))).burst(Some(1001)), |e| {
+                matches!(e, BadBurst { burst: 1001, .. })
+            }),
+            (b().interval(Some(Duration::from_nanos(1))), |e| matches!(e, BadInterval(_))),
             (b().count(Some(0)), |e| matches!(e, ZeroCount)),
             (b().duration(Some(Duration::ZERO)), |e| matches!(e, ZeroDuration)),
             (b().cpus(Some(vec![])), |e| matches!(e, EmptyCpuList)),

@@ -37,6 +37,21 @@ pub enum Error {
     /// `burst(Some(0))`.
     #[error("burst must be at least 1 packet")]
     ZeroBurst,
+    /// A burst too large to mean anything: above [`crate::MAX_BURST`], or more datagrams than
+    /// the whole run sends at its rate and duration.
+    #[error("burst {burst} is refused: {reason}")]
+    BadBurst {
+        /// The requested burst.
+        burst: usize,
+        /// Why, with the largest burst that would be accepted.
+        reason: String,
+    },
+    /// A live-report interval too short to print (or to compute a rate over).
+    #[error(
+        "interval must be 0 (no live reports) or at least {min:?}, got {0:?}",
+        min = crate::MIN_INTERVAL
+    )]
+    BadInterval(std::time::Duration),
     /// `count(Some(0))`.
     #[error("count must be at least 1 datagram")]
     ZeroCount,

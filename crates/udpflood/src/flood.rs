@@ -150,8 +150,8 @@ impl Flood {
         let start = results.iter().map(|r| r.start_ns).min().unwrap_or(0);
         let end = results.iter().map(|r| r.end_ns).max().unwrap_or(start);
         let duration_s = (end - start) as f64 / 1e9;
-        let packets: u64 = results.iter().map(|r| r.packets).sum();
-        let cpu_ns: u64 = results.iter().map(|r| r.cpu_ns).sum();
+        let packets = results.iter().fold(0u64, |a, r| a.saturating_add(r.packets));
+        let cpu_ns = results.iter().fold(0u64, |a, r| a.saturating_add(r.cpu_ns));
         let mut errors = SendErrors::default();
         let mut flows = Vec::new();
         let mut fallback = match gso {
@@ -166,14 +166,15 @@ impl Flood {
             }
         }
         flows.sort_by_key(|f| f.flow);
-        let wire_bytes = packets * wire_bytes_per_datagram(cfg.payload_size, cfg.dest.is_ipv6());
+        let wire_bytes =
+            packets.saturating_mul(wire_bytes_per_datagram(cfg.payload_size, cfg.dest.is_ipv6()));
         let per_s = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
         FloodReport {
             dest: cfg.dest,
             payload_size: cfg.payload_size,
             threads: cfg.threads,
             packets,
-            bytes: packets * cfg.payload_size as u64,
+            bytes: packets.saturating_mul(cfg.payload_size as u64),
             wire_bytes,
             duration_s,
             pps: per_s(packets as f64),
@@ -204,7 +205,7 @@ fn live_loop<T>(
     let wire = wire_bytes_per_datagram(cfg.payload_size, cfg.dest.is_ipv6());
     let running = || handles.iter().any(|h| h.as_ref().is_ok_and(|h| !h.is_finished()));
     let (mut last_t, mut last_packets, mut last_errors) = (t0, 0u64, SendErrors::default());
-    let mut next = t0 + every_ns;
+    let mut next = t0.saturating_add(every_ns);
     while running() {
         let now = now_ns(Clock::Monotonic);
         if now < next {
@@ -213,18 +214,23 @@ fn live_loop<T>(
         }
         let (packets, errors) = sum_progress(progress);
         let secs = (now - last_t) as f64 / 1e9;
-        let n = packets - last_packets;
+        let n = packets.saturating_sub(last_packets);
         on_interval(&IntervalReport {
             start_s: (last_t - t0) as f64 / 1e9,
             end_s: (now - t0) as f64 / 1e9,
             packets: n,
             pps: n as f64 / secs,
-            wire_gbps: (n * wire) as f64 * 8.0 / secs / 1e9,
+            wire_gbps: n.saturating_mul(wire) as f64 * 8.0 / secs / 1e9,
             errors: errors.since(&last_errors),
             total_packets: packets,
         });
         (last_t, last_packets, last_errors) = (now, packets, errors);
-        next += every_ns;
+        // Intervals missed while the callback ran (a slow terminal) are folded into the next
+        // report instead of being reported back to back.
+        next = next.saturating_add(every_ns);
+        if next <= now {
+            next = now.saturating_add(every_ns);
+        }
     }
 }
 
@@ -232,11 +238,13 @@ fn sum_progress(progress: &[Progress]) -> (u64, SendErrors) {
     let mut packets = 0;
     let mut e = SendErrors::default();
     for p in progress {
-        packets += p.packets.load(Relaxed);
-        e.enobufs += p.enobufs.load(Relaxed);
-        e.eagain += p.eagain.load(Relaxed);
-        e.econnrefused += p.econnrefused.load(Relaxed);
-        e.other += p.other.load(Relaxed);
+        packets = u64::saturating_add(packets, p.packets.load(Relaxed));
+        e.add(&SendErrors {
+            enobufs: p.enobufs.load(Relaxed),
+            eagain: p.eagain.load(Relaxed),
+            econnrefused: p.econnrefused.load(Relaxed),
+            other: p.other.load(Relaxed),
+        });
     }
     (packets, e)
 }
@@ -337,6 +345,12 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
     let cpu0 = thread_cpu_ns();
     let start = now_ns(Clock::Monotonic);
     let end = cfg.duration.map(|d| start.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64));
+    // A paced run of a fixed duration sends at most what is due before its end: a burst that
+    // does not divide the run (or is larger than it) cannot push the mean above the rate.
+    let budget = match (rate, cfg.duration) {
+        (Some(r), Some(d)) => r.due_before(d.as_nanos().min(u64::MAX as u128) as u64),
+        _ => u64::MAX,
+    };
     let mut sent: u64 = 0;
     let mut errors = SendErrors::default();
     let mut other_streak = 0u32;
@@ -345,6 +359,13 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
     let mut gso_cleared = false;
 
     'run: while !stop.load(Relaxed) {
+        if sent >= budget {
+            // Everything due is sent: the run still lasts its full duration.
+            if let Some(e) = end {
+                wait_until(e, stop);
+            }
+            break;
+        }
         // Next flow with datagrams left, round robin per batch.
         let Some(fi) =
             (0..flows.len()).map(|k| (cur + k) % flows.len()).find(|&i| flows[i].remaining > 0)
@@ -352,7 +373,7 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
             break;
         };
         cur = fi + 1;
-        let step = pacer.step(sent, flows[fi].remaining);
+        let step = pacer.step(sent, flows[fi].remaining.min(budget - sent));
         if let Some(at) = step.wait_until_ns {
             let deadline = start.saturating_add(at);
             if let Some(e) = end.filter(|&e| deadline >= e) {

@@ -41,3 +41,7 @@ pub const MAX_PAYLOAD: usize = 65_507;
 pub const MAX_FLOWS: usize = 256;
 /// Most packets in one sendmmsg batch (the kernel's UIO_MAXIOV).
 pub const MAX_BATCH: usize = 1024;
+/// Largest `--burst`: 2^20 datagrams back to back (a tenth of a second at 10 Mpps).
+pub const MAX_BURST: usize = 1 << 20;
+/// Shortest live-report interval (a shorter one is refused; 0 turns live reports off).
+pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);

@@ -33,6 +33,13 @@ impl Rate {
         self.num as f64 / self.den as f64
     }
 
+    /// Packets due before `ns` nanoseconds from the start (those whose
+    /// [`Rate::offset_ns`] is below `ns`): `ceil(ns × rate)`.
+    pub fn due_before(self, ns: u64) -> u64 {
+        let n = (ns as u128 * self.num as u128).div_ceil(1_000_000_000 * self.den as u128);
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
     /// Nanoseconds from the start at which packet number `sent` is due.
     pub fn offset_ns(self, sent: u64) -> u64 {
         let ns = sent as u128 * 1_000_000_000 * self.den as u128 / self.num as u128;
@@ -167,6 +174,20 @@ mod tests {
             assert!(waits.windows(2).all(|w| w[0] <= w[1]));
             assert!(steps.iter().all(|s| s.packets <= batch));
         }
+    }
+
+    #[test]
+    fn due_before_counts_the_packets_whose_slot_starts_in_time() {
+        for (num, den) in [(1000, 1), (3, 1), (1000, 3), (1_234_567, 7)] {
+            let r = Rate::new(num, den);
+            for ns in [0u64, 1, 999_999, 1_000_000, 333_333_334, 1_000_000_000, 10_000_000_007] {
+                let n = r.due_before(ns);
+                assert!(n == 0 || r.offset_ns(n - 1) < ns, "{num}/{den} {ns}: {n}");
+                assert!(r.offset_ns(n) >= ns, "{num}/{den} {ns}: {n}");
+            }
+        }
+        assert_eq!(Rate::new(1000, 1).due_before(1_000_000_000), 1000);
+        assert_eq!(Rate::new(u64::MAX, 1).due_before(u64::MAX), u64::MAX);
     }
 
     #[test]

@@ -31,26 +31,30 @@ pub struct SendErrors {
 }
 
 impl SendErrors {
-    /// Sum of all kinds.
+    /// Sum of all kinds (saturating).
     pub fn total(&self) -> u64 {
-        self.enobufs + self.eagain + self.econnrefused + self.other
+        self.enobufs
+            .saturating_add(self.eagain)
+            .saturating_add(self.econnrefused)
+            .saturating_add(self.other)
     }
 
-    /// Kind-wise `self - earlier` (for interval deltas).
+    /// Kind-wise `self - earlier` (for interval deltas), never below zero.
     pub fn since(&self, earlier: &SendErrors) -> SendErrors {
         SendErrors {
-            enobufs: self.enobufs - earlier.enobufs,
-            eagain: self.eagain - earlier.eagain,
-            econnrefused: self.econnrefused - earlier.econnrefused,
-            other: self.other - earlier.other,
+            enobufs: self.enobufs.saturating_sub(earlier.enobufs),
+            eagain: self.eagain.saturating_sub(earlier.eagain),
+            econnrefused: self.econnrefused.saturating_sub(earlier.econnrefused),
+            other: self.other.saturating_sub(earlier.other),
         }
     }
 
+    /// Kind-wise `self += o`, saturating instead of wrapping.
     pub(crate) fn add(&mut self, o: &SendErrors) {
-        self.enobufs += o.enobufs;
-        self.eagain += o.eagain;
-        self.econnrefused += o.econnrefused;
-        self.other += o.other;
+        self.enobufs = self.enobufs.saturating_add(o.enobufs);
+        self.eagain = self.eagain.saturating_add(o.eagain);
+        self.econnrefused = self.econnrefused.saturating_add(o.econnrefused);
+        self.other = self.other.saturating_add(o.other);
     }
 }
 

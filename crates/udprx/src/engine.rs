@@ -215,6 +215,12 @@ const DEFAULT_RING_BUFFERS: usize = 4096;
 const DEFAULT_RING_BUFFERS_GRO: usize = 256;
 /// Payload buffer size with GRO: the largest coalesced UDP payload.
 const GRO_BUFFER: usize = 65536;
+/// Largest receive buffer (SO_RCVBUF) one may ask for: 1 GiB (the kernel doubles the value
+/// and keeps it in an `int`).
+pub const MAX_RCVBUF: usize = 1 << 30;
+/// Most receive-buffer memory one run may ask for over all its sockets (2 GiB): see
+/// [`ReceiverBuilder::build`].
+pub const MAX_BUFFER_MEMORY: u128 = 2 << 30;
 
 impl ReceiverBuilder {
     /// Receive method (default `Auto`).
@@ -325,6 +331,27 @@ impl ReceiverBuilder {
         if self.idle.is_zero() {
             return bad("idle interval must be > 0".into());
         }
+        if let Some(n) = self.rcvbuf
+            && n > MAX_RCVBUF
+        {
+            return bad(format!("--rcvbuf must be at most 1G (the kernel's limit), got {n}"));
+        }
+        if self.steer == Steer::Cpu && self.sockets < 2 {
+            return bad(format!(
+                "--steer cpu spreads datagrams over several sockets: give --sockets 2 or more \
+                 (got {}), or leave --steer at hash",
+                self.sockets
+            ));
+        }
+        let memory = self.buffer_memory();
+        if memory > MAX_BUFFER_MEMORY {
+            return bad(format!(
+                "receive buffers would take {} MiB over all sockets, more than the {} MiB \
+                 limit: lower --sockets, --batch, --ring-buffers or --buffer-size",
+                memory >> 20,
+                MAX_BUFFER_MEMORY >> 20,
+            ));
+        }
         if let Some(cpus) = &self.cpus {
             let online = sys::online_cpus();
             if let Some(c) = cpus.iter().find(|c| !online.contains(c)) {
@@ -334,8 +361,32 @@ impl ReceiverBuilder {
         Ok(())
     }
 
+    /// Bytes of receive buffers the run would allocate at most: per socket, the larger of the
+    /// io_uring ring (ring buffers × buffer size) and the recvmmsg arena (batch × buffer size),
+    /// since `Auto` may resolve to either.
+    fn buffer_memory(&self) -> u128 {
+        let buffer = if self.gro { self.buffer_size.max(GRO_BUFFER) } else { self.buffer_size };
+        let ring = self.ring_buffers.unwrap_or(if self.gro {
+            DEFAULT_RING_BUFFERS_GRO
+        } else {
+            DEFAULT_RING_BUFFERS
+        });
+        let per_buffer = match self.method {
+            Method::Uring | Method::Auto => ring.max(self.batch),
+            Method::Recvmmsg => self.batch,
+            Method::Recvfrom => 1,
+        };
+        self.sockets as u128 * per_buffer as u128 * buffer as u128
+    }
+
     /// Resolves the method, creates and binds every socket now (so port 0 resolves), and
     /// attaches the steering program.
+    ///
+    /// Refused with [`Error::Config`] (a one-line reason) before anything is created: sockets
+    /// outside 1..=1024, batch outside 1..=1024, a ring size that is not a power of two up to
+    /// 32768, a buffer size outside 1..=1 MiB, receive buffers over [`MAX_BUFFER_MEMORY`] in
+    /// all, an SO_RCVBUF over [`MAX_RCVBUF`], CPU steering with fewer than two sockets, or an
+    /// offline CPU.
     pub fn build(self) -> Result<Receiver, Error> {
         self.validate()?;
         let (method, fallback_reason, uring_mode) = match self.method {
@@ -641,6 +692,35 @@ mod tests {
         assert_eq!(assign_cpus(1, Steer::Cpu, Some(&[1])).unwrap(), [Some(1)]);
         let default = assign_cpus(2, Steer::Hash, None).unwrap();
         assert!(default.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn sizes_and_steering_are_bounded_before_any_socket() {
+        let b = || Receiver::builder("127.0.0.1:0".parse().unwrap());
+        let refused = [
+            b().steer(Steer::Cpu),
+            b().steer(Steer::Cpu).sockets(1),
+            b().rcvbuf(Some(MAX_RCVBUF + 1)),
+            b().ring_buffers(32768).buffer_size(1 << 20),
+            b().method(Method::Recvmmsg).sockets(1024).batch(1024).buffer_size(4096),
+            b().method(Method::Uring).sockets(64).gro(true).ring_buffers(1024),
+        ];
+        for r in refused {
+            let e = r.validate().expect_err("must be refused");
+            assert!(e.is_config(), "{e}");
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+        // The defaults, GRO's and recvfrom's single buffer stay far below the budget.
+        for ok in [
+            b(),
+            b().gro(true).sockets(64),
+            b().method(Method::Recvfrom).sockets(1024).buffer_size(1 << 20),
+            b().steer(Steer::Cpu).sockets(2),
+            b().rcvbuf(Some(MAX_RCVBUF)),
+        ] {
+            assert!(ok.validate().is_ok(), "{ok:?}");
+        }
+        assert_eq!(b().buffer_memory(), 4096 * 2048);
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub fn run(
     let sockets = receiver.setup().sockets;
     let mut cfg = StatsConfig::new(measure.mode, measure.interval);
     let interval = Duration::from_nanos(cfg.interval_ns());
-    let (tx, rx) = crossbeam_channel::unbounded();
+    // Bounded, so a printer that lags (a slow terminal, a full pipe) costs dropped live
+    // snapshots rather than memory; the recorders never block on it.
+    let (tx, rx) = crossbeam_channel::bounded((4 * sockets).clamp(64, 1024));
     if on_line.is_some() {
         cfg.live = Some(tx);
     } else {

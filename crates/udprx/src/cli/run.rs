@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use udprx::measure::{self, Measure};
-use udprx::stats::{IntervalLine, StatsMode};
+use udprx::stats::{IntervalLine, MAX_INTERVAL, MIN_INTERVAL, StatsMode};
 use udprx::{Method, Receiver, SetupInfo, Steer, StopHandle};
 
 use super::{CliError, parse_bytes, parse_cpus, parse_duration};
@@ -71,7 +71,7 @@ pub struct RunArgs {
     /// Stop after this long (e.g. 10s); default: until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Live line interval (0 = no live lines).
+    /// Live line and rate-series interval: 0 (no live lines; 1 s series) or 10ms..=1h.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub interval: Duration,
     /// Write the final report as JSON to FILE (`-` for stdout).
@@ -90,8 +90,72 @@ fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
     parse_cpus(s).map(CpuList)
 }
 
+/// Refuses an `--interval` the stats layer cannot keep up with (or that says nothing).
+fn check_interval(d: Duration) -> Result<(), CliError> {
+    if d.is_zero() || (MIN_INTERVAL..=MAX_INTERVAL).contains(&d) {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "--interval must be 0 (no live lines) or between {MIN_INTERVAL:?} and {MAX_INTERVAL:?}, \
+         got {d:?}"
+    )))
+}
+
+/// Where `--json FILE` goes, opened before the run so an unwritable path fails at once.
+struct JsonFile {
+    file: std::fs::File,
+    path: String,
+    /// The file did not exist before: removed again if the run fails.
+    created: bool,
+}
+
+impl JsonFile {
+    /// Opens `path` for writing without truncating it yet (a failed run leaves an existing
+    /// report as it was).
+    fn open(path: &str) -> Result<JsonFile, CliError> {
+        let created = std::fs::symlink_metadata(path).is_err();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| {
+                let e = e.to_string();
+                let reason = e.split(" (os error").next().unwrap_or(&e);
+                CliError::usage(format!("--json {path}: cannot write: {reason}"))
+            })?;
+        Ok(JsonFile { file, path: path.to_string(), created })
+    }
+
+    /// Replaces the file's contents with `text`.
+    fn write(mut self, text: &str) -> Result<(), CliError> {
+        let err = |e: std::io::Error| CliError::runtime(format!("cannot write {}: {e}", self.path));
+        // Only a regular file can be (and needs to be) truncated; /dev/null or a FIFO not.
+        if self.file.metadata().map(|m| m.is_file()).unwrap_or(false) {
+            self.file.set_len(0).map_err(err)?;
+        }
+        self.file.write_all(text.as_bytes()).map_err(err)?;
+        self.file.flush().map_err(err)?;
+        self.created = false;
+        Ok(())
+    }
+}
+
+impl Drop for JsonFile {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// Runs the receiver until duration, Ctrl-C or SIGTERM, then prints the report.
 pub fn execute(a: RunArgs) -> Result<(), CliError> {
+    check_interval(a.interval)?;
+    let json_file = match a.json.as_deref() {
+        Some(path) if path != "-" => Some(JsonFile::open(path)?),
+        _ => None,
+    };
     let stop = StopHandle::new();
     let mut b = Receiver::builder(a.bind)
         .method(a.method)
@@ -165,16 +229,12 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
     } else {
         print!("{}", report.to_table());
     }
-    if let Some(path) = &a.json {
-        if path == "-" {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", report.to_json())
-                .map_err(|e| CliError::runtime(format!("writing JSON: {e}")))?;
-        } else {
-            report
-                .write(path.as_ref())
-                .map_err(|e| CliError::runtime(format!("cannot write {path}: {e}")))?;
-        }
+    if let Some(f) = json_file {
+        f.write(&(report.to_json() + "\n"))?;
+    } else if json_stdout {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", report.to_json())
+            .map_err(|e| CliError::runtime(format!("writing JSON: {e}")))?;
     }
     Ok(())
 }

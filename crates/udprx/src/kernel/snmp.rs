@@ -159,19 +159,24 @@ pub struct UdpDelta {
 impl UdpDelta {
     /// A counter's change summed over IPv4 and IPv6 (0 when absent).
     pub fn get(&self, name: &str) -> i64 {
-        self.udp.get(name).copied().unwrap_or(0)
-            + self.udp6.as_ref().and_then(|m| m.get(name).copied()).unwrap_or(0)
+        self.udp
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(self.udp6.as_ref().and_then(|m| m.get(name).copied()).unwrap_or(0))
     }
 
     /// Adds another delta, counter by counter (merging reports).
     pub fn add(&mut self, o: &UdpDelta) {
         for (k, v) in &o.udp {
-            *self.udp.entry(k.clone()).or_default() += v;
+            let e = self.udp.entry(k.clone()).or_default();
+            *e = e.saturating_add(*v);
         }
         if let Some(o6) = &o.udp6 {
             let m = self.udp6.get_or_insert_with(BTreeMap::new);
             for (k, v) in o6 {
-                *m.entry(k.clone()).or_default() += v;
+                let e = m.entry(k.clone()).or_default();
+                *e = e.saturating_add(*v);
             }
         }
     }

@@ -20,6 +20,16 @@ pub struct SoftnetCpu {
     pub received_rps: u64,
 }
 
+impl SoftnetCpu {
+    /// Adds another CPU's counters, saturating.
+    fn add(&mut self, o: &SoftnetCpu) {
+        self.processed = self.processed.saturating_add(o.processed);
+        self.dropped = self.dropped.saturating_add(o.dropped);
+        self.time_squeeze = self.time_squeeze.saturating_add(o.time_squeeze);
+        self.received_rps = self.received_rps.saturating_add(o.received_rps);
+    }
+}
+
 /// A reading of every CPU's counters, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SoftnetSample {
@@ -105,15 +115,9 @@ impl SoftnetDelta {
             self.cpus.resize(o.cpus.len(), SoftnetCpu::default());
         }
         for (a, b) in self.cpus.iter_mut().zip(&o.cpus) {
-            a.processed += b.processed;
-            a.dropped += b.dropped;
-            a.time_squeeze += b.time_squeeze;
-            a.received_rps += b.received_rps;
+            a.add(b);
         }
-        self.total.processed += o.total.processed;
-        self.total.dropped += o.total.dropped;
-        self.total.time_squeeze += o.total.time_squeeze;
-        self.total.received_rps += o.total.received_rps;
+        self.total.add(&o.total);
     }
 }
 

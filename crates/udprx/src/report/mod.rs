@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 pub use hist::HistData;
 
 use crate::kernel::{SoftnetDelta, UdpDelta};
-use crate::stats::{FlowKey, SeqCounts, StatsMode, ThreadStats};
+use crate::stats::{FlowKey, MAX_SERIES, SeqCounts, StatsMode, ThreadStats};
 
 /// The schema name and version every report carries in `schema`.
 pub const SCHEMA: &str = "udprx-report/1";
@@ -58,7 +58,28 @@ pub enum ReportError {
     /// Nothing to merge.
     #[error("no reports to merge")]
     Empty,
+    /// The file is larger than any report [`Report::read`] accepts.
+    #[error("{path}: larger than {limit} bytes, the most a report may have")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// [`MAX_REPORT_BYTES`].
+        limit: u64,
+    },
+    /// The report parses but holds a figure no run produces.
+    #[error("{path}: not a plausible report: {reason}")]
+    Implausible {
+        /// Where it came from.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
+
+/// Largest report file [`Report::read`] (and so `udprx merge`) accepts: 64 MiB, so a merge of
+/// untrusted files cannot make `udprx` read (and parse) without bound. Ordinary reports are a few
+/// kB to a few MB.
+pub const MAX_REPORT_BYTES: u64 = 64 << 20;
 
 /// What the receive engine measured about one thread, in plain values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -317,7 +338,8 @@ pub struct Accounting {
     pub received: u64,
     /// Dropped by the kernel on the receive sockets (SO_RXQ_OVFL).
     pub kernel_drops: u64,
-    /// `sent − received − kernel_drops`, when `sent` is known (negative means over-counted).
+    /// `sent − received − kernel_drops`, when `sent` is known (negative means over-counted),
+    /// computed without wrapping and saturated to the `i64` range.
     pub lost_elsewhere: Option<i64>,
     /// Loss seen in the sequence numbers (includes kernel drops and loss elsewhere).
     pub sequence_lost: u64,
@@ -326,11 +348,16 @@ pub struct Accounting {
 impl fmt::Display for Accounting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.sent, self.lost_elsewhere) {
-            (Some(s), Some(e)) => write!(
-                f,
-                "sent {s} = received {} + dropped in kernel {} + lost elsewhere {e}",
-                self.received, self.kernel_drops
-            ),
+            (Some(s), Some(_)) => {
+                // Exact in i128 (every term is a u64), so huge or forged counts print as they
+                // are instead of wrapping.
+                let e = s as i128 - self.received as i128 - self.kernel_drops as i128;
+                write!(
+                    f,
+                    "sent {s} = received {} + dropped in kernel {} + lost elsewhere {e}",
+                    self.received, self.kernel_drops
+                )
+            }
             _ => write!(
                 f,
                 "received {}, dropped in kernel {}, missing from sequences {} (sent unknown)",
@@ -416,22 +443,24 @@ impl Report {
             .map(|(s, _)| s.first_interval)
             .min();
         let mut series: Vec<u64> = Vec::new();
+        let mut series_dropped = 0u64;
         let mut thread_reports = Vec::new();
         for (s, c) in &threads {
+            series_dropped = series_dropped.max(s.series_dropped);
             let drops = c.kernel_drops.max(s.kernel_drops.unwrap_or(0));
-            t.datagrams += s.datagrams;
-            t.bytes += s.bytes;
-            t.foreign += s.foreign;
-            t.truncated += s.truncated;
-            t.kernel_drops += drops;
-            t.untracked += s.untracked_datagrams;
+            sat(&mut t.datagrams, s.datagrams);
+            sat(&mut t.bytes, s.bytes);
+            sat(&mut t.foreign, s.foreign);
+            sat(&mut t.truncated, s.truncated);
+            sat(&mut t.kernel_drops, drops);
+            sat(&mut t.untracked, s.untracked_datagrams);
             t.flow_budget = t.flow_budget.max(s.flow_budget);
-            t.clock_anomalies += s.latency.clock_anomalies;
-            t.cpu_user_ns += c.cpu_user_ns;
-            t.cpu_sys_ns += c.cpu_sys_ns;
-            t.clock_skew += s.latency.clock_skew;
-            mono += s.latency.monotonic;
-            real += s.latency.realtime;
+            sat(&mut t.clock_anomalies, s.latency.clock_anomalies);
+            sat(&mut t.cpu_user_ns, c.cpu_user_ns);
+            sat(&mut t.cpu_sys_ns, c.cpu_sys_ns);
+            sat(&mut t.clock_skew, s.latency.clock_skew);
+            sat(&mut mono, s.latency.monotonic);
+            sat(&mut real, s.latency.realtime);
             add_hist(&mut one_way, &s.latency.one_way);
             add_hist(&mut tx_k, &s.latency.tx_to_kernel);
             add_hist(&mut k_app, &s.latency.kernel_to_app);
@@ -450,12 +479,18 @@ impl Report {
             if let Some(first) = first
                 && !s.series.is_empty()
             {
-                let off = (s.first_interval - first) as usize;
-                if series.len() < off + s.series.len() {
-                    series.resize(off + s.series.len(), 0);
+                // Threads whose traffic started much later than the first's would stretch the
+                // combined series: it keeps the same cap as each thread's.
+                let off = (s.first_interval - first).min(MAX_SERIES as u64) as usize;
+                let end = (off + s.series.len()).min(MAX_SERIES);
+                if end - off < s.series.len() {
+                    series_dropped = series_dropped.max((off + s.series.len() - end) as u64);
                 }
-                for (i, &n) in s.series.iter().enumerate() {
-                    series[off + i] += n;
+                if series.len() < end {
+                    series.resize(end, 0);
+                }
+                for (slot, &n) in series[off..end].iter_mut().zip(&s.series) {
+                    *slot = slot.saturating_add(n);
                 }
             }
             thread_reports.push(ThreadReport {
@@ -470,7 +505,10 @@ impl Report {
                 kernel_drops: drops,
                 cpu_user_ns: c.cpu_user_ns,
                 cpu_sys_ns: c.cpu_sys_ns,
-                cpu_ns_per_datagram: per_datagram(c.cpu_user_ns + c.cpu_sys_ns, s.datagrams),
+                cpu_ns_per_datagram: per_datagram(
+                    c.cpu_user_ns.saturating_add(c.cpu_sys_ns),
+                    s.datagrams,
+                ),
                 batches: c.batches,
                 datagrams_per_batch: (c.batches > 0).then(|| s.datagrams as f64 / c.batches as f64),
                 pps: rates_of(&s.series, s.interval_ns).map(|h| HistData::from_hist(&h)),
@@ -480,6 +518,12 @@ impl Report {
         let mut warnings = Vec::new();
         if real > 0 {
             warnings.push(REALTIME_WARNING.to_string());
+        }
+        if series_dropped > 0 {
+            warnings.push(format!(
+                "the rate series keeps {MAX_SERIES} intervals: {series_dropped} later intervals \
+                 are in the totals but not in the interval rates (use a longer --interval)"
+            ));
         }
         let latency = LatencyReport {
             clock: clock_name(mono, real),
@@ -518,19 +562,17 @@ impl Report {
         t.flows = self.flows.len() as u64;
         let mut seq = SeqCounts::default();
         for f in &self.flows {
-            seq.add(&SeqCounts {
-                received: f.received,
-                lost: f.lost,
-                reordered: f.reordered,
-                late: f.late,
-                duplicates: f.duplicates,
-                seq_anomalies: f.seq_anomalies,
-                seq_restarts: f.seq_restarts,
-            });
+            sat(&mut seq.received, f.received);
+            sat(&mut seq.lost, f.lost);
+            sat(&mut seq.reordered, f.reordered);
+            sat(&mut seq.late, f.late);
+            sat(&mut seq.duplicates, f.duplicates);
+            sat(&mut seq.seq_anomalies, f.seq_anomalies);
+            sat(&mut seq.seq_restarts, f.seq_restarts);
         }
         t.received = match self.mode {
             StatsMode::Full => seq.received,
-            StatsMode::Minimal => t.datagrams.saturating_sub(t.foreign + t.truncated),
+            StatsMode::Minimal => t.datagrams.saturating_sub(t.foreign.saturating_add(t.truncated)),
         };
         t.lost = seq.lost;
         t.reordered = seq.reordered;
@@ -538,7 +580,8 @@ impl Report {
         t.duplicates = seq.duplicates;
         t.seq_anomalies = seq.seq_anomalies;
         t.seq_restarts = seq.seq_restarts;
-        t.cpu_ns_per_datagram = per_datagram(t.cpu_user_ns + t.cpu_sys_ns, t.datagrams);
+        t.cpu_ns_per_datagram =
+            per_datagram(t.cpu_user_ns.saturating_add(t.cpu_sys_ns), t.datagrams);
         if self.elapsed_s > 0.0 {
             t.pps_mean = t.datagrams as f64 / self.elapsed_s;
             t.mbit_s_mean = t.bytes as f64 * 8.0 / self.elapsed_s / 1e6;
@@ -583,23 +626,58 @@ impl Report {
         serde_json::to_string_pretty(self).expect("a report always serialises")
     }
 
-    /// Parses a report, checking its schema; `origin` names it in errors.
+    /// Parses a report, checking its schema and that its figures are possible (see
+    /// [`ReportError::Implausible`]); `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Report, ReportError> {
-        let v: serde_json::Value = serde_json::from_str(text)
-            .map_err(|source| ReportError::Json { path: origin.to_string(), source })?;
-        let found = v.get("schema").and_then(|s| s.as_str()).unwrap_or("(none)");
+        /// Only the schema, so the text is not parsed into a tree before it is checked.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            schema: Option<serde_json::Value>,
+        }
+        let json_err = |source| ReportError::Json { path: origin.to_string(), source };
+        let head: Head = serde_json::from_str(text).map_err(json_err)?;
+        let found = head.schema.as_ref().and_then(|s| s.as_str()).unwrap_or("(none)");
         if found != SCHEMA {
             return Err(ReportError::Schema { path: origin.to_string(), found: found.to_string() });
         }
-        serde_json::from_value(v)
-            .map_err(|source| ReportError::Json { path: origin.to_string(), source })
+        let r: Report = serde_json::from_str(text).map_err(json_err)?;
+        r.check(origin)?;
+        Ok(r)
     }
 
-    /// Reads a report file.
+    /// Refuses figures no run produces: a negative, infinite or NaN elapsed time or interval.
+    fn check(&self, origin: &str) -> Result<(), ReportError> {
+        let bad = |what: &str, v: f64| ReportError::Implausible {
+            path: origin.to_string(),
+            reason: format!("{what} is {v} (must be a finite number >= 0)"),
+        };
+        if !(self.elapsed_s.is_finite() && self.elapsed_s >= 0.0) {
+            return Err(bad("elapsed_s", self.elapsed_s));
+        }
+        if !(self.rate.interval_s.is_finite() && self.rate.interval_s >= 0.0) {
+            return Err(bad("rate.interval_s", self.rate.interval_s));
+        }
+        Ok(())
+    }
+
+    /// Reads a report file of at most [`MAX_REPORT_BYTES`].
     pub fn read(path: &Path) -> Result<Report, ReportError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ReportError::Io { path: path.display().to_string(), source })?;
-        Report::from_json(&text, &path.display().to_string())
+        use std::io::Read as _;
+        let name = path.display().to_string();
+        let io = |source| ReportError::Io { path: name.clone(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // `take` as well as the size check: a FIFO or /dev/zero has no size to check.
+        let too_big = |_| ReportError::TooLarge { path: name.clone(), limit: MAX_REPORT_BYTES };
+        let len = file.metadata().map_err(io)?.len();
+        if len > MAX_REPORT_BYTES {
+            return Err(too_big(()));
+        }
+        let mut text = String::new();
+        file.take(MAX_REPORT_BYTES + 1).read_to_string(&mut text).map_err(io)?;
+        if text.len() as u64 > MAX_REPORT_BYTES {
+            return Err(too_big(()));
+        }
+        Report::from_json(&text, &name)
     }
 
     /// Writes the JSON to `path`.
@@ -622,28 +700,30 @@ impl Report {
         let mut warnings: Vec<String> = Vec::new();
         let mut elapsed = 0.0f64;
         let mut series: Vec<u64> = Vec::new();
+        let mut series_dropped = 0u64;
         let mut sent = Some(0u64);
         let mut clocks: Vec<&str> = Vec::new();
         let mut runs = 0;
         for (i, r) in reports.iter().enumerate() {
-            runs += r.runs;
+            r.check(&format!("report {}", i + 1))?;
+            sat(&mut runs, r.runs);
             elapsed = match how {
                 Combine::Runs => elapsed + r.elapsed_s,
                 Combine::Parallel => elapsed.max(r.elapsed_s),
             };
-            sent = sent.zip(r.sent).map(|(a, b)| a + b);
+            sent = sent.zip(r.sent).map(|(a, b)| a.saturating_add(b));
             let o = &r.totals;
-            t.datagrams += o.datagrams;
-            t.bytes += o.bytes;
-            t.foreign += o.foreign;
-            t.truncated += o.truncated;
-            t.untracked += o.untracked;
-            t.flow_budget += o.flow_budget;
-            t.clock_anomalies += o.clock_anomalies;
-            t.kernel_drops += o.kernel_drops;
-            t.clock_skew += o.clock_skew;
-            t.cpu_user_ns += o.cpu_user_ns;
-            t.cpu_sys_ns += o.cpu_sys_ns;
+            sat(&mut t.datagrams, o.datagrams);
+            sat(&mut t.bytes, o.bytes);
+            sat(&mut t.foreign, o.foreign);
+            sat(&mut t.truncated, o.truncated);
+            sat(&mut t.untracked, o.untracked);
+            sat(&mut t.flow_budget, o.flow_budget);
+            sat(&mut t.clock_anomalies, o.clock_anomalies);
+            sat(&mut t.kernel_drops, o.kernel_drops);
+            sat(&mut t.clock_skew, o.clock_skew);
+            sat(&mut t.cpu_user_ns, o.cpu_user_ns);
+            sat(&mut t.cpu_sys_ns, o.cpu_sys_ns);
             for th in &r.threads {
                 threads.push(ThreadReport { report: i as u64, ..th.clone() });
             }
@@ -655,13 +735,13 @@ impl Report {
                     last_seq: f.last_seq,
                     ..FlowReport::default()
                 });
-                e.received += f.received;
-                e.lost += f.lost;
-                e.reordered += f.reordered;
-                e.late += f.late;
-                e.duplicates += f.duplicates;
-                e.seq_anomalies += f.seq_anomalies;
-                e.seq_restarts += f.seq_restarts;
+                sat(&mut e.received, f.received);
+                sat(&mut e.lost, f.lost);
+                sat(&mut e.reordered, f.reordered);
+                sat(&mut e.late, f.late);
+                sat(&mut e.duplicates, f.duplicates);
+                sat(&mut e.seq_anomalies, f.seq_anomalies);
+                sat(&mut e.seq_restarts, f.seq_restarts);
                 e.first_seq = e.first_seq.min(f.first_seq);
                 e.last_seq = e.last_seq.max(f.last_seq);
             }
@@ -681,14 +761,21 @@ impl Report {
             {
                 clocks.push(c);
             }
+            // The merged series keeps the same cap as a run's.
             match how {
-                Combine::Runs => series.extend_from_slice(&r.rate.series),
+                Combine::Runs => {
+                    let room = MAX_SERIES.saturating_sub(series.len()).min(r.rate.series.len());
+                    series.extend_from_slice(&r.rate.series[..room]);
+                    series_dropped += (r.rate.series.len() - room) as u64;
+                }
                 Combine::Parallel => {
-                    if series.len() < r.rate.series.len() {
-                        series.resize(r.rate.series.len(), 0);
+                    let len = r.rate.series.len().min(MAX_SERIES);
+                    series_dropped = series_dropped.max((r.rate.series.len() - len) as u64);
+                    if series.len() < len {
+                        series.resize(len, 0);
                     }
-                    for (j, &n) in r.rate.series.iter().enumerate() {
-                        series[j] += n;
+                    for (slot, &n) in series.iter_mut().zip(&r.rate.series[..len]) {
+                        *slot = slot.saturating_add(n);
                     }
                 }
             }
@@ -739,9 +826,15 @@ impl Report {
             softnet,
             warnings,
         };
+        if series_dropped > 0 {
+            out.warnings.push(format!(
+                "the merged rate series keeps {MAX_SERIES} intervals: {series_dropped} more are \
+                 in the totals but not in the series"
+            ));
+        }
         out.finish_totals();
         // Each report's own count of distinct datagrams (flows summed in full mode).
-        out.totals.received = reports.iter().map(|r| r.totals.received).sum();
+        out.totals.received = reports.iter().fold(0u64, |a, r| a.saturating_add(r.totals.received));
         Ok(out)
     }
 
@@ -753,7 +846,10 @@ impl Report {
             sent: self.sent,
             received,
             kernel_drops,
-            lost_elsewhere: self.sent.map(|s| s as i64 - received as i64 - kernel_drops as i64),
+            lost_elsewhere: self.sent.map(|s| {
+                let e = s as i128 - received as i128 - kernel_drops as i128;
+                e.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+            }),
             sequence_lost: self.totals.lost,
         }
     }
@@ -793,17 +889,81 @@ impl Report {
 }
 
 fn add_counts(e: &mut FlowReport, c: &SeqCounts) {
-    e.received += c.received;
-    e.lost += c.lost;
-    e.reordered += c.reordered;
-    e.late += c.late;
-    e.duplicates += c.duplicates;
-    e.seq_anomalies += c.seq_anomalies;
-    e.seq_restarts += c.seq_restarts;
+    sat(&mut e.received, c.received);
+    sat(&mut e.lost, c.lost);
+    sat(&mut e.reordered, c.reordered);
+    sat(&mut e.late, c.late);
+    sat(&mut e.duplicates, c.duplicates);
+    sat(&mut e.seq_anomalies, c.seq_anomalies);
+    sat(&mut e.seq_restarts, c.seq_restarts);
+}
+
+/// `*acc += n`, saturating at `u64::MAX` instead of wrapping (forged or merged totals).
+fn sat(acc: &mut u64, n: u64) {
+    *acc = acc.saturating_add(n);
 }
 
 /// Reads and merges report files (see [`Report::merge`]).
 pub fn merge_files<P: AsRef<Path>>(paths: &[P], how: Combine) -> Result<Report, ReportError> {
     let reports = paths.iter().map(|p| Report::read(p.as_ref())).collect::<Result<Vec<_>, _>>()?;
     Report::merge(&reports, how)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty() -> Report {
+        Report::from_threads(Vec::new(), None, serde_json::Value::Null, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn accounting_never_wraps() {
+        let mut r = empty();
+        r.sent = Some(u64::MAX);
+        let a = r.accounting();
+        assert_eq!(a.lost_elsewhere, Some(i64::MAX));
+        let text = a.to_string();
+        assert!(text.ends_with(&format!("lost elsewhere {}", u64::MAX)), "{text}");
+        r.sent = Some(0);
+        r.totals.received = u64::MAX;
+        r.totals.kernel_drops = u64::MAX;
+        assert_eq!(r.accounting().lost_elsewhere, Some(i64::MIN));
+        let text = r.accounting().to_string();
+        assert!(text.ends_with(&format!("lost elsewhere -{}", 2 * u64::MAX as u128)), "{text}");
+    }
+
+    #[test]
+    fn merge_saturates_and_refuses_impossible_times() {
+        let mut r = empty();
+        r.sent = Some(u64::MAX - 1);
+        r.totals.datagrams = u64::MAX - 1;
+        r.runs = u64::MAX;
+        r.flows.push(FlowReport { received: u64::MAX, lost: u64::MAX, ..FlowReport::default() });
+        let m = Report::merge(&[r.clone(), r.clone()], Combine::Runs).unwrap();
+        assert_eq!((m.sent, m.totals.datagrams, m.runs), (Some(u64::MAX), u64::MAX, u64::MAX));
+        assert_eq!((m.flows[0].received, m.totals.lost), (u64::MAX, u64::MAX));
+        let m = Report::merge(&[r.clone(), r.clone()], Combine::Parallel).unwrap();
+        assert_eq!(m.totals.datagrams, u64::MAX);
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let mut b = empty();
+            b.elapsed_s = bad;
+            let e = Report::merge(&[b], Combine::Runs).unwrap_err();
+            assert!(matches!(e, ReportError::Implausible { .. }), "{e}");
+        }
+        let mut b = empty();
+        b.rate.interval_s = -1.0;
+        assert!(Report::from_json(&b.to_json(), "x").is_err());
+        assert!(Report::from_json(&empty().to_json(), "x").is_ok());
+    }
+
+    #[test]
+    fn read_refuses_files_above_the_limit() {
+        let p = std::env::temp_dir().join(format!("udprx-report-big-{}", std::process::id()));
+        std::fs::File::create(&p).unwrap().set_len(MAX_REPORT_BYTES + 1).unwrap();
+        let e = Report::read(&p).unwrap_err();
+        std::fs::remove_file(&p).unwrap();
+        assert!(matches!(e, ReportError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("larger than"), "{e}");
+    }
 }

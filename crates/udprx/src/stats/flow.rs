@@ -85,13 +85,14 @@ pub struct SeqCounts {
 impl SeqCounts {
     /// Adds another flow's counters (used when combining per-thread or per-report flows).
     pub fn add(&mut self, o: &SeqCounts) {
-        self.received += o.received;
-        self.lost += o.lost;
-        self.reordered += o.reordered;
-        self.late += o.late;
-        self.duplicates += o.duplicates;
-        self.seq_anomalies += o.seq_anomalies;
-        self.seq_restarts += o.seq_restarts;
+        // Saturating: forged or merged counts must never wrap.
+        self.received = self.received.saturating_add(o.received);
+        self.lost = self.lost.saturating_add(o.lost);
+        self.reordered = self.reordered.saturating_add(o.reordered);
+        self.late = self.late.saturating_add(o.late);
+        self.duplicates = self.duplicates.saturating_add(o.duplicates);
+        self.seq_anomalies = self.seq_anomalies.saturating_add(o.seq_anomalies);
+        self.seq_restarts = self.seq_restarts.saturating_add(o.seq_restarts);
     }
 }
 

@@ -16,6 +16,20 @@ pub use latency::LatencyRecorder;
 pub use recorder::{Recorder, ThreadStats};
 pub use snapshot::{Aggregator, IntervalLine, Snapshot};
 
+/// Shortest interval the stats layer works with: a shorter one is raised to it. Every interval
+/// costs a live line, a snapshot per thread and a slot of the rate series, so an interval of
+/// nanoseconds would make a run spend its time (and gigabytes) on bookkeeping; the CLI refuses
+/// anything shorter with a usage error.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Longest interval the CLI accepts for live lines and the rate series.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Most entries one thread keeps in its rate series (8 MiB; at the 10 ms minimum interval
+/// about 2.9 hours, at 1 s about 12 days). Intervals beyond it are still counted in the
+/// totals but not in the series, and the report says so.
+pub const MAX_SERIES: usize = 1 << 20;
+
 /// How much a recorder measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,7 +58,8 @@ impl std::str::FromStr for StatsMode {
 pub struct StatsConfig {
     /// What to measure.
     pub mode: StatsMode,
-    /// Interval of the rate histogram and the live line (zero is taken as one second).
+    /// Interval of the rate histogram and the live line (zero is taken as one second; anything
+    /// shorter than [`MIN_INTERVAL`] is raised to it).
     pub interval: Duration,
     /// `CLOCK_MONOTONIC` ns at which interval 0 starts; the same for every thread, so their
     /// intervals line up. [`StatsConfig::new`] sets it to now.
@@ -73,9 +88,15 @@ impl StatsConfig {
         }
     }
 
-    /// The interval in ns, never zero.
+    /// The interval in ns: one second for zero, at least [`MIN_INTERVAL`] otherwise.
     pub fn interval_ns(&self) -> u64 {
-        let ns = self.interval.as_nanos().min(u64::MAX as u128) as u64;
-        if ns == 0 { 1_000_000_000 } else { ns }
+        interval_ns(self.interval)
     }
+}
+
+/// `interval` in ns as the stats layer uses it: one second for zero, at least
+/// [`MIN_INTERVAL`] otherwise, at most `u64::MAX` ns.
+pub fn interval_ns(interval: Duration) -> u64 {
+    let ns = interval.as_nanos().min(u64::MAX as u128) as u64;
+    if ns == 0 { 1_000_000_000 } else { ns.max(MIN_INTERVAL.as_nanos() as u64) }
 }

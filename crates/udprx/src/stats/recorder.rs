@@ -41,6 +41,8 @@ pub struct Recorder {
     latency: LatencyRecorder,
     first_interval: u64,
     series: Vec<u64>,
+    /// Intervals left out of `series` because it reached [`super::MAX_SERIES`].
+    series_dropped: u64,
     drops_raw: Option<u32>,
     drops: u64,
 }
@@ -67,8 +69,12 @@ pub struct ThreadStats {
     pub kernel_drops: Option<u64>,
     /// Index (since the epoch) of the first interval in `series`.
     pub first_interval: u64,
-    /// Datagrams per interval, from the first interval with traffic to the last.
+    /// Datagrams per interval, from the first interval with traffic to the last (at most
+    /// [`super::MAX_SERIES`] entries).
     pub series: Vec<u64>,
+    /// Intervals after the first [`super::MAX_SERIES`] that the series leaves out (their
+    /// datagrams are still in the totals).
+    pub series_dropped: u64,
     /// Per-flow results (full mode).
     pub flows: Vec<FlowStats>,
     /// Datagrams of flows beyond the flow-table cap or the run's flow budget (not tracked).
@@ -104,6 +110,7 @@ impl Recorder {
             latency: LatencyRecorder::new(),
             first_interval: 0,
             series: Vec::new(),
+            series_dropped: 0,
             drops_raw: None,
             drops: 0,
         }
@@ -133,13 +140,16 @@ impl Recorder {
                 self.series.push(self.iv_datagrams);
             }
         } else {
-            self.series.push(self.iv_datagrams);
+            self.extend_series(self.iv_datagrams, 1);
         }
-        let snapshot_latency = self.live.is_some().then(|| self.latency.interval.clone());
+        let snapshot_latency = (self.live.is_some() && !self.latency.interval.is_empty())
+            .then(|| self.latency.interval.clone());
         self.latency.close_interval();
         if let Some(tx) = &self.live {
             let t = self.flows.totals();
-            let _ = tx.send(Snapshot {
+            // Never blocks the receive loop: when the printer lags and the (bounded) channel is
+            // full, the snapshot is dropped and its interval prints short (totals are exact).
+            let _ = tx.try_send(Snapshot {
                 socket: self.socket,
                 index: self.cur,
                 covered_ns,
@@ -149,11 +159,19 @@ impl Recorder {
                 reordered: t.reordered,
                 duplicates: t.duplicates,
                 kernel_drops: self.drops,
-                latency: snapshot_latency.filter(|h| !h.is_empty()),
+                latency: snapshot_latency,
             });
         }
         self.iv_datagrams = 0;
         self.iv_bytes = 0;
+    }
+
+    /// Appends `count` intervals of `n` datagrams to the series, up to [`super::MAX_SERIES`]
+    /// entries in all; the rest are only counted (memory stays bounded however long the run).
+    fn extend_series(&mut self, n: u64, count: u64) {
+        let room = (super::MAX_SERIES.saturating_sub(self.series.len()) as u64).min(count);
+        self.series.resize(self.series.len() + room as usize, n);
+        self.series_dropped = self.series_dropped.saturating_add(count - room);
     }
 
     /// Closes every interval that ended before `now_ns`.
@@ -168,15 +186,15 @@ impl Recorder {
         // progress for the live aggregator.
         let empty = k - self.cur - 1;
         if !self.series.is_empty() {
-            // Bounded: an idle gap of a day at 1 s intervals is 86 400 entries.
-            let empty = empty.min(10_000_000) as usize;
-            self.series.resize(self.series.len() + empty, 0);
+            self.extend_series(0, empty);
         }
         if empty > 0
             && let Some(tx) = &self.live
         {
             let t = self.flows.totals();
-            let _ = tx.send(Snapshot {
+            // Never blocks the receive loop: when the printer lags and the (bounded) channel is
+            // full, the snapshot is dropped and its interval prints short (totals are exact).
+            let _ = tx.try_send(Snapshot {
                 socket: self.socket,
                 index: k - 1,
                 covered_ns: self.interval_ns,
@@ -247,6 +265,7 @@ impl Recorder {
             kernel_drops: self.drops_raw.map(|_| self.drops),
             first_interval: self.first_interval,
             series: self.series,
+            series_dropped: self.series_dropped,
             flows: self.flows.flows(),
             untracked_datagrams: self.flows.untracked_datagrams(),
             flow_budget: self.flows.budget().limit() as u64,
@@ -454,6 +473,28 @@ pub(crate) mod tests {
         let s = r.finish();
         assert_eq!((s.datagrams, s.truncated), (2, 1));
         assert_eq!(s.flows[0].counts.received, 2);
+    }
+
+    #[test]
+    fn a_tiny_interval_is_raised_and_the_series_is_capped() {
+        let c = StatsConfig {
+            epoch_ns: 0,
+            ..StatsConfig::new(StatsMode::Minimal, Duration::from_nanos(1))
+        };
+        let mut r = Recorder::new(&c, 0);
+        let iv = crate::stats::MIN_INTERVAL.as_nanos() as u64;
+        assert_eq!(r.interval_ns, iv);
+        let (buf, metas) = arena(&[(0, 0, 1)], 18, src());
+        r.on_batch(&Batch::new(&buf, &metas, 5, 0));
+        // A batch far later: the idle intervals in between fill the series up to its cap only.
+        let far = (crate::stats::MAX_SERIES as u64 + 5_000) * iv;
+        r.on_batch(&Batch::new(&buf, &metas, far, 0));
+        r.on_idle(far + 1_000_000_000_000);
+        let s = r.finish();
+        // (Trailing idle intervals are trimmed from the series at the end.)
+        assert!(s.series.len() <= crate::stats::MAX_SERIES);
+        assert!(s.series_dropped >= 5_000, "{}", s.series_dropped);
+        assert_eq!(s.datagrams, 2);
     }
 
     #[test]

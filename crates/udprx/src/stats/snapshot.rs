@@ -136,12 +136,12 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    /// An aggregator expecting snapshots from `threads` sockets.
+    /// An aggregator expecting snapshots from `threads` sockets (the interval is taken as the
+    /// recorders take it, see [`super::interval_ns`]).
     pub fn new(threads: usize, interval: Duration) -> Aggregator {
-        let ns = interval.as_nanos().min(u64::MAX as u128) as u64;
         Aggregator {
             threads: threads.max(1),
-            interval_ns: if ns == 0 { 1_000_000_000 } else { ns },
+            interval_ns: super::interval_ns(interval),
             last: BTreeMap::new(),
             pending: BTreeMap::new(),
             next: None,
@@ -153,12 +153,14 @@ impl Aggregator {
         let last = self.last.entry(s.socket).or_default();
         let acc = self.pending.entry(s.index).or_default();
         acc.covered_ns = acc.covered_ns.max(s.covered_ns);
-        acc.datagrams += s.datagrams;
-        acc.bytes += s.bytes;
-        acc.lost += s.lost as i64 - last.lost as i64;
-        acc.reordered += s.reordered.saturating_sub(last.reordered);
-        acc.duplicates += s.duplicates.saturating_sub(last.duplicates);
-        acc.drops += s.kernel_drops.saturating_sub(last.drops);
+        acc.datagrams = acc.datagrams.saturating_add(s.datagrams);
+        acc.bytes = acc.bytes.saturating_add(s.bytes);
+        let dlost = (s.lost as i128 - last.lost as i128).clamp(i64::MIN as i128, i64::MAX as i128);
+        acc.lost = acc.lost.saturating_add(dlost as i64);
+        acc.reordered = acc.reordered.saturating_add(s.reordered.saturating_sub(last.reordered));
+        acc.duplicates =
+            acc.duplicates.saturating_add(s.duplicates.saturating_sub(last.duplicates));
+        acc.drops = acc.drops.saturating_add(s.kernel_drops.saturating_sub(last.drops));
         if let Some(h) = s.latency {
             match &mut acc.latency {
                 Some(a) => {
@@ -185,23 +187,62 @@ impl Aggregator {
         }
     }
 
+    /// Emits every interval up to `through`: one line per interval some thread reported on,
+    /// and one zero line per run of intervals no thread reported on (however long the run),
+    /// so the work and the memory depend on the snapshots received, not on the number of
+    /// intervals between them.
     fn emit_through(&mut self, through: u64) -> Vec<IntervalLine> {
         let mut out = Vec::new();
         let Some(mut next) = self.next.or_else(|| self.pending.keys().next().copied()) else {
             return out;
         };
         while next <= through {
-            let acc = self.pending.remove(&next).unwrap_or_default();
+            let Some(acc) = self.pending.remove(&next) else {
+                // A gap: up to the next reported interval (or `through`) in one line.
+                let end = match self.pending.range(next..).next() {
+                    Some((&k, _)) => k.min(through.saturating_add(1)),
+                    None => through.saturating_add(1),
+                };
+                out.push(self.gap_line(next, end));
+                if end == next {
+                    break; // `through` is u64::MAX: nothing can follow.
+                }
+                next = end;
+                continue;
+            };
             // An empty interval covered for only a sliver (the run ended just after a
             // boundary) says nothing and would print as a 0-pps line: leave it out.
             let sliver = acc.covered_ns != 0 && acc.covered_ns < self.interval_ns / 10;
             if !(sliver && acc.datagrams == 0) {
                 out.push(self.line(next, acc));
             }
-            next += 1;
+            match next.checked_add(1) {
+                Some(n) => next = n,
+                None => break,
+            }
         }
         self.next = Some(next);
         out
+    }
+
+    /// The zero line of intervals `start..end` (one interval or several) no thread reported.
+    fn gap_line(&self, start: u64, end: u64) -> IntervalLine {
+        let n = end.saturating_sub(start).max(1);
+        let start_s = start as f64 * self.interval_ns as f64 / 1e9;
+        IntervalLine {
+            index: start,
+            start_s,
+            end_s: start_s + n as f64 * self.interval_ns as f64 / 1e9,
+            datagrams: 0,
+            bytes: 0,
+            pps: 0.0,
+            mbit_s: 0.0,
+            lost: 0,
+            reordered: 0,
+            duplicates: 0,
+            kernel_drops: 0,
+            p99_ns: None,
+        }
     }
 
     fn line(&self, index: u64, acc: Acc) -> IntervalLine {
@@ -299,6 +340,41 @@ mod tests {
         assert_eq!(l.len(), 1);
         assert_eq!((l[0].index, l[0].datagrams), (1_000_000, 7));
         assert!(a.finish().is_empty());
+    }
+
+    #[test]
+    fn a_long_gap_is_one_line_not_one_per_interval() {
+        // A trillion intervals no thread reported on (a thread's clock jumped, or a tiny
+        // interval): one zero line spanning them, in constant time and memory.
+        let mut a = Aggregator::new(1, Duration::from_millis(10));
+        let mut out = a.push(snap(0, 0, 5, 0, None));
+        out.extend(a.push(snap(0, 1_000_000_000_001, 7, 0, None)));
+        out.extend(a.finish());
+        let got: Vec<_> = out.iter().map(|l| (l.index, l.datagrams)).collect();
+        assert_eq!(got, [(0, 5), (1, 0), (1_000_000_000_001, 7)]);
+        let gap = &out[1];
+        assert!((gap.start_s - 0.01).abs() < 1e-9, "{gap:?}");
+        assert!((gap.end_s - 1e10).abs() < 1.0, "{gap:?}");
+        assert_eq!(gap.pps, 0.0);
+        // Two threads, each reporting every other interval: no gaps, a line per interval.
+        let mut a = Aggregator::new(2, Duration::from_secs(1));
+        let mut n = 0;
+        for i in 0..6 {
+            n += a.push(snap(i % 2, i as u64, 1, 0, None)).len();
+        }
+        n += a.finish().len();
+        assert_eq!(n, 6);
+    }
+
+    #[test]
+    fn forged_running_totals_saturate() {
+        let mut a = Aggregator::new(1, Duration::from_secs(1));
+        let mut s = snap(0, 0, u64::MAX, u64::MAX, None);
+        s.bytes = u64::MAX;
+        let l = a.push(s).remove(0);
+        assert_eq!((l.datagrams, l.lost), (u64::MAX, i64::MAX));
+        let l = a.push(snap(0, 1, 1, 0, None)).remove(0);
+        assert_eq!(l.lost, i64::MIN);
     }
 
     #[test]
