@@ -2,6 +2,9 @@
 //! `udprx compare`), bad input, and (as root) the veth topology, its removal on a normal end and
 //! on Ctrl-C, kernel settings and peers.
 
+mod common;
+
+use common::{Need, root_or_skip, skip};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,11 +15,6 @@ fn udprx() -> Command {
 
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("udprx-bench-it-{}-{name}", std::process::id()))
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Runs a command to its end, killing it after `limit`.
@@ -241,8 +239,7 @@ fn bad_input_exits_2_and_leaves_nothing() {
 
 #[test]
 fn veth_topology_is_used_and_removed() {
-    if !is_root() {
-        eprintln!("skipping: the veth topology needs root");
+    if !root_or_skip("the veth topology") {
         return;
     }
     let out = tmp("veth");
@@ -305,8 +302,7 @@ fn veth_topology_is_used_and_removed() {
 
 #[test]
 fn ctrl_c_removes_the_topology_and_still_reports() {
-    if !is_root() {
-        eprintln!("skipping: the veth topology needs root");
+    if !root_or_skip("the veth topology") {
         return;
     }
     let out = tmp("sigint");
@@ -366,8 +362,7 @@ fn sysctl(key: &str) -> String {
 
 #[test]
 fn sysctl_settings_are_applied_recorded_and_restored() {
-    if !is_root() {
-        eprintln!("skipping: writing sysctls needs root");
+    if !root_or_skip("writing sysctls") {
         return;
     }
     let host_rmem_min = sysctl("net.ipv4.udp_rmem_min");
@@ -438,8 +433,7 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
 
 #[test]
 fn peers_are_reference_rows() {
-    if !is_root() {
-        eprintln!("skipping: the veth topology needs root");
+    if !root_or_skip("the veth topology") {
         return;
     }
     let have = |p: &str| {
@@ -450,8 +444,10 @@ fn peers_are_reference_rows() {
             .is_ok_and(|o| o.status.success())
     };
     if !have("iperf3") || !have("sockperf") {
-        eprintln!("skipping: iperf3 or sockperf is not installed (scripts/setup.sh installs them)");
-        return;
+        return skip(
+            Need::Setup,
+            "iperf3 or sockperf is not installed (scripts/setup.sh installs them)",
+        );
     }
     let out = tmp("peers");
     let mut cmd = udprx();

@@ -435,8 +435,7 @@ mod tests {
 
     #[test]
     fn global_values_are_restored_even_after_a_panic() {
-        if !crate::bench::sys::euid_is_root() {
-            eprintln!("skipping: writing sysctls needs root");
+        if !crate::test_skip::root_or_skip("writing sysctls") {
             return;
         }
         // A harmless global knob: the burst of the kernel's network message rate limiter.
@@ -462,8 +461,7 @@ mod tests {
 
     #[test]
     fn namespace_scope_and_restore() {
-        if !crate::bench::sys::euid_is_root() {
-            eprintln!("skipping: namespaces and sysctl writes need root");
+        if !crate::test_skip::root_or_skip("namespaces and sysctl writes") {
             return;
         }
         let topo = topology::Topology::veth().unwrap();

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 use udpprobe::{Clock, Repr, now_ns};
 use udprx::{Batch, Flow, Handler, Method, Receiver, ReceiverBuilder, RunOutput, ThreadInfo};
 
+#[path = "../../../../testsupport/skip.rs"]
+pub mod skip;
+#[allow(unused_imports)]
+pub use skip::{Need, root_or_skip, skip, skip_part};
+
 /// A big receive buffer so a noisy machine never drops at test rates.
 pub const RCVBUF: usize = 8 << 20;
 
@@ -118,12 +123,13 @@ pub fn collector(total: &Arc<AtomicUsize>) -> impl Fn(&ThreadInfo) -> Collector 
     move |info| Collector { socket: info.socket, total: total.clone(), ..Default::default() }
 }
 
-/// Builds `b`, or returns `None` (after saying why) when io_uring is not usable here.
+/// Builds `b`, or returns `None` when io_uring is not usable here, after recording the skip of
+/// the test's io_uring part (a visible skip: see `skip`).
 pub fn build_or_skip(b: ReceiverBuilder, method: Method) -> Option<Receiver> {
     match b.build() {
         Ok(r) => Some(r),
         Err(udprx::Error::UringUnavailable(why)) if method == Method::Uring => {
-            eprintln!("skipping: io_uring unavailable: {why}");
+            skip_part(Need::Feature, "uring", &format!("io_uring unavailable: {why}"));
             None
         }
         Err(e) => panic!("build failed: {e}"),
