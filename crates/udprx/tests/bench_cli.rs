@@ -485,3 +485,98 @@ fn peers_are_reference_rows() {
     assert!(cmp["best_path"].as_str().unwrap().contains("recvmmsg"));
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// Files of the sysctl journal in `dir`.
+fn journals(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("sysctl-") && n.ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_killed_run_is_restored_by_restore_and_by_the_next_run() {
+    if !root_or_skip("writing sysctls") {
+        return;
+    }
+    // A harmless global knob: the burst of the kernel's network message rate limiter. (The
+    // other tests here leave it alone; they run in parallel.)
+    let key = "net.core.message_burst";
+    let orig = sysctl(key);
+    struct Back(String);
+    impl Drop for Back {
+        fn drop(&mut self) {
+            let _ = std::fs::write("/proc/sys/net/core/message_burst", &self.0);
+        }
+    }
+    let _back = Back(orig.clone());
+    let changed = (orig.parse::<u64>().unwrap() + 3).to_string();
+    // A journal directory of this test's own, so the other tests' runs do not restore it.
+    let journal = tmp("journal");
+    let _ = std::fs::remove_dir_all(&journal);
+    for next in ["--restore", "the next run"] {
+        let out = tmp("killed");
+        let mut child = udprx()
+            .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+            .args(["bench", "--topology", "loopback", "--methods", "recvmmsg"])
+            .args(["--scenarios", "classic", "--fanout", "one", "--no-spin", "--secs", "5s"])
+            .arg("--sysctl")
+            .arg(format!("{key}={changed}"))
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sysctl(key) != changed {
+            assert!(Instant::now() < deadline, "{key} never changed");
+            assert!(child.try_wait().unwrap().is_none(), "exited before changing {key}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let files = journals(&journal);
+        assert!(files.iter().any(|f| f.starts_with(&format!("sysctl-{pid}-"))), "{files:?}");
+        child.kill().unwrap(); // SIGKILL: no guard runs
+        child.wait().unwrap();
+        assert_eq!(sysctl(key), changed, "a killed run leaves the value changed");
+        let expect = format!(
+            "udprx bench: restored sysctl {key} = {orig} left changed by a killed run (pid {pid}); it was {changed}"
+        );
+        let mut cmd = udprx();
+        cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal);
+        if next == "--restore" {
+            cmd.args(["bench", "--restore"]);
+            let o = run(cmd, Duration::from_secs(60));
+            assert!(o.status.success(), "{}", text(&o));
+            assert!(String::from_utf8_lossy(&o.stderr).contains(&expect), "{}", text(&o));
+        } else {
+            let out2 = tmp("after-kill");
+            cmd.args(["bench", "--topology", "loopback", "--methods", "recvmmsg"])
+                .args(["--scenarios", "classic", "--fanout", "one", "--no-spin"])
+                .args(["--rate", "50k", "--reps", "1", "--max-reps", "1", "--secs", "300ms"])
+                .arg("--out")
+                .arg(&out2);
+            let o = run(cmd, Duration::from_secs(120));
+            assert!(o.status.success(), "{}", text(&o));
+            assert!(String::from_utf8_lossy(&o.stderr).contains(&expect), "{}", text(&o));
+            let report = read_report(&out2);
+            let notes = report["notes"].to_string();
+            assert!(notes.contains(&format!("restored sysctl {key} = {orig}")), "{notes}");
+            std::fs::remove_dir_all(&out2).unwrap();
+        }
+        assert_eq!(sysctl(key), orig, "restored after {next}");
+        assert!(journals(&journal).is_empty(), "journal left after {next}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let mut cmd = udprx();
+    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal).args(["bench", "--restore"]);
+    let o = run(cmd, Duration::from_secs(60));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to restore"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&journal);
+}

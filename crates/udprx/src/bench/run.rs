@@ -2,7 +2,9 @@
 //! topology, apply each setting in turn, measure every path's offered-load curve, derive the
 //! verdicts and the Answer, write the report.
 //! The topology and the kernel settings are guards: they are undone on a normal end, an error,
-//! Ctrl-C (checked between cells and inside the flood) and a panic (unwinding drops them).
+//! Ctrl-C (checked between cells and inside the flood) and a panic (unwinding drops them). What
+//! a SIGKILL leaves (journaled global sysctls, namespaces) is put back first by the next run
+//! (see [`super::journal`]).
 
 use super::answer;
 use super::curve::{self, CurveConfig};
@@ -462,14 +464,13 @@ pub fn execute(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let env = Env::collect();
     let mut notes = prep.notes.clone();
-    if prep.kind == Kind::Veth {
-        let stale = topology::remove_stale_namespaces();
-        if !stale.is_empty() {
-            notes.push(format!("removed namespaces left by dead runs: {}", stale.join(", ")));
-        }
+    // What a killed run left behind is put back before anything is recorded as the baseline.
+    for line in super::journal::recover(topology::is_root()).lines() {
+        progress(&format!("udprx bench: {line}"));
+        notes.push(line);
     }
+    let env = Env::collect();
     let topo = match prep.kind {
         Kind::Loopback => Topology::loopback(),
         Kind::Veth => Topology::veth()?,
