@@ -486,6 +486,38 @@ fn peers_are_reference_rows() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_cell_failing_exits_1_and_still_writes_the_report() {
+    let out = tmp("all-failed");
+    let mut cmd = udprx();
+    cmd.env("UDPRX_BENCH_NOT_ROOT", "1")
+        .args(["bench", "--topology", "loopback", "--methods", "uring", "--scenarios", "classic"])
+        .args(["--fanout", "one", "--no-spin", "--rate", "50k", "--reps", "1", "--max-reps", "1"])
+        .args(["--secs", "300ms", "--out"])
+        .arg(&out);
+    common::without_io_uring(&mut cmd);
+    let o = run(cmd, Duration::from_secs(120));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("udprx: error: no trial produced a result"), "{}", text(&o));
+    let report = read_report(&out);
+    let trials: Vec<&serde_json::Value> = series(&report)
+        .iter()
+        .flat_map(|s| s["points"].as_array().unwrap())
+        .flat_map(|p| p["trials"].as_array().unwrap())
+        .collect();
+    assert!(!trials.is_empty(), "no trial recorded");
+    for t in trials {
+        assert!(t["result"].is_null(), "{t}");
+        assert!(t["error"].as_str().unwrap().contains("io_uring"), "{t}");
+    }
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("no trial produced a result"), "{notes}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
 /// Files of the sysctl journal in `dir`.
 fn journals(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)

@@ -457,6 +457,28 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+impl Outcome {
+    /// Trials that produced a result (0 when every cell failed).
+    pub fn measured(&self) -> usize {
+        measured(&self.report.curves)
+    }
+}
+
+/// Trials of `curves` that produced a result.
+pub fn measured(curves: &curve::CurveRun) -> usize {
+    curves
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .flat_map(|p| &p.trials)
+        .filter(|t| t.result.is_some())
+        .count()
+}
+
+/// The note (and the error of `udprx bench`) when no trial produced a result.
+pub const NOTHING_MEASURED: &str =
+    "no trial produced a result: every cell failed (report.json has each trial's error)";
+
 /// Runs a prepared benchmark. `progress` gets one line per cell.
 pub fn execute(
     prep: Prepared,
@@ -532,6 +554,8 @@ pub fn execute(
     let interrupted = curves.interrupted || stop.load(std::sync::atomic::Ordering::Relaxed);
     if interrupted {
         notes.push("interrupted (Ctrl-C): results are partial".into());
+    } else if measured(&curves) == 0 {
+        notes.push(NOTHING_MEASURED.into());
     }
     if curves.disturbed > 0 {
         notes.push(format!(

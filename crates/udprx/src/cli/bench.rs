@@ -271,5 +271,8 @@ pub fn execute(args: BenchArgs) -> Result<(), CliError> {
     if outcome.interrupted {
         return Err(CliError { message: "interrupted: partial report written".into(), code: 130 });
     }
+    if outcome.measured() == 0 {
+        return Err(CliError::runtime(run::NOTHING_MEASURED));
+    }
     Ok(())
 }
