@@ -409,7 +409,7 @@ fn two_namespaces_over_veth() {
             "the udpflood binary is not built (run `cargo test --workspace`)",
         );
     };
-    if !root_or_skip("network namespaces") {
+    if !root_or_skip("creating network namespaces") {
         return;
     }
     let ns = match Netns::create() {

@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn namespace_scope_and_restore() {
-        if !crate::test_skip::root_or_skip("namespaces and sysctl writes") {
+        if !crate::test_skip::root_or_skip("writing sysctls in namespaces") {
             return;
         }
         let topo = topology::Topology::veth().unwrap();
