@@ -437,8 +437,7 @@ fn flood_failure_aborts_cleanly() {
 #[test]
 fn ipv6_loopback_run() {
     let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
-        eprintln!("skipping: no IPv6 loopback here");
-        return;
+        return skip(Need::Feature, "no IPv6 loopback here");
     };
     let server = udpctl::spawn(listener, test_config(), FakeExecutor::default()).unwrap();
     let run = good_run(server.local_addr(), None, 100);

@@ -1,6 +1,9 @@
 //! A flood across the veth pair of `scripts/netns.sh` (two namespaces, 198.18.0.1 -> 198.18.0.2):
 //! the sender runs in the tx namespace, a receiver thread in the rx namespace gets every datagram.
-//! Needs root and iproute2; skips with a reason otherwise.
+//! Needs root and iproute2; skips visibly (see testsupport/skip.rs) otherwise.
+
+#[path = "../../../testsupport/skip.rs"]
+mod skip;
 
 use std::fs::File;
 use std::net::UdpSocket;
@@ -23,13 +26,13 @@ struct Topology {
 }
 
 impl Topology {
-    fn up() -> Result<Topology, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not root".into());
+    /// The topology, or what is missing and why.
+    fn up() -> Result<Topology, (skip::Need, String)> {
+        if !skip::is_root() {
+            return Err((skip::Need::Root, "network namespaces need root".into()));
         }
         if Command::new("ip").arg("-V").output().is_err() {
-            return Err("iproute2 not installed".into());
+            return Err((skip::Need::Setup, "iproute2 not installed".into()));
         }
         let prefix =
             format!("uft-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -37,12 +40,12 @@ impl Topology {
             .arg(netns_script())
             .args(["up", "--name", &prefix])
             .output()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (skip::Need::Setup, format!("running netns.sh: {e}")))?;
         let topo = Topology { prefix };
         if !out.status.success() {
-            return Err(format!(
-                "netns.sh up failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+            return Err((
+                skip::Need::Root,
+                format!("netns.sh up failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
             ));
         }
         Ok(topo)
@@ -117,27 +120,24 @@ fn flood_across(topo: &Topology, k: u64, args: &[&str]) -> udpflood::FloodReport
 }
 
 macro_rules! topology_or_skip {
-    ($name:literal) => {
+    () => {
         match Topology::up() {
             Ok(t) => t,
-            Err(reason) => {
-                eprintln!("skipping {}: {reason}", $name);
-                return;
-            }
+            Err((need, reason)) => return skip::skip(need, &reason),
         }
     };
 }
 
 #[test]
 fn flood_crosses_the_veth_pair_complete() {
-    let topo = topology_or_skip!("flood_crosses_the_veth_pair_complete");
+    let topo = topology_or_skip!();
     let report = flood_across(&topo, 3000, &["-b", "10k"]);
     assert_eq!(report.errors.total(), 0);
 }
 
 #[test]
 fn gso_refused_at_send_time_falls_back_and_delivers() {
-    let topo = topology_or_skip!("gso_refused_at_send_time_falls_back_and_delivers");
+    let topo = topology_or_skip!();
     // 2000-byte segments exceed the veth's 1500-byte MTU: the kernel refuses the GSO send
     // (EMSGSIZE); plain sendmmsg then sends them as fragmented datagrams.
     let report = flood_across(&topo, 600, &["-b", "5k", "--gso", "-l", "2000"]);
@@ -147,7 +147,7 @@ fn gso_refused_at_send_time_falls_back_and_delivers() {
 
 #[test]
 fn gso_on_veth_delivers_every_segment() {
-    let topo = topology_or_skip!("gso_on_veth_delivers_every_segment");
+    let topo = topology_or_skip!();
     let report = flood_across(&topo, 4000, &["-b", "10k", "--gso", "--batch", "32"]);
     assert!(report.gso_active, "{:?}", report.gso_fallback_reason);
 }

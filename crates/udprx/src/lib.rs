@@ -18,6 +18,9 @@ mod method;
 pub mod report;
 pub mod stats;
 mod sys;
+#[cfg(test)]
+#[path = "../../../testsupport/skip.rs"]
+mod test_skip;
 
 pub use batch::{Batch, Datagram, Flow, Handler, RecvMeta};
 pub use engine::{

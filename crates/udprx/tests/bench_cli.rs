@@ -2,6 +2,9 @@
 //! `udprx compare`), bad input, and (as root) the veth topology, its removal on a normal end and
 //! on Ctrl-C, kernel settings and peers.
 
+mod common;
+
+use common::{Need, root_or_skip, skip};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,11 +15,6 @@ fn udprx() -> Command {
 
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("udprx-bench-it-{}-{name}", std::process::id()))
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Runs a command to its end, killing it after `limit`.
@@ -250,8 +248,7 @@ fn bad_input_exits_2_and_leaves_nothing() {
 
 #[test]
 fn veth_topology_is_used_and_removed() {
-    if !is_root() {
-        eprintln!("skipping: the veth topology needs root");
+    if !root_or_skip("the veth topology") {
         return;
     }
     let out = tmp("veth");
@@ -314,8 +311,7 @@ fn veth_topology_is_used_and_removed() {
 
 #[test]
 fn ctrl_c_removes_the_topology_and_still_reports() {
-    if !is_root() {
-        eprintln!("skipping: the veth topology needs root");
+    if !root_or_skip("the veth topology") {
         return;
     }
     let out = tmp("sigint");
@@ -375,8 +371,7 @@ fn sysctl(key: &str) -> String {
 
 #[test]
 fn sysctl_settings_are_applied_recorded_and_restored() {
-    if !is_root() {
-        eprintln!("skipping: writing sysctls needs root");
+    if !root_or_skip("writing sysctls") {
         return;
     }
     let host_rmem_min = sysctl("net.ipv4.udp_rmem_min");
@@ -447,8 +442,7 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
 
 #[test]
 fn peers_are_reference_rows() {
-    if !is_root() {
-        eprintln!("skipping: the veth topology needs root");
+    if !root_or_skip("the veth topology") {
         return;
     }
     let have = |p: &str| {
@@ -459,8 +453,10 @@ fn peers_are_reference_rows() {
             .is_ok_and(|o| o.status.success())
     };
     if !have("iperf3") || !have("sockperf") {
-        eprintln!("skipping: iperf3 or sockperf is not installed (scripts/setup.sh installs them)");
-        return;
+        return skip(
+            Need::Setup,
+            "iperf3 or sockperf is not installed (scripts/setup.sh installs them)",
+        );
     }
     let out = tmp("peers");
     let mut cmd = udprx();
@@ -497,4 +493,131 @@ fn peers_are_reference_rows() {
     assert!(cmp["ratio"]["est"].as_f64().unwrap() > 0.0, "{cmp}");
     assert!(cmp["best_path"].as_str().unwrap().contains("recvmmsg"));
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_cell_failing_exits_1_and_still_writes_the_report() {
+    let out = tmp("all-failed");
+    let mut cmd = udprx();
+    cmd.env("UDPRX_BENCH_NOT_ROOT", "1")
+        .args(["bench", "--topology", "loopback", "--methods", "uring", "--scenarios", "classic"])
+        .args(["--fanout", "one", "--no-spin", "--rate", "50k", "--reps", "1", "--max-reps", "1"])
+        .args(["--secs", "300ms", "--out"])
+        .arg(&out);
+    common::without_io_uring(&mut cmd);
+    let o = run(cmd, Duration::from_secs(120));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("udprx: error: no trial produced a result"), "{}", text(&o));
+    let report = read_report(&out);
+    let trials: Vec<&serde_json::Value> = series(&report)
+        .iter()
+        .flat_map(|s| s["points"].as_array().unwrap())
+        .flat_map(|p| p["trials"].as_array().unwrap())
+        .collect();
+    assert!(!trials.is_empty(), "no trial recorded");
+    for t in trials {
+        assert!(t["result"].is_null(), "{t}");
+        assert!(t["error"].as_str().unwrap().contains("io_uring"), "{t}");
+    }
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("no trial produced a result"), "{notes}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Files of the sysctl journal in `dir`.
+fn journals(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("sysctl-") && n.ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_killed_run_is_restored_by_restore_and_by_the_next_run() {
+    if !root_or_skip("writing sysctls") {
+        return;
+    }
+    // A harmless global knob: the burst of the kernel's network message rate limiter. (The
+    // other tests here leave it alone; they run in parallel.)
+    let key = "net.core.message_burst";
+    let orig = sysctl(key);
+    struct Back(String);
+    impl Drop for Back {
+        fn drop(&mut self) {
+            let _ = std::fs::write("/proc/sys/net/core/message_burst", &self.0);
+        }
+    }
+    let _back = Back(orig.clone());
+    let changed = (orig.parse::<u64>().unwrap() + 3).to_string();
+    // A journal directory of this test's own, so the other tests' runs do not restore it.
+    let journal = tmp("journal");
+    let _ = std::fs::remove_dir_all(&journal);
+    for next in ["--restore", "the next run"] {
+        let out = tmp("killed");
+        let mut child = udprx()
+            .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+            .args(["bench", "--topology", "loopback", "--methods", "recvmmsg"])
+            .args(["--scenarios", "classic", "--fanout", "one", "--no-spin", "--secs", "5s"])
+            .arg("--sysctl")
+            .arg(format!("{key}={changed}"))
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sysctl(key) != changed {
+            assert!(Instant::now() < deadline, "{key} never changed");
+            assert!(child.try_wait().unwrap().is_none(), "exited before changing {key}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let files = journals(&journal);
+        assert!(files.iter().any(|f| f.starts_with(&format!("sysctl-{pid}-"))), "{files:?}");
+        child.kill().unwrap(); // SIGKILL: no guard runs
+        child.wait().unwrap();
+        assert_eq!(sysctl(key), changed, "a killed run leaves the value changed");
+        let expect = format!(
+            "udprx bench: restored sysctl {key} = {orig} left changed by a killed run (pid {pid}); it was {changed}"
+        );
+        let mut cmd = udprx();
+        cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal);
+        if next == "--restore" {
+            cmd.args(["bench", "--restore"]);
+            let o = run(cmd, Duration::from_secs(60));
+            assert!(o.status.success(), "{}", text(&o));
+            assert!(String::from_utf8_lossy(&o.stderr).contains(&expect), "{}", text(&o));
+        } else {
+            let out2 = tmp("after-kill");
+            cmd.args(["bench", "--topology", "loopback", "--methods", "recvmmsg"])
+                .args(["--scenarios", "classic", "--fanout", "one", "--no-spin"])
+                .args(["--rate", "50k", "--reps", "1", "--max-reps", "1", "--secs", "300ms"])
+                .arg("--out")
+                .arg(&out2);
+            let o = run(cmd, Duration::from_secs(120));
+            assert!(o.status.success(), "{}", text(&o));
+            assert!(String::from_utf8_lossy(&o.stderr).contains(&expect), "{}", text(&o));
+            let report = read_report(&out2);
+            let notes = report["notes"].to_string();
+            assert!(notes.contains(&format!("restored sysctl {key} = {orig}")), "{notes}");
+            std::fs::remove_dir_all(&out2).unwrap();
+        }
+        assert_eq!(sysctl(key), orig, "restored after {next}");
+        assert!(journals(&journal).is_empty(), "journal left after {next}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let mut cmd = udprx();
+    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal).args(["bench", "--restore"]);
+    let o = run(cmd, Duration::from_secs(60));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to restore"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&journal);
 }

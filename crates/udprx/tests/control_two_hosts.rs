@@ -1,6 +1,9 @@
 //! Two-host mode on loopback: the real engine behind the control server, `udpflood` (library or
 //! binary) as the client, one combined report that agrees with both sides.
 
+mod common;
+
+use common::{Need, root_or_skip, skip};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -248,8 +251,10 @@ fn serve(extra: &[&str]) -> Serve {
 #[test]
 fn binaries_run_agrees_with_both_sides() {
     let Some(flood) = udpflood_bin() else {
-        eprintln!("skipping: the udpflood binary is not built (run `cargo test --workspace`)");
-        return;
+        return skip(
+            Need::Setup,
+            "the udpflood binary is not built (run `cargo test --workspace`)",
+        );
     };
     let dir = tmp("bins");
     let record_path = dir.join("server.json");
@@ -303,8 +308,10 @@ fn binaries_run_agrees_with_both_sides() {
 #[test]
 fn two_sender_binaries_join_one_run() {
     let Some(flood) = udpflood_bin() else {
-        eprintln!("skipping: the udpflood binary is not built (run `cargo test --workspace`)");
-        return;
+        return skip(
+            Need::Setup,
+            "the udpflood binary is not built (run `cargo test --workspace`)",
+        );
     };
     let srv = serve(&[]);
     let spawn = || {
@@ -397,20 +404,17 @@ impl Drop for Netns {
 #[test]
 fn two_namespaces_over_veth() {
     let Some(flood) = udpflood_bin() else {
-        eprintln!("skipping: the udpflood binary is not built (run `cargo test --workspace`)");
-        return;
+        return skip(
+            Need::Setup,
+            "the udpflood binary is not built (run `cargo test --workspace`)",
+        );
     };
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: network namespaces need root");
+    if !root_or_skip("creating network namespaces") {
         return;
     }
     let ns = match Netns::create() {
         Ok(ns) => ns,
-        Err(e) => {
-            eprintln!("skipping: cannot create namespaces/veth: {e}");
-            return;
-        }
+        Err(e) => return skip(Need::Root, &format!("cannot create namespaces/veth: {e}")),
     };
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.rx, env!("CARGO_BIN_EXE_udprx"), "serve"])
@@ -456,8 +460,10 @@ fn two_namespaces_over_veth() {
 #[test]
 fn udpflood_remote_argument_errors() {
     let Some(flood) = udpflood_bin() else {
-        eprintln!("skipping: the udpflood binary is not built (run `cargo test --workspace`)");
-        return;
+        return skip(
+            Need::Setup,
+            "the udpflood binary is not built (run `cargo test --workspace`)",
+        );
     };
     // A port nobody listens on (bound, then released).
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();

@@ -153,20 +153,18 @@ fn hash_steering_spreads_flows() {
 #[test]
 fn cpu_steering_lands_on_the_senders_core() {
     if udprx_ncpus() < 2 {
-        eprintln!("skipping: CPU steering needs 2 CPUs");
-        return;
+        return skip(Need::Feature, "CPU steering needs 2 CPUs");
     }
     for m in Method::ALL {
         let b = builder(v4(), m, 2, Steer::Cpu, false);
         let rx = match b.build() {
             Ok(r) => r,
             Err(udprx::Error::UringUnavailable(why)) => {
-                eprintln!("skipping {m}: {why}");
+                skip_part(Need::Feature, "uring", &format!("io_uring unavailable: {why}"));
                 continue;
             }
             Err(udprx::Error::CbpfRefused(why)) => {
-                eprintln!("skipping: CBPF refused: {why}");
-                return;
+                return skip(Need::Feature, &format!("CBPF refused: {why}"));
             }
             Err(e) => panic!("{e}"),
         };

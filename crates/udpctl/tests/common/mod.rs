@@ -17,6 +17,11 @@ use udpctl::{
 };
 use udpprobe::{Clock, HEADER_LEN, Repr};
 
+#[path = "../../../../testsupport/skip.rs"]
+pub mod skip;
+#[allow(unused_imports)]
+pub use skip::{Need, root_or_skip, skip, skip_part};
+
 /// Counts probe datagrams per flow on a real UDP socket; no udprx involved.
 #[derive(Clone, Default)]
 pub struct FakeExecutor {

@@ -5,6 +5,7 @@
 //!   down by a guard on every exit path;
 //! - [`sysctl`]: kernel settings and profiles, validated up front, applied per namespace where the
 //!   kernel allows and globally with a restoring snapshot otherwise;
+//! - [`journal`]: the global values' originals on disk, restored by the next run after a crash;
 //! - [`matrix`]: the plan (paths × scenarios × settings), interleaved repetitions, medians;
 //! - [`zeroloss`]: the RFC 2544 binary search for the zero-loss rate, a pure function;
 //! - [`cell`]: the only module that touches the sender, receiver and stats libraries: one
@@ -21,6 +22,7 @@ pub mod chart;
 pub mod compare;
 pub mod curve;
 pub mod env;
+pub mod journal;
 pub mod livelock_chart;
 pub mod markdown;
 pub mod noise;

@@ -2,7 +2,9 @@
 //! topology, apply each setting in turn, measure every path's offered-load curve, derive the
 //! verdicts and the Answer, write the report.
 //! The topology and the kernel settings are guards: they are undone on a normal end, an error,
-//! Ctrl-C (checked between cells and inside the flood) and a panic (unwinding drops them).
+//! Ctrl-C (checked between cells and inside the flood) and a panic (unwinding drops them). What
+//! a SIGKILL leaves (journaled global sysctls, namespaces) is put back first by the next run
+//! (see [`super::journal`]).
 
 use super::answer;
 use super::curve::{self, CurveConfig};
@@ -455,6 +457,28 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+impl Outcome {
+    /// Trials that produced a result (0 when every cell failed).
+    pub fn measured(&self) -> usize {
+        measured(&self.report.curves)
+    }
+}
+
+/// Trials of `curves` that produced a result.
+pub fn measured(curves: &curve::CurveRun) -> usize {
+    curves
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .flat_map(|p| &p.trials)
+        .filter(|t| t.result.is_some())
+        .count()
+}
+
+/// The note (and the error of `udprx bench`) when no trial produced a result.
+pub const NOTHING_MEASURED: &str =
+    "no trial produced a result: every cell failed (report.json has each trial's error)";
+
 /// Runs a prepared benchmark. `progress` gets one line per cell.
 pub fn execute(
     prep: Prepared,
@@ -462,14 +486,13 @@ pub fn execute(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let env = Env::collect();
     let mut notes = prep.notes.clone();
-    if prep.kind == Kind::Veth {
-        let stale = topology::remove_stale_namespaces();
-        if !stale.is_empty() {
-            notes.push(format!("removed namespaces left by dead runs: {}", stale.join(", ")));
-        }
+    // What a killed run left behind is put back before anything is recorded as the baseline.
+    for line in super::journal::recover(topology::is_root()).lines() {
+        progress(&format!("udprx bench: {line}"));
+        notes.push(line);
     }
+    let env = Env::collect();
     let topo = match prep.kind {
         Kind::Loopback => Topology::loopback(),
         Kind::Veth => Topology::veth()?,
@@ -531,6 +554,8 @@ pub fn execute(
     let interrupted = curves.interrupted || stop.load(std::sync::atomic::Ordering::Relaxed);
     if interrupted {
         notes.push("interrupted (Ctrl-C): results are partial".into());
+    } else if measured(&curves) == 0 {
+        notes.push(NOTHING_MEASURED.into());
     }
     if curves.disturbed > 0 {
         notes.push(format!(

@@ -8,7 +8,7 @@
 //! `stats` (`full` or `minimal`: what the receiver's recorders measure), `veth_gro` (`on`/`off`, GRO on the receiver's veth via ethtool) and `rps` (`on`/`off`).
 //! `#` starts a comment.
 
-use super::{Error, Result, SockOpts, topology};
+use super::{Error, Result, SockOpts, journal, topology};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -205,17 +205,21 @@ pub struct InForce {
     pub scope: Scope,
 }
 
-fn read_value(key: &str) -> Option<String> {
+/// The value of a sysctl, whitespace-normalised; `None` when unreadable.
+pub(crate) fn read_value(key: &str) -> Option<String> {
     std::fs::read_to_string(key_path(key))
         .ok()
         .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-fn write_value(key: &str, value: &str) -> std::io::Result<()> {
+/// Writes a sysctl.
+pub(crate) fn write_value(key: &str, value: &str) -> std::io::Result<()> {
     std::fs::write(key_path(key), format!("{value}\n"))
 }
 
-/// Applies settings and restores every global value it changed when dropped.
+/// Applies settings and restores every global value it changed when dropped. The original
+/// values are journaled before any is changed (see [`journal`]), so that the next run restores
+/// them if this process is killed.
 #[derive(Debug)]
 pub struct Applier {
     /// Namespaces where per-namespace sysctls go (sender, receiver); empty for loopback, where
@@ -223,13 +227,20 @@ pub struct Applier {
     netns: Vec<PathBuf>,
     /// Original values of the global sysctls changed so far.
     snapshot: BTreeMap<String, String>,
+    /// The on-disk copy of `snapshot`.
+    journal: journal::Journal,
 }
 
 impl Applier {
-    /// An applier for a topology.
+    /// An applier for a topology, journaling in [`journal::dir`].
     pub fn new(topo: &topology::Topology) -> Applier {
+        Applier::with_journal_dir(topo, &journal::dir())
+    }
+
+    /// An applier for a topology, journaling in `dir`.
+    fn with_journal_dir(topo: &topology::Topology, dir: &Path) -> Applier {
         let netns = [topo.tx_netns(), topo.rx_netns()].into_iter().flatten().collect();
-        Applier { netns, snapshot: BTreeMap::new() }
+        Applier { netns, snapshot: BTreeMap::new(), journal: journal::Journal::new_in(dir) }
     }
 
     /// Where `key` takes effect in this topology: per namespace when the benchmark has
@@ -271,6 +282,14 @@ impl Applier {
                         let orig = read_value(key)
                             .ok_or_else(|| Error::Sysctl(format!("cannot read {key}")))?;
                         self.snapshot.insert(key.clone(), orig);
+                        // On disk before the value changes: a killed run is restored next time.
+                        if let Err(e) = self.journal.record(&self.snapshot) {
+                            self.snapshot.remove(key);
+                            return Err(Error::Sysctl(format!(
+                                "{key} left unchanged: cannot journal its original value in {}: {e}",
+                                self.journal.path().display()
+                            )));
+                        }
                     }
                     write_value(key, value)
                         .map_err(|e| Error::Sysctl(format!("{key} = {value}: {e}")))?;
@@ -280,13 +299,19 @@ impl Applier {
         Ok(())
     }
 
-    /// Puts every changed global value back (per-namespace ones vanish with the namespaces).
+    /// Puts every changed global value back (per-namespace ones vanish with the namespaces) and
+    /// removes the journal; values that could not be put back stay journaled for the next run.
     pub fn restore(&mut self) -> Vec<String> {
         let mut failures = Vec::new();
+        let mut left = BTreeMap::new();
         for (key, value) in std::mem::take(&mut self.snapshot) {
             if let Err(e) = write_value(&key, &value) {
                 failures.push(format!("{key} = {value}: {e}"));
+                left.insert(key, value);
             }
+        }
+        if let Err(e) = self.journal.record(&left) {
+            failures.push(format!("journal {}: {e}", self.journal.path().display()));
         }
         failures
     }
@@ -435,8 +460,7 @@ mod tests {
 
     #[test]
     fn global_values_are_restored_even_after_a_panic() {
-        if !crate::bench::sys::euid_is_root() {
-            eprintln!("skipping: writing sysctls needs root");
+        if !crate::test_skip::root_or_skip("writing sysctls") {
             return;
         }
         // A harmless global knob: the burst of the kernel's network message rate limiter.
@@ -461,9 +485,66 @@ mod tests {
     }
 
     #[test]
+    fn a_killed_run_is_restored_by_the_next_run_which_says_so() {
+        if !crate::test_skip::root_or_skip("writing sysctls") {
+            return;
+        }
+        let key = "net.core.netdev_max_backlog";
+        let orig = read_value(key).unwrap();
+        // Puts the host's value back whatever happens below.
+        struct Back(&'static str, String);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                let _ = write_value(self.0, &self.1);
+            }
+        }
+        let _back = Back(key, orig.clone());
+        let changed = (orig.parse::<u64>().unwrap() + 7).to_string();
+        let dir = std::env::temp_dir().join(format!("udprx-sysctl-crash-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let topo = topology::Topology::loopback();
+        let mut a = Applier::with_journal_dir(&topo, &dir);
+        let p = Profile {
+            name: "t".into(),
+            sysctls: vec![(key.into(), changed.clone())],
+            ..Profile::default()
+        };
+        a.apply(&p).unwrap();
+        assert_eq!(read_value(key).unwrap(), changed);
+        let path = a.journal.path().to_path_buf();
+        assert!(path.exists(), "the original value is journaled");
+        // A SIGKILL: no guard runs, the global value stays changed.
+        std::mem::forget(a);
+        assert_eq!(read_value(key).unwrap(), changed);
+        // While its writer lives, a journal is left alone...
+        assert!(journal::recover_in(&dir, journal::writer_is_gone).is_empty());
+        assert_eq!(read_value(key).unwrap(), changed);
+        // ...and once the writer is gone, the next run puts the value back and says so.
+        let me = std::process::id();
+        let r = journal::recover_in(&dir, |pid, _| pid == me);
+        assert_eq!(read_value(key).unwrap(), orig, "not restored: {r:?}");
+        assert_eq!(
+            r.restored,
+            vec![journal::Restored {
+                key: key.into(),
+                left: Some(changed.clone()),
+                original: orig.clone(),
+                pid: me,
+            }]
+        );
+        assert!(r.failures.is_empty(), "{r:?}");
+        let lines = r.lines();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains(&format!("restored sysctl {key} = {orig}")), "{lines:?}");
+        assert!(lines[0].contains(&format!("it was {changed}")), "{lines:?}");
+        assert!(!path.exists(), "the journal is removed once every value is back");
+        assert!(journal::recover_in(&dir, |_, _| true).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn namespace_scope_and_restore() {
-        if !crate::bench::sys::euid_is_root() {
-            eprintln!("skipping: namespaces and sysctl writes need root");
+        if !crate::test_skip::root_or_skip("writing sysctls in namespaces") {
             return;
         }
         let topo = topology::Topology::veth().unwrap();

@@ -386,8 +386,7 @@ mod tests {
 
     #[test]
     fn a_panic_still_removes_the_namespaces() {
-        if !sys::euid_is_root() {
-            eprintln!("skipping: building network namespaces needs root");
+        if !crate::test_skip::root_or_skip("building network namespaces") {
             return;
         }
         let names = std::sync::Mutex::new(None);
@@ -411,8 +410,7 @@ mod tests {
 
     #[test]
     fn veth_topology_is_built_and_removed() {
-        if !sys::euid_is_root() {
-            eprintln!("skipping: building network namespaces needs root");
+        if !crate::test_skip::root_or_skip("building network namespaces") {
             return;
         }
         let names;

@@ -104,6 +104,10 @@ pub struct BenchArgs {
     /// Receiver cores (default: the others).
     #[arg(long, value_parser = parse_cpus, value_name = "CPUS")]
     pub receiver_cpus: Option<Vec<usize>>,
+    /// Only put back what a killed run left behind (global sysctls from the journal in
+    /// /run/udprx-bench, namespaces), say what, and exit; every run does this first anyway.
+    #[arg(long, exclusive = true)]
+    pub restore: bool,
 }
 
 impl BenchArgs {
@@ -256,8 +260,30 @@ fn lib_error(e: udprx::bench::Error) -> CliError {
     if e.is_bad_input() { CliError::usage(e.to_string()) } else { CliError::runtime(e.to_string()) }
 }
 
+/// `udprx bench --restore`: restores what killed runs left (see [`udprx::bench::journal`]).
+fn restore() -> Result<(), CliError> {
+    let r = udprx::bench::journal::recover(topology::is_root());
+    if r.is_empty() {
+        eprintln!("udprx bench: nothing to restore");
+    }
+    for line in r.lines() {
+        eprintln!("udprx bench: {line}");
+    }
+    if r.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::runtime(format!(
+            "{} item(s) left behind by killed runs could not be restored (see above)",
+            r.failures.len()
+        )))
+    }
+}
+
 /// Runs `udprx bench`.
 pub fn execute(args: BenchArgs) -> Result<(), CliError> {
+    if args.restore {
+        return restore();
+    }
     let opts = args.options()?;
     let prepared = run::prepare(&opts, topology::is_root()).map_err(lib_error)?;
     // Ctrl-C and SIGTERM set the flag: the run stops between cells (and the flood at once),
@@ -276,6 +302,9 @@ pub fn execute(args: BenchArgs) -> Result<(), CliError> {
     }
     if outcome.interrupted {
         return Err(CliError { message: "interrupted: partial report written".into(), code: 130 });
+    }
+    if outcome.measured() == 0 {
+        return Err(CliError::runtime(run::NOTHING_MEASURED));
     }
     Ok(())
 }

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 use udpprobe::{Clock, Repr, now_ns};
 use udprx::{Batch, Flow, Handler, Method, Receiver, ReceiverBuilder, RunOutput, ThreadInfo};
 
+#[path = "../../../../testsupport/skip.rs"]
+pub mod skip;
+#[allow(unused_imports)]
+pub use skip::{Need, root_or_skip, skip, skip_part};
+
 /// A big receive buffer so a noisy machine never drops at test rates.
 pub const RCVBUF: usize = 8 << 20;
 
@@ -118,12 +123,13 @@ pub fn collector(total: &Arc<AtomicUsize>) -> impl Fn(&ThreadInfo) -> Collector 
     move |info| Collector { socket: info.socket, total: total.clone(), ..Default::default() }
 }
 
-/// Builds `b`, or returns `None` (after saying why) when io_uring is not usable here.
+/// Builds `b`, or returns `None` when io_uring is not usable here, after recording the skip of
+/// the test's io_uring part (a visible skip: see `skip`).
 pub fn build_or_skip(b: ReceiverBuilder, method: Method) -> Option<Receiver> {
     match b.build() {
         Ok(r) => Some(r),
         Err(udprx::Error::UringUnavailable(why)) if method == Method::Uring => {
-            eprintln!("skipping: io_uring unavailable: {why}");
+            skip_part(Need::Feature, "uring", &format!("io_uring unavailable: {why}"));
             None
         }
         Err(e) => panic!("build failed: {e}"),
@@ -189,5 +195,34 @@ pub fn send_gso(dst: SocketAddr, flow: u8, count: u64, segs: u64, seg_len: usize
         }
         s.send(&buf).expect("send gso");
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Makes `cmd` run under a seccomp filter that refuses `io_uring_setup` with EPERM, as a sandbox
+/// or `kernel.io_uring_disabled` would.
+#[cfg(target_arch = "x86_64")]
+pub fn without_io_uring(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    const SYS_IO_URING_SETUP: u32 = 425;
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        insn(0x20, 0, 0, 0),                                // ld [nr]
+        insn(0x15, 0, 1, SYS_IO_URING_SETUP),               // jeq io_uring_setup, else skip one
+        insn(0x06, 0, 0, 0x0005_0000 | libc::EPERM as u32), // ret ERRNO(EPERM)
+        insn(0x06, 0, 0, 0x7fff_0000),                      // ret ALLOW
+    ];
+    // SAFETY: the closure runs in the forked child before exec and only makes two prctl calls
+    // (async-signal-safe) on a filter array that lives in the child's copy of our memory.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fprog =
+                libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, 2, &fprog as *const libc::sock_fprog) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
