@@ -9,6 +9,10 @@ use crate::frame::{self, DeadlineReader, FrameError, MAX_REPLY_FRAME};
 use crate::msg::{
     self, ClientMsg, DecodeError, ErrorReply, Ready, RunRequest, RunResult, SenderReport, ServerMsg,
 };
+use crate::text::escape_limited;
+
+/// Longest part of a server-supplied text a [`ClientError`] shows, in characters.
+pub const REPLY_TEXT_LIMIT: usize = 1024;
 
 /// Client timeouts and limits.
 #[derive(Debug, Clone)]
@@ -55,11 +59,11 @@ pub enum ClientError {
     /// The server's reply was not a valid frame.
     #[error("bad reply frame: {0}")]
     Frame(#[from] FrameError),
-    /// The server's reply was not a valid message.
-    #[error("bad reply: {0}")]
+    /// The server's reply was not a valid message (shown escaped: it may quote the reply).
+    #[error("bad reply: {}", escape_limited(&.0.to_string(), REPLY_TEXT_LIMIT))]
     Decode(#[from] DecodeError),
-    /// The server refused or failed the run.
-    #[error("server error ({}): {}", .0.code, .0.message)]
+    /// The server refused or failed the run (its message is shown escaped).
+    #[error("server error ({}): {}", .0.code, escape_limited(&.0.message, REPLY_TEXT_LIMIT))]
     Server(ErrorReply),
     /// The server sent a message that does not fit the exchange.
     #[error("protocol error: {0}")]

@@ -16,9 +16,10 @@
 //! ```
 //! Framing ([`frame`]): 4-byte big-endian length, then a JSON object carrying `"v"` (the
 //! protocol version) and `"type"`. The server reads at most [`MAX_FRAME`] (64 KiB) per message,
-//! has a deadline on every read, serves one run at a time (`busy` otherwise), compares the
-//! optional token in constant time, checks an allow-list of source prefixes, and never executes
-//! anything. The receive itself is behind [`RunExecutor`], so the server is tested with a fake.
+//! has a deadline on every read, serves one run at a time (`busy` otherwise), checks an
+//! allow-list of source prefixes, limits connections per source, checks the optional token (in
+//! constant time) before decoding anything else, slows down sources that fail it, escapes every
+//! peer-supplied string it logs ([`text`]), and never executes anything. The receive itself is behind [`RunExecutor`], so the server is tested with a fake.
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -27,6 +28,8 @@ pub mod frame;
 pub mod msg;
 pub mod report;
 pub mod server;
+pub mod sources;
+pub mod text;
 pub mod validate;
 
 pub use auth::{AllowList, IpNet, ct_eq};
@@ -41,4 +44,5 @@ pub use server::{
     ExecError, RunExecutor, RunHandle, RunRecord, ServerConfig, ServerEvent, ServerHandle,
     ServerStats, serve, spawn,
 };
+pub use sources::Backoff;
 pub use validate::Limits;

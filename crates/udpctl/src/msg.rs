@@ -68,6 +68,12 @@ pub struct RunRequest {
     /// The clock the senders stamp `tx_ns` with; the receiver measures latency against it.
     #[serde(default, with = "clock_name")]
     pub clock: Clock,
+    /// Largest datagram payload the receiver must take whole: its per-datagram receive buffer
+    /// (`None`: the server's default, 2048 bytes). A larger datagram would be truncated and
+    /// not measured. Omitted from the JSON when `None`, so requests that do not need it are
+    /// understood by servers that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer_size: Option<u32>,
 }
 
 /// The server's go-ahead: where to send and which flow indices to use.
@@ -221,8 +227,10 @@ pub enum ErrorCode {
     Invalid,
     /// Another run is in progress.
     Busy,
-    /// Too many open control connections.
+    /// Too many open control connections (in all, or from this source).
     TooManyConnections,
+    /// This source gave wrong tokens too often; it is refused for a while.
+    Throttled,
     /// The peer did not send in time.
     Timeout,
     /// Not all senders of an N:1 run joined in time.
@@ -246,6 +254,7 @@ impl ErrorCode {
             ErrorCode::Invalid => "invalid",
             ErrorCode::Busy => "busy",
             ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::Throttled => "throttled",
             ErrorCode::Timeout => "timeout",
             ErrorCode::JoinTimeout => "join_timeout",
             ErrorCode::RunFailed => "run_failed",
@@ -361,6 +370,22 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
     serde_json::from_value(Value::Object(obj)).map_err(|e| DecodeError::Message(e.to_string()))
 }
 
+/// The top-level `"token"` of a payload, if it is a JSON object with a string there: all the
+/// server looks at before the token is checked.
+///
+/// Nothing else is interpreted (other fields are skipped unread, whatever they hold), and a
+/// payload that is not such an object gives `None` without saying why, so nothing of an
+/// unauthenticated peer's input reaches an error message.
+pub fn peek_token(payload: &[u8]) -> Option<String> {
+    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(payload) else {
+        return None;
+    };
+    match obj.remove("token") {
+        Some(Value::String(token)) => Some(token),
+        _ => None,
+    }
+}
+
 /// Encodes a message as a JSON object with `"v": PROTOCOL_VERSION` added.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let mut value = serde_json::to_value(msg).unwrap_or(Value::Null);
@@ -384,6 +409,7 @@ mod tests {
             flows: 1,
             run_id: None,
             clock: Clock::Monotonic,
+            buffer_size: None,
         }
     }
 
@@ -436,6 +462,26 @@ mod tests {
         assert_eq!(decode::<ClientMsg>(bad_clock).unwrap_err().code(), ErrorCode::BadMessage);
         let unknown_field = br#"{"v":1,"type":"run","request":{"method":"recvfrom","sockets":1,"duration_ms":500,"exec":"rm"}}"#;
         assert_eq!(decode::<ClientMsg>(unknown_field).unwrap_err().code(), ErrorCode::BadMessage);
+    }
+
+    #[test]
+    fn peeks_only_the_top_level_token() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (br#"{"v":1,"type":"run","token":"s3cret","request":{}}"#, Some("s3cret")),
+            (br#"{"token":"s3cret"}"#, Some("s3cret")),
+            (br#"{"v":1,"type":"run","request":{"token":"s3cret"}}"#, None),
+            (br#"{"token":null}"#, None),
+            (br#"{"token":7}"#, None),
+            (br#"{"token":"a","token":"b"}"#, Some("b")),
+            (br#"["s3cret"]"#, None),
+            (br#""s3cret""#, None),
+            (br#"{"token":"s3cret""#, None),
+            (b"\x1b[2J\nudprx serve: forged", None),
+            (br#"{"type":"\u001b[2J","token":"t"}"#, Some("t")),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(peek_token(payload).as_deref(), *want, "{}", payload.escape_ascii());
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::client::RemoteRun;
 use crate::msg::{LatencySummary, PROTOCOL_VERSION, ReceiverReport, SenderReport, clock_name};
+use crate::text::escape_limited;
+use crate::validate::MAX_RUN_ID_LEN;
 use udpprobe::Clock;
 
 /// Version of the combined report's JSON schema.
@@ -20,7 +22,8 @@ pub struct CombinedReport {
     pub report_version: u32,
     /// Control protocol version.
     pub protocol_version: u64,
-    /// Run name.
+    /// Run name, as the server gave it, [escaped](crate::text::escape) (a malicious server
+    /// must not write to the terminal through it).
     pub run_id: String,
     /// Control address of the receiver.
     pub server: String,
@@ -171,7 +174,7 @@ impl CombinedReport {
         CombinedReport {
             report_version: REPORT_VERSION,
             protocol_version: PROTOCOL_VERSION,
-            run_id: run_id.to_string(),
+            run_id: escape_limited(run_id, 2 * MAX_RUN_ID_LEN),
             server: server.to_string(),
             data_addr: data_addr.to_string(),
             senders,

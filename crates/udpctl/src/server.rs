@@ -1,11 +1,20 @@
 //! The control server: accepts run requests, drives a [`RunExecutor`], answers with results.
 //!
-//! Each connection gets its own thread (at most [`ServerConfig::max_connections`]; beyond that a
-//! connection is refused at once with `too_many_connections`). Every read has a deadline, so a
-//! client that connects and sends nothing is dropped after [`ServerConfig::handshake_timeout`]
-//! without holding anyone else up. One run at a time: a request while a run is armed or running
-//! gets `busy`, unless it joins an N:1 run (same `run_id` and identical parameters) that still
-//! waits for senders.
+//! Each connection gets its own thread (at most [`ServerConfig::max_connections`], and at most
+//! [`ServerConfig::max_per_source`] from one source address; beyond that a connection is refused
+//! at once with `too_many_connections`). Every read has a deadline, so a client that connects and
+//! sends nothing is dropped after [`ServerConfig::handshake_timeout`] without holding anyone else
+//! up.
+//!
+//! Authentication comes first: of the first message, only the frame header and the top-level
+//! `token` are looked at before the token is checked (in constant time); a peer without the
+//! right token gets a fixed `unauthorized` reply that echoes nothing it sent. Failed tokens slow
+//! their source down ([`Backoff`]): a blocked source is refused (`throttled`) before anything is
+//! read. Peer-supplied text in replies and [`ServerEvent`]s is [escaped](crate::text::escape),
+//! and rejections reach the observer at a bounded rate (the rest are counted).
+//!
+//! One run at a time: a request while a run is armed or running gets `busy`, unless it joins an
+//! N:1 run (same `run_id` and identical parameters) that still waits for senders.
 //!
 //! The server never executes anything a client sends: a request only selects among the receive
 //! set-ups the executor offers, within [`Limits`]. It writes nothing but its own report file.
@@ -26,6 +35,8 @@ use crate::msg::{
     self, ClientMsg, ErrorCode, ErrorReply, PROTOCOL_VERSION, Ready, ReceiverReport, RunRequest,
     RunResult, SenderReport, ServerMsg,
 };
+use crate::sources::{Admit, Backoff, LogLimiter, SourceTable};
+use crate::text::{LOG_LIMIT, escape_limited};
 use crate::validate::{Limits, validate};
 
 /// A receive set-up or run that failed on the server side.
@@ -61,16 +72,21 @@ pub trait RunHandle: Send {
 /// Something the server did, for logging by the embedding program.
 #[derive(Debug, Clone)]
 pub enum ServerEvent {
-    /// A connection was answered with an error and closed.
+    /// A connection was answered with an error and closed (or refused at once).
+    ///
+    /// Rejections reach the observer at most [`REJECT_LOG_PER_SEC`] per second on average
+    /// (bursts of [`REJECT_LOG_BURST`]); the others are only counted.
     Rejected {
         /// Peer address.
         peer: SocketAddr,
-        /// Why.
+        /// Why; peer-supplied text in the message is already escaped.
         error: ErrorReply,
+        /// Rejections held back by the rate limit since the previous `Rejected` event.
+        suppressed: u64,
     },
     /// A run started (all senders joined).
     RunStarted {
-        /// Run name.
+        /// Run name (validated: `[A-Za-z0-9._-]`, or made up by the server).
         run_id: String,
         /// Data port.
         data_port: u16,
@@ -80,6 +96,12 @@ pub enum ServerEvent {
     /// A run ended (successfully or not); the record is what the report file holds.
     RunFinished(Box<RunRecord>),
 }
+
+/// Average rate at which rejections are passed to the observer.
+pub const REJECT_LOG_PER_SEC: f64 = 5.0;
+
+/// Rejections passed to the observer at once before the rate limit applies.
+pub const REJECT_LOG_BURST: u32 = 20;
 
 /// Callback for [`ServerEvent`]s.
 pub type Observer = Arc<dyn Fn(&ServerEvent) + Send + Sync>;
@@ -105,6 +127,12 @@ pub struct ServerConfig {
     pub drain: Duration,
     /// Concurrent control connections; more are refused immediately.
     pub max_connections: usize,
+    /// Concurrent control connections from one source (an IPv4 address or an IPv6 /64); more
+    /// are refused immediately. Keep it at least [`Limits::max_senders`] if the senders of an
+    /// N:1 run share a host.
+    pub max_per_source: usize,
+    /// How failed tokens slow their source down.
+    pub auth_backoff: Backoff,
     /// Where to write each run's [`RunRecord`] (JSON, replaced atomically), if anywhere.
     pub report_path: Option<PathBuf>,
     /// Event callback.
@@ -117,12 +145,14 @@ impl Default for ServerConfig {
             token: None,
             allow: AllowList::default(),
             limits: Limits::default(),
-            handshake_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(2),
             join_timeout: Duration::from_secs(30),
             result_margin: Duration::from_secs(5),
             write_timeout: Duration::from_secs(5),
             drain: Duration::from_millis(300),
             max_connections: 128,
+            max_per_source: 20,
+            auth_backoff: Backoff::default(),
             report_path: None,
             observer: None,
         }
@@ -141,6 +171,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("write_timeout", &self.write_timeout)
             .field("drain", &self.drain)
             .field("max_connections", &self.max_connections)
+            .field("max_per_source", &self.max_per_source)
+            .field("auth_backoff", &self.auth_backoff)
             .field("report_path", &self.report_path)
             .finish_non_exhaustive()
     }
@@ -172,8 +204,14 @@ pub struct RunRecord {
 pub struct ServerStats {
     /// Connections accepted (handled on a thread).
     pub accepted: u64,
-    /// Connections refused because too many were open.
+    /// Connections refused because too many were open (in all, or from that source).
     pub refused: u64,
+    /// Connections refused because their source is blocked after failed tokens.
+    pub throttled: u64,
+    /// Requests with a missing or wrong token.
+    pub auth_failures: u64,
+    /// Rejections not passed to the observer (log rate limit).
+    pub log_suppressed: u64,
     /// Connections answered with an error.
     pub rejected: u64,
     /// Connections dropped for sending nothing (or too little) in time.
@@ -188,6 +226,9 @@ pub struct ServerStats {
 struct Counters {
     accepted: AtomicU64,
     refused: AtomicU64,
+    throttled: AtomicU64,
+    auth_failures: AtomicU64,
+    log_suppressed: AtomicU64,
     rejected: AtomicU64,
     timed_out: AtomicU64,
     runs_completed: AtomicU64,
@@ -199,6 +240,9 @@ impl Counters {
         ServerStats {
             accepted: self.accepted.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            auth_failures: self.auth_failures.load(Ordering::Relaxed),
+            log_suppressed: self.log_suppressed.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
             timed_out: self.timed_out.load(Ordering::Relaxed),
             runs_completed: self.runs_completed.load(Ordering::Relaxed),
@@ -243,6 +287,8 @@ struct Shared<E> {
     methods: Vec<String>,
     slot: Mutex<Option<Arc<Run>>>,
     open: AtomicUsize,
+    sources: Mutex<SourceTable>,
+    log: Mutex<LogLimiter>,
     counters: Counters,
     run_seq: AtomicU64,
 }
@@ -284,9 +330,18 @@ pub fn spawn<E: RunExecutor>(
     Ok(ServerHandle { addr, stop, thread: Some(thread), stats: counters_of })
 }
 
+/// Sources the server keeps track of beyond those with open connections.
+const SPARE_SOURCES: usize = 256;
+
 fn make_shared<E: RunExecutor>(cfg: ServerConfig, exec: E) -> Shared<E> {
     let methods = exec.methods();
+    // Every source with an open connection has a slot (at most max_connections of them), and
+    // idle ones (failure counts) share the spare slots.
+    let capacity = cfg.max_connections.saturating_add(SPARE_SOURCES).min(1 << 16);
+    let sources = SourceTable::new(capacity, cfg.max_per_source, cfg.auth_backoff);
     Shared {
+        sources: Mutex::new(sources),
+        log: Mutex::new(LogLimiter::new(REJECT_LOG_PER_SEC, REJECT_LOG_BURST)),
         cfg,
         exec,
         methods,
@@ -352,10 +407,15 @@ impl Drop for ServerHandle {
     }
 }
 
-struct OpenGuard<'a>(&'a AtomicUsize);
-impl Drop for OpenGuard<'_> {
+/// Releases a connection's global and per-source slots when its thread ends.
+struct OpenGuard<'a, E> {
+    shared: &'a Shared<E>,
+    ip: IpAddr,
+}
+impl<E> Drop for OpenGuard<'_, E> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        lock(&self.shared.sources).release(self.ip);
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -387,21 +447,57 @@ fn accept_loop<E: RunExecutor>(
                 _ => return Err(e),
             },
         };
-        let open = shared.open.fetch_add(1, Ordering::SeqCst);
-        if open >= shared.cfg.max_connections {
+        // Per source first (a blocked source is refused before anything is read), then the
+        // global limit.
+        let ip = peer.ip();
+        let admitted = lock(&shared.sources).admit(ip, Instant::now());
+        let refusal = match admitted {
+            Admit::Yes => None,
+            Admit::Throttled(left) => {
+                shared.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                Some(ErrorReply::new(
+                    ErrorCode::Throttled,
+                    format!(
+                        "too many failed tokens from {ip}; refused for another {:.1} s",
+                        left.as_secs_f64()
+                    ),
+                ))
+            }
+            Admit::PerSource => Some(ErrorReply::new(
+                ErrorCode::TooManyConnections,
+                format!(
+                    "{ip} already has {} control connections open; try again later",
+                    shared.cfg.max_per_source
+                ),
+            )),
+            Admit::TableFull => Some(too_many(shared.cfg.max_connections)),
+        };
+        let refusal = refusal.or_else(|| {
+            let open = shared.open.fetch_add(1, Ordering::SeqCst);
+            if open < shared.cfg.max_connections {
+                return None;
+            }
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            shared.counters.refused.fetch_add(1, Ordering::Relaxed);
-            refuse_now(stream, shared.cfg.max_connections);
+            lock(&shared.sources).release(ip);
+            Some(too_many(shared.cfg.max_connections))
+        });
+        if let Some(reply) = refusal {
+            if reply.code == ErrorCode::TooManyConnections {
+                shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            log_rejection(shared, peer, &reply);
+            refuse_now(stream, &reply);
             continue;
         }
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         let sh = Arc::clone(shared);
         let spawned = thread::Builder::new().name("udpctl-conn".into()).spawn(move || {
-            let _guard = OpenGuard(&sh.open);
+            let _guard = OpenGuard { shared: &*sh, ip };
             handle_conn(&sh, stream, peer);
         });
         if spawned.is_err() {
-            // The closure (and its stream) was dropped; undo the count it would have released.
+            // The closure (and its stream) was dropped; undo the counts it would have released.
+            lock(&shared.sources).release(ip);
             shared.open.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -418,12 +514,16 @@ const fn libc_enomem() -> i32 {
     12
 }
 
-/// Best-effort refusal without blocking the accept loop: one non-blocking write, then close.
-fn refuse_now(stream: TcpStream, max: usize) {
-    let reply = ServerMsg::Error(ErrorReply::new(
+fn too_many(max: usize) -> ErrorReply {
+    ErrorReply::new(
         ErrorCode::TooManyConnections,
         format!("the server already has {max} control connections open; try again later"),
-    ));
+    )
+}
+
+/// Best-effort refusal without blocking the accept loop: one non-blocking write, then close.
+fn refuse_now(stream: TcpStream, reply: &ErrorReply) {
+    let reply = ServerMsg::Error(reply.clone());
     if stream.set_nonblocking(true).is_ok() {
         if let Some(frame) = frame::encode_frame(&msg::encode(&reply)) {
             let mut s = &stream;
@@ -442,11 +542,20 @@ fn send(stream: &TcpStream, msg: &ServerMsg) -> io::Result<()> {
 /// (bounded) so the kernel does not reset the connection before the reply is read.
 fn reject<E>(shared: &Shared<E>, stream: &TcpStream, peer: SocketAddr, error: ErrorReply) {
     shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
-    if let Some(obs) = &shared.cfg.observer {
-        notify(obs, &ServerEvent::Rejected { peer, error: error.clone() });
-    }
+    log_rejection(shared, peer, &error);
     let _ = send(stream, &ServerMsg::Error(error));
     close_gracefully(stream);
+}
+
+/// Tells the observer about a rejection, within the log rate limit.
+fn log_rejection<E>(shared: &Shared<E>, peer: SocketAddr, error: &ErrorReply) {
+    let Some(obs) = &shared.cfg.observer else { return };
+    let Some(suppressed) = lock(&shared.log).admit(Instant::now()) else {
+        shared.counters.log_suppressed.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let error = ErrorReply::new(error.code, escape_limited(&error.message, LOG_LIMIT));
+    notify(obs, &ServerEvent::Rejected { peer, error, suppressed });
 }
 
 fn close_gracefully(stream: &TcpStream) {
@@ -480,8 +589,14 @@ fn frame_error_reply(e: &FrameError, what: &str, timeout: Duration) -> Option<Er
 fn read_client_msg(stream: &TcpStream, deadline: Instant) -> Result<ClientMsg, ReadFailure> {
     let payload = frame::read_frame(&mut DeadlineReader::new(stream, deadline), MAX_FRAME)
         .map_err(ReadFailure::Frame)?;
-    msg::decode::<ClientMsg>(&payload)
-        .map_err(|e| ReadFailure::Reply(ErrorReply::new(e.code(), e.to_string())))
+    decode_client_msg(&payload).map_err(ReadFailure::Reply)
+}
+
+/// Decodes a message of an authenticated (or token-less) peer; the error's text quotes bits of
+/// the input, so it is escaped and shortened.
+fn decode_client_msg(payload: &[u8]) -> Result<ClientMsg, ErrorReply> {
+    msg::decode::<ClientMsg>(payload)
+        .map_err(|e| ErrorReply::new(e.code(), escape_limited(&e.to_string(), LOG_LIMIT)))
 }
 
 enum ReadFailure {
@@ -501,15 +616,9 @@ fn handle_conn<E: RunExecutor>(shared: &Shared<E>, stream: TcpStream, peer: Sock
         return reject(shared, &stream, peer, e);
     }
     let deadline = Instant::now() + cfg.handshake_timeout;
-    let (token, request) = match read_client_msg(&stream, deadline) {
-        Ok(ClientMsg::Run { token, request }) => (token, request),
-        Ok(_) => {
-            let e =
-                ErrorReply::new(ErrorCode::Unexpected, "the first message must be a run request");
-            return reject(shared, &stream, peer, e);
-        }
-        Err(ReadFailure::Reply(e)) => return reject(shared, &stream, peer, e),
-        Err(ReadFailure::Frame(e)) => {
+    let payload = match frame::read_frame(&mut DeadlineReader::new(&stream, deadline), MAX_FRAME) {
+        Ok(p) => p,
+        Err(e) => {
             if matches!(e, FrameError::Timeout) {
                 shared.counters.timed_out.fetch_add(1, Ordering::Relaxed);
             }
@@ -519,13 +628,34 @@ fn handle_conn<E: RunExecutor>(shared: &Shared<E>, stream: TcpStream, peer: Sock
             }
         }
     };
+    // Authenticate before decoding: only the top-level token is looked at, and a peer without
+    // the right one hears a fixed answer that quotes nothing it sent.
     if let Some(expected) = &cfg.token {
-        let given = token.as_deref().unwrap_or("");
-        if !ct_eq(given.as_bytes(), expected.as_bytes()) {
-            let e = ErrorReply::new(ErrorCode::Unauthorized, "missing or wrong token");
+        let given = msg::peek_token(&payload);
+        if !given.is_some_and(|g| ct_eq(g.as_bytes(), expected.as_bytes())) {
+            shared.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            let block = lock(&shared.sources).auth_failed(peer.ip(), Instant::now());
+            let mut text = String::from("missing or wrong token");
+            if let Some(block) = block {
+                text.push_str(&format!(
+                    "; after repeated failures, requests from {} are refused for {:.1} s",
+                    peer.ip(),
+                    block.as_secs_f64()
+                ));
+            }
+            return reject(shared, &stream, peer, ErrorReply::new(ErrorCode::Unauthorized, text));
+        }
+        lock(&shared.sources).auth_ok(peer.ip());
+    }
+    let request = match decode_client_msg(&payload) {
+        Ok(ClientMsg::Run { request, .. }) => request,
+        Ok(_) => {
+            let e =
+                ErrorReply::new(ErrorCode::Unexpected, "the first message must be a run request");
             return reject(shared, &stream, peer, e);
         }
-    }
+        Err(e) => return reject(shared, &stream, peer, e),
+    };
     if let Err(why) = validate(&request, &cfg.limits, &shared.methods) {
         return reject(shared, &stream, peer, ErrorReply::new(ErrorCode::Invalid, why));
     }

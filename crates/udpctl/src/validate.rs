@@ -32,6 +32,13 @@ impl Default for Limits {
 /// Longest accepted `run_id`.
 pub const MAX_RUN_ID_LEN: usize = 64;
 
+/// Largest per-datagram receive buffer a request may ask for: the largest UDP payload (and the
+/// largest GRO segment), rounded up.
+pub const MAX_BUFFER_SIZE: u32 = 65_536;
+
+/// Smallest per-datagram receive buffer a request may ask for: one probe header.
+pub const MIN_BUFFER_SIZE: u32 = udpprobe::HEADER_LEN as u32;
+
 /// Flow indices are one byte on the wire: all senders' flows together must fit.
 pub const MAX_FLOWS_TOTAL: u32 = 256;
 
@@ -71,6 +78,13 @@ pub fn validate(req: &RunRequest, limits: &Limits, methods: &[String]) -> Result
             req.flows, req.senders
         ));
     }
+    if let Some(b) = req.buffer_size
+        && !(MIN_BUFFER_SIZE..=MAX_BUFFER_SIZE).contains(&b)
+    {
+        return Err(format!(
+            "buffer_size must be {MIN_BUFFER_SIZE}..={MAX_BUFFER_SIZE} bytes, got {b}"
+        ));
+    }
     let id_ok = |id: &str| {
         !id.is_empty()
             && id.len() <= MAX_RUN_ID_LEN
@@ -105,6 +119,7 @@ mod tests {
             flows: 1,
             run_id: None,
             clock: Clock::Monotonic,
+            buffer_size: None,
         }
     }
 
@@ -117,6 +132,8 @@ mod tests {
         let l = Limits::default();
         check(&ok(), &l).unwrap();
         check(&RunRequest { data_port: 1024, ..ok() }, &l).unwrap();
+        check(&RunRequest { buffer_size: Some(4000), ..ok() }, &l).unwrap();
+        check(&RunRequest { buffer_size: Some(MAX_BUFFER_SIZE), ..ok() }, &l).unwrap();
         check(&RunRequest { senders: 2, run_id: Some("lab-1.a_b".into()), ..ok() }, &l).unwrap();
         let privileged = Limits { allow_privileged_port: true, ..Limits::default() };
         check(&RunRequest { data_port: 53, ..ok() }, &privileged).unwrap();
@@ -141,6 +158,10 @@ mod tests {
             RunRequest { run_id: Some(String::new()), ..ok() },
             RunRequest { run_id: Some("../etc".replace('.', "/")), ..ok() },
             RunRequest { run_id: Some("x".repeat(65)), ..ok() },
+            RunRequest { buffer_size: Some(0), ..ok() },
+            RunRequest { buffer_size: Some(MIN_BUFFER_SIZE - 1), ..ok() },
+            RunRequest { buffer_size: Some(MAX_BUFFER_SIZE + 1), ..ok() },
+            RunRequest { buffer_size: Some(u32::MAX), ..ok() },
         ];
         for req in cases {
             assert!(check(&req, &l).is_err(), "{req:?}");

@@ -70,19 +70,20 @@ fn bad_input_is_answered_and_the_next_good_request_is_served() {
     truncated.extend_from_slice(b"{\"v\":1,");
     let cases: Vec<(&str, Vec<u8>, bool, ErrorCode)> = vec![
         ("http garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), false, ErrorCode::TooLarge),
+        // Without the token, nothing but the token is looked at: one fixed answer.
         (
             "binary garbage",
             vec![0, 0, 0, 8, 0xff, 0xfe, 0, 1, 2, 3, 4, 5],
             false,
-            ErrorCode::BadJson,
+            ErrorCode::Unauthorized,
         ),
         ("truncated frame", truncated, true, ErrorCode::BadFrame),
         ("truncated prefix", vec![0, 0], true, ErrorCode::BadFrame),
         ("oversized length prefix", oversized, false, ErrorCode::TooLarge),
         ("max length prefix", vec![0xff; 4], false, ErrorCode::TooLarge),
         ("empty frame", vec![0, 0, 0, 0], false, ErrorCode::BadFrame),
-        ("invalid json", framed(b"{\"v\":1,\"type\":\"run\""), false, ErrorCode::BadJson),
-        ("not an object", framed(b"[1,2,3]"), false, ErrorCode::BadMessage),
+        ("invalid json", framed(b"{\"v\":1,\"type\":\"run\""), false, ErrorCode::Unauthorized),
+        ("not an object", framed(b"[1,2,3]"), false, ErrorCode::Unauthorized),
         (
             "wrong version",
             framed(good_json.replace("\"v\":1", "\"v\":7").as_bytes()),
@@ -99,6 +100,12 @@ fn bad_input_is_answered_and_the_next_good_request_is_served() {
             "unknown type",
             framed(br#"{"v":1,"type":"exec","cmd":"id"}"#),
             false,
+            ErrorCode::Unauthorized,
+        ),
+        (
+            "unknown type with the token",
+            framed(br#"{"v":1,"type":"exec","cmd":"id","token":"s3cret"}"#),
+            false,
             ErrorCode::BadMessage,
         ),
         (
@@ -111,7 +118,7 @@ fn bad_input_is_answered_and_the_next_good_request_is_served() {
             "done first",
             framed(br#"{"v":1,"type":"abort","reason":"x"}"#),
             false,
-            ErrorCode::Unexpected,
+            ErrorCode::Unauthorized,
         ),
         ("wrong token", run_msg(Some("s3creT"), request()), false, ErrorCode::Unauthorized),
         ("no token", run_msg(None, request()), false, ErrorCode::Unauthorized),
@@ -147,8 +154,26 @@ fn bad_input_is_answered_and_the_next_good_request_is_served() {
         assert_eq!(run.result.receiver.summary.received, 100, "good run after '{name}'");
     }
     let stats = server.stats();
-    assert_eq!(stats.rejected, 20);
-    assert_eq!(stats.runs_completed, 20);
+    assert_eq!(stats.rejected, 21);
+    assert_eq!(stats.runs_completed, 21);
+}
+
+#[test]
+fn tokenless_server_classifies_bad_messages() {
+    let (server, _exec) = start(test_config());
+    let addr = server.local_addr();
+    let cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
+        ("binary garbage", vec![0, 0, 0, 8, 0xff, 0xfe, 0, 1, 2, 3, 4, 5], ErrorCode::BadJson),
+        ("invalid json", framed(b"{\"v\":1,\"type\":\"run\""), ErrorCode::BadJson),
+        ("not an object", framed(b"[1,2,3]"), ErrorCode::BadMessage),
+        ("unknown type", framed(br#"{"v":1,"type":"exec","cmd":"id"}"#), ErrorCode::BadMessage),
+        ("done first", framed(br#"{"v":1,"type":"abort","reason":"x"}"#), ErrorCode::Unexpected),
+    ];
+    for (name, bytes, want) in cases {
+        let got = error_code(raw(addr, &bytes, false));
+        assert_eq!(got, want, "case '{name}'");
+        good_run(addr, None, 20);
+    }
 }
 
 #[test]
@@ -247,7 +272,8 @@ fn a_run_whose_sender_vanishes_ends_by_duration() {
 
 #[test]
 fn hundred_concurrent_connections() {
-    let (server, exec) = start(test_config());
+    // All from 127.0.0.1: the per-source limit is lifted for this test (abuse.rs tests it).
+    let (server, exec) = start(ServerConfig { max_per_source: 1000, ..test_config() });
     let addr = server.local_addr();
     // 100 idle connections held open: the server still serves a good client.
     let idle: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(addr).unwrap()).collect();

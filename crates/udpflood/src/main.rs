@@ -150,6 +150,9 @@ mod remote {
         }
     }
 
+    /// The receiver's per-datagram buffer when the request names none (`udprx`'s default).
+    const RX_DEFAULT_BUFFER: usize = 2048;
+
     /// Planned run length: the server bounds its waits by it.
     fn planned(flood: &FloodArgs) -> Duration {
         match (flood.duration, flood.count) {
@@ -192,6 +195,8 @@ mod remote {
             flows: flood.flows.unwrap_or(flood.threads) as u32,
             run_id: remote.run_id.clone(),
             clock: flood.clock,
+            // Datagrams larger than the receiver's default buffer must not be truncated there.
+            buffer_size: (flood.size > RX_DEFAULT_BUFFER).then_some(flood.size as u32),
         };
         let outcome = udpctl::run_remote(
             server,
@@ -237,14 +242,19 @@ mod remote {
         let run = match outcome {
             Ok(run) => run,
             Err(ClientError::Server(e)) if e.code == ErrorCode::Invalid => {
-                return usage_error(&format!("the server refused the request: {}", e.message));
+                // The server's text: escaped, so a malicious server cannot write to the terminal.
+                return usage_error(&format!(
+                    "the server refused the request: {}",
+                    udpctl::text::escape_limited(&e.message, udpctl::client::REPLY_TEXT_LIMIT)
+                ));
             }
             Err(e) => return runtime_error(&e.to_string()),
         };
         let report = CombinedReport::from_run(&run);
         let text = if json {
+            // The reports carry the server's strings verbatim: keep them from the terminal.
             match serde_json::to_string_pretty(&report) {
-                Ok(s) => s,
+                Ok(s) => udpctl::text::json_safe(&s),
                 Err(e) => return runtime_error(&format!("cannot serialise the report: {e}")),
             }
         } else {

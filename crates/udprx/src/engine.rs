@@ -208,6 +208,7 @@ pub struct ReceiverBuilder {
     stop: Option<StopHandle>,
     idle: Duration,
     uring_defer: bool,
+    share_port: bool,
 }
 
 /// Default io_uring ring size; smaller with GRO, whose buffers are 64 KiB each.
@@ -311,6 +312,16 @@ impl ReceiverBuilder {
         self.uring_defer = on;
         self
     }
+    /// Join an existing SO_REUSEPORT group on the port (default false).
+    ///
+    /// By default [`build`](Self::build) refuses a port that another socket already holds
+    /// ([`Error::PortInUse`]): with SO_REUSEPORT the kernel would otherwise let this receiver
+    /// join another process's group and split the datagrams between them without a word. With
+    /// `share_port`, every socket (even a single one) sets SO_REUSEPORT and no check is made.
+    pub fn share_port(mut self, on: bool) -> Self {
+        self.share_port = on;
+        self
+    }
 
     fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Config(m));
@@ -410,7 +421,7 @@ impl ReceiverBuilder {
         let uses_cmsg = method != Method::Recvfrom || self.gro || self.timestamps;
         let blocking = !self.spin && method != Method::Uring;
         let opts = sys::socket::SockOpts {
-            reuse_port: self.sockets > 1,
+            reuse_port: self.sockets > 1 || self.share_port,
             rcvbuf: self.rcvbuf,
             busy_poll: self.busy_poll,
             timestamps: self.timestamps,
@@ -421,6 +432,15 @@ impl ReceiverBuilder {
         };
         let cpus = assign_cpus(self.sockets, self.steer, self.cpus.as_deref())?;
 
+        // SO_REUSEPORT lets our first bind succeed on a port someone else holds (joining their
+        // group); a probe without it tells. Port 0 always gets a fresh port.
+        if opts.reuse_port
+            && !self.share_port
+            && self.addr.port() != 0
+            && sys::socket::port_in_use(self.addr)?
+        {
+            return Err(Error::PortInUse { addr: self.addr });
+        }
         let mut sockets = Vec::with_capacity(self.sockets);
         let mut rcvbuf = Vec::with_capacity(self.sockets);
         let (first, granted) = sys::socket::open_bound(self.addr, &opts)?;
@@ -548,6 +568,7 @@ impl Receiver {
             stop: None,
             idle: Duration::from_millis(100),
             uring_defer: true,
+            share_port: false,
         }
     }
 

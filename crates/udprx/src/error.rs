@@ -18,6 +18,17 @@ pub enum Error {
         /// The kernel's answer.
         source: io::Error,
     },
+    /// The data port is already bound by another socket (another process, or another receiver
+    /// of this one): joining its SO_REUSEPORT group would silently split its traffic.
+    #[error(
+        "{addr} is already bound by another socket; refusing to join its SO_REUSEPORT group \
+         (that would silently take a share of its datagrams): choose another port, or pass \
+         --share-port to `udprx run` to join it on purpose"
+    )]
+    PortInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
     /// A socket option was refused.
     #[error("socket option {option} refused: {source}{hint}")]
     SockOpt {

@@ -50,6 +50,7 @@ fn request(method: &str) -> RunRequest {
         flows: 2,
         run_id: None,
         clock: Clock::Monotonic,
+        buffer_size: None,
     }
 }
 

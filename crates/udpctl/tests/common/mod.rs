@@ -159,6 +159,7 @@ pub fn request() -> RunRequest {
         flows: 1,
         run_id: None,
         clock: Clock::Monotonic,
+        buffer_size: None,
     }
 }
 

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Steering between sockets: hash (kernel 4-tuple hash) or cpu (CBPF, socket of the softirq CPU).
     #[arg(long, default_value = "hash")]
     pub steer: Steer,
+    /// Join the port's SO_REUSEPORT group even if another socket (another udprx) already holds
+    /// the port: the datagrams are then split between them. Without it, such a port is refused.
+    #[arg(long)]
+    pub share_port: bool,
     /// CPUs for the socket threads (`0,1`, `0-3`, `none`); default socket i on core i mod ncores.
     #[arg(long, value_parser = parse_cpu_list)]
     pub cpus: Option<CpuList>,
@@ -161,6 +165,7 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         .method(a.method)
         .sockets(a.sockets)
         .steer(a.steer)
+        .share_port(a.share_port)
         .batch(a.batch)
         .full_batch(a.full_batch)
         .buffer_size(a.buffer_size)

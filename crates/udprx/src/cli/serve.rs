@@ -42,8 +42,8 @@ pub struct ServeArgs {
     /// Most receive sockets a client may ask for.
     #[arg(long, default_value_t = 64)]
     pub max_sockets: u32,
-    /// Deadline for a client's first message.
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    /// Deadline for a client's first message (short: an idle connection holds a slot until then).
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub handshake_timeout: Duration,
     /// How long an N:1 run waits for all its senders.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Concurrent control connections; more are refused at once.
     #[arg(long, default_value_t = 128)]
     pub max_connections: usize,
+    /// Concurrent control connections from one source address (IPv6: one /64); more are refused
+    /// at once. At least the number of N:1 senders that share a host.
+    #[arg(long, default_value_t = 20)]
+    pub max_connections_per_source: usize,
     /// CPUs for the receive threads (`0,1`, `0-3`, `none`).
     #[arg(long, value_parser = parse_cpu_list)]
     pub cpus: Option<CpuList>,
@@ -98,6 +102,9 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
     if args.max_connections == 0 {
         return Err(CliError::usage("--max-connections must be at least 1"));
     }
+    if args.max_connections_per_source == 0 {
+        return Err(CliError::usage("--max-connections-per-source must be at least 1"));
+    }
     let limits = Limits {
         max_duration_ms: args.max_duration.as_millis().min(u64::MAX as u128) as u64,
         max_sockets: args.max_sockets,
@@ -114,6 +121,7 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
         handshake_timeout: args.handshake_timeout.max(Duration::from_millis(10)),
         join_timeout: args.join_timeout.max(Duration::from_millis(10)),
         max_connections: args.max_connections,
+        max_per_source: args.max_connections_per_source,
         report_path: args.json.clone(),
         observer: Some(Arc::new(log_event)),
         ..ServerConfig::default()
@@ -126,32 +134,46 @@ fn out(text: std::fmt::Arguments<'_>) {
     let _ = o.write_fmt(text).and_then(|()| o.write_all(b"\n")).and_then(|()| o.flush());
 }
 
+/// Peer-influenced text as it may appear in a log line: escaped and shortened.
+fn esc(s: &str) -> String {
+    udpctl::text::escape_limited(s, udpctl::text::LOG_LIMIT)
+}
+
+/// The stderr line for a rejected connection (peer-supplied text escaped: one line, no escape
+/// sequences, whatever the peer sent).
+pub fn rejection_line(peer: SocketAddr, error: &udpctl::ErrorReply, suppressed: u64) -> String {
+    let mut line = format!("udprx serve: {peer}: {}: {}", error.code, esc(&error.message));
+    if suppressed > 0 {
+        line.push_str(&format!(" ({suppressed} earlier rejections not logged: rate limit)"));
+    }
+    line
+}
+
 fn log_event(ev: &ServerEvent) {
     match ev {
-        ServerEvent::Rejected { peer, error } => {
+        ServerEvent::Rejected { peer, error, suppressed } => {
             let mut e = std::io::stderr().lock();
-            let _ = writeln!(e, "udprx serve: {peer}: {}: {}", error.code, error.message);
+            let _ = writeln!(e, "{}", rejection_line(*peer, error, *suppressed));
         }
         ServerEvent::RunStarted { run_id, data_port, peers } => {
             let peers: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
             out(format_args!(
-                "run {run_id}: receiving on port {data_port} from {}",
+                "run {}: receiving on port {data_port} from {}",
+                esc(run_id),
                 peers.join(", ")
             ));
         }
         ServerEvent::RunFinished(record) => {
+            let run_id = esc(&record.run_id);
             if let Some(err) = &record.error {
-                out(format_args!("run {}: failed: {err}", record.run_id));
+                out(format_args!("run {run_id}: failed: {}", esc(err)));
                 return;
             }
             if let Some(r) = &record.receiver {
                 match Report::from_json(&r.detail.to_string(), "run") {
-                    Ok(report) => {
-                        out(format_args!("run {}:\n{}", record.run_id, report.to_table()))
-                    }
+                    Ok(report) => out(format_args!("run {run_id}:\n{}", report.to_table())),
                     Err(_) => out(format_args!(
-                        "run {}: received {} of {} sent",
-                        record.run_id,
+                        "run {run_id}: received {} of {} sent",
                         r.summary.received,
                         record.sender_reports.iter().map(|s| s.summary.sent).sum::<u64>()
                     )),
@@ -196,8 +218,15 @@ pub fn execute(args: ServeArgs) -> Result<(), CliError> {
     let stats = server.stats();
     server.stop();
     eprintln!(
-        "udprx serve: stopped ({} runs completed, {} failed, {} connections rejected)",
-        stats.runs_completed, stats.runs_failed, stats.rejected
+        "udprx serve: stopped ({} runs completed, {} failed, {} connections rejected, {} refused, \
+         {} failed tokens, {} throttled, {} rejections not logged)",
+        stats.runs_completed,
+        stats.runs_failed,
+        stats.rejected,
+        stats.refused,
+        stats.auth_failures,
+        stats.throttled,
+        stats.log_suppressed
     );
     Ok(())
 }

@@ -90,6 +90,12 @@ impl RunExecutor for EngineExecutor {
         if let Some(cpus) = &self.cfg.cpus {
             b = b.cpus(cpus.clone());
         }
+        // Validated by udpctl (MIN_BUFFER_SIZE..=MAX_BUFFER_SIZE).
+        if let Some(bytes) = req.buffer_size {
+            b = b.buffer_size(bytes as usize);
+        }
+        // Never `share_port`: a request must not take a share of another receiver's datagrams
+        // (the engine refuses a data port another socket holds).
         let receiver = b.build().map_err(exec_err)?;
         Ok(Box::new(EngineRun {
             port: receiver.local_addr().port(),

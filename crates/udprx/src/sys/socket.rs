@@ -93,6 +93,24 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
     Ok((sock, granted))
 }
 
+/// Whether some socket already holds `addr` (UDP): a probe socket *without* SO_REUSEPORT or
+/// SO_REUSEADDR is bound to it and closed again; EADDRINUSE means the port is taken.
+///
+/// Binding our own sockets with SO_REUSEPORT to a port another process (same user) bound with
+/// SO_REUSEPORT would silently join its group and take a share of its datagrams; this probe is
+/// how the engine refuses that. A race with a process binding between the probe and our own
+/// bind remains possible (the window is a few system calls).
+pub(crate) fn port_in_use(addr: SocketAddr) -> Result<bool, Error> {
+    let bind_err = |source| Error::Bind { addr, source };
+    let probe = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_err)?;
+    match probe.bind(&addr.into()) {
+        Ok(()) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(true),
+        Err(e) => Err(bind_err(e)),
+    }
+}
+
 /// The address a socket is bound to.
 pub(crate) fn local_addr(sock: &Socket) -> Result<SocketAddr, Error> {
     sock.local_addr()
