@@ -393,8 +393,9 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     let _ = writeln!(
         o,
         "*peak* = highest median received rate over the curve, with the 95% interval of that point; *NDR* = highest \
-        offered rate received with no loss or kernel drop, *PDR* = with at most 0.5% lost, each as the search bracket \
-        [highest pass, lowest failure] (`*`: the trial budget ended the search before the bracket reached {:.0}%); \
+        offered rate received with no loss or kernel drop, *PDR* = with at most 0.5% lost: the mean of each path's \
+        searches' lower bounds with its 95% interval (with a single search, its bracket [highest pass, lowest failure], \
+        `*` when the trial budget ended it before the bracket reached {:.0}%; `≥` when the top rate passed); \
         *livelock* = received rate at the top offered rate (the unpaced flood) / peak; CPU and latency at the common \
         paced rate of the scenario ({}).\n",
         cfg.resolution * 100.0,
@@ -435,8 +436,8 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         let _ = writeln!(
             o,
             "Every pair of paths (and every setting against the first) on each headline figure. Ratios of peak and \
-            CPU carry Welch's 95% interval on the log scale over the repetitions; NDR ratios carry the hard bounds of the two \
-            search brackets. A pair is called faster or slower only when the whole interval lies more than {:.0}% from 1.\n",
+            CPU carry Welch's 95% interval on the log scale over the repetitions, NDR ratios the same over the repeated \
+            searches (with one search each there is no interval and no call, unless one path took the sender's top rate). A pair is called faster or slower only when the whole interval lies more than {:.0}% from 1.\n",
             super::verdict::MIN_EFFECT * 100.0
         );
         o.push_str(&verdict_table(report, true));
