@@ -267,11 +267,11 @@ mod tests {
         let mut t = SourceTable::new(3, 8, Backoff::default());
         let now = Instant::now();
         for i in 1..=3 {
-            assert_eq!(t.admit(ip(&format!("10.0.0.{i}")), now), Admit::Yes);
+            assert_eq!(t.admit(ip(&format!("198.18.0.{i}")), now), Admit::Yes);
         }
-        assert_eq!(t.admit(ip("10.0.0.9"), now), Admit::TableFull);
-        t.release(ip("10.0.0.2"));
-        assert_eq!(t.admit(ip("10.0.0.9"), now), Admit::Yes, "idle source evicted");
+        assert_eq!(t.admit(ip("198.18.0.9"), now), Admit::TableFull);
+        t.release(ip("198.18.0.2"));
+        assert_eq!(t.admit(ip("198.18.0.9"), now), Admit::Yes, "idle source evicted");
         for i in 0..10_000u32 {
             t.release(IpAddr::from(i.to_be_bytes()));
             let _ = t.admit(IpAddr::from(i.to_be_bytes()), now);

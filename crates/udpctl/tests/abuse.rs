@@ -67,7 +67,7 @@ fn clean(s: &str) -> bool {
 
 /// Payloads whose serde error text quotes the attacker's bytes (escape codes, forged lines).
 fn malicious_payloads() -> Vec<(&'static str, Vec<u8>)> {
-    let evil = r"\u001b[2J\u001b[H\nudprx serve: 10.0.0.1: run ok\r";
+    let evil = r"\u001b[2J\u001b[H\nudprx serve: 198.18.0.1: run ok\r";
     vec![
         ("unknown type", framed(format!(r#"{{"v":1,"type":"{evil}"}}"#).as_bytes())),
         (

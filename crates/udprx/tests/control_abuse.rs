@@ -271,7 +271,7 @@ fn serve_log(extra: &[&str], payloads: &[Vec<u8>]) -> String {
 
 #[test]
 fn serve_logs_escape_peer_supplied_text() {
-    let evil = r"\u001b[2J\u001b[H\nudprx serve: 10.0.0.1:1: forged\r\u009b31m";
+    let evil = r"\u001b[2J\u001b[H\nudprx serve: 198.18.0.1:1: forged\r\u009b31m";
     let payloads: Vec<Vec<u8>> = [
         format!(r#"{{"v":1,"type":"{evil}"}}"#),
         format!(r#"{{"v":1,"type":"run","{evil}":1}}"#),
@@ -281,7 +281,7 @@ fn serve_logs_escape_peer_supplied_text() {
     .iter()
     .map(|p| frame::encode_frame(p.as_bytes()).unwrap())
     .chain([
-        frame::encode_frame(b"\x1b[2J\nudprx serve: 10.0.0.1:1: forged").unwrap(),
+        frame::encode_frame(b"\x1b[2J\nudprx serve: 198.18.0.1:1: forged").unwrap(),
         frame::encode_frame(&msg::encode(&ClientMsg::Abort { reason: "\x1b[2J\n".into() }))
             .unwrap(),
     ])
