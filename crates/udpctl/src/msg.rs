@@ -138,8 +138,8 @@ pub struct ReceiverReport {
     pub detail: Value,
 }
 
-/// The receiver-side figures of a run, all senders together.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// The receiver-side figures of a run, all senders together (`Default`: an empty run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReceiverSummary {
     /// Every datagram the receive threads got (GRO segments counted one by one), foreign,
     /// truncated and duplicates included.

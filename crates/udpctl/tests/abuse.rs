@@ -22,7 +22,6 @@ use udpctl::{
     Backoff, ClientConfig, ClientError, CombinedReport, ErrorCode, ErrorReply, Ready,
     ReceiverReport, ReceiverSummary, RunRequest, RunResult, ServerConfig, ServerEvent, ServerMsg,
 };
-use udpprobe::Clock;
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
@@ -356,20 +355,7 @@ fn evil_server(run_id: &'static str, first: Option<ServerMsg>) -> SocketAddr {
             run_id: run_id.into(),
             senders: 1,
             receiver: ReceiverReport {
-                summary: ReceiverSummary {
-                    datagrams: 0,
-                    received: 0,
-                    bytes: 0,
-                    foreign: 0,
-                    seq_lost: 0,
-                    reordered: 0,
-                    duplicates: 0,
-                    kernel_drops: 0,
-                    elapsed_ns: 1,
-                    clock: Clock::Monotonic,
-                    latency: None,
-                    clock_skew: 0,
-                },
+                summary: ReceiverSummary { elapsed_ns: 1, ..ReceiverSummary::default() },
                 detail: serde_json::json!({}),
             },
             sender_reports: Vec::new(),

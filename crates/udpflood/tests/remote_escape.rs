@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use udpctl::frame::{self, DeadlineReader};
 use udpctl::msg;
 use udpctl::{ErrorCode, ErrorReply, Ready, ReceiverReport, ReceiverSummary, RunResult, ServerMsg};
-use udpprobe::Clock;
 
 const BIN: &str = env!("CARGO_BIN_EXE_udpflood");
 const EVIL: &str = "\x1b[2J\x1b[H\nudpflood: forged line\r\u{9b}31m\u{202e}";
@@ -40,20 +39,7 @@ fn evil_server(first: Option<ServerMsg>) -> SocketAddr {
         };
         let _ = frame::write_frame(&mut w, &msg::encode(&ServerMsg::Ready(ready)));
         let _ = frame::read_frame(&mut DeadlineReader::new(&s, deadline), 1 << 20);
-        let summary = ReceiverSummary {
-            datagrams: 0,
-            received: 0,
-            bytes: 0,
-            foreign: 0,
-            seq_lost: 0,
-            reordered: 0,
-            duplicates: 0,
-            kernel_drops: 0,
-            elapsed_ns: 1,
-            clock: Clock::Monotonic,
-            latency: None,
-            clock_skew: 0,
-        };
+        let summary = ReceiverSummary { elapsed_ns: 1, ..ReceiverSummary::default() };
         let result = RunResult {
             run_id: EVIL.into(),
             senders: 1,
