@@ -113,23 +113,9 @@ mod seccomp {
 /// Runs udprx under a seccomp filter (as a sandbox would) that refuses some calls with EPERM.
 #[cfg(target_arch = "x86_64")]
 fn udprx_under_seccomp(prog: Vec<libc::sock_filter>, args: &[&str]) -> std::process::Output {
-    use std::os::unix::process::CommandExt;
     let mut cmd = udprx();
     cmd.args(args);
-    // SAFETY: the closure runs in the forked child before exec and only makes two prctl calls
-    // (async-signal-safe) on a filter array that lives in the child's copy of our memory.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fprog =
-                libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                || libc::prctl(libc::PR_SET_SECCOMP, 2, &fprog as *const libc::sock_fprog) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    common::under_seccomp(&mut cmd, prog);
     cmd.output().expect("spawn udprx under seccomp")
 }
 

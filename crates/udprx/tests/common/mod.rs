@@ -202,15 +202,20 @@ pub fn send_gso(dst: SocketAddr, flow: u8, count: u64, segs: u64, seg_len: usize
 /// or `kernel.io_uring_disabled` would.
 #[cfg(target_arch = "x86_64")]
 pub fn without_io_uring(cmd: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
     const SYS_IO_URING_SETUP: u32 = 425;
     let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
-    let prog = [
+    let prog = vec![
         insn(0x20, 0, 0, 0),                                // ld [nr]
         insn(0x15, 0, 1, SYS_IO_URING_SETUP),               // jeq io_uring_setup, else skip one
         insn(0x06, 0, 0, 0x0005_0000 | libc::EPERM as u32), // ret ERRNO(EPERM)
         insn(0x06, 0, 0, 0x7fff_0000),                      // ret ALLOW
     ];
+    under_seccomp(cmd, prog);
+}
+
+/// Makes `cmd` run under the seccomp filter `prog` (installed in the child before exec).
+pub fn under_seccomp(cmd: &mut std::process::Command, prog: Vec<libc::sock_filter>) {
+    use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the forked child before exec and only makes two prctl calls
     // (async-signal-safe) on a filter array that lives in the child's copy of our memory.
     unsafe {
