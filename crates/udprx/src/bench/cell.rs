@@ -87,8 +87,10 @@ pub fn parse_softnet_dropped(text: &str) -> Vec<u64> {
         .collect()
 }
 
-/// The softirq column (7th value) of each `cpuN` line of `/proc/stat`, indexed by N.
-pub fn parse_stat_softirq(text: &str) -> Vec<u64> {
+/// Value number `column` (0 = user, 6 = softirq, 7 = steal) of each `cpuN` line of
+/// `/proc/stat`, indexed by N. CPUs without a line (offline) read 0, as do short lines and
+/// unparsable values; the aggregate `cpu` line is ignored.
+pub fn parse_stat_column(text: &str, column: usize) -> Vec<u64> {
     let mut out = Vec::new();
     for l in text.lines() {
         let mut it = l.split_whitespace();
@@ -96,14 +98,18 @@ pub fn parse_stat_softirq(text: &str) -> Vec<u64> {
         let Some(n) = name.strip_prefix("cpu").and_then(|n| n.parse::<usize>().ok()) else {
             continue;
         };
-        // user nice system idle iowait irq softirq
-        let v = it.nth(6).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let v = it.nth(column).and_then(|v| v.parse().ok()).unwrap_or(0);
         if out.len() <= n {
             out.resize(n + 1, 0);
         }
         out[n] = v;
     }
     out
+}
+
+/// The softirq column (7th value) of each `cpuN` line of `/proc/stat`, indexed by N.
+pub fn parse_stat_softirq(text: &str) -> Vec<u64> {
+    parse_stat_column(text, 6)
 }
 
 /// The NET_RX row of `/proc/softirqs`, per CPU.

@@ -233,24 +233,8 @@ impl TrialNoise {
 /// CPUs without a line (offline) read 0, as do lines with fewer columns (kernels before 2.6.11)
 /// or unparsable values; the aggregate `cpu` line is ignored.
 pub fn parse_steal(stat_text: &str) -> Vec<u64> {
-    let mut out = Vec::new();
-    for l in stat_text.lines() {
-        let mut it = l.split_whitespace();
-        let Some(n) = it
-            .next()
-            .and_then(|name| name.strip_prefix("cpu"))
-            .and_then(|n| n.parse::<usize>().ok())
-        else {
-            continue;
-        };
-        // user nice system idle iowait irq softirq steal
-        let v = it.nth(7).and_then(|v| v.parse().ok()).unwrap_or(0);
-        if out.len() <= n {
-            out.resize(n + 1, 0);
-        }
-        out[n] = v;
-    }
-    out
+    // user nice system idle iowait irq softirq steal
+    super::cell::parse_stat_column(stat_text, 7)
 }
 
 /// Value of the `key: value` line named `key` in a `/proc` text.
