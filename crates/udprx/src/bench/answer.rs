@@ -109,16 +109,7 @@ pub fn ns_text(i: &Interval) -> String {
 /// The samples behind a repeated figure of a series.
 pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
     match f {
-        Figure::Peak => {
-            let peak = s.figures.peak_offered;
-            s.points
-                .iter()
-                .filter(|p| p.n() > 0)
-                .max_by(|a, b| a.rx_median().total_cmp(&b.rx_median()))
-                .filter(|_| peak.is_some())
-                .map(|p| p.rx())
-                .unwrap_or_default()
-        }
+        Figure::Peak => super::curve::peak_point(s).map(|p| p.rx()).unwrap_or_default(),
         Figure::Cpu => s
             .figures
             .common_rate

@@ -466,7 +466,7 @@ fn interleave(series: &[Series], mut jobs: Vec<Job>, round: usize) -> Vec<Job> {
 }
 
 /// The point that holds the highest median received rate.
-fn peak_point(s: &Series) -> Option<&Point> {
+pub fn peak_point(s: &Series) -> Option<&Point> {
     s.points.iter().filter(|p| p.n() > 0).max_by(|a, b| a.rx_median().total_cmp(&b.rx_median()))
 }
 
