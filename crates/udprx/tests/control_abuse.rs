@@ -42,6 +42,20 @@ fn holder(sockets: usize) -> Receiver {
         .expect("holder binds")
 }
 
+/// A loopback port held by a reuseport group of `sockets` sockets, or by a plain socket for 0;
+/// the holder lives as long as the returned box.
+fn held_port(sockets: usize) -> (Box<dyn std::any::Any>, u16) {
+    if sockets > 0 {
+        let h = holder(sockets);
+        let port = h.local_addr().port();
+        (Box::new(h), port)
+    } else {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        (Box::new(u), port)
+    }
+}
+
 #[test]
 fn engine_refuses_a_port_another_socket_holds() {
     // (what holds the port, sockets asked for, share_port, expected outcome)
@@ -61,15 +75,7 @@ fn engine_refuses_a_port_another_socket_holds() {
         ("plain socket", 0, 2, true, Want::BindError),
     ];
     for (what, held_by, sockets, share, want) in cases {
-        let (_h, _u, port) = if held_by > 0 {
-            let h = holder(held_by);
-            let port = h.local_addr().port();
-            (Some(h), None, port)
-        } else {
-            let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-            let port = u.local_addr().unwrap().port();
-            (None, Some(u), port)
-        };
+        let (_held, port) = held_port(held_by);
         let got = Receiver::builder(SocketAddr::from(([127, 0, 0, 1], port)))
             .method(Method::Recvmmsg)
             .sockets(sockets)
@@ -117,15 +123,7 @@ fn engine_server() -> udpctl::ServerHandle {
 fn serve_refuses_a_data_port_another_receiver_holds() {
     let srv = engine_server();
     for (held_by, sockets) in [(2, 2), (2, 8), (2, 1), (0, 2)] {
-        let (_h, _u, port) = if held_by > 0 {
-            let h = holder(held_by);
-            let port = h.local_addr().port();
-            (Some(h), None, port)
-        } else {
-            let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-            let port = u.local_addr().unwrap().port();
-            (None, Some(u), port)
-        };
+        let (_held, port) = held_port(held_by);
         let r = udpctl::run_remote(
             srv.local_addr(),
             &request(sockets, port),
