@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite: unit, integration, property and doc tests of the whole workspace.
-# Ends with one summary line over every test binary ("tests: N passed, N failed, N skipped").
+# Runs every test binary even when one fails (--no-fail-fast), then ends with one summary line over every test binary ("tests: N passed, N failed, N skipped").
 #
 # A test that cannot run here (no root or namespaces, no io_uring, no IPv6, a missing tool)
 # records its skip in $UDPRX_SKIP_LOG (testsupport/skip.rs); every passing test that skipped all
@@ -13,7 +13,7 @@ log=$(mktemp)
 skips=$(mktemp)
 trap 'rm -f "$log" "$skips"' EXIT
 export UDPRX_SKIP_LOG=$skips
-cargo test --workspace --release "$@" 2>&1 | tee "$log"
+cargo test --workspace --release --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 awk -F'\t' -v ci="${CI:-}" '
     # The cargo log: which test binary runs, which tests passed, the per-binary totals.
