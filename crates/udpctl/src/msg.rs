@@ -149,8 +149,13 @@ pub struct ReceiverSummary {
     pub received: u64,
     /// Payload bytes of those datagrams.
     pub bytes: u64,
-    /// Datagrams without a valid probe header (counted, not measured).
+    /// Datagrams without a valid probe header (counted, not measured); never the truncated ones.
     pub foreign: u64,
+    /// Datagrams the receiver's buffer cut (larger than `buffer_size`) or too short for a probe
+    /// header. A cut datagram whose header was whole is still counted in `received`. Absent
+    /// (0) from servers older than this field.
+    #[serde(default)]
+    pub truncated: u64,
     /// Datagrams missing from the sequence space at the end of the run (gaps; reorder excluded).
     pub seq_lost: u64,
     /// Datagrams that arrived after a later one of the same flow.

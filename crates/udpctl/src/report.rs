@@ -64,8 +64,11 @@ pub struct CombinedReport {
     pub reordered: u64,
     /// Datagrams received twice.
     pub duplicates: u64,
-    /// Datagrams without a valid probe header.
+    /// Datagrams without a valid probe header (never the truncated ones).
     pub foreign: u64,
+    /// Datagrams the receiver's buffer cut (or too short for a header); a cut probe whose
+    /// header was whole is still in `received`.
+    pub truncated: u64,
     /// Kernel drops on the receiver (SO_RXQ_OVFL + RcvbufErrors).
     pub kernel_drops: u64,
     /// One-way latency; omitted when timestamps are not comparable (monotonic across hosts).
@@ -164,6 +167,13 @@ impl CombinedReport {
                 r.clock_skew
             ));
         }
+        if r.truncated > 0 {
+            warnings.push(format!(
+                "{} datagrams were cut by the receiver's buffer or too short for a probe header; \
+                 ask for a larger buffer_size (udpflood --server raises it to the datagram size)",
+                r.truncated
+            ));
+        }
         if r.received > sent {
             warnings.push(format!(
                 "the receiver counted {} more datagrams than were sent (another sender on the \
@@ -195,6 +205,7 @@ impl CombinedReport {
             reordered: r.reordered,
             duplicates: r.duplicates,
             foreign: r.foreign,
+            truncated: r.truncated,
             kernel_drops: r.kernel_drops,
             latency,
             clock_skew: r.clock_skew,
@@ -226,13 +237,14 @@ impl CombinedReport {
         let _ = writeln!(
             s,
             "  lost      {:>14} ({:.4}%)   sequence gaps {}  reordered {}  duplicates {}  \
-             foreign {}  kernel drops {}",
+             foreign {}  truncated {}  kernel drops {}",
             self.lost,
             self.loss_ratio * 100.0,
             self.seq_lost,
             self.reordered,
             self.duplicates,
             self.foreign,
+            self.truncated,
             self.kernel_drops
         );
         match &self.latency {
@@ -288,6 +300,7 @@ mod tests {
                 received,
                 bytes: received * 18,
                 foreign: 0,
+                truncated: 0,
                 seq_lost: 0,
                 reordered: 0,
                 duplicates: 0,

@@ -1049,6 +1049,7 @@ mod tests {
             received: 1,
             bytes: 18,
             foreign: 0,
+            truncated: 0,
             seq_lost: 0,
             reordered: 0,
             duplicates: 0,

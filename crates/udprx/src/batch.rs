@@ -14,6 +14,10 @@ pub struct RecvMeta {
     pub offset: usize,
     /// Payload bytes actually stored (at most the buffer size).
     pub len: usize,
+    /// The datagram's real length on the wire: `len`, or more when it was cut (MSG_TRUNC).
+    /// Every method asks the kernel for it (MSG_TRUNC in the receive flags); a value below
+    /// `len` is read as `len`.
+    pub wire_len: usize,
     /// Sender address.
     pub source: SocketAddr,
     /// With UDP_GRO: the size of each coalesced segment (the last one may be shorter);
@@ -30,6 +34,7 @@ impl RecvMeta {
     pub const EMPTY: RecvMeta = RecvMeta {
         offset: 0,
         len: 0,
+        wire_len: 0,
         source: SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)),
         segment_size: 0,
         truncated: false,
@@ -42,6 +47,9 @@ impl RecvMeta {
 pub struct Datagram<'a> {
     /// The payload as received (all segments, back to back, when coalesced).
     pub payload: &'a [u8],
+    /// Length on the wire, at least `payload.len()`; more only when `truncated` (the bytes the
+    /// buffer could not hold belong to the last segment).
+    pub wire_len: usize,
     /// Sender address.
     pub source: SocketAddr,
     /// Segment size when the kernel coalesced datagrams (UDP_GRO); 0 otherwise.
@@ -134,8 +142,10 @@ impl<'a> Batch<'a> {
     fn view_in(arena: &'a [u8], m: &RecvMeta) -> Datagram<'a> {
         let end = (m.offset + m.len).min(arena.len());
         let start = m.offset.min(end);
+        let payload = &arena[start..end];
         Datagram {
-            payload: &arena[start..end],
+            payload,
+            wire_len: m.wire_len.max(payload.len()),
             source: m.source,
             segment_size: m.segment_size,
             truncated: m.truncated,

@@ -148,7 +148,9 @@ fn serve_refuses_a_data_port_another_receiver_holds() {
 #[test]
 fn serve_takes_datagrams_larger_than_the_default_buffer_whole() {
     let srv = engine_server();
-    for (size, buffer_size) in [(4000usize, Some(4000u32)), (9000, Some(9000))] {
+    // Without a buffer_size the server's 2048-byte buffers cut a 4000-byte datagram: counted
+    // truncated (not foreign, as before issue 13), still received, bytes counted whole.
+    for (size, buffer_size) in [(4000usize, Some(4000u32)), (9000, Some(9000)), (4000, None)] {
         let req = RunRequest { buffer_size, ..request(1, 0) };
         let run =
             udpctl::run_remote(srv.local_addr(), &req, None, &ClientConfig::default(), |r, to| {
@@ -185,6 +187,8 @@ fn serve_takes_datagrams_larger_than_the_default_buffer_whole() {
         assert_eq!(s.foreign, 0, "{size}-byte datagrams truncated: {s:?}");
         assert_eq!(s.received, 200, "{s:?}");
         assert_eq!(s.bytes, 200 * size as u64, "{s:?}");
+        let cut = if buffer_size.is_none() { 200 } else { 0 };
+        assert_eq!(s.truncated, cut, "{s:?}");
     }
     // Out of bounds: a clear refusal.
     for bad in [0u32, 17, 65_537, u32::MAX] {

@@ -132,6 +132,99 @@ fn flow_budget_bounds_tracking_over_all_sockets() {
     assert!(r.to_table().contains("untracked over flow budget"));
 }
 
+/// Issue 13, bug 4: a datagram larger than the receive buffer was counted received *and*
+/// foreign, and its bytes under-counted differently per method. Every method (recvfrom, recvmsg
+/// when control messages are on, recvmmsg, io_uring, in full and minimal mode) now counts the
+/// same: cut datagrams in `truncated` (never foreign), bytes by their real length on the wire,
+/// and a cut probe whose header is whole still sequence-tracked.
+#[test]
+fn oversized_datagrams_are_counted_alike_by_every_method() {
+    // (payload size, what it holds, how many)
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Probe,
+        Junk,
+    }
+    const BUFFER: usize = 2048;
+    let traffic: [(usize, Kind, u64); 5] = [
+        (4000, Kind::Probe, 50), // cut, header whole: truncated and tracked
+        (100, Kind::Probe, 10),  // whole probe
+        (3000, Kind::Junk, 5),   // cut junk: truncated, not foreign
+        (100, Kind::Junk, 5),    // foreign
+        (5, Kind::Junk, 3),      // too short for a header: truncated
+    ];
+    let count = |f: &dyn Fn(usize, Kind) -> bool| -> u64 {
+        traffic.iter().filter(|&&(n, k, _)| f(n, k)).map(|&(_, _, c)| c).sum()
+    };
+    let datagrams = count(&|_, _| true);
+    let bytes: u64 = traffic.iter().map(|&(n, _, c)| n as u64 * c).sum();
+    let truncated = count(&|n, _| n > BUFFER || n < HEADER_LEN);
+    let truncated_probes = count(&|n, k| n > BUFFER && matches!(k, Kind::Probe));
+    let foreign = count(&|n, k| n <= BUFFER && n >= HEADER_LEN && matches!(k, Kind::Junk));
+    let probes = count(&|_, k| matches!(k, Kind::Probe));
+    let variants = [
+        (Method::Recvfrom, false),
+        (Method::Recvfrom, true), // recvmsg: timestamps need control messages
+        (Method::Recvmmsg, false),
+        (Method::Uring, false),
+    ];
+    let mut seen = Vec::new();
+    for (method, timestamps) in variants {
+        for mode in [StatsMode::Full, StatsMode::Minimal] {
+            let stop = StopHandle::new();
+            let b = Receiver::builder("127.0.0.1:0".parse().unwrap())
+                .method(method)
+                .timestamps(timestamps)
+                .buffer_size(BUFFER)
+                .rcvbuf(Some(RCVBUF))
+                .duration(Some(Duration::from_secs(10)))
+                .stop_handle(stop.clone());
+            let Some(rx) = common::build_or_skip(b, method) else { continue };
+            let addr = rx.local_addr();
+            let m = Measure { mode, ..Measure::default() };
+            let runner = std::thread::spawn(move || measure::run(rx, &m, None));
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut seq = 0;
+            for &(n, kind, c) in &traffic {
+                let mut buf = vec![0xA5u8; n];
+                for _ in 0..c {
+                    if let Kind::Probe = kind {
+                        Repr {
+                            flow: 1,
+                            seq,
+                            tx_ns: now_ns(Clock::Monotonic),
+                            clock: Clock::Monotonic,
+                        }
+                        .emit_into(&mut buf)
+                        .unwrap();
+                        seq += 1;
+                    }
+                    s.send_to(&buf, addr).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            stop.stop();
+            let r = runner.join().unwrap().unwrap();
+            let t = &r.totals;
+            let what = format!("{method} timestamps={timestamps} {mode:?}");
+            assert_eq!(t.kernel_drops, 0, "{what}: the test needs every datagram");
+            assert_eq!(t.datagrams, datagrams, "{what}");
+            assert_eq!(t.bytes, bytes, "{what}: bytes by their wire length");
+            assert_eq!(t.foreign, foreign, "{what}: cut datagrams are not foreign");
+            assert_eq!(t.truncated, truncated, "{what}");
+            assert_eq!(t.truncated_probes, truncated_probes, "{what}");
+            assert_eq!(t.received, probes, "{what}: cut probes still count as received");
+            if mode == StatsMode::Full {
+                assert_eq!((t.lost, t.flows), (0, 1), "{what}");
+                assert!(r.warnings.iter().any(|w| w.contains("larger than the receive buffer")));
+            }
+            seen.push((t.datagrams, t.bytes, t.foreign, t.truncated, t.received));
+        }
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "methods disagree: {seen:?}");
+}
+
 // ---- properties ----
 
 const S: u64 = 1_000_000_000;

@@ -118,6 +118,7 @@ impl RunHandle for FakeRun {
                 received: c.received,
                 bytes: c.bytes,
                 foreign: c.foreign,
+                truncated: 0,
                 seq_lost: 0,
                 reordered: 0,
                 duplicates: 0,

@@ -187,7 +187,8 @@ fn latency(h: &HistData) -> LatencySummary {
 /// | `datagrams`    | `totals.datagrams`                            |
 /// | `received`     | `totals.received` (distinct probe datagrams)  |
 /// | `bytes`        | `totals.bytes`                                |
-/// | `foreign`      | `totals.foreign + totals.truncated`           |
+/// | `foreign`      | `totals.foreign`                              |
+/// | `truncated`    | `totals.truncated` (cut by the kernel, or too short for a header) |
 /// | `seq_lost`     | `totals.lost`                                 |
 /// | `reordered`    | `totals.reordered`                            |
 /// | `duplicates`   | `totals.duplicates`                           |
@@ -211,7 +212,8 @@ pub fn receiver_report(report: &Report, requested: udpprobe::Clock) -> ReceiverR
             datagrams: t.datagrams,
             received: t.received,
             bytes: t.bytes,
-            foreign: t.foreign + t.truncated,
+            foreign: t.foreign,
+            truncated: t.truncated,
             seq_lost: t.lost,
             reordered: t.reordered,
             duplicates: t.duplicates,

@@ -83,6 +83,7 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
         metas[0] = RecvMeta {
             offset: 0,
             len,
+            wire_len: full,
             source: cmsg::sockaddr(&name.0).unwrap_or(RecvMeta::EMPTY.source),
             segment_size: info.segment_size,
             truncated,

@@ -46,7 +46,9 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     }
     let mut metas = vec![RecvMeta::EMPTY; n];
     let wait = if ctx.cfg.full_batch { 0 } else { libc::MSG_WAITFORONE };
-    let flags = wait | if ctx.cfg.spin { libc::MSG_DONTWAIT } else { 0 };
+    // MSG_TRUNC applies to every message of the call: `msg_len` is then the datagram's real
+    // length even when it was longer than its buffer (and `msg_flags` says it was cut).
+    let flags = wait | libc::MSG_TRUNC | if ctx.cfg.spin { libc::MSG_DONTWAIT } else { 0 };
     let mut used = n;
     loop {
         for m in &mut msgs[..used] {
@@ -90,9 +92,10 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
             metas[i] = RecvMeta {
                 offset: i * size,
                 len: full.min(size),
+                wire_len: full,
                 source: cmsg::sockaddr(&names[i].0).unwrap_or(RecvMeta::EMPTY.source),
                 segment_size: info.segment_size,
-                truncated: h.msg_flags & libc::MSG_TRUNC != 0,
+                truncated: full > size || h.msg_flags & libc::MSG_TRUNC != 0,
                 kernel_rx_ns: info.rx_ns,
             };
         }

@@ -147,11 +147,16 @@ struct BufRing {
     count: u16,
     mask: u16,
     stride: usize,
+    /// Bytes of each buffer offered to the kernel: the header, name and control areas plus
+    /// exactly the configured payload size (the stride's alignment padding is not offered, so
+    /// a datagram is cut at the same length as with the other methods).
+    buf_len: usize,
     tail: u16,
 }
 
 impl BufRing {
-    fn new(count: usize, stride: usize) -> io::Result<BufRing> {
+    fn new(count: usize, stride: usize, buf_len: usize) -> io::Result<BufRing> {
+        debug_assert!(buf_len <= stride);
         let entries = Mmap::new(count * std::mem::size_of::<types::BufRingEntry>())?;
         let bufs = Mmap::new(count * stride)?;
         let mut r = BufRing {
@@ -160,6 +165,7 @@ impl BufRing {
             count: count as u16,
             mask: (count - 1) as u16,
             stride,
+            buf_len,
             tail: 0,
         };
         for bid in 0..count {
@@ -182,7 +188,7 @@ impl BufRing {
         // its head and our published tail, and this slot is beyond the tail until `publish`.
         let e = unsafe { &mut *self.base().add(idx) };
         e.set_addr(self.bufs.ptr as u64 + bid as u64 * self.stride as u64);
-        e.set_len(self.stride as u32);
+        e.set_len(self.buf_len as u32);
         e.set_bid(bid);
     }
 
@@ -230,8 +236,9 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
     msghdr.msg_namelen = NAME_LEN as libc::socklen_t;
     msghdr.msg_controllen = CONTROL_LEN as _;
-    let stride = (PAYLOAD_OFF + ctx.cfg.buffer_size).next_multiple_of(64);
-    let mut br = BufRing::new(count, stride).map_err(uring_err(ctx.socket, "mmap"))?;
+    let buf_len = PAYLOAD_OFF + ctx.cfg.buffer_size;
+    let stride = buf_len.next_multiple_of(64);
+    let mut br = BufRing::new(count, stride, buf_len).map_err(uring_err(ctx.socket, "mmap"))?;
     // Every CQE but error ones consumes a buffer, so twice the buffers can never overflow.
     let cq = (2 * count).clamp(256, 2 * MAX_RING_BUFFERS) as u32;
     let (mut ring, _mode) = build_ring(cq, ctx.cfg.uring_defer)
@@ -245,8 +252,12 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
         Error::UringUnavailable(format!("provided buffer ring registration refused: {e}"))
     })?;
 
-    let sqe =
-        opcode::RecvMsgMulti::new(types::Fd(ctx.fd), &msghdr, BGID).build().user_data(RECV_TAG);
+    // MSG_TRUNC: the `io_uring_recvmsg_out` header's `payloadlen` is then the datagram's real
+    // length even when the buffer cut it (its `flags` carry MSG_TRUNC).
+    let sqe = opcode::RecvMsgMulti::new(types::Fd(ctx.fd), &msghdr, BGID)
+        .flags(libc::MSG_TRUNC as u32)
+        .build()
+        .user_data(RECV_TAG);
     let arm = |ring: &mut IoUring| -> io::Result<()> {
         // SAFETY: the SQE refers to `msghdr` and the registered buffer group, which both live
         // until the ring is dropped at the end of this function.
@@ -301,19 +312,21 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
                         continue;
                     }
                     let start = bid as usize * stride;
-                    let Some(buf) = arena.get(start..start + stride) else { continue };
+                    let Some(buf) = arena.get(start..start + br.buf_len) else { continue };
                     let Ok(out) = types::RecvMsgOut::parse(buf, &msghdr) else { continue };
                     let info = cmsg::parse(out.control_data());
                     if info.drops.is_some() {
                         ctx.stats.kernel_drops = info.drops;
                     }
                     let payload = out.payload_data();
+                    let wire_len = out.incoming_payload_len() as usize;
                     metas[n] = RecvMeta {
                         offset: start + PAYLOAD_OFF,
                         len: payload.len(),
+                        wire_len,
                         source: cmsg::sockaddr(out.name_data()).unwrap_or(RecvMeta::EMPTY.source),
                         segment_size: info.segment_size,
-                        truncated: out.is_payload_truncated(),
+                        truncated: out.is_payload_truncated() || wire_len > payload.len(),
                         kernel_rx_ns: info.rx_ns,
                     };
                     n += 1;

@@ -101,14 +101,22 @@ pub struct ThreadCost {
 pub struct Totals {
     /// Datagrams received, GRO segments counted one by one, foreign and truncated included.
     pub datagrams: u64,
-    /// Payload bytes received.
+    /// Payload bytes received, each datagram by its real length on the wire (a datagram cut
+    /// by the kernel counts whole, identically for every receive method).
     pub bytes: u64,
-    /// Datagrams that are not ours (bad magic or version).
+    /// Datagrams that are not ours (bad magic or version), neither cut nor too short.
     pub foreign: u64,
-    /// Datagrams too short for the header or cut by the kernel.
+    /// Datagrams cut by the kernel (larger than the receive buffer: MSG_TRUNC), whatever they
+    /// hold, plus datagrams too short for the probe header. Never also counted foreign.
     pub truncated: u64,
+    /// Of `truncated`, the cut datagrams whose probe header was whole: these are also
+    /// sequence-tracked and timed (in `received`), so a too-small buffer shows here rather than
+    /// as loss. `datagrams = received + duplicates + seq_anomalies + untracked + foreign +
+    /// truncated - truncated_probes`.
+    #[serde(default)]
+    pub truncated_probes: u64,
     /// Distinct probe datagrams received (sum over flows; in minimal mode datagrams − foreign −
-    /// truncated).
+    /// truncated + truncated_probes).
     pub received: u64,
     /// Sequence numbers missing at the end of the run.
     pub lost: u64,
@@ -452,6 +460,7 @@ impl Report {
             sat(&mut t.bytes, s.bytes);
             sat(&mut t.foreign, s.foreign);
             sat(&mut t.truncated, s.truncated);
+            sat(&mut t.truncated_probes, s.truncated_probes);
             sat(&mut t.kernel_drops, drops);
             sat(&mut t.untracked, s.untracked_datagrams);
             t.flow_budget = t.flow_budget.max(s.flow_budget);
@@ -572,7 +581,9 @@ impl Report {
         }
         t.received = match self.mode {
             StatsMode::Full => seq.received,
-            StatsMode::Minimal => t.datagrams.saturating_sub(t.foreign.saturating_add(t.truncated)),
+            StatsMode::Minimal => t.datagrams.saturating_sub(
+                t.foreign.saturating_add(t.truncated.saturating_sub(t.truncated_probes)),
+            ),
         };
         t.lost = seq.lost;
         t.reordered = seq.reordered;
@@ -599,6 +610,12 @@ impl Report {
             add(format!(
                 "{} datagrams of flows beyond the flow budget ({} flows per run) were not sequence-tracked",
                 t.untracked, t.flow_budget
+            ));
+        }
+        if t.truncated_probes > 0 {
+            add(format!(
+                "{} probe datagrams were larger than the receive buffer and were cut (counted truncated, still sequence-tracked, bytes counted whole); raise --buffer-size",
+                t.truncated_probes
             ));
         }
         if t.seq_anomalies > 0 || t.seq_restarts > 0 {
@@ -717,6 +734,7 @@ impl Report {
             sat(&mut t.bytes, o.bytes);
             sat(&mut t.foreign, o.foreign);
             sat(&mut t.truncated, o.truncated);
+            sat(&mut t.truncated_probes, o.truncated_probes);
             sat(&mut t.untracked, o.untracked);
             sat(&mut t.flow_budget, o.flow_budget);
             sat(&mut t.clock_anomalies, o.clock_anomalies);

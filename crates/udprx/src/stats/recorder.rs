@@ -37,6 +37,7 @@ pub struct Recorder {
     last_rx_ns: u64,
     foreign: u64,
     truncated: u64,
+    truncated_probes: u64,
     flows: FlowTable,
     latency: LatencyRecorder,
     first_interval: u64,
@@ -58,13 +59,19 @@ pub struct ThreadStats {
     pub interval_ns: u64,
     /// Datagrams received (GRO segments counted one by one), foreign and truncated included.
     pub datagrams: u64,
-    /// Payload bytes received.
+    /// Payload bytes received, each datagram by its real length on the wire (a datagram cut by
+    /// the kernel counts whole).
     pub bytes: u64,
-    /// Datagrams without our magic/version.
+    /// Datagrams without our magic/version, neither cut nor too short for the header.
     pub foreign: u64,
-    /// Datagrams shorter than the header or cut by the kernel (MSG_TRUNC). A cut datagram whose
-    /// header is whole is still sequence-tracked.
+    /// Datagrams cut by the kernel (MSG_TRUNC: larger than the receive buffer), whatever they
+    /// hold, plus datagrams shorter than the probe header. Never also counted foreign.
     pub truncated: u64,
+    /// Of `truncated`, the datagrams the kernel cut whose probe header was still whole: these
+    /// are also sequence-tracked and timed like any probe (they arrived; only their padding
+    /// was lost). So `datagrams = probes + foreign + truncated - truncated_probes`, where
+    /// probes are the datagrams with a whole probe header.
+    pub truncated_probes: u64,
     /// Cumulative SO_RXQ_OVFL drop count last reported by the batches, if any was.
     pub kernel_drops: Option<u64>,
     /// Index (since the epoch) of the first interval in `series`.
@@ -106,6 +113,7 @@ impl Recorder {
             last_rx_ns: cfg.epoch_ns,
             foreign: 0,
             truncated: 0,
+            truncated_probes: 0,
             flows: FlowTable::with_budget(cfg.max_flows, cfg.flow_budget.clone()),
             latency: LatencyRecorder::new(),
             first_interval: 0,
@@ -133,7 +141,7 @@ impl Recorder {
 
     fn close_interval(&mut self, covered_ns: u64) {
         self.datagrams += self.iv_datagrams;
-        self.bytes += self.iv_bytes;
+        self.bytes = self.bytes.saturating_add(self.iv_bytes);
         if self.series.is_empty() {
             if self.iv_datagrams > 0 {
                 self.first_interval = self.cur;
@@ -212,38 +220,49 @@ impl Recorder {
         self.latency.set_offset(super::latency::realtime_offset_ns());
     }
 
+    /// One datagram (or GRO segment) `seg`; `extra` is what the kernel cut off it (its wire
+    /// length is `seg.len() + extra`), `cut` whether it was cut at all.
     #[inline]
     fn record_full(
         &mut self,
         seg: &[u8],
         cut: bool,
+        extra: usize,
         source: SocketAddr,
         krx: Option<u64>,
         rx: u64,
     ) {
         self.iv_datagrams += 1;
-        self.iv_bytes += seg.len() as u64;
+        self.iv_bytes = self.iv_bytes.saturating_add((seg.len() + extra) as u64);
         match Repr::from_bytes(seg) {
             Ok(r) => {
                 self.truncated += cut as u64;
+                self.truncated_probes += cut as u64;
                 self.flows.record(source, r.flow, r.seq);
                 self.latency.record(r.clock, r.tx_ns, rx, krx);
             }
             Err(ProbeError::Truncated(_)) => self.truncated += 1,
+            Err(_) if cut => self.truncated += 1,
             Err(_) => self.foreign += 1,
         }
     }
 
+    /// As [`Recorder::record_full`], counting only.
     #[inline]
-    fn record_minimal(&mut self, seg: &[u8], cut: bool) {
+    fn record_minimal(&mut self, seg: &[u8], cut: bool, extra: usize) {
         self.iv_datagrams += 1;
-        self.iv_bytes += seg.len() as u64;
+        self.iv_bytes = self.iv_bytes.saturating_add((seg.len() + extra) as u64);
         if seg.len() < HEADER_LEN {
             self.truncated += 1;
         } else if u16::from_be_bytes([seg[0], seg[1]]) != MAGIC || seg[2] >> 4 != VERSION {
-            self.foreign += 1;
+            if cut {
+                self.truncated += 1;
+            } else {
+                self.foreign += 1;
+            }
         } else {
             self.truncated += cut as u64;
+            self.truncated_probes += cut as u64;
         }
     }
 
@@ -262,6 +281,7 @@ impl Recorder {
             bytes: self.bytes,
             foreign: self.foreign,
             truncated: self.truncated,
+            truncated_probes: self.truncated_probes,
             kernel_drops: self.drops_raw.map(|_| self.drops),
             first_interval: self.first_interval,
             series: self.series,
@@ -291,8 +311,11 @@ impl Handler for Recorder {
             self.drops_raw = Some(v);
         }
         for d in batch.iter() {
+            // What the kernel cut off (0 unless truncated); it belongs to the last segment.
+            let extra = d.wire_len - d.payload.len();
             if d.payload.is_empty() {
                 self.iv_datagrams += 1;
+                self.iv_bytes = self.iv_bytes.saturating_add(extra as u64);
                 self.truncated += 1;
                 continue;
             }
@@ -300,13 +323,16 @@ impl Handler for Recorder {
             match self.mode {
                 StatsMode::Full => {
                     for (i, seg) in d.segments().enumerate() {
-                        let cut = d.truncated && i + 1 == n;
-                        self.record_full(seg, cut, d.source, d.kernel_rx_ns, rx);
+                        let last = i + 1 == n;
+                        let (cut, extra) = if last { (d.truncated, extra) } else { (false, 0) };
+                        self.record_full(seg, cut, extra, d.source, d.kernel_rx_ns, rx);
                     }
                 }
                 StatsMode::Minimal => {
                     for (i, seg) in d.segments().enumerate() {
-                        self.record_minimal(seg, d.truncated && i + 1 == n);
+                        let last = i + 1 == n;
+                        let (cut, extra) = if last { (d.truncated, extra) } else { (false, 0) };
+                        self.record_minimal(seg, cut, extra);
                     }
                 }
             }
@@ -466,13 +492,30 @@ pub(crate) mod tests {
 
     #[test]
     fn truncated_flag_counts_but_still_tracks() {
-        let (buf, mut metas) = arena(&[(0, 0, 1), (0, 1, 1)], 32, src());
+        // A cut probe (header whole) is truncated and tracked; cut junk is truncated, never
+        // foreign; bytes count each datagram's wire length, in both modes.
+        let (mut buf, mut metas) = arena(&[(0, 0, 1), (0, 1, 1)], 32, src());
         metas[1].truncated = true;
-        let mut r = Recorder::new(&cfg(StatsMode::Full), 0);
-        r.on_batch(&Batch::new(&buf, &metas, 10, 0));
-        let s = r.finish();
-        assert_eq!((s.datagrams, s.truncated), (2, 1));
-        assert_eq!(s.flows[0].counts.received, 2);
+        metas[1].wire_len = 4000;
+        buf.extend_from_slice(&[0xAB; 32]);
+        metas.push(RecvMeta {
+            offset: 64,
+            len: 32,
+            wire_len: 3000,
+            truncated: true,
+            source: src(),
+            ..RecvMeta::EMPTY
+        });
+        for mode in [StatsMode::Full, StatsMode::Minimal] {
+            let mut r = Recorder::new(&cfg(mode), 0);
+            r.on_batch(&Batch::new(&buf, &metas, 10, 0));
+            let s = r.finish();
+            assert_eq!((s.datagrams, s.bytes), (3, 32 + 4000 + 3000), "{mode:?}");
+            assert_eq!((s.foreign, s.truncated, s.truncated_probes), (0, 2, 1), "{mode:?}");
+            if mode == StatsMode::Full {
+                assert_eq!(s.flows[0].counts.received, 2);
+            }
+        }
     }
 
     #[test]
