@@ -74,6 +74,11 @@ pub struct RunRequest {
     /// understood by servers that predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffer_size: Option<u32>,
+    /// Most flows (source address, flow id) the receiver tracks in this run, over all its
+    /// sockets (`None`: the server's own budget). Bounded by the server (`udprx serve
+    /// --flow-budget`); omitted from the JSON when `None`, like `buffer_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_budget: Option<u32>,
 }
 
 /// The server's go-ahead: where to send and which flow indices to use.
@@ -415,6 +420,7 @@ mod tests {
             run_id: None,
             clock: Clock::Monotonic,
             buffer_size: None,
+            flow_budget: None,
         }
     }
 

@@ -15,6 +15,8 @@ pub struct Limits {
     pub max_senders: u32,
     /// Data ports below 1024 are refused unless this is set.
     pub allow_privileged_port: bool,
+    /// Largest `flow_budget` a request may ask for (the server's own flow budget).
+    pub max_flow_budget: u32,
 }
 
 impl Default for Limits {
@@ -25,9 +27,13 @@ impl Default for Limits {
             max_sockets: 64,
             max_senders: 16,
             allow_privileged_port: false,
+            max_flow_budget: DEFAULT_MAX_FLOW_BUDGET,
         }
     }
 }
+
+/// A server's default flow budget per run (`udprx serve --flow-budget`): 65,536 flows.
+pub const DEFAULT_MAX_FLOW_BUDGET: u32 = 65_536;
 
 /// Longest accepted `run_id`.
 pub const MAX_RUN_ID_LEN: usize = 64;
@@ -85,6 +91,11 @@ pub fn validate(req: &RunRequest, limits: &Limits, methods: &[String]) -> Result
             "buffer_size must be {MIN_BUFFER_SIZE}..={MAX_BUFFER_SIZE} bytes, got {b}"
         ));
     }
+    if let Some(f) = req.flow_budget
+        && (f == 0 || f > limits.max_flow_budget)
+    {
+        return Err(format!("flow_budget must be 1..={} flows, got {f}", limits.max_flow_budget));
+    }
     let id_ok = |id: &str| {
         !id.is_empty()
             && id.len() <= MAX_RUN_ID_LEN
@@ -120,6 +131,7 @@ mod tests {
             run_id: None,
             clock: Clock::Monotonic,
             buffer_size: None,
+            flow_budget: None,
         }
     }
 
@@ -134,6 +146,8 @@ mod tests {
         check(&RunRequest { data_port: 1024, ..ok() }, &l).unwrap();
         check(&RunRequest { buffer_size: Some(4000), ..ok() }, &l).unwrap();
         check(&RunRequest { buffer_size: Some(MAX_BUFFER_SIZE), ..ok() }, &l).unwrap();
+        check(&RunRequest { flow_budget: Some(1), ..ok() }, &l).unwrap();
+        check(&RunRequest { flow_budget: Some(l.max_flow_budget), ..ok() }, &l).unwrap();
         check(&RunRequest { senders: 2, run_id: Some("lab-1.a_b".into()), ..ok() }, &l).unwrap();
         let privileged = Limits { allow_privileged_port: true, ..Limits::default() };
         check(&RunRequest { data_port: 53, ..ok() }, &privileged).unwrap();
@@ -162,6 +176,9 @@ mod tests {
             RunRequest { buffer_size: Some(MIN_BUFFER_SIZE - 1), ..ok() },
             RunRequest { buffer_size: Some(MAX_BUFFER_SIZE + 1), ..ok() },
             RunRequest { buffer_size: Some(u32::MAX), ..ok() },
+            RunRequest { flow_budget: Some(0), ..ok() },
+            RunRequest { flow_budget: Some(DEFAULT_MAX_FLOW_BUDGET + 1), ..ok() },
+            RunRequest { flow_budget: Some(u32::MAX), ..ok() },
         ];
         for req in cases {
             assert!(check(&req, &l).is_err(), "{req:?}");

@@ -45,6 +45,10 @@ struct RemoteArgs {
     /// Run name shared by all senders of an N:1 run.
     #[arg(long, value_name = "NAME", requires = "server")]
     run_id: Option<String>,
+    /// Most flows the receiver tracks in this run (the server bounds it; default: the server's
+    /// own flow budget).
+    #[arg(long, value_name = "FLOWS", requires = "server")]
+    rx_flow_budget: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -197,6 +201,7 @@ mod remote {
             clock: flood.clock,
             // Datagrams larger than the receiver's default buffer must not be truncated there.
             buffer_size: (flood.size > RX_DEFAULT_BUFFER).then_some(flood.size as u32),
+            flow_budget: remote.rx_flow_budget,
         };
         let outcome = udpctl::run_remote(
             server,

@@ -10,6 +10,7 @@ use crate::engine::{Receiver, RunOutput};
 use crate::error::Error;
 use crate::kernel::{SoftnetSample, UdpSample};
 use crate::report::{Report, ThreadCost};
+use crate::stats::FlowBudget;
 use crate::stats::{Aggregator, IntervalLine, Recorder, StatsConfig, StatsMode};
 
 /// What a measured run records and where its live lines go.
@@ -19,11 +20,21 @@ pub struct Measure {
     pub mode: StatsMode,
     /// Interval of the rate histogram (and of live lines when `live` is set).
     pub interval: Duration,
+    /// Most flows the run tracks over all its threads (the run's [`FlowBudget`]); datagrams of
+    /// further flows are counted as untracked. Also each thread's own cap, so one socket may
+    /// use the whole budget.
+    ///
+    /// [`FlowBudget`]: crate::stats::FlowBudget
+    pub flow_budget: usize,
 }
 
 impl Default for Measure {
     fn default() -> Measure {
-        Measure { mode: StatsMode::Full, interval: Duration::from_secs(1) }
+        Measure {
+            mode: StatsMode::Full,
+            interval: Duration::from_secs(1),
+            flow_budget: crate::stats::flow::DEFAULT_FLOW_BUDGET,
+        }
     }
 }
 
@@ -41,6 +52,8 @@ pub fn run(
     let setup = serde_json::to_value(receiver.setup()).unwrap_or(serde_json::Value::Null);
     let sockets = receiver.setup().sockets;
     let mut cfg = StatsConfig::new(measure.mode, measure.interval);
+    cfg.flow_budget = FlowBudget::new(measure.flow_budget);
+    cfg.max_flows = measure.flow_budget;
     let interval = Duration::from_nanos(cfg.interval_ns());
     // Bounded, so a printer that lags (a slow terminal, a full pipe) costs dropped live
     // snapshots rather than memory; the recorders never block on it.

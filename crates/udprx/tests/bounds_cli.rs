@@ -100,6 +100,9 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--buffer-size", "2000000"], "--buffer-size"),
         (&["--sockets", "2000"], "--sockets"),
         (&["--rcvbuf", "2G"], "--rcvbuf"),
+        (&["--flow-budget", "0"], "--flow-budget"),
+        (&["--flow-budget", "1048577"], "--flow-budget"),
+        (&["--flow-budget", "18446744073709551615"], "--flow-budget"),
         // 32768 buffers of 1 MiB: 32 GiB of ring for one socket.
         (&["--ring-buffers", "32768", "--buffer-size", "1048576"], "MiB"),
         // 1024 sockets × 1024 × 4 KiB: 4 GiB of recvmmsg arenas.
@@ -125,6 +128,51 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: expected '{says}' in {err}");
     }
+    // `udprx serve`: its own caps, refused before it listens.
+    let serve_cases: &[(&[&str], &str)] = &[
+        (&["--flow-budget", "0"], "--flow-budget"),
+        (&["--flow-budget", "1048577"], "--flow-budget"),
+        (&["--max-connections", "0"], "--max-connections"),
+    ];
+    for (args, says) in serve_cases {
+        let mut cmd = capped(udprx(), AS_CAP);
+        cmd.args(["serve", "--control", "127.0.0.1:0"]).args(*args);
+        let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+        assert_usage(args, &out, in_time);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "serve {args:?}: expected '{says}' in {err}");
+    }
+}
+
+#[test]
+fn flow_budget_bounds_the_flows_a_run_tracks() {
+    // `--flow-budget 3`: of 6 flows (source ports), 3 are tracked, the rest counted untracked.
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let dir = temp_dir("flow-budget");
+    let json = dir.join("r.json");
+    let mut cmd = capped(udprx(), AS_CAP);
+    cmd.args(["--bind", &bind, "--method", "recvmmsg", "--duration", "800ms"]);
+    cmd.args(["--flow-budget", "3", "--json"]).arg(&json);
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(200));
+    let dst: SocketAddr = bind.parse().unwrap();
+    for _ in 0..6 {
+        let s = common::sender_socket(dst);
+        let mut buf = [0u8; 18];
+        for seq in 0..10 {
+            common::stamp(&mut buf, 0, seq);
+            s.send(&buf).unwrap();
+        }
+    }
+    let (out, in_time) = wait_bounded(child, Duration::from_secs(10));
+    assert!(in_time && out.status.success(), "{out:?}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let t = &r["totals"];
+    assert_eq!(t["flow_budget"], 3, "{t}");
+    assert_eq!((t["flows"].as_u64(), t["received"].as_u64()), (Some(3), Some(30)), "{t}");
+    assert_eq!(t["untracked"], 30, "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -28,6 +28,7 @@ fn request(sockets: u32, data_port: u16) -> RunRequest {
         run_id: None,
         clock: Clock::Monotonic,
         buffer_size: None,
+        flow_budget: None,
     }
 }
 
@@ -141,6 +142,81 @@ fn serve_refuses_a_data_port_another_receiver_holds() {
                 );
             }
             other => panic!("held by {held_by}, {sockets} sockets: joined: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_run_request_sets_its_flow_budget_within_the_servers_cap() {
+    // The server's budget (`udprx serve --flow-budget 8`) is the default and the cap; a request
+    // may ask for fewer flows; 0 or more than the cap is refused with a clear reason.
+    const CAP: u32 = 8;
+    let exec = EngineExecutor::new(ExecutorConfig {
+        cpus: Some(Vec::new()),
+        rcvbuf: Some(4 << 20),
+        measure: udprx::measure::Measure { flow_budget: CAP as usize, ..Default::default() },
+        ..ExecutorConfig::default()
+    });
+    let cfg = ServerConfig {
+        drain: Duration::from_millis(100),
+        limits: udpctl::Limits { max_flow_budget: CAP, ..udpctl::Limits::default() },
+        ..ServerConfig::default()
+    };
+    let srv = udpctl::spawn(TcpListener::bind("127.0.0.1:0").unwrap(), cfg, exec).unwrap();
+    const PORTS: u64 = 12;
+    // (requested budget, Ok(tracked flows) or Err(part of the refusal))
+    let cases: [(Option<u32>, Result<u64, &str>); 5] = [
+        (None, Ok(CAP as u64)),
+        (Some(3), Ok(3)),
+        (Some(CAP), Ok(CAP as u64)),
+        (Some(0), Err("flow_budget must be 1..=8")),
+        (Some(CAP + 1), Err("flow_budget must be 1..=8")),
+    ];
+    for (budget, want) in cases {
+        let req = RunRequest { flow_budget: budget, ..request(2, 0) };
+        let got =
+            udpctl::run_remote(srv.local_addr(), &req, None, &ClientConfig::default(), |r, to| {
+                for _ in 0..PORTS {
+                    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+                    let mut buf = [0u8; 18];
+                    for seq in 0..5u64 {
+                        Repr {
+                            flow: r.flow_base as u8,
+                            seq,
+                            tx_ns: udpprobe::now_ns(Clock::Monotonic),
+                            clock: Clock::Monotonic,
+                        }
+                        .emit_into(&mut buf)
+                        .unwrap();
+                        sock.send_to(&buf, to).unwrap();
+                    }
+                }
+                Ok::<_, String>(udpctl::SenderReport {
+                    summary: udpctl::SenderSummary {
+                        sent: 5 * PORTS,
+                        bytes: 5 * PORTS * 18,
+                        elapsed_ns: 1,
+                        flows: 1,
+                        flow_base: r.flow_base,
+                        clock: Clock::Monotonic,
+                        send_errors: 0,
+                    },
+                    detail: serde_json::Value::Null,
+                })
+            });
+        match (want, got) {
+            (Ok(flows), Ok(run)) => {
+                let t = &run.result.receiver.detail["totals"];
+                assert_eq!(t["flows"].as_u64(), Some(flows), "{budget:?}: {t}");
+                assert_eq!(t["flow_budget"].as_u64(), Some(budget.unwrap_or(CAP) as u64), "{t}");
+                assert_eq!(t["untracked"].as_u64(), Some(5 * (PORTS - flows)), "{t}");
+                assert_eq!(run.result.receiver.summary.datagrams, 5 * PORTS);
+            }
+            (Err(says), Err(ClientError::Server(e))) => {
+                assert_eq!(e.code, ErrorCode::Invalid, "{budget:?}");
+                assert!(e.message.contains(says), "{budget:?}: {}", e.message);
+            }
+            (want, got) => panic!("{budget:?}: wanted {want:?}, got {got:?}"),
         }
     }
 }

@@ -51,6 +51,7 @@ fn request(method: &str) -> RunRequest {
         run_id: None,
         clock: Clock::Monotonic,
         buffer_size: None,
+        flow_budget: None,
     }
 }
 

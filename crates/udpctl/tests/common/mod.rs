@@ -161,6 +161,7 @@ pub fn request() -> RunRequest {
         run_id: None,
         clock: Clock::Monotonic,
         buffer_size: None,
+        flow_budget: None,
     }
 }
 

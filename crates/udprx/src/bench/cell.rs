@@ -292,7 +292,7 @@ pub fn run_udprx(
             // Recorders per thread, the namespace's Udp counters sampled around the run (this
             // thread is inside the receiver's namespace).
             let mode = spec.sockopts.stats.unwrap_or(StatsMode::Full);
-            let measure = Measure { mode, interval };
+            let measure = Measure { mode, interval, ..Measure::default() };
             crate::measure::run(receiver, &measure, None)
                 .map_err(|e| Error::Cell(format!("receiver: {e}")))
         });

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use udprx::measure::{self, Measure};
+use udprx::stats::flow::{DEFAULT_FLOW_BUDGET, check_flow_budget};
 use udprx::stats::{IntervalLine, MAX_INTERVAL, MIN_INTERVAL, StatsMode};
 use udprx::{Method, Receiver, SetupInfo, Steer, StopHandle};
 
@@ -84,6 +85,10 @@ pub struct RunArgs {
     /// Report detail.
     #[arg(long, value_enum, default_value = "full")]
     pub stats: StatsLevel,
+    /// Most flows (source address, flow id) the run tracks over all its sockets, 1..=1048576
+    /// (about 600 bytes each); datagrams of further flows are counted as untracked.
+    #[arg(long, value_name = "FLOWS", default_value_t = DEFAULT_FLOW_BUDGET as u64)]
+    pub flow_budget: u64,
 }
 
 /// A parsed `--cpus` value (a newtype so clap takes it as one value, not many).
@@ -156,6 +161,7 @@ impl Drop for JsonFile {
 /// Runs the receiver until duration, Ctrl-C or SIGTERM, then prints the report.
 pub fn execute(a: RunArgs) -> Result<(), CliError> {
     check_interval(a.interval)?;
+    let flow_budget = check_flow_budget("--flow-budget", a.flow_budget).map_err(CliError::usage)?;
     let json_file = match a.json.as_deref() {
         Some(path) if path != "-" => Some(JsonFile::open(path)?),
         _ => None,
@@ -203,7 +209,7 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         StatsLevel::Minimal => StatsMode::Minimal,
     };
     let interval = if a.interval.is_zero() { Duration::from_secs(1) } else { a.interval };
-    let measure = Measure { mode, interval };
+    let measure = Measure { mode, interval, flow_budget };
     let done = AtomicBool::new(false);
     let report = std::thread::scope(|scope| {
         // Ctrl-C / SIGTERM stop the run; the report below is still printed.

@@ -11,7 +11,9 @@ use std::time::Duration;
 use clap::Args;
 use udpctl::{AllowList, IpNet, Limits, ServerConfig, ServerEvent};
 use udprx::control::{EngineExecutor, ExecutorConfig};
+use udprx::measure::Measure;
 use udprx::report::Report;
+use udprx::stats::flow::{DEFAULT_FLOW_BUDGET, check_flow_budget};
 
 use super::{CliError, parse_bytes, parse_cpus, parse_duration};
 
@@ -67,6 +69,11 @@ pub struct ServeArgs {
     /// Kernel receive timestamps (SO_TIMESTAMPNS).
     #[arg(long)]
     pub timestamps: bool,
+    /// Most flows (source address, flow id) one run tracks over all its sockets, 1..=1048576
+    /// (about 600 bytes each): what a request gets by default and the most its `flow_budget`
+    /// may ask for. Datagrams of further flows are counted as untracked.
+    #[arg(long, value_name = "FLOWS", default_value_t = DEFAULT_FLOW_BUDGET as u64)]
+    pub flow_budget: u64,
 }
 
 /// A parsed `--cpus` value (a newtype so clap takes it as one value, not many).
@@ -105,10 +112,14 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, CliError> {
     if args.max_connections_per_source == 0 {
         return Err(CliError::usage("--max-connections-per-source must be at least 1"));
     }
+    let flow_budget =
+        check_flow_budget("--flow-budget", args.flow_budget).map_err(CliError::usage)?;
     let limits = Limits {
         max_duration_ms: args.max_duration.as_millis().min(u64::MAX as u128) as u64,
         max_sockets: args.max_sockets,
         allow_privileged_port: args.allow_privileged_ports,
+        // At most MAX_FLOW_BUDGET (2^20), well inside u32.
+        max_flow_budget: flow_budget as u32,
         ..Limits::default()
     };
     if limits.max_duration_ms < limits.min_duration_ms {
@@ -191,6 +202,8 @@ pub fn execute(args: ServeArgs) -> Result<(), CliError> {
         rcvbuf: args.rcvbuf,
         batch: args.batch,
         timestamps: args.timestamps,
+        // Checked by `server_config` above.
+        measure: Measure { flow_budget: args.flow_budget as usize, ..Measure::default() },
         ..ExecutorConfig::default()
     });
     let listener = TcpListener::bind(args.control)

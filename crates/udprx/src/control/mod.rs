@@ -33,7 +33,9 @@ pub struct ExecutorConfig {
     pub batch: usize,
     /// Kernel receive timestamps (splits latency into tx → kernel and kernel → app).
     pub timestamps: bool,
-    /// What the run measures (mode, rate interval).
+    /// What the run measures (mode, rate interval, flow budget). Its `flow_budget` is what a
+    /// request without one gets; a request may ask for less or more, up to the server's
+    /// `Limits::max_flow_budget` (`udprx serve --flow-budget` sets both).
     pub measure: Measure,
     /// Hard bound on a run beyond its requested duration, in case it is never finished.
     pub safety_margin: Duration,
@@ -102,7 +104,11 @@ impl RunExecutor for EngineExecutor {
             receiver: Some(receiver),
             stop,
             thread: None,
-            measure: self.cfg.measure.clone(),
+            measure: Measure {
+                // Validated by udpctl (1..=the server's own budget, `Limits::max_flow_budget`).
+                flow_budget: req.flow_budget.map_or(self.cfg.measure.flow_budget, |n| n as usize),
+                ..self.cfg.measure.clone()
+            },
             clock: req.clock,
         }))
     }

@@ -294,6 +294,21 @@ pub struct FlowStats {
 /// Default cap on the number of flows one thread tracks.
 pub const DEFAULT_MAX_FLOWS: usize = 65_536;
 
+/// Largest flow budget a command line (`udprx run --flow-budget`, `udprx serve --flow-budget`)
+/// may set: 2^20 flows, about 600 MB of tracking state at most.
+pub const MAX_FLOW_BUDGET: usize = 1 << 20;
+
+/// Checks a flow budget given on a command line: 1..=[`MAX_FLOW_BUDGET`] flows. `Err` is the
+/// one-line reason, naming `what` (e.g. `--flow-budget`).
+pub fn check_flow_budget(what: &str, n: u64) -> Result<usize, String> {
+    if n == 0 || n > MAX_FLOW_BUDGET as u64 {
+        return Err(format!(
+            "{what} must be 1..={MAX_FLOW_BUDGET} flows (each costs about 600 bytes), got {n}"
+        ));
+    }
+    Ok(n as usize)
+}
+
 /// Default number of flows one run tracks over all its receive threads (see [`FlowBudget`]).
 pub const DEFAULT_FLOW_BUDGET: usize = 65_536;
 
