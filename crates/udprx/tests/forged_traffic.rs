@@ -1,6 +1,8 @@
 //! Forged traffic on the (unauthenticated) data port: the run's flow budget bounds tracking over
 //! every socket, implausible sequence jumps and send stamps are counted as anomalies instead of
-//! skewing loss and latency, and arbitrary datagram sequences keep every counter consistent.
+//! skewing loss and latency, datagrams larger than the buffer are counted alike by every method,
+//! and arbitrary datagram sequences (flows, sequence numbers, stamps, lengths, truncation,
+//! foreign bytes) keep every counter consistent.
 
 mod common;
 
@@ -231,11 +233,19 @@ const S: u64 = 1_000_000_000;
 const RX_NS: u64 = 10_000 * S;
 
 #[derive(Debug, Clone)]
-enum Dgram {
-    /// A probe from source port `port`, flow `flow`.
-    Probe { port: u16, flow: u8, seq: u64, tx_ns: u64 },
-    /// Not ours, or too short.
-    Junk(u8),
+enum Body {
+    /// A probe from source port `port`, flow `flow`, `len` bytes long (at least the header).
+    Probe { port: u16, flow: u8, seq: u64, tx_ns: u64, len: usize },
+    /// Arbitrary bytes: not ours, too short, or (rarely) ours by chance.
+    Bytes(Vec<u8>),
+}
+
+/// One received datagram: what the buffer holds and, when the kernel cut it, how many bytes of
+/// it the buffer could not hold (its wire length is the stored length plus that).
+#[derive(Debug, Clone)]
+struct Dgram {
+    body: Body,
+    cut: Option<usize>,
 }
 
 fn dgram() -> impl Strategy<Value = Dgram> {
@@ -251,11 +261,51 @@ fn dgram() -> impl Strategy<Value = Dgram> {
         1 => Just(u64::MAX),
         1 => any::<u64>(),
     ];
-    prop_oneof![
-        8 => (0u16..24, 0u8..3, seq, tx)
-            .prop_map(|(port, flow, seq, tx_ns)| Dgram::Probe { port, flow, seq, tx_ns }),
-        1 => (0u8..HEADER_LEN as u8 + 4).prop_map(Dgram::Junk),
-    ]
+    let body = prop_oneof![
+        8 => (0u16..24, 0u8..3, seq, tx, HEADER_LEN..96)
+            .prop_map(|(port, flow, seq, tx_ns, len)| Body::Probe { port, flow, seq, tx_ns, len }),
+        1 => proptest::collection::vec(any::<u8>(), 0..HEADER_LEN + 8).prop_map(Body::Bytes),
+        1 => (0u8..HEADER_LEN as u8 + 4).prop_map(|n| Body::Bytes(vec![0xA5; n as usize])),
+    ];
+    // Cut by the kernel: usually by a datagram's worth, rarely by an absurd amount (saturation).
+    let cut = prop_oneof![
+        6 => Just(None),
+        2 => (0usize..4000).prop_map(Some),
+        1 => Just(Some(usize::MAX / 2)),
+    ];
+    (body, cut).prop_map(|(body, cut)| Dgram { body, cut })
+}
+
+impl Dgram {
+    fn bytes(&self) -> Vec<u8> {
+        match &self.body {
+            Body::Probe { flow, seq, tx_ns, len, .. } => {
+                let mut b = vec![0x5Au8; *len];
+                Repr { flow: *flow, seq: *seq, tx_ns: *tx_ns, clock: Clock::Monotonic }
+                    .emit_into(&mut b)
+                    .unwrap();
+                b
+            }
+            Body::Bytes(b) => b.clone(),
+        }
+    }
+
+    fn source(&self) -> SocketAddr {
+        match &self.body {
+            Body::Probe { port, .. } => SocketAddr::from(([127, 0, 0, 1], 1000 + port)),
+            Body::Bytes(_) => SocketAddr::from(([127, 0, 0, 9], 9)),
+        }
+    }
+
+    /// The wire length, as the recorder adds it to `bytes`.
+    fn wire_len(&self) -> u64 {
+        (self.bytes().len() as u64).saturating_add(self.cut.unwrap_or(0) as u64)
+    }
+
+    /// Whether the stored bytes hold a whole probe header (what the recorder tracks).
+    fn is_probe(&self) -> bool {
+        Repr::from_bytes(&self.bytes()).is_ok()
+    }
 }
 
 /// Feeds `ds` to `threads` recorders sharing one configuration (datagram `i` to recorder
@@ -269,21 +319,16 @@ fn feed(ds: &[Dgram], threads: usize, cfg: &StatsConfig) -> Vec<ThreadStats> {
             let mut metas = Vec::new();
             for d in chunk {
                 let offset = buf.len();
-                let (len, source) = match d {
-                    Dgram::Probe { port, flow, seq, tx_ns } => {
-                        let mut b = [0u8; 32];
-                        Repr { flow: *flow, seq: *seq, tx_ns: *tx_ns, clock: Clock::Monotonic }
-                            .emit_into(&mut b)
-                            .unwrap();
-                        buf.extend_from_slice(&b);
-                        (32, SocketAddr::from(([127, 0, 0, 1], 1000 + port)))
-                    }
-                    Dgram::Junk(n) => {
-                        buf.extend(std::iter::repeat_n(0xA5u8, *n as usize));
-                        (*n as usize, SocketAddr::from(([127, 0, 0, 9], 9)))
-                    }
-                };
-                metas.push(RecvMeta { offset, len, source, ..RecvMeta::EMPTY });
+                let b = d.bytes();
+                buf.extend_from_slice(&b);
+                metas.push(RecvMeta {
+                    offset,
+                    len: b.len(),
+                    wire_len: b.len().saturating_add(d.cut.unwrap_or(0)),
+                    truncated: d.cut.is_some(),
+                    source: d.source(),
+                    ..RecvMeta::EMPTY
+                });
             }
             rec.on_batch(&Batch::new(&buf, &metas, RX_NS, t));
         }
@@ -303,7 +348,18 @@ proptest! {
         let mut cfg = StatsConfig { epoch_ns: 0, ..StatsConfig::new(StatsMode::Full, Duration::from_secs(1)) };
         cfg.flow_budget = FlowBudget::new(budget);
         let stats = feed(&ds, threads, &cfg);
-        let probes = ds.iter().filter(|d| matches!(d, Dgram::Probe { .. })).count() as u64;
+        // What each datagram is, decided independently of the recorder.
+        let count = |f: &dyn Fn(&Dgram) -> bool| ds.iter().filter(|d| f(d)).count() as u64;
+        let probes = count(&|d| d.is_probe());
+        let cut_probes = count(&|d| d.is_probe() && d.cut.is_some());
+        let truncated = count(&|d| d.cut.is_some() || d.bytes().len() < HEADER_LEN);
+        let foreign = count(&|d| !d.is_probe() && d.cut.is_none() && d.bytes().len() >= HEADER_LEN);
+        let bytes = ds.iter().fold(0u64, |a, d| a.saturating_add(d.wire_len()));
+        let mut sent_to: std::collections::HashMap<(SocketAddr, u8), u64> = Default::default();
+        for d in ds.iter().filter(|d| d.is_probe()) {
+            let flow = Repr::from_bytes(&d.bytes()).unwrap().flow;
+            *sent_to.entry((d.source(), flow)).or_default() += 1;
+        }
         let mut flows = 0;
         let mut tracked = 0;
         let mut untracked = 0;
@@ -313,11 +369,13 @@ proptest! {
             untracked += s.untracked_datagrams;
             lat += s.latency.one_way.len() + s.latency.clock_skew + s.latency.clock_anomalies;
             prop_assert!(s.foreign + s.truncated <= s.datagrams);
+            prop_assert!(s.truncated_probes <= s.truncated);
             for f in &s.flows {
                 let k = f.counts;
                 // Every datagram of a tracked flow is exactly one of these.
                 tracked += k.received + k.duplicates + k.seq_anomalies;
                 prop_assert!(k.received >= 1 || k.seq_anomalies >= 1);
+                prop_assert!(k.received + k.duplicates + k.seq_anomalies <= sent_to[&(f.key.source, f.key.flow)]);
                 prop_assert!(k.late <= k.reordered && k.reordered <= k.received);
                 prop_assert!(k.seq_restarts * CONFIRM as u64 <= k.received);
                 // No trillions: each received datagram can open at most a window of loss,
@@ -326,12 +384,30 @@ proptest! {
                 prop_assert!(k.lost <= bound, "lost {} > {bound}: {k:?}", k.lost);
             }
         }
-        prop_assert_eq!(stats.iter().map(|s| s.datagrams).sum::<u64>(), ds.len() as u64);
+        let sum = |f: &dyn Fn(&ThreadStats) -> u64| stats.iter().map(f).fold(0u64, u64::saturating_add);
+        prop_assert_eq!(sum(&|s| s.datagrams), ds.len() as u64);
+        prop_assert_eq!(sum(&|s| s.bytes), bytes, "bytes are wire lengths, saturating");
+        prop_assert_eq!(sum(&|s| s.foreign), foreign, "cut datagrams are never foreign");
+        prop_assert_eq!(sum(&|s| s.truncated), truncated);
+        prop_assert_eq!(sum(&|s| s.truncated_probes), cut_probes);
         prop_assert!(flows <= budget, "{flows} flows > budget {budget}");
         prop_assert_eq!(cfg.flow_budget.used(), flows);
-        prop_assert_eq!(tracked + untracked, probes);
+        prop_assert_eq!(tracked + untracked, probes, "every whole probe header is tracked or untracked");
         // Each probe is one latency sample, one skew or one clock anomaly (no kernel stamps).
         prop_assert_eq!(lat, probes);
+
+        // Minimal mode counts the same datagrams, bytes, foreign and truncated.
+        let min_cfg = StatsConfig { epoch_ns: 0, ..StatsConfig::new(StatsMode::Minimal, Duration::from_secs(1)) };
+        let minimal = feed(&ds, threads, &min_cfg);
+        let key = |v: &[ThreadStats]| v.iter().map(|s| (s.datagrams, s.bytes, s.foreign, s.truncated, s.truncated_probes)).collect::<Vec<_>>();
+        prop_assert_eq!(key(&minimal), key(&stats));
+        let r_min = Report::from_threads(
+            minimal.into_iter().map(|s| (s, ThreadCost::default())).collect(),
+            None,
+            serde_json::Value::Null,
+            Duration::from_secs(1),
+        );
+        prop_assert_eq!(r_min.totals.received, probes);
 
         let r = Report::from_threads(
             stats.into_iter().map(|s| (s, ThreadCost::default())).collect(),
@@ -340,11 +416,11 @@ proptest! {
             Duration::from_secs(1),
         );
         let t = &r.totals;
-        prop_assert!(t.received <= t.datagrams - t.foreign - t.truncated);
-        prop_assert_eq!(
-            t.received + t.duplicates + t.seq_anomalies + t.untracked,
-            t.datagrams - t.foreign - t.truncated
-        );
+        // received = tracked + foreign + truncated − cut probes, as the report defines it.
+        let whole = t.datagrams - t.foreign - t.truncated + t.truncated_probes;
+        prop_assert!(t.received <= whole);
+        prop_assert_eq!(t.received + t.duplicates + t.seq_anomalies + t.untracked, whole);
+        prop_assert_eq!(whole, probes);
         prop_assert!(t.flows <= budget as u64);
         prop_assert!(r.flows.len() <= budget);
         prop_assert!(t.clock_anomalies + t.clock_skew <= probes);
