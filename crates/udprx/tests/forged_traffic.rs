@@ -160,9 +160,9 @@ fn oversized_datagrams_are_counted_alike_by_every_method() {
     };
     let datagrams = count(&|_, _| true);
     let bytes: u64 = traffic.iter().map(|&(n, _, c)| n as u64 * c).sum();
-    let truncated = count(&|n, _| n > BUFFER || n < HEADER_LEN);
+    let truncated = count(&|n, _| !(HEADER_LEN..=BUFFER).contains(&n));
     let truncated_probes = count(&|n, k| n > BUFFER && matches!(k, Kind::Probe));
-    let foreign = count(&|n, k| n <= BUFFER && n >= HEADER_LEN && matches!(k, Kind::Junk));
+    let foreign = count(&|n, k| (HEADER_LEN..=BUFFER).contains(&n) && matches!(k, Kind::Junk));
     let probes = count(&|_, k| matches!(k, Kind::Probe));
     let variants = [
         (Method::Recvfrom, false),
