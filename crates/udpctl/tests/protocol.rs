@@ -146,6 +146,24 @@ fn bad_input_is_answered_and_the_next_good_request_is_served() {
             false,
             ErrorCode::Invalid,
         ),
+        (
+            "huge buffer",
+            run_msg(Some("s3cret"), RunRequest { buffer_size: Some(u32::MAX), ..request() }),
+            false,
+            ErrorCode::Invalid,
+        ),
+        (
+            "zero flow budget",
+            run_msg(Some("s3cret"), RunRequest { flow_budget: Some(0), ..request() }),
+            false,
+            ErrorCode::Invalid,
+        ),
+        (
+            "flow budget over the server's",
+            run_msg(Some("s3cret"), RunRequest { flow_budget: Some(u32::MAX), ..request() }),
+            false,
+            ErrorCode::Invalid,
+        ),
     ];
     for (name, bytes, half_close, want) in cases {
         let got = error_code(raw(addr, &bytes, half_close));
@@ -154,8 +172,8 @@ fn bad_input_is_answered_and_the_next_good_request_is_served() {
         assert_eq!(run.result.receiver.summary.received, 100, "good run after '{name}'");
     }
     let stats = server.stats();
-    assert_eq!(stats.rejected, 21);
-    assert_eq!(stats.runs_completed, 21);
+    assert_eq!(stats.rejected, 24);
+    assert_eq!(stats.runs_completed, 24);
 }
 
 #[test]

@@ -43,6 +43,10 @@ fn bad_arguments_exit_2_with_one_line() {
         &["127.0.0.1:9", "-i", "soon"],
         &["127.0.0.1:9", "--bind", "[::1]:0"],
         &["127.0.0.1:9", "--no-such-flag"],
+        // Two-host flags need --server; the receiver's flow budget is a u32 the server bounds.
+        &["127.0.0.1:9", "--rx-flow-budget", "5"],
+        &["127.0.0.1:9", "--server", "127.0.0.1:9", "--rx-flow-budget", "-1"],
+        &["127.0.0.1:9", "--server", "127.0.0.1:9", "--rx-flow-budget", "4294967296"],
         &[],
     ];
     for args in cases {

@@ -145,6 +145,61 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
 }
 
 #[test]
+fn more_flows_than_the_budget_stay_within_a_memory_cap() {
+    // Issue 13, bug 2's shape on the CLI: 300 source ports × 256 flow ids (76,800 flows, one
+    // datagram each) at a run with the default budget (65,536) and two sockets, under a 1 GiB
+    // address-space cap: the run ends on time, tracks at most the budget, counts the rest, and
+    // its report stays small enough for `udprx merge` to read back.
+    const PORTS: usize = 300;
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let dir = temp_dir("many-flows");
+    let json = dir.join("r.json");
+    let mut cmd = capped(udprx(), AS_CAP);
+    cmd.args(["--bind", &bind, "--method", "recvmmsg", "--sockets", "2", "--rcvbuf", "8M"]);
+    cmd.args(["--duration", "4s", "--interval", "0", "--json"]).arg(&json);
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(300));
+    let dst: SocketAddr = bind.parse().unwrap();
+    let t0 = Instant::now();
+    // All kept open, so no source port is reused (a reused one would repeat flows).
+    let mut senders = Vec::new();
+    for _ in 0..PORTS {
+        senders.push(common::sender_socket(dst));
+        let s = senders.last().unwrap();
+        let mut buf = [0u8; 18];
+        for flow in 0..=255u8 {
+            common::stamp(&mut buf, flow, 0);
+            let _ = s.send(&buf);
+        }
+        std::thread::sleep(Duration::from_micros(500));
+        if t0.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    let (out, in_time) = wait_bounded(child, Duration::from_secs(15));
+    assert!(in_time && out.status.success(), "{out:?}");
+    let size = std::fs::metadata(&json).unwrap().len();
+    assert!(size < 64 << 20, "report of {size} bytes");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let t = &r["totals"];
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert_eq!(n("flow_budget"), 65_536, "{t}");
+    assert!(n("flows") <= 65_536, "{t}");
+    assert_eq!(r["flows"].as_array().unwrap().len() as u64, n("flows"));
+    // One datagram per flow: each is received (tracked) or untracked.
+    assert_eq!(n("duplicates"), 0, "{t}");
+    assert_eq!(n("received") + n("untracked"), n("datagrams"), "{t}");
+    if n("datagrams") > 65_536 {
+        assert_eq!(n("flows"), 65_536, "{t}");
+        assert!(n("untracked") > 0, "{t}");
+    }
+    let (out, in_time) = merge(&[&json], &[]);
+    assert!(in_time && out.status.success(), "merge reads it back: {out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn flow_budget_bounds_the_flows_a_run_tracks() {
     // `--flow-budget 3`: of 6 flows (source ports), 3 are tracked, the rest counted untracked.
     let port = free_port();
