@@ -779,11 +779,28 @@ pub struct PerfSession {
     window: Duration,
 }
 
+/// Removes the work directories (`udprx-perf-<pid>-<n>`) of udprx processes that no longer
+/// exist (killed before they could clean up).
+fn remove_stale_dirs() {
+    let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("udprx-perf-")) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// How long perf may take to start or to answer a command.
 const PERF_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl PerfSession {
     fn start(p: &Profiler, cpus: &[usize]) -> Result<PerfSession, String> {
+        remove_stale_dirs();
         let seq = SESSION_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("udprx-perf-{}-{seq}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -826,6 +843,8 @@ impl PerfSession {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("stderr")).map_err(|e| cleanup(e.to_string()))?)
             .process_group(0);
+        // Without a command to run, perf would record until stopped: it ends with udprx.
+        super::sys::end_with_parent(&mut cmd);
         let child =
             cmd.spawn().map_err(|e| cleanup(format!("starting {}: {e}", p.perf.display())))?;
         Ok(PerfSession {

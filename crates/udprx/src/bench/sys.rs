@@ -49,6 +49,24 @@ pub fn mkfifo(path: &Path) -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
+/// Makes the child that `cmd` starts receive SIGTERM when the thread that starts it ends
+/// (`PR_SET_PDEATHSIG`), so a udprx killed with SIGKILL does not leave it running. Start such
+/// children from a thread that lives as long as they should (the main thread).
+pub fn end_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec; it only calls prctl, which
+    // is async-signal-safe, allocates nothing and touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
+}
+
 /// What a reaped child used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChildExit {
