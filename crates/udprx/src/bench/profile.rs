@@ -70,7 +70,7 @@ pub enum Category {
     UserOther,
     /// The idle loop.
     Idle,
-    /// Other kernel work: timers, RCU, interrupts, the sender's path, unresolved frames.
+    /// Other kernel work: timers, RCU, kernel threads, the sender's path, unresolved frames.
     OtherKernel,
     /// User space of other processes on the receive cores.
     OtherProcess,
@@ -448,7 +448,8 @@ fn lookup(rules: &[(&str, Category)], name: &str) -> Option<Category> {
 
 /// The category of one collapsed stack (`comm-pid;root;...;leaf`, kernel frames annotated
 /// `_[k]`). `own_pid` is the receiving process: user-space samples of any other process are
-/// [`Category::OtherProcess`]. Kernel work is classified whichever process it interrupted.
+/// [`Category::OtherProcess`], and so is their kernel work that no rule claims. Receive work
+/// (a softirq, say) is classified whichever process it interrupted.
 pub fn classify(stack: &str, own_pid: u32) -> Category {
     let mut parts = stack.split(';');
     let root = parts.next().unwrap_or("");
@@ -464,7 +465,16 @@ pub fn classify(stack: &str, own_pid: u32) -> Category {
                     return c;
                 }
             }
-            if pid == Some(0) { Category::Idle } else { Category::OtherKernel }
+            // Unclassified kernel work on behalf of another user process (its page faults,
+            // its system calls) is that process's; kernel threads' stays other kernel.
+            let user_process = frames.iter().any(|f| !kernel(f));
+            if pid == Some(0) {
+                Category::Idle
+            } else if pid != Some(own_pid) && user_process {
+                Category::OtherProcess
+            } else {
+                Category::OtherKernel
+            }
         }
         _ if pid != Some(own_pid) => Category::OtherProcess,
         _ => frames
@@ -1661,6 +1671,15 @@ mod tests {
         // Another process's user space (a compiler sharing the core) is not udprx's.
         let s = stack("rustc-999", &["_start", "rustc_driver::main"], &[]);
         assert_eq!(classify(&s, PID), Category::OtherProcess);
+        // So is its own kernel work, but not a kernel thread's.
+        let s = stack(
+            "rustc-999",
+            &["_start", "rustc_driver::main"],
+            &["asm_exc_page_fault", "exc_page_fault", "do_user_addr_fault"],
+        );
+        assert_eq!(classify(&s, PID), Category::OtherProcess);
+        let s = stack("kworker/1:1-77", &[], &["ret_from_fork", "kthread", "worker_thread"]);
+        assert_eq!(classify(&s, PID), Category::OtherKernel);
         // But its interruption by the receive softirq is receive work.
         let s = stack("rustc-999", &["_start", "rustc_driver::main"], SOFTIRQ_TO_UDP);
         assert_eq!(classify(&s, PID), Category::UdpQueue);
