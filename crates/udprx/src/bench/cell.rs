@@ -222,12 +222,40 @@ fn warm_up(dest: SocketAddr) {
     std::thread::sleep(Duration::from_millis(20));
 }
 
+/// Called around a cell's measured window: just before the sender starts and right after it
+/// ends (the receiver is built and running; its set-up and drain are outside the window).
+pub trait CellWindow {
+    /// The sender is about to start.
+    fn open(&mut self);
+    /// The sender has ended.
+    fn close(&mut self);
+}
+
+/// A window nobody watches.
+struct Unwatched;
+
+impl CellWindow for Unwatched {
+    fn open(&mut self) {}
+    fn close(&mut self) {}
+}
+
 /// Runs one udprx cell.
 pub fn run_udprx(
     topo: &Topology,
     spec: &CellSpec,
     path: UdprxPath,
     stop: &AtomicBool,
+) -> Result<CellResult> {
+    run_udprx_watched(topo, spec, path, stop, &mut Unwatched)
+}
+
+/// Runs one udprx cell, calling `window` around its measured window (the profiler's hook).
+pub fn run_udprx_watched(
+    topo: &Topology,
+    spec: &CellSpec,
+    path: UdprxPath,
+    stop: &AtomicBool,
+    window: &mut dyn CellWindow,
 ) -> Result<CellResult> {
     let traffic = spec.row.scenario.traffic();
     let rx_ns = topo.rx_netns();
@@ -321,9 +349,11 @@ pub fn run_udprx(
         }
         std::thread::sleep(Duration::from_millis(5));
         let noise_before = NoiseSample::read();
+        window.open();
         let sender = s.spawn(move || flood(tx_ns, dest, spec, traffic, stop));
         let tx =
             sender.join().unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())));
+        window.close();
         *noise_after_slot.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((noise_before, NoiseSample::read()));
         std::thread::sleep(DRAIN);

@@ -343,6 +343,13 @@ pub fn terminal(report: &BenchReport) -> String {
     for cmp in &report.comparisons {
         let _ = writeln!(out, "\n{}", cmp.sentence());
     }
+    if let Some(p) = &report.profile {
+        let _ = writeln!(
+            out,
+            "\nwhere the receive cores' time went (perf cpu-clock, one extra trial per path; share of sampled time · ns per datagram)"
+        );
+        out.push_str(&p.render(false));
+    }
     if report.curves.series.iter().any(|s| s.latency.is_some()) {
         let _ = writeln!(
             out,
@@ -415,6 +422,20 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
             let _ = writeln!(o, "### Setting: {}\n", s.name);
         }
         o.push_str(&results_table(report, i, true));
+        let _ = writeln!(o);
+    }
+    if let Some(p) = &report.profile {
+        let _ = writeln!(o, "## Where the time goes\n");
+        let _ = writeln!(
+            o,
+            "`--profile`: one extra trial per path at the scenario's common paced rate, after the curves (perf's \
+            overhead is not in any figure above), sampled by `perf record -e cpu-clock` at {} Hz on the receiver's \
+            cores. Each cell: share of the sampled time on those cores · sampled time per received datagram. The \
+            categories are defined by function-name patterns (see docs/methodology.md); the flame graphs show the \
+            stacks.\n",
+            p.freq
+        );
+        o.push_str(&p.render(true));
         let _ = writeln!(o);
     }
     for cmp in &report.comparisons {

@@ -28,6 +28,7 @@ pub mod markdown;
 pub mod noise;
 pub mod peers;
 pub mod plan;
+pub mod profile;
 pub mod report;
 pub mod run;
 pub mod search;

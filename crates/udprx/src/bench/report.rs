@@ -85,6 +85,9 @@ pub struct BenchReport {
     pub notes: Vec<String>,
     /// Wall time of the whole run, seconds.
     pub wall_s: f64,
+    /// Where each path's receive-core time went (`--profile`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<super::profile::ProfileRun>,
 }
 
 impl BenchReport {

@@ -11,6 +11,7 @@ use super::curve::{self, CurveConfig};
 use super::env::{self, Env};
 use super::noise::Thresholds;
 use super::plan::{self, Plan, Progress, Selection, Size, SkippedRow};
+use super::profile;
 use super::report::{self, BenchReport, Config, SettingInfo, TopologyInfo};
 use super::sysctl::{self, Applier, Profile, SysctlSweep};
 use super::topology::{self, Kind, Topology};
@@ -64,6 +65,8 @@ pub struct Options {
     pub sysctls: Vec<String>,
     /// `--profile` files.
     pub profiles: Vec<PathBuf>,
+    /// `--profile` without a file: sample each path with perf in one extra trial.
+    pub cpu_profile: bool,
     /// Add iperf3 and sockperf rows.
     pub peers: bool,
     /// Output directory (default `bench-results/<timestamp>`).
@@ -95,6 +98,8 @@ pub struct Prepared {
     pub out_dir: PathBuf,
     /// Notes decided during validation.
     pub notes: Vec<String>,
+    /// Profile each udprx path with perf after the curves.
+    pub cpu_profile: bool,
 }
 
 /// Whether the `ip` command of iproute2 is on the PATH (the veth topology needs it).
@@ -303,6 +308,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         baseline,
         out_dir,
         notes,
+        cpu_profile: opts.cpu_profile,
     })
 }
 
@@ -398,14 +404,7 @@ impl Bench for RealBench<'_> {
     }
 
     fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
-        if self.topo.kind() == Kind::Veth {
-            let rps = self.current.and_then(|i| self.settings[i].rps).unwrap_or(self.rps);
-            let want = if rps { spec.receiver_cpus.clone() } else { Vec::new() };
-            if self.rps_mask.as_ref() != Some(&want) {
-                self.topo.set_rps(&want)?;
-                self.rps_mask = Some(want);
-            }
-        }
+        self.set_rps_for(spec)?;
         match spec.row.receiver {
             Receiver::Udprx { method, fanout, gro, spin } => super::cell::run_udprx(
                 self.topo,
@@ -416,6 +415,162 @@ impl Bench for RealBench<'_> {
             Receiver::Peer { peer } => super::peers::run_peer(self.topo, spec, peer, self.stop),
         }
     }
+}
+
+impl RealBench<'_> {
+    /// Points RPS at the cell's receiver cores (or off) where the setting wants it.
+    fn set_rps_for(&mut self, spec: &CellSpec) -> Result<()> {
+        if self.topo.kind() == Kind::Veth {
+            let rps = self.current.and_then(|i| self.settings[i].rps).unwrap_or(self.rps);
+            let want = if rps { spec.receiver_cpus.clone() } else { Vec::new() };
+            if self.rps_mask.as_ref() != Some(&want) {
+                self.topo.set_rps(&want)?;
+                self.rps_mask = Some(want);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one udprx cell with `window` called around its measured window.
+    fn run_watched(
+        &mut self,
+        spec: &CellSpec,
+        path: super::cell::UdprxPath,
+        window: &mut dyn super::cell::CellWindow,
+    ) -> Result<CellResult> {
+        self.set_rps_for(spec)?;
+        super::cell::run_udprx_watched(self.topo, spec, path, self.stop, window)
+    }
+}
+
+/// Enables the profiler when the sender starts and disables it when the sender ends.
+struct PerfWindow<'a> {
+    session: &'a mut profile::PerfSession,
+    error: Option<String>,
+}
+
+impl super::cell::CellWindow for PerfWindow<'_> {
+    fn open(&mut self) {
+        if let Err(e) = self.session.enable() {
+            self.error.get_or_insert(e);
+        }
+    }
+    fn close(&mut self) {
+        if let Err(e) = self.session.disable() {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+/// `--profile`: one extra trial per udprx path at its scenario's common paced rate (the
+/// lowest paced rate it was measured at when the scenario has none), sampled by perf on the
+/// receiver's cores, after the curves so perf's overhead never enters their figures. Writes
+/// `profile-<path>.svg` into `out_dir`. Without perf or permission it records why and returns.
+fn profile_paths(
+    bench: &mut RealBench<'_>,
+    prep: &Prepared,
+    curves: &curve::CurveRun,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+) -> profile::ProfileRun {
+    let mut run = profile::ProfileRun {
+        unavailable: None,
+        freq: profile::DEFAULT_FREQ,
+        notes: Vec::new(),
+        paths: Vec::new(),
+    };
+    let profiler = match profile::Profiler::new(profile::DEFAULT_FREQ) {
+        Ok(p) => p,
+        Err(why) => {
+            progress(&format!("udprx bench: profile: not sampled: {why}"));
+            run.unavailable = Some(why.0);
+            return run;
+        }
+    };
+    run.notes = profiler.notes.clone();
+    let secs = prep.curve.trial_secs.max(profile::PROFILE_SECS);
+    let multi = prep.plan.settings.len() > 1;
+    for s in &curves.series {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            run.notes.push("interrupted (Ctrl-C): not every path was profiled".into());
+            break;
+        }
+        let super::Receiver::Udprx { method, fanout, gro, spin } = s.row.receiver else {
+            continue;
+        };
+        let rate = curves
+            .common_rates
+            .iter()
+            .find(|(sc, _)| *sc == s.row.scenario)
+            .map(|(_, r)| *r)
+            .or_else(|| s.paced().filter(|p| p.n() > 0).filter_map(|p| p.rate).min());
+        let label = if multi {
+            format!("{} [{}]", s.label, prep.plan.settings[s.setting])
+        } else {
+            s.label.clone()
+        };
+        let mut spec = prep.plan.cell(s.row, s.setting, rate, false);
+        spec.secs = secs;
+        let path = super::cell::UdprxPath { method, fanout, gro, spin };
+        let mut entry = profile::PathProfile {
+            label: label.clone(),
+            setting: s.setting,
+            rate,
+            secs,
+            svg: None,
+            table: None,
+            rx_pps: None,
+            error: None,
+        };
+        let measured = (|| -> std::result::Result<_, String> {
+            bench.enter_setting(s.setting).map_err(|e| e.to_string())?;
+            let mut session = profiler.start(&spec.receiver_cpus)?;
+            let mut window = PerfWindow { session: &mut session, error: None };
+            let cell = bench.run_watched(&spec, path, &mut window).map_err(|e| e.to_string())?;
+            if let Some(e) = window.error {
+                return Err(e);
+            }
+            let sampled = session.window().as_secs_f64();
+            let collapsed = session.finish()?;
+            Ok((cell, collapsed, sampled))
+        })();
+        match measured {
+            Ok((cell, collapsed, sampled)) => {
+                let table = profile::ProfileTable::from_collapsed(
+                    &collapsed,
+                    std::process::id(),
+                    &spec.receiver_cpus,
+                    profiler.freq(),
+                    sampled,
+                    cell.received,
+                );
+                let file = format!("profile-{}.svg", profile::slug(&label));
+                let title = format!(
+                    "{label} at {} — {}",
+                    rate.map_or("unpaced".into(), |r| format!("{} pps", report::kpps(r as f64))),
+                    table.headline().trim_start_matches("profile: ")
+                );
+                match profile::flame_graph(&collapsed, &title, &prep.out_dir.join(&file)) {
+                    Ok(()) => entry.svg = Some(file),
+                    Err(e) => entry.error = Some(e),
+                }
+                progress(&format!(
+                    "profile {label}: {} samples, busy {:.1}%, rx {} pps",
+                    table.samples,
+                    100.0 - table.percent_of(profile::Category::Idle),
+                    report::kpps(cell.rx_pps)
+                ));
+                entry.rx_pps = Some(cell.rx_pps);
+                entry.table = Some(table);
+            }
+            Err(e) => {
+                progress(&format!("profile {label}: FAILED: {e}"));
+                entry.error = Some(e);
+            }
+        }
+        run.paths.push(entry);
+    }
+    run
 }
 
 /// One progress line.
@@ -563,6 +718,11 @@ pub fn execute(
             curves.disturbed
         ));
     }
+    let cpu_profile = if prep.cpu_profile && !interrupted {
+        Some(profile_paths(&mut bench, &prep, &curves, stop, progress))
+    } else {
+        None
+    };
     let setting_notes = std::mem::take(&mut bench.setting_notes);
     // Undo the settings and the topology before writing (guards would too).
     let restore_failures = bench.applier.restore();
@@ -599,12 +759,16 @@ pub fn execute(
         baseline: None,
         notes,
         wall_s: started.elapsed().as_secs_f64(),
+        profile: cpu_profile,
     };
     answer::analyze(&mut report);
     if let Some((name, base)) = &prep.baseline {
         report.baseline = Some(super::compare::compare_reports(base, &report, name, "this run"));
     }
-    let files = report.write(&prep.out_dir)?;
+    let mut files = report.write(&prep.out_dir)?;
+    if let Some(p) = &report.profile {
+        files.extend(p.paths.iter().filter_map(|x| x.svg.as_ref()).map(|f| prep.out_dir.join(f)));
+    }
     Ok(Outcome { report, files, interrupted })
 }
 

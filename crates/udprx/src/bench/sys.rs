@@ -1,5 +1,6 @@
 //! The few system calls the harness makes itself: entering a network namespace, the effective
-//! user, the clock tick, signalling and reaping child processes with their CPU usage.
+//! user, the clock tick, signalling and reaping child processes with their CPU usage, and the
+//! named pipes that steer `perf record` (see [`super::profile`]).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -36,6 +37,34 @@ pub fn signal(pid: u32, signal: i32) -> io::Result<()> {
     // SAFETY: kill takes plain integers; a stale pid yields ESRCH, not undefined behaviour.
     let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Creates a named pipe (FIFO) at `path`, readable and writable by the owner only.
+pub fn mkfifo(path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call; mkfifo only reads it.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Makes the child that `cmd` starts receive SIGTERM when the thread that starts it ends
+/// (`PR_SET_PDEATHSIG`), so a udprx killed with SIGKILL does not leave it running. Start such
+/// children from a thread that lives as long as they should (the main thread).
+pub fn end_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec; it only calls prctl, which
+    // is async-signal-safe, allocates nothing and touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
 }
 
 /// What a reaped child used.

@@ -89,9 +89,11 @@ pub struct BenchArgs {
     /// A sysctl to compare: key=v1,v2 (repeatable; settings are the cross product).
     #[arg(long = "sysctl", value_name = "KEY=V1,V2")]
     pub sysctl: Vec<String>,
-    /// A profile file of named settings (see profiles/tuning.conf); repeatable.
-    #[arg(long = "profile", value_name = "FILE")]
-    pub profile: Vec<PathBuf>,
+    /// A profile file of named settings (see profiles/tuning.conf); repeatable. Without a
+    /// file, `--profile` samples each path's receive cores with `perf record -e cpu-clock` in
+    /// one extra trial at the common paced rate: a share table per path and flame graphs.
+    #[arg(long = "profile", value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    pub profile: Vec<String>,
     /// Add iperf3 and sockperf receivers as reference rows, where installed.
     #[arg(long)]
     pub peers: bool,
@@ -153,7 +155,8 @@ impl BenchArgs {
             max_rate: self.max_rate,
             latency_at: self.latency_at,
             sysctls: self.sysctl.clone(),
-            profiles: self.profile.clone(),
+            profiles: self.profile.iter().filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
+            cpu_profile: self.profile.iter().any(|p| p.is_empty()),
             peers: self.peers,
             out: self.out.clone(),
             sender_cpus: self.sender_cpus.clone(),

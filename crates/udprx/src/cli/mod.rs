@@ -151,6 +151,23 @@ mod tests {
     }
 
     #[test]
+    fn bench_profile_with_and_without_a_file() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Some(Command::Bench(b)) => b.options().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let o = parse(&["udprx", "bench", "--profile", "--quick"]);
+        assert!(o.cpu_profile && o.profiles.is_empty());
+        let o = parse(&["udprx", "bench", "--profile", "profiles/tuning.conf"]);
+        assert!(!o.cpu_profile);
+        assert_eq!(o.profiles, vec![std::path::PathBuf::from("profiles/tuning.conf")]);
+        let o = parse(&["udprx", "bench", "--profile", "a.conf", "--profile"]);
+        assert!(o.cpu_profile && o.profiles.len() == 1);
+        let o = parse(&["udprx", "bench", "--quick"]);
+        assert!(!o.cpu_profile && o.profiles.is_empty());
+    }
+
+    #[test]
     fn bytes_and_cpus() {
         assert_eq!(parse_bytes("4M"), Ok(4 << 20));
         assert_eq!(parse_bytes("1000"), Ok(1000));

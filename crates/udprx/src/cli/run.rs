@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use udprx::bench::profile::{self, PerfSession, Profiler};
 use udprx::measure::{self, Measure};
 use udprx::stats::flow::{DEFAULT_FLOW_BUDGET, check_flow_budget};
 use udprx::stats::{IntervalLine, MAX_INTERVAL, MIN_INTERVAL, StatsMode};
@@ -89,6 +91,16 @@ pub struct RunArgs {
     /// (about 600 bytes each); datagrams of further flows are counted as untracked.
     #[arg(long, value_name = "FLOWS", default_value_t = DEFAULT_FLOW_BUDGET as u64)]
     pub flow_budget: u64,
+    /// Sample the receive cores with `perf record -e cpu-clock` over the run and print where
+    /// their time went (needs perf and root; without them the run goes on and says why).
+    #[arg(long)]
+    pub profile: bool,
+    /// Flame graph of `--profile` (default: profile-<method>.svg in the current directory).
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    pub profile_svg: Option<PathBuf>,
+    /// Sampling frequency of `--profile`, Hz (10..=20000).
+    #[arg(long, value_name = "HZ", default_value_t = profile::DEFAULT_FREQ, requires = "profile")]
+    pub profile_freq: u32,
 }
 
 /// A parsed `--cpus` value (a newtype so clap takes it as one value, not many).
@@ -162,6 +174,14 @@ impl Drop for JsonFile {
 pub fn execute(a: RunArgs) -> Result<(), CliError> {
     check_interval(a.interval)?;
     let flow_budget = check_flow_budget("--flow-budget", a.flow_budget).map_err(CliError::usage)?;
+    if !profile::FREQ_RANGE.contains(&a.profile_freq) {
+        return Err(CliError::usage(format!(
+            "--profile-freq must be between {} and {} Hz, got {}",
+            profile::FREQ_RANGE.start(),
+            profile::FREQ_RANGE.end(),
+            a.profile_freq
+        )));
+    }
     let json_file = match a.json.as_deref() {
         Some(path) if path != "-" => Some(JsonFile::open(path)?),
         _ => None,
@@ -197,6 +217,16 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
     say(&setup_line(rx.setup()));
     if let Some(r) = &rx.setup().fallback_reason {
         say(&format!("udprx: auto chose {} because: {r}", rx.setup().method));
+    }
+
+    // The profiler samples the receive threads' cores (every CPU when a thread is unpinned)
+    // from here to the end of the receive loop.
+    let mut perf: Option<PerfSession> = None;
+    if a.profile {
+        match start_profile(rx.setup(), a.profile_freq) {
+            Ok(p) => perf = Some(p),
+            Err(why) => say(&format!("udprx: profile: not sampled: {why}")),
+        }
     }
 
     let signal = Arc::new(AtomicBool::new(false));
@@ -235,10 +265,18 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         done.store(true, Ordering::Relaxed);
         r
     })?;
+    let mut text = report.to_table();
+    if let Some(p) = perf {
+        let svg = a
+            .profile_svg
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("profile-{}.svg", report_method(&report))));
+        text.push_str(&finish_profile(p, report.summary().received, &svg));
+    }
     if json_stdout {
-        eprint!("{}", report.to_table());
+        eprint!("{text}");
     } else {
-        print!("{}", report.to_table());
+        print!("{text}");
     }
     if let Some(f) = json_file {
         f.write(&(report.to_json() + "\n"))?;
@@ -248,6 +286,72 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::runtime(format!("writing JSON: {e}")))?;
     }
     Ok(())
+}
+
+/// Starts `perf record` on the receive threads' cores and enables it.
+fn start_profile(setup: &SetupInfo, freq: u32) -> Result<PerfSession, String> {
+    let profiler = Profiler::new(freq).map_err(|u| u.0)?;
+    let mut cpus: Vec<usize> = setup.cpus.iter().flatten().copied().collect();
+    if cpus.len() < setup.cpus.len() {
+        cpus.clear(); // an unpinned thread may run anywhere: sample every CPU
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    let mut session = profiler.start(&cpus)?;
+    session.enable()?;
+    for n in profiler.notes {
+        eprintln!("udprx: profile: {n}");
+    }
+    Ok(session)
+}
+
+/// Stops the profiler and renders its table (or the one line saying why there is none).
+fn finish_profile(session: PerfSession, received: u64, svg: &std::path::Path) -> String {
+    let cpus = session.cpus().to_vec();
+    let freq = session.freq();
+    let window = session.window().as_secs_f64();
+    let collapsed = match session.finish() {
+        Ok(c) => c,
+        Err(why) => return format!("\nudprx: profile: failed: {why}\n"),
+    };
+    let table = profile::ProfileTable::from_collapsed(
+        &collapsed,
+        std::process::id(),
+        &cpus,
+        freq,
+        window,
+        received,
+    );
+    let mut out = format!("\n{}\n", table.headline());
+    out.push_str(&table.render(false));
+    for n in &table.notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    if !table.other_top.is_empty() {
+        let list: Vec<String> = table
+            .other_top
+            .iter()
+            .map(|(f, ns)| format!("{f} {:.1}%", *ns as f64 * 100.0 / table.total_ns.max(1) as f64))
+            .collect();
+        out.push_str(&format!("other kernel, largest: {}\n", list.join(", ")));
+    }
+    let title = format!("udprx: {}", table.headline().trim_start_matches("profile: "));
+    match profile::flame_graph(&collapsed, &title, svg) {
+        Ok(()) => out.push_str(&format!("flame graph: {}\n", svg.display())),
+        Err(e) => out.push_str(&format!("udprx: profile: no flame graph: {e}\n")),
+    }
+    out
+}
+
+/// The method the report ran (for the default flame graph name).
+fn report_method(r: &udprx::report::Report) -> String {
+    r.setup
+        .get("method")
+        .and_then(|m| m.as_str())
+        .unwrap_or("run")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
 }
 
 fn setup_line(s: &SetupInfo) -> String {
