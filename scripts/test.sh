@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: unit, integration, property and doc tests of the whole workspace.
-# Runs every test binary even when one fails (--no-fail-fast), then ends with one summary line over every test binary ("tests: N passed, N failed, N skipped").
+# Runs every test binary even when one fails (--no-fail-fast), then ends with one summary line
+# over every test binary ("tests: N passed, N failed, N skipped").
 #
 # A test that cannot run here (no root or namespaces, no io_uring, no IPv6, a missing tool)
 # records its skip in $UDPRX_SKIP_LOG (testsupport/skip.rs); every passing test that skipped all
