@@ -10,9 +10,9 @@
 # usage: scripts/soak.sh MINUTES [METHODS...]
 #   MINUTES   1..120 per method
 #   METHODS   recvfrom, recvmmsg, uring, reuseport (recvmmsg on 2 SO_REUSEPORT sockets);
-#             default: all four. reuseport needs 3 cores (2 receive threads + the sender) and
-#             is skipped with a message on smaller hosts; uring is skipped when io_uring is
-#             unavailable (both print SKIP, neither fails the run).
+#             default: all four. On fewer than 3 cores reuseport's threads share cores with
+#             the sender (noted; a soak checks books and resources, not speed); uring is
+#             skipped when io_uring is unavailable (prints SKIP, does not fail the run).
 # Environment:
 #   SOAK_RATE=PPS           sender rate (default 150000: what a 2-core VM sustains with the
 #                           receiver and sender on their own cores; drops are accounted anyway)
@@ -75,8 +75,8 @@ for m in "${methods[@]}"; do
   method=$m sockets=1
   if [ "$m" = reuseport ]; then
     if [ "$cores" -lt 3 ]; then
-      echo "SKIP reuseport: needs 3 cores (2 receive threads + the sender), this host has $cores"
-      continue
+      # A soak checks books and resources, not speed: share cores, say so, run anyway.
+      echo "note reuseport: 2 receive threads + the sender share $cores cores (books and RSS still checked)"
     fi
     method=recvmmsg sockets=2
   fi
