@@ -301,7 +301,11 @@ impl Xsk {
         let attempts =
             [XDP_ZEROCOPY | XDP_USE_NEED_WAKEUP, XDP_COPY | XDP_USE_NEED_WAKEUP, XDP_COPY];
         let mut last = None;
-        for flags in attempts {
+        // A socket closed a moment ago releases its queue asynchronously (deferred pool
+        // release): EBUSY is retried for up to a second before it counts.
+        let t0 = std::time::Instant::now();
+        let mut i = 0;
+        while let Some(&flags) = attempts.get(i) {
             let sa = SockaddrXdp {
                 family: AF_XDP as u16,
                 flags,
@@ -326,15 +330,22 @@ impl Xsk {
                 return Ok(xsk);
             }
             let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EBUSY)
+                && t0.elapsed() < std::time::Duration::from_secs(1)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            }
             // Only "this mode is not offered" moves on to the next mode.
-            let retry = matches!(
+            let next = matches!(
                 e.raw_os_error(),
                 Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(libc::EPROTONOSUPPORT)
             );
             last = Some(e);
-            if !retry {
+            if !next {
                 break;
             }
+            i += 1;
         }
         Err(XskError::Bind(last.unwrap_or_else(|| io::Error::other("bind failed"))))
     }
