@@ -209,7 +209,24 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
             }
         }
     }
+    // The XDP rows: where AF_XDP works (root, the veth topology, kernel support); otherwise
+    // one line says why they were left out.
+    let wants_xdp = methods.is_empty() || methods.iter().any(|m| m.is_xdp());
+    let xdp_missing = if !wants_xdp {
+        None
+    } else if kind != Kind::Veth {
+        Some("they need the veth topology (root)".to_string())
+    } else {
+        crate::xdp::probe().err()
+    };
+    if let Some(why) = &xdp_missing
+        && !methods.is_empty()
+        && methods.iter().all(|m| m.is_xdp())
+    {
+        return bad(format!("--methods asks only for XDP paths, but {why}"));
+    }
     let selection = Selection {
+        xdp: wants_xdp && xdp_missing.is_none(),
         size,
         methods,
         fanouts,
@@ -268,6 +285,22 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         } else {
             rows.push(r);
         }
+    }
+    if let Some(why) = &xdp_missing
+        && (selection.scenarios.is_empty()
+            || selection.scenarios.contains(&super::Scenario::Classic))
+        && (selection.fanouts.is_empty() || selection.fanouts.contains(&super::Fanout::One))
+    {
+        let keep =
+            |m: &super::RecvMethod| selection.methods.is_empty() || selection.methods.contains(m);
+        let labels: Vec<String> = super::RecvMethod::XDP
+            .iter()
+            .filter(|m| keep(m))
+            .map(|m| {
+                super::Row::udprx(super::Scenario::Classic, *m, super::Fanout::One, false).label(1)
+            })
+            .collect();
+        skipped.push(SkippedRow { label: labels.join(", "), reason: format!("left out: {why}") });
     }
     if rows.is_empty() {
         let why: Vec<String> =
@@ -398,8 +431,8 @@ impl Bench for RealBench<'_> {
     }
 
     fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
+        let rps = self.current.and_then(|i| self.settings[i].rps).unwrap_or(self.rps);
         if self.topo.kind() == Kind::Veth {
-            let rps = self.current.and_then(|i| self.settings[i].rps).unwrap_or(self.rps);
             let want = if rps { spec.receiver_cpus.clone() } else { Vec::new() };
             if self.rps_mask.as_ref() != Some(&want) {
                 self.topo.set_rps(&want)?;
@@ -410,7 +443,8 @@ impl Bench for RealBench<'_> {
             Receiver::Udprx { method, fanout, gro, spin } => super::cell::run_udprx(
                 self.topo,
                 spec,
-                super::cell::UdprxPath { method, fanout, gro, spin },
+                // Receiver-bound like RPS: the XDP rows move the veth's NAPI to the receiver.
+                super::cell::UdprxPath { method, fanout, gro, spin, threaded_napi: rps },
                 self.stop,
             ),
             Receiver::Peer { peer } => super::peers::run_peer(self.topo, spec, peer, self.stop),
@@ -651,6 +685,11 @@ mod tests {
         assert_eq!(p.kind, Kind::Loopback);
         assert!(!p.rps);
         assert!(p.notes.iter().any(|n| n.contains("loopback")));
+        // The XDP rows are left out on loopback, with one line saying why.
+        assert!(!p.plan.rows.iter().any(|r| r.label(1).contains("xdp")));
+        let xdp: Vec<_> = p.plan.skipped.iter().filter(|s| s.label.contains("xdp")).collect();
+        assert_eq!(xdp.len(), 1, "{:?}", p.plan.skipped);
+        assert!(xdp[0].reason.contains("veth"), "{}", xdp[0].reason);
         assert!(out.is_dir());
         assert!(!p.plan.sender_cpus.is_empty());
         assert!(p.curve.budget_secs <= 240.0, "{}", p.curve.budget_secs);
@@ -659,6 +698,11 @@ mod tests {
         let p = prepare(&Options { out: Some(out2.clone()), ..Options::default() }, true).unwrap();
         assert_eq!(p.kind, Kind::Veth);
         assert!(p.rps);
+        // Asking only for XDP paths where they cannot run is refused with the reason.
+        let only_xdp =
+            Options { methods: vec!["xdp".into()], out: Some(tmp_out("x")), ..Options::default() };
+        let e = prepare(&only_xdp, false).unwrap_err();
+        assert!(e.to_string().contains("veth"), "{e}");
         std::fs::remove_dir_all(&out2).unwrap();
     }
 }

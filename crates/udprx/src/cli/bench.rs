@@ -31,7 +31,7 @@ pub struct BenchArgs {
     /// Leave RPS off: the receive softirq runs on the sender's core.
     #[arg(long)]
     pub no_rps: bool,
-    /// Only these methods (recvfrom, recvmmsg, uring), comma-separated.
+    /// Only these methods (recvfrom, recvmmsg, uring, xdp, xdp-drop), comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub methods: Vec<String>,
     /// Only these fan-outs (one, hash, cpu), comma-separated.

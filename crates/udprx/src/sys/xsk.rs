@@ -246,6 +246,18 @@ pub(crate) enum XskError {
     Bind(io::Error),
 }
 
+/// Opens and closes an AF_XDP socket: whether the kernel has them and we may create them.
+pub(crate) fn probe() -> io::Result<()> {
+    // SAFETY: plain socket(2) call; the fd is owned (and closed) right below.
+    let raw = unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    drop(unsafe { OwnedFd::from_raw_fd(raw) });
+    Ok(())
+}
+
 impl Xsk {
     /// Creates a socket with `frames` UMEM frames (a power of two; also every ring's size) and
     /// binds it to `queue` of `ifindex`: zero-copy with need-wakeup if the driver offers it,

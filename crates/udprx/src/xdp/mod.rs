@@ -103,6 +103,23 @@ pub(crate) struct Request<'a> {
     pub force: bool,
 }
 
+/// Whether this process can use the XDP paths at all: creates an XSKMAP, loads the redirect
+/// program and opens an AF_XDP socket, and closes them again (nothing is attached). The error
+/// says what is missing, in one line.
+pub fn probe() -> Result<(), String> {
+    let map = bpf::map_create(bpf::MAP_XSKMAP, 4, 1, "udprx_probe")
+        .map_err(|e| bpf_err("creating an XSKMAP", e).to_string())?;
+    let insns = prog::assemble(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        9,
+        prog::Action::Redirect,
+        map.as_raw_fd(),
+    );
+    bpf::prog_load_xdp(&insns, "udprx_probe")
+        .map_err(|e| bpf_err("loading an XDP program", e).to_string())?;
+    xsk::probe().map_err(|e| xsk_err(xsk::XskError::Socket(e), "-", 0).to_string())
+}
+
 /// Resolves the interface: the one named, or the one holding the bound address.
 pub(crate) fn resolve_iface(addr: SocketAddr, iface: Option<&str>) -> Result<(String, u32), Error> {
     let name = match iface {
