@@ -893,6 +893,12 @@ mod tests {
             b().ring_buffers(32768).buffer_size(1 << 20),
             b().method(Method::Recvmmsg).sockets(1024).batch(1024).buffer_size(4096),
             b().method(Method::Uring).sockets(64).gro(true).ring_buffers(1024),
+            // Socket options mean nothing to the XDP paths; xdp-drop has no sockets to spread.
+            b().method(Method::Xdp).gro(true),
+            b().method(Method::Xdp).timestamps(true),
+            b().method(Method::Xdp).sockets(2).steer(Steer::Cpu),
+            b().method(Method::XdpDrop).sockets(2),
+            b().method(Method::Xdp).sockets(1024).ring_buffers(32768),
         ];
         for r in refused {
             let e = r.validate().expect_err("must be refused");
@@ -910,11 +916,20 @@ mod tests {
             assert!(ok.validate().is_ok(), "{ok:?}");
         }
         assert_eq!(b().buffer_memory(), 4096 * 2048);
+        // auto never resolves to an XDP path (it would take over an interface queue).
+        assert!(!Method::ALL.iter().any(|m| m.is_xdp()));
     }
 
     #[test]
     fn names_round_trip() {
-        for m in [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::Auto] {
+        for m in [
+            Method::Recvfrom,
+            Method::Recvmmsg,
+            Method::Uring,
+            Method::Auto,
+            Method::Xdp,
+            Method::XdpDrop,
+        ] {
             assert_eq!(m.to_string().parse::<Method>(), Ok(m));
             let j = serde_json::to_string(&m).unwrap();
             assert_eq!(j, format!("\"{m}\""));

@@ -40,9 +40,11 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>, sock: &mut xsk::Xsk) -> 
                 if ready {
                     continue;
                 }
-            }
-            if let Ok(s) = sock.stats() {
-                ctx.stats.kernel_drops = Some(s.drops().min(u32::MAX as u64) as u32);
+                // A quiet period: refresh the drop counters (one getsockopt per idle wait; a
+                // spinning loop reads them once at the end instead).
+                if let Ok(s) = sock.stats() {
+                    ctx.stats.kernel_drops = Some(s.drops().min(u32::MAX as u64) as u32);
+                }
             }
             if !ctx.idle() {
                 return Ok(());
