@@ -26,6 +26,8 @@ pub struct Options {
     pub topology: Option<Kind>,
     /// RPS on the receiver's veth; `None`: on for veth.
     pub rps: Option<bool>,
+    /// XDP rows: keep the veth's NAPI in the sender's softirq even with RPS.
+    pub xdp_on_sender: bool,
     /// Run size.
     pub size: Option<Size>,
     /// Method names to keep (empty: all).
@@ -81,6 +83,8 @@ pub struct Prepared {
     pub kind: Kind,
     /// RPS on the veth.
     pub rps: bool,
+    /// XDP rows: keep the veth's NAPI in the sender's softirq even with RPS.
+    pub xdp_on_sender: bool,
     /// The plan.
     pub plan: Plan,
     /// How the curves are measured.
@@ -329,6 +333,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     Ok(Prepared {
         kind,
         rps,
+        xdp_on_sender: opts.xdp_on_sender,
         plan,
         settings,
         config: Config { size, curve: curve.clone(), peers: opts.peers },
@@ -398,6 +403,7 @@ struct RealBench<'a> {
     applier: Applier,
     settings: &'a [Profile],
     rps: bool,
+    xdp_on_sender: bool,
     rps_mask: Option<Vec<usize>>,
     stop: &'a AtomicBool,
     setting_notes: Vec<Vec<String>>,
@@ -444,7 +450,13 @@ impl Bench for RealBench<'_> {
                 self.topo,
                 spec,
                 // Receiver-bound like RPS: the XDP rows move the veth's NAPI to the receiver.
-                super::cell::UdprxPath { method, fanout, gro, spin, threaded_napi: rps },
+                super::cell::UdprxPath {
+                    method,
+                    fanout,
+                    gro,
+                    spin,
+                    threaded_napi: rps && !self.xdp_on_sender,
+                },
                 self.stop,
             ),
             Receiver::Peer { peer } => super::peers::run_peer(self.topo, spec, peer, self.stop),
@@ -546,6 +558,7 @@ pub fn execute(
         applier: Applier::new(&topo),
         settings: &prep.settings,
         rps: prep.rps,
+        xdp_on_sender: prep.xdp_on_sender,
         rps_mask: None,
         stop,
         setting_notes: vec![Vec::new(); prep.settings.len()],
