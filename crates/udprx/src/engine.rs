@@ -559,6 +559,8 @@ impl ReceiverBuilder {
             nonblocking: true,
             read_timeout: None,
         };
+        // The interface first: an address on no interface is an XDP error, not a bind error.
+        xdp::resolve_iface(self.addr, self.iface.as_deref())?;
         let (holder, _) = sys::socket::open_bound(self.addr, &opts)?;
         let local_addr = sys::socket::local_addr(&holder)?;
         let queues = if method == Method::Xdp { self.sockets } else { 1 };

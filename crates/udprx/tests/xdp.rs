@@ -480,6 +480,8 @@ fn clear_errors_for_bad_interfaces_and_addresses() {
         (&["--bind", "198.18.0.2:9000", "--method", "xdp", "--iface", "xdpt-none"], "not found"),
         (&["--bind", "127.0.0.1:9000", "--method", "xdp", "--gro"], "--gro"),
         (&["--bind", "0.0.0.0:9000", "--method", "xdp"], "--iface"),
+        (&["--bind", "198.18.7.7:9000", "--method", "xdp"], "not on any interface"),
+        (&["--bind", "198.18.0.2:9000", "--method", "xdp-drop", "--sockets", "2"], "--sockets"),
         (&["--bind", "198.18.0.2:9000", "--method", "xdp", "--sockets", "4"], "receive queue"),
     ];
     for (args, want) in cases {
@@ -493,6 +495,23 @@ fn clear_errors_for_bad_interfaces_and_addresses() {
         assert!(!out.status.success(), "{args:?}");
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // Without privileges (setpriv to nobody): the permission, not a raw errno.
+    let out = Command::new("ip")
+        .args(["netns", "exec", &pair.b, "setpriv", "--reuid=65534", "--regid=65534"])
+        .args(["--clear-groups", env!("CARGO_BIN_EXE_udprx"), "--bind", "198.18.0.2:9000"])
+        .args(["--method", "xdp-drop", "--duration", "1s"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("setpriv") && err.contains("No such file") {
+        common::skip_part(Need::Setup, "no permission", "setpriv (util-linux) is not installed");
+    } else if err.contains("failed to execute") {
+        // The build directory is not open to other users here.
+        common::skip_part(Need::Feature, "no permission", "udprx is not executable by nobody");
+    } else {
+        assert!(!out.status.success());
+        assert!(err.contains("CAP_BPF") && err.contains("root"), "{err}");
     }
     assert!(!pair.rx_has_xdp());
 }
