@@ -178,6 +178,14 @@ pub trait Handler: Send {
         let _ = now_ns;
         Flow::Continue
     }
+
+    /// Called instead of [`Handler::on_batch`] by paths that count datagrams without handing
+    /// them over (`--method xdp-drop`: the XDP program counts and drops them): `datagrams` were
+    /// received, carrying `bytes` of payload, since the last call. The default ignores them.
+    fn on_counted(&mut self, datagrams: u64, bytes: u64, now_ns: u64) -> Flow {
+        let _ = (datagrams, bytes);
+        self.on_idle(now_ns)
+    }
 }
 
 impl<F: FnMut(&Batch<'_>) -> Flow + Send> Handler for F {

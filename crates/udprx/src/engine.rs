@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::method::uring::{self, MAX_RING_BUFFERS};
 use crate::method::{self, LoopConfig, LoopCtx, Method};
 use crate::sys;
+use crate::xdp::{self, Attachment, XdpInfo};
 
 /// How datagrams are spread over several `SO_REUSEPORT` sockets.
 #[derive(
@@ -123,6 +124,9 @@ pub struct SetupInfo {
     pub duration: Option<Duration>,
     /// How kernel drops are read for this method.
     pub drops_source: String,
+    /// The XDP paths: interface, queues, attach and socket mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xdp: Option<XdpInfo>,
 }
 
 fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -174,6 +178,9 @@ pub struct ThreadResult {
     pub buffers: u64,
     /// Batches handed to the handler.
     pub batches: u64,
+    /// AF_XDP: frames that were not a whole Ethernet/IP/UDP datagram (counted and skipped).
+    #[serde(default)]
+    pub bad_frames: u64,
 }
 
 /// Everything a run gives back.
@@ -209,6 +216,8 @@ pub struct ReceiverBuilder {
     idle: Duration,
     uring_defer: bool,
     share_port: bool,
+    iface: Option<String>,
+    force: bool,
 }
 
 /// Default io_uring ring size; smaller with GRO, whose buffers are 64 KiB each.
@@ -323,8 +332,39 @@ impl ReceiverBuilder {
         self
     }
 
+    /// XDP paths: the interface to attach to (default: the one holding the bound address).
+    pub fn iface(mut self, name: Option<String>) -> Self {
+        self.iface = name;
+        self
+    }
+    /// XDP paths: detach an XDP program someone else attached to the interface instead of
+    /// refusing (default false).
+    pub fn force(mut self, on: bool) -> Self {
+        self.force = on;
+        self
+    }
+
     fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Config(m));
+        if self.method.is_xdp() {
+            let m = self.method;
+            let refused = [
+                (self.gro, "--gro"),
+                (self.timestamps, "--timestamps"),
+                (self.steer == Steer::Cpu, "--steer cpu"),
+                (self.busy_poll.is_some(), "--busy-poll"),
+                (self.share_port, "--share-port"),
+            ];
+            if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
+                return bad(format!("{what} applies to UDP sockets, not to --method {m}"));
+            }
+            if m == Method::XdpDrop && self.sockets != 1 {
+                return bad(format!(
+                    "--method xdp-drop counts in the kernel: it takes no --sockets (got {})",
+                    self.sockets
+                ));
+            }
+        }
         if self.sockets == 0 || self.sockets > 1024 {
             return bad(format!("--sockets must be 1..=1024, got {}", self.sockets));
         }
@@ -385,7 +425,10 @@ impl ReceiverBuilder {
         let per_buffer = match self.method {
             Method::Uring | Method::Auto => ring.max(self.batch),
             Method::Recvmmsg => self.batch,
-            Method::Recvfrom => 1,
+            Method::Recvfrom | Method::XdpDrop => 1,
+            Method::Xdp => {
+                return self.sockets as u128 * ring as u128 * sys::xsk::FRAME_SIZE as u128;
+            }
         };
         self.sockets as u128 * per_buffer as u128 * buffer as u128
     }
@@ -400,6 +443,9 @@ impl ReceiverBuilder {
     /// offline CPU.
     pub fn build(self) -> Result<Receiver, Error> {
         self.validate()?;
+        if self.method.is_xdp() {
+            return self.build_xdp();
+        }
         let (method, fallback_reason, uring_mode) = match self.method {
             Method::Auto => match uring::probe(self.uring_defer) {
                 Ok(mode) => (Method::Uring, None, Some(mode.as_str().to_string())),
@@ -482,6 +528,7 @@ impl ReceiverBuilder {
             spin: self.spin,
             duration: self.duration,
             drops_source: drops_source.to_string(),
+            xdp: None,
         };
         let cfg = LoopConfig {
             batch: self.batch,
@@ -494,7 +541,84 @@ impl ReceiverBuilder {
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: self.uring_defer,
         };
-        Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default() })
+        Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default(), xdp: None })
+    }
+
+    /// `xdp` / `xdp-drop`: a plain UDP socket holds the port (and resolves port 0), then the
+    /// program is loaded and attached, with one AF_XDP socket per queue for `xdp`.
+    fn build_xdp(self) -> Result<Receiver, Error> {
+        let method = self.method;
+        let ring_buffers = self.ring_buffers.unwrap_or(DEFAULT_RING_BUFFERS);
+        let opts = sys::socket::SockOpts {
+            reuse_port: false,
+            rcvbuf: None,
+            busy_poll: None,
+            timestamps: false,
+            gro: false,
+            rxq_ovfl: false,
+            nonblocking: true,
+            read_timeout: None,
+        };
+        // The interface first: an address on no interface is an XDP error, not a bind error.
+        xdp::resolve_iface(self.addr, self.iface.as_deref())?;
+        let (holder, _) = sys::socket::open_bound(self.addr, &opts)?;
+        let local_addr = sys::socket::local_addr(&holder)?;
+        let queues = if method == Method::Xdp { self.sockets } else { 1 };
+        let cpus = assign_cpus(queues, Steer::Hash, self.cpus.as_deref())?;
+        let attachment = Attachment::attach(&xdp::Request {
+            addr: local_addr,
+            iface: self.iface.as_deref(),
+            queues,
+            frames: ring_buffers as u32,
+            kind: if method == Method::Xdp { xdp::Kind::Redirect } else { xdp::Kind::Drop },
+            force: self.force,
+        })?;
+        let drops_source = if method == Method::Xdp {
+            "XDP_STATISTICS (rx_dropped + rx_ring_full) of each AF_XDP socket"
+        } else {
+            "none: the XDP program drops every matching datagram after counting it"
+        };
+        let setup = SetupInfo {
+            local_addr,
+            requested_method: method,
+            method,
+            fallback_reason: None,
+            uring_mode: None,
+            sockets: queues,
+            steer: Steer::Hash,
+            cpus,
+            rcvbuf: Vec::new(),
+            rcvbuf_requested: None,
+            batch: self.batch,
+            full_batch: false,
+            ring_buffers,
+            buffer_size: sys::xsk::FRAME_SIZE,
+            gro: false,
+            timestamps: false,
+            busy_poll: None,
+            spin: self.spin,
+            duration: self.duration,
+            drops_source: drops_source.to_string(),
+            xdp: Some(attachment.info.clone()),
+        };
+        let cfg = LoopConfig {
+            batch: self.batch,
+            full_batch: false,
+            ring_buffers,
+            buffer_size: sys::xsk::FRAME_SIZE,
+            gro: false,
+            timestamps: false,
+            spin: self.spin,
+            idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
+            uring_defer: false,
+        };
+        Ok(Receiver {
+            sockets: vec![holder],
+            setup,
+            cfg,
+            stop: self.stop.unwrap_or_default(),
+            xdp: Some(attachment),
+        })
     }
 }
 
@@ -544,6 +668,8 @@ pub struct Receiver {
     setup: SetupInfo,
     cfg: LoopConfig,
     stop: StopHandle,
+    /// The XDP paths: the attached program and its sockets (detached when dropped).
+    xdp: Option<Attachment>,
 }
 
 impl Receiver {
@@ -569,6 +695,8 @@ impl Receiver {
             idle: Duration::from_millis(100),
             uring_defer: true,
             share_port: false,
+            iface: None,
+            force: false,
         }
     }
 
@@ -599,14 +727,21 @@ impl Receiver {
         let deadline_ns = self.setup.duration.map(|d| {
             now_ns(Clock::Monotonic).saturating_add(d.as_nanos().min(u64::MAX as u128) as u64)
         });
-        let flag: &AtomicBool = &self.stop.0;
+        let Receiver { sockets, setup, cfg, stop, mut xdp } = self;
+        let flag: &AtomicBool = &stop.0;
         let factory = &factory;
-        let setup = &self.setup;
-        let cfg = &self.cfg;
+        let setup = &setup;
+        let cfg = &cfg;
+        let sources: Vec<Source<'_>> = match xdp.as_mut() {
+            Some(a) => match &a.counter {
+                Some(c) => vec![Source::Counter(c)],
+                None => a.xsks.iter_mut().map(Source::Xsk).collect(),
+            },
+            None => sockets.iter().map(Source::Socket).collect(),
+        };
         let results: Vec<Result<(H, ThreadResult), Error>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .sockets
-                .iter()
+            let handles: Vec<_> = sources
+                .into_iter()
                 .enumerate()
                 .map(|(i, sock)| {
                     let info = ThreadInfo {
@@ -640,6 +775,9 @@ impl Receiver {
                 })
                 .collect()
         });
+        // Detach the XDP program now, before the results are looked at (dropping the receiver
+        // on any other way out, a panic included, detaches it too).
+        drop(xdp);
         let mut handlers = Vec::with_capacity(results.len());
         let mut threads = Vec::with_capacity(results.len());
         for r in results {
@@ -651,8 +789,18 @@ impl Receiver {
     }
 }
 
+/// What one receive thread reads from.
+enum Source<'a> {
+    /// A UDP socket (the socket methods).
+    Socket(&'a Socket),
+    /// An AF_XDP socket (`xdp`).
+    Xsk(&'a mut sys::xsk::Xsk),
+    /// The per-CPU counter map (`xdp-drop`).
+    Counter(&'a std::os::fd::OwnedFd),
+}
+
 fn thread_main<H, F>(
-    sock: &Socket,
+    source: Source<'_>,
     info: ThreadInfo,
     cfg: &LoopConfig,
     factory: &F,
@@ -668,15 +816,34 @@ where
     {
         return Err(Error::Pin { socket: info.socket, cpu });
     }
-    let fd = sock.as_raw_fd();
-    let inode = sys::proc::socket_inode(fd);
+    let fd = match &source {
+        Source::Socket(s) => s.as_raw_fd(),
+        Source::Xsk(x) => x.fd(),
+        Source::Counter(c) => c.as_raw_fd(),
+    };
+    let inode = match &source {
+        Source::Socket(_) => sys::proc::socket_inode(fd),
+        _ => None,
+    };
     let mut handler = factory(&info);
     let (u0, s0) = sys::thread_rusage();
     let mut ctx = LoopCtx::new(fd, info.socket, cfg, &mut handler, stop, deadline_ns);
-    let r = match info.method {
-        Method::Recvfrom => method::recvfrom::run(&mut ctx),
-        Method::Recvmmsg => method::recvmmsg::run(&mut ctx),
-        Method::Uring | Method::Auto => method::uring::run(&mut ctx),
+    let mut xsk_drops = None;
+    let r = match source {
+        Source::Xsk(x) => {
+            let r = method::xdp::run(&mut ctx, x);
+            xsk_drops = x.stats().ok().map(|s| s.drops());
+            r
+        }
+        Source::Counter(c) => method::xdp::run_counter(&mut ctx, c),
+        Source::Socket(_) => match info.method {
+            Method::Recvfrom => method::recvfrom::run(&mut ctx),
+            Method::Recvmmsg => method::recvmmsg::run(&mut ctx),
+            Method::Uring | Method::Auto => method::uring::run(&mut ctx),
+            Method::Xdp | Method::XdpDrop => {
+                Err(Error::Config("an XDP method needs its XDP set-up".into()))
+            }
+        },
     };
     let stats = ctx.stats;
     let (u1, s1) = sys::thread_rusage();
@@ -687,11 +854,14 @@ where
         cpu: info.cpu,
         cpu_user_ns: u1.saturating_sub(u0),
         cpu_sys_ns: s1.saturating_sub(s0),
-        kernel_drops: proc_drops.max(stats.kernel_drops.unwrap_or(0) as u64),
+        kernel_drops: proc_drops
+            .max(stats.kernel_drops.unwrap_or(0) as u64)
+            .max(xsk_drops.unwrap_or(0)),
         enobufs: stats.enobufs,
         rearms: stats.rearms,
         buffers: stats.buffers,
         batches: stats.batches,
+        bad_frames: stats.bad_frames,
     };
     Ok((handler, result))
 }
@@ -725,6 +895,12 @@ mod tests {
             b().ring_buffers(32768).buffer_size(1 << 20),
             b().method(Method::Recvmmsg).sockets(1024).batch(1024).buffer_size(4096),
             b().method(Method::Uring).sockets(64).gro(true).ring_buffers(1024),
+            // Socket options mean nothing to the XDP paths; xdp-drop has no sockets to spread.
+            b().method(Method::Xdp).gro(true),
+            b().method(Method::Xdp).timestamps(true),
+            b().method(Method::Xdp).sockets(2).steer(Steer::Cpu),
+            b().method(Method::XdpDrop).sockets(2),
+            b().method(Method::Xdp).sockets(1024).ring_buffers(32768),
         ];
         for r in refused {
             let e = r.validate().expect_err("must be refused");
@@ -742,11 +918,20 @@ mod tests {
             assert!(ok.validate().is_ok(), "{ok:?}");
         }
         assert_eq!(b().buffer_memory(), 4096 * 2048);
+        // auto never resolves to an XDP path (it would take over an interface queue).
+        assert!(!Method::ALL.iter().any(|m| m.is_xdp()));
     }
 
     #[test]
     fn names_round_trip() {
-        for m in [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::Auto] {
+        for m in [
+            Method::Recvfrom,
+            Method::Recvmmsg,
+            Method::Uring,
+            Method::Auto,
+            Method::Xdp,
+            Method::XdpDrop,
+        ] {
             assert_eq!(m.to_string().parse::<Method>(), Ok(m));
             let j = serde_json::to_string(&m).unwrap();
             assert_eq!(j, format!("\"{m}\""));

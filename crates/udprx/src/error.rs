@@ -68,6 +68,10 @@ pub enum Error {
         /// The kernel's answer.
         source: io::Error,
     },
+    /// An XDP path (`--method xdp` / `xdp-drop`) could not be set up: no permission, no
+    /// AF_XDP, interface or address not found, queue busy, or a program already attached.
+    #[error("{0}")]
+    Xdp(String),
     /// A receive thread panicked (a bug, or a handler that panicked).
     #[error("receive thread of socket {0} panicked")]
     ThreadPanicked(usize),

@@ -3,7 +3,8 @@
 //! Compares receive paths (`recvfrom`, batched `recvmmsg`, `SO_REUSEPORT` fan-out, io_uring
 //! multishot receive) with one pinned thread per socket, and measures packets per second,
 //! latency, loss, reorder and kernel drops. The same loop is a library an application can embed:
-//! see [`Receiver`] and [`batch::Handler`].
+//! see [`Receiver`] and [`batch::Handler`]. Past the socket layer, `--method xdp` receives through
+//! an AF_XDP socket and `--method xdp-drop` measures the driver-level ceiling (see [`xdp`]).
 #![deny(missing_docs)]
 
 pub mod batch;
@@ -21,6 +22,7 @@ mod sys;
 #[cfg(test)]
 #[path = "../../../testsupport/skip.rs"]
 mod test_skip;
+pub mod xdp;
 
 pub use batch::{Batch, Datagram, Flow, Handler, RecvMeta};
 pub use engine::{

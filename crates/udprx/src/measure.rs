@@ -79,7 +79,7 @@ pub fn run(
         result
     })?;
 
-    let (threads, elapsed) = output;
+    let (threads, elapsed, bad_frames) = output;
     let kernel = match (udp_before, UdpSample::read().ok()) {
         (Some(b), Some(a)) => Some(a.delta(&b)),
         _ => None,
@@ -89,10 +89,16 @@ pub fn run(
         (Some(b), Some(a)) => Some(a.delta(&b)),
         _ => None,
     };
+    if bad_frames > 0 {
+        report.warnings.push(format!(
+            "{bad_frames} frame(s) reached the AF_XDP socket without being a whole \
+             Ethernet/IP/UDP datagram (counted and skipped, not in the datagram totals)"
+        ));
+    }
     Ok(report)
 }
 
-type Finished = (Vec<(crate::stats::ThreadStats, ThreadCost)>, Duration);
+type Finished = (Vec<(crate::stats::ThreadStats, ThreadCost)>, Duration, u64);
 
 fn finish(out: RunOutput<Recorder>) -> Finished {
     let mut threads = Vec::with_capacity(out.handlers.len());
@@ -106,5 +112,6 @@ fn finish(out: RunOutput<Recorder>) -> Finished {
         };
         threads.push((h.finish(), cost));
     }
-    (threads, out.elapsed)
+    let bad_frames = out.threads.iter().map(|t| t.bad_frames).sum();
+    (threads, out.elapsed, bad_frames)
 }

@@ -990,6 +990,7 @@ mod tests {
 
     fn plan() -> Plan {
         let sel = Selection {
+            xdp: false,
             size: Size::Quick,
             methods: vec![],
             fanouts: vec![crate::bench::Fanout::One],

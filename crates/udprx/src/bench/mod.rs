@@ -93,6 +93,11 @@ pub enum RecvMethod {
     Recvmmsg,
     /// io_uring multishot recvmsg with a provided-buffer ring.
     Uring,
+    /// AF_XDP socket fed by an XDP redirect program (root, veth topology).
+    Xdp,
+    /// XDP count-and-drop: the driver-level ceiling (root, veth topology).
+    #[serde(rename = "xdp-drop")]
+    XdpDrop,
 }
 
 impl RecvMethod {
@@ -100,22 +105,35 @@ impl RecvMethod {
     pub const ALL: [RecvMethod; 3] =
         [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring];
 
+    /// The XDP paths, run where AF_XDP is available (root, the veth topology).
+    pub const XDP: [RecvMethod; 2] = [RecvMethod::Xdp, RecvMethod::XdpDrop];
+
+    /// True for `xdp` and `xdp-drop`.
+    pub fn is_xdp(self) -> bool {
+        matches!(self, RecvMethod::Xdp | RecvMethod::XdpDrop)
+    }
+
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             RecvMethod::Recvfrom => "recvfrom",
             RecvMethod::Recvmmsg => "recvmmsg",
             RecvMethod::Uring => "uring",
+            RecvMethod::Xdp => "xdp",
+            RecvMethod::XdpDrop => "xdp-drop",
         }
     }
 
     /// Parses a command-line name.
     pub fn parse(s: &str) -> Result<RecvMethod> {
-        RecvMethod::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
-            Error::BadInput(format!(
-                "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring)"
-            ))
-        })
+        RecvMethod::ALL.into_iter().chain(RecvMethod::XDP).find(|m| m.name() == s).ok_or_else(
+            || {
+                Error::BadInput(format!(
+                    "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, xdp, \
+                     xdp-drop)"
+                ))
+            },
+        )
     }
 }
 

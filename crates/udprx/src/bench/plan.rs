@@ -36,6 +36,9 @@ pub struct Selection {
     pub spin: bool,
     /// Reference receivers to add to the classic flood.
     pub peers: Vec<PeerKind>,
+    /// Add the `xdp` and `xdp-drop` rows to the classic flood (AF_XDP available here).
+    #[serde(default)]
+    pub xdp: bool,
 }
 
 /// The rows of a selection, in report order. Empty when the filters exclude everything.
@@ -92,6 +95,12 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                         },
                     });
                 }
+            }
+        }
+        if sel.xdp && *scenario == Scenario::Classic && keep_f(&Fanout::One) {
+            // One AF_XDP socket on the veth's single queue; the ceiling row beside it.
+            for m in RecvMethod::XDP.iter().filter(|m| keep_m(m)) {
+                out.push(Row::udprx(*scenario, *m, Fanout::One, false));
             }
         }
         for p in &sel.peers {
@@ -202,6 +211,7 @@ mod tests {
 
     fn sel(size: Size) -> Selection {
         Selection {
+            xdp: false,
             size,
             methods: vec![],
             fanouts: vec![],
@@ -210,6 +220,20 @@ mod tests {
             spin: true,
             peers: vec![],
         }
+    }
+
+    #[test]
+    fn xdp_rows_join_the_classic_flood_on_one_queue() {
+        let mut s = sel(Size::Default);
+        assert!(!rows(&s).iter().any(|r| r.label(2).contains("xdp")));
+        s.xdp = true;
+        let labels: Vec<String> = rows(&s).iter().map(|r| r.label(2)).collect();
+        assert!(labels.contains(&"classic xdp 1×".to_string()), "{labels:?}");
+        assert!(labels.contains(&"classic xdp-drop 1×".to_string()), "{labels:?}");
+        assert!(!labels.iter().any(|l| l.starts_with("gso xdp")), "{labels:?}");
+        s.methods = vec![RecvMethod::XdpDrop];
+        let labels: Vec<String> = rows(&s).iter().map(|r| r.label(2)).collect();
+        assert_eq!(labels, ["classic xdp-drop 1×"]);
     }
 
     #[test]

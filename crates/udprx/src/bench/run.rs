@@ -27,6 +27,8 @@ pub struct Options {
     pub topology: Option<Kind>,
     /// RPS on the receiver's veth; `None`: on for veth.
     pub rps: Option<bool>,
+    /// XDP rows: keep the veth's NAPI in the sender's softirq even with RPS.
+    pub xdp_on_sender: bool,
     /// Run size.
     pub size: Option<Size>,
     /// Method names to keep (empty: all).
@@ -84,6 +86,8 @@ pub struct Prepared {
     pub kind: Kind,
     /// RPS on the veth.
     pub rps: bool,
+    /// XDP rows: keep the veth's NAPI in the sender's softirq even with RPS.
+    pub xdp_on_sender: bool,
     /// The plan.
     pub plan: Plan,
     /// How the curves are measured.
@@ -214,7 +218,24 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
             }
         }
     }
+    // The XDP rows: where AF_XDP works (root, the veth topology, kernel support); otherwise
+    // one line says why they were left out.
+    let wants_xdp = methods.is_empty() || methods.iter().any(|m| m.is_xdp());
+    let xdp_missing = if !wants_xdp {
+        None
+    } else if kind != Kind::Veth {
+        Some("they need the veth topology (root)".to_string())
+    } else {
+        crate::xdp::probe().err()
+    };
+    if let Some(why) = &xdp_missing
+        && !methods.is_empty()
+        && methods.iter().all(|m| m.is_xdp())
+    {
+        return bad(format!("--methods asks only for XDP paths, but {why}"));
+    }
     let selection = Selection {
+        xdp: wants_xdp && xdp_missing.is_none(),
         size,
         methods,
         fanouts,
@@ -274,6 +295,22 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
             rows.push(r);
         }
     }
+    if let Some(why) = &xdp_missing
+        && (selection.scenarios.is_empty()
+            || selection.scenarios.contains(&super::Scenario::Classic))
+        && (selection.fanouts.is_empty() || selection.fanouts.contains(&super::Fanout::One))
+    {
+        let keep =
+            |m: &super::RecvMethod| selection.methods.is_empty() || selection.methods.contains(m);
+        let labels: Vec<String> = super::RecvMethod::XDP
+            .iter()
+            .filter(|m| keep(m))
+            .map(|m| {
+                super::Row::udprx(super::Scenario::Classic, *m, super::Fanout::One, false).label(1)
+            })
+            .collect();
+        skipped.push(SkippedRow { label: labels.join(", "), reason: format!("left out: {why}") });
+    }
     if rows.is_empty() {
         let why: Vec<String> =
             skipped.iter().map(|s| format!("{}: {}", s.label, s.reason)).collect();
@@ -301,6 +338,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     Ok(Prepared {
         kind,
         rps,
+        xdp_on_sender: opts.xdp_on_sender,
         plan,
         settings,
         config: Config { size, curve: curve.clone(), peers: opts.peers },
@@ -371,6 +409,7 @@ struct RealBench<'a> {
     applier: Applier,
     settings: &'a [Profile],
     rps: bool,
+    xdp_on_sender: bool,
     rps_mask: Option<Vec<usize>>,
     stop: &'a AtomicBool,
     setting_notes: Vec<Vec<String>>,
@@ -404,12 +443,19 @@ impl Bench for RealBench<'_> {
     }
 
     fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
-        self.set_rps_for(spec)?;
+        let rps = self.set_rps_for(spec)?;
         match spec.row.receiver {
             Receiver::Udprx { method, fanout, gro, spin } => super::cell::run_udprx(
                 self.topo,
                 spec,
-                super::cell::UdprxPath { method, fanout, gro, spin },
+                // Receiver-bound like RPS: the XDP rows move the veth's NAPI to the receiver.
+                super::cell::UdprxPath {
+                    method,
+                    fanout,
+                    gro,
+                    spin,
+                    threaded_napi: rps && !self.xdp_on_sender,
+                },
                 self.stop,
             ),
             Receiver::Peer { peer } => super::peers::run_peer(self.topo, spec, peer, self.stop),
@@ -418,17 +464,18 @@ impl Bench for RealBench<'_> {
 }
 
 impl RealBench<'_> {
-    /// Points RPS at the cell's receiver cores (or off) where the setting wants it.
-    fn set_rps_for(&mut self, spec: &CellSpec) -> Result<()> {
+    /// Points RPS at the cell's receiver cores (or off) where the setting wants it; returns
+    /// whether the setting wants RPS.
+    fn set_rps_for(&mut self, spec: &CellSpec) -> Result<bool> {
+        let rps = self.current.and_then(|i| self.settings[i].rps).unwrap_or(self.rps);
         if self.topo.kind() == Kind::Veth {
-            let rps = self.current.and_then(|i| self.settings[i].rps).unwrap_or(self.rps);
             let want = if rps { spec.receiver_cpus.clone() } else { Vec::new() };
             if self.rps_mask.as_ref() != Some(&want) {
                 self.topo.set_rps(&want)?;
                 self.rps_mask = Some(want);
             }
         }
-        Ok(())
+        Ok(rps)
     }
 
     /// Runs one udprx cell with `window` called around its measured window.
@@ -438,7 +485,8 @@ impl RealBench<'_> {
         path: super::cell::UdprxPath,
         window: &mut dyn super::cell::CellWindow,
     ) -> Result<CellResult> {
-        self.set_rps_for(spec)?;
+        let rps = self.set_rps_for(spec)?;
+        let path = super::cell::UdprxPath { threaded_napi: rps && !self.xdp_on_sender, ..path };
         super::cell::run_udprx_watched(self.topo, spec, path, self.stop, window)
     }
 }
@@ -511,7 +559,8 @@ fn profile_paths(
         };
         let mut spec = prep.plan.cell(s.row, s.setting, rate, false);
         spec.secs = secs;
-        let path = super::cell::UdprxPath { method, fanout, gro, spin };
+        // `run_watched` sets threaded NAPI as the curve's trials had it.
+        let path = super::cell::UdprxPath { method, fanout, gro, spin, threaded_napi: false };
         let mut entry = profile::PathProfile {
             label: label.clone(),
             setting: s.setting,
@@ -667,6 +716,7 @@ pub fn execute(
         applier: Applier::new(&topo),
         settings: &prep.settings,
         rps: prep.rps,
+        xdp_on_sender: prep.xdp_on_sender,
         rps_mask: None,
         stop,
         setting_notes: vec![Vec::new(); prep.settings.len()],
@@ -815,6 +865,11 @@ mod tests {
         assert_eq!(p.kind, Kind::Loopback);
         assert!(!p.rps);
         assert!(p.notes.iter().any(|n| n.contains("loopback")));
+        // The XDP rows are left out on loopback, with one line saying why.
+        assert!(!p.plan.rows.iter().any(|r| r.label(1).contains("xdp")));
+        let xdp: Vec<_> = p.plan.skipped.iter().filter(|s| s.label.contains("xdp")).collect();
+        assert_eq!(xdp.len(), 1, "{:?}", p.plan.skipped);
+        assert!(xdp[0].reason.contains("veth"), "{}", xdp[0].reason);
         assert!(out.is_dir());
         assert!(!p.plan.sender_cpus.is_empty());
         assert!(p.curve.budget_secs <= 240.0, "{}", p.curve.budget_secs);
@@ -823,6 +878,11 @@ mod tests {
         let p = prepare(&Options { out: Some(out2.clone()), ..Options::default() }, true).unwrap();
         assert_eq!(p.kind, Kind::Veth);
         assert!(p.rps);
+        // Asking only for XDP paths where they cannot run is refused with the reason.
+        let only_xdp =
+            Options { methods: vec!["xdp".into()], out: Some(tmp_out("x")), ..Options::default() };
+        let e = prepare(&only_xdp, false).unwrap_err();
+        assert!(e.to_string().contains("veth"), "{e}");
         std::fs::remove_dir_all(&out2).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! The few system calls the harness makes itself: entering a network namespace, the effective
-//! user, the clock tick, signalling and reaping child processes with their CPU usage, and the
-//! named pipes that steer `perf record` (see [`super::profile`]).
+//! user, the clock tick, signalling and reaping child processes with their CPU usage, pinning
+//! a kernel thread and reading its CPU time, and the named pipes that steer `perf record` (see
+//! [`super::profile`]).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -114,6 +115,28 @@ pub fn reap_with_usage(pid: u32, timeout: Duration) -> io::Result<Option<ChildEx
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Pins task `pid` (e.g. a NAPI kernel thread) to `cpu`.
+pub fn pin_task(pid: i32, cpu: usize) -> io::Result<()> {
+    // SAFETY: all-zero is an empty cpu_set_t.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t and `cpu` below CPU_SETSIZE is checked by the macro.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is live for the call and its size is passed.
+    let rc = unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// User plus system CPU time of task `pid` in clock ticks (`/proc/PID/stat` fields 14 and 15),
+/// or 0 when it cannot be read.
+pub fn task_ticks(pid: i32) -> u64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 1..]) else { return 0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(11) + get(12)
 }
 
 #[cfg(test)]

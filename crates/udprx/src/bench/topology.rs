@@ -182,6 +182,36 @@ impl Topology {
         Ok(None)
     }
 
+    /// Turns threaded NAPI on the receiver's veth interface on or off (`/sys/class/net/IF/threaded`):
+    /// with an XDP program attached, the veth's NAPI poll (where XDP runs) then runs in a kernel
+    /// thread that can be pinned to the receiver's core instead of the sender's softirq.
+    pub fn set_threaded_napi(&self, on: bool) -> Result<Option<String>> {
+        let Some(v) = &self.veth else {
+            return Ok(Some("threaded NAPI is only set on the veth topology".into()));
+        };
+        let path = format!("/sys/class/net/{}/threaded", v.rx_if);
+        run(Command::new("ip")
+            .args(["netns", "exec", &v.rx_ns, "sh", "-c"])
+            .arg(format!("echo {} > {path}", on as u8)))
+        .map_err(Error::Topology)?;
+        Ok(None)
+    }
+
+    /// The NAPI kernel threads of the receiver's veth (`napi/<if>-<id>`), by pid.
+    pub fn napi_threads(&self) -> Vec<i32> {
+        let Some(v) = &self.veth else { return Vec::new() };
+        let want = format!("napi/{}-", v.rx_if);
+        // The command name is cut to 15 bytes.
+        let want = &want[..want.len().min(15)];
+        let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim_end().starts_with(want))
+            })
+            .collect()
+    }
+
     /// Turns GRO on the receiver's veth interface on or off with ethtool; returns why it could
     /// not (ethtool missing, loopback) instead of failing the run.
     pub fn set_veth_gro(&self, on: bool) -> Option<String> {

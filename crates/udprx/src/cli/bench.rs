@@ -31,7 +31,11 @@ pub struct BenchArgs {
     /// Leave RPS off: the receive softirq runs on the sender's core.
     #[arg(long)]
     pub no_rps: bool,
-    /// Only these methods (recvfrom, recvmmsg, uring), comma-separated.
+    /// XDP rows: leave the veth's NAPI (where XDP runs) in the sender's softirq even with RPS,
+    /// instead of a threaded NAPI pinned to the receiver's core.
+    #[arg(long)]
+    pub xdp_on_sender: bool,
+    /// Only these methods (recvfrom, recvmmsg, uring, xdp, xdp-drop), comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub methods: Vec<String>,
     /// Only these fan-outs (one, hash, cpu), comma-separated.
@@ -137,6 +141,7 @@ impl BenchArgs {
             } else {
                 None
             },
+            xdp_on_sender: self.xdp_on_sender,
             size,
             max_reps: self.max_reps,
             search_reps: self.search_reps,

@@ -32,9 +32,17 @@ pub struct RunArgs {
     /// Address and port to listen on (other than loopback only when asked for explicitly).
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub bind: SocketAddr,
-    /// Receive method: recvfrom, recvmmsg, uring or auto.
+    /// Receive method: recvfrom, recvmmsg, uring, auto, xdp (AF_XDP) or xdp-drop (XDP count and
+    /// drop: the driver-level ceiling). auto never picks an XDP path.
     #[arg(long, default_value = "auto")]
     pub method: Method,
+    /// xdp, xdp-drop: the interface to attach to (default: the one holding the --bind address).
+    #[arg(long, value_name = "NAME")]
+    pub iface: Option<String>,
+    /// xdp, xdp-drop: detach an XDP program someone else attached to the interface instead of
+    /// refusing.
+    #[arg(long)]
+    pub force: bool,
     /// Number of SO_REUSEPORT sockets (one pinned thread each).
     #[arg(long, default_value_t = 1)]
     pub sockets: usize,
@@ -201,6 +209,8 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         .timestamps(a.timestamps)
         .spin(a.spin)
         .duration(a.duration)
+        .iface(a.iface.clone())
+        .force(a.force)
         .stop_handle(stop.clone());
     if let Some(c) = a.cpus.clone() {
         b = b.cpus(c.0);
@@ -385,6 +395,15 @@ fn setup_line(s: &SetupInfo) -> String {
     }
     if s.timestamps {
         line.push_str(" timestamps");
+    }
+    if let Some(x) = &s.xdp {
+        line.push_str(&format!(
+            " iface={} xdp={} queues={:?} sockets={} need_wakeup={}",
+            x.iface, x.attach_mode, x.queues, x.socket_mode, x.need_wakeup
+        ));
+        if let Some(r) = &x.replaced {
+            line.push_str(&format!(" ({r})"));
+        }
     }
     line
 }

@@ -80,6 +80,12 @@ impl RunExecutor for EngineExecutor {
 
     fn prepare(&self, req: &RunRequest, bind_ip: IpAddr) -> Result<Box<dyn RunHandle>, ExecError> {
         let method: Method = req.method.parse().map_err(ExecError)?;
+        if method.is_xdp() {
+            return Err(ExecError(format!(
+                "method {method} takes over an interface queue and is not offered over the \
+                 control channel; run udprx --method {method} on the receiver itself"
+            )));
+        }
         let stop = StopHandle::new();
         let mut b = Receiver::builder(SocketAddr::new(bind_ip, req.data_port))
             .method(method)

@@ -3,6 +3,7 @@
 pub(crate) mod recvfrom;
 pub(crate) mod recvmmsg;
 pub(crate) mod uring;
+pub(crate) mod xdp;
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,12 +22,20 @@ pub enum Method {
     Recvmmsg,
     /// io_uring multishot `recvmsg` over a provided-buffer ring.
     Uring,
-    /// The fastest method this kernel offers (io_uring, else `recvmmsg`).
+    /// The fastest method this kernel offers (io_uring, else `recvmmsg`); never an XDP path.
     Auto,
+    /// AF_XDP sockets, one per receive queue, fed by an XDP program that redirects the bound
+    /// address and port and passes everything else to the stack.
+    Xdp,
+    /// An XDP program that counts the bound address and port's datagrams in a per-CPU map and
+    /// drops them: the driver-level ceiling.
+    #[serde(rename = "xdp-drop")]
+    XdpDrop,
 }
 
 impl Method {
-    /// Every concrete method, in the order reports list them.
+    /// Every concrete socket method, in the order reports list them (the XDP paths, which take
+    /// over an interface queue, are opt-in and not listed).
     pub const ALL: [Method; 3] = [Method::Recvfrom, Method::Recvmmsg, Method::Uring];
 
     /// The name used on command lines and in reports.
@@ -36,7 +45,14 @@ impl Method {
             Method::Recvmmsg => "recvmmsg",
             Method::Uring => "uring",
             Method::Auto => "auto",
+            Method::Xdp => "xdp",
+            Method::XdpDrop => "xdp-drop",
         }
+    }
+
+    /// True for the paths past the socket layer (`xdp`, `xdp-drop`).
+    pub fn is_xdp(self) -> bool {
+        matches!(self, Method::Xdp | Method::XdpDrop)
     }
 }
 
@@ -54,8 +70,11 @@ impl std::str::FromStr for Method {
             "recvmmsg" => Ok(Method::Recvmmsg),
             "uring" | "io_uring" | "io-uring" => Ok(Method::Uring),
             "auto" => Ok(Method::Auto),
+            "xdp" | "af_xdp" | "af-xdp" => Ok(Method::Xdp),
+            "xdp-drop" | "xdp_drop" => Ok(Method::XdpDrop),
             other => Err(format!(
-                "unknown method '{other}' (expected recvfrom, recvmmsg, uring or auto)"
+                "unknown method '{other}' (expected recvfrom, recvmmsg, uring, auto, xdp or \
+                 xdp-drop)"
             )),
         }
     }
@@ -87,6 +106,8 @@ pub(crate) struct LoopStats {
     pub rearms: u64,
     pub buffers: u64,
     pub batches: u64,
+    /// AF_XDP: frames that were not a whole Ethernet/IP/UDP datagram (counted, skipped).
+    pub bad_frames: u64,
 }
 
 /// What a loop needs besides its socket: the handler, the stop flag and the deadline.

@@ -340,6 +340,16 @@ impl Handler for Recorder {
         Flow::Continue
     }
 
+    fn on_counted(&mut self, datagrams: u64, bytes: u64, now_ns: u64) -> Flow {
+        if now_ns >= self.next_boundary {
+            self.advance(now_ns);
+        }
+        self.last_rx_ns = self.last_rx_ns.max(now_ns);
+        self.iv_datagrams += datagrams;
+        self.iv_bytes += bytes;
+        Flow::Continue
+    }
+
     fn on_idle(&mut self, now_ns: u64) -> Flow {
         if now_ns >= self.next_boundary {
             self.advance(now_ns);
