@@ -2,8 +2,9 @@
 # Soak benchmark (not a test): per receive method, udpflood floods a udprx on loopback for
 # MINUTES at a paced rate; the receiver's RSS (VmRSS) and open fds (/proc/PID/fd) are sampled
 # every 10 s into a CSV, and at the end the books must balance from the two JSON reports:
-#   sent (udpflood packets) = received + kernel drops + lost elsewhere, with lost elsewhere = 0
-# (on loopback nothing but the receive socket can drop), no duplicates, foreign or truncated
+#   sent (udpflood packets) = received + kernel drops + lost elsewhere, where lost elsewhere may
+# only be datagrams the per-CPU backlog dropped (softnet_stat; on loopback nothing else between
+# sender and socket drops), no duplicates, foreign or truncated
 # datagrams, RSS growth from the 10 s sample to the last within a bound, and no fd growth.
 # Prints PASS/FAIL per method and exits 1 on any FAIL (2 on a usage error).
 #
@@ -142,6 +143,9 @@ tx, rx = json.load(open(txp)), json.load(open(rxp))
 t = rx["totals"]
 sent, recv, drops = tx["packets"], t["received"], t["kernel_drops"]
 elsewhere = sent - recv - drops
+# Loopback delivers through the per-CPU backlog (netif_rx), which drops when it is full
+# (net.core.netdev_max_backlog); /proc/net/softnet_stat counts those, host-wide, over the run.
+backlog = (rx.get("softnet") or {}).get("total", {}).get("dropped", 0)
 rows = [r for r in csv.DictReader(open(csvp)) if r["method"] == m]
 # Baseline: the first sample after warm-up (10 s), or the first one on a very short run.
 base = next((r for r in rows if int(r["elapsed_s"]) >= 10), rows[0])
@@ -149,8 +153,8 @@ last = rows[-1]
 growth = int(last["rss_kb"]) - int(base["rss_kb"])
 fd_growth = int(last["fds"]) - int(base["fds"])
 bad = []
-if elsewhere != 0:
-    bad.append(f"lost elsewhere {elsewhere}")
+if elsewhere < 0 or elsewhere > backlog:
+    bad.append(f"lost elsewhere {elsewhere}, more than the backlog dropped ({backlog})")
 for k in ("duplicates", "foreign", "truncated"):
     if t[k]:
         bad.append(f"{k} {t[k]}")
@@ -159,7 +163,8 @@ if growth > bound:
 if fd_growth > 0:
     bad.append(f"fds grew by {fd_growth}")
 print(("FAIL" if bad else "PASS") + f" {m}: sent {sent} = received {recv} + kernel drops {drops}"
-      f" + lost elsewhere {elsewhere} (sequence gaps {t['lost']});"
+      f" + lost elsewhere {elsewhere} (backlog drops host-wide {backlog};"
+      f" sequence gaps {t['lost']});"
       f" RSS {base['rss_kb']} -> {last['rss_kb']} kB ({growth:+d}, bound {bound});"
       f" fds {base['fds']} -> {last['fds']}; {tx['pps']:.0f} pps sent"
       + ("; " + ", ".join(bad) if bad else ""))
