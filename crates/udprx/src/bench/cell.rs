@@ -44,6 +44,7 @@ fn method(m: RecvMethod) -> Method {
         RecvMethod::Recvfrom => Method::Recvfrom,
         RecvMethod::Recvmmsg => Method::Recvmmsg,
         RecvMethod::Uring => Method::Uring,
+        RecvMethod::UringRecv => Method::UringRecv,
     }
 }
 

@@ -92,12 +92,15 @@ pub enum RecvMethod {
     Recvmmsg,
     /// io_uring multishot recvmsg with a provided-buffer ring.
     Uring,
+    /// io_uring multishot recv (payload only: no source address, no control messages).
+    #[serde(rename = "uring-recv")]
+    UringRecv,
 }
 
 impl RecvMethod {
     /// Every method, in report order.
-    pub const ALL: [RecvMethod; 3] =
-        [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring];
+    pub const ALL: [RecvMethod; 4] =
+        [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring, RecvMethod::UringRecv];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -105,6 +108,7 @@ impl RecvMethod {
             RecvMethod::Recvfrom => "recvfrom",
             RecvMethod::Recvmmsg => "recvmmsg",
             RecvMethod::Uring => "uring",
+            RecvMethod::UringRecv => "uring-recv",
         }
     }
 
@@ -112,7 +116,7 @@ impl RecvMethod {
     pub fn parse(s: &str) -> Result<RecvMethod> {
         RecvMethod::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
             Error::BadInput(format!(
-                "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring)"
+                "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv)"
             ))
         })
     }

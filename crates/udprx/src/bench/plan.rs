@@ -67,14 +67,17 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                 }
                 // GRO can only matter where datagrams can be coalesced: the GSO flood (and on
                 // request, or in --full, the classic one).
-                let gro_variants: &[bool] =
-                    if sel.size == Size::Full || (s == Scenario::Classic && sel.gro_everywhere) {
-                        &[false, true]
-                    } else if s == Scenario::Gso {
-                        &[true]
-                    } else {
-                        &[false]
-                    };
+                // uring-recv reads no control messages, so it cannot take GRO buffers: it
+                // receives the GSO flood segmented, like the bare C peers.
+                let gro_variants: &[bool] = if m == RecvMethod::UringRecv {
+                    &[false]
+                } else if sel.size == Size::Full || (s == Scenario::Classic && sel.gro_everywhere) {
+                    &[false, true]
+                } else if s == Scenario::Gso {
+                    &[true]
+                } else {
+                    &[false]
+                };
                 for &gro in gro_variants {
                     out.push(Row::udprx(s, m, f, gro));
                 }

@@ -29,7 +29,8 @@ pub struct RunArgs {
     /// Address and port to listen on (other than loopback only when asked for explicitly).
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub bind: SocketAddr,
-    /// Receive method: recvfrom, recvmmsg, uring or auto.
+    /// Receive method: recvfrom, recvmmsg, uring, uring-recv (io_uring recv: no source address,
+    /// no control messages) or auto.
     #[arg(long, default_value = "auto")]
     pub method: Method,
     /// Number of SO_REUSEPORT sockets (one pinned thread each).
@@ -269,6 +270,9 @@ fn setup_line(s: &SetupInfo) -> String {
     }
     if let Some(us) = s.busy_poll {
         line.push_str(&format!(" busy_poll={us}us"));
+    }
+    if let Some(napi) = &s.uring_napi {
+        line.push_str(&format!(" napi=\"{napi}\""));
     }
     if s.full_batch {
         line.push_str(" full_batch");

@@ -21,13 +21,19 @@ pub enum Method {
     Recvmmsg,
     /// io_uring multishot `recvmsg` over a provided-buffer ring.
     Uring,
+    /// io_uring multishot `recv` over a provided-buffer ring: payload only, no source address
+    /// (flows are told apart by the probe header alone) and no control messages (no GRO, no
+    /// kernel timestamps; drops read from /proc/net/udp at the end).
+    #[serde(rename = "uring-recv")]
+    UringRecv,
     /// The fastest method this kernel offers (io_uring, else `recvmmsg`).
     Auto,
 }
 
 impl Method {
     /// Every concrete method, in the order reports list them.
-    pub const ALL: [Method; 3] = [Method::Recvfrom, Method::Recvmmsg, Method::Uring];
+    pub const ALL: [Method; 4] =
+        [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv];
 
     /// The name used on command lines and in reports.
     pub fn as_str(self) -> &'static str {
@@ -35,6 +41,7 @@ impl Method {
             Method::Recvfrom => "recvfrom",
             Method::Recvmmsg => "recvmmsg",
             Method::Uring => "uring",
+            Method::UringRecv => "uring-recv",
             Method::Auto => "auto",
         }
     }
@@ -53,9 +60,10 @@ impl std::str::FromStr for Method {
             "recvfrom" => Ok(Method::Recvfrom),
             "recvmmsg" => Ok(Method::Recvmmsg),
             "uring" | "io_uring" | "io-uring" => Ok(Method::Uring),
+            "uring-recv" | "uring_recv" => Ok(Method::UringRecv),
             "auto" => Ok(Method::Auto),
             other => Err(format!(
-                "unknown method '{other}' (expected recvfrom, recvmmsg, uring or auto)"
+                "unknown method '{other}' (expected recvfrom, recvmmsg, uring, uring-recv or auto)"
             )),
         }
     }
@@ -77,6 +85,8 @@ pub(crate) struct LoopConfig {
     pub idle_ns: u64,
     /// Ask io_uring for SINGLE_ISSUER + DEFER_TASKRUN.
     pub uring_defer: bool,
+    /// io_uring: register NAPI busy polling for this many µs.
+    pub napi_busy_poll: Option<u32>,
 }
 
 /// Counters a loop keeps for its [`crate::ThreadResult`].
@@ -87,6 +97,8 @@ pub(crate) struct LoopStats {
     pub rearms: u64,
     pub buffers: u64,
     pub batches: u64,
+    /// io_uring: NAPI busy polling was registered on the ring.
+    pub napi: bool,
 }
 
 /// What a loop needs besides its socket: the handler, the stop flag and the deadline.
