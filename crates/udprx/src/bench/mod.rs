@@ -226,17 +226,37 @@ pub struct Traffic {
 pub enum PeerKind {
     /// `iperf3 -s -1`, fed by an `iperf3 -u -l 18 -b 0` client.
     Iperf3,
-    /// `sockperf server`, fed by `sockperf throughput -m 18 --mps=max`.
+    /// `sockperf server`, fed by udpflood with the cell's traffic.
     Sockperf,
+    /// The bare-syscall C receiver (`peers/c/udp_bare.c`): `recvmmsg` batch 64, MSG_WAITFORONE,
+    /// no address, no control messages; only counts. Fed by udpflood.
+    #[serde(rename = "c-recvmmsg")]
+    CRecvmmsg,
+    /// The bare-syscall C receiver's io_uring multishot `recv` over a provided buffer ring;
+    /// only counts. Fed by udpflood.
+    #[serde(rename = "c-uring")]
+    CUring,
 }
 
 impl PeerKind {
-    /// The program name.
+    /// Every reference receiver, in report order.
+    pub const ALL: [PeerKind; 4] =
+        [PeerKind::Iperf3, PeerKind::Sockperf, PeerKind::CRecvmmsg, PeerKind::CUring];
+
+    /// The row name (the program name for iperf3 and sockperf).
     pub fn name(self) -> &'static str {
         match self {
             PeerKind::Iperf3 => "iperf3",
             PeerKind::Sockperf => "sockperf",
+            PeerKind::CRecvmmsg => "c-recvmmsg",
+            PeerKind::CUring => "c-uring",
         }
+    }
+
+    /// True when the peer receives udpflood's traffic (every scenario); false for iperf3,
+    /// which counts only its own client's session.
+    pub fn fed_by_udpflood(self) -> bool {
+        self != PeerKind::Iperf3
     }
 }
 

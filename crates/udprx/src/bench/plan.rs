@@ -98,10 +98,10 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
             }
         }
         for p in &sel.peers {
-            // sockperf server takes the same udpflood traffic as the udprx rows, GSO included;
-            // iperf3 -s only counts its own client's plain datagrams, so it joins the classic
-            // flood only.
-            if *scenario == Scenario::Classic || *p == PeerKind::Sockperf {
+            // sockperf server and the C receivers take the same udpflood traffic as the udprx
+            // rows, GSO included; iperf3 -s only counts its own client's plain datagrams, so it
+            // joins the classic flood only.
+            if *scenario == Scenario::Classic || p.fed_by_udpflood() {
                 out.push(Row { scenario: *scenario, receiver: super::Receiver::Peer { peer: *p } });
             }
         }
