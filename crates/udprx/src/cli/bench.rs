@@ -31,7 +31,7 @@ pub struct BenchArgs {
     /// Leave RPS off: the receive softirq runs on the sender's core.
     #[arg(long)]
     pub no_rps: bool,
-    /// Only these methods (recvfrom, recvmmsg, uring), comma-separated.
+    /// Only these methods (recvfrom, recvmmsg, uring, uring-recv), comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub methods: Vec<String>,
     /// Only these fan-outs (one, hash, cpu), comma-separated.
@@ -92,7 +92,8 @@ pub struct BenchArgs {
     /// A profile file of named settings (see profiles/tuning.conf); repeatable.
     #[arg(long = "profile", value_name = "FILE")]
     pub profile: Vec<PathBuf>,
-    /// Add iperf3 and sockperf receivers as reference rows, where installed.
+    /// Add reference receivers as rows, where installed: iperf3, sockperf and the bare C loops
+    /// c-recvmmsg and c-uring (udp_bare, built by scripts/setup.sh).
     #[arg(long)]
     pub peers: bool,
     /// Output directory (default bench-results/<UTC timestamp>).
