@@ -7,10 +7,11 @@
  *             buffer ring; no source address, no control messages. Built only with liburing
  *             (-DHAVE_LIBURING); without it the mode reports itself unavailable (exit 3).
  *
- * usage: udp_bare MODE ADDR PORT [--cpu N] [--secs S]
+ * usage: udp_bare MODE ADDR PORT [--cpu N] [--secs S] [--rcvbuf BYTES]
  *        udp_bare modes        (prints the modes this build offers, e.g. "recvmmsg uring")
  *   Binds ADDR:PORT (IPv4 or IPv6 literal), pins itself to CPU N, runs S seconds (default 10,
- *   at most 3600) or until SIGINT/SIGTERM, then prints one line on stdout:
+ *   at most 3600) or until SIGINT/SIGTERM, then prints one line on stdout (SO_RCVBUF is the
+ *   kernel default unless --rcvbuf asks for one, as the udprx rows of the same cell do):
  *     udp_bare mode=M datagrams=D bytes=B elapsed_ns=E user_ns=U sys_ns=S
  *   (elapsed from the first received datagram's batch to the end; CPU from getrusage(SELF)).
  *   Prints "ready port=P" to stderr once bound. Exit 0 on success, 2 on bad arguments,
@@ -59,7 +60,7 @@ static int die(const char *what) {
     return 3;
 }
 
-static int open_socket(const char *addr, int port) {
+static int open_socket(const char *addr, int port, long rcvbuf) {
     struct sockaddr_storage ss;
     socklen_t len;
     memset(&ss, 0, sizeof ss);
@@ -79,8 +80,10 @@ static int open_socket(const char *addr, int port) {
     }
     int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
     if (fd < 0) return -1;
-    int rcvbuf = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (rcvbuf > 0) {
+        int v = (int)rcvbuf;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) < 0) return -1;
+    }
     if (bind(fd, (struct sockaddr *)&ss, len) < 0) return -1;
     /* Wake up at least every 100 ms to check the deadline and the signal flag. */
     struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
@@ -219,15 +222,17 @@ int main(int argc, char **argv) {
     }
     const char *mode = argv[1];
     int port = atoi(argv[3]);
-    long cpu = -1;
+    long cpu = -1, rcvbuf = 0;
     double secs = 10;
     for (int i = 4; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--cpu")) cpu = strtol(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--secs")) secs = strtod(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--rcvbuf")) rcvbuf = strtol(argv[i + 1], NULL, 10);
         else { fprintf(stderr, "udp_bare: unknown option %s\n", argv[i]); return 2; }
     }
-    if (port < 0 || port > 65535 || !(secs > 0 && secs <= 3600)) {
-        fprintf(stderr, "udp_bare: port must be 0..65535 and --secs in (0, 3600]\n");
+    if (port < 0 || port > 65535 || !(secs > 0 && secs <= 3600) || rcvbuf < 0 ||
+        rcvbuf > (1 << 30)) {
+        fprintf(stderr, "udp_bare: port must be 0..65535, --secs in (0, 3600], --rcvbuf 0..1G\n");
         return 2;
     }
     int uring = !strcmp(mode, "uring");
@@ -252,7 +257,7 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal; /* no SA_RESTART: a blocked receive returns EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int fd = open_socket(argv[2], port);
+    int fd = open_socket(argv[2], port, rcvbuf);
     if (fd == -2) return 2;
     if (fd < 0) return die("socket/bind");
     uint64_t start = now_ns();

@@ -268,6 +268,10 @@ pub fn run_peer(
             if let Some(cpu) = rx_cpu {
                 a.extend(["--cpu".into(), cpu.to_string()]);
             }
+            // The same socket buffer as the udprx rows of the cell (kernel default unless set).
+            if let Some(bytes) = spec.sockopts.rcvbuf {
+                a.extend(["--rcvbuf".into(), bytes.to_string()]);
+            }
             a
         }
     };

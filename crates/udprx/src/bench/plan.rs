@@ -45,7 +45,14 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
     let keep_s = |s: &Scenario| sel.scenarios.is_empty() || sel.scenarios.contains(s);
     let mut out = Vec::new();
     for scenario in Scenario::ALL.iter().filter(|s| keep_s(s)) {
-        for method in RecvMethod::ALL.iter().filter(|m| keep_m(m)) {
+        // uring-recv trades the source address and control messages away; it joins the
+        // default and quick plans only when named in --methods (always in --full).
+        let explicit = |m: &RecvMethod| sel.methods.contains(m);
+        for method in RecvMethod::ALL
+            .iter()
+            .filter(|m| keep_m(m))
+            .filter(|m| **m != RecvMethod::UringRecv || sel.size == Size::Full || explicit(m))
+        {
             for fanout in Fanout::ALL.iter().filter(|f| keep_f(f)) {
                 let (m, f, s) = (*method, *fanout, *scenario);
                 let wanted = match (sel.size, s) {
@@ -223,7 +230,18 @@ mod tests {
         let q = rows(&sel(Size::Quick));
         assert_eq!(q.len(), 3 + 1, "{q:?}");
         let f = rows(&sel(Size::Full));
-        assert_eq!(f.len(), 3 * 3 * 2 * 2 + 3);
+        // recvfrom, recvmmsg, uring: 3 fan-outs × 2 scenarios × GRO on/off; uring-recv: 3
+        // fan-outs × 2 scenarios without GRO; 4 spin rows.
+        assert_eq!(f.len(), 3 * 3 * 2 * 2 + 3 * 2 + 4, "{f:?}");
+        // Named, uring-recv joins the default plan (one socket, no GRO, both scenarios).
+        let mut named = sel(Size::Default);
+        named.methods = vec![RecvMethod::UringRecv];
+        let n = rows(&named);
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert!(n.iter().all(|r| matches!(
+            r.receiver,
+            Receiver::Udprx { method: RecvMethod::UringRecv, gro: false, fanout: Fanout::One, .. }
+        )));
         let mut u = d.clone();
         u.sort();
         u.dedup();
