@@ -10,8 +10,12 @@ command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 # perf for `udprx --profile` / `udprx bench --profile` (Debian's linux-perf installs /usr/bin/perf;
 # older releases ship a versioned perf_X.Y beside a wrapper, which udprx also finds).
 command -v perf >/dev/null 2>&1 || compgen -c perf_ >/dev/null 2>&1 || need+=(linux-perf)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+# A C compiler and liburing for the bare-syscall reference receivers (rows c-recvmmsg, c-uring).
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+[ -e /usr/include/liburing.h ] || need+=(liburing-dev)
+if [ ${#need[@]} -eq 0 ]; then
+  :
+elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   if ! { apt-get update -qq >/dev/null && \
@@ -20,4 +24,22 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 else
   echo "setup: not root, not installing ${need[*]} (peer comparisons, veth and perf profile tests will skip)" >&2
+fi
+
+# The bare-syscall reference receivers (`udprx bench --peers`: rows c-recvmmsg and c-uring),
+# built into $CARGO_TARGET_DIR/peers (default target/peers), where the bench looks for them.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=${CARGO_TARGET_DIR:-$repo/target}/peers
+if command -v cc >/dev/null 2>&1; then
+  mkdir -p "$out"
+  if [ -e /usr/include/liburing.h ] && \
+     cc -O2 -Wall -DHAVE_LIBURING -o "$out/udp_bare" "$repo/peers/c/udp_bare.c" -luring 2>/dev/null; then
+    :
+  elif cc -O2 -Wall -o "$out/udp_bare" "$repo/peers/c/udp_bare.c"; then
+    echo "setup: liburing missing: $out/udp_bare built without its uring mode (row c-uring will skip)" >&2
+  else
+    echo "setup: could not build $out/udp_bare (rows c-recvmmsg and c-uring will skip)" >&2
+  fi
+else
+  echo "setup: no C compiler: rows c-recvmmsg and c-uring will skip" >&2
 fi

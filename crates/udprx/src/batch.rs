@@ -1,16 +1,19 @@
 //! What a receive loop hands to its handler: a zero-copy batch of datagrams.
 //!
-//! Every receive method fills the same shape: a contiguous buffer arena that the method owns and
-//! reuses (the `recvmmsg` buffers, the io_uring provided-buffer ring) plus a slice of
-//! [`RecvMeta`] records that locate each datagram in it. A [`Batch`] borrows both for the
-//! duration of one handler call, so handing it over allocates and copies nothing.
+//! Every receive method fills the same shape: the bytes it received plus a slice of
+//! [`RecvMeta`] records that locate each datagram in them. The bytes are either one contiguous
+//! arena the method owns and reuses (the `recvmmsg` buffers) or one slice per record (the
+//! io_uring provided buffers this batch took off the ring, and only those: the rest of the ring
+//! may be written by the kernel meanwhile). A [`Batch`] borrows both for the duration of one
+//! handler call, so handing it over allocates and copies nothing.
 
 use std::net::SocketAddr;
 
 /// Where one received datagram sits in the arena, and what the kernel said about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvMeta {
-    /// Offset of the payload in the batch's arena.
+    /// Offset of the payload in the batch's arena ([`Batch::new`]), or in the record's own
+    /// buffer ([`Batch::from_buffers`]).
     pub offset: usize,
     /// Payload bytes actually stored (at most the buffer size).
     pub len: usize,
@@ -81,10 +84,19 @@ impl<'a> Datagram<'a> {
     }
 }
 
+/// Where a batch's records point into.
+#[derive(Debug, Clone, Copy)]
+enum Bytes<'a> {
+    /// One arena for every record.
+    Arena(&'a [u8]),
+    /// Record `i` points into buffer `i`.
+    Buffers(&'a [&'a [u8]]),
+}
+
 /// A batch of received datagrams from one socket, valid for one handler call.
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
-    arena: &'a [u8],
+    bytes: Bytes<'a>,
     metas: &'a [RecvMeta],
     /// `CLOCK_MONOTONIC` ns read once when the batch was received.
     pub rx_ns: u64,
@@ -100,7 +112,24 @@ impl<'a> Batch<'a> {
     /// Panics (in debug builds) if a record points outside the arena.
     pub fn new(arena: &'a [u8], metas: &'a [RecvMeta], rx_ns: u64, socket: usize) -> Batch<'a> {
         debug_assert!(metas.iter().all(|m| m.offset + m.len <= arena.len()));
-        Batch { arena, metas, rx_ns, socket, kernel_drops: None }
+        Batch { bytes: Bytes::Arena(arena), metas, rx_ns, socket, kernel_drops: None }
+    }
+
+    /// Builds a batch whose record `i` locates its payload in `buffers[i]` (the offset counts
+    /// from the start of that buffer), for methods whose buffers are not one region a batch
+    /// may borrow as a whole.
+    ///
+    /// Panics (in debug builds) if there are fewer buffers than records or a record points
+    /// outside its buffer.
+    pub fn from_buffers(
+        buffers: &'a [&'a [u8]],
+        metas: &'a [RecvMeta],
+        rx_ns: u64,
+        socket: usize,
+    ) -> Batch<'a> {
+        debug_assert!(buffers.len() >= metas.len());
+        debug_assert!(metas.iter().zip(buffers).all(|(m, b)| m.offset + m.len <= b.len()));
+        Batch { bytes: Bytes::Buffers(buffers), metas, rx_ns, socket, kernel_drops: None }
     }
 
     /// Number of buffers in the batch (a GRO buffer counts once; see [`Batch::datagram_count`]).
@@ -118,14 +147,14 @@ impl<'a> Batch<'a> {
     /// The `i`-th buffer.
     #[inline]
     pub fn get(&self, i: usize) -> Option<Datagram<'a>> {
-        self.metas.get(i).map(|m| self.view(m))
+        self.metas.get(i).map(|m| Self::view_in(self.bytes, i, m))
     }
 
     /// Iterates over the buffers.
     #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Datagram<'a>> + 'a {
-        let arena = self.arena;
-        self.metas.iter().map(move |m| Self::view_in(arena, m))
+        let bytes = self.bytes;
+        self.metas.iter().enumerate().map(move |(i, m)| Self::view_in(bytes, i, m))
     }
 
     /// Total datagrams, counting each GRO segment.
@@ -134,12 +163,11 @@ impl<'a> Batch<'a> {
     }
 
     #[inline]
-    fn view(&self, m: &RecvMeta) -> Datagram<'a> {
-        Self::view_in(self.arena, m)
-    }
-
-    #[inline]
-    fn view_in(arena: &'a [u8], m: &RecvMeta) -> Datagram<'a> {
+    fn view_in(bytes: Bytes<'a>, i: usize, m: &RecvMeta) -> Datagram<'a> {
+        let arena = match bytes {
+            Bytes::Arena(a) => a,
+            Bytes::Buffers(b) => b.get(i).copied().unwrap_or(&[]),
+        };
         let end = (m.offset + m.len).min(arena.len());
         let start = m.offset.min(end);
         let payload = &arena[start..end];
@@ -215,6 +243,19 @@ mod tests {
         assert_eq!(b.get(2).unwrap().segment_count(), 1);
         assert_eq!(b.datagram_count(), 4);
         assert!(b.get(3).is_none());
+    }
+
+    #[test]
+    fn batch_views_separate_buffers() {
+        let a: Vec<u8> = (0..20).collect();
+        let b: Vec<u8> = (100..110).collect();
+        let bufs: [&[u8]; 2] = [&a[4..], &b];
+        let metas = [meta(2, 5, 0), meta(0, 10, 5)];
+        let batch = Batch::from_buffers(&bufs, &metas, 0, 0);
+        assert_eq!(batch.get(0).unwrap().payload, &a[6..11]);
+        assert_eq!(batch.iter().nth(1).unwrap().payload, &b[..]);
+        assert_eq!(batch.datagram_count(), 3);
+        assert!(batch.get(2).is_none());
     }
 
     #[test]

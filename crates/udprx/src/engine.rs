@@ -93,6 +93,10 @@ pub struct SetupInfo {
     pub fallback_reason: Option<String>,
     /// io_uring setup flags the kernel accepted (uring only).
     pub uring_mode: Option<String>,
+    /// io_uring with a busy-poll time: the NAPI busy polling registered on each ring, or why
+    /// the kernel refused it (the run then goes on without it).
+    #[serde(default)]
+    pub uring_napi: Option<String>,
     /// Number of sockets (and threads).
     pub sockets: usize,
     /// Steering between the sockets.
@@ -181,6 +185,9 @@ pub struct ThreadResult {
     /// AF_XDP: frames that were not a whole Ethernet/IP/UDP datagram (counted and skipped).
     #[serde(default)]
     pub bad_frames: u64,
+    /// io_uring: NAPI busy polling was registered on this thread's ring.
+    #[serde(default)]
+    pub napi: bool,
 }
 
 /// Everything a run gives back.
@@ -387,6 +394,13 @@ impl ReceiverBuilder {
         {
             return bad(format!("--rcvbuf must be at most 1G (the kernel's limit), got {n}"));
         }
+        if self.method == Method::UringRecv && (self.gro || self.timestamps) {
+            return bad(format!(
+                "uring-recv reads no control messages, so it cannot report {} per datagram: \
+                 use uring (recvmsg) for that",
+                if self.gro { "GRO segment sizes" } else { "kernel timestamps" }
+            ));
+        }
         if self.steer == Steer::Cpu && self.sockets < 2 {
             return bad(format!(
                 "--steer cpu spreads datagrams over several sockets: give --sockets 2 or more \
@@ -423,7 +437,7 @@ impl ReceiverBuilder {
             DEFAULT_RING_BUFFERS
         });
         let per_buffer = match self.method {
-            Method::Uring | Method::Auto => ring.max(self.batch),
+            Method::Uring | Method::UringRecv | Method::Auto => ring.max(self.batch),
             Method::Recvmmsg => self.batch,
             Method::Recvfrom | Method::XdpDrop => 1,
             Method::Xdp => {
@@ -451,8 +465,8 @@ impl ReceiverBuilder {
                 Ok(mode) => (Method::Uring, None, Some(mode.as_str().to_string())),
                 Err(reason) => (Method::Recvmmsg, Some(reason), None),
             },
-            Method::Uring => match uring::probe(self.uring_defer) {
-                Ok(mode) => (Method::Uring, None, Some(mode.as_str().to_string())),
+            m @ (Method::Uring | Method::UringRecv) => match uring::probe(self.uring_defer) {
+                Ok(mode) => (m, None, Some(mode.as_str().to_string())),
                 Err(reason) => return Err(Error::UringUnavailable(reason)),
             },
             m => (m, None, None),
@@ -464,8 +478,15 @@ impl ReceiverBuilder {
         } else {
             DEFAULT_RING_BUFFERS
         });
-        let uses_cmsg = method != Method::Recvfrom || self.gro || self.timestamps;
-        let blocking = !self.spin && method != Method::Uring;
+        let is_uring = matches!(method, Method::Uring | Method::UringRecv);
+        let uring_napi = match self.busy_poll {
+            Some(us) if is_uring => Some(uring::napi_probe(us).unwrap_or_else(|why| why)),
+            _ => None,
+        };
+        let napi_busy_poll = if is_uring { self.busy_poll } else { None };
+        let uses_cmsg =
+            !matches!(method, Method::Recvfrom | Method::UringRecv) || self.gro || self.timestamps;
+        let blocking = !self.spin && !is_uring;
         let opts = sys::socket::SockOpts {
             reuse_port: self.sockets > 1 || self.share_port,
             rcvbuf: self.rcvbuf,
@@ -473,7 +494,7 @@ impl ReceiverBuilder {
             timestamps: self.timestamps,
             gro: self.gro,
             rxq_ovfl: uses_cmsg,
-            nonblocking: self.spin || method == Method::Uring,
+            nonblocking: self.spin || is_uring,
             read_timeout: if blocking { Some(self.idle) } else { None },
         };
         let cpus = assign_cpus(self.sockets, self.steer, self.cpus.as_deref())?;
@@ -504,6 +525,8 @@ impl ReceiverBuilder {
         }
         let drops_source = if uses_cmsg {
             "SO_RXQ_OVFL, /proc/net/udp at end"
+        } else if method == Method::UringRecv {
+            "/proc/net/udp at end (io_uring recv reads no control messages)"
         } else {
             "/proc/net/udp at end (plain recvfrom reads no control messages)"
         };
@@ -513,6 +536,7 @@ impl ReceiverBuilder {
             method,
             fallback_reason,
             uring_mode,
+            uring_napi,
             sockets: self.sockets,
             steer: self.steer,
             cpus,
@@ -540,6 +564,7 @@ impl ReceiverBuilder {
             spin: self.spin,
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: self.uring_defer,
+            napi_busy_poll,
         };
         Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default(), xdp: None })
     }
@@ -599,6 +624,7 @@ impl ReceiverBuilder {
             spin: self.spin,
             duration: self.duration,
             drops_source: drops_source.to_string(),
+            uring_napi: None,
             xdp: Some(attachment.info.clone()),
         };
         let cfg = LoopConfig {
@@ -611,6 +637,7 @@ impl ReceiverBuilder {
             spin: self.spin,
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: false,
+            napi_busy_poll: None,
         };
         Ok(Receiver {
             sockets: vec![holder],
@@ -839,7 +866,10 @@ where
         Source::Socket(_) => match info.method {
             Method::Recvfrom => method::recvfrom::run(&mut ctx),
             Method::Recvmmsg => method::recvmmsg::run(&mut ctx),
-            Method::Uring | Method::Auto => method::uring::run(&mut ctx),
+            Method::Uring | Method::Auto => {
+                method::uring::run(&mut ctx, method::uring::Op::RecvMsg)
+            }
+            Method::UringRecv => method::uring::run(&mut ctx, method::uring::Op::Recv),
             Method::Xdp | Method::XdpDrop => {
                 Err(Error::Config("an XDP method needs its XDP set-up".into()))
             }
@@ -862,6 +892,7 @@ where
         buffers: stats.buffers,
         batches: stats.batches,
         bad_frames: stats.bad_frames,
+        napi: stats.napi,
     };
     Ok((handler, result))
 }

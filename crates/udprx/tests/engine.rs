@@ -81,6 +81,68 @@ matrix! {
     uring_1_gro: Method::Uring, 1, Steer::Hash, true;
     uring_2_hash_gro: Method::Uring, 2, Steer::Hash, true;
     uring_2_cpu_gro: Method::Uring, 2, Steer::Cpu, true;
+    uring_recv_1: Method::UringRecv, 1, Steer::Hash, false;
+    uring_recv_2_hash: Method::UringRecv, 2, Steer::Hash, false;
+    uring_recv_2_cpu: Method::UringRecv, 2, Steer::Cpu, false;
+}
+
+/// uring-recv reads no control messages: what needs them is refused before any socket exists.
+fn refused_for_uring_recv(m: Method, b: &udprx::ReceiverBuilder) -> bool {
+    if m != Method::UringRecv {
+        return false;
+    }
+    let e = b.clone().build().expect_err("uring-recv with GRO or timestamps must be refused");
+    assert!(e.is_config(), "{e}");
+    true
+}
+
+#[test]
+fn uring_recv_reports_no_source_address() {
+    let b = builder(v4(), Method::UringRecv, 1, Steer::Hash, false);
+    let Some(rx) = build_or_skip(b, Method::UringRecv) else { return };
+    assert!(rx.setup().drops_source.contains("no control messages"));
+    let sources = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let dst = rx.local_addr();
+    let sender = std::thread::spawn(move || join(send_flows(dst, 0..1, 20, 18, None)));
+    let seen = sources.clone();
+    let out = rx
+        .run(move |_| {
+            let seen = seen.clone();
+            move |b: &udprx::Batch<'_>| {
+                let mut v = seen.lock().unwrap();
+                v.extend(b.iter().map(|d| (d.source, d.payload.len())));
+                if v.len() >= 20 { Flow::Stop } else { Flow::Continue }
+            }
+        })
+        .expect("run");
+    sender.join().unwrap();
+    let v = sources.lock().unwrap();
+    assert_eq!(v.len(), 20, "{:?}", out.threads);
+    assert!(v.iter().all(|&(src, len)| src.ip().is_unspecified() && src.port() == 0 && len == 18));
+}
+
+#[test]
+fn napi_busy_poll_registers_or_reports_the_refusal() {
+    for m in [Method::Uring, Method::UringRecv] {
+        let b = builder(v4(), m, 1, Steer::Hash, false).busy_poll(Some(50));
+        let Some(rx) = build_or_skip(b, m) else { continue };
+        let napi = rx.setup().uring_napi.clone().expect("uring with busy poll reports NAPI");
+        let registered = napi.starts_with("IORING_REGISTER_NAPI busy_poll_to=50us");
+        assert!(registered || napi.contains("refused"), "{m}: {napi}");
+        if !registered {
+            skip_part(Need::Feature, "napi", &napi);
+        }
+        let expected = expected_set(0..2, 100);
+        let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..2, 100, 18, None)));
+        assert_eq!(all_seen(&out), expected, "{m} with busy poll");
+        assert_eq!(out.threads[0].napi, registered, "{m}: the ring did what the probe said");
+    }
+    // Other methods do not touch io_uring: no NAPI line.
+    let rx = builder(v4(), Method::Recvmmsg, 1, Steer::Hash, false)
+        .busy_poll(Some(50))
+        .build()
+        .expect("build");
+    assert_eq!(rx.setup().uring_napi, None);
 }
 
 #[test]
@@ -106,6 +168,9 @@ fn spin_every_method() {
 fn timestamps_every_method() {
     for m in Method::ALL {
         let b = builder(v4(), m, 1, Steer::Hash, false).timestamps(true);
+        if refused_for_uring_recv(m, &b) {
+            continue;
+        }
         let Some(rx) = build_or_skip(b, m) else { continue };
         let out = run_collect(rx, 100, |dst| join(send_flows(dst, 0..1, 100, 18, None)));
         let h = &out.handlers[0];
@@ -118,6 +183,9 @@ fn timestamps_every_method() {
 fn gso_sender_with_gro_receiver_counts_segments() {
     for m in Method::ALL {
         let b = builder(v4(), m, 1, Steer::Hash, true);
+        if refused_for_uring_recv(m, &b) {
+            continue;
+        }
         let Some(rx) = build_or_skip(b, m) else { continue };
         let (count, segs) = (20u64, 8u64);
         let out =
@@ -191,8 +259,14 @@ fn udprx_ncpus() -> usize {
 
 #[test]
 fn uring_survives_buffer_exhaustion() {
-    let b = Receiver::builder(v4()).method(Method::Uring).ring_buffers(4).rcvbuf(Some(RCVBUF));
-    let Some(rx) = build_or_skip(b, Method::Uring) else { return };
+    for m in [Method::Uring, Method::UringRecv] {
+        uring_buffer_exhaustion(m);
+    }
+}
+
+fn uring_buffer_exhaustion(m: Method) {
+    let b = Receiver::builder(v4()).method(m).ring_buffers(4).rcvbuf(Some(RCVBUF));
+    let Some(rx) = build_or_skip(b, m) else { return };
     // The burst queues in the socket before the request is armed, so the first arm drains 4
     // buffers and then finds the ring empty.
     let dst = rx.local_addr();
@@ -204,12 +278,12 @@ fn uring_survives_buffer_exhaustion() {
     }
     let out = run_collect(rx, 128, |dst| join(send_flows(dst, 1..2, 64, 18, None)));
     let t = &out.threads[0];
-    assert!(t.enobufs > 0, "ENOBUFS counted: {t:?}");
-    assert!(t.rearms > 0, "re-armed: {t:?}");
+    assert!(t.enobufs > 0, "{m}: ENOBUFS counted: {t:?}");
+    assert!(t.rearms > 0, "{m}: re-armed: {t:?}");
     let seen = all_seen(&out);
     let mut expected = expected_set(0..2, 64);
     expected.sort_unstable();
-    assert_eq!(seen, expected, "the burst and the later datagrams all arrive");
+    assert_eq!(seen, expected, "{m}: the burst and the later datagrams all arrive");
 }
 
 #[test]
@@ -363,8 +437,8 @@ fn kernel_drops_are_counted() {
         assert!(drops > 0, "{m}: drops counted");
         assert_eq!(received + drops, burst + 3, "{m}: received + dropped = sent");
         let h = &out.handlers[0];
-        if m == Method::Recvfrom {
-            assert_eq!(h.last_kernel_drops, None, "plain recvfrom reads no control messages");
+        if matches!(m, Method::Recvfrom | Method::UringRecv) {
+            assert_eq!(h.last_kernel_drops, None, "{m} reads no control messages");
         } else if all_seen(&out).contains(&(0, burst + 2)) {
             // The last datagram was queued after every drop, so it carries the full count.
             assert_eq!(h.last_kernel_drops, Some(drops as u32), "{m}: SO_RXQ_OVFL in batches");
@@ -390,15 +464,17 @@ fn recvmmsg_full_batch_delivers_everything() {
 
 #[test]
 fn uring_without_defer_taskrun() {
-    for spin in [false, true] {
-        let b = builder(v4(), Method::Uring, 1, Steer::Hash, false)
+    for (m, spin) in
+        [Method::Uring, Method::UringRecv].into_iter().flat_map(|m| [(m, false), (m, true)])
+    {
+        let b = builder(v4(), m, 1, Steer::Hash, false)
             .uring_defer_taskrun(false)
             .spin(spin)
             .cpus(vec![]);
-        let Some(rx) = build_or_skip(b, Method::Uring) else { return };
+        let Some(rx) = build_or_skip(b, m) else { return };
         assert_ne!(rx.setup().uring_mode.as_deref(), Some("single_issuer+defer_taskrun"));
         let expected = expected_set(0..2, 200);
         let out = run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..2, 200, 18, None)));
-        assert_eq!(all_seen(&out), expected, "spin={spin}");
+        assert_eq!(all_seen(&out), expected, "{m} spin={spin}");
     }
 }

@@ -49,6 +49,7 @@ fn method(m: RecvMethod) -> Method {
         RecvMethod::Uring => Method::Uring,
         RecvMethod::Xdp => Method::Xdp,
         RecvMethod::XdpDrop => Method::XdpDrop,
+        RecvMethod::UringRecv => Method::UringRecv,
     }
 }
 

@@ -98,12 +98,15 @@ pub enum RecvMethod {
     /// XDP count-and-drop: the driver-level ceiling (root, veth topology).
     #[serde(rename = "xdp-drop")]
     XdpDrop,
+    /// io_uring multishot recv (payload only: no source address, no control messages).
+    #[serde(rename = "uring-recv")]
+    UringRecv,
 }
 
 impl RecvMethod {
     /// Every method, in report order.
-    pub const ALL: [RecvMethod; 3] =
-        [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring];
+    pub const ALL: [RecvMethod; 4] =
+        [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring, RecvMethod::UringRecv];
 
     /// The XDP paths, run where AF_XDP is available (root, the veth topology).
     pub const XDP: [RecvMethod; 2] = [RecvMethod::Xdp, RecvMethod::XdpDrop];
@@ -121,6 +124,7 @@ impl RecvMethod {
             RecvMethod::Uring => "uring",
             RecvMethod::Xdp => "xdp",
             RecvMethod::XdpDrop => "xdp-drop",
+            RecvMethod::UringRecv => "uring-recv",
         }
     }
 
@@ -129,8 +133,8 @@ impl RecvMethod {
         RecvMethod::ALL.into_iter().chain(RecvMethod::XDP).find(|m| m.name() == s).ok_or_else(
             || {
                 Error::BadInput(format!(
-                    "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, xdp, \
-                     xdp-drop)"
+                    "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv, \
+                     xdp, xdp-drop)"
                 ))
             },
         )
@@ -241,17 +245,37 @@ pub struct Traffic {
 pub enum PeerKind {
     /// `iperf3 -s -1`, fed by an `iperf3 -u -l 18 -b 0` client.
     Iperf3,
-    /// `sockperf server`, fed by `sockperf throughput -m 18 --mps=max`.
+    /// `sockperf server`, fed by udpflood with the cell's traffic.
     Sockperf,
+    /// The bare-syscall C receiver (`peers/c/udp_bare.c`): `recvmmsg` batch 64, MSG_WAITFORONE,
+    /// no address, no control messages; only counts. Fed by udpflood.
+    #[serde(rename = "c-recvmmsg")]
+    CRecvmmsg,
+    /// The bare-syscall C receiver's io_uring multishot `recv` over a provided buffer ring;
+    /// only counts. Fed by udpflood.
+    #[serde(rename = "c-uring")]
+    CUring,
 }
 
 impl PeerKind {
-    /// The program name.
+    /// Every reference receiver, in report order.
+    pub const ALL: [PeerKind; 4] =
+        [PeerKind::Iperf3, PeerKind::Sockperf, PeerKind::CRecvmmsg, PeerKind::CUring];
+
+    /// The row name (the program name for iperf3 and sockperf).
     pub fn name(self) -> &'static str {
         match self {
             PeerKind::Iperf3 => "iperf3",
             PeerKind::Sockperf => "sockperf",
+            PeerKind::CRecvmmsg => "c-recvmmsg",
+            PeerKind::CUring => "c-uring",
         }
+    }
+
+    /// True when the peer receives udpflood's traffic (every scenario); false for iperf3,
+    /// which counts only its own client's session.
+    pub fn fed_by_udpflood(self) -> bool {
+        self != PeerKind::Iperf3
     }
 }
 

@@ -1,29 +1,127 @@
-//! Reference receivers: `iperf3 -s -1` and `sockperf server`, run as child processes in the
-//! benchmark's receiver namespace (`ip netns exec`). What is compared is the receiver, so
-//! `sockperf server` gets exactly the flood the udprx rows get (udpflood with the cell's traffic,
-//! from the sender namespace); `iperf3 -s` only counts a session its own client opens, so it is
+//! Reference receivers: `iperf3 -s -1`, `sockperf server` and the bare-syscall C receiver
+//! `udp_bare` (`peers/c/udp_bare.c`, rows `c-recvmmsg` and `c-uring`), run as child processes in
+//! the benchmark's receiver namespace (`ip netns exec`). What is compared is the receiver, so
+//! `sockperf server` and `udp_bare` get exactly the flood the udprx rows get (udpflood with the
+//! cell's traffic, from the sender namespace); `iperf3 -s` only counts a session its own client
+//! opens, so it is
 //! fed by `iperf3 -c -u -l 18` (slower than udpflood: its row can be sender-bound, and the report
 //! shows its sent rate next to the received one).
 //!
 //! Received counts come from the receiver namespace's `/proc/net/snmp` InDatagrams delta, read
 //! by a thread inside it (exact on veth, where nothing else runs there). On loopback those
 //! counters are the whole host's, so iperf3's own report is used, and sockperf's row is marked.
-//! CPU time is the server process's user + system time from `wait4`.
+//! CPU time is the server process's user + system time from `wait4`. `udp_bare` also prints its
+//! own counts and CPU time in one line ([`parse_udp_bare`]); on loopback its own count is used.
+//!
+//! `udp_bare` is built by `scripts/setup.sh` into `$CARGO_TARGET_DIR/peers/` (default
+//! `target/peers/`); the bench looks there (next to its own executable's target directory), or
+//! in `$UDPRX_PEERS_DIR`.
 
 use super::sys;
 use super::topology::{self, Kind, Topology, UdpCounters};
 use super::{CellResult, CellSpec, Error, PeerKind, Result};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// True when the program is installed.
+/// True when the peer can run here.
 pub fn available(peer: PeerKind) -> bool {
-    topology::have_program(peer.name())
+    unavailable(peer).is_none()
 }
 
-fn netns_cmd(ns: Option<&str>, cpu: Option<usize>, program: &str) -> Command {
+/// Why the peer cannot run here (one line), or `None` when it can.
+pub fn unavailable(peer: PeerKind) -> Option<String> {
+    match peer {
+        PeerKind::Iperf3 | PeerKind::Sockperf => (!topology::have_program(peer.name()))
+            .then(|| format!("{} is not installed (scripts/setup.sh installs it)", peer.name())),
+        PeerKind::CRecvmmsg | PeerKind::CUring => c_unavailable(peer, udp_bare().as_deref()),
+    }
+}
+
+/// Why the C peer cannot run with the `udp_bare` at `bin` (none found: `None`).
+fn c_unavailable(peer: PeerKind, bin: Option<&std::path::Path>) -> Option<String> {
+    let Some(bin) = bin else {
+        return Some(format!(
+            "{}: udp_bare is not built (scripts/setup.sh builds it into $CARGO_TARGET_DIR/peers \
+             when a C compiler is present; or set UDPRX_PEERS_DIR)",
+            peer.name()
+        ));
+    };
+    let modes = Command::new(bin)
+        .arg("modes")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mode = c_mode(peer);
+    (!modes.split_whitespace().any(|m| m == mode)).then(|| {
+        format!(
+            "{}: {} offers no {mode} mode (built without liburing: scripts/setup.sh installs \
+             liburing-dev and rebuilds it)",
+            peer.name(),
+            bin.display()
+        )
+    })
+}
+
+/// The `udp_bare` mode of a C peer.
+fn c_mode(peer: PeerKind) -> &'static str {
+    if peer == PeerKind::CUring { "uring" } else { "recvmmsg" }
+}
+
+/// Where `udp_bare` is: `$UDPRX_PEERS_DIR/udp_bare`, else `peers/udp_bare` in a target
+/// directory above this executable (`target/release/udprx`, `target/release/deps/<test>`), else
+/// `$CARGO_TARGET_DIR/peers/udp_bare`.
+pub fn udp_bare() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::var_os("UDPRX_PEERS_DIR") {
+        dirs.push(d.into());
+    } else {
+        if let Ok(exe) = std::env::current_exe() {
+            dirs.extend(exe.ancestors().skip(1).take(3).map(|a| a.join("peers")));
+        }
+        if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+            dirs.push(PathBuf::from(t).join("peers"));
+        }
+    }
+    dirs.into_iter().map(|d| d.join("udp_bare")).find(|p| p.is_file())
+}
+
+/// What `udp_bare` reported in its one result line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UdpBareLine {
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// ns from the first datagram's batch to the end.
+    pub elapsed_ns: u64,
+    /// User CPU time (getrusage), ns.
+    pub user_ns: u64,
+    /// System CPU time, ns.
+    pub sys_ns: u64,
+}
+
+/// Parses `udp_bare mode=M datagrams=D bytes=B elapsed_ns=E user_ns=U sys_ns=S` from the
+/// program's stdout; `None` when no such line (or a field) is there.
+pub fn parse_udp_bare(out: &str) -> Option<UdpBareLine> {
+    let line = out.lines().rev().find(|l| l.starts_with("udp_bare "))?;
+    let field = |k: &str| -> Option<u64> {
+        line.split_whitespace().find_map(|w| w.strip_prefix(k)?.strip_prefix('='))?.parse().ok()
+    };
+    Some(UdpBareLine {
+        datagrams: field("datagrams")?,
+        bytes: field("bytes")?,
+        elapsed_ns: field("elapsed_ns")?,
+        user_ns: field("user_ns")?,
+        sys_ns: field("sys_ns")?,
+    })
+}
+
+fn netns_cmd(ns: Option<&str>, cpu: Option<usize>, program: &std::ffi::OsStr) -> Command {
     let mut c;
     if let Some(ns) = ns {
         c = Command::new("ip");
@@ -131,11 +229,8 @@ pub fn run_peer(
     peer: PeerKind,
     stop: &AtomicBool,
 ) -> Result<CellResult> {
-    if !available(peer) {
-        return Err(Error::Cell(format!(
-            "{} is not installed (scripts/setup.sh installs it)",
-            peer.name()
-        )));
+    if let Some(why) = unavailable(peer) {
+        return Err(Error::Cell(why));
     }
     let (tx_ns, rx_ns) = match topo.ns_names() {
         Some((t, r)) => (Some(t), Some(r)),
@@ -160,13 +255,32 @@ pub fn run_peer(
         PeerKind::Sockperf => {
             ["server", "-i", &addr.to_string(), "-p", &port.to_string()].map(String::from).to_vec()
         }
+        PeerKind::CRecvmmsg | PeerKind::CUring => {
+            // Bounded by itself too: the cell's seconds plus a margin for start-up; it is
+            // stopped with SIGTERM as soon as the flood ends.
+            let mut a = vec![
+                c_mode(peer).to_string(),
+                addr.to_string(),
+                port.to_string(),
+                "--secs".into(),
+                (secs + 15).to_string(),
+            ];
+            if let Some(cpu) = rx_cpu {
+                a.extend(["--cpu".into(), cpu.to_string()]);
+            }
+            // The same socket buffer as the udprx rows of the cell (kernel default unless set).
+            if let Some(bytes) = spec.sockopts.rcvbuf {
+                a.extend(["--rcvbuf".into(), bytes.to_string()]);
+            }
+            a
+        }
     };
-    if peer == PeerKind::Sockperf {
-        return run_sockperf_fed_by_udpflood(
+    if peer.fed_by_udpflood() {
+        return run_server_fed_by_udpflood(
             topo,
             spec,
             stop,
-            (rx_ns, rx_cpu, port, server_args, before, before_cpu, notes),
+            (peer, rx_ns, rx_cpu, port, server_args, before, before_cpu, notes),
         );
     }
     // iperf3 -s counts only its own client's session; the client paces payload bits.
@@ -187,7 +301,7 @@ pub fn run_peer(
     ]
     .map(String::from)
     .to_vec();
-    let mut server = netns_cmd(rx_ns, rx_cpu, peer.name())
+    let mut server = netns_cmd(rx_ns, rx_cpu, peer.name().as_ref())
         .args(&server_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -195,7 +309,7 @@ pub fn run_peer(
         .map_err(|e| Error::Cell(format!("starting {} server: {e}", peer.name())))?;
     let server_out = capture(&mut server);
     wait_listening(addr, port, topo, peer == PeerKind::Iperf3);
-    let client = netns_cmd(tx_ns, tx_cpu, peer.name())
+    let client = netns_cmd(tx_ns, tx_cpu, peer.name().as_ref())
         .args(&client_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -334,7 +448,8 @@ fn peer_result(r: PeerRun<'_>) -> CellResult {
     }
 }
 
-type SockperfStart<'a> = (
+type ServerStart<'a> = (
+    PeerKind,
     Option<&'a str>,
     Option<usize>,
     u16,
@@ -344,17 +459,24 @@ type SockperfStart<'a> = (
     Vec<String>,
 );
 
-/// `sockperf server` in the receiver namespace, flooded by udpflood with the cell's traffic.
-fn run_sockperf_fed_by_udpflood(
+/// `sockperf server` or `udp_bare` in the receiver namespace, flooded by udpflood with the
+/// cell's traffic.
+fn run_server_fed_by_udpflood(
     topo: &Topology,
     spec: &CellSpec,
     stop: &AtomicBool,
-    start: SockperfStart<'_>,
+    start: ServerStart<'_>,
 ) -> Result<CellResult> {
-    let (rx_ns, rx_cpu, port, server_args, before, before_cpu, mut notes) = start;
-    let peer = PeerKind::Sockperf;
+    let (peer, rx_ns, rx_cpu, port, server_args, before, before_cpu, mut notes) = start;
     let addr = topo.rx_addr();
-    let mut server = netns_cmd(rx_ns, rx_cpu, peer.name())
+    let c_peer = matches!(peer, PeerKind::CRecvmmsg | PeerKind::CUring);
+    let program: std::ffi::OsString = if c_peer {
+        udp_bare().ok_or_else(|| Error::Cell(format!("{}: udp_bare is gone", peer.name())))?.into()
+    } else {
+        peer.name().into()
+    };
+    // udp_bare pins itself (--cpu); the others are pinned with taskset.
+    let mut server = netns_cmd(rx_ns, if c_peer { None } else { rx_cpu }, &program)
         .args(&server_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -374,7 +496,7 @@ fn run_sockperf_fed_by_udpflood(
     let after = read_counters(topo);
     let server_exit = end_child(&server, Duration::from_secs(2));
     let after_cpu = super::cell::CpuSample::read();
-    let _ = server_out.join();
+    let server_text = server_out.join().unwrap_or_default();
     if stop.load(Ordering::Relaxed) {
         return Err(Error::Interrupted);
     }
@@ -383,15 +505,25 @@ fn run_sockperf_fed_by_udpflood(
         (Some(b), Some(a)) => Some(a.delta(&b)),
         _ => None,
     };
-    let received = match (topo.kind(), snmp) {
-        (Kind::Veth, Some(s)) => s.in_datagrams,
-        (_, Some(s)) => {
+    let own = if c_peer {
+        let line = parse_udp_bare(&server_text);
+        if line.is_none() {
+            notes.push(format!("{} printed no result line", peer.name()));
+        }
+        line
+    } else {
+        None
+    };
+    let received = match (topo.kind(), snmp, own) {
+        (Kind::Veth, Some(s), _) => s.in_datagrams,
+        (_, _, Some(own)) => own.datagrams,
+        (_, Some(s), None) => {
             notes.push("received count is the host-wide InDatagrams delta (loopback): other UDP traffic on the machine is included".into());
             s.in_datagrams
         }
         _ => 0,
     };
-    Ok(peer_result(PeerRun {
+    let mut run = PeerRun {
         topo,
         spec,
         peer,
@@ -404,7 +536,25 @@ fn run_sockperf_fed_by_udpflood(
         cpu: (before_cpu, after_cpu),
         notes,
         sender_report: serde_json::to_value(&flood).unwrap_or_default(),
-    }))
+    };
+    if let Some(own) = own {
+        if run.exit.user_ns + run.exit.sys_ns == 0 {
+            // wait4 saw no usage (e.g. reaped elsewhere): the program's own getrusage.
+            run.exit.user_ns = own.user_ns;
+            run.exit.sys_ns = own.sys_ns;
+        }
+    }
+    let mut result = peer_result(run);
+    if let Some(own) = own {
+        result.receiver_report["own"] = serde_json::json!({
+            "datagrams": own.datagrams,
+            "bytes": own.bytes,
+            "elapsed_ns": own.elapsed_ns,
+            "cpu_user_ns": own.user_ns,
+            "cpu_sys_ns": own.sys_ns,
+        });
+    }
+    Ok(result)
 }
 
 /// From iperf3's JSON: (sent by the client, its seconds, received per the server's report).
@@ -432,6 +582,48 @@ mod tests {
         assert!(tcp_listening(t, 0x1F90));
         assert!(!tcp_listening(t, 0x1F91));
         assert!(!tcp_listening(t, 80));
+    }
+
+    #[test]
+    fn parses_udp_bare() {
+        let out = "noise\nudp_bare mode=uring datagrams=1000 bytes=18000 elapsed_ns=5 user_ns=7 sys_ns=9\n";
+        let l = parse_udp_bare(out).unwrap();
+        assert_eq!(
+            l,
+            UdpBareLine { datagrams: 1000, bytes: 18000, elapsed_ns: 5, user_ns: 7, sys_ns: 9 }
+        );
+        assert_eq!(parse_udp_bare(""), None);
+        assert_eq!(parse_udp_bare("udp_bare mode=uring datagrams=x bytes=1"), None);
+        // A field name that only starts like another is not taken for it.
+        assert_eq!(parse_udp_bare("udp_bare datagrams_x=1 bytes=1"), None);
+    }
+
+    #[test]
+    fn c_peers_are_skipped_with_a_reason_when_not_built() {
+        for p in [PeerKind::CRecvmmsg, PeerKind::CUring] {
+            let why = c_unavailable(p, None).expect("no udp_bare");
+            assert!(why.contains("not built") && why.contains("setup.sh"), "{why}");
+        }
+        // A build without liburing offers recvmmsg only: c-uring is skipped, c-recvmmsg runs.
+        let dir = std::env::temp_dir().join(format!("udprx-cref-peer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = dir.join("udp_bare");
+        std::fs::write(&fake, "#!/bin/sh\necho recvmmsg\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        // Exec right after writing may meet ETXTBSY while another test thread forks: retry.
+        let mut ok = c_unavailable(PeerKind::CRecvmmsg, Some(&fake));
+        for _ in 0..20 {
+            if ok.is_none() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            ok = c_unavailable(PeerKind::CRecvmmsg, Some(&fake));
+        }
+        assert_eq!(ok, None);
+        let why = c_unavailable(PeerKind::CUring, Some(&fake)).expect("no uring mode");
+        assert!(why.contains("no uring mode") && why.contains("liburing"), "{why}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -48,7 +48,14 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
     let keep_s = |s: &Scenario| sel.scenarios.is_empty() || sel.scenarios.contains(s);
     let mut out = Vec::new();
     for scenario in Scenario::ALL.iter().filter(|s| keep_s(s)) {
-        for method in RecvMethod::ALL.iter().filter(|m| keep_m(m)) {
+        // uring-recv trades the source address and control messages away; it joins the
+        // default and quick plans only when named in --methods (always in --full).
+        let explicit = |m: &RecvMethod| sel.methods.contains(m);
+        for method in RecvMethod::ALL
+            .iter()
+            .filter(|m| keep_m(m))
+            .filter(|m| **m != RecvMethod::UringRecv || sel.size == Size::Full || explicit(m))
+        {
             for fanout in Fanout::ALL.iter().filter(|f| keep_f(f)) {
                 let (m, f, s) = (*method, *fanout, *scenario);
                 let wanted = match (sel.size, s) {
@@ -70,14 +77,17 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                 }
                 // GRO can only matter where datagrams can be coalesced: the GSO flood (and on
                 // request, or in --full, the classic one).
-                let gro_variants: &[bool] =
-                    if sel.size == Size::Full || (s == Scenario::Classic && sel.gro_everywhere) {
-                        &[false, true]
-                    } else if s == Scenario::Gso {
-                        &[true]
-                    } else {
-                        &[false]
-                    };
+                // uring-recv reads no control messages, so it cannot take GRO buffers: it
+                // receives the GSO flood segmented, like the bare C peers.
+                let gro_variants: &[bool] = if m == RecvMethod::UringRecv {
+                    &[false]
+                } else if sel.size == Size::Full || (s == Scenario::Classic && sel.gro_everywhere) {
+                    &[false, true]
+                } else if s == Scenario::Gso {
+                    &[true]
+                } else {
+                    &[false]
+                };
                 for &gro in gro_variants {
                     out.push(Row::udprx(s, m, f, gro));
                 }
@@ -104,10 +114,10 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
             }
         }
         for p in &sel.peers {
-            // sockperf server takes the same udpflood traffic as the udprx rows, GSO included;
-            // iperf3 -s only counts its own client's plain datagrams, so it joins the classic
-            // flood only.
-            if *scenario == Scenario::Classic || *p == PeerKind::Sockperf {
+            // sockperf server and the C receivers take the same udpflood traffic as the udprx
+            // rows, GSO included; iperf3 -s only counts its own client's plain datagrams, so it
+            // joins the classic flood only.
+            if *scenario == Scenario::Classic || p.fed_by_udpflood() {
                 out.push(Row { scenario: *scenario, receiver: super::Receiver::Peer { peer: *p } });
             }
         }
@@ -244,7 +254,18 @@ mod tests {
         let q = rows(&sel(Size::Quick));
         assert_eq!(q.len(), 3 + 1, "{q:?}");
         let f = rows(&sel(Size::Full));
-        assert_eq!(f.len(), 3 * 3 * 2 * 2 + 3);
+        // recvfrom, recvmmsg, uring: 3 fan-outs × 2 scenarios × GRO on/off; uring-recv: 3
+        // fan-outs × 2 scenarios without GRO; 4 spin rows.
+        assert_eq!(f.len(), 3 * 3 * 2 * 2 + 3 * 2 + 4, "{f:?}");
+        // Named, uring-recv joins the default plan (one socket, no GRO, both scenarios).
+        let mut named = sel(Size::Default);
+        named.methods = vec![RecvMethod::UringRecv];
+        let n = rows(&named);
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert!(n.iter().all(|r| matches!(
+            r.receiver,
+            Receiver::Udprx { method: RecvMethod::UringRecv, gro: false, fanout: Fanout::One, .. }
+        )));
         let mut u = d.clone();
         u.sort();
         u.dedup();

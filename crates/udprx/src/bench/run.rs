@@ -210,11 +210,10 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
 
     let mut peers = Vec::new();
     if opts.peers {
-        for p in [PeerKind::Iperf3, PeerKind::Sockperf] {
-            if super::peers::available(p) {
-                peers.push(p);
-            } else {
-                notes.push(format!("--peers: {} is not installed (scripts/setup.sh installs it); its row is left out", p.name()));
+        for p in PeerKind::ALL {
+            match super::peers::unavailable(p) {
+                None => peers.push(p),
+                Some(why) => notes.push(format!("--peers: {why}; its row is left out")),
             }
         }
     }

@@ -35,7 +35,8 @@ pub struct BenchArgs {
     /// instead of a threaded NAPI pinned to the receiver's core.
     #[arg(long)]
     pub xdp_on_sender: bool,
-    /// Only these methods (recvfrom, recvmmsg, uring, xdp, xdp-drop), comma-separated.
+    /// Only these methods (recvfrom, recvmmsg, uring, uring-recv, xdp, xdp-drop),
+    /// comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub methods: Vec<String>,
     /// Only these fan-outs (one, hash, cpu), comma-separated.
@@ -98,7 +99,8 @@ pub struct BenchArgs {
     /// one extra trial at the common paced rate: a share table per path and flame graphs.
     #[arg(long = "profile", value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
     pub profile: Vec<String>,
-    /// Add iperf3 and sockperf receivers as reference rows, where installed.
+    /// Add reference receivers as rows, where installed: iperf3, sockperf and the bare C loops
+    /// c-recvmmsg and c-uring (udp_bare, built by scripts/setup.sh).
     #[arg(long)]
     pub peers: bool,
     /// Output directory (default bench-results/<UTC timestamp>).

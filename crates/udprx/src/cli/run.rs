@@ -32,8 +32,9 @@ pub struct RunArgs {
     /// Address and port to listen on (other than loopback only when asked for explicitly).
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub bind: SocketAddr,
-    /// Receive method: recvfrom, recvmmsg, uring, auto, xdp (AF_XDP) or xdp-drop (XDP count and
-    /// drop: the driver-level ceiling). auto never picks an XDP path.
+    /// Receive method: recvfrom, recvmmsg, uring, uring-recv (io_uring recv: no source address,
+    /// no control messages), auto, xdp (AF_XDP) or xdp-drop (XDP count and drop: the
+    /// driver-level ceiling). auto never picks an XDP path.
     #[arg(long, default_value = "auto")]
     pub method: Method,
     /// xdp, xdp-drop: the interface to attach to (default: the one holding the --bind address).
@@ -389,6 +390,9 @@ fn setup_line(s: &SetupInfo) -> String {
     }
     if let Some(us) = s.busy_poll {
         line.push_str(&format!(" busy_poll={us}us"));
+    }
+    if let Some(napi) = &s.uring_napi {
+        line.push_str(&format!(" napi=\"{napi}\""));
     }
     if s.full_batch {
         line.push_str(" full_batch");

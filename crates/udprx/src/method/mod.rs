@@ -22,6 +22,11 @@ pub enum Method {
     Recvmmsg,
     /// io_uring multishot `recvmsg` over a provided-buffer ring.
     Uring,
+    /// io_uring multishot `recv` over a provided-buffer ring: payload only, no source address
+    /// (flows are told apart by the probe header alone) and no control messages (no GRO, no
+    /// kernel timestamps; drops read from /proc/net/udp at the end).
+    #[serde(rename = "uring-recv")]
+    UringRecv,
     /// The fastest method this kernel offers (io_uring, else `recvmmsg`); never an XDP path.
     Auto,
     /// AF_XDP sockets, one per receive queue, fed by an XDP program that redirects the bound
@@ -36,7 +41,8 @@ pub enum Method {
 impl Method {
     /// Every concrete socket method, in the order reports list them (the XDP paths, which take
     /// over an interface queue, are opt-in and not listed).
-    pub const ALL: [Method; 3] = [Method::Recvfrom, Method::Recvmmsg, Method::Uring];
+    pub const ALL: [Method; 4] =
+        [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv];
 
     /// The name used on command lines and in reports.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +50,7 @@ impl Method {
             Method::Recvfrom => "recvfrom",
             Method::Recvmmsg => "recvmmsg",
             Method::Uring => "uring",
+            Method::UringRecv => "uring-recv",
             Method::Auto => "auto",
             Method::Xdp => "xdp",
             Method::XdpDrop => "xdp-drop",
@@ -69,12 +76,13 @@ impl std::str::FromStr for Method {
             "recvfrom" => Ok(Method::Recvfrom),
             "recvmmsg" => Ok(Method::Recvmmsg),
             "uring" | "io_uring" | "io-uring" => Ok(Method::Uring),
+            "uring-recv" | "uring_recv" => Ok(Method::UringRecv),
             "auto" => Ok(Method::Auto),
             "xdp" | "af_xdp" | "af-xdp" => Ok(Method::Xdp),
             "xdp-drop" | "xdp_drop" => Ok(Method::XdpDrop),
             other => Err(format!(
-                "unknown method '{other}' (expected recvfrom, recvmmsg, uring, auto, xdp or \
-                 xdp-drop)"
+                "unknown method '{other}' (expected recvfrom, recvmmsg, uring, uring-recv, auto, \
+                 xdp or xdp-drop)"
             )),
         }
     }
@@ -96,6 +104,8 @@ pub(crate) struct LoopConfig {
     pub idle_ns: u64,
     /// Ask io_uring for SINGLE_ISSUER + DEFER_TASKRUN.
     pub uring_defer: bool,
+    /// io_uring: register NAPI busy polling for this many µs.
+    pub napi_busy_poll: Option<u32>,
 }
 
 /// Counters a loop keeps for its [`crate::ThreadResult`].
@@ -108,6 +118,8 @@ pub(crate) struct LoopStats {
     pub batches: u64,
     /// AF_XDP: frames that were not a whole Ethernet/IP/UDP datagram (counted, skipped).
     pub bad_frames: u64,
+    /// io_uring: NAPI busy polling was registered on the ring.
+    pub napi: bool,
 }
 
 /// What a loop needs besides its socket: the handler, the stop flag and the deadline.

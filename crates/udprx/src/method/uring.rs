@@ -1,11 +1,24 @@
-//! io_uring multishot `recvmsg` over a provided-buffer ring.
+//! io_uring multishot receive over a provided-buffer ring, in two variants.
 //!
-//! One `RecvMsgMulti` request stays armed on the socket; every datagram completes as one CQE
-//! whose buffer (picked by the kernel from the ring) holds an `io_uring_recvmsg_out` header, the
-//! source address, the control messages and the payload. The loop hands each drained group of
-//! CQEs to the handler as one batch over the buffer region, then gives the buffers back by
-//! advancing the ring tail once. A CQE without the MORE flag (e.g. ENOBUFS when the ring ran
+//! One multishot request stays armed on the socket; every datagram completes as one CQE whose
+//! buffer (picked by the kernel from the ring) holds it:
+//! - [`Op::RecvMsg`] (`IORING_OP_RECVMSG`, method `uring`): the buffer starts with an
+//!   `io_uring_recvmsg_out` header, the source address and the control messages (GRO segment
+//!   size, timestamps, SO_RXQ_OVFL drops), then the payload;
+//! - [`Op::Recv`] (`IORING_OP_RECV`, method `uring-recv`): the buffer holds the payload only. No
+//!   source address (every datagram reports `0.0.0.0:0`, so flows are told apart by the probe
+//!   header alone), no control messages (no GRO, no kernel timestamps, drops only from
+//!   /proc/net/udp at the end).
+//!
+//! The loop hands each drained group of CQEs to the handler as one batch made of one slice per
+//! buffer those CQEs took off the ring (never a view of the whole region, which the kernel keeps
+//! writing), then gives the buffers back by advancing the ring tail once, after the handler
+//! returned and the slices are gone. A CQE without the MORE flag (e.g. ENOBUFS when the ring ran
 //! dry) ends the request, which is then re-armed.
+//!
+//! With a busy-poll time, the ring registers NAPI busy polling (`IORING_REGISTER_NAPI`, Linux
+//! 6.9+) so the wait in `io_uring_enter` polls the device queue; a kernel that refuses is
+//! reported (see [`napi_probe`]) and the run goes on without it.
 
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -17,6 +30,15 @@ use crate::batch::{Batch, Handler, RecvMeta};
 use crate::error::Error;
 use crate::method::LoopCtx;
 use crate::sys::cmsg::{self, CONTROL_LEN, NAME_LEN};
+
+/// Which multishot receive request the loop arms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `IORING_OP_RECVMSG`: source address and control messages per datagram.
+    RecvMsg,
+    /// `IORING_OP_RECV`: payload only.
+    Recv,
+}
 
 const BGID: u16 = 0;
 const RECV_TAG: u64 = 1;
@@ -147,11 +169,11 @@ struct BufRing {
     count: u16,
     mask: u16,
     stride: usize,
-    /// Bytes of each buffer offered to the kernel: the header, name and control areas plus
-    /// exactly the configured payload size (the stride's alignment padding is not offered, so
-    /// a datagram is cut at the same length as with the other methods).
+    /// Bytes of each buffer offered to the kernel: the header, name and control areas (recvmsg)
+    /// plus exactly the configured payload size (the stride's alignment padding is not offered,
+    /// so a datagram is cut at the same length as with the other methods).
     buf_len: usize,
-    tail: u16,
+    tail: std::cell::Cell<u16>,
 }
 
 impl BufRing {
@@ -159,19 +181,19 @@ impl BufRing {
         debug_assert!(buf_len <= stride);
         let entries = Mmap::new(count * std::mem::size_of::<types::BufRingEntry>())?;
         let bufs = Mmap::new(count * stride)?;
-        let mut r = BufRing {
+        let r = BufRing {
             entries,
             bufs,
             count: count as u16,
             mask: (count - 1) as u16,
             stride,
             buf_len,
-            tail: 0,
+            tail: std::cell::Cell::new(0),
         };
         for bid in 0..count {
             r.put(bid as u16, bid as u16);
         }
-        r.tail = count as u16;
+        r.tail.set(count as u16);
         r.publish();
         Ok(r)
     }
@@ -182,10 +204,12 @@ impl BufRing {
 
     /// Writes buffer `bid` into ring slot `slot & mask`.
     #[inline]
-    fn put(&mut self, slot: u16, bid: u16) {
+    fn put(&self, slot: u16, bid: u16) {
         let idx = (slot & self.mask) as usize;
         // SAFETY: `idx < count`, inside the entries mapping; the kernel only reads slots between
         // its head and our published tail, and this slot is beyond the tail until `publish`.
+        // No other reference to this entry exists (buffers are handed out by `buffer`, which
+        // points into the other mapping).
         let e = unsafe { &mut *self.base().add(idx) };
         e.set_addr(self.bufs.ptr as u64 + bid as u64 * self.stride as u64);
         e.set_len(self.buf_len as u32);
@@ -198,30 +222,76 @@ impl BufRing {
         // SAFETY: the tail field of the first entry is a properly aligned u16 inside the mapping,
         // written by us and read by the kernel, hence accessed atomically.
         let tail = unsafe { &*(types::BufRingEntry::tail(self.base()) as *const AtomicU16) };
-        tail.store(self.tail, Ordering::Release);
+        tail.store(self.tail.get(), Ordering::Release);
     }
 
     /// Gives buffers back to the kernel, advancing the tail once.
+    ///
+    /// Every slice [`BufRing::buffer`] returned for these buffers must be gone by now.
     #[inline]
-    fn recycle(&mut self, bids: &[u16]) {
+    fn recycle(&self, bids: &[u16]) {
         if bids.is_empty() {
             return;
         }
+        let tail = self.tail.get();
         for (i, &bid) in bids.iter().enumerate() {
-            self.put(self.tail.wrapping_add(i as u16), bid);
+            self.put(tail.wrapping_add(i as u16), bid);
         }
-        self.tail = self.tail.wrapping_add(bids.len() as u16);
+        self.tail.set(tail.wrapping_add(bids.len() as u16));
         self.publish();
     }
 
-    /// The whole buffer region as bytes.
+    /// The first `len` bytes of buffer `bid` (clamped to the buffer), or `None` for a buffer id
+    /// outside the ring.
+    ///
+    /// # Safety
+    /// `bid` must come from a CQE this loop received (the kernel took the buffer off the ring and
+    /// finished writing it), and the slice must be dropped before `bid` is given back with
+    /// [`BufRing::recycle`]: until then the kernel does not write this buffer.
     #[inline]
-    fn arena(&self) -> &[u8] {
-        // SAFETY: the region is mapped for `len` bytes for the life of `self`. The kernel writes
-        // only into buffers currently on the ring; the ones a batch refers to were taken off it
-        // and are given back (`recycle`) only after the handler has returned.
-        unsafe { std::slice::from_raw_parts(self.bufs.ptr, self.bufs.len) }
+    unsafe fn buffer(&self, bid: u16, len: usize) -> Option<&[u8]> {
+        if bid >= self.count {
+            return None;
+        }
+        // SAFETY: `bid < count`, so the buffer lies inside the `bufs` mapping, which lives as
+        // long as `self`; the caller guarantees the kernel does not write it while the slice
+        // lives.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                self.bufs.ptr.add(bid as usize * self.stride),
+                len.min(self.stride),
+            )
+        })
     }
+}
+
+/// Registers NAPI busy polling of `busy_poll_us` µs (prefer busy poll) on `ring`.
+fn register_napi(ring: &IoUring, busy_poll_us: u32) -> io::Result<()> {
+    let mut napi =
+        types::Napi::new().set_busy_poll_timeout(busy_poll_us).set_prefer_busy_poll(true);
+    ring.submitter().register_napi(&mut napi)
+}
+
+/// Whether this kernel takes NAPI busy polling on an io_uring: `Ok` with what was registered, or
+/// `Err` with the refusal and what happens instead.
+pub(crate) fn napi_probe(busy_poll_us: u32) -> Result<String, String> {
+    let ring = IoUring::new(8).map_err(|e| setup_reason(&e))?;
+    match register_napi(&ring, busy_poll_us) {
+        Ok(()) => Ok(format!(
+            "IORING_REGISTER_NAPI busy_poll_to={busy_poll_us}us prefer_busy_poll (dynamic tracking)"
+        )),
+        Err(e) => Err(napi_refusal(&e)),
+    }
+}
+
+fn napi_refusal(e: &io::Error) -> String {
+    let why = match e.raw_os_error() {
+        Some(libc::EINVAL) => "EINVAL: kernel without IORING_REGISTER_NAPI (needs 6.9)".to_string(),
+        _ => e.to_string(),
+    };
+    format!(
+        "NAPI busy polling refused ({why}); the socket keeps SO_BUSY_POLL but io_uring waits do not busy-poll"
+    )
 }
 
 fn uring_err(socket: usize, call: &'static str) -> impl FnOnce(io::Error) -> Error {
@@ -229,16 +299,20 @@ fn uring_err(socket: usize, call: &'static str) -> impl FnOnce(io::Error) -> Err
 }
 
 /// Runs the loop until stop, deadline or an error.
-pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
+pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>, op: Op) -> Result<(), Error> {
     let count = ctx.cfg.ring_buffers;
     // SAFETY: all-zero is a valid msghdr; declared before the ring so it outlives
     // every request that refers to it; only the name and control lengths matter here.
     let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
     msghdr.msg_namelen = NAME_LEN as libc::socklen_t;
     msghdr.msg_controllen = CONTROL_LEN as _;
-    let buf_len = PAYLOAD_OFF + ctx.cfg.buffer_size;
+    let payload_off = match op {
+        Op::RecvMsg => PAYLOAD_OFF,
+        Op::Recv => 0,
+    };
+    let buf_len = payload_off + ctx.cfg.buffer_size;
     let stride = buf_len.next_multiple_of(64);
-    let mut br = BufRing::new(count, stride, buf_len).map_err(uring_err(ctx.socket, "mmap"))?;
+    let br = BufRing::new(count, stride, buf_len).map_err(uring_err(ctx.socket, "mmap"))?;
     // Every CQE but error ones consumes a buffer, so twice the buffers can never overflow.
     let cq = (2 * count).clamp(256, 2 * MAX_RING_BUFFERS) as u32;
     let (mut ring, _mode) = build_ring(cq, ctx.cfg.uring_defer)
@@ -251,13 +325,20 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     .map_err(|e| {
         Error::UringUnavailable(format!("provided buffer ring registration refused: {e}"))
     })?;
+    if let Some(us) = ctx.cfg.napi_busy_poll {
+        // A refusal was reported when the receiver was built (`napi_probe`); run without it.
+        ctx.stats.napi = register_napi(&ring, us).is_ok();
+    }
 
-    // MSG_TRUNC: the `io_uring_recvmsg_out` header's `payloadlen` is then the datagram's real
-    // length even when the buffer cut it (its `flags` carry MSG_TRUNC).
-    let sqe = opcode::RecvMsgMulti::new(types::Fd(ctx.fd), &msghdr, BGID)
-        .flags(libc::MSG_TRUNC as u32)
-        .build()
-        .user_data(RECV_TAG);
+    // MSG_TRUNC: recvmsg's `io_uring_recvmsg_out` header then carries the datagram's real length
+    // in `payloadlen` (and MSG_TRUNC in its flags); recv's result is the real length.
+    let sqe = match op {
+        Op::RecvMsg => opcode::RecvMsgMulti::new(types::Fd(ctx.fd), &msghdr, BGID)
+            .flags(libc::MSG_TRUNC as u32)
+            .build(),
+        Op::Recv => opcode::RecvMulti::new(types::Fd(ctx.fd), BGID).flags(libc::MSG_TRUNC).build(),
+    }
+    .user_data(RECV_TAG);
     let arm = |ring: &mut IoUring| -> io::Result<()> {
         // SAFETY: the SQE refers to `msghdr` and the registered buffer group, which both live
         // until the ring is dropped at the end of this function.
@@ -274,8 +355,13 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     let ts = types::Timespec::from(std::time::Duration::from_nanos(ctx.cfg.idle_ns));
     let args = types::SubmitArgs::new().timespec(&ts);
     let mut metas = vec![RecvMeta::EMPTY; cq as usize];
+    // One slice per buffer of the current batch. Filled from buffers whose CQEs were received
+    // and cleared before those buffers go back on the ring (`recycle`), so no slice ever covers
+    // memory the kernel may write.
+    let mut views: Vec<&[u8]> = Vec::with_capacity(cq as usize);
     let mut bids: Vec<u16> = Vec::with_capacity(cq as usize);
     let mut received_any = false;
+    let buffer_size = ctx.cfg.buffer_size;
     loop {
         let waited =
             if ctx.cfg.spin { ring.submit() } else { ring.submitter().submit_with_args(1, &args) };
@@ -295,68 +381,94 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
             }
         }
         let rx_ns = now_ns(Clock::Monotonic);
-        let mut n = 0usize;
         let mut rearm = false;
         let mut failure: Option<i32> = None;
-        {
-            let arena = br.arena();
-            for cqe in ring.completion() {
-                let flags = cqe.flags();
-                if !cqueue::more(flags) {
-                    rearm = true;
+        debug_assert!(views.is_empty());
+        for cqe in ring.completion() {
+            let flags = cqe.flags();
+            if !cqueue::more(flags) {
+                rearm = true;
+            }
+            let res = cqe.result();
+            if let Some(bid) = cqueue::buffer_select(flags) {
+                bids.push(bid);
+                if res < 0 || views.len() >= metas.len() {
+                    continue;
                 }
-                let res = cqe.result();
-                if let Some(bid) = cqueue::buffer_select(flags) {
-                    bids.push(bid);
-                    if res < 0 || n >= metas.len() {
-                        continue;
+                let meta = match op {
+                    Op::RecvMsg => {
+                        // SAFETY: this CQE took `bid` off the ring; `views` (the only place
+                        // the slice is kept) is cleared before `bids` is recycled below.
+                        // Only the bytes offered to the kernel (`buf_len`), so a cut payload never
+                        // reaches into the stride's padding.
+                        let Some(buf) = (unsafe { br.buffer(bid, buf_len) }) else { continue };
+                        let Ok(out) = types::RecvMsgOut::parse(buf, &msghdr) else { continue };
+                        let info = cmsg::parse(out.control_data());
+                        if info.drops.is_some() {
+                            ctx.stats.kernel_drops = info.drops;
+                        }
+                        // The payload sits at PAYLOAD_OFF (fixed name and control lengths);
+                        // sliced from `buf` so it keeps the buffer's lifetime.
+                        let plen = out.payload_data().len();
+                        let Some(payload) = buf.get(PAYLOAD_OFF..PAYLOAD_OFF + plen) else {
+                            continue;
+                        };
+                        views.push(payload);
+                        let wire_len = out.incoming_payload_len() as usize;
+                        RecvMeta {
+                            offset: 0,
+                            len: payload.len(),
+                            wire_len,
+                            source: cmsg::sockaddr(out.name_data())
+                                .unwrap_or(RecvMeta::EMPTY.source),
+                            segment_size: info.segment_size,
+                            truncated: out.is_payload_truncated() || wire_len > payload.len(),
+                            kernel_rx_ns: info.rx_ns,
+                        }
                     }
-                    let start = bid as usize * stride;
-                    let Some(buf) = arena.get(start..start + br.buf_len) else { continue };
-                    let Ok(out) = types::RecvMsgOut::parse(buf, &msghdr) else { continue };
-                    let info = cmsg::parse(out.control_data());
-                    if info.drops.is_some() {
-                        ctx.stats.kernel_drops = info.drops;
+                    Op::Recv => {
+                        let len = (res as usize).min(buffer_size);
+                        // SAFETY: as above.
+                        let Some(payload) = (unsafe { br.buffer(bid, len) }) else { continue };
+                        views.push(payload);
+                        RecvMeta {
+                            len: payload.len(),
+                            wire_len: res as usize,
+                            truncated: res as usize > buffer_size,
+                            ..RecvMeta::EMPTY
+                        }
                     }
-                    let payload = out.payload_data();
-                    let wire_len = out.incoming_payload_len() as usize;
-                    metas[n] = RecvMeta {
-                        offset: start + PAYLOAD_OFF,
-                        len: payload.len(),
-                        wire_len,
-                        source: cmsg::sockaddr(out.name_data()).unwrap_or(RecvMeta::EMPTY.source),
-                        segment_size: info.segment_size,
-                        truncated: out.is_payload_truncated() || wire_len > payload.len(),
-                        kernel_rx_ns: info.rx_ns,
-                    };
-                    n += 1;
-                } else if res == -libc::ENOBUFS {
-                    ctx.stats.enobufs += 1;
-                } else if res < 0 && res != -libc::ECANCELED {
-                    failure = Some(-res);
-                }
+                };
+                metas[views.len() - 1] = meta;
+            } else if res == -libc::ENOBUFS {
+                ctx.stats.enobufs += 1;
+            } else if res < 0 && res != -libc::ECANCELED {
+                failure = Some(-res);
             }
         }
+        let n = views.len();
         if let Some(errno) = failure {
             if errno == libc::EINVAL && !received_any {
-                return Err(Error::UringUnavailable(
-                    "multishot recvmsg refused (EINVAL): kernel without IORING_RECV_MULTISHOT"
-                        .into(),
-                ));
+                return Err(Error::UringUnavailable(format!(
+                    "multishot {} refused (EINVAL): kernel without IORING_RECV_MULTISHOT",
+                    if op == Op::Recv { "recv" } else { "recvmsg" }
+                )));
             }
             return Err(Error::Recv {
                 socket: ctx.socket,
-                call: "io_uring recvmsg",
+                call: if op == Op::Recv { "io_uring recv" } else { "io_uring recvmsg" },
                 source: io::Error::from_raw_os_error(errno),
             });
         }
         let mut go = true;
         if n > 0 {
             received_any = true;
-            let mut batch = Batch::new(br.arena(), &metas[..n], rx_ns, ctx.socket);
+            let mut batch = Batch::from_buffers(&views, &metas[..n], rx_ns, ctx.socket);
             batch.kernel_drops = ctx.stats.kernel_drops;
             go = ctx.deliver(&batch);
         }
+        // The slices go before their buffers go back to the kernel.
+        views.clear();
         br.recycle(&bids);
         bids.clear();
         if !go {

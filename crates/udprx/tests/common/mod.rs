@@ -128,7 +128,9 @@ pub fn collector(total: &Arc<AtomicUsize>) -> impl Fn(&ThreadInfo) -> Collector 
 pub fn build_or_skip(b: ReceiverBuilder, method: Method) -> Option<Receiver> {
     match b.build() {
         Ok(r) => Some(r),
-        Err(udprx::Error::UringUnavailable(why)) if method == Method::Uring => {
+        Err(udprx::Error::UringUnavailable(why))
+            if matches!(method, Method::Uring | Method::UringRecv) =>
+        {
             skip_part(Need::Feature, "uring", &format!("io_uring unavailable: {why}"));
             None
         }

@@ -1,0 +1,284 @@
+/*
+ * udp_bare: the bare-syscall reference receivers of the udprx benchmark (`udprx bench --peers`).
+ *
+ * Two loops that only count datagrams and bytes, nothing else:
+ *   recvmmsg  recvmmsg(2), batch 64, MSG_WAITFORONE, no source address, no control messages.
+ *   uring     io_uring multishot recv (IORING_OP_RECV + IORING_RECV_MULTISHOT) over a provided
+ *             buffer ring; no source address, no control messages. Built only with liburing
+ *             (-DHAVE_LIBURING); without it the mode reports itself unavailable (exit 3).
+ *
+ * usage: udp_bare MODE ADDR PORT [--cpu N] [--secs S] [--rcvbuf BYTES]
+ *        udp_bare modes        (prints the modes this build offers, e.g. "recvmmsg uring")
+ *   Binds ADDR:PORT (IPv4 or IPv6 literal), pins itself to CPU N, runs S seconds (default 10,
+ *   at most 3600) or until SIGINT/SIGTERM, then prints one line on stdout (SO_RCVBUF is the
+ *   kernel default unless --rcvbuf asks for one, as the udprx rows of the same cell do):
+ *     udp_bare mode=M datagrams=D bytes=B elapsed_ns=E user_ns=U sys_ns=S
+ *   (elapsed from the first received datagram's batch to the end; CPU from getrusage(SELF)).
+ *   Prints "ready port=P" to stderr once bound. Exit 0 on success, 2 on bad arguments,
+ *   3 on a refused system call.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_LIBURING
+#include <liburing.h>
+#endif
+
+#define BATCH 64
+#define BUF_SIZE 2048
+#define RING_BUFS 4096 /* power of two */
+#define BGID 7
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) { (void)sig; stop_flag = 1; }
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t tv_ns(struct timeval tv) {
+    return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
+}
+
+static int die(const char *what) {
+    fprintf(stderr, "udp_bare: %s: %s\n", what, strerror(errno));
+    return 3;
+}
+
+static int open_socket(const char *addr, int port, long rcvbuf) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        len = sizeof *a6;
+    } else {
+        fprintf(stderr, "udp_bare: bad address '%s'\n", addr);
+        return -2;
+    }
+    int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+    if (fd < 0) return -1;
+    if (rcvbuf > 0) {
+        int v = (int)rcvbuf;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) < 0) return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) return -1;
+    /* Wake up at least every 100 ms to check the deadline and the signal flag. */
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof got;
+    getsockname(fd, (struct sockaddr *)&got, &gl);
+    int p = got.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&got)->sin_port)
+                                     : ntohs(((struct sockaddr_in6 *)&got)->sin6_port);
+    fprintf(stderr, "ready port=%d\n", p);
+    return fd;
+}
+
+struct counts {
+    uint64_t datagrams, bytes, first_ns;
+};
+
+static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c) {
+    static char bufs[BATCH][BUF_SIZE];
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < BATCH; i++) {
+        iov[i].iov_base = bufs[i];
+        iov[i].iov_len = BUF_SIZE;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    while (!stop_flag) {
+        int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                if (now_ns() >= deadline) break;
+                continue;
+            }
+            return die("recvmmsg");
+        }
+        if (c->datagrams == 0 && n > 0) c->first_ns = now_ns();
+        for (int i = 0; i < n; i++) c->bytes += msgs[i].msg_len;
+        c->datagrams += (uint64_t)n;
+        /* One clock read per batch, as a bounded loop needs. */
+        if (now_ns() >= deadline) break;
+    }
+    return 0;
+}
+
+#ifdef HAVE_LIBURING
+static int run_uring(int fd, uint64_t deadline, struct counts *c) {
+    struct io_uring ring;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    p.cq_entries = 2 * RING_BUFS;
+    int r = io_uring_queue_init_params(8, &ring, &p);
+    if (r < 0) {
+        memset(&p, 0, sizeof p);
+        p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+        p.cq_entries = 2 * RING_BUFS;
+        r = io_uring_queue_init_params(8, &ring, &p);
+    }
+    if (r < 0) { errno = -r; return die("io_uring_queue_init"); }
+    size_t ring_bytes = RING_BUFS * sizeof(struct io_uring_buf);
+    struct io_uring_buf_ring *br =
+        mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *bufs = mmap(NULL, (size_t)RING_BUFS * BUF_SIZE, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED || bufs == MAP_FAILED) return die("mmap");
+    struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br,
+                                   .ring_entries = RING_BUFS, .bgid = BGID};
+    r = io_uring_register_buf_ring(&ring, &reg, 0);
+    if (r < 0) { errno = -r; return die("io_uring_register_buf_ring"); }
+    io_uring_buf_ring_init(br);
+    int mask = io_uring_buf_ring_mask(RING_BUFS);
+    for (int i = 0; i < RING_BUFS; i++)
+        io_uring_buf_ring_add(br, bufs + (size_t)i * BUF_SIZE, BUF_SIZE, (unsigned short)i, mask, i);
+    io_uring_buf_ring_advance(br, RING_BUFS);
+
+    int armed = 0;
+    struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
+    while (!stop_flag) {
+        if (!armed) {
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+            io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+            sqe->flags |= IOSQE_BUFFER_SELECT;
+            sqe->buf_group = BGID;
+            armed = 1;
+        }
+        struct io_uring_cqe *cqe;
+        r = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, NULL);
+        if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+            errno = -r;
+            return die("io_uring_submit_and_wait_timeout");
+        }
+        unsigned head, seen = 0, given = 0;
+        io_uring_for_each_cqe(&ring, head, cqe) {
+            seen++;
+            if (!(cqe->flags & IORING_CQE_F_MORE)) armed = 0;
+            if (cqe->res < 0) {
+                if (cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
+                    errno = -cqe->res;
+                    return die("multishot recv");
+                }
+                continue;
+            }
+            if (cqe->flags & IORING_CQE_F_BUFFER) {
+                unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+                io_uring_buf_ring_add(br, bufs + (size_t)bid * BUF_SIZE, BUF_SIZE,
+                                      (unsigned short)bid, mask, (int)given);
+                given++;
+                if (c->datagrams == 0) c->first_ns = now_ns();
+                c->datagrams++;
+                c->bytes += (uint64_t)cqe->res;
+            }
+        }
+        io_uring_cq_advance(&ring, seen);
+        if (given) io_uring_buf_ring_advance(br, (int)given);
+        if (now_ns() >= deadline) break;
+    }
+    io_uring_queue_exit(&ring);
+    return 0;
+}
+#endif
+
+int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "modes")) {
+#ifdef HAVE_LIBURING
+        puts("recvmmsg uring");
+#else
+        puts("recvmmsg");
+#endif
+        return 0;
+    }
+    if (argc < 4) {
+        fprintf(stderr, "usage: udp_bare recvmmsg|uring ADDR PORT [--cpu N] [--secs S]\n");
+        return 2;
+    }
+    const char *mode = argv[1];
+    int port = atoi(argv[3]);
+    long cpu = -1, rcvbuf = 0;
+    double secs = 10;
+    for (int i = 4; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--cpu")) cpu = strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--secs")) secs = strtod(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--rcvbuf")) rcvbuf = strtol(argv[i + 1], NULL, 10);
+        else { fprintf(stderr, "udp_bare: unknown option %s\n", argv[i]); return 2; }
+    }
+    if (port < 0 || port > 65535 || !(secs > 0 && secs <= 3600) || rcvbuf < 0 ||
+        rcvbuf > (1 << 30)) {
+        fprintf(stderr, "udp_bare: port must be 0..65535, --secs in (0, 3600], --rcvbuf 0..1G\n");
+        return 2;
+    }
+    int uring = !strcmp(mode, "uring");
+    if (!uring && strcmp(mode, "recvmmsg")) {
+        fprintf(stderr, "udp_bare: unknown mode '%s' (recvmmsg or uring)\n", mode);
+        return 2;
+    }
+#ifndef HAVE_LIBURING
+    if (uring) {
+        fprintf(stderr, "udp_bare: built without liburing: uring mode unavailable\n");
+        return 3;
+    }
+#endif
+    if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((int)cpu, &set);
+        if (sched_setaffinity(0, sizeof set, &set) < 0) return die("sched_setaffinity");
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a blocked receive returns EINTR */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int fd = open_socket(argv[2], port, rcvbuf);
+    if (fd == -2) return 2;
+    if (fd < 0) return die("socket/bind");
+    uint64_t start = now_ns();
+    uint64_t deadline = start + (uint64_t)(secs * 1e9);
+    struct counts c = {0, 0, 0};
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    int rc;
+#ifdef HAVE_LIBURING
+    rc = uring ? run_uring(fd, deadline, &c) : run_recvmmsg(fd, deadline, &c);
+#else
+    rc = run_recvmmsg(fd, deadline, &c);
+#endif
+    uint64_t end = now_ns();
+    getrusage(RUSAGE_SELF, &r1);
+    uint64_t from = c.first_ns ? c.first_ns : start;
+    printf("udp_bare mode=%s datagrams=%llu bytes=%llu elapsed_ns=%llu user_ns=%llu sys_ns=%llu\n",
+           mode, (unsigned long long)c.datagrams, (unsigned long long)c.bytes,
+           (unsigned long long)(end - from),
+           (unsigned long long)(tv_ns(r1.ru_utime) - tv_ns(r0.ru_utime)),
+           (unsigned long long)(tv_ns(r1.ru_stime) - tv_ns(r0.ru_stime)));
+    fflush(stdout);
+    return rc;
+}
