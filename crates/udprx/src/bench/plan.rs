@@ -48,6 +48,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
     let keep_s = |s: &Scenario| sel.scenarios.is_empty() || sel.scenarios.contains(s);
     let mut out = Vec::new();
     for scenario in Scenario::ALL.iter().filter(|s| keep_s(s)) {
+        let first = out.len();
         // uring-recv trades the source address and control messages away; it joins the
         // default and quick plans only when named in --methods (always in --full).
         let explicit = |m: &RecvMethod| sel.methods.contains(m);
@@ -112,6 +113,11 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
             for m in RecvMethod::XDP.iter().filter(|m| keep_m(m)) {
                 out.push(Row::udprx(*scenario, *m, Fanout::One, false));
             }
+        }
+        // Reference rows stand beside udprx rows: a scenario the plan leaves without any (the
+        // GSO flood in --quick) gets no peers either.
+        if out.len() == first {
+            continue;
         }
         for p in &sel.peers {
             // sockperf server and the C receivers take the same udpflood traffic as the udprx
@@ -244,6 +250,22 @@ mod tests {
         s.methods = vec![RecvMethod::XdpDrop];
         let labels: Vec<String> = rows(&s).iter().map(|r| r.label(2)).collect();
         assert_eq!(labels, ["classic xdp-drop 1×"]);
+    }
+
+    #[test]
+    fn peers_join_only_scenarios_with_udprx_rows() {
+        let mut q = sel(Size::Quick);
+        q.peers = vec![PeerKind::Sockperf, PeerKind::CRecvmmsg];
+        let r = rows(&q);
+        assert!(r.iter().all(|r| r.scenario == Scenario::Classic), "{r:?}");
+        assert_eq!(r.iter().filter(|r| matches!(r.receiver, Receiver::Peer { .. })).count(), 2);
+        let mut d = sel(Size::Default);
+        d.peers = vec![PeerKind::Sockperf];
+        let gso_peers = rows(&d)
+            .iter()
+            .filter(|r| r.scenario == Scenario::Gso && matches!(r.receiver, Receiver::Peer { .. }))
+            .count();
+        assert_eq!(gso_peers, 1);
     }
 
     #[test]
