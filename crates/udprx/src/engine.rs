@@ -128,6 +128,11 @@ pub struct SetupInfo {
     pub duration: Option<Duration>,
     /// How kernel drops are read for this method.
     pub drops_source: String,
+    /// Lean receive ([`ReceiverBuilder::lean`]): no source address and no control message per
+    /// datagram; flows are keyed by the probe header's flow id alone and drops are read with
+    /// SO_MEMINFO per interval. Absent in reports written before it existed (read as false).
+    #[serde(default)]
+    pub lean: bool,
     /// The XDP paths: interface, queues, attach and socket mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xdp: Option<XdpInfo>,
@@ -171,8 +176,9 @@ pub struct ThreadResult {
     pub cpu_user_ns: u64,
     /// System CPU time of the thread during the run, ns.
     pub cpu_sys_ns: u64,
-    /// The socket's kernel drop counter: the larger of the last SO_RXQ_OVFL value and the
-    /// `drops` column of /proc/net/udp{,6} read at the end.
+    /// The socket's kernel drop counter: the largest of the last SO_RXQ_OVFL (or, lean,
+    /// SO_MEMINFO) value, SO_MEMINFO read at the end and the `drops` column of
+    /// /proc/net/udp{,6} read at the end.
     pub kernel_drops: u64,
     /// io_uring: completions that found the buffer ring empty.
     pub enobufs: u64,
@@ -225,6 +231,7 @@ pub struct ReceiverBuilder {
     share_port: bool,
     iface: Option<String>,
     force: bool,
+    lean: bool,
 }
 
 /// Default io_uring ring size; smaller with GRO, whose buffers are 64 KiB each.
@@ -339,6 +346,22 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Lean receive (default false) for `recvfrom`, `recvmmsg` and `uring-recv`: no source
+    /// address and no control message per datagram, which is what a bare C loop asks of the
+    /// kernel. SO_RXQ_OVFL is not set; the socket's drop counter is read with SO_MEMINFO once
+    /// per idle interval, when idle and at the end, so the final count stays exact.
+    ///
+    /// What it trades: every datagram reports the source `0.0.0.0:0`, so flows are told apart
+    /// by the probe header's flow id alone (two senders using the same flow ids are counted as
+    /// one flow, their sequence numbers mixed), and the live drop count lags by up to an idle
+    /// interval. Refused with GRO or timestamps (both need control messages), with `uring`
+    /// (use `uring-recv`, which is lean already), with `auto` (name the method) and with the
+    /// XDP paths.
+    pub fn lean(mut self, on: bool) -> Self {
+        self.lean = on;
+        self
+    }
+
     /// XDP paths: the interface to attach to (default: the one holding the bound address).
     pub fn iface(mut self, name: Option<String>) -> Self {
         self.iface = name;
@@ -361,6 +384,7 @@ impl ReceiverBuilder {
                 (self.steer == Steer::Cpu, "--steer cpu"),
                 (self.busy_poll.is_some(), "--busy-poll"),
                 (self.share_port, "--share-port"),
+                (self.lean, "--lean"),
             ];
             if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
                 return bad(format!("{what} applies to UDP sockets, not to --method {m}"));
@@ -400,6 +424,32 @@ impl ReceiverBuilder {
                  use uring (recvmsg) for that",
                 if self.gro { "GRO segment sizes" } else { "kernel timestamps" }
             ));
+        }
+        if self.lean {
+            if self.gro || self.timestamps {
+                return bad(format!(
+                    "--lean reads no control messages, so it cannot report {} per datagram: \
+                     drop --lean or {}",
+                    if self.gro { "GRO segment sizes" } else { "kernel timestamps" },
+                    if self.gro { "--gro" } else { "--timestamps" }
+                ));
+            }
+            match self.method {
+                Method::Recvfrom | Method::Recvmmsg | Method::UringRecv => {}
+                Method::Uring => {
+                    return bad("--lean with --method uring: use --method uring-recv (io_uring \
+                                recv without address or control messages: the lean io_uring path)"
+                        .into());
+                }
+                Method::Auto => {
+                    return bad("--lean needs an explicit --method: recvfrom, recvmmsg or \
+                                uring-recv"
+                        .into());
+                }
+                Method::Xdp | Method::XdpDrop => {
+                    return bad("--lean applies to UDP sockets, not to the XDP paths".into());
+                }
+            }
         }
         if self.steer == Steer::Cpu && self.sockets < 2 {
             return bad(format!(
@@ -484,8 +534,10 @@ impl ReceiverBuilder {
             _ => None,
         };
         let napi_busy_poll = if is_uring { self.busy_poll } else { None };
-        let uses_cmsg =
-            !matches!(method, Method::Recvfrom | Method::UringRecv) || self.gro || self.timestamps;
+        let uses_cmsg = !self.lean
+            && (!matches!(method, Method::Recvfrom | Method::UringRecv)
+                || self.gro
+                || self.timestamps);
         let blocking = !self.spin && !is_uring;
         let opts = sys::socket::SockOpts {
             reuse_port: self.sockets > 1 || self.share_port,
@@ -523,7 +575,9 @@ impl ReceiverBuilder {
             let prog = cbpf::steer_by_cpu(self.sockets as u32);
             sys::socket::attach_reuseport_cbpf(&sockets[0], &prog).map_err(Error::CbpfRefused)?;
         }
-        let drops_source = if uses_cmsg {
+        let drops_source = if self.lean {
+            "SO_MEMINFO per interval, /proc/net/udp at end (lean: no control messages)"
+        } else if uses_cmsg {
             "SO_RXQ_OVFL, /proc/net/udp at end"
         } else if method == Method::UringRecv {
             "/proc/net/udp at end (io_uring recv reads no control messages)"
@@ -552,6 +606,7 @@ impl ReceiverBuilder {
             spin: self.spin,
             duration: self.duration,
             drops_source: drops_source.to_string(),
+            lean: self.lean,
             xdp: None,
         };
         let cfg = LoopConfig {
@@ -565,6 +620,7 @@ impl ReceiverBuilder {
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: self.uring_defer,
             napi_busy_poll,
+            lean: self.lean,
         };
         Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default(), xdp: None })
     }
@@ -624,6 +680,7 @@ impl ReceiverBuilder {
             spin: self.spin,
             duration: self.duration,
             drops_source: drops_source.to_string(),
+            lean: false,
             uring_napi: None,
             xdp: Some(attachment.info.clone()),
         };
@@ -638,6 +695,7 @@ impl ReceiverBuilder {
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: false,
             napi_busy_poll: None,
+            lean: false,
         };
         Ok(Receiver {
             sockets: vec![holder],
@@ -724,6 +782,7 @@ impl Receiver {
             share_port: false,
             iface: None,
             force: false,
+            lean: false,
         }
     }
 
@@ -852,6 +911,7 @@ where
         Source::Socket(_) => sys::proc::socket_inode(fd),
         _ => None,
     };
+    let is_socket = matches!(source, Source::Socket(_));
     let mut handler = factory(&info);
     let (u0, s0) = sys::thread_rusage();
     let mut ctx = LoopCtx::new(fd, info.socket, cfg, &mut handler, stop, deadline_ns);
@@ -879,12 +939,16 @@ where
     let (u1, s1) = sys::thread_rusage();
     r?;
     let proc_drops = inode.and_then(sys::proc::udp_drops).unwrap_or(0);
+    // The socket's own counter, read once more now the loop has ended (one system call).
+    let end_drops =
+        if is_socket { sys::socket::meminfo_drops(fd).map(u64::from).unwrap_or(0) } else { 0 };
     let result = ThreadResult {
         socket: info.socket,
         cpu: info.cpu,
         cpu_user_ns: u1.saturating_sub(u0),
         cpu_sys_ns: s1.saturating_sub(s0),
         kernel_drops: proc_drops
+            .max(end_drops)
             .max(stats.kernel_drops.unwrap_or(0) as u64)
             .max(xsk_drops.unwrap_or(0)),
         enobufs: stats.enobufs,
@@ -932,6 +996,14 @@ mod tests {
             b().method(Method::Xdp).sockets(2).steer(Steer::Cpu),
             b().method(Method::XdpDrop).sockets(2),
             b().method(Method::Xdp).sockets(1024).ring_buffers(32768),
+            // Lean: no control messages, no io_uring recvmsg form, an explicit method.
+            b().method(Method::Recvmmsg).lean(true).gro(true),
+            b().method(Method::Recvfrom).lean(true).timestamps(true),
+            b().method(Method::UringRecv).lean(true).gro(true),
+            b().method(Method::Uring).lean(true),
+            b().lean(true),
+            b().method(Method::Xdp).lean(true),
+            b().method(Method::XdpDrop).lean(true),
         ];
         for r in refused {
             let e = r.validate().expect_err("must be refused");
@@ -945,12 +1017,52 @@ mod tests {
             b().method(Method::Recvfrom).sockets(1024).buffer_size(1 << 20),
             b().steer(Steer::Cpu).sockets(2),
             b().rcvbuf(Some(MAX_RCVBUF)),
+            b().method(Method::Recvfrom).lean(true),
+            b().method(Method::Recvmmsg).lean(true).sockets(2),
+            b().method(Method::UringRecv).lean(true),
         ] {
             assert!(ok.validate().is_ok(), "{ok:?}");
         }
         assert_eq!(b().buffer_memory(), 4096 * 2048);
         // auto never resolves to an XDP path (it would take over an interface queue).
         assert!(!Method::ALL.iter().any(|m| m.is_xdp()));
+    }
+
+    #[test]
+    fn lean_conflicts_name_the_way_out() {
+        let b = || Receiver::builder("127.0.0.1:0".parse().unwrap()).lean(true);
+        let msg = |r: ReceiverBuilder| r.validate().expect_err("refused").to_string();
+        assert!(msg(b().method(Method::Recvmmsg).gro(true)).contains("drop --lean or --gro"));
+        assert!(msg(b().method(Method::Recvfrom).timestamps(true)).contains("--timestamps"));
+        assert!(msg(b().method(Method::Uring)).contains("use --method uring-recv"));
+        assert!(msg(b()).contains("explicit --method"));
+        assert!(msg(b().method(Method::Xdp)).contains("--lean applies to UDP sockets"));
+    }
+
+    #[test]
+    fn lean_setup_round_trips_and_old_json_reads_as_not_lean() {
+        let rx = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(Method::Recvmmsg)
+            .lean(true)
+            .build()
+            .expect("build");
+        let s = rx.setup();
+        assert!(s.lean);
+        assert!(s.drops_source.starts_with("SO_MEMINFO per interval"), "{}", s.drops_source);
+        let mut v = serde_json::to_value(s).unwrap();
+        assert_eq!(v["lean"], true);
+        let back: SetupInfo = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(&back, s);
+        // A report written before the field existed still loads, as not lean.
+        v.as_object_mut().unwrap().remove("lean");
+        let old: SetupInfo = serde_json::from_value(v).unwrap();
+        assert!(!old.lean);
+        let plain = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(Method::Recvmmsg)
+            .build()
+            .expect("build");
+        assert!(!plain.setup().lean);
+        assert!(plain.setup().drops_source.starts_with("SO_RXQ_OVFL"));
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub fn run(
 ) -> Result<Report, Error> {
     let setup = serde_json::to_value(receiver.setup()).unwrap_or(serde_json::Value::Null);
     let sockets = receiver.setup().sockets;
+    let lean = receiver.setup().lean;
     let mut cfg = StatsConfig::new(measure.mode, measure.interval);
     cfg.flow_budget = FlowBudget::new(measure.flow_budget);
     cfg.max_flows = measure.flow_budget;
@@ -89,6 +90,9 @@ pub fn run(
         (Some(b), Some(a)) => Some(a.delta(&b)),
         _ => None,
     };
+    if lean {
+        report.warnings.push(LEAN_NOTE.to_string());
+    }
     if bad_frames > 0 {
         report.warnings.push(format!(
             "{bad_frames} frame(s) reached the AF_XDP socket without being a whole \
@@ -97,6 +101,12 @@ pub fn run(
     }
     Ok(report)
 }
+
+/// What a lean run's report states it traded away (see [`crate::ReceiverBuilder::lean`]).
+pub const LEAN_NOTE: &str = "lean mode: no source address per datagram, so flows are keyed by \
+the probe header's flow id alone (two senders using the same flow ids count as one flow); no \
+control message per datagram, so kernel drops were read with SO_MEMINFO per interval and at the \
+end";
 
 type Finished = (Vec<(crate::stats::ThreadStats, ThreadCost)>, Duration, u64);
 

@@ -103,6 +103,12 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--flow-budget", "0"], "--flow-budget"),
         (&["--flow-budget", "1048577"], "--flow-budget"),
         (&["--flow-budget", "18446744073709551615"], "--flow-budget"),
+        // Lean reads no control messages and has no io_uring recvmsg or XDP form.
+        (&["--method", "recvmmsg", "--lean", "--gro"], "--gro"),
+        (&["--method", "recvfrom", "--lean", "--timestamps"], "--timestamps"),
+        (&["--method", "uring", "--lean"], "uring-recv"),
+        (&["--lean"], "explicit --method"),
+        (&["--method", "xdp", "--lean"], "--lean"),
         // 32768 buffers of 1 MiB: 32 GiB of ring for one socket.
         (&["--ring-buffers", "32768", "--buffer-size", "1048576"], "MiB"),
         // 1024 sockets × 1024 × 4 KiB: 4 GiB of recvmmsg arenas.

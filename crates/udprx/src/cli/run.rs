@@ -84,6 +84,11 @@ pub struct RunArgs {
     /// Busy-loop on non-blocking receives instead of sleeping in the kernel.
     #[arg(long)]
     pub spin: bool,
+    /// Lean receive (recvfrom, recvmmsg, uring-recv): no source address and no control message
+    /// per datagram; flows are told apart by the probe header's flow id alone and kernel drops
+    /// are read with SO_MEMINFO per interval. Not with --gro or --timestamps.
+    #[arg(long)]
+    pub lean: bool,
     /// Stop after this long (e.g. 10s); default: until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -209,6 +214,7 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         .rcvbuf(a.rcvbuf)
         .timestamps(a.timestamps)
         .spin(a.spin)
+        .lean(a.lean)
         .duration(a.duration)
         .iface(a.iface.clone())
         .force(a.force)
@@ -399,6 +405,9 @@ fn setup_line(s: &SetupInfo) -> String {
     }
     if s.timestamps {
         line.push_str(" timestamps");
+    }
+    if s.lean {
+        line.push_str(" lean");
     }
     if let Some(x) = &s.xdp {
         line.push_str(&format!(

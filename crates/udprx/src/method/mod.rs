@@ -106,6 +106,9 @@ pub(crate) struct LoopConfig {
     pub uring_defer: bool,
     /// io_uring: register NAPI busy polling for this many µs.
     pub napi_busy_poll: Option<u32>,
+    /// Lean receive: no source address and no control message per datagram; the socket's
+    /// drop counter is read with SO_MEMINFO at most once per `idle_ns` (and when idle).
+    pub lean: bool,
 }
 
 /// Counters a loop keeps for its [`crate::ThreadResult`].
@@ -132,6 +135,8 @@ pub(crate) struct LoopCtx<'a, H> {
     pub deadline_ns: Option<u64>,
     pub stats: LoopStats,
     last_idle_ns: u64,
+    /// Lean mode: when SO_MEMINFO was last read (0: never).
+    last_drops_ns: u64,
 }
 
 impl<'a, H: Handler> LoopCtx<'a, H> {
@@ -152,6 +157,25 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
             deadline_ns,
             stats: LoopStats::default(),
             last_idle_ns: now_ns(Clock::Monotonic),
+            last_drops_ns: 0,
+        }
+    }
+
+    /// Lean mode: reads the socket's drop counter (SO_MEMINFO, one system call) when it was
+    /// last read at least an idle interval before `now` (or never), so the next batch carries
+    /// it. Per batch this costs a comparison; the system call runs at most once per interval.
+    #[inline]
+    pub(crate) fn poll_drops(&mut self, now: u64) {
+        if self.cfg.lean && now.saturating_sub(self.last_drops_ns) >= self.cfg.idle_ns {
+            self.read_drops(now);
+        }
+    }
+
+    #[cold]
+    fn read_drops(&mut self, now: u64) {
+        self.last_drops_ns = now.max(1);
+        if let Some(d) = crate::sys::socket::meminfo_drops(self.fd) {
+            self.stats.kernel_drops = Some(d);
         }
     }
 
@@ -189,6 +213,9 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
         let now = now_ns(Clock::Monotonic);
         if !self.cfg.spin || now.saturating_sub(self.last_idle_ns) >= self.cfg.idle_ns {
             self.last_idle_ns = now;
+            if self.cfg.lean {
+                self.read_drops(now);
+            }
             if self.handler.on_idle(now) == Flow::Stop {
                 self.stop.store(true, Ordering::Relaxed);
                 return false;

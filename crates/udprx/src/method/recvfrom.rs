@@ -4,6 +4,10 @@
 //! a classic server does; the socket's drops are then read from `/proc/net/udp` at the end of the
 //! run. When the kernel must hand over control messages it becomes `recvmsg(2)` with one
 //! datagram per call (same cost class), and SO_RXQ_OVFL is read per datagram.
+//!
+//! Lean (`ReceiverBuilder::lean`): `recvfrom` with a NULL address, so the kernel copies no
+//! source address either; every datagram reports `0.0.0.0:0` and the drop counter is read with
+//! SO_MEMINFO once per idle interval and when idle.
 
 use std::io;
 
@@ -20,6 +24,7 @@ struct Aligned<const N: usize>([u8; N]);
 /// Runs the loop until stop, deadline or an error.
 pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     let use_msg = ctx.cfg.gro || ctx.cfg.timestamps;
+    let lean = ctx.cfg.lean;
     let flags = if ctx.cfg.spin { libc::MSG_DONTWAIT } else { 0 };
     let mut buf = vec![0u8; ctx.cfg.buffer_size];
     let mut name = Aligned([0u8; NAME_LEN]);
@@ -43,15 +48,21 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
             // length of a datagram longer than the buffer.
             unsafe { libc::recvmsg(ctx.fd, &mut msg, flags | libc::MSG_TRUNC) }
         } else {
-            // SAFETY: `buf` and `name` are live and writable for the lengths passed.
+            let (addr, addrlen) = if lean {
+                (std::ptr::null_mut(), std::ptr::null_mut())
+            } else {
+                (name.0.as_mut_ptr().cast(), &mut namelen as *mut libc::socklen_t)
+            };
+            // SAFETY: `buf` is live and writable for its length; `addr`/`addrlen` are both
+            // NULL (no address wanted) or point at the live `name` and `namelen`.
             unsafe {
                 libc::recvfrom(
                     ctx.fd,
                     buf.as_mut_ptr().cast(),
                     buf.len(),
                     flags | libc::MSG_TRUNC,
-                    name.0.as_mut_ptr().cast(),
-                    &mut namelen,
+                    addr,
+                    addrlen,
                 )
             }
         };
@@ -80,11 +91,17 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
         if info.drops.is_some() {
             ctx.stats.kernel_drops = info.drops;
         }
+        ctx.poll_drops(rx_ns);
+        let source = if lean {
+            RecvMeta::EMPTY.source
+        } else {
+            cmsg::sockaddr(&name.0).unwrap_or(RecvMeta::EMPTY.source)
+        };
         metas[0] = RecvMeta {
             offset: 0,
             len,
             wire_len: full,
-            source: cmsg::sockaddr(&name.0).unwrap_or(RecvMeta::EMPTY.source),
+            source,
             segment_size: info.segment_size,
             truncated,
             kernel_rx_ns: info.rx_ns,

@@ -463,6 +463,8 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>, op: Op) -> Result<(), Er
         let mut go = true;
         if n > 0 {
             received_any = true;
+            // Lean uring-recv: SO_MEMINFO at most once per idle interval.
+            ctx.poll_drops(rx_ns);
             let mut batch = Batch::from_buffers(&views, &metas[..n], rx_ns, ctx.socket);
             batch.kernel_drops = ctx.stats.kernel_drops;
             go = ctx.deliver(&batch);
