@@ -37,6 +37,8 @@ pub struct UdprxPath {
     pub gro: bool,
     /// Busy-spin.
     pub spin: bool,
+    /// Lean receive (no source address, no control messages).
+    pub lean: bool,
     /// XDP rows on veth: turn threaded NAPI on and pin its thread to the receiver's core (the
     /// XDP counterpart of RPS); otherwise XDP runs in the sender's softirq.
     pub threaded_napi: bool,
@@ -281,6 +283,7 @@ pub fn run_udprx_watched(
         "sockets": sockets,
         "gro": path.gro,
         "spin": path.spin,
+        "lean": path.lean,
         "topology": topo.kind().name(),
         "receiver_cpus": spec.receiver_cpus,
         "sender_cpus": spec.sender_cpus,
@@ -315,7 +318,10 @@ pub fn run_udprx_watched(
                     .cpus(spec.receiver_cpus.clone())
                     .gro(path.gro)
                     .spin(path.spin)
-                    .timestamps(spec.timestamps)
+                    .lean(path.lean)
+                    // Lean reads no control messages: its latency cells go without the
+                    // kernel-timestamp split.
+                    .timestamps(spec.timestamps && !path.lean)
                     .busy_poll(spec.sockopts.busy_poll)
                     .rcvbuf(spec.sockopts.rcvbuf)
                     // A safety net: the harness stops it after the drain.

@@ -998,6 +998,7 @@ mod tests {
             gro_everywhere: false,
             spin: false,
             peers: vec![],
+            lean: vec![],
         };
         Plan {
             rows: rows(&sel),

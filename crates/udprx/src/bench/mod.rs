@@ -293,6 +293,10 @@ pub enum Receiver {
         gro: bool,
         /// Busy-spin instead of blocking waits.
         spin: bool,
+        /// Lean receive: no source address, no control messages (`recvfrom`/`recvmmsg`
+        /// `+lean`). Absent in plans written before it existed.
+        #[serde(default)]
+        lean: bool,
     },
     /// A reference receiver.
     Peer {
@@ -313,14 +317,29 @@ pub struct Row {
 impl Row {
     /// A udprx row.
     pub fn udprx(scenario: Scenario, method: RecvMethod, fanout: Fanout, gro: bool) -> Row {
-        Row { scenario, receiver: Receiver::Udprx { method, fanout, gro, spin: false } }
+        Row {
+            scenario,
+            receiver: Receiver::Udprx { method, fanout, gro, spin: false, lean: false },
+        }
+    }
+
+    /// A lean udprx row (`recvmmsg+lean`): one socket method without source address or control
+    /// messages, never with GRO.
+    pub fn udprx_lean(scenario: Scenario, method: RecvMethod, fanout: Fanout) -> Row {
+        Row {
+            scenario,
+            receiver: Receiver::Udprx { method, fanout, gro: false, spin: false, lean: true },
+        }
     }
 
     /// The path label without the scenario, e.g. `recvmmsg 2×hash +gro`.
     pub fn path_label(&self, sockets: usize) -> String {
         match self.receiver {
-            Receiver::Udprx { method, fanout, gro, spin } => {
+            Receiver::Udprx { method, fanout, gro, spin, lean } => {
                 let mut s = method.name().to_string();
+                if lean {
+                    s.push_str("+lean");
+                }
                 match fanout {
                     Fanout::One => s.push_str(" 1×"),
                     f => s.push_str(&format!(" {sockets}×{}", f.name())),

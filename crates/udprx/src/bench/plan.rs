@@ -39,11 +39,18 @@ pub struct Selection {
     /// Add the `xdp` and `xdp-drop` rows to the classic flood (AF_XDP available here).
     #[serde(default)]
     pub xdp: bool,
+    /// Methods whose lean variant (`recvmmsg+lean`: no source address, no control messages)
+    /// runs beside (or, without the plain name in `methods`, instead of) the plain rows.
+    #[serde(default)]
+    pub lean: Vec<RecvMethod>,
 }
 
 /// The rows of a selection, in report order. Empty when the filters exclude everything.
 pub fn rows(sel: &Selection) -> Vec<Row> {
-    let keep_m = |m: &RecvMethod| sel.methods.is_empty() || sel.methods.contains(m);
+    // Named only as `X+lean`, a method runs its lean rows alone.
+    let unfiltered = sel.methods.is_empty() && sel.lean.is_empty();
+    let keep_m = |m: &RecvMethod| unfiltered || sel.methods.contains(m) || sel.lean.contains(m);
+    let plain = |m: &RecvMethod| unfiltered || sel.methods.contains(m);
     let keep_f = |f: &Fanout| sel.fanouts.is_empty() || sel.fanouts.contains(f);
     let keep_s = |s: &Scenario| sel.scenarios.is_empty() || sel.scenarios.contains(s);
     let mut out = Vec::new();
@@ -89,11 +96,18 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                 } else {
                     &[false]
                 };
-                for &gro in gro_variants {
-                    out.push(Row::udprx(s, m, f, gro));
+                if plain(&m) {
+                    for &gro in gro_variants {
+                        out.push(Row::udprx(s, m, f, gro));
+                    }
+                }
+                // Lean reads no control messages: without GRO, wherever the method runs (in
+                // the GSO flood it takes segmented datagrams, like uring-recv and the C peers).
+                if sel.lean.contains(&m) {
+                    out.push(Row::udprx_lean(s, m, f));
                 }
             }
-            if sel.spin && *scenario == Scenario::Classic && keep_f(&Fanout::One) {
+            if sel.spin && *scenario == Scenario::Classic && keep_f(&Fanout::One) && plain(method) {
                 let spin_this = sel.size == Size::Full;
                 if spin_this {
                     out.push(Row {
@@ -103,6 +117,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                             fanout: Fanout::One,
                             gro: false,
                             spin: true,
+                            lean: false,
                         },
                     });
                 }
@@ -235,6 +250,7 @@ mod tests {
             gro_everywhere: false,
             spin: true,
             peers: vec![],
+            lean: vec![],
         }
     }
 
@@ -297,6 +313,41 @@ mod tests {
                 .filter(|r| r.scenario == Scenario::Gso)
                 .all(|r| matches!(r.receiver, Receiver::Udprx { gro: true, .. }))
         );
+    }
+
+    #[test]
+    fn lean_rows_stand_beside_the_plain_ones() {
+        let mut s = sel(Size::Default);
+        s.methods = vec![RecvMethod::Recvmmsg];
+        s.lean = vec![RecvMethod::Recvmmsg];
+        s.peers = vec![PeerKind::CRecvmmsg];
+        s.fanouts = vec![Fanout::One];
+        let labels: Vec<String> = rows(&s).iter().map(|r| r.label(2)).collect();
+        assert_eq!(
+            labels,
+            [
+                "classic recvmmsg 1×",
+                "classic recvmmsg+lean 1×",
+                "classic c-recvmmsg (peer)",
+                "gso recvmmsg 1× +gro",
+                "gso recvmmsg+lean 1×",
+                "gso c-recvmmsg (peer)",
+            ]
+        );
+        // Named only as `recvmmsg+lean`: the lean rows alone.
+        s.methods.clear();
+        s.peers.clear();
+        let r = rows(&s);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(
+            r.iter().all(|r| matches!(r.receiver, Receiver::Udprx { lean: true, gro: false, .. }))
+        );
+        // A plan without lean reads as before (serde default).
+        let json = serde_json::to_value(&r[0]).unwrap();
+        let mut old = json.clone();
+        old["receiver"].as_object_mut().unwrap().remove("lean");
+        let back: Row = serde_json::from_value(old).unwrap();
+        assert!(matches!(back.receiver, Receiver::Udprx { lean: false, .. }));
     }
 
     #[test]

@@ -118,8 +118,23 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     let bad = |m: String| Err(Error::BadInput(m));
     let mut notes = Vec::new();
     let size = opts.size.unwrap_or(Size::Default);
-    let methods =
-        opts.methods.iter().map(|m| super::RecvMethod::parse(m)).collect::<Result<Vec<_>>>()?;
+    // `recvmmsg+lean` (or `recvfrom+lean`) asks for the lean rows of a method.
+    let (mut methods, mut lean) = (Vec::new(), Vec::new());
+    for name in &opts.methods {
+        match name.strip_suffix("+lean") {
+            Some(base) => {
+                let m = super::RecvMethod::parse(base)?;
+                if !matches!(m, super::RecvMethod::Recvfrom | super::RecvMethod::Recvmmsg) {
+                    return bad(format!(
+                        "--methods {name}: +lean applies to recvfrom and recvmmsg (uring-recv is \
+                         the lean io_uring path already)"
+                    ));
+                }
+                lean.push(m);
+            }
+            None => methods.push(super::RecvMethod::parse(name)?),
+        }
+    }
     let fanouts =
         opts.fanouts.iter().map(|m| super::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
     let scenarios =
@@ -242,6 +257,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         gro_everywhere: opts.gro,
         spin: !opts.no_spin,
         peers,
+        lean,
     };
     let all_rows = plan::rows(&selection);
     if all_rows.is_empty() {
@@ -444,7 +460,7 @@ impl Bench for RealBench<'_> {
     fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
         let rps = self.set_rps_for(spec)?;
         match spec.row.receiver {
-            Receiver::Udprx { method, fanout, gro, spin } => super::cell::run_udprx(
+            Receiver::Udprx { method, fanout, gro, spin, lean } => super::cell::run_udprx(
                 self.topo,
                 spec,
                 // Receiver-bound like RPS: the XDP rows move the veth's NAPI to the receiver.
@@ -453,6 +469,7 @@ impl Bench for RealBench<'_> {
                     fanout,
                     gro,
                     spin,
+                    lean,
                     threaded_napi: rps && !self.xdp_on_sender,
                 },
                 self.stop,
@@ -542,7 +559,7 @@ fn profile_paths(
             run.notes.push("interrupted (Ctrl-C): not every path was profiled".into());
             break;
         }
-        let super::Receiver::Udprx { method, fanout, gro, spin } = s.row.receiver else {
+        let super::Receiver::Udprx { method, fanout, gro, spin, lean } = s.row.receiver else {
             continue;
         };
         let rate = curves
@@ -559,7 +576,7 @@ fn profile_paths(
         let mut spec = prep.plan.cell(s.row, s.setting, rate, false);
         spec.secs = secs;
         // `run_watched` sets threaded NAPI as the curve's trials had it.
-        let path = super::cell::UdprxPath { method, fanout, gro, spin, threaded_napi: false };
+        let path = super::cell::UdprxPath { method, fanout, gro, spin, lean, threaded_napi: false };
         let mut entry = profile::PathProfile {
             label: label.clone(),
             setting: s.setting,
@@ -846,6 +863,8 @@ mod tests {
             Options { latency_at: Some(1.5), ..base.clone() },
             Options { reps: Some(0), ..base.clone() },
             Options { profiles: vec!["/nonexistent/profile.conf".into()], ..base.clone() },
+            Options { methods: vec!["uring+lean".into()], ..base.clone() },
+            Options { methods: vec!["epoll+lean".into()], ..base.clone() },
         ];
         for (i, o) in cases.iter().enumerate() {
             let e = prepare(o, false).unwrap_err();
@@ -855,6 +874,29 @@ mod tests {
         let e =
             prepare(&Options { topology: Some(Kind::Veth), ..base.clone() }, false).unwrap_err();
         assert!(e.to_string().contains("root"));
+    }
+
+    #[test]
+    fn lean_methods_parse_into_lean_rows() {
+        let out = tmp_out("lean");
+        let o = Options {
+            methods: vec!["recvmmsg".into(), "recvmmsg+lean".into()],
+            scenarios: vec!["classic".into()],
+            fanouts: vec!["one".into()],
+            out: Some(out.clone()),
+            ..Options::default()
+        };
+        let p = prepare(&o, false).unwrap();
+        let labels: Vec<String> = p.plan.rows.iter().map(|r| r.label(1)).collect();
+        assert_eq!(labels, ["classic recvmmsg 1×", "classic recvmmsg+lean 1×"]);
+        std::fs::remove_dir_all(&out).unwrap();
+        let e = prepare(
+            &Options { methods: vec!["uring+lean".into()], out: Some(out.clone()), ..o.clone() },
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("uring-recv"), "{e}");
+        assert!(!out.exists());
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub xdp_on_sender: bool,
     /// Only these methods (recvfrom, recvmmsg, uring, uring-recv, xdp, xdp-drop),
-    /// comma-separated.
+    /// comma-separated; `recvfrom+lean`, `recvmmsg+lean` add lean rows (no source address, no
+    /// control messages) of that method.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub methods: Vec<String>,
     /// Only these fan-outs (one, hash, cpu), comma-separated.
