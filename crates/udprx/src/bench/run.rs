@@ -234,7 +234,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     }
     // The XDP rows: where AF_XDP works (root, the veth topology, kernel support); otherwise
     // one line says why they were left out.
-    let wants_xdp = methods.is_empty() || methods.iter().any(|m| m.is_xdp());
+    let wants_xdp = (methods.is_empty() && lean.is_empty()) || methods.iter().any(|m| m.is_xdp());
     let xdp_missing = if !wants_xdp {
         None
     } else if kind != Kind::Veth {
@@ -244,6 +244,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     };
     if let Some(why) = &xdp_missing
         && !methods.is_empty()
+        && lean.is_empty()
         && methods.iter().all(|m| m.is_xdp())
     {
         return bad(format!("--methods asks only for XDP paths, but {why}"));
@@ -315,8 +316,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
             || selection.scenarios.contains(&super::Scenario::Classic))
         && (selection.fanouts.is_empty() || selection.fanouts.contains(&super::Fanout::One))
     {
-        let keep =
-            |m: &super::RecvMethod| selection.methods.is_empty() || selection.methods.contains(m);
+        let unfiltered = selection.methods.is_empty() && selection.lean.is_empty();
+        let keep = |m: &super::RecvMethod| unfiltered || selection.methods.contains(m);
         let labels: Vec<String> = super::RecvMethod::XDP
             .iter()
             .filter(|m| keep(m))
@@ -889,6 +890,13 @@ mod tests {
         let p = prepare(&o, false).unwrap();
         let labels: Vec<String> = p.plan.rows.iter().map(|r| r.label(1)).collect();
         assert_eq!(labels, ["classic recvmmsg 1×", "classic recvmmsg+lean 1×"]);
+        std::fs::remove_dir_all(&out).unwrap();
+        // Named only as `+lean`: no XDP rows wanted, none reported as left out.
+        let only = Options { methods: vec!["recvfrom+lean".into()], ..o.clone() };
+        let p = prepare(&only, false).unwrap();
+        let labels: Vec<String> = p.plan.rows.iter().map(|r| r.label(1)).collect();
+        assert_eq!(labels, ["classic recvfrom+lean 1×"]);
+        assert!(!p.plan.skipped.iter().any(|s| s.label.contains("xdp")), "{:?}", p.plan.skipped);
         std::fs::remove_dir_all(&out).unwrap();
         let e = prepare(
             &Options { methods: vec!["uring+lean".into()], out: Some(out.clone()), ..o.clone() },
