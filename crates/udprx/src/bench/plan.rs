@@ -343,8 +343,7 @@ mod tests {
             r.iter().all(|r| matches!(r.receiver, Receiver::Udprx { lean: true, gro: false, .. }))
         );
         // A plan without lean reads as before (serde default).
-        let json = serde_json::to_value(&r[0]).unwrap();
-        let mut old = json.clone();
+        let mut old = serde_json::to_value(r[0]).unwrap();
         old["receiver"].as_object_mut().unwrap().remove("lean");
         let back: Row = serde_json::from_value(old).unwrap();
         assert!(matches!(back.receiver, Receiver::Udprx { lean: false, .. }));
