@@ -2,55 +2,22 @@
 //! run id or error messages, nothing reaches the terminal raw (no escape sequences, no forged
 //! lines). Loopback only; every wait is bounded.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
-use udpctl::frame::{self, DeadlineReader};
-use udpctl::msg;
-use udpctl::{ErrorCode, ErrorReply, Ready, ReceiverReport, ReceiverSummary, RunResult, ServerMsg};
+use udpctl::testing::{FakeServer, Script};
+use udpctl::{ErrorCode, ErrorReply, ServerMsg};
 
 const BIN: &str = env!("CARGO_BIN_EXE_udpflood");
 const EVIL: &str = "\x1b[2J\x1b[H\nudpflood: forged line\r\u{9b}31m\u{202e}";
 
 /// A one-connection server: `first` if given, else `ready` then `result`, all naming `EVIL`.
 fn evil_server(first: Option<ServerMsg>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let data = UdpSocket::bind("127.0.0.1:0").unwrap();
-    thread::spawn(move || {
-        let Ok((s, _)) = listener.accept() else { return };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let _ = frame::read_frame(&mut DeadlineReader::new(&s, deadline), 1 << 16);
-        let mut w = &s;
-        if let Some(reply) = first {
-            let _ = frame::write_frame(&mut w, &msg::encode(&reply));
-            thread::sleep(Duration::from_millis(200));
-            return;
-        }
-        let ready = Ready {
-            run_id: EVIL.into(),
-            data_port: data.local_addr().unwrap().port(),
-            senders: 1,
-            sender_index: 0,
-            flow_base: 0,
-            same_host: true,
-        };
-        let _ = frame::write_frame(&mut w, &msg::encode(&ServerMsg::Ready(ready)));
-        let _ = frame::read_frame(&mut DeadlineReader::new(&s, deadline), 1 << 20);
-        let summary = ReceiverSummary { elapsed_ns: 1, ..ReceiverSummary::default() };
-        let result = RunResult {
-            run_id: EVIL.into(),
-            senders: 1,
-            receiver: ReceiverReport { summary, detail: serde_json::json!({ "x": EVIL }) },
-            sender_reports: Vec::new(),
-        };
-        let _ = frame::write_frame(&mut w, &msg::encode(&ServerMsg::Result(result)));
-        thread::sleep(Duration::from_millis(200));
-        drop(data);
-    });
-    addr
+    let script = match first {
+        Some(reply) => Script::Reply(reply),
+        None => Script::Run { run_id: EVIL.into(), detail: serde_json::json!({ "x": EVIL }) },
+    };
+    FakeServer::start(script).unwrap().addr()
 }
 
 fn udpflood(server: SocketAddr, extra: &[&str]) -> std::process::Output {
