@@ -43,7 +43,7 @@ for t in ip iperf3 sockperf python3 taskset; do
 done
 
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p udpflood -p udprx
+cargo build --release -q --bin udpflood --bin udprx
 UDPFLOOD=$(cd "$target/release" && pwd)/udpflood
 UDPRX=$(cd "$target/release" && pwd)/udprx
 

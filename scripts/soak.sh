@@ -47,7 +47,7 @@ for t in python3 nproc; do
 done
 
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p udpflood -p udprx
+cargo build --release -q --bin udpflood --bin udprx
 UDPFLOOD=$(cd "$target/release" && pwd)/udpflood
 UDPRX=$(cd "$target/release" && pwd)/udprx
 out=${SOAK_OUT:-$(mktemp -d /tmp/soak-XXXXXX)}

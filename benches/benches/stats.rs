@@ -7,8 +7,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use udpprobe::{Clock, Packet, Repr};
 use udprx::batch::{Batch, Handler, RecvMeta};
-use udprx::stats::latency::LatencyRecorder;
-use udprx::stats::{FlowTable, Recorder, StatsConfig, StatsMode};
+use udprx_stats::stats::latency::LatencyRecorder;
+use udprx_stats::stats::{FlowTable, Recorder, StatsConfig, StatsMode};
 
 const BATCH: usize = 64;
 const SIZE: usize = 64;

@@ -20,6 +20,9 @@
 //! allow-list of source prefixes, limits connections per source, checks the optional token (in
 //! constant time) before decoding anything else, slows down sources that fail it, escapes every
 //! peer-supplied string it logs ([`text`]), and never executes anything. The receive itself is behind [`RunExecutor`], so the server is tested with a fake.
+//!
+//! Cargo feature `testing` (off by default) adds `testing`: a fake control server for tests of
+//! clients against a malicious or broken server.
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -29,6 +32,8 @@ pub mod msg;
 pub mod report;
 pub mod server;
 pub mod sources;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod text;
 pub mod validate;
 

@@ -8,19 +8,20 @@
 mod common;
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use udpctl::frame::{self, DeadlineReader};
+use udpctl::frame;
 use udpctl::msg::{self, ClientMsg};
+use udpctl::testing::{FakeServer, Script};
 use udpctl::text::is_unsafe;
 use udpctl::{
-    Backoff, ClientConfig, ClientError, CombinedReport, ErrorCode, ErrorReply, Ready,
-    ReceiverReport, ReceiverSummary, RunRequest, RunResult, ServerConfig, ServerEvent, ServerMsg,
+    Backoff, ClientConfig, ClientError, CombinedReport, ErrorCode, ErrorReply, RunRequest,
+    ServerConfig, ServerEvent, ServerMsg,
 };
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -326,55 +327,20 @@ fn a_rejected_source_gets_the_per_source_reason() {
 
 // ---- the client side: a malicious server ----
 
-/// A one-connection fake server: answers the run request with `ready` (or `first`), then the
-/// `done` with `result`, all carrying `run_id`.
-fn evil_server(run_id: &'static str, first: Option<ServerMsg>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let data = UdpSocket::bind("127.0.0.1:0").unwrap();
-    thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let _ = frame::read_frame(&mut DeadlineReader::new(&s, deadline), 1 << 16);
-        let mut w = &s;
-        if let Some(reply) = first {
-            let _ = frame::write_frame(&mut w, &msg::encode(&reply));
-            return;
-        }
-        let ready = Ready {
-            run_id: run_id.into(),
-            data_port: data.local_addr().unwrap().port(),
-            senders: 1,
-            sender_index: 0,
-            flow_base: 0,
-            same_host: true,
-        };
-        let _ = frame::write_frame(&mut w, &msg::encode(&ServerMsg::Ready(ready)));
-        let _ = frame::read_frame(&mut DeadlineReader::new(&s, deadline), 1 << 16);
-        let result = RunResult {
-            run_id: run_id.into(),
-            senders: 1,
-            receiver: ReceiverReport {
-                summary: ReceiverSummary { elapsed_ns: 1, ..ReceiverSummary::default() },
-                detail: serde_json::json!({}),
-            },
-            sender_reports: Vec::new(),
-        };
-        let _ = frame::write_frame(&mut w, &msg::encode(&ServerMsg::Result(result)));
-        drop(data);
-    });
-    addr
-}
-
 const EVIL: &str = "\x1b[2J\x1b[H\nudpflood: all good\r\u{9b}31m\u{202e}";
 
 #[test]
 fn a_malicious_server_cannot_write_to_the_client_terminal() {
-    let addr = evil_server(EVIL, None);
-    let run = udpctl::run_remote(addr, &request(), None, &ClientConfig::default(), |r, to| {
-        Ok::<_, String>(flood(r, to, 1, 5))
-    })
-    .unwrap();
+    let server = FakeServer::start(Script::run(EVIL)).unwrap();
+    let run =
+        udpctl::run_remote(server.addr(), &request(), None, &ClientConfig::default(), |r, to| {
+            Ok::<_, String>(flood(r, to, 1, 5))
+        })
+        .unwrap();
+    // The client played its part: a run request, then its done report.
+    let sent: Vec<ClientMsg> =
+        server.join().iter().map(|p| msg::decode::<ClientMsg>(p).unwrap()).collect();
+    assert!(matches!(sent.as_slice(), [ClientMsg::Run { .. }, ClientMsg::Done { .. }]), "{sent:?}");
     let report = CombinedReport::from_run(&run);
     assert!(clean(&report.run_id), "{:?}", report.run_id);
     let text = report.to_text();
@@ -389,14 +355,19 @@ fn a_malicious_server_cannot_write_to_the_client_terminal() {
         ("invalid reply", ServerMsg::Error(ErrorReply::new(ErrorCode::Invalid, EVIL))),
     ];
     for (name, reply) in cases {
-        let addr = evil_server(EVIL, Some(reply));
-        let err = udpctl::run_remote(addr, &request(), None, &ClientConfig::default(), |_, _| {
-            Err::<udpctl::SenderReport, _>("must not flood")
-        })
+        let server = FakeServer::start(Script::Reply(reply)).unwrap();
+        let err = udpctl::run_remote(
+            server.addr(),
+            &request(),
+            None,
+            &ClientConfig::default(),
+            |_, _| Err::<udpctl::SenderReport, _>("must not flood"),
+        )
         .unwrap_err();
         assert!(matches!(err, ClientError::Server(_)), "case '{name}': {err:?}");
         let shown = err.to_string();
         assert!(clean(&shown), "case '{name}': {shown:?}");
         assert!(shown.contains("\\x1b[2J"), "case '{name}': {shown}");
+        assert_eq!(server.join().len(), 1, "case '{name}': the server read one request");
     }
 }

@@ -19,7 +19,6 @@
 //! time and the count sent ([`pace`]).
 #![deny(missing_docs)]
 
-pub mod args;
 pub mod config;
 mod error;
 mod flood;

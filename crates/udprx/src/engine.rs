@@ -19,10 +19,9 @@ use crate::sys;
 use crate::xdp::{self, Attachment, XdpInfo};
 
 /// How datagrams are spread over several `SO_REUSEPORT` sockets.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Steer {
     /// The kernel's 4-tuple hash (the default reuseport behaviour).
     #[default]
@@ -81,7 +80,8 @@ impl StopHandle {
 }
 
 /// What a run was actually set up with (after defaults, probing and fallbacks).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SetupInfo {
     /// The bound address (port resolved).
     pub local_addr: SocketAddr,
@@ -95,7 +95,7 @@ pub struct SetupInfo {
     pub uring_mode: Option<String>,
     /// io_uring with a busy-poll time: the NAPI busy polling registered on each ring, or why
     /// the kernel refused it (the run then goes on without it).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub uring_napi: Option<String>,
     /// Number of sockets (and threads).
     pub sockets: usize,
@@ -124,7 +124,10 @@ pub struct SetupInfo {
     /// Busy-looping non-blocking receive.
     pub spin: bool,
     /// Run length limit (serialized as seconds).
-    #[serde(serialize_with = "secs_opt", deserialize_with = "de_secs_opt")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "secs_opt", deserialize_with = "de_secs_opt")
+    )]
     pub duration: Option<Duration>,
     /// How kernel drops are read for this method.
     pub drops_source: String,
@@ -134,10 +137,11 @@ pub struct SetupInfo {
     #[serde(default)]
     pub lean: bool,
     /// The XDP paths: interface, queues, attach and socket mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub xdp: Option<XdpInfo>,
 }
 
+#[cfg(feature = "serde")]
 fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_some(&d.as_secs_f64()),
@@ -145,6 +149,7 @@ fn secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S
     }
 }
 
+#[cfg(feature = "serde")]
 fn de_secs_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let v: Option<f64> = serde::Deserialize::deserialize(d)?;
     v.map(|s| Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom)).transpose()
@@ -166,7 +171,8 @@ pub struct ThreadInfo {
 }
 
 /// Per-thread outcome of a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ThreadResult {
     /// Socket (and thread) index.
     pub socket: usize,
@@ -189,10 +195,10 @@ pub struct ThreadResult {
     /// Batches handed to the handler.
     pub batches: u64,
     /// AF_XDP: frames that were not a whole Ethernet/IP/UDP datagram (counted and skipped).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub bad_frames: u64,
     /// io_uring: NAPI busy polling was registered on this thread's ring.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub napi: bool,
 }
 
@@ -898,7 +904,7 @@ where
     F: Fn(&ThreadInfo) -> H + Sync,
 {
     if let Some(cpu) = info.cpu
-        && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+        && !sys::pin_current_thread(cpu)
     {
         return Err(Error::Pin { socket: info.socket, cpu });
     }

@@ -1,23 +1,21 @@
-//! udprx: a UDP receive engine and benchmark.
+//! udprx: a fast UDP receive loop.
 //!
-//! Compares receive paths (`recvfrom`, batched `recvmmsg`, `SO_REUSEPORT` fan-out, io_uring
-//! multishot receive) with one pinned thread per socket, and measures packets per second,
-//! latency, loss, reorder and kernel drops. The same loop is a library an application can embed:
-//! see [`Receiver`] and [`batch::Handler`]. Past the socket layer, `--method xdp` receives through
-//! an AF_XDP socket and `--method xdp-drop` measures the driver-level ceiling (see [`xdp`]).
+//! Receives with `recvfrom`, batched `recvmmsg`, `SO_REUSEPORT` fan-out (kernel hash or by-CPU
+//! BPF steering), io_uring multishot receive over a provided buffer ring, or past the socket
+//! layer through AF_XDP ([`xdp`]), one pinned thread per socket, and hands each batch of
+//! datagrams, zero-copy, to the application's [`Handler`]. See [`Receiver`].
+//!
+//! This crate is the engine only: statistics and reports live in `udprx-stats`, the benchmark
+//! harness in `udprx-bench` and the command lines in `udprx-cli`. Its dependencies are libc,
+//! socket2, io-uring, thiserror and the probe header crate; `serde` derives for
+//! the setup types are behind the `serde` feature.
 #![deny(missing_docs)]
 
 pub mod batch;
-pub mod bench;
 pub mod cbpf;
-pub mod control;
 pub mod engine;
 pub mod error;
-pub mod kernel;
-pub mod measure;
 mod method;
-pub mod report;
-pub mod stats;
 mod sys;
 #[cfg(test)]
 #[path = "../../../testsupport/skip.rs"]

@@ -1,5 +1,6 @@
 //! Receive engine on loopback: every method, fan-out and option delivers each datagram once.
 
+#[path = "../../../testsupport/rx_common.rs"]
 mod common;
 
 use std::net::SocketAddr;

@@ -13,8 +13,9 @@ use udpprobe::{Clock, now_ns};
 use crate::batch::{Batch, Flow, Handler};
 
 /// How datagrams are taken from the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Method {
     /// One `recvfrom` (or `recvmsg` when control messages are needed) per datagram: the baseline.
     Recvfrom,
@@ -25,7 +26,7 @@ pub enum Method {
     /// io_uring multishot `recv` over a provided-buffer ring: payload only, no source address
     /// (flows are told apart by the probe header alone) and no control messages (no GRO, no
     /// kernel timestamps; drops read from /proc/net/udp at the end).
-    #[serde(rename = "uring-recv")]
+    #[cfg_attr(feature = "serde", serde(rename = "uring-recv"))]
     UringRecv,
     /// The fastest method this kernel offers (io_uring, else `recvmmsg`); never an XDP path.
     Auto,
@@ -34,7 +35,7 @@ pub enum Method {
     Xdp,
     /// An XDP program that counts the bound address and port's datagrams in a per-CPU map and
     /// drops them: the driver-level ceiling.
-    #[serde(rename = "xdp-drop")]
+    #[cfg_attr(feature = "serde", serde(rename = "xdp-drop"))]
     XdpDrop,
 }
 

@@ -23,6 +23,20 @@ pub(crate) fn thread_rusage() -> (u64, u64) {
     (ns(ru.ru_utime), ns(ru.ru_stime))
 }
 
+/// Pins the calling thread to `cpu` (`sched_setaffinity`); false when the kernel refuses (the CPU
+/// is offline, outside the cgroup's cpuset, or beyond `CPU_SETSIZE`).
+pub(crate) fn pin_current_thread(cpu: usize) -> bool {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return false;
+    }
+    // SAFETY: all-zero is a valid, empty `cpu_set_t` (a plain bit array).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` < CPU_SETSIZE was checked, so CPU_SET stays inside the set.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size passed.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+}
+
 /// The online CPUs (`/sys/devices/system/cpu/online`, e.g. `0-3,6`); `0..n` from
 /// `available_parallelism` when that file cannot be read.
 pub(crate) fn online_cpus() -> Vec<usize> {

@@ -21,7 +21,8 @@ use crate::sys::{bpf, netlink, xsk};
 pub const PROG_PREFIX: &str = "udprx_";
 
 /// Where and how the program is attached, for the report.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct XdpInfo {
     /// Interface name.
     pub iface: String,

@@ -1,0 +1,567 @@
+//! `udprx bench`: runs the sender and every receive path side by side and writes a report.
+//!
+//! The pieces, each in its own module:
+//! - [`topology`]: loopback, or two network namespaces joined by a veth pair (with RPS), torn
+//!   down by a guard on every exit path;
+//! - [`sysctl`]: kernel settings and profiles, validated up front, applied per namespace where the
+//!   kernel allows and globally with a restoring snapshot otherwise;
+//! - [`journal`]: the global values' originals on disk, restored by the next run after a crash;
+//! - [`matrix`]: the plan (paths × scenarios × settings), interleaved repetitions, medians;
+//! - [`zeroloss`]: the RFC 2544 binary search for the zero-loss rate, a pure function;
+//! - [`cell`]: the only module that touches the sender, receiver and stats libraries: one
+//!   measurement cell in, one [`CellResult`] out;
+//! - [`peers`]: iperf3 and sockperf receivers as reference rows;
+//! - [`report`], [`markdown`], [`chart`], [`env`]: what gets written.
+//!
+//! The orchestration talks to measurement through the [`Bench`] trait, so the plan, the
+//! interleaving and the search are tested with a fake receiver of known capacity.
+
+pub mod answer;
+pub mod cell;
+pub mod chart;
+pub mod compare;
+pub mod curve;
+pub mod env;
+pub mod journal;
+pub mod livelock_chart;
+pub mod markdown;
+pub mod noise;
+pub mod peers;
+pub mod plan;
+pub mod profile;
+pub mod report;
+pub mod run;
+pub mod search;
+pub mod sys;
+pub mod sysctl;
+#[cfg(test)]
+#[path = "../../../testsupport/skip.rs"]
+mod test_skip;
+pub mod topology;
+pub mod verdict;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What can go wrong in a benchmark run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad arguments or input files: the run did not start and nothing was changed (exit 2).
+    #[error("{0}")]
+    BadInput(String),
+    /// The network topology could not be built or used.
+    #[error("topology: {0}")]
+    Topology(String),
+    /// A kernel setting could not be applied or restored.
+    #[error("sysctl: {0}")]
+    Sysctl(String),
+    /// A measurement cell failed.
+    #[error("{0}")]
+    Cell(String),
+    /// Writing the report failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Ctrl-C or SIGTERM arrived; the run stopped between cells.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io { context: context.into(), source }
+    }
+
+    /// True for errors caused by the user's input (exit status 2).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::BadInput(_))
+    }
+}
+
+/// Result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A udprx receive method (the engine's `Method`, minus `Auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecvMethod {
+    /// One `recvfrom` per datagram: the baseline.
+    Recvfrom,
+    /// Batched `recvmmsg`.
+    Recvmmsg,
+    /// io_uring multishot recvmsg with a provided-buffer ring.
+    Uring,
+    /// AF_XDP socket fed by an XDP redirect program (root, veth topology).
+    Xdp,
+    /// XDP count-and-drop: the driver-level ceiling (root, veth topology).
+    #[serde(rename = "xdp-drop")]
+    XdpDrop,
+    /// io_uring multishot recv (payload only: no source address, no control messages).
+    #[serde(rename = "uring-recv")]
+    UringRecv,
+}
+
+impl RecvMethod {
+    /// Every method, in report order.
+    pub const ALL: [RecvMethod; 4] =
+        [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring, RecvMethod::UringRecv];
+
+    /// The XDP paths, run where AF_XDP is available (root, the veth topology).
+    pub const XDP: [RecvMethod; 2] = [RecvMethod::Xdp, RecvMethod::XdpDrop];
+
+    /// True for `xdp` and `xdp-drop`.
+    pub fn is_xdp(self) -> bool {
+        matches!(self, RecvMethod::Xdp | RecvMethod::XdpDrop)
+    }
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecvMethod::Recvfrom => "recvfrom",
+            RecvMethod::Recvmmsg => "recvmmsg",
+            RecvMethod::Uring => "uring",
+            RecvMethod::Xdp => "xdp",
+            RecvMethod::XdpDrop => "xdp-drop",
+            RecvMethod::UringRecv => "uring-recv",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(s: &str) -> Result<RecvMethod> {
+        RecvMethod::ALL.into_iter().chain(RecvMethod::XDP).find(|m| m.name() == s).ok_or_else(
+            || {
+                Error::BadInput(format!(
+                    "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv, \
+                     xdp, xdp-drop)"
+                ))
+            },
+        )
+    }
+}
+
+/// How many sockets receive, and how the kernel spreads datagrams over them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fanout {
+    /// One socket, one thread.
+    One,
+    /// N `SO_REUSEPORT` sockets, the kernel's flow hash picks one.
+    Hash,
+    /// N `SO_REUSEPORT` sockets, a BPF program picks the socket of the CPU that ran the softirq.
+    Cpu,
+}
+
+impl Fanout {
+    /// Every fan-out, in report order.
+    pub const ALL: [Fanout; 3] = [Fanout::One, Fanout::Hash, Fanout::Cpu];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fanout::One => "one",
+            Fanout::Hash => "hash",
+            Fanout::Cpu => "cpu",
+        }
+    }
+
+    /// Parses a command-line name (`1` is accepted for `one`).
+    pub fn parse(s: &str) -> Result<Fanout> {
+        match s {
+            "one" | "1" | "single" => Ok(Fanout::One),
+            "hash" => Ok(Fanout::Hash),
+            "cpu" => Ok(Fanout::Cpu),
+            _ => Err(Error::BadInput(format!(
+                "unknown fan-out {s:?} (expected one of: one, hash, cpu)"
+            ))),
+        }
+    }
+}
+
+/// A traffic scenario: what the sender offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// The classic flood: 18-byte payloads over many flows, `sendmmsg` batches, no GSO.
+    /// Every datagram crosses the stack on its own; GRO cannot coalesce it.
+    Classic,
+    /// The GSO flood: few flows, the sender hands the kernel 64-segment UDP_SEGMENT super-buffers.
+    Gso,
+}
+
+impl Scenario {
+    /// Every scenario, in report order.
+    pub const ALL: [Scenario; 2] = [Scenario::Classic, Scenario::Gso];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Classic => "classic",
+            Scenario::Gso => "gso",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(s: &str) -> Result<Scenario> {
+        match s {
+            "classic" => Ok(Scenario::Classic),
+            "gso" => Ok(Scenario::Gso),
+            _ => Err(Error::BadInput(format!(
+                "unknown scenario {s:?} (expected one of: classic, gso)"
+            ))),
+        }
+    }
+
+    /// The sender's settings for this scenario.
+    pub fn traffic(self) -> Traffic {
+        match self {
+            Scenario::Classic => {
+                Traffic { payload: udpprobe::HEADER_LEN, flows: 16, gso: false, batch: 64 }
+            }
+            Scenario::Gso => {
+                Traffic { payload: udpprobe::HEADER_LEN, flows: 2, gso: true, batch: 64 }
+            }
+        }
+    }
+}
+
+/// The sender's settings for a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// UDP payload bytes per datagram.
+    pub payload: usize,
+    /// Number of flows (distinct source sockets).
+    pub flows: usize,
+    /// UDP GSO on the sender.
+    pub gso: bool,
+    /// Datagrams per `sendmmsg` (or segments per GSO buffer).
+    pub batch: usize,
+}
+
+/// Reference receivers run in the same topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerKind {
+    /// `iperf3 -s -1`, fed by an `iperf3 -u -l 18 -b 0` client.
+    Iperf3,
+    /// `sockperf server`, fed by udpflood with the cell's traffic.
+    Sockperf,
+    /// The bare-syscall C receiver (`peers/c/udp_bare.c`): `recvmmsg` batch 64, MSG_WAITFORONE,
+    /// no address, no control messages; only counts. Fed by udpflood.
+    #[serde(rename = "c-recvmmsg")]
+    CRecvmmsg,
+    /// The bare-syscall C receiver's io_uring multishot `recv` over a provided buffer ring;
+    /// only counts. Fed by udpflood.
+    #[serde(rename = "c-uring")]
+    CUring,
+}
+
+impl PeerKind {
+    /// Every reference receiver, in report order.
+    pub const ALL: [PeerKind; 4] =
+        [PeerKind::Iperf3, PeerKind::Sockperf, PeerKind::CRecvmmsg, PeerKind::CUring];
+
+    /// The row name (the program name for iperf3 and sockperf).
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerKind::Iperf3 => "iperf3",
+            PeerKind::Sockperf => "sockperf",
+            PeerKind::CRecvmmsg => "c-recvmmsg",
+            PeerKind::CUring => "c-uring",
+        }
+    }
+
+    /// True when the peer receives udpflood's traffic (every scenario); false for iperf3,
+    /// which counts only its own client's session.
+    pub fn fed_by_udpflood(self) -> bool {
+        self != PeerKind::Iperf3
+    }
+}
+
+/// Who receives in a row: a udprx path or a reference program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Receiver {
+    /// A udprx receive path.
+    Udprx {
+        /// Receive method.
+        method: RecvMethod,
+        /// Fan-out.
+        fanout: Fanout,
+        /// UDP_GRO on the receiving sockets.
+        gro: bool,
+        /// Busy-spin instead of blocking waits.
+        spin: bool,
+        /// Lean receive: no source address, no control messages (`recvfrom`/`recvmmsg`
+        /// `+lean`). Absent in plans written before it existed.
+        #[serde(default)]
+        lean: bool,
+    },
+    /// A reference receiver.
+    Peer {
+        /// Which program.
+        peer: PeerKind,
+    },
+}
+
+/// One row of the report: a scenario and a receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Row {
+    /// The traffic.
+    pub scenario: Scenario,
+    /// The receiver.
+    pub receiver: Receiver,
+}
+
+impl Row {
+    /// A udprx row.
+    pub fn udprx(scenario: Scenario, method: RecvMethod, fanout: Fanout, gro: bool) -> Row {
+        Row {
+            scenario,
+            receiver: Receiver::Udprx { method, fanout, gro, spin: false, lean: false },
+        }
+    }
+
+    /// A lean udprx row (`recvmmsg+lean`): one socket method without source address or control
+    /// messages, never with GRO.
+    pub fn udprx_lean(scenario: Scenario, method: RecvMethod, fanout: Fanout) -> Row {
+        Row {
+            scenario,
+            receiver: Receiver::Udprx { method, fanout, gro: false, spin: false, lean: true },
+        }
+    }
+
+    /// The path label without the scenario, e.g. `recvmmsg 2×hash +gro`.
+    pub fn path_label(&self, sockets: usize) -> String {
+        match self.receiver {
+            Receiver::Udprx { method, fanout, gro, spin, lean } => {
+                let mut s = method.name().to_string();
+                if lean {
+                    s.push_str("+lean");
+                }
+                match fanout {
+                    Fanout::One => s.push_str(" 1×"),
+                    f => s.push_str(&format!(" {sockets}×{}", f.name())),
+                }
+                if gro {
+                    s.push_str(" +gro");
+                }
+                if spin {
+                    s.push_str(" +spin");
+                }
+                s
+            }
+            Receiver::Peer { peer } => format!("{} (peer)", peer.name()),
+        }
+    }
+
+    /// The full label, e.g. `classic recvmmsg 2×hash`.
+    pub fn label(&self, sockets: usize) -> String {
+        format!("{} {}", self.scenario.name(), self.path_label(sockets))
+    }
+
+    /// True for a udprx row.
+    pub fn is_udprx(&self) -> bool {
+        matches!(self.receiver, Receiver::Udprx { .. })
+    }
+}
+
+/// Receiver options a profile sets: socket options and the statistics mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SockOpts {
+    /// SO_RCVBUF(FORCE) bytes.
+    pub rcvbuf: Option<usize>,
+    /// SO_BUSY_POLL microseconds.
+    pub busy_poll: Option<u32>,
+    /// What the receiver's recorders measure (default full); `minimal` is the bare-drain
+    /// reference for the statistics' own cost.
+    #[serde(default)]
+    pub stats: Option<udprx_stats::stats::StatsMode>,
+}
+
+/// Everything one measurement needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSpec {
+    /// What is measured.
+    pub row: Row,
+    /// Sockets for hash/cpu fan-out.
+    pub sockets: usize,
+    /// Offered rate in datagrams per second; `None` floods as fast as the sender can.
+    pub rate: Option<u64>,
+    /// Sending time in seconds.
+    pub secs: f64,
+    /// Cores the sender threads are pinned to.
+    pub sender_cpus: Vec<usize>,
+    /// Cores the receiver threads are pinned to (one per socket, cycled).
+    pub receiver_cpus: Vec<usize>,
+    /// Kernel receive timestamps (latency split) on.
+    pub timestamps: bool,
+    /// Socket options from the active setting.
+    pub sockopts: SockOpts,
+}
+
+/// Latency percentiles in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Largest value seen.
+    pub max_ns: u64,
+}
+
+/// Deltas of the receiving namespace's `/proc/net/snmp` Udp counters over a cell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnmpDelta {
+    /// Datagrams delivered to applications.
+    pub in_datagrams: u64,
+    /// Datagrams dropped because a socket buffer was full.
+    pub rcvbuf_errors: u64,
+    /// Input errors (includes the buffer drops).
+    pub in_errors: u64,
+    /// Datagrams for a port nobody listened on.
+    pub no_ports: u64,
+}
+
+/// Where the CPU time of a cell went, and how it divides over the received datagrams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuSplit {
+    /// User time of the receiving threads (or process), ns.
+    pub app_user_ns: u64,
+    /// System time of the receiving threads (or process), ns.
+    pub app_sys_ns: u64,
+    /// Softirq time on the receiver's cores (`/proc/stat`), ns.
+    pub rx_softirq_ns: u64,
+    /// Softirq time on the sender's cores (`/proc/stat`), ns.
+    pub tx_softirq_ns: u64,
+    /// NET_RX softirq invocations on the receiver's cores (`/proc/softirqs`).
+    pub rx_net_rx: u64,
+    /// Application (user + sys) ns per received datagram.
+    pub app_ns_per_dgram: f64,
+    /// Receiver-core softirq ns per received datagram.
+    pub softirq_ns_per_dgram: f64,
+}
+
+/// The outcome of one measurement cell.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// Datagrams the sender sent.
+    pub sent: u64,
+    /// Datagrams the receiver counted (GRO segments counted one by one).
+    pub received: u64,
+    /// Datagrams lost (sequence gaps, or sent − received where there is no sequence).
+    pub lost: u64,
+    /// Kernel drops (SO_RXQ_OVFL or the namespace's RcvbufErrors).
+    pub kernel_drops: u64,
+    /// Drops on a full per-CPU input backlog (`/proc/net/softnet_stat`, machine-wide): where
+    /// RPS or loopback/veth input overflows before the socket.
+    #[serde(default)]
+    pub backlog_drops: u64,
+    /// Sender's achieved rate, datagrams per second.
+    pub sent_pps: f64,
+    /// Received datagrams per second over the receive window.
+    pub rx_pps: f64,
+    /// Median per-interval receive rate, when the stats layer measured intervals.
+    pub rx_pps_median_interval: Option<f64>,
+    /// Latency percentiles (send to application), when measured.
+    pub latency: Option<Latency>,
+    /// `/proc/net/snmp` Udp deltas in the receiving namespace.
+    pub snmp: Option<SnmpDelta>,
+    /// CPU split.
+    pub cpu: CpuSplit,
+    /// Seconds the receiver ran.
+    pub elapsed_s: f64,
+    /// Things the reader should know about this cell.
+    pub notes: Vec<String>,
+    /// The sender's own report (udpflood `FloodReport`), as JSON.
+    pub sender_report: serde_json::Value,
+    /// The receiver's own report (udprx report schema), as JSON.
+    pub receiver_report: serde_json::Value,
+    /// Steal time, preemptions and migrations of the receiving threads during the cell.
+    #[serde(default)]
+    pub noise: Option<noise::TrialNoise>,
+}
+
+impl CellResult {
+    /// Loss as a fraction of what was sent.
+    pub fn loss_ratio(&self) -> f64 {
+        if self.sent == 0 { 0.0 } else { self.lost as f64 / self.sent as f64 }
+    }
+
+    /// True when nothing was lost or dropped and something arrived.
+    pub fn lossless(&self) -> bool {
+        self.received > 0 && self.lost == 0 && self.kernel_drops == 0
+    }
+}
+
+/// The measurement side of the harness: the real one runs cells over the network, tests use a
+/// fake with a known capacity.
+pub trait Bench {
+    /// Makes setting number `index` the one in force (sysctls, RPS, GRO on the veth).
+    fn enter_setting(&mut self, index: usize) -> Result<()>;
+    /// Runs one cell.
+    fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult>;
+}
+
+impl fmt::Display for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label(2))
+    }
+}
+
+/// Median of a list (mean of the two middle values for even lengths); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_odd_even_empty() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in RecvMethod::ALL {
+            assert_eq!(RecvMethod::parse(m.name()).unwrap(), m);
+        }
+        for f in Fanout::ALL {
+            assert_eq!(Fanout::parse(f.name()).unwrap(), f);
+        }
+        for s in Scenario::ALL {
+            assert_eq!(Scenario::parse(s.name()).unwrap(), s);
+        }
+        assert!(RecvMethod::parse("epoll").unwrap_err().is_bad_input());
+    }
+
+    #[test]
+    fn labels() {
+        let r = Row::udprx(Scenario::Gso, RecvMethod::Recvmmsg, Fanout::Hash, true);
+        assert_eq!(r.label(2), "gso recvmmsg 2×hash +gro");
+        let p = Row {
+            scenario: Scenario::Classic,
+            receiver: Receiver::Peer { peer: PeerKind::Iperf3 },
+        };
+        assert_eq!(p.path_label(2), "iperf3 (peer)");
+    }
+}

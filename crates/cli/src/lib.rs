@@ -1,0 +1,8 @@
+//! The `udprx` and `udpflood` command lines: argument parsing, printing and the two-host
+//! control glue, over the `udprx`, `udprx-stats`, `udprx-bench`, `udpflood` and `udpctl`
+//! libraries. The binaries in `src/bin/` only call [`rx::main`] and [`flood::main`].
+#![deny(missing_docs)]
+
+pub mod control;
+pub mod flood;
+pub mod rx;

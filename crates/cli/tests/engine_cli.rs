@@ -1,0 +1,199 @@
+//! The `udprx` binary: bad arguments exit 2 with one line; a timed run ends by itself and
+//! reports what it received.
+
+#[path = "../../../testsupport/rx_common.rs"]
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn udprx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_udprx"))
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let cases: &[&[&str]] = &[
+        &["--sockets", "x"],
+        &["--method", "carrier-pigeon"],
+        &["--steer", "random"],
+        &["--duration", "5y"],
+        &["--bind", "nowhere"],
+        &["run", "--ring-buffers", "1000", "--bind", "127.0.0.1:0"],
+        &["--sockets", "0", "--bind", "127.0.0.1:0"],
+        &["--cpus", "9999", "--bind", "127.0.0.1:0"],
+        &["--stats", "everything", "--bind", "127.0.0.1:0"],
+        &["--interval", "soon", "--bind", "127.0.0.1:0"],
+    ];
+    for args in cases {
+        let out = udprx().args(*args).output().expect("spawn udprx");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one-line reason, got {err}");
+        assert!(err.starts_with("udprx: "), "{err}");
+    }
+}
+
+#[test]
+fn timed_run_receives_and_reports() {
+    // Port 0 is not printed back by the CLI before it listens, so find a free port first.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    for method in ["recvfrom", "recvmmsg", "auto"] {
+        let t0 = Instant::now();
+        let child = udprx()
+            .args(["run", "--bind", &bind, "--method", method, "--duration", "1500ms"])
+            .args(["--interval", "500ms", "--rcvbuf", "8M", "--json", "-"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(400));
+        let dst = bind.parse().unwrap();
+        common::join(common::send_flows(dst, 0..2, 100, 18, None));
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{method}: {out:?}");
+        assert!(t0.elapsed() < Duration::from_secs(15));
+        // With `--json -` stdout holds only the report; the table goes to stderr.
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{method}: stdout is not JSON ({e}): {out:?}"));
+        assert_eq!(json["schema"], "udprx-report/1");
+        assert_eq!(json["totals"]["datagrams"], 200, "{method}: {json}");
+        assert_eq!(json["totals"]["lost"], 0, "{method}: {json}");
+        let table = String::from_utf8_lossy(&out.stderr);
+        assert!(table.contains("datagrams 200 "), "{method}: {table}");
+    }
+}
+
+#[test]
+fn sigterm_still_prints_the_final_report() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let child = udprx()
+        .args(["--bind", &bind, "--method", "recvmmsg", "--interval", "200ms"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(400));
+    common::join(common::send_flows(bind.parse().unwrap(), 0..1, 50, 18, None));
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("datagrams 50 "), "{text}");
+    assert!(text.contains("Interval"), "live lines before the report: {text}");
+}
+
+#[cfg(target_arch = "x86_64")]
+mod seccomp {
+    pub const RET_ALLOW: u32 = 0x7fff_0000;
+    pub const RET_EPERM: u32 = 0x0005_0000 | libc::EPERM as u32;
+    pub const SYS_SETSOCKOPT: u32 = 54;
+    pub const SYS_IO_URING_SETUP: u32 = 425;
+
+    pub fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+        libc::sock_filter { code, jt, jf, k }
+    }
+    /// ld [off] (seccomp_data: nr at 0, args[i] low word at 16 + 8 i)
+    pub fn ld(off: u32) -> libc::sock_filter {
+        insn(0x20, 0, 0, off)
+    }
+    /// jeq k, skip `jf` instructions when not equal
+    pub fn jeq(k: u32, jf: u8) -> libc::sock_filter {
+        insn(0x15, 0, jf, k)
+    }
+    pub fn ret(k: u32) -> libc::sock_filter {
+        insn(0x06, 0, 0, k)
+    }
+}
+
+/// Runs udprx under a seccomp filter (as a sandbox would) that refuses some calls with EPERM.
+#[cfg(target_arch = "x86_64")]
+fn udprx_under_seccomp(prog: Vec<libc::sock_filter>, args: &[&str]) -> std::process::Output {
+    let mut cmd = udprx();
+    cmd.args(args);
+    common::under_seccomp(&mut cmd, prog);
+    cmd.output().expect("spawn udprx under seccomp")
+}
+
+#[cfg(target_arch = "x86_64")]
+fn udprx_without_io_uring(args: &[&str]) -> std::process::Output {
+    use seccomp::*;
+    let prog = vec![ld(0), jeq(SYS_IO_URING_SETUP, 1), ret(RET_EPERM), ret(RET_ALLOW)];
+    udprx_under_seccomp(prog, args)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn refused_cbpf_and_gro_name_the_alternative() {
+    use seccomp::*;
+    // setsockopt(.., SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF = 51, ..) -> EPERM
+    let no_cbpf =
+        vec![ld(0), jeq(SYS_SETSOCKOPT, 3), ld(32), jeq(51, 1), ret(RET_EPERM), ret(RET_ALLOW)];
+    let args = ["--bind", "127.0.0.1:0", "--sockets", "2", "--steer", "cpu", "--duration", "1s"];
+    let out = udprx_under_seccomp(no_cbpf, &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(err.contains("SO_ATTACH_REUSEPORT_CBPF") && err.contains("--steer hash"), "{err}");
+
+    // setsockopt(.., SOL_UDP = 17, UDP_GRO = 104, ..) -> EPERM
+    let no_gro = vec![
+        ld(0),
+        jeq(SYS_SETSOCKOPT, 5),
+        ld(24),
+        jeq(17, 3),
+        ld(32),
+        jeq(104, 1),
+        ret(RET_EPERM),
+        ret(RET_ALLOW),
+    ];
+    let out = udprx_under_seccomp(no_gro, &["--bind", "127.0.0.1:0", "--gro", "--duration", "1s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(err.contains("UDP_GRO refused") && err.contains("without --gro"), "{err}");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn io_uring_forbidden_auto_falls_back_and_uring_names_the_alternative() {
+    let out = udprx_without_io_uring(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--method",
+        "auto",
+        "--duration",
+        "200ms",
+        "--json",
+        "-",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("method=recvmmsg"), "{text}");
+    assert!(text.contains("auto chose recvmmsg because: io_uring_setup: EPERM"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let reason = json["setup"]["fallback_reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("io_uring_setup: EPERM"), "{json}");
+
+    let out = udprx_without_io_uring(&["--bind", "127.0.0.1:0", "--method", "uring"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(err.contains("io_uring receive unavailable"), "{err}");
+    assert!(err.contains("--method recvmmsg"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn interval_zero_turns_live_lines_off() {
+    let out = udprx()
+        .args(["--bind", "127.0.0.1:0", "--interval", "0", "--duration", "300ms"])
+        .output()
+        .expect("spawn udprx");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("Interval"), "no live lines with --interval 0: {text}");
+    assert!(text.contains("udprx report"), "{text}");
+}
