@@ -119,6 +119,12 @@ pub struct SetupInfo {
     pub gro: bool,
     /// SO_TIMESTAMPNS enabled.
     pub timestamps: bool,
+    /// IP_PKTINFO / IPV6_RECVPKTINFO enabled (destination address and interface per datagram).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub pktinfo: bool,
+    /// IP_RECVTOS / IPV6_RECVTCLASS enabled (ECN bits per datagram).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub ecn: bool,
     /// SO_BUSY_POLL value (µs).
     pub busy_poll: Option<u32>,
     /// Busy-looping non-blocking receive.
@@ -223,6 +229,8 @@ pub struct ReceiverBuilder {
     busy_poll: Option<u32>,
     rcvbuf: Option<usize>,
     timestamps: bool,
+    pktinfo: bool,
+    ecn: bool,
     spin: bool,
     duration: Option<Duration>,
     stop: Option<StopHandle>,
@@ -309,6 +317,23 @@ impl ReceiverBuilder {
         self.timestamps = on;
         self
     }
+    /// Destination address and interface index per datagram (IP_PKTINFO / IPV6_RECVPKTINFO):
+    /// [`Datagram::dst_ip`](crate::Datagram::dst_ip) and `ifindex`, `None` when off (the
+    /// default). Lets a server bound to `0.0.0.0` or `::` tell which of its addresses was asked,
+    /// and answer from it ([`crate::Replier::queue_reply`]). Costs nothing when off: the control
+    /// space per datagram grows only when on. Needs a method that reads control messages
+    /// (`recvfrom`, which then uses `recvmsg`, `recvmmsg`, `uring`, `auto`).
+    pub fn pktinfo(mut self, on: bool) -> Self {
+        self.pktinfo = on;
+        self
+    }
+    /// The two ECN bits of each datagram's IP header (IP_RECVTOS / IPV6_RECVTCLASS):
+    /// [`Datagram::ecn`](crate::Datagram::ecn), `None` when off (the default). Same methods as
+    /// [`pktinfo`](Self::pktinfo).
+    pub fn ecn(mut self, on: bool) -> Self {
+        self.ecn = on;
+        self
+    }
     /// Busy-loop on a non-blocking receive instead of sleeping in the kernel.
     pub fn spin(mut self, on: bool) -> Self {
         self.spin = on;
@@ -367,6 +392,8 @@ impl ReceiverBuilder {
                 (self.steer == Steer::Cpu, "--steer cpu"),
                 (self.busy_poll.is_some(), "--busy-poll"),
                 (self.share_port, "--share-port"),
+                (self.pktinfo, "pktinfo"),
+                (self.ecn, "ecn"),
             ];
             if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
                 return bad(format!("{what} applies to UDP sockets, not to --method {m}"));
@@ -400,11 +427,21 @@ impl ReceiverBuilder {
         {
             return bad(format!("--rcvbuf must be at most 1G (the kernel's limit), got {n}"));
         }
-        if self.method == Method::UringRecv && (self.gro || self.timestamps) {
+        if self.method == Method::UringRecv
+            && (self.gro || self.timestamps || self.pktinfo || self.ecn)
+        {
             return bad(format!(
                 "uring-recv reads no control messages, so it cannot report {} per datagram: \
                  use uring (recvmsg) for that",
-                if self.gro { "GRO segment sizes" } else { "kernel timestamps" }
+                if self.gro {
+                    "GRO segment sizes"
+                } else if self.timestamps {
+                    "kernel timestamps"
+                } else if self.pktinfo {
+                    "the destination address"
+                } else {
+                    "ECN bits"
+                }
             ));
         }
         if self.steer == Steer::Cpu && self.sockets < 2 {
@@ -490,8 +527,11 @@ impl ReceiverBuilder {
             _ => None,
         };
         let napi_busy_poll = if is_uring { self.busy_poll } else { None };
-        let uses_cmsg =
-            !matches!(method, Method::Recvfrom | Method::UringRecv) || self.gro || self.timestamps;
+        let uses_cmsg = !matches!(method, Method::Recvfrom | Method::UringRecv)
+            || self.gro
+            || self.timestamps
+            || self.pktinfo
+            || self.ecn;
         let blocking = !self.spin && !is_uring;
         let opts = sys::socket::SockOpts {
             reuse_port: self.sockets > 1 || self.share_port,
@@ -500,6 +540,8 @@ impl ReceiverBuilder {
             timestamps: self.timestamps,
             gro: self.gro,
             rxq_ovfl: uses_cmsg,
+            pktinfo: self.pktinfo,
+            ecn: self.ecn,
             nonblocking: self.spin || is_uring,
             read_timeout: if blocking { Some(self.idle) } else { None },
         };
@@ -554,6 +596,8 @@ impl ReceiverBuilder {
             buffer_size,
             gro: self.gro,
             timestamps: self.timestamps,
+            pktinfo: self.pktinfo,
+            ecn: self.ecn,
             busy_poll: self.busy_poll,
             spin: self.spin,
             duration: self.duration,
@@ -567,6 +611,8 @@ impl ReceiverBuilder {
             buffer_size,
             gro: self.gro,
             timestamps: self.timestamps,
+            pktinfo: self.pktinfo,
+            ecn: self.ecn,
             spin: self.spin,
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: self.uring_defer,
@@ -587,6 +633,8 @@ impl ReceiverBuilder {
             timestamps: false,
             gro: false,
             rxq_ovfl: false,
+            pktinfo: false,
+            ecn: false,
             nonblocking: true,
             read_timeout: None,
         };
@@ -626,6 +674,8 @@ impl ReceiverBuilder {
             buffer_size: sys::xsk::FRAME_SIZE,
             gro: false,
             timestamps: false,
+            pktinfo: false,
+            ecn: false,
             busy_poll: None,
             spin: self.spin,
             duration: self.duration,
@@ -640,6 +690,8 @@ impl ReceiverBuilder {
             buffer_size: sys::xsk::FRAME_SIZE,
             gro: false,
             timestamps: false,
+            pktinfo: false,
+            ecn: false,
             spin: self.spin,
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: false,
@@ -722,6 +774,8 @@ impl Receiver {
             busy_poll: None,
             rcvbuf: None,
             timestamps: false,
+            pktinfo: false,
+            ecn: false,
             spin: false,
             duration: None,
             stop: None,

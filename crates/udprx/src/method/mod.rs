@@ -100,6 +100,10 @@ pub(crate) struct LoopConfig {
     pub buffer_size: usize,
     pub gro: bool,
     pub timestamps: bool,
+    /// IP_PKTINFO / IPV6_RECVPKTINFO is on: destination address and interface per datagram.
+    pub pktinfo: bool,
+    /// IP_RECVTOS / IPV6_RECVTCLASS is on: ECN bits per datagram.
+    pub ecn: bool,
     pub spin: bool,
     /// Wait at most this long in the kernel before calling `on_idle` (ns).
     pub idle_ns: u64,
@@ -107,6 +111,17 @@ pub(crate) struct LoopConfig {
     pub uring_defer: bool,
     /// io_uring: register NAPI busy polling for this many µs.
     pub napi_busy_poll: Option<u32>,
+}
+
+impl LoopConfig {
+    /// Control-buffer bytes per datagram: room for PKTINFO and TOS/TCLASS only when asked for.
+    pub(crate) fn control_len(&self) -> usize {
+        if self.pktinfo || self.ecn {
+            crate::sys::cmsg::CONTROL_LEN
+        } else {
+            crate::sys::cmsg::CONTROL_LEN_BASE
+        }
+    }
 }
 
 /// Counters a loop keeps for its [`crate::ThreadResult`].

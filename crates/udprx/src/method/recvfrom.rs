@@ -19,7 +19,8 @@ struct Aligned<const N: usize>([u8; N]);
 
 /// Runs the loop until stop, deadline or an error.
 pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
-    let use_msg = ctx.cfg.gro || ctx.cfg.timestamps;
+    let use_msg = ctx.cfg.gro || ctx.cfg.timestamps || ctx.cfg.pktinfo || ctx.cfg.ecn;
+    let control_len = ctx.cfg.control_len();
     let flags = if ctx.cfg.spin { libc::MSG_DONTWAIT } else { 0 };
     let mut buf = vec![0u8; ctx.cfg.buffer_size];
     let mut name = Aligned([0u8; NAME_LEN]);
@@ -36,7 +37,7 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
             msg.msg_name = name.0.as_mut_ptr().cast();
             msg.msg_namelen = NAME_LEN as libc::socklen_t;
             msg.msg_control = control.0.as_mut_ptr().cast();
-            msg.msg_controllen = CONTROL_LEN as _;
+            msg.msg_controllen = control_len as _;
             msg.msg_flags = 0;
             // SAFETY: `msg` points at `iov` (the live `buf`), `name` and `control`, each with its
             // true length; all outlive the call. MSG_TRUNC makes the kernel return the real
@@ -88,6 +89,9 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
             segment_size: info.segment_size,
             truncated,
             kernel_rx_ns: info.rx_ns,
+            dst_ip: info.dst_ip,
+            ifindex: info.ifindex,
+            ecn: info.ecn,
         };
         let mut batch = Batch::new(&buf, &metas, rx_ns, ctx.socket);
         batch.kernel_drops = ctx.stats.kernel_drops;

@@ -11,15 +11,11 @@ use udpprobe::{Clock, now_ns};
 use crate::batch::{Batch, Handler, RecvMeta};
 use crate::error::Error;
 use crate::method::{LoopCtx, is_wouldblock};
-use crate::sys::cmsg::{self, CONTROL_LEN, NAME_LEN};
+use crate::sys::cmsg::{self, NAME_LEN};
 
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 struct Name([u8; NAME_LEN]);
-
-#[derive(Clone, Copy)]
-#[repr(C, align(8))]
-struct Control([u8; CONTROL_LEN]);
 
 /// Runs the loop until stop, deadline or an error.
 pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
@@ -28,7 +24,11 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     let want_cmsg = true; // SO_RXQ_OVFL is always on for this method
     let mut arena = vec![0u8; n * size];
     let mut names = vec![Name([0; NAME_LEN]); n];
-    let mut controls = vec![Control([0; CONTROL_LEN]); n];
+    // Control space per datagram is only as large as the options asked for need (PKTINFO and
+    // TOS/TCLASS add 64 bytes); one byte region, its start aligned to 8 (cmsghdr alignment).
+    let control_len = ctx.cfg.control_len();
+    let mut controls = vec![0u8; n * control_len + 8];
+    let cbase = controls.as_ptr().align_offset(8).min(8);
     let mut iovs: Vec<libc::iovec> = arena
         .chunks_mut(size)
         .map(|c| libc::iovec { iov_base: c.as_mut_ptr().cast(), iov_len: c.len() })
@@ -41,7 +41,7 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
         h.msg_iovlen = 1;
         h.msg_name = names[i].0.as_mut_ptr().cast();
         if want_cmsg {
-            h.msg_control = controls[i].0.as_mut_ptr().cast();
+            h.msg_control = controls[cbase + i * control_len..].as_mut_ptr().cast();
         }
     }
     let mut metas = vec![RecvMeta::EMPTY; n];
@@ -53,7 +53,7 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
     loop {
         for m in &mut msgs[..used] {
             m.msg_hdr.msg_namelen = NAME_LEN as libc::socklen_t;
-            m.msg_hdr.msg_controllen = if want_cmsg { CONTROL_LEN as _ } else { 0 };
+            m.msg_hdr.msg_controllen = if want_cmsg { control_len as _ } else { 0 };
             m.msg_hdr.msg_flags = 0;
         }
         // SAFETY: every header points at its own `iovs`/`names`/`controls` entry with the true
@@ -85,7 +85,8 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
             let full = m.msg_len as usize;
             let h = &m.msg_hdr;
             let clen = cmsg::control_len(h);
-            let info = cmsg::parse(&controls[i].0[..clen]);
+            let off = cbase + i * control_len;
+            let info = cmsg::parse(&controls[off..off + clen.min(control_len)]);
             if info.drops.is_some() {
                 ctx.stats.kernel_drops = info.drops;
             }
@@ -97,6 +98,9 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>) -> Result<(), Error> {
                 segment_size: info.segment_size,
                 truncated: full > size || h.msg_flags & libc::MSG_TRUNC != 0,
                 kernel_rx_ns: info.rx_ns,
+                dst_ip: info.dst_ip,
+                ifindex: info.ifindex,
+                ecn: info.ecn,
             };
         }
         let mut batch = Batch::new(&arena, &metas[..used], rx_ns, ctx.socket);

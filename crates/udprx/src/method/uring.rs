@@ -29,7 +29,7 @@ use udpprobe::{Clock, now_ns};
 use crate::batch::{Batch, Handler, RecvMeta};
 use crate::error::Error;
 use crate::method::LoopCtx;
-use crate::sys::cmsg::{self, CONTROL_LEN, NAME_LEN};
+use crate::sys::cmsg::{self, NAME_LEN};
 
 /// Which multishot receive request the loop arms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +44,6 @@ const BGID: u16 = 0;
 const RECV_TAG: u64 = 1;
 /// Size of `struct io_uring_recvmsg_out` that starts every buffer.
 const OUT_HDR: usize = 16;
-/// Offset of the payload in each ring buffer.
-const PAYLOAD_OFF: usize = OUT_HDR + NAME_LEN + CONTROL_LEN;
 /// Most buffers one ring may hold (kernel limit).
 pub(crate) const MAX_RING_BUFFERS: usize = 32768;
 
@@ -305,9 +303,11 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>, op: Op) -> Result<(), Er
     // every request that refers to it; only the name and control lengths matter here.
     let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
     msghdr.msg_namelen = NAME_LEN as libc::socklen_t;
-    msghdr.msg_controllen = CONTROL_LEN as _;
+    let control_len = ctx.cfg.control_len();
+    msghdr.msg_controllen = control_len as _;
+    // Offset of the payload in each ring buffer: header, name, control data.
     let payload_off = match op {
-        Op::RecvMsg => PAYLOAD_OFF,
+        Op::RecvMsg => OUT_HDR + NAME_LEN + control_len,
         Op::Recv => 0,
     };
     let buf_len = payload_off + ctx.cfg.buffer_size;
@@ -407,10 +407,10 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>, op: Op) -> Result<(), Er
                         if info.drops.is_some() {
                             ctx.stats.kernel_drops = info.drops;
                         }
-                        // The payload sits at PAYLOAD_OFF (fixed name and control lengths);
+                        // The payload sits at payload_off (fixed name and control lengths);
                         // sliced from `buf` so it keeps the buffer's lifetime.
                         let plen = out.payload_data().len();
-                        let Some(payload) = buf.get(PAYLOAD_OFF..PAYLOAD_OFF + plen) else {
+                        let Some(payload) = buf.get(payload_off..payload_off + plen) else {
                             continue;
                         };
                         views.push(payload);
@@ -424,6 +424,9 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>, op: Op) -> Result<(), Er
                             segment_size: info.segment_size,
                             truncated: out.is_payload_truncated() || wire_len > payload.len(),
                             kernel_rx_ns: info.rx_ns,
+                            dst_ip: info.dst_ip,
+                            ifindex: info.ifindex,
+                            ecn: info.ecn,
                         }
                     }
                     Op::Recv => {

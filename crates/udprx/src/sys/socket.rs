@@ -20,6 +20,10 @@ pub(crate) struct SockOpts {
     pub timestamps: bool,
     pub gro: bool,
     pub rxq_ovfl: bool,
+    /// IP_PKTINFO / IPV6_RECVPKTINFO.
+    pub pktinfo: bool,
+    /// IP_RECVTOS / IPV6_RECVTCLASS.
+    pub ecn: bool,
     pub nonblocking: bool,
     pub read_timeout: Option<Duration>,
 }
@@ -81,6 +85,28 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
     }
     if o.gro {
         setsockopt_int(fd, libc::SOL_UDP, UDP_GRO, 1).map_err(Error::GroRefused)?;
+    }
+    // An IPv6 socket also asks for the IPv4 options, which Linux honours for the v4-mapped
+    // datagrams of a dual-stack socket (best effort: a v6-only socket has none).
+    if o.pktinfo {
+        if addr.is_ipv6() {
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
+                .map_err(opt_err("IPV6_RECVPKTINFO", ""))?;
+            let _ = setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1);
+        } else {
+            setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+                .map_err(opt_err("IP_PKTINFO", ""))?;
+        }
+    }
+    if o.ecn {
+        if addr.is_ipv6() {
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 1)
+                .map_err(opt_err("IPV6_RECVTCLASS", ""))?;
+            let _ = setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1);
+        } else {
+            setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
+                .map_err(opt_err("IP_RECVTOS", ""))?;
+        }
     }
     if o.nonblocking {
         sock.set_nonblocking(true).map_err(opt_err("O_NONBLOCK", ""))?;
