@@ -2,7 +2,7 @@
 //! drives one pinned thread per socket, each feeding its own [`Handler`].
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::method::uring::{self, MAX_RING_BUFFERS};
 use crate::method::{self, LoopConfig, LoopCtx, Method};
 use crate::sys;
+use crate::sys::reply::Replier;
 use crate::xdp::{self, Attachment, XdpInfo};
 
 /// How datagrams are spread over several `SO_REUSEPORT` sockets.
@@ -157,6 +158,31 @@ fn de_secs_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration
 }
 
 /// What a handler factory learns about the thread it makes a handler for.
+///
+/// A handler that answers datagrams takes a [`Replier`] for its thread's socket from
+/// [`ThreadInfo::replier`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use udprx::{Batch, Flow, Handler, Receiver, Replier};
+///
+/// struct Echo(Replier);
+/// impl Handler for Echo {
+///     fn on_batch(&mut self, batch: &Batch<'_>) -> Flow {
+///         for d in batch.iter() {
+///             let _ = self.0.queue_reply(&d, d.payload); // copied into the replier's slots
+///         }
+///         let _ = self.0.flush(); // one sendmmsg for the batch
+///         Flow::Continue
+///     }
+/// }
+///
+/// let rx = Receiver::builder("127.0.0.1:0".parse()?)
+///     .duration(Some(Duration::from_millis(50)))
+///     .build()?;
+/// rx.run(|info| Echo(info.replier().expect("a UDP socket")))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ThreadInfo {
     /// Socket (and thread) index.
@@ -169,6 +195,31 @@ pub struct ThreadInfo {
     pub timestamps: bool,
     /// Buffers may hold several GRO segments.
     pub gro: bool,
+    /// The thread's UDP socket (a shared duplicate), for [`ThreadInfo::replier`]; `None` on the
+    /// XDP paths.
+    socket_fd: Option<Arc<OwnedFd>>,
+    /// Datagrams per receive batch, the capacity of the repliers made here.
+    batch: usize,
+}
+
+impl ThreadInfo {
+    /// A [`Replier`] sending through this thread's socket, with room for one receive batch of
+    /// queued replies ([`DEFAULT_REPLY_SLOT`](crate::DEFAULT_REPLY_SLOT) bytes each). Call it
+    /// in the handler factory and keep it in the handler. Refused (`Unsupported`) on the XDP
+    /// paths, which receive through no UDP socket.
+    pub fn replier(&self) -> std::io::Result<Replier> {
+        match &self.socket_fd {
+            Some(fd) => Replier::from_shared(
+                fd.clone(),
+                self.batch.clamp(1, 1024),
+                crate::sys::reply::DEFAULT_REPLY_SLOT,
+            ),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the XDP paths receive through no UDP socket to reply with",
+            )),
+        }
+    }
 }
 
 /// Per-thread outcome of a run.
@@ -831,12 +882,18 @@ impl Receiver {
                 .into_iter()
                 .enumerate()
                 .map(|(i, sock)| {
+                    let socket_fd = match &sock {
+                        Source::Socket(s) => s.try_clone().ok().map(|s| Arc::new(OwnedFd::from(s))),
+                        _ => None,
+                    };
                     let info = ThreadInfo {
                         socket: i,
                         cpu: setup.cpus[i],
                         method: setup.method,
                         timestamps: setup.timestamps,
                         gro: setup.gro,
+                        socket_fd,
+                        batch: cfg.batch,
                     };
                     std::thread::Builder::new().name(format!("udprx-{i}")).spawn_scoped(
                         s,

@@ -28,3 +28,4 @@ pub use engine::{
 };
 pub use error::Error;
 pub use method::Method;
+pub use sys::reply::{DEFAULT_REPLY_BATCH, DEFAULT_REPLY_SLOT, Replier};
