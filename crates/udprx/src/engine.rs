@@ -15,6 +15,7 @@ use crate::cbpf;
 use crate::error::Error;
 use crate::method::uring::{self, MAX_RING_BUFFERS};
 use crate::method::{self, LoopConfig, LoopCtx, Method};
+use crate::pull::PullReceiver;
 use crate::sys;
 use crate::sys::reply::Replier;
 use crate::xdp::{self, Attachment, XdpInfo};
@@ -853,6 +854,37 @@ impl Receiver {
         self.stop.clone()
     }
 
+    /// Turns the receiver into one [`PullReceiver`] per socket, for an application that runs
+    /// its own loop (or event loop) instead of [`run`](Self::run)'s threads. Call it on the
+    /// thread that will receive: io_uring rings are created here and a `PullReceiver` is not
+    /// `Send`. Nothing is pinned, and `duration` and the stop handle do not apply (the caller's
+    /// loop decides when to stop).
+    ///
+    /// Refused ([`Error::Config`]) for the XDP paths, which receive through AF_XDP rings.
+    ///
+    /// ```
+    /// let rx = udprx::Receiver::builder("127.0.0.1:0".parse()?).sockets(2).build()?;
+    /// let pulls = rx.into_pull()?;
+    /// assert_eq!(pulls.len(), 2);
+    /// assert_eq!(pulls[1].index(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_pull(self) -> Result<Vec<PullReceiver>, Error> {
+        if self.xdp.is_some() {
+            return Err(Error::Config(format!(
+                "method {} has no pull receiver: its datagrams arrive in AF_XDP rings, not on a \
+                 UDP socket; use Receiver::run",
+                self.setup.method
+            )));
+        }
+        let Receiver { sockets, setup, cfg, .. } = self;
+        sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| PullReceiver::new(s, i, setup.method, &cfg))
+            .collect()
+    }
+
     /// Runs one pinned thread per socket until the stop handle fires, a handler returns
     /// `Flow::Stop`, the duration runs out, or a thread fails (then the others are stopped and
     /// the first error is returned). `factory` makes each thread's handler on that thread.
@@ -875,7 +907,7 @@ impl Receiver {
                 Some(c) => vec![Source::Counter(c)],
                 None => a.xsks.iter_mut().map(Source::Xsk).collect(),
             },
-            None => sockets.iter().map(Source::Socket).collect(),
+            None => sockets.into_iter().map(Source::Socket).collect(),
         };
         let results: Vec<Result<(H, ThreadResult), Error>> = std::thread::scope(|s| {
             let handles: Vec<_> = sources
@@ -935,8 +967,8 @@ impl Receiver {
 
 /// What one receive thread reads from.
 enum Source<'a> {
-    /// A UDP socket (the socket methods).
-    Socket(&'a Socket),
+    /// A UDP socket (the socket methods), handed to the thread's pull receiver.
+    Socket(Socket),
     /// An AF_XDP socket (`xdp`).
     Xsk(&'a mut sys::xsk::Xsk),
     /// The per-CPU counter map (`xdp-drop`).
@@ -960,18 +992,13 @@ where
     {
         return Err(Error::Pin { socket: info.socket, cpu });
     }
-    let fd = match &source {
-        Source::Socket(s) => s.as_raw_fd(),
-        Source::Xsk(x) => x.fd(),
-        Source::Counter(c) => c.as_raw_fd(),
-    };
     let inode = match &source {
-        Source::Socket(_) => sys::proc::socket_inode(fd),
+        Source::Socket(s) => sys::proc::socket_inode(s.as_raw_fd()),
         _ => None,
     };
     let mut handler = factory(&info);
     let (u0, s0) = sys::thread_rusage();
-    let mut ctx = LoopCtx::new(fd, info.socket, cfg, &mut handler, stop, deadline_ns);
+    let mut ctx = LoopCtx::new(info.socket, cfg, &mut handler, stop, deadline_ns);
     let mut xsk_drops = None;
     let r = match source {
         Source::Xsk(x) => {
@@ -980,16 +1007,10 @@ where
             r
         }
         Source::Counter(c) => method::xdp::run_counter(&mut ctx, c),
-        Source::Socket(_) => match info.method {
-            Method::Recvfrom => method::recvfrom::run(&mut ctx),
-            Method::Recvmmsg => method::recvmmsg::run(&mut ctx),
-            Method::Uring | Method::Auto => {
-                method::uring::run(&mut ctx, method::uring::Op::RecvMsg)
-            }
-            Method::UringRecv => method::uring::run(&mut ctx, method::uring::Op::Recv),
-            Method::Xdp | Method::XdpDrop => {
-                Err(Error::Config("an XDP method needs its XDP set-up".into()))
-            }
+        // The socket methods: the loop is the pull receiver's `recv_batch`, handed on.
+        Source::Socket(sock) => match PullReceiver::new(sock, info.socket, info.method, cfg) {
+            Ok(mut rx) => method::drive(&mut ctx, &mut rx),
+            Err(e) => Err(e),
         },
     };
     let stats = ctx.stats;

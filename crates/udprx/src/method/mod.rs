@@ -5,7 +5,6 @@ pub(crate) mod recvmmsg;
 pub(crate) mod uring;
 pub(crate) mod xdp;
 
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use udpprobe::{Clock, now_ns};
@@ -124,6 +123,9 @@ impl LoopConfig {
     }
 }
 
+/// What a pull receiver counts (public as [`crate::pull::RecvCounters`]).
+pub(crate) use crate::pull::RecvCounters as Counters;
+
 /// Counters a loop keeps for its [`crate::ThreadResult`].
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct LoopStats {
@@ -140,7 +142,6 @@ pub(crate) struct LoopStats {
 
 /// What a loop needs besides its socket: the handler, the stop flag and the deadline.
 pub(crate) struct LoopCtx<'a, H> {
-    pub fd: RawFd,
     pub socket: usize,
     pub cfg: &'a LoopConfig,
     pub handler: &'a mut H,
@@ -152,7 +153,6 @@ pub(crate) struct LoopCtx<'a, H> {
 
 impl<'a, H: Handler> LoopCtx<'a, H> {
     pub(crate) fn new(
-        fd: RawFd,
         socket: usize,
         cfg: &'a LoopConfig,
         handler: &'a mut H,
@@ -160,7 +160,6 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
         deadline_ns: Option<u64>,
     ) -> Self {
         LoopCtx {
-            fd,
             socket,
             cfg,
             handler,
@@ -214,9 +213,46 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
     }
 }
 
+/// The threaded engine's loop for the socket methods: pull a batch, hand it to the handler;
+/// call `on_idle` when a wait ends without data; until stop, deadline or an error.
+pub(crate) fn drive<H: Handler>(
+    ctx: &mut LoopCtx<'_, H>,
+    rx: &mut crate::pull::PullReceiver,
+) -> Result<(), crate::error::Error> {
+    let err = loop {
+        match rx.recv_batch() {
+            Ok(batch) => {
+                if !ctx.deliver(&batch) {
+                    break None;
+                }
+            }
+            Err(e) if is_wouldblock(&e) => {
+                if !ctx.idle() {
+                    break None;
+                }
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    let c = rx.counters();
+    ctx.stats.kernel_drops = c.kernel_drops;
+    ctx.stats.enobufs = c.enobufs;
+    ctx.stats.rearms = c.rearms;
+    ctx.stats.napi = c.napi;
+    match err {
+        None => Ok(()),
+        Some(e) => Err(rx.engine_error(e)),
+    }
+}
+
 /// True for the errors a receive call returns when nothing arrived before the timeout (or in
 /// non-blocking mode) or a signal interrupted the wait.
 #[inline]
 pub(crate) fn is_wouldblock(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::TimedOut
+    )
 }
