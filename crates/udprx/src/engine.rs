@@ -439,37 +439,37 @@ impl ReceiverBuilder {
         if self.method.is_xdp() {
             let m = self.method;
             let refused = [
-                (self.gro, "--gro"),
-                (self.timestamps, "--timestamps"),
-                (self.steer == Steer::Cpu, "--steer cpu"),
-                (self.busy_poll.is_some(), "--busy-poll"),
-                (self.share_port, "--share-port"),
-                (self.pktinfo, "pktinfo"),
-                (self.ecn, "ecn"),
+                (self.gro, "`gro`"),
+                (self.timestamps, "`timestamps`"),
+                (self.steer == Steer::Cpu, "`steer(Steer::Cpu)`"),
+                (self.busy_poll.is_some(), "`busy_poll`"),
+                (self.share_port, "`share_port`"),
+                (self.pktinfo, "`pktinfo`"),
+                (self.ecn, "`ecn`"),
             ];
             if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
-                return bad(format!("{what} applies to UDP sockets, not to --method {m}"));
+                return bad(format!("{what} applies to UDP sockets, not to method {m}"));
             }
             if m == Method::XdpDrop && self.sockets != 1 {
                 return bad(format!(
-                    "--method xdp-drop counts in the kernel: it takes no --sockets (got {})",
+                    "method xdp-drop counts in the kernel: it takes one socket (`sockets` got {})",
                     self.sockets
                 ));
             }
         }
         if self.sockets == 0 || self.sockets > 1024 {
-            return bad(format!("--sockets must be 1..=1024, got {}", self.sockets));
+            return bad(format!("`sockets` must be 1..=1024, got {}", self.sockets));
         }
         if self.batch == 0 || self.batch > 1024 {
-            return bad(format!("--batch must be 1..=1024 (UIO_MAXIOV), got {}", self.batch));
+            return bad(format!("`batch` must be 1..=1024 (UIO_MAXIOV), got {}", self.batch));
         }
         if let Some(n) = self.ring_buffers
             && (n == 0 || n > MAX_RING_BUFFERS || !n.is_power_of_two())
         {
-            return bad(format!("--ring-buffers must be a power of two in 1..=32768, got {n}"));
+            return bad(format!("`ring_buffers` must be a power of two in 1..=32768, got {n}"));
         }
         if self.buffer_size == 0 || self.buffer_size > 1 << 20 {
-            return bad(format!("--buffer-size must be 1..=1048576, got {}", self.buffer_size));
+            return bad(format!("`buffer_size` must be 1..=1048576, got {}", self.buffer_size));
         }
         if self.idle.is_zero() {
             return bad("idle interval must be > 0".into());
@@ -477,7 +477,7 @@ impl ReceiverBuilder {
         if let Some(n) = self.rcvbuf
             && n > MAX_RCVBUF
         {
-            return bad(format!("--rcvbuf must be at most 1G (the kernel's limit), got {n}"));
+            return bad(format!("`rcvbuf` must be at most 1 GiB (the kernel's limit), got {n}"));
         }
         if self.method == Method::UringRecv
             && (self.gro || self.timestamps || self.pktinfo || self.ecn)
@@ -498,8 +498,8 @@ impl ReceiverBuilder {
         }
         if self.steer == Steer::Cpu && self.sockets < 2 {
             return bad(format!(
-                "--steer cpu spreads datagrams over several sockets: give --sockets 2 or more \
-                 (got {}), or leave --steer at hash",
+                "`steer(Steer::Cpu)` spreads datagrams over several sockets: set `sockets` to 2 or \
+                 more (got {}), or keep `steer(Steer::Hash)`",
                 self.sockets
             ));
         }
@@ -507,7 +507,7 @@ impl ReceiverBuilder {
         if memory > MAX_BUFFER_MEMORY {
             return bad(format!(
                 "receive buffers would take {} MiB over all sockets, more than the {} MiB \
-                 limit: lower --sockets, --batch, --ring-buffers or --buffer-size",
+                 limit: lower `sockets`, `batch`, `ring_buffers` or `buffer_size`",
                 memory >> 20,
                 MAX_BUFFER_MEMORY >> 20,
             ));
@@ -515,7 +515,7 @@ impl ReceiverBuilder {
         if let Some(cpus) = &self.cpus {
             let online = sys::online_cpus();
             if let Some(c) = cpus.iter().find(|c| !online.contains(c)) {
-                return bad(format!("--cpus: CPU {c} is not online (online: {online:?})"));
+                return bad(format!("`cpus`: CPU {c} is not online (online: {online:?})"));
             }
         }
         Ok(())
@@ -787,9 +787,9 @@ fn assign_cpus(
         }
         if by_slot.iter().any(Option::is_none) {
             return Err(Error::Config(format!(
-                "--steer cpu sends CPU c to socket c mod {sockets}, but the CPUs {out:?} do not \
-                 cover every socket; give --cpus with one CPU per socket (e.g. 0-{}) or use \
-                 --steer hash",
+                "`steer(Steer::Cpu)` sends CPU c to socket c mod {sockets}, but the CPUs {out:?} \
+                 do not cover every socket; give `cpus` with one CPU per socket (e.g. 0-{}) or \
+                 use `steer(Steer::Hash)`",
                 sockets - 1
             )));
         }

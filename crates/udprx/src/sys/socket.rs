@@ -59,7 +59,7 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
         .map_err(bind_err)?;
     let fd = sock.as_raw_fd();
     if o.reuse_port {
-        sock.set_reuse_port(true).map_err(opt_err("SO_REUSEPORT", "; use --sockets 1"))?;
+        sock.set_reuse_port(true).map_err(opt_err("SO_REUSEPORT", "; use `sockets(1)`"))?;
     }
     if let Some(bytes) = o.rcvbuf {
         let val = bytes.min(i32::MAX as usize / 2) as libc::c_int;
@@ -72,12 +72,12 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
         let val = usec.min(i32::MAX as u32) as libc::c_int;
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_BUSY_POLL, val).map_err(opt_err(
             "SO_BUSY_POLL",
-            " (raising it above net.core.busy_read needs CAP_NET_ADMIN); run without --busy-poll",
+            " (raising it above net.core.busy_read needs CAP_NET_ADMIN); run without `busy_poll`",
         ))?;
     }
     if o.timestamps {
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
-            .map_err(opt_err("SO_TIMESTAMPNS", "; run without --timestamps"))?;
+            .map_err(opt_err("SO_TIMESTAMPNS", "; run without `timestamps`"))?;
     }
     if o.rxq_ovfl {
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
