@@ -375,6 +375,26 @@ impl ReceiverBuilder {
     /// and answer from it ([`crate::Replier::queue_reply`]). Costs nothing when off: the control
     /// space per datagram grows only when on. Needs a method that reads control messages
     /// (`recvfrom`, which then uses `recvmsg`, `recvmmsg`, `uring`, `auto`).
+    ///
+    /// ```
+    /// use std::net::UdpSocket;
+    /// use udprx::{Method, Receiver};
+    ///
+    /// let rx = Receiver::builder("127.0.0.1:0".parse()?)
+    ///     .method(Method::Recvmmsg)
+    ///     .pktinfo(true)
+    ///     .ecn(true)
+    ///     .build()?;
+    /// let addr = rx.local_addr();
+    /// let mut pull = rx.into_pull()?.remove(0);
+    /// UdpSocket::bind("127.0.0.1:0")?.send_to(b"q", addr)?;
+    /// let batch = pull.recv_batch()?;
+    /// let d = batch.get(0).unwrap();
+    /// assert_eq!(d.dst_ip, Some(addr.ip()));
+    /// assert!(d.ifindex.is_some());
+    /// assert_eq!(d.ecn, Some(0)); // Not-ECT: the sender set no ECN codepoint
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pktinfo(mut self, on: bool) -> Self {
         self.pktinfo = on;
         self
