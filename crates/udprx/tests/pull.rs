@@ -59,14 +59,19 @@ fn blocking(method: Method) {
     let mut seen = Vec::new();
     let t0 = Instant::now();
     let mut idle = 0;
-    // Alternate between the sockets; each call waits at most the idle interval.
+    // Drain one socket until a wait (at most the idle interval) brings nothing, then the other.
     while t0.elapsed() < Duration::from_secs(20) && (seen.len() < total || idle < 4) {
         for p in pulls.iter_mut() {
-            match collect(p, &mut seen) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => idle += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => panic!("{method}: {e}"),
+            loop {
+                match collect(p, &mut seen) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        idle += 1;
+                        break;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("{method}: {e}"),
+                }
             }
         }
     }
