@@ -518,7 +518,7 @@ impl ReceiverBuilder {
         }
         if self.steer == Steer::Cpu && self.sockets < 2 {
             return bad(format!(
-                "`steer(Steer::Cpu)` spreads datagrams over several sockets: set `sockets` to 2 or \
+                "`steer(Steer::Cpu)` spreads datagrams over several sockets: give `sockets` 2 or \
                  more (got {}), or keep `steer(Steer::Hash)`",
                 self.sockets
             ));
