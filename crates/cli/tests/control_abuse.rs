@@ -88,7 +88,10 @@ fn engine_refuses_a_port_another_socket_holds() {
             (Want::Joined, Ok(rx)) => assert_eq!(rx.local_addr().port(), port, "{name}"),
             (Want::PortInUse, Err(e @ Error::PortInUse { .. })) => {
                 let text = e.to_string();
-                assert!(text.contains("already bound") && text.contains("--share-port"), "{text}");
+                assert!(
+                    text.contains("already bound") && text.contains("share_port(true)"),
+                    "{text}"
+                );
             }
             (Want::BindError, Err(Error::Bind { .. })) => {}
             (want, got) => panic!("{name}: wanted {want:?}, got {got:?}"),

@@ -7,7 +7,7 @@
 //! may be written by the kernel meanwhile). A [`Batch`] borrows both for the duration of one
 //! handler call, so handing it over allocates and copies nothing.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Where one received datagram sits in the arena, and what the kernel said about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,14 @@ pub struct RecvMeta {
     pub truncated: bool,
     /// Kernel receive time (SO_TIMESTAMPNS, CLOCK_REALTIME ns), when enabled.
     pub kernel_rx_ns: Option<u64>,
+    /// The address the datagram was sent to (IP_PKTINFO / IPV6_PKTINFO), with
+    /// [`ReceiverBuilder::pktinfo`](crate::ReceiverBuilder::pktinfo); `None` when off.
+    pub dst_ip: Option<IpAddr>,
+    /// The index of the interface it arrived on, with `pktinfo`; `None` when off.
+    pub ifindex: Option<u32>,
+    /// The two ECN bits of its IP header (0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE), with
+    /// [`ReceiverBuilder::ecn`](crate::ReceiverBuilder::ecn); `None` when off.
+    pub ecn: Option<u8>,
 }
 
 impl RecvMeta {
@@ -42,6 +50,9 @@ impl RecvMeta {
         segment_size: 0,
         truncated: false,
         kernel_rx_ns: None,
+        dst_ip: None,
+        ifindex: None,
+        ecn: None,
     };
 }
 
@@ -61,6 +72,12 @@ pub struct Datagram<'a> {
     pub truncated: bool,
     /// Kernel receive time (CLOCK_REALTIME ns) when timestamps are on.
     pub kernel_rx_ns: Option<u64>,
+    /// The address the datagram was sent to, with `pktinfo(true)` (see [`RecvMeta::dst_ip`]).
+    pub dst_ip: Option<IpAddr>,
+    /// The interface it arrived on, with `pktinfo(true)`.
+    pub ifindex: Option<u32>,
+    /// The two ECN bits, with `ecn(true)` (0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE).
+    pub ecn: Option<u8>,
 }
 
 impl<'a> Datagram<'a> {
@@ -178,6 +195,9 @@ impl<'a> Batch<'a> {
             segment_size: m.segment_size,
             truncated: m.truncated,
             kernel_rx_ns: m.kernel_rx_ns,
+            dst_ip: m.dst_ip,
+            ifindex: m.ifindex,
+            ecn: m.ecn,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! drives one pinned thread per socket, each feeding its own [`Handler`].
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +15,9 @@ use crate::cbpf;
 use crate::error::Error;
 use crate::method::uring::{self, MAX_RING_BUFFERS};
 use crate::method::{self, LoopConfig, LoopCtx, Method};
+use crate::pull::PullReceiver;
 use crate::sys;
+use crate::sys::reply::Replier;
 use crate::xdp::{self, Attachment, XdpInfo};
 
 /// How datagrams are spread over several `SO_REUSEPORT` sockets.
@@ -119,6 +121,12 @@ pub struct SetupInfo {
     pub gro: bool,
     /// SO_TIMESTAMPNS enabled.
     pub timestamps: bool,
+    /// IP_PKTINFO / IPV6_RECVPKTINFO enabled (destination address and interface per datagram).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub pktinfo: bool,
+    /// IP_RECVTOS / IPV6_RECVTCLASS enabled (ECN bits per datagram).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub ecn: bool,
     /// SO_BUSY_POLL value (µs).
     pub busy_poll: Option<u32>,
     /// Busy-looping non-blocking receive.
@@ -134,7 +142,7 @@ pub struct SetupInfo {
     /// Lean receive ([`ReceiverBuilder::lean`]): no source address and no control message per
     /// datagram; flows are keyed by the probe header's flow id alone and drops are read with
     /// SO_MEMINFO per interval. Absent in reports written before it existed (read as false).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub lean: bool,
     /// The XDP paths: interface, queues, attach and socket mode.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
@@ -156,6 +164,31 @@ fn de_secs_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration
 }
 
 /// What a handler factory learns about the thread it makes a handler for.
+///
+/// A handler that answers datagrams takes a [`Replier`] for its thread's socket from
+/// [`ThreadInfo::replier`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use udprx::{Batch, Flow, Handler, Receiver, Replier};
+///
+/// struct Echo(Replier);
+/// impl Handler for Echo {
+///     fn on_batch(&mut self, batch: &Batch<'_>) -> Flow {
+///         for d in batch.iter() {
+///             let _ = self.0.queue_reply(&d, d.payload); // copied into the replier's slots
+///         }
+///         let _ = self.0.flush(); // one sendmmsg for the batch
+///         Flow::Continue
+///     }
+/// }
+///
+/// let rx = Receiver::builder("127.0.0.1:0".parse()?)
+///     .duration(Some(Duration::from_millis(50)))
+///     .build()?;
+/// rx.run(|info| Echo(info.replier().expect("a UDP socket")))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ThreadInfo {
     /// Socket (and thread) index.
@@ -168,6 +201,31 @@ pub struct ThreadInfo {
     pub timestamps: bool,
     /// Buffers may hold several GRO segments.
     pub gro: bool,
+    /// The thread's UDP socket (a shared duplicate), for [`ThreadInfo::replier`]; `None` on the
+    /// XDP paths.
+    socket_fd: Option<Arc<OwnedFd>>,
+    /// Datagrams per receive batch, the capacity of the repliers made here.
+    batch: usize,
+}
+
+impl ThreadInfo {
+    /// A [`Replier`] sending through this thread's socket, with room for one receive batch of
+    /// queued replies ([`DEFAULT_REPLY_SLOT`](crate::DEFAULT_REPLY_SLOT) bytes each). Call it
+    /// in the handler factory and keep it in the handler. Refused (`Unsupported`) on the XDP
+    /// paths, which receive through no UDP socket.
+    pub fn replier(&self) -> std::io::Result<Replier> {
+        match &self.socket_fd {
+            Some(fd) => Replier::from_shared(
+                fd.clone(),
+                self.batch.clamp(1, 1024),
+                crate::sys::reply::DEFAULT_REPLY_SLOT,
+            ),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the XDP paths receive through no UDP socket to reply with",
+            )),
+        }
+    }
 }
 
 /// Per-thread outcome of a run.
@@ -229,6 +287,8 @@ pub struct ReceiverBuilder {
     busy_poll: Option<u32>,
     rcvbuf: Option<usize>,
     timestamps: bool,
+    pktinfo: bool,
+    ecn: bool,
     spin: bool,
     duration: Option<Duration>,
     stop: Option<StopHandle>,
@@ -316,6 +376,43 @@ impl ReceiverBuilder {
         self.timestamps = on;
         self
     }
+    /// Destination address and interface index per datagram (IP_PKTINFO / IPV6_RECVPKTINFO):
+    /// [`Datagram::dst_ip`](crate::Datagram::dst_ip) and `ifindex`, `None` when off (the
+    /// default). Lets a server bound to `0.0.0.0` or `::` tell which of its addresses was asked,
+    /// and answer from it ([`crate::Replier::queue_reply`]). Costs nothing when off: the control
+    /// space per datagram grows only when on. Needs a method that reads control messages
+    /// (`recvfrom`, which then uses `recvmsg`, `recvmmsg`, `uring`, `auto`).
+    ///
+    /// ```
+    /// use std::net::UdpSocket;
+    /// use udprx::{Method, Receiver};
+    ///
+    /// let rx = Receiver::builder("127.0.0.1:0".parse()?)
+    ///     .method(Method::Recvmmsg)
+    ///     .pktinfo(true)
+    ///     .ecn(true)
+    ///     .build()?;
+    /// let addr = rx.local_addr();
+    /// let mut pull = rx.into_pull()?.remove(0);
+    /// UdpSocket::bind("127.0.0.1:0")?.send_to(b"q", addr)?;
+    /// let batch = pull.recv_batch()?;
+    /// let d = batch.get(0).unwrap();
+    /// assert_eq!(d.dst_ip, Some(addr.ip()));
+    /// assert!(d.ifindex.is_some());
+    /// assert_eq!(d.ecn, Some(0)); // Not-ECT: the sender set no ECN codepoint
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pktinfo(mut self, on: bool) -> Self {
+        self.pktinfo = on;
+        self
+    }
+    /// The two ECN bits of each datagram's IP header (IP_RECVTOS / IPV6_RECVTCLASS):
+    /// [`Datagram::ecn`](crate::Datagram::ecn), `None` when off (the default). Same methods as
+    /// [`pktinfo`](Self::pktinfo).
+    pub fn ecn(mut self, on: bool) -> Self {
+        self.ecn = on;
+        self
+    }
     /// Busy-loop on a non-blocking receive instead of sleeping in the kernel.
     pub fn spin(mut self, on: bool) -> Self {
         self.spin = on;
@@ -385,36 +482,38 @@ impl ReceiverBuilder {
         if self.method.is_xdp() {
             let m = self.method;
             let refused = [
-                (self.gro, "--gro"),
-                (self.timestamps, "--timestamps"),
-                (self.steer == Steer::Cpu, "--steer cpu"),
-                (self.busy_poll.is_some(), "--busy-poll"),
-                (self.share_port, "--share-port"),
-                (self.lean, "--lean"),
+                (self.gro, "`gro`"),
+                (self.timestamps, "`timestamps`"),
+                (self.steer == Steer::Cpu, "`steer(Steer::Cpu)`"),
+                (self.busy_poll.is_some(), "`busy_poll`"),
+                (self.share_port, "`share_port`"),
+                (self.pktinfo, "`pktinfo`"),
+                (self.ecn, "`ecn`"),
+                (self.lean, "`lean`"),
             ];
             if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
-                return bad(format!("{what} applies to UDP sockets, not to --method {m}"));
+                return bad(format!("{what} applies to UDP sockets, not to method {m}"));
             }
             if m == Method::XdpDrop && self.sockets != 1 {
                 return bad(format!(
-                    "--method xdp-drop counts in the kernel: it takes no --sockets (got {})",
+                    "method xdp-drop counts in the kernel: it takes one socket (`sockets` got {})",
                     self.sockets
                 ));
             }
         }
         if self.sockets == 0 || self.sockets > 1024 {
-            return bad(format!("--sockets must be 1..=1024, got {}", self.sockets));
+            return bad(format!("`sockets` must be 1..=1024, got {}", self.sockets));
         }
         if self.batch == 0 || self.batch > 1024 {
-            return bad(format!("--batch must be 1..=1024 (UIO_MAXIOV), got {}", self.batch));
+            return bad(format!("`batch` must be 1..=1024 (UIO_MAXIOV), got {}", self.batch));
         }
         if let Some(n) = self.ring_buffers
             && (n == 0 || n > MAX_RING_BUFFERS || !n.is_power_of_two())
         {
-            return bad(format!("--ring-buffers must be a power of two in 1..=32768, got {n}"));
+            return bad(format!("`ring_buffers` must be a power of two in 1..=32768, got {n}"));
         }
         if self.buffer_size == 0 || self.buffer_size > 1 << 20 {
-            return bad(format!("--buffer-size must be 1..=1048576, got {}", self.buffer_size));
+            return bad(format!("`buffer_size` must be 1..=1048576, got {}", self.buffer_size));
         }
         if self.idle.is_zero() {
             return bad("idle interval must be > 0".into());
@@ -422,45 +521,60 @@ impl ReceiverBuilder {
         if let Some(n) = self.rcvbuf
             && n > MAX_RCVBUF
         {
-            return bad(format!("--rcvbuf must be at most 1G (the kernel's limit), got {n}"));
+            return bad(format!("`rcvbuf` must be at most 1 GiB (the kernel's limit), got {n}"));
         }
-        if self.method == Method::UringRecv && (self.gro || self.timestamps) {
+        if self.method == Method::UringRecv
+            && (self.gro || self.timestamps || self.pktinfo || self.ecn)
+        {
             return bad(format!(
                 "uring-recv reads no control messages, so it cannot report {} per datagram: \
                  use uring (recvmsg) for that",
-                if self.gro { "GRO segment sizes" } else { "kernel timestamps" }
+                if self.gro {
+                    "GRO segment sizes"
+                } else if self.timestamps {
+                    "kernel timestamps"
+                } else if self.pktinfo {
+                    "the destination address"
+                } else {
+                    "ECN bits"
+                }
             ));
         }
         if self.lean {
-            if self.gro || self.timestamps {
+            let needs_cmsg = [
+                (self.gro, "GRO segment sizes", "`gro`"),
+                (self.timestamps, "kernel timestamps", "`timestamps`"),
+                (self.pktinfo, "the destination address", "`pktinfo`"),
+                (self.ecn, "ECN bits", "`ecn`"),
+            ];
+            if let Some((_, what, call)) = needs_cmsg.iter().find(|(on, _, _)| *on) {
                 return bad(format!(
-                    "--lean reads no control messages, so it cannot report {} per datagram: \
-                     drop --lean or {}",
-                    if self.gro { "GRO segment sizes" } else { "kernel timestamps" },
-                    if self.gro { "--gro" } else { "--timestamps" }
+                    "`lean` reads no control messages, so it cannot report {what} per datagram: \
+                     turn off `lean` or {call}"
                 ));
             }
             match self.method {
                 Method::Recvfrom | Method::Recvmmsg | Method::UringRecv => {}
                 Method::Uring => {
-                    return bad("--lean with --method uring: use --method uring-recv (io_uring \
-                                recv without address or control messages: the lean io_uring path)"
+                    return bad("`lean` with `method(Method::Uring)`: use \
+                                `method(Method::UringRecv)` (io_uring recv without address or \
+                                control messages: the lean io_uring path)"
                         .into());
                 }
                 Method::Auto => {
-                    return bad("--lean needs an explicit --method: recvfrom, recvmmsg or \
+                    return bad("`lean` needs an explicit `method`: recvfrom, recvmmsg or \
                                 uring-recv"
                         .into());
                 }
                 Method::Xdp | Method::XdpDrop => {
-                    return bad("--lean applies to UDP sockets, not to the XDP paths".into());
+                    return bad("`lean` applies to UDP sockets, not to the XDP paths".into());
                 }
             }
         }
         if self.steer == Steer::Cpu && self.sockets < 2 {
             return bad(format!(
-                "--steer cpu spreads datagrams over several sockets: give --sockets 2 or more \
-                 (got {}), or leave --steer at hash",
+                "`steer(Steer::Cpu)` spreads datagrams over several sockets: give `sockets` 2 or \
+                 more (got {}), or keep `steer(Steer::Hash)`",
                 self.sockets
             ));
         }
@@ -468,7 +582,7 @@ impl ReceiverBuilder {
         if memory > MAX_BUFFER_MEMORY {
             return bad(format!(
                 "receive buffers would take {} MiB over all sockets, more than the {} MiB \
-                 limit: lower --sockets, --batch, --ring-buffers or --buffer-size",
+                 limit: lower `sockets`, `batch`, `ring_buffers` or `buffer_size`",
                 memory >> 20,
                 MAX_BUFFER_MEMORY >> 20,
             ));
@@ -476,7 +590,7 @@ impl ReceiverBuilder {
         if let Some(cpus) = &self.cpus {
             let online = sys::online_cpus();
             if let Some(c) = cpus.iter().find(|c| !online.contains(c)) {
-                return bad(format!("--cpus: CPU {c} is not online (online: {online:?})"));
+                return bad(format!("`cpus`: CPU {c} is not online (online: {online:?})"));
             }
         }
         Ok(())
@@ -543,7 +657,9 @@ impl ReceiverBuilder {
         let uses_cmsg = !self.lean
             && (!matches!(method, Method::Recvfrom | Method::UringRecv)
                 || self.gro
-                || self.timestamps);
+                || self.timestamps
+                || self.pktinfo
+                || self.ecn);
         let blocking = !self.spin && !is_uring;
         let opts = sys::socket::SockOpts {
             reuse_port: self.sockets > 1 || self.share_port,
@@ -552,6 +668,8 @@ impl ReceiverBuilder {
             timestamps: self.timestamps,
             gro: self.gro,
             rxq_ovfl: uses_cmsg,
+            pktinfo: self.pktinfo,
+            ecn: self.ecn,
             nonblocking: self.spin || is_uring,
             read_timeout: if blocking { Some(self.idle) } else { None },
         };
@@ -608,6 +726,8 @@ impl ReceiverBuilder {
             buffer_size,
             gro: self.gro,
             timestamps: self.timestamps,
+            pktinfo: self.pktinfo,
+            ecn: self.ecn,
             busy_poll: self.busy_poll,
             spin: self.spin,
             duration: self.duration,
@@ -622,6 +742,8 @@ impl ReceiverBuilder {
             buffer_size,
             gro: self.gro,
             timestamps: self.timestamps,
+            pktinfo: self.pktinfo,
+            ecn: self.ecn,
             spin: self.spin,
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: self.uring_defer,
@@ -643,6 +765,8 @@ impl ReceiverBuilder {
             timestamps: false,
             gro: false,
             rxq_ovfl: false,
+            pktinfo: false,
+            ecn: false,
             nonblocking: true,
             read_timeout: None,
         };
@@ -682,6 +806,8 @@ impl ReceiverBuilder {
             buffer_size: sys::xsk::FRAME_SIZE,
             gro: false,
             timestamps: false,
+            pktinfo: false,
+            ecn: false,
             busy_poll: None,
             spin: self.spin,
             duration: self.duration,
@@ -697,6 +823,8 @@ impl ReceiverBuilder {
             buffer_size: sys::xsk::FRAME_SIZE,
             gro: false,
             timestamps: false,
+            pktinfo: false,
+            ecn: false,
             spin: self.spin,
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: false,
@@ -741,9 +869,9 @@ fn assign_cpus(
         }
         if by_slot.iter().any(Option::is_none) {
             return Err(Error::Config(format!(
-                "--steer cpu sends CPU c to socket c mod {sockets}, but the CPUs {out:?} do not \
-                 cover every socket; give --cpus with one CPU per socket (e.g. 0-{}) or use \
-                 --steer hash",
+                "`steer(Steer::Cpu)` sends CPU c to socket c mod {sockets}, but the CPUs {out:?} \
+                 do not cover every socket; give `cpus` with one CPU per socket (e.g. 0-{}) or \
+                 use `steer(Steer::Hash)`",
                 sockets - 1
             )));
         }
@@ -780,6 +908,8 @@ impl Receiver {
             busy_poll: None,
             rcvbuf: None,
             timestamps: false,
+            pktinfo: false,
+            ecn: false,
             spin: false,
             duration: None,
             stop: None,
@@ -807,6 +937,37 @@ impl Receiver {
         self.stop.clone()
     }
 
+    /// Turns the receiver into one [`PullReceiver`] per socket, for an application that runs
+    /// its own loop (or event loop) instead of [`run`](Self::run)'s threads. Call it on the
+    /// thread that will receive: io_uring rings are created here and a `PullReceiver` is not
+    /// `Send`. Nothing is pinned, and `duration` and the stop handle do not apply (the caller's
+    /// loop decides when to stop).
+    ///
+    /// Refused ([`Error::Config`]) for the XDP paths, which receive through AF_XDP rings.
+    ///
+    /// ```
+    /// let rx = udprx::Receiver::builder("127.0.0.1:0".parse()?).sockets(2).build()?;
+    /// let pulls = rx.into_pull()?;
+    /// assert_eq!(pulls.len(), 2);
+    /// assert_eq!(pulls[1].index(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_pull(self) -> Result<Vec<PullReceiver>, Error> {
+        if self.xdp.is_some() {
+            return Err(Error::Config(format!(
+                "method {} has no pull receiver: its datagrams arrive in AF_XDP rings, not on a \
+                 UDP socket; use Receiver::run",
+                self.setup.method
+            )));
+        }
+        let Receiver { sockets, setup, cfg, .. } = self;
+        sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| PullReceiver::new(s, i, setup.method, &cfg))
+            .collect()
+    }
+
     /// Runs one pinned thread per socket until the stop handle fires, a handler returns
     /// `Flow::Stop`, the duration runs out, or a thread fails (then the others are stopped and
     /// the first error is returned). `factory` makes each thread's handler on that thread.
@@ -829,19 +990,25 @@ impl Receiver {
                 Some(c) => vec![Source::Counter(c)],
                 None => a.xsks.iter_mut().map(Source::Xsk).collect(),
             },
-            None => sockets.iter().map(Source::Socket).collect(),
+            None => sockets.into_iter().map(Source::Socket).collect(),
         };
         let results: Vec<Result<(H, ThreadResult), Error>> = std::thread::scope(|s| {
             let handles: Vec<_> = sources
                 .into_iter()
                 .enumerate()
                 .map(|(i, sock)| {
+                    let socket_fd = match &sock {
+                        Source::Socket(s) => s.try_clone().ok().map(|s| Arc::new(OwnedFd::from(s))),
+                        _ => None,
+                    };
                     let info = ThreadInfo {
                         socket: i,
                         cpu: setup.cpus[i],
                         method: setup.method,
                         timestamps: setup.timestamps,
                         gro: setup.gro,
+                        socket_fd,
+                        batch: cfg.batch,
                     };
                     std::thread::Builder::new().name(format!("udprx-{i}")).spawn_scoped(
                         s,
@@ -883,8 +1050,8 @@ impl Receiver {
 
 /// What one receive thread reads from.
 enum Source<'a> {
-    /// A UDP socket (the socket methods).
-    Socket(&'a Socket),
+    /// A UDP socket (the socket methods), handed to the thread's pull receiver.
+    Socket(Socket),
     /// An AF_XDP socket (`xdp`).
     Xsk(&'a mut sys::xsk::Xsk),
     /// The per-CPU counter map (`xdp-drop`).
@@ -908,20 +1075,13 @@ where
     {
         return Err(Error::Pin { socket: info.socket, cpu });
     }
-    let fd = match &source {
-        Source::Socket(s) => s.as_raw_fd(),
-        Source::Xsk(x) => x.fd(),
-        Source::Counter(c) => c.as_raw_fd(),
-    };
-    let inode = match &source {
-        Source::Socket(_) => sys::proc::socket_inode(fd),
-        _ => None,
-    };
-    let is_socket = matches!(source, Source::Socket(_));
     let mut handler = factory(&info);
     let (u0, s0) = sys::thread_rusage();
-    let mut ctx = LoopCtx::new(fd, info.socket, cfg, &mut handler, stop, deadline_ns);
+    let mut ctx = LoopCtx::new(info.socket, cfg, &mut handler, stop, deadline_ns);
     let mut xsk_drops = None;
+    // The socket's drop counter once the loop has ended, read while the socket is still open:
+    // SO_MEMINFO and the `drops` column of /proc/net/udp{,6} (the same counter, two ways).
+    let mut end_drops = 0u64;
     let r = match source {
         Source::Xsk(x) => {
             let r = method::xdp::run(&mut ctx, x);
@@ -929,32 +1089,31 @@ where
             r
         }
         Source::Counter(c) => method::xdp::run_counter(&mut ctx, c),
-        Source::Socket(_) => match info.method {
-            Method::Recvfrom => method::recvfrom::run(&mut ctx),
-            Method::Recvmmsg => method::recvmmsg::run(&mut ctx),
-            Method::Uring | Method::Auto => {
-                method::uring::run(&mut ctx, method::uring::Op::RecvMsg)
+        // The socket methods: the loop is the pull receiver's `recv_batch`, handed on.
+        Source::Socket(sock) => {
+            let inode = sys::proc::socket_inode(sock.as_raw_fd());
+            match PullReceiver::new(sock, info.socket, info.method, cfg) {
+                Ok(mut rx) => {
+                    let r = method::drive(&mut ctx, &mut rx);
+                    let fd = rx.as_raw_fd();
+                    let meminfo = sys::socket::meminfo_drops(fd).map(u64::from).unwrap_or(0);
+                    let proc = inode.and_then(sys::proc::udp_drops).unwrap_or(0);
+                    end_drops = meminfo.max(proc);
+                    r
+                }
+                Err(e) => Err(e),
             }
-            Method::UringRecv => method::uring::run(&mut ctx, method::uring::Op::Recv),
-            Method::Xdp | Method::XdpDrop => {
-                Err(Error::Config("an XDP method needs its XDP set-up".into()))
-            }
-        },
+        }
     };
     let stats = ctx.stats;
     let (u1, s1) = sys::thread_rusage();
     r?;
-    let proc_drops = inode.and_then(sys::proc::udp_drops).unwrap_or(0);
-    // The socket's own counter, read once more now the loop has ended (one system call).
-    let end_drops =
-        if is_socket { sys::socket::meminfo_drops(fd).map(u64::from).unwrap_or(0) } else { 0 };
     let result = ThreadResult {
         socket: info.socket,
         cpu: info.cpu,
         cpu_user_ns: u1.saturating_sub(u0),
         cpu_sys_ns: s1.saturating_sub(s0),
-        kernel_drops: proc_drops
-            .max(end_drops)
+        kernel_drops: end_drops
             .max(stats.kernel_drops.unwrap_or(0) as u64)
             .max(xsk_drops.unwrap_or(0)),
         enobufs: stats.enobufs,
@@ -1038,11 +1197,13 @@ mod tests {
     fn lean_conflicts_name_the_way_out() {
         let b = || Receiver::builder("127.0.0.1:0".parse().unwrap()).lean(true);
         let msg = |r: ReceiverBuilder| r.validate().expect_err("refused").to_string();
-        assert!(msg(b().method(Method::Recvmmsg).gro(true)).contains("drop --lean or --gro"));
-        assert!(msg(b().method(Method::Recvfrom).timestamps(true)).contains("--timestamps"));
-        assert!(msg(b().method(Method::Uring)).contains("use --method uring-recv"));
-        assert!(msg(b()).contains("explicit --method"));
-        assert!(msg(b().method(Method::Xdp)).contains("--lean applies to UDP sockets"));
+        assert!(msg(b().method(Method::Recvmmsg).gro(true)).contains("turn off `lean` or `gro`"));
+        assert!(msg(b().method(Method::Recvfrom).timestamps(true)).contains("`timestamps`"));
+        assert!(msg(b().method(Method::Recvmmsg).pktinfo(true)).contains("`pktinfo`"));
+        assert!(msg(b().method(Method::Recvmmsg).ecn(true)).contains("`ecn`"));
+        assert!(msg(b().method(Method::Uring)).contains("use `method(Method::UringRecv)`"));
+        assert!(msg(b()).contains("explicit `method`"));
+        assert!(msg(b().method(Method::Xdp)).contains("`lean`"));
     }
 
     #[test]

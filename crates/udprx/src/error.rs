@@ -1,5 +1,6 @@
-//! Errors of the receive engine. Each names the reason and, where one exists, the option to use
-//! instead.
+//! Errors of the receive engine. Each names the reason and, where one exists, the setting to use
+//! instead, in the library's terms: builder calls in backticks, such as `` `share_port(true)` ``
+//! (a command line translates them into its own flags).
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,8 +23,8 @@ pub enum Error {
     /// of this one): joining its SO_REUSEPORT group would silently split its traffic.
     #[error(
         "{addr} is already bound by another socket; refusing to join its SO_REUSEPORT group \
-         (that would silently take a share of its datagrams): choose another port, or pass \
-         --share-port to `udprx run` to join it on purpose"
+         (that would silently take a share of its datagrams): choose another port, or join it \
+         on purpose with `share_port(true)`"
     )]
     PortInUse {
         /// The address asked for.
@@ -40,18 +41,20 @@ pub enum Error {
         hint: &'static str,
     },
     /// UDP_GRO is not available on this kernel or socket.
-    #[error("UDP_GRO refused by the kernel: {0}; run without --gro")]
+    #[error("UDP_GRO refused by the kernel: {0}; run without `gro`")]
     GroRefused(io::Error),
     /// The classic BPF program steering datagrams by CPU was refused.
     #[error(
-        "SO_ATTACH_REUSEPORT_CBPF (steer by CPU) refused: {0}; use --steer hash (kernel 4-tuple hash)"
+        "SO_ATTACH_REUSEPORT_CBPF (steer by CPU) refused: {0}; use `steer(Steer::Hash)` (kernel 4-tuple hash)"
     )]
     CbpfRefused(io::Error),
     /// io_uring (or the multishot receive it needs) is not usable here.
-    #[error("io_uring receive unavailable: {0}; use --method recvmmsg (or --method auto)")]
+    #[error(
+        "io_uring receive unavailable: {0}; use `method(Method::Recvmmsg)` (or `method(Method::Auto)`)"
+    )]
     UringUnavailable(String),
     /// The receive thread could not be pinned to its CPU.
-    #[error("cannot pin the thread of socket {socket} to CPU {cpu}; choose other --cpus")]
+    #[error("cannot pin the thread of socket {socket} to CPU {cpu}; choose other `cpus`")]
     Pin {
         /// Socket (and thread) index.
         socket: usize,
@@ -68,7 +71,7 @@ pub enum Error {
         /// The kernel's answer.
         source: io::Error,
     },
-    /// An XDP path (`--method xdp` / `xdp-drop`) could not be set up: no permission, no
+    /// An XDP path (method `xdp` / `xdp-drop`) could not be set up: no permission, no
     /// AF_XDP, interface or address not found, queue busy, or a program already attached.
     #[error("{0}")]
     Xdp(String),

@@ -16,6 +16,7 @@ pub mod cbpf;
 pub mod engine;
 pub mod error;
 mod method;
+pub mod pull;
 mod sys;
 #[cfg(test)]
 #[path = "../../../testsupport/skip.rs"]
@@ -28,3 +29,5 @@ pub use engine::{
 };
 pub use error::Error;
 pub use method::Method;
+pub use pull::{PullReceiver, RecvCounters};
+pub use sys::reply::{DEFAULT_REPLY_BATCH, DEFAULT_REPLY_SLOT, Replier};

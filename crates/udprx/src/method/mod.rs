@@ -5,7 +5,6 @@ pub(crate) mod recvmmsg;
 pub(crate) mod uring;
 pub(crate) mod xdp;
 
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use udpprobe::{Clock, now_ns};
@@ -100,6 +99,10 @@ pub(crate) struct LoopConfig {
     pub buffer_size: usize,
     pub gro: bool,
     pub timestamps: bool,
+    /// IP_PKTINFO / IPV6_RECVPKTINFO is on: destination address and interface per datagram.
+    pub pktinfo: bool,
+    /// IP_RECVTOS / IPV6_RECVTCLASS is on: ECN bits per datagram.
+    pub ecn: bool,
     pub spin: bool,
     /// Wait at most this long in the kernel before calling `on_idle` (ns).
     pub idle_ns: u64,
@@ -107,10 +110,25 @@ pub(crate) struct LoopConfig {
     pub uring_defer: bool,
     /// io_uring: register NAPI busy polling for this many µs.
     pub napi_busy_poll: Option<u32>,
-    /// Lean receive: no source address and no control message per datagram; the socket's
-    /// drop counter is read with SO_MEMINFO at most once per `idle_ns` (and when idle).
+    /// Lean receive: no source address and no control message per datagram; the pull
+    /// receiver reads the socket's drop counter with SO_MEMINFO at most once per `idle_ns` (and
+    /// when idle).
     pub lean: bool,
 }
+
+impl LoopConfig {
+    /// Control-buffer bytes per datagram: room for PKTINFO and TOS/TCLASS only when asked for.
+    pub(crate) fn control_len(&self) -> usize {
+        if self.pktinfo || self.ecn {
+            crate::sys::cmsg::CONTROL_LEN
+        } else {
+            crate::sys::cmsg::CONTROL_LEN_BASE
+        }
+    }
+}
+
+/// What a pull receiver counts (public as [`crate::pull::RecvCounters`]).
+pub(crate) use crate::pull::RecvCounters as Counters;
 
 /// Counters a loop keeps for its [`crate::ThreadResult`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -128,7 +146,6 @@ pub(crate) struct LoopStats {
 
 /// What a loop needs besides its socket: the handler, the stop flag and the deadline.
 pub(crate) struct LoopCtx<'a, H> {
-    pub fd: RawFd,
     pub socket: usize,
     pub cfg: &'a LoopConfig,
     pub handler: &'a mut H,
@@ -136,13 +153,10 @@ pub(crate) struct LoopCtx<'a, H> {
     pub deadline_ns: Option<u64>,
     pub stats: LoopStats,
     last_idle_ns: u64,
-    /// Lean mode: when SO_MEMINFO was last read (0: never).
-    last_drops_ns: u64,
 }
 
 impl<'a, H: Handler> LoopCtx<'a, H> {
     pub(crate) fn new(
-        fd: RawFd,
         socket: usize,
         cfg: &'a LoopConfig,
         handler: &'a mut H,
@@ -150,7 +164,6 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
         deadline_ns: Option<u64>,
     ) -> Self {
         LoopCtx {
-            fd,
             socket,
             cfg,
             handler,
@@ -158,25 +171,6 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
             deadline_ns,
             stats: LoopStats::default(),
             last_idle_ns: now_ns(Clock::Monotonic),
-            last_drops_ns: 0,
-        }
-    }
-
-    /// Lean mode: reads the socket's drop counter (SO_MEMINFO, one system call) when it was
-    /// last read at least an idle interval before `now` (or never), so the next batch carries
-    /// it. Per batch this costs a comparison; the system call runs at most once per interval.
-    #[inline]
-    pub(crate) fn poll_drops(&mut self, now: u64) {
-        if self.cfg.lean && now.saturating_sub(self.last_drops_ns) >= self.cfg.idle_ns {
-            self.read_drops(now);
-        }
-    }
-
-    #[cold]
-    fn read_drops(&mut self, now: u64) {
-        self.last_drops_ns = now.max(1);
-        if let Some(d) = crate::sys::socket::meminfo_drops(self.fd) {
-            self.stats.kernel_drops = Some(d);
         }
     }
 
@@ -214,9 +208,6 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
         let now = now_ns(Clock::Monotonic);
         if !self.cfg.spin || now.saturating_sub(self.last_idle_ns) >= self.cfg.idle_ns {
             self.last_idle_ns = now;
-            if self.cfg.lean {
-                self.read_drops(now);
-            }
             if self.handler.on_idle(now) == Flow::Stop {
                 self.stop.store(true, Ordering::Relaxed);
                 return false;
@@ -226,9 +217,46 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
     }
 }
 
+/// The threaded engine's loop for the socket methods: pull a batch, hand it to the handler;
+/// call `on_idle` when a wait ends without data; until stop, deadline or an error.
+pub(crate) fn drive<H: Handler>(
+    ctx: &mut LoopCtx<'_, H>,
+    rx: &mut crate::pull::PullReceiver,
+) -> Result<(), crate::error::Error> {
+    let err = loop {
+        match rx.recv_batch() {
+            Ok(batch) => {
+                if !ctx.deliver(&batch) {
+                    break None;
+                }
+            }
+            Err(e) if is_wouldblock(&e) => {
+                if !ctx.idle() {
+                    break None;
+                }
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    let c = rx.counters();
+    ctx.stats.kernel_drops = c.kernel_drops;
+    ctx.stats.enobufs = c.enobufs;
+    ctx.stats.rearms = c.rearms;
+    ctx.stats.napi = c.napi;
+    match err {
+        None => Ok(()),
+        Some(e) => Err(rx.engine_error(e)),
+    }
+}
+
 /// True for the errors a receive call returns when nothing arrived before the timeout (or in
 /// non-blocking mode) or a signal interrupted the wait.
 #[inline]
 pub(crate) fn is_wouldblock(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::TimedOut
+    )
 }

@@ -26,10 +26,10 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::{IoUring, cqueue, opcode, types};
 use udpprobe::{Clock, now_ns};
 
-use crate::batch::{Batch, Handler, RecvMeta};
+use crate::batch::{Batch, RecvMeta};
 use crate::error::Error;
-use crate::method::LoopCtx;
-use crate::sys::cmsg::{self, CONTROL_LEN, NAME_LEN};
+use crate::method::{Counters, LoopConfig};
+use crate::sys::cmsg::{self, NAME_LEN};
 
 /// Which multishot receive request the loop arms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +44,6 @@ const BGID: u16 = 0;
 const RECV_TAG: u64 = 1;
 /// Size of `struct io_uring_recvmsg_out` that starts every buffer.
 const OUT_HDR: usize = 16;
-/// Offset of the payload in each ring buffer.
-const PAYLOAD_OFF: usize = OUT_HDR + NAME_LEN + CONTROL_LEN;
 /// Most buffers one ring may hold (kernel limit).
 pub(crate) const MAX_RING_BUFFERS: usize = 32768;
 
@@ -247,9 +245,10 @@ impl BufRing {
     /// # Safety
     /// `bid` must come from a CQE this loop received (the kernel took the buffer off the ring and
     /// finished writing it), and the slice must be dropped before `bid` is given back with
-    /// [`BufRing::recycle`]: until then the kernel does not write this buffer.
+    /// [`BufRing::recycle`] (until then the kernel does not write this buffer) and before the
+    /// ring is dropped (the lifetime `'b` is the caller's to bound).
     #[inline]
-    unsafe fn buffer(&self, bid: u16, len: usize) -> Option<&[u8]> {
+    unsafe fn buffer<'b>(&self, bid: u16, len: usize) -> Option<&'b [u8]> {
         if bid >= self.count {
             return None;
         }
@@ -294,196 +293,274 @@ fn napi_refusal(e: &io::Error) -> String {
     )
 }
 
-fn uring_err(socket: usize, call: &'static str) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::Recv { socket, call, source }
+/// A multishot receive armed on one socket, with its ring and provided buffers.
+///
+/// Fields drop in declaration order: the views (plain slices) first, then the ring (which
+/// drops the buffer-ring registration and every request), then the buffers and the `msghdr`
+/// the requests referred to.
+pub(crate) struct Uring {
+    /// One slice per buffer of the batch last handed out. Filled from buffers whose CQEs were
+    /// received and cleared before those buffers go back on the ring (`recycle`), so no slice
+    /// ever covers memory the kernel may write. `'static` stands for "until cleared": a batch
+    /// borrows them only through `&mut self`, which ends before the next call clears them.
+    views: Vec<&'static [u8]>,
+    ring: IoUring,
+    br: BufRing,
+    msghdr: Box<libc::msghdr>,
+    sqe: io_uring::squeue::Entry,
+    op: Op,
+    mode: RingMode,
+    metas: Vec<RecvMeta>,
+    /// Buffers of the last batch (and of failed completions), given back at the next call.
+    bids: Vec<u16>,
+    /// The request ended (a CQE without MORE): re-armed at the next call, after the buffers
+    /// went back.
+    rearm: bool,
+    received_any: bool,
+    buf_len: usize,
+    payload_off: usize,
+    buffer_size: usize,
+    ts: types::Timespec,
 }
 
-/// Runs the loop until stop, deadline or an error.
-pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>, op: Op) -> Result<(), Error> {
-    let count = ctx.cfg.ring_buffers;
-    // SAFETY: all-zero is a valid msghdr; declared before the ring so it outlives
-    // every request that refers to it; only the name and control lengths matter here.
-    let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    msghdr.msg_namelen = NAME_LEN as libc::socklen_t;
-    msghdr.msg_controllen = CONTROL_LEN as _;
-    let payload_off = match op {
-        Op::RecvMsg => PAYLOAD_OFF,
-        Op::Recv => 0,
-    };
-    let buf_len = payload_off + ctx.cfg.buffer_size;
-    let stride = buf_len.next_multiple_of(64);
-    let br = BufRing::new(count, stride, buf_len).map_err(uring_err(ctx.socket, "mmap"))?;
-    // Every CQE but error ones consumes a buffer, so twice the buffers can never overflow.
-    let cq = (2 * count).clamp(256, 2 * MAX_RING_BUFFERS) as u32;
-    let (mut ring, _mode) = build_ring(cq, ctx.cfg.uring_defer)
-        .map_err(|e| Error::UringUnavailable(setup_reason(&e)))?;
-    // SAFETY: `br.entries` is page-aligned, holds `count` entries and outlives the ring (the
-    // ring is dropped first, which also drops the registration).
-    unsafe {
-        ring.submitter().register_buf_ring_with_flags(br.entries.ptr as u64, br.count, BGID, 0)
-    }
-    .map_err(|e| {
-        Error::UringUnavailable(format!("provided buffer ring registration refused: {e}"))
-    })?;
-    if let Some(us) = ctx.cfg.napi_busy_poll {
-        // A refusal was reported when the receiver was built (`napi_probe`); run without it.
-        ctx.stats.napi = register_napi(&ring, us).is_ok();
+/// Why a uring receive failed: the system call, and whether it means io_uring is unusable.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failure {
+    pub call: &'static str,
+    /// The first multishot request was refused with EINVAL (kernel without it).
+    pub unsupported: bool,
+}
+
+impl Uring {
+    /// Creates the ring (on the calling thread, which must be the one that receives: with
+    /// SINGLE_ISSUER only it may submit), registers the buffers and arms the request.
+    pub(crate) fn new(
+        fd: std::os::fd::RawFd,
+        cfg: &LoopConfig,
+        op: Op,
+        counters: &mut Counters,
+    ) -> Result<Uring, Error> {
+        let count = cfg.ring_buffers;
+        // SAFETY: all-zero is a valid msghdr; boxed so its address stays put for every request
+        // that refers to it; only the name and control lengths matter here.
+        let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        let control_len = cfg.control_len();
+        msghdr.msg_namelen = NAME_LEN as libc::socklen_t;
+        msghdr.msg_controllen = control_len as _;
+        // Offset of the payload in each ring buffer: header, name, control data.
+        let payload_off = match op {
+            Op::RecvMsg => OUT_HDR + NAME_LEN + control_len,
+            Op::Recv => 0,
+        };
+        let buf_len = payload_off + cfg.buffer_size;
+        let stride = buf_len.next_multiple_of(64);
+        let setup_err = |what: &str, e: io::Error| Error::UringUnavailable(format!("{what}: {e}"));
+        let br = BufRing::new(count, stride, buf_len).map_err(|e| setup_err("mmap", e))?;
+        // Every CQE but error ones consumes a buffer, so twice the buffers can never overflow.
+        let cq = (2 * count).clamp(256, 2 * MAX_RING_BUFFERS) as u32;
+        let (ring, mode) = build_ring(cq, cfg.uring_defer)
+            .map_err(|e| Error::UringUnavailable(setup_reason(&e)))?;
+        // SAFETY: `br.entries` is page-aligned, holds `count` entries and outlives the ring (the
+        // ring is dropped first, which also drops the registration).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(br.entries.ptr as u64, br.count, BGID, 0)
+        }
+        .map_err(|e| setup_err("provided buffer ring registration refused", e))?;
+        if let Some(us) = cfg.napi_busy_poll {
+            // A refusal was reported when the receiver was built (`napi_probe`); run without it.
+            counters.napi = register_napi(&ring, us).is_ok();
+        }
+        // MSG_TRUNC: recvmsg's `io_uring_recvmsg_out` header then carries the datagram's real
+        // length in `payloadlen` (and MSG_TRUNC in its flags); recv's result is the real length.
+        let sqe = match op {
+            Op::RecvMsg => opcode::RecvMsgMulti::new(types::Fd(fd), &*msghdr, BGID)
+                .flags(libc::MSG_TRUNC as u32)
+                .build(),
+            Op::Recv => opcode::RecvMulti::new(types::Fd(fd), BGID).flags(libc::MSG_TRUNC).build(),
+        }
+        .user_data(RECV_TAG);
+        let mut u = Uring {
+            views: Vec::with_capacity(cq as usize),
+            ring,
+            br,
+            msghdr,
+            sqe,
+            op,
+            mode,
+            metas: vec![RecvMeta::EMPTY; cq as usize],
+            bids: Vec::with_capacity(cq as usize),
+            rearm: false,
+            received_any: false,
+            buf_len,
+            payload_off,
+            buffer_size: cfg.buffer_size,
+            ts: types::Timespec::from(std::time::Duration::from_nanos(cfg.idle_ns)),
+        };
+        u.arm().map_err(|e| setup_err("io_uring submit", e))?;
+        Ok(u)
     }
 
-    // MSG_TRUNC: recvmsg's `io_uring_recvmsg_out` header then carries the datagram's real length
-    // in `payloadlen` (and MSG_TRUNC in its flags); recv's result is the real length.
-    let sqe = match op {
-        Op::RecvMsg => opcode::RecvMsgMulti::new(types::Fd(ctx.fd), &msghdr, BGID)
-            .flags(libc::MSG_TRUNC as u32)
-            .build(),
-        Op::Recv => opcode::RecvMulti::new(types::Fd(ctx.fd), BGID).flags(libc::MSG_TRUNC).build(),
+    /// The ring's file descriptor.
+    pub(crate) fn ring_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the ring owns this descriptor and keeps it open as long as `self` lives,
+        // which bounds the returned borrow.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.ring.as_raw_fd()) }
     }
-    .user_data(RECV_TAG);
-    let arm = |ring: &mut IoUring| -> io::Result<()> {
-        // SAFETY: the SQE refers to `msghdr` and the registered buffer group, which both live
-        // until the ring is dropped at the end of this function.
-        if unsafe { ring.submission().push(&sqe) }.is_err() {
-            ring.submit()?;
+
+    /// The setup flags the kernel accepted.
+    pub(crate) fn mode(&self) -> RingMode {
+        self.mode
+    }
+
+    fn arm(&mut self) -> io::Result<()> {
+        // SAFETY: the SQE refers to the boxed `msghdr` and the registered buffer group, which
+        // both live until the ring is dropped (fields drop in order: ring first).
+        if unsafe { self.ring.submission().push(&self.sqe) }.is_err() {
+            self.ring.submit()?;
             // SAFETY: as above.
-            unsafe { ring.submission().push(&sqe) }
+            unsafe { self.ring.submission().push(&self.sqe) }
                 .map_err(|_| io::Error::other("submission queue full"))?;
         }
         Ok(())
-    };
-    arm(&mut ring).map_err(uring_err(ctx.socket, "io_uring submit"))?;
+    }
 
-    let ts = types::Timespec::from(std::time::Duration::from_nanos(ctx.cfg.idle_ns));
-    let args = types::SubmitArgs::new().timespec(&ts);
-    let mut metas = vec![RecvMeta::EMPTY; cq as usize];
-    // One slice per buffer of the current batch. Filled from buffers whose CQEs were received
-    // and cleared before those buffers go back on the ring (`recycle`), so no slice ever covers
-    // memory the kernel may write.
-    let mut views: Vec<&[u8]> = Vec::with_capacity(cq as usize);
-    let mut bids: Vec<u16> = Vec::with_capacity(cq as usize);
-    let mut received_any = false;
-    let buffer_size = ctx.cfg.buffer_size;
-    loop {
-        let waited =
-            if ctx.cfg.spin { ring.submit() } else { ring.submitter().submit_with_args(1, &args) };
-        let mut timed_out = false;
-        if let Err(e) = waited {
-            match e.raw_os_error() {
-                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => {
-                    timed_out = true
-                }
-                _ => {
-                    return Err(Error::Recv {
-                        socket: ctx.socket,
-                        call: "io_uring_enter",
-                        source: e,
-                    });
-                }
-            }
-        }
-        let rx_ns = now_ns(Clock::Monotonic);
-        let mut rearm = false;
-        let mut failure: Option<i32> = None;
-        debug_assert!(views.is_empty());
-        for cqe in ring.completion() {
-            let flags = cqe.flags();
-            if !cqueue::more(flags) {
-                rearm = true;
-            }
-            let res = cqe.result();
-            if let Some(bid) = cqueue::buffer_select(flags) {
-                bids.push(bid);
-                if res < 0 || views.len() >= metas.len() {
-                    continue;
-                }
-                let meta = match op {
-                    Op::RecvMsg => {
-                        // SAFETY: this CQE took `bid` off the ring; `views` (the only place
-                        // the slice is kept) is cleared before `bids` is recycled below.
-                        // Only the bytes offered to the kernel (`buf_len`), so a cut payload never
-                        // reaches into the stride's padding.
-                        let Some(buf) = (unsafe { br.buffer(bid, buf_len) }) else { continue };
-                        let Ok(out) = types::RecvMsgOut::parse(buf, &msghdr) else { continue };
-                        let info = cmsg::parse(out.control_data());
-                        if info.drops.is_some() {
-                            ctx.stats.kernel_drops = info.drops;
-                        }
-                        // The payload sits at PAYLOAD_OFF (fixed name and control lengths);
-                        // sliced from `buf` so it keeps the buffer's lifetime.
-                        let plen = out.payload_data().len();
-                        let Some(payload) = buf.get(PAYLOAD_OFF..PAYLOAD_OFF + plen) else {
-                            continue;
-                        };
-                        views.push(payload);
-                        let wire_len = out.incoming_payload_len() as usize;
-                        RecvMeta {
-                            offset: 0,
-                            len: payload.len(),
-                            wire_len,
-                            source: cmsg::sockaddr(out.name_data())
-                                .unwrap_or(RecvMeta::EMPTY.source),
-                            segment_size: info.segment_size,
-                            truncated: out.is_payload_truncated() || wire_len > payload.len(),
-                            kernel_rx_ns: info.rx_ns,
-                        }
-                    }
-                    Op::Recv => {
-                        let len = (res as usize).min(buffer_size);
-                        // SAFETY: as above.
-                        let Some(payload) = (unsafe { br.buffer(bid, len) }) else { continue };
-                        views.push(payload);
-                        RecvMeta {
-                            len: payload.len(),
-                            wire_len: res as usize,
-                            truncated: res as usize > buffer_size,
-                            ..RecvMeta::EMPTY
-                        }
-                    }
-                };
-                metas[views.len() - 1] = meta;
-            } else if res == -libc::ENOBUFS {
-                ctx.stats.enobufs += 1;
-            } else if res < 0 && res != -libc::ECANCELED {
-                failure = Some(-res);
-            }
-        }
-        let n = views.len();
-        if let Some(errno) = failure {
-            if errno == libc::EINVAL && !received_any {
-                return Err(Error::UringUnavailable(format!(
-                    "multishot {} refused (EINVAL): kernel without IORING_RECV_MULTISHOT",
-                    if op == Op::Recv { "recv" } else { "recvmsg" }
-                )));
-            }
-            return Err(Error::Recv {
-                socket: ctx.socket,
-                call: if op == Op::Recv { "io_uring recv" } else { "io_uring recvmsg" },
-                source: io::Error::from_raw_os_error(errno),
-            });
-        }
-        let mut go = true;
-        if n > 0 {
-            received_any = true;
-            // Lean uring-recv: SO_MEMINFO at most once per idle interval.
-            ctx.poll_drops(rx_ns);
-            let mut batch = Batch::from_buffers(&views, &metas[..n], rx_ns, ctx.socket);
-            batch.kernel_drops = ctx.stats.kernel_drops;
-            go = ctx.deliver(&batch);
-        }
+    /// Gives the last batch's buffers back and re-arms an ended request.
+    fn give_back(&mut self, counters: &mut Counters) -> io::Result<()> {
         // The slices go before their buffers go back to the kernel.
-        views.clear();
-        br.recycle(&bids);
-        bids.clear();
-        if !go {
-            return Ok(());
+        self.views.clear();
+        self.br.recycle(&self.bids);
+        self.bids.clear();
+        if self.rearm {
+            self.rearm = false;
+            counters.rearms += 1;
+            self.arm()?;
         }
-        if rearm {
-            ctx.stats.rearms += 1;
-            arm(&mut ring).map_err(uring_err(ctx.socket, "io_uring submit"))?;
-        }
-        if n == 0 {
-            let go = if timed_out || ctx.cfg.spin { ctx.idle() } else { ctx.keep_going(rx_ns) };
-            if !go {
-                return Ok(());
+        Ok(())
+    }
+
+    /// Waits (unless `nonblocking`) and returns the datagrams of the completions that arrived;
+    /// `WouldBlock` when none did (at once when `nonblocking`, after the idle interval
+    /// otherwise). On an error other than `WouldBlock`, `failure` says where it came from.
+    #[inline]
+    pub(crate) fn recv(
+        &mut self,
+        socket: usize,
+        nonblocking: bool,
+        counters: &mut Counters,
+        failure: &mut Failure,
+    ) -> io::Result<Batch<'_>> {
+        *failure = Failure { call: "io_uring submit", unsupported: false };
+        self.give_back(counters)?;
+        loop {
+            let waited = if nonblocking {
+                self.ring.submit()
+            } else {
+                let args = types::SubmitArgs::new().timespec(&self.ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            };
+            let mut timed_out = false;
+            if let Err(e) = waited {
+                match e.raw_os_error() {
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                    | Some(libc::EAGAIN) => timed_out = true,
+                    _ => {
+                        failure.call = "io_uring_enter";
+                        return Err(e);
+                    }
+                }
+            }
+            let rx_ns = now_ns(Clock::Monotonic);
+            let mut errno: Option<i32> = None;
+            debug_assert!(self.views.is_empty());
+            for cqe in self.ring.completion() {
+                let flags = cqe.flags();
+                if !cqueue::more(flags) {
+                    self.rearm = true;
+                }
+                let res = cqe.result();
+                if let Some(bid) = cqueue::buffer_select(flags) {
+                    self.bids.push(bid);
+                    if res < 0 || self.views.len() >= self.metas.len() {
+                        continue;
+                    }
+                    let meta = match self.op {
+                        Op::RecvMsg => {
+                            // SAFETY: this CQE took `bid` off the ring; `views` (the only place
+                            // the slice is kept) is cleared before `bids` is recycled and before
+                            // the ring is dropped. Only the bytes offered to the kernel
+                            // (`buf_len`), so a cut payload never reaches into the stride's
+                            // padding.
+                            let Some(buf) = (unsafe { self.br.buffer(bid, self.buf_len) }) else {
+                                continue;
+                            };
+                            let Ok(out) = types::RecvMsgOut::parse(buf, &self.msghdr) else {
+                                continue;
+                            };
+                            let info = cmsg::parse(out.control_data());
+                            if info.drops.is_some() {
+                                counters.kernel_drops = info.drops;
+                            }
+                            // The payload sits at payload_off (fixed name and control lengths);
+                            // sliced from `buf` so it keeps the buffer's lifetime.
+                            let plen = out.payload_data().len();
+                            let off = self.payload_off;
+                            let Some(payload) = buf.get(off..off + plen) else { continue };
+                            self.views.push(payload);
+                            let wire_len = out.incoming_payload_len() as usize;
+                            RecvMeta {
+                                offset: 0,
+                                len: payload.len(),
+                                wire_len,
+                                source: cmsg::sockaddr(out.name_data())
+                                    .unwrap_or(RecvMeta::EMPTY.source),
+                                segment_size: info.segment_size,
+                                truncated: out.is_payload_truncated() || wire_len > payload.len(),
+                                kernel_rx_ns: info.rx_ns,
+                                dst_ip: info.dst_ip,
+                                ifindex: info.ifindex,
+                                ecn: info.ecn,
+                            }
+                        }
+                        Op::Recv => {
+                            let len = (res as usize).min(self.buffer_size);
+                            // SAFETY: as above.
+                            let Some(payload) = (unsafe { self.br.buffer(bid, len) }) else {
+                                continue;
+                            };
+                            self.views.push(payload);
+                            RecvMeta {
+                                len: payload.len(),
+                                wire_len: res as usize,
+                                truncated: res as usize > self.buffer_size,
+                                ..RecvMeta::EMPTY
+                            }
+                        }
+                    };
+                    self.metas[self.views.len() - 1] = meta;
+                } else if res == -libc::ENOBUFS {
+                    counters.enobufs += 1;
+                } else if res < 0 && res != -libc::ECANCELED {
+                    errno = Some(-res);
+                }
+            }
+            let n = self.views.len();
+            if let Some(errno) = errno {
+                failure.unsupported = errno == libc::EINVAL && !self.received_any;
+                failure.call =
+                    if self.op == Op::Recv { "io_uring recv" } else { "io_uring recvmsg" };
+                return Err(io::Error::from_raw_os_error(errno));
+            }
+            if n > 0 {
+                self.received_any = true;
+                let mut batch = Batch::from_buffers(&self.views, &self.metas[..n], rx_ns, socket);
+                batch.kernel_drops = counters.kernel_drops;
+                return Ok(batch);
+            }
+            // Nothing for the caller: give back what failed completions took, re-arm if needed.
+            self.give_back(counters)?;
+            if timed_out || nonblocking {
+                return Err(io::ErrorKind::WouldBlock.into());
             }
         }
     }

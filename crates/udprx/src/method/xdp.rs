@@ -71,7 +71,7 @@ pub(crate) fn run<H: Handler>(ctx: &mut LoopCtx<'_, H>, sock: &mut xsk::Xsk) -> 
                         source: u.source,
                         segment_size: 0,
                         truncated: u.truncated,
-                        kernel_rx_ns: None,
+                        ..RecvMeta::EMPTY
                     };
                     used += 1;
                 }

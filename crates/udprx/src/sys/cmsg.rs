@@ -1,13 +1,17 @@
-//! Decoding of the control messages and socket addresses the kernel writes into receive buffers.
+//! Decoding of the control messages and socket addresses the kernel writes into receive buffers,
+//! and encoding of the one control message a reply may carry (the source address).
 //!
 //! Both are read from byte slices with bounds checks, without `unsafe`, so the same code serves
 //! the `recvmmsg` header arrays and the io_uring `RecvMsgOut` layout.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-/// Control-buffer space per datagram: SO_RXQ_OVFL (16) + SCM_TIMESTAMPNS (32) + UDP_GRO (16),
-/// with room to spare. A multiple of 8 so that the next field stays aligned.
-pub(crate) const CONTROL_LEN: usize = 96;
+/// Control-buffer space per datagram without PKTINFO/ECN: SO_RXQ_OVFL (16) + SCM_TIMESTAMPNS
+/// (32) + UDP_GRO (16), with room to spare. A multiple of 8 so that the next field stays aligned.
+pub(crate) const CONTROL_LEN_BASE: usize = 96;
+/// Control-buffer space per datagram with PKTINFO and/or ECN on: the base plus IPV6_PKTINFO (40)
+/// and IPV6_TCLASS (24) — or their IPv4 counterparts, which are smaller — with room to spare.
+pub(crate) const CONTROL_LEN: usize = 160;
 /// Name (source address) space per datagram: a `sockaddr_in6` (28) rounded up to 8.
 pub(crate) const NAME_LEN: usize = 32;
 
@@ -24,6 +28,12 @@ pub(crate) struct CmsgInfo {
     pub segment_size: u16,
     /// SCM_TIMESTAMPNS as CLOCK_REALTIME ns.
     pub rx_ns: Option<u64>,
+    /// IP_PKTINFO / IPV6_PKTINFO: the destination address the datagram was sent to.
+    pub dst_ip: Option<IpAddr>,
+    /// IP_PKTINFO / IPV6_PKTINFO: the index of the interface it arrived on.
+    pub ifindex: Option<u32>,
+    /// IP_TOS / IPV6_TCLASS: the two ECN bits.
+    pub ecn: Option<u8>,
 }
 
 /// The control length the kernel wrote back into `h`, capped at [`CONTROL_LEN`].
@@ -72,6 +82,30 @@ pub(crate) fn parse(control: &[u8]) -> CmsgInfo {
             (libc::SOL_UDP, UDP_GRO) => {
                 info.segment_size = ne_u32(data).map(|v| v.min(u16::MAX as u32) as u16).unwrap_or(0)
             }
+            // struct in_pktinfo { int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr; }
+            (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                if let Some(ip) = data.get(8..12).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+                    info.ifindex = ne_u32(data);
+                    info.dst_ip = Some(IpAddr::V4(Ipv4Addr::from(ip)));
+                }
+            }
+            // struct in6_pktinfo { in6_addr ipi6_addr; int ipi6_ifindex; }
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                if let Some(ip) = data.get(..16).and_then(|b| <[u8; 16]>::try_from(b).ok()) {
+                    info.ifindex = data.get(16..).and_then(ne_u32);
+                    let ip = Ipv6Addr::from(ip);
+                    // A v4-mapped destination on a dual-stack socket is an IPv4 datagram.
+                    info.dst_ip = Some(match ip.to_ipv4_mapped() {
+                        Some(v4) => IpAddr::V4(v4),
+                        None => IpAddr::V6(ip),
+                    });
+                }
+            }
+            // IP_TOS arrives as one byte; IPV6_TCLASS as an int.
+            (libc::IPPROTO_IP, libc::IP_TOS) => info.ecn = data.first().map(|t| t & 0b11),
+            (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => {
+                info.ecn = ne_u32(data).map(|t| (t & 0b11) as u8)
+            }
             _ => {}
         }
         off += align(len);
@@ -99,6 +133,64 @@ pub(crate) fn sockaddr(b: &[u8]) -> Option<SocketAddr> {
     }
 }
 
+/// Space for one source-address control message on send: an `in6_pktinfo` (20 bytes) after a
+/// `cmsghdr`, aligned; an `in_pktinfo` (12) fits too.
+pub(crate) const SEND_CONTROL_LEN: usize = 40;
+
+/// Writes an IP_PKTINFO (IPv4 source) or IPV6_PKTINFO (IPv6 source) control message asking the
+/// kernel to send from `src` (and out of `ifindex`, 0 = routing decides) into `out`; returns its
+/// length (0 when `out` is too small). An IPv4 source is written as IP_PKTINFO, which Linux also
+/// takes on a dual-stack IPv6 socket.
+pub(crate) fn write_src(out: &mut [u8], src: IpAddr, ifindex: u32) -> usize {
+    let (level, kind, data_len) = match src {
+        IpAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO, 12),
+        IpAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, 20),
+    };
+    let len = HDR_LEN + data_len;
+    let total = align(len);
+    let Some(buf) = out.get_mut(..total) else { return 0 };
+    buf.fill(0);
+    buf[..WORD].copy_from_slice(&len.to_ne_bytes());
+    buf[WORD..WORD + 4].copy_from_slice(&level.to_ne_bytes());
+    buf[WORD + 4..WORD + 8].copy_from_slice(&kind.to_ne_bytes());
+    let data = &mut buf[HDR_LEN..HDR_LEN + data_len];
+    match src {
+        IpAddr::V4(ip) => {
+            // ipi_ifindex, ipi_spec_dst (the source to use), ipi_addr (ignored on send)
+            data[..4].copy_from_slice(&ifindex.to_ne_bytes());
+            data[4..8].copy_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            data[..16].copy_from_slice(&ip.octets());
+            data[16..20].copy_from_slice(&ifindex.to_ne_bytes());
+        }
+    }
+    total
+}
+
+/// Encodes `addr` as a `sockaddr_in`/`sockaddr_in6` into `out` (at least 28 bytes); returns the
+/// length to pass. With `v6_socket`, an IPv4 address is written v4-mapped, as an AF_INET6 socket
+/// needs it.
+pub(crate) fn write_sockaddr(out: &mut [u8; NAME_LEN], addr: SocketAddr, v6_socket: bool) -> usize {
+    out.fill(0);
+    let v6 = match addr {
+        SocketAddr::V4(a) if !v6_socket => {
+            out[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+            out[2..4].copy_from_slice(&a.port().to_be_bytes());
+            out[4..8].copy_from_slice(&a.ip().octets());
+            return std::mem::size_of::<libc::sockaddr_in>();
+        }
+        SocketAddr::V4(a) => SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0),
+        SocketAddr::V6(a) => a,
+    };
+    out[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+    out[2..4].copy_from_slice(&v6.port().to_be_bytes());
+    out[4..8].copy_from_slice(&v6.flowinfo().to_be_bytes());
+    out[8..24].copy_from_slice(&v6.ip().octets());
+    out[24..28].copy_from_slice(&v6.scope_id().to_ne_bytes());
+    std::mem::size_of::<libc::sockaddr_in6>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,7 +214,65 @@ mod tests {
         push(&mut b, libc::SOL_UDP, UDP_GRO, &18i32.to_ne_bytes());
         assert!(b.len() <= CONTROL_LEN);
         let i = parse(&b);
-        assert_eq!(i, CmsgInfo { drops: Some(7), segment_size: 18, rx_ns: Some(3_000_000_005) });
+        assert_eq!(
+            i,
+            CmsgInfo {
+                drops: Some(7),
+                segment_size: 18,
+                rx_ns: Some(3_000_000_005),
+                ..CmsgInfo::default()
+            }
+        );
+    }
+
+    #[test]
+    fn parses_pktinfo_and_ecn() {
+        let mut b = Vec::new();
+        let mut p4 = 3u32.to_ne_bytes().to_vec();
+        p4.extend_from_slice(&[198, 18, 0, 9, 198, 18, 0, 5]);
+        push(&mut b, libc::IPPROTO_IP, libc::IP_PKTINFO, &p4);
+        push(&mut b, libc::IPPROTO_IP, libc::IP_TOS, &[0xb9]);
+        let i = parse(&b);
+        assert_eq!(i.dst_ip, Some("198.18.0.5".parse().unwrap()));
+        assert_eq!((i.ifindex, i.ecn), (Some(3), Some(1)));
+
+        let mut b = Vec::new();
+        let ip: Ipv6Addr = "2001:2::2".parse().unwrap();
+        let mut p6 = ip.octets().to_vec();
+        p6.extend_from_slice(&7u32.to_ne_bytes());
+        push(&mut b, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &p6);
+        push(&mut b, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, &3i32.to_ne_bytes());
+        assert!(b.len() + 64 <= CONTROL_LEN);
+        let i = parse(&b);
+        assert_eq!((i.dst_ip, i.ifindex, i.ecn), (Some(IpAddr::V6(ip)), Some(7), Some(3)));
+
+        // A v4-mapped destination reads as IPv4; a short record is ignored.
+        let mut b = Vec::new();
+        let mut p6 = Ipv4Addr::new(198, 18, 0, 1).to_ipv6_mapped().octets().to_vec();
+        p6.extend_from_slice(&1u32.to_ne_bytes());
+        push(&mut b, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &p6);
+        push(&mut b, libc::IPPROTO_IP, libc::IP_PKTINFO, &[1, 2]);
+        assert_eq!(parse(&b).dst_ip, Some("198.18.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn writes_source_and_address() {
+        let mut c = [0u8; SEND_CONTROL_LEN];
+        let n = write_src(&mut c, "2001:2::1".parse().unwrap(), 4);
+        assert_eq!(n, 40);
+        let n4 = write_src(&mut c, "198.18.0.5".parse().unwrap(), 0);
+        assert_eq!(n4, 32);
+        assert_eq!(write_src(&mut c[..8], "198.18.0.5".parse().unwrap(), 0), 0);
+        let mut a = [0u8; NAME_LEN];
+        for (addr, v6) in [("127.0.0.1:53", false), ("[::1]:53", true)] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let n = write_sockaddr(&mut a, addr, v6);
+            assert!(n == 16 || n == 28);
+            assert_eq!(sockaddr(&a), Some(addr));
+        }
+        let n = write_sockaddr(&mut a, "127.0.0.1:9".parse().unwrap(), true);
+        assert_eq!(n, 28);
+        assert_eq!(sockaddr(&a), Some("[::ffff:127.0.0.1]:9".parse().unwrap()));
     }
 
     #[test]

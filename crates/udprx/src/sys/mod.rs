@@ -6,6 +6,7 @@ pub(crate) mod bpf;
 pub(crate) mod cmsg;
 pub(crate) mod netlink;
 pub(crate) mod proc;
+pub(crate) mod reply;
 pub(crate) mod socket;
 pub(crate) mod xsk;
 

@@ -20,6 +20,10 @@ pub(crate) struct SockOpts {
     pub timestamps: bool,
     pub gro: bool,
     pub rxq_ovfl: bool,
+    /// IP_PKTINFO / IPV6_RECVPKTINFO.
+    pub pktinfo: bool,
+    /// IP_RECVTOS / IPV6_RECVTCLASS.
+    pub ecn: bool,
     pub nonblocking: bool,
     pub read_timeout: Option<Duration>,
 }
@@ -81,7 +85,7 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
         .map_err(bind_err)?;
     let fd = sock.as_raw_fd();
     if o.reuse_port {
-        sock.set_reuse_port(true).map_err(opt_err("SO_REUSEPORT", "; use --sockets 1"))?;
+        sock.set_reuse_port(true).map_err(opt_err("SO_REUSEPORT", "; use `sockets(1)`"))?;
     }
     if let Some(bytes) = o.rcvbuf {
         let val = bytes.min(i32::MAX as usize / 2) as libc::c_int;
@@ -94,12 +98,12 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
         let val = usec.min(i32::MAX as u32) as libc::c_int;
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_BUSY_POLL, val).map_err(opt_err(
             "SO_BUSY_POLL",
-            " (raising it above net.core.busy_read needs CAP_NET_ADMIN); run without --busy-poll",
+            " (raising it above net.core.busy_read needs CAP_NET_ADMIN); run without `busy_poll`",
         ))?;
     }
     if o.timestamps {
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
-            .map_err(opt_err("SO_TIMESTAMPNS", "; run without --timestamps"))?;
+            .map_err(opt_err("SO_TIMESTAMPNS", "; run without `timestamps`"))?;
     }
     if o.rxq_ovfl {
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
@@ -107,6 +111,28 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
     }
     if o.gro {
         setsockopt_int(fd, libc::SOL_UDP, UDP_GRO, 1).map_err(Error::GroRefused)?;
+    }
+    // An IPv6 socket also asks for the IPv4 options, which Linux honours for the v4-mapped
+    // datagrams of a dual-stack socket (best effort: a v6-only socket has none).
+    if o.pktinfo {
+        if addr.is_ipv6() {
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
+                .map_err(opt_err("IPV6_RECVPKTINFO", ""))?;
+            let _ = setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1);
+        } else {
+            setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+                .map_err(opt_err("IP_PKTINFO", ""))?;
+        }
+    }
+    if o.ecn {
+        if addr.is_ipv6() {
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 1)
+                .map_err(opt_err("IPV6_RECVTCLASS", ""))?;
+            let _ = setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1);
+        } else {
+            setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
+                .map_err(opt_err("IP_RECVTOS", ""))?;
+        }
     }
     if o.nonblocking {
         sock.set_nonblocking(true).map_err(opt_err("O_NONBLOCK", ""))?;
@@ -173,6 +199,8 @@ mod tests {
             busy_poll: None,
             timestamps: false,
             gro: false,
+            pktinfo: false,
+            ecn: false,
             rxq_ovfl: false,
             nonblocking: true,
             read_timeout: None,

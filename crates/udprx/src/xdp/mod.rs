@@ -127,7 +127,7 @@ pub(crate) fn resolve_iface(addr: SocketAddr, iface: Option<&str>) -> Result<(St
         Some(n) => n.to_string(),
         None if addr.ip().is_unspecified() => {
             return Err(Error::Config(format!(
-                "--method xdp on the unspecified address {} needs --iface NAME",
+                "method xdp on the unspecified address {} needs `iface(Some(name))`",
                 addr.ip()
             )));
         }
@@ -136,7 +136,7 @@ pub(crate) fn resolve_iface(addr: SocketAddr, iface: Option<&str>) -> Result<(St
             Ok(None) => {
                 return Err(xdp_err(format!(
                     "address {} is not on any interface of this network namespace: bind to an \
-                     address of the receiving interface or name it with --iface",
+                     address of the receiving interface or name it with `iface(Some(name))`",
                     addr.ip()
                 )));
             }
@@ -195,7 +195,7 @@ impl Attachment {
         let rx_queues = netlink::rx_queues(&iface);
         if r.kind == Kind::Redirect && r.queues > rx_queues {
             return Err(Error::Config(format!(
-                "--sockets {} asks for AF_XDP sockets on queues 0..{}, but {iface} has {rx_queues} \
+                "`sockets` {} asks for AF_XDP sockets on queues 0..{}, but {iface} has {rx_queues} \
                  receive queue(s)",
                 r.queues,
                 r.queues - 1
@@ -205,15 +205,17 @@ impl Attachment {
         if let Some(h) = holder(ifindex)? {
             if !r.force {
                 return Err(xdp_err(format!(
-                    "{iface} already has an {h} attached; refusing to replace it (pass --force to \
+                    "{iface} already has an {h} attached; refusing to replace it (pass `force(true)` to \
                      detach it and take the hook)"
                 )));
             }
             clear(ifindex)?;
             if let Some(still) = holder(ifindex)? {
-                return Err(xdp_err(format!("--force could not detach the {still} from {iface}")));
+                return Err(xdp_err(format!(
+                    "`force(true)` could not detach the {still} from {iface}"
+                )));
             }
-            replaced = Some(format!("detached {h} (--force)"));
+            replaced = Some(format!("detached {h} (force)"));
         }
         let (map, name) = match r.kind {
             Kind::Redirect => {
@@ -281,7 +283,7 @@ impl Attachment {
 fn busy(iface: &str, ifindex: u32) -> Error {
     let who = holder(ifindex).ok().flatten().unwrap_or_else(|| "XDP program".into());
     xdp_err(format!(
-        "{iface} already has an {who} attached (it appeared while this run set up); pass --force \
+        "{iface} already has an {who} attached (it appeared while this run set up); pass `force(true)` \
          to replace it"
     ))
 }
@@ -289,7 +291,7 @@ fn busy(iface: &str, ifindex: u32) -> Error {
 fn xsk_err(e: xsk::XskError, iface: &str, queue: u32) -> Error {
     match e {
         xsk::XskError::Socket(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => xdp_err(
-            "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS); use another --method".into(),
+            "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS); use another `method`".into(),
         ),
         xsk::XskError::Socket(e) if e.raw_os_error() == Some(libc::EPERM) => {
             xdp_err(format!("creating an AF_XDP socket: {e}: needs CAP_NET_RAW (run as root)"))

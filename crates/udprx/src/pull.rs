@@ -1,0 +1,292 @@
+//! The pull API: a receiver you own and call from your own loop or event loop.
+//!
+//! [`Receiver::into_pull`](crate::Receiver::into_pull) turns a built receiver into one
+//! [`PullReceiver`] per socket. Each [`PullReceiver::recv_batch`] makes one receive call of the
+//! method (`recvfrom`/`recvmsg`, `recvmmsg`, or one io_uring wait and completion drain) and
+//! returns the same zero-copy [`Batch`] a [`Handler`](crate::Handler) gets. The threaded engine
+//! ([`Receiver::run`](crate::Receiver::run)) is this same call in a loop, one pinned thread per
+//! socket.
+//!
+//! ```
+//! use std::net::UdpSocket;
+//! use udprx::{Method, Receiver};
+//!
+//! let rx = Receiver::builder("127.0.0.1:0".parse()?).method(Method::Recvmmsg).build()?;
+//! let addr = rx.local_addr();
+//! let mut pull = rx.into_pull()?.remove(0);
+//! pull.set_nonblocking(true);
+//! let err = pull.recv_batch().unwrap_err();
+//! assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+//! UdpSocket::bind("127.0.0.1:0")?.send_to(b"hello", addr)?;
+//! pull.set_nonblocking(false); // waits up to the idle interval (100 ms by default)
+//! let batch = pull.recv_batch()?;
+//! assert_eq!(batch.get(0).unwrap().payload, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use socket2::Socket;
+use udpprobe::{Clock, now_ns};
+
+use crate::batch::Batch;
+use crate::error::Error;
+use crate::method::recvfrom::Recvfrom;
+use crate::method::recvmmsg::Recvmmsg;
+use crate::method::uring::{self, Failure, Op, Uring};
+use crate::method::{LoopConfig, Method};
+use crate::sys::reply::{DEFAULT_REPLY_SLOT, Replier};
+
+/// What the kernel reported to a [`PullReceiver`] so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecvCounters {
+    /// The socket's cumulative drop counter: SO_RXQ_OVFL as last carried by a datagram, or in
+    /// lean mode SO_MEMINFO read at most once per idle interval; `None` when neither was read
+    /// (plain `recvfrom`, `uring-recv` without lean).
+    pub kernel_drops: Option<u32>,
+    /// io_uring: completions that found the buffer ring empty (ENOBUFS; the datagrams stay
+    /// queued in the socket and the re-armed request takes them).
+    pub enobufs: u64,
+    /// io_uring: times the multishot request was re-armed.
+    pub rearms: u64,
+    /// io_uring: NAPI busy polling is registered on the ring.
+    pub napi: bool,
+}
+
+/// The method's state.
+enum Inner {
+    Recvfrom(Recvfrom),
+    Recvmmsg(Recvmmsg),
+    Uring(Box<Uring>),
+}
+
+/// A receiver you drive: one socket, one method, [`recv_batch`](Self::recv_batch) per call.
+///
+/// Made by [`Receiver::into_pull`](crate::Receiver::into_pull), with the builder's method,
+/// batch, buffer, ring and option settings. Blocking by default: a call waits at most the
+/// builder's [`idle_interval`](crate::ReceiverBuilder::idle_interval) and then returns
+/// `WouldBlock`. With [`set_nonblocking(true)`](Self::set_nonblocking) it never waits and
+/// returns `WouldBlock` at once when nothing is queued; wait for readiness of
+/// [`as_fd`](AsFd::as_fd) (epoll, mio, tokio's `AsyncFd`) and call again until `WouldBlock`.
+///
+/// A `PullReceiver` is not `Send`: its io_uring ring may only be driven by the thread that
+/// created it (SINGLE_ISSUER), so make it on the thread that uses it. The socket closes when it
+/// is dropped.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rx = udprx::Receiver::builder("127.0.0.1:9000".parse()?).build()?;
+/// let mut pull = rx.into_pull()?.remove(0);
+/// loop {
+///     match pull.recv_batch() {
+///         Ok(batch) => {
+///             for d in batch.iter() {
+///                 println!("{} bytes from {}", d.payload.len(), d.source);
+///             }
+///         }
+///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {} // idle: do other work
+///         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+///         Err(e) => return Err(e.into()),
+///     }
+/// }
+/// # }
+/// ```
+pub struct PullReceiver {
+    /// Dropped first: the ring's requests refer to the socket.
+    inner: Inner,
+    socket: Arc<OwnedFd>,
+    fd: RawFd,
+    index: usize,
+    method: Method,
+    nonblocking: bool,
+    batch: usize,
+    counters: RecvCounters,
+    failure: Failure,
+    local_addr: SocketAddr,
+    /// Lean: read SO_MEMINFO at most once per `drops_every_ns` (and when a wait ends empty).
+    lean: bool,
+    drops_every_ns: u64,
+    /// When SO_MEMINFO was last read (0: never).
+    last_drops_ns: u64,
+}
+
+impl std::fmt::Debug for PullReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullReceiver")
+            .field("fd", &self.fd)
+            .field("index", &self.index)
+            .field("method", &self.method)
+            .field("nonblocking", &self.nonblocking)
+            .field("local_addr", &self.local_addr)
+            .field("counters", &self.counters)
+            .finish()
+    }
+}
+
+impl PullReceiver {
+    /// Sets up `method` (resolved, a socket method) on `socket`. For io_uring the ring is made
+    /// here, on the calling thread.
+    pub(crate) fn new(
+        socket: Socket,
+        index: usize,
+        method: Method,
+        cfg: &LoopConfig,
+    ) -> Result<PullReceiver, Error> {
+        let local_addr = crate::sys::socket::local_addr(&socket)?;
+        let socket: Arc<OwnedFd> = Arc::new(socket.into());
+        let fd = socket.as_raw_fd();
+        let mut counters = RecvCounters::default();
+        let inner = match method {
+            Method::Recvfrom => Inner::Recvfrom(Recvfrom::new(cfg)),
+            Method::Recvmmsg => Inner::Recvmmsg(Recvmmsg::new(cfg)),
+            Method::Uring | Method::Auto => {
+                Inner::Uring(Box::new(Uring::new(fd, cfg, Op::RecvMsg, &mut counters)?))
+            }
+            Method::UringRecv => {
+                Inner::Uring(Box::new(Uring::new(fd, cfg, Op::Recv, &mut counters)?))
+            }
+            Method::Xdp | Method::XdpDrop => {
+                return Err(Error::Config(format!(
+                    "method {method} has no pull receiver: its datagrams arrive in AF_XDP \
+                     rings, not on a UDP socket; use Receiver::run"
+                )));
+            }
+        };
+        Ok(PullReceiver {
+            inner,
+            socket,
+            fd,
+            index,
+            method: if method == Method::Auto { Method::Uring } else { method },
+            nonblocking: cfg.spin,
+            batch: cfg.batch,
+            counters,
+            failure: Failure { call: "recv", unsupported: false },
+            local_addr,
+            lean: cfg.lean,
+            drops_every_ns: cfg.idle_ns,
+            last_drops_ns: 0,
+        })
+    }
+
+    /// Receives the next batch: one receive call of the method, zero-copy.
+    ///
+    /// The batch borrows the receiver's buffers until it is dropped (for io_uring, its buffers
+    /// go back to the kernel at the next call). Never empty. Errors: `WouldBlock` when nothing
+    /// arrived (at once in non-blocking mode, after the idle interval otherwise),
+    /// `Interrupted` when a signal cut the wait; anything else is the kernel's answer to the
+    /// receive call.
+    #[inline]
+    pub fn recv_batch(&mut self) -> io::Result<Batch<'_>> {
+        let flags = if self.nonblocking { libc::MSG_DONTWAIT } else { 0 };
+        let r = match &mut self.inner {
+            Inner::Recvfrom(r) => r.recv(self.fd, self.index, flags, &mut self.counters),
+            Inner::Recvmmsg(r) => r.recv(self.fd, self.index, flags, &mut self.counters),
+            Inner::Uring(u) => {
+                u.recv(self.index, self.nonblocking, &mut self.counters, &mut self.failure)
+            }
+        };
+        if !self.lean {
+            return r;
+        }
+        // Lean: no datagram carries the drop counter, so read it (one system call) at most once
+        // per idle interval, and when a wait ended empty.
+        let now = match &r {
+            Ok(b) => b.rx_ns,
+            Err(_) => now_ns(Clock::Monotonic),
+        };
+        if now.saturating_sub(self.last_drops_ns) < self.drops_every_ns {
+            return r;
+        }
+        self.last_drops_ns = now.max(1);
+        if let Some(d) = crate::sys::socket::meminfo_drops(self.fd) {
+            self.counters.kernel_drops = Some(d);
+        }
+        r.map(|mut b| {
+            b.kernel_drops = self.counters.kernel_drops;
+            b
+        })
+    }
+
+    /// In non-blocking mode [`recv_batch`](Self::recv_batch) never waits (`MSG_DONTWAIT`, or
+    /// an io_uring enter without waiting). The default comes from the builder's
+    /// [`spin`](crate::ReceiverBuilder::spin) (off).
+    pub fn set_nonblocking(&mut self, on: bool) {
+        self.nonblocking = on;
+    }
+
+    /// True in non-blocking mode.
+    pub fn is_nonblocking(&self) -> bool {
+        self.nonblocking
+    }
+
+    /// The method this receiver runs (never `Auto`).
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The socket's index in its receiver (the `socket` of every batch).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// What the kernel reported so far (drops, io_uring ring exhaustion and re-arms).
+    pub fn counters(&self) -> RecvCounters {
+        self.counters
+    }
+
+    /// A [`Replier`] sending through this receiver's socket, with room for one batch of
+    /// queued replies.
+    pub fn replier(&self) -> io::Result<Replier> {
+        Replier::from_shared(self.socket.clone(), self.batch.clamp(1, 1024), DEFAULT_REPLY_SLOT)
+    }
+
+    /// The UDP socket (whatever the method). For readiness use [`as_fd`](AsFd::as_fd), which
+    /// is the io_uring ring's descriptor in some modes.
+    pub fn socket(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    /// The error the threaded engine reports for a failed [`recv_batch`](Self::recv_batch).
+    pub(crate) fn engine_error(&self, source: io::Error) -> Error {
+        match &self.inner {
+            Inner::Uring(_) if self.failure.unsupported => Error::UringUnavailable(format!(
+                "multishot {} refused (EINVAL): kernel without IORING_RECV_MULTISHOT",
+                if self.method == Method::UringRecv { "recv" } else { "recvmsg" }
+            )),
+            Inner::Uring(_) => Error::Recv { socket: self.index, call: self.failure.call, source },
+            Inner::Recvfrom(r) => Error::Recv { socket: self.index, call: r.call(), source },
+            Inner::Recvmmsg(_) => Error::Recv { socket: self.index, call: "recvmmsg", source },
+        }
+    }
+}
+
+/// The descriptor to wait on for readiness (readable = [`PullReceiver::recv_batch`] has
+/// something): the UDP socket for `recvfrom` and `recvmmsg`. For io_uring it is the socket too
+/// when the ring runs with DEFER_TASKRUN (the default): completions are only produced when this
+/// thread enters the ring, and until then the datagrams wait, readable, in the socket. When
+/// the kernel refused DEFER_TASKRUN (or `uring_defer_taskrun(false)`), completions may be
+/// produced while the thread sleeps elsewhere, so it is the ring's descriptor, readable when
+/// completions are waiting.
+impl AsFd for PullReceiver {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.inner {
+            Inner::Uring(u) if u.mode() != uring::RingMode::Deferred => u.ring_fd(),
+            _ => self.socket.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for PullReceiver {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
