@@ -12,7 +12,7 @@
 use super::noise::{NoiseSample, trial_noise};
 use super::topology::{self, Topology};
 use super::{
-    CellResult, CellSpec, CpuSplit, Error, Fanout, Latency, RecvMethod, Result, SnmpDelta,
+    CellResult, CellSpec, CpuSplit, Error, Fanout, Latency, Result, SnmpDelta,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +30,7 @@ const DRAIN: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone, Copy)]
 pub struct UdprxPath {
     /// Receive method.
-    pub method: RecvMethod,
+    pub method: Method,
     /// Fan-out.
     pub fanout: Fanout,
     /// UDP_GRO.
@@ -40,17 +40,6 @@ pub struct UdprxPath {
     /// XDP rows on veth: turn threaded NAPI on and pin its thread to the receiver's core (the
     /// XDP counterpart of RPS); otherwise XDP runs in the sender's softirq.
     pub threaded_napi: bool,
-}
-
-fn method(m: RecvMethod) -> Method {
-    match m {
-        RecvMethod::Recvfrom => Method::Recvfrom,
-        RecvMethod::Recvmmsg => Method::Recvmmsg,
-        RecvMethod::Uring => Method::Uring,
-        RecvMethod::Xdp => Method::Xdp,
-        RecvMethod::XdpDrop => Method::XdpDrop,
-        RecvMethod::UringRecv => Method::UringRecv,
-    }
 }
 
 /// Per-CPU counters sampled around a cell.
@@ -276,7 +265,7 @@ pub fn run_udprx_watched(
     };
     let setup = serde_json::json!({
         "bench_row": spec.row,
-        "method": path.method.name(),
+        "method": path.method.as_str(),
         "fanout": path.fanout.name(),
         "sockets": sockets,
         "gro": path.gro,
@@ -309,7 +298,7 @@ pub fn run_udprx_watched(
                         .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
                 }
                 Receiver::builder(bind)
-                    .method(method(path.method))
+                    .method(path.method)
                     .sockets(sockets)
                     .steer(steer)
                     .cpus(spec.receiver_cpus.clone())
@@ -414,7 +403,7 @@ pub fn run_udprx_watched(
     let summary = report.summary();
     // xdp-drop hands no payload to user space: its count is the program's counter.
     let received =
-        if path.method == RecvMethod::XdpDrop { report.totals.datagrams } else { summary.received };
+        if path.method == Method::XdpDrop { report.totals.datagrams } else { summary.received };
     let snmp = delta.as_ref().map(snmp_of);
     // On loopback the counters are the whole host's (other programs too): only the sockets'
     // own drop counts are used there; in the benchmark's namespace both agree.

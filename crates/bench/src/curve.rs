@@ -893,7 +893,7 @@ mod tests {
     use super::*;
     use crate::noise::TrialNoise;
     use crate::plan::{Selection, Size, rows};
-    use crate::{CellSpec, CpuSplit, Receiver, RecvMethod, SockOpts};
+    use crate::{CellSpec, CpuSplit, Receiver, Method, SockOpts};
 
     /// A synthetic receiver: each method has a capacity; past it the received rate collapses
     /// linearly (receive livelock) down to `floor` of the capacity; the unpaced sender offers
@@ -908,15 +908,15 @@ mod tests {
 
     fn capacity(row: &Row) -> f64 {
         match row.receiver {
-            Receiver::Udprx { method: RecvMethod::Recvfrom, .. } => 200_000.0,
-            Receiver::Udprx { method: RecvMethod::Recvmmsg, .. } => 500_000.0,
+            Receiver::Udprx { method: Method::Recvfrom, .. } => 200_000.0,
+            Receiver::Udprx { method: Method::Recvmmsg, .. } => 500_000.0,
             _ => 505_000.0,
         }
     }
 
     fn cost(row: &Row) -> f64 {
         match row.receiver {
-            Receiver::Udprx { method: RecvMethod::Recvfrom, .. } => 1500.0,
+            Receiver::Udprx { method: Method::Recvfrom, .. } => 1500.0,
             _ => 1000.0,
         }
     }
@@ -1032,7 +1032,7 @@ mod tests {
         }
     }
 
-    fn by_method(run: &CurveRun, m: RecvMethod) -> &Series {
+    fn by_method(run: &CurveRun, m: Method) -> &Series {
         run.series
             .iter()
             .find(|s| matches!(s.row.receiver, Receiver::Udprx { method, .. } if method == m))
@@ -1090,7 +1090,7 @@ mod tests {
             .unwrap();
         let settings = vec!["current".to_string()];
         let v = crate::answer::verdicts(&run, &settings);
-        let find = |a: RecvMethod, b: RecvMethod, f: crate::answer::Figure| {
+        let find = |a: Method, b: Method, f: crate::answer::Figure| {
             let (sa, sb) = (by_method(&run, a), by_method(&run, b));
             v.iter()
                 .find(|x| {
@@ -1113,16 +1113,16 @@ mod tests {
         };
         use crate::answer::Figure;
         use verdict::Call;
-        assert_eq!(find(RecvMethod::Recvmmsg, RecvMethod::Recvfrom, Figure::Peak), Call::Faster);
-        assert_eq!(find(RecvMethod::Recvfrom, RecvMethod::Recvmmsg, Figure::Cpu), Call::Slower);
-        assert_eq!(find(RecvMethod::Recvmmsg, RecvMethod::Recvfrom, Figure::Ndr), Call::Faster);
+        assert_eq!(find(Method::Recvmmsg, Method::Recvfrom, Figure::Peak), Call::Faster);
+        assert_eq!(find(Method::Recvfrom, Method::Recvmmsg, Figure::Cpu), Call::Slower);
+        assert_eq!(find(Method::Recvmmsg, Method::Recvfrom, Figure::Ndr), Call::Faster);
         assert_eq!(
-            find(RecvMethod::Uring, RecvMethod::Recvmmsg, Figure::Ndr),
+            find(Method::Uring, Method::Recvmmsg, Figure::Ndr),
             Call::Indistinguishable
         );
         // 505k vs 500k: 1%, inside the margin.
         assert_eq!(
-            find(RecvMethod::Uring, RecvMethod::Recvmmsg, Figure::Peak),
+            find(Method::Uring, Method::Recvmmsg, Figure::Peak),
             Call::Indistinguishable
         );
         // Adaptive repetitions narrowed the headline intervals to the target or ran out.

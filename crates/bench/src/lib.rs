@@ -42,6 +42,7 @@ pub mod verdict;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+pub use udprx::Method;
 
 /// What can go wrong in a benchmark run.
 #[derive(Debug, thiserror::Error)]
@@ -86,61 +87,19 @@ impl Error {
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A udprx receive method (the engine's `Method`, minus `Auto`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecvMethod {
-    /// One `recvfrom` per datagram: the baseline.
-    Recvfrom,
-    /// Batched `recvmmsg`.
-    Recvmmsg,
-    /// io_uring multishot recvmsg with a provided-buffer ring.
-    Uring,
-    /// AF_XDP socket fed by an XDP redirect program (root, veth topology).
-    Xdp,
-    /// XDP count-and-drop: the driver-level ceiling (root, veth topology).
-    #[serde(rename = "xdp-drop")]
-    XdpDrop,
-    /// io_uring multishot recv (payload only: no source address, no control messages).
-    #[serde(rename = "uring-recv")]
-    UringRecv,
-}
+/// The XDP receive methods, run where AF_XDP is available (root, the veth topology); the
+/// socket methods are [`Method::ALL`].
+pub const XDP_METHODS: [Method; 2] = [Method::Xdp, Method::XdpDrop];
 
-impl RecvMethod {
-    /// Every method, in report order.
-    pub const ALL: [RecvMethod; 4] =
-        [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring, RecvMethod::UringRecv];
-
-    /// The XDP paths, run where AF_XDP is available (root, the veth topology).
-    pub const XDP: [RecvMethod; 2] = [RecvMethod::Xdp, RecvMethod::XdpDrop];
-
-    /// True for `xdp` and `xdp-drop`.
-    pub fn is_xdp(self) -> bool {
-        matches!(self, RecvMethod::Xdp | RecvMethod::XdpDrop)
-    }
-
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            RecvMethod::Recvfrom => "recvfrom",
-            RecvMethod::Recvmmsg => "recvmmsg",
-            RecvMethod::Uring => "uring",
-            RecvMethod::Xdp => "xdp",
-            RecvMethod::XdpDrop => "xdp-drop",
-            RecvMethod::UringRecv => "uring-recv",
-        }
-    }
-
-    /// Parses a command-line name.
-    pub fn parse(s: &str) -> Result<RecvMethod> {
-        RecvMethod::ALL.into_iter().chain(RecvMethod::XDP).find(|m| m.name() == s).ok_or_else(
-            || {
-                Error::BadInput(format!(
-                    "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv, \
-                     xdp, xdp-drop)"
-                ))
-            },
-        )
+/// Parses a method named on the bench command line: any concrete engine [`Method`] (`auto` is
+/// refused: a bench row measures one named path).
+pub fn parse_method(s: &str) -> Result<Method> {
+    match s.parse::<Method>() {
+        Ok(m) if m != Method::Auto => Ok(m),
+        _ => Err(Error::BadInput(format!(
+            "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv, \
+             xdp, xdp-drop)"
+        ))),
     }
 }
 
@@ -283,13 +242,13 @@ impl PeerKind {
 }
 
 /// Who receives in a row: a udprx path or a reference program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Receiver {
     /// A udprx receive path.
     Udprx {
         /// Receive method.
-        method: RecvMethod,
+        method: Method,
         /// Fan-out.
         fanout: Fanout,
         /// UDP_GRO on the receiving sockets.
@@ -305,7 +264,7 @@ pub enum Receiver {
 }
 
 /// One row of the report: a scenario and a receiver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Row {
     /// The traffic.
     pub scenario: Scenario,
@@ -315,7 +274,7 @@ pub struct Row {
 
 impl Row {
     /// A udprx row.
-    pub fn udprx(scenario: Scenario, method: RecvMethod, fanout: Fanout, gro: bool) -> Row {
+    pub fn udprx(scenario: Scenario, method: Method, fanout: Fanout, gro: bool) -> Row {
         Row { scenario, receiver: Receiver::Udprx { method, fanout, gro, spin: false } }
     }
 
@@ -323,7 +282,7 @@ impl Row {
     pub fn path_label(&self, sockets: usize) -> String {
         match self.receiver {
             Receiver::Udprx { method, fanout, gro, spin } => {
-                let mut s = method.name().to_string();
+                let mut s = method.as_str().to_string();
                 match fanout {
                     Fanout::One => s.push_str(" 1×"),
                     f => s.push_str(&format!(" {sockets}×{}", f.name())),
@@ -523,8 +482,8 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for m in RecvMethod::ALL {
-            assert_eq!(RecvMethod::parse(m.name()).unwrap(), m);
+        for m in Method::ALL.into_iter().chain(XDP_METHODS) {
+            assert_eq!(parse_method(m.as_str()).unwrap(), m);
         }
         for f in Fanout::ALL {
             assert_eq!(Fanout::parse(f.name()).unwrap(), f);
@@ -532,12 +491,13 @@ mod tests {
         for s in Scenario::ALL {
             assert_eq!(Scenario::parse(s.name()).unwrap(), s);
         }
-        assert!(RecvMethod::parse("epoll").unwrap_err().is_bad_input());
+        assert!(parse_method("epoll").unwrap_err().is_bad_input());
+        assert!(parse_method("auto").unwrap_err().is_bad_input());
     }
 
     #[test]
     fn labels() {
-        let r = Row::udprx(Scenario::Gso, RecvMethod::Recvmmsg, Fanout::Hash, true);
+        let r = Row::udprx(Scenario::Gso, Method::Recvmmsg, Fanout::Hash, true);
         assert_eq!(r.label(2), "gso recvmmsg 2×hash +gro");
         let p = Row {
             scenario: Scenario::Classic,

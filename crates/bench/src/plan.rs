@@ -2,7 +2,7 @@
 //! and the rotation that interleaves them. What is measured at each row is decided by
 //! [`super::curve`].
 
-use super::{CellResult, CellSpec, Fanout, PeerKind, RecvMethod, Row, Scenario, SockOpts};
+use super::{CellResult, CellSpec, Fanout, PeerKind, Method, Row, Scenario, SockOpts};
 use serde::{Deserialize, Serialize};
 
 /// How much to run.
@@ -25,7 +25,7 @@ pub struct Selection {
     /// Matrix size.
     pub size: Size,
     /// Only these methods (empty: all).
-    pub methods: Vec<RecvMethod>,
+    pub methods: Vec<Method>,
     /// Only these fan-outs (empty: all).
     pub fanouts: Vec<Fanout>,
     /// Only these scenarios (empty: all).
@@ -43,7 +43,7 @@ pub struct Selection {
 
 /// The rows of a selection, in report order. Empty when the filters exclude everything.
 pub fn rows(sel: &Selection) -> Vec<Row> {
-    let keep_m = |m: &RecvMethod| sel.methods.is_empty() || sel.methods.contains(m);
+    let keep_m = |m: &Method| sel.methods.is_empty() || sel.methods.contains(m);
     let keep_f = |f: &Fanout| sel.fanouts.is_empty() || sel.fanouts.contains(f);
     let keep_s = |s: &Scenario| sel.scenarios.is_empty() || sel.scenarios.contains(s);
     let mut out = Vec::new();
@@ -51,11 +51,11 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
         let first = out.len();
         // uring-recv trades the source address and control messages away; it joins the
         // default and quick plans only when named in --methods (always in --full).
-        let explicit = |m: &RecvMethod| sel.methods.contains(m);
-        for method in RecvMethod::ALL
+        let explicit = |m: &Method| sel.methods.contains(m);
+        for method in Method::ALL
             .iter()
             .filter(|m| keep_m(m))
-            .filter(|m| **m != RecvMethod::UringRecv || sel.size == Size::Full || explicit(m))
+            .filter(|m| **m != Method::UringRecv || sel.size == Size::Full || explicit(m))
         {
             for fanout in Fanout::ALL.iter().filter(|f| keep_f(f)) {
                 let (m, f, s) = (*method, *fanout, *scenario);
@@ -65,12 +65,12 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                     // is the one-socket rows.
                     (Size::Default | Size::Quick, Scenario::Classic) => {
                         f == Fanout::One
-                            || (m == RecvMethod::Recvmmsg
+                            || (m == Method::Recvmmsg
                                 && (sel.size == Size::Default || f == Fanout::Hash))
                     }
                     // A few flows: fan-out has little to spread; with GRO the receiver takes
                     // whole buffers (without it the receive core livelocks in segmentation).
-                    (Size::Default, Scenario::Gso) => f == Fanout::One && m != RecvMethod::Recvfrom,
+                    (Size::Default, Scenario::Gso) => f == Fanout::One && m != Method::Recvfrom,
                     (Size::Quick, Scenario::Gso) => false,
                 };
                 if !wanted {
@@ -80,7 +80,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                 // request, or in --full, the classic one).
                 // uring-recv reads no control messages, so it cannot take GRO buffers: it
                 // receives the GSO flood segmented, like the bare C peers.
-                let gro_variants: &[bool] = if m == RecvMethod::UringRecv {
+                let gro_variants: &[bool] = if m == Method::UringRecv {
                     &[false]
                 } else if sel.size == Size::Full || (s == Scenario::Classic && sel.gro_everywhere) {
                     &[false, true]
@@ -110,7 +110,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
         }
         if sel.xdp && *scenario == Scenario::Classic && keep_f(&Fanout::One) {
             // One AF_XDP socket on the veth's single queue; the ceiling row beside it.
-            for m in RecvMethod::XDP.iter().filter(|m| keep_m(m)) {
+            for m in super::XDP_METHODS.iter().filter(|m| keep_m(m)) {
                 out.push(Row::udprx(*scenario, *m, Fanout::One, false));
             }
         }
@@ -247,7 +247,7 @@ mod tests {
         assert!(labels.contains(&"classic xdp 1×".to_string()), "{labels:?}");
         assert!(labels.contains(&"classic xdp-drop 1×".to_string()), "{labels:?}");
         assert!(!labels.iter().any(|l| l.starts_with("gso xdp")), "{labels:?}");
-        s.methods = vec![RecvMethod::XdpDrop];
+        s.methods = vec![Method::XdpDrop];
         let labels: Vec<String> = rows(&s).iter().map(|r| r.label(2)).collect();
         assert_eq!(labels, ["classic xdp-drop 1×"]);
     }
@@ -281,16 +281,14 @@ mod tests {
         assert_eq!(f.len(), 3 * 3 * 2 * 2 + 3 * 2 + 4, "{f:?}");
         // Named, uring-recv joins the default plan (one socket, no GRO, both scenarios).
         let mut named = sel(Size::Default);
-        named.methods = vec![RecvMethod::UringRecv];
+        named.methods = vec![Method::UringRecv];
         let n = rows(&named);
         assert_eq!(n.len(), 2, "{n:?}");
         assert!(n.iter().all(|r| matches!(
             r.receiver,
-            Receiver::Udprx { method: RecvMethod::UringRecv, gro: false, fanout: Fanout::One, .. }
+            Receiver::Udprx { method: Method::UringRecv, gro: false, fanout: Fanout::One, .. }
         )));
-        let mut u = d.clone();
-        u.sort();
-        u.dedup();
+        let u: std::collections::HashSet<Row> = d.iter().copied().collect();
         assert_eq!(u.len(), d.len());
         assert!(
             d.iter()
@@ -302,11 +300,11 @@ mod tests {
     #[test]
     fn filters_can_empty_the_plan() {
         let mut s = sel(Size::Default);
-        s.methods = vec![RecvMethod::Uring];
+        s.methods = vec![Method::Uring];
         assert!(
             rows(&s)
                 .iter()
-                .all(|r| matches!(r.receiver, Receiver::Udprx { method: RecvMethod::Uring, .. }))
+                .all(|r| matches!(r.receiver, Receiver::Udprx { method: Method::Uring, .. }))
         );
         s.scenarios = vec![Scenario::Gso];
         s.fanouts = vec![Fanout::Hash];

@@ -119,7 +119,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     let mut notes = Vec::new();
     let size = opts.size.unwrap_or(Size::Default);
     let methods =
-        opts.methods.iter().map(|m| super::RecvMethod::parse(m)).collect::<Result<Vec<_>>>()?;
+        opts.methods.iter().map(|m| super::parse_method(m)).collect::<Result<Vec<_>>>()?;
     let fanouts =
         opts.fanouts.iter().map(|m| super::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
     let scenarios =
@@ -300,8 +300,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         && (selection.fanouts.is_empty() || selection.fanouts.contains(&super::Fanout::One))
     {
         let keep =
-            |m: &super::RecvMethod| selection.methods.is_empty() || selection.methods.contains(m);
-        let labels: Vec<String> = super::RecvMethod::XDP
+            |m: &super::Method| selection.methods.is_empty() || selection.methods.contains(m);
+        let labels: Vec<String> = super::XDP_METHODS
             .iter()
             .filter(|m| keep(m))
             .map(|m| {
