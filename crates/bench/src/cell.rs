@@ -11,9 +11,7 @@
 
 use super::noise::{NoiseSample, trial_noise};
 use super::topology::{self, Topology};
-use super::{
-    CellResult, CellSpec, CpuSplit, Error, Fanout, Latency, Result, SnmpDelta,
-};
+use super::{CellResult, CellSpec, CpuSplit, Error, Fanout, Result, SnmpDelta};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -446,13 +444,7 @@ pub fn run_udprx_watched(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .map(|(b, a)| trial_noise(&b, &a, &spec.receiver_cpus, window));
-    let latency = summary.latency_ns.map(|l| Latency {
-        p50_ns: l[0],
-        p90_ns: l[1],
-        p99_ns: l[2],
-        p999_ns: l[3],
-        max_ns: l[5],
-    });
+    let latency = summary.latency_ns;
     Ok(CellResult {
         sent: flood.packets,
         received,

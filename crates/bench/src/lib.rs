@@ -344,19 +344,48 @@ pub struct CellSpec {
     pub sockopts: SockOpts,
 }
 
-/// Latency percentiles in nanoseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    /// Median.
-    pub p50_ns: u64,
-    /// 90th percentile.
-    pub p90_ns: u64,
-    /// 99th percentile.
-    pub p99_ns: u64,
-    /// 99.9th percentile.
-    pub p999_ns: u64,
-    /// Largest value seen.
-    pub max_ns: u64,
+/// Latency percentiles in nanoseconds: the statistics layer's percentile set.
+pub use udprx_stats::report::Percentiles as Latency;
+
+/// How the bench report writes a latency percentile set: `{p50_ns, p90_ns, p99_ns, p999_ns,
+/// max_ns}` (the fields the bench shows), for `#[serde(with = "latency_json")]` on an
+/// `Option<Latency>`.
+pub mod latency_json {
+    use super::Latency;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Ns {
+        p50_ns: u64,
+        p90_ns: u64,
+        p99_ns: u64,
+        p999_ns: u64,
+        max_ns: u64,
+    }
+
+    /// Writes the set's bench fields.
+    pub fn serialize<S: Serializer>(l: &Option<Latency>, s: S) -> Result<S::Ok, S::Error> {
+        l.map(|l| Ns {
+            p50_ns: l.p50,
+            p90_ns: l.p90,
+            p99_ns: l.p99,
+            p999_ns: l.p999,
+            max_ns: l.max,
+        })
+        .serialize(s)
+    }
+
+    /// Reads them back (the fields the bench does not write read as 0).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Latency>, D::Error> {
+        Ok(Option::<Ns>::deserialize(d)?.map(|n| Latency {
+            p50: n.p50_ns,
+            p90: n.p90_ns,
+            p99: n.p99_ns,
+            p999: n.p999_ns,
+            max: n.max_ns,
+            ..Latency::default()
+        }))
+    }
 }
 
 /// Deltas of the receiving namespace's `/proc/net/snmp` Udp counters over a cell.
@@ -413,6 +442,7 @@ pub struct CellResult {
     /// Median per-interval receive rate, when the stats layer measured intervals.
     pub rx_pps_median_interval: Option<f64>,
     /// Latency percentiles (send to application), when measured.
+    #[serde(with = "latency_json")]
     pub latency: Option<Latency>,
     /// `/proc/net/snmp` Udp deltas in the receiving namespace.
     pub snmp: Option<SnmpDelta>,
@@ -493,6 +523,29 @@ mod tests {
         }
         assert!(parse_method("epoll").unwrap_err().is_bad_input());
         assert!(parse_method("auto").unwrap_err().is_bad_input());
+    }
+
+    #[test]
+    fn latency_keeps_its_json_fields() {
+        let c = CellResult {
+            latency: Some(Latency {
+                p50: 1,
+                p90: 2,
+                p99: 3,
+                p999: 4,
+                max: 5,
+                ..Latency::default()
+            }),
+            ..CellResult::default()
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v["latency"],
+            serde_json::json!({"p50_ns": 1, "p90_ns": 2, "p99_ns": 3, "p999_ns": 4, "max_ns": 5})
+        );
+        let back: CellResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back.latency, c.latency);
+        assert!(serde_json::to_value(CellResult::default()).unwrap()["latency"].is_null());
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
                 f.livelock_ratio.map(|r| format!("{r:.2}")).unwrap_or_else(dash),
                 f.app_ns.as_ref().map(ns_text).unwrap_or_else(dash),
                 f.softirq_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),
-                f.latency.map(|l| dur_ns(l.p99_ns)).unwrap_or_else(dash),
+                f.latency.map(|l| dur_ns(l.p99)).unwrap_or_else(dash),
                 s.trials().to_string(),
             ]
         })
@@ -159,18 +159,10 @@ pub fn curve_table(report: &BenchReport, markdown: bool) -> String {
                 continue;
             }
             let med = |f: &dyn Fn(&crate::CellResult) -> f64| median(&p.samples(f)).unwrap_or(0.0);
-            let lat: Vec<f64> = p
-                .trials
-                .iter()
-                .filter_map(|t| t.usable()?.latency)
-                .map(|l| l.p50_ns as f64)
-                .collect();
-            let lat99: Vec<f64> = p
-                .trials
-                .iter()
-                .filter_map(|t| t.usable()?.latency)
-                .map(|l| l.p99_ns as f64)
-                .collect();
+            let lat: Vec<f64> =
+                p.trials.iter().filter_map(|t| t.usable()?.latency).map(|l| l.p50 as f64).collect();
+            let lat99: Vec<f64> =
+                p.trials.iter().filter_map(|t| t.usable()?.latency).map(|l| l.p99 as f64).collect();
             let label = if multi {
                 format!(
                     "[{}] {}",
@@ -288,11 +280,11 @@ fn latency_table(report: &BenchReport, markdown: bool) -> String {
                         p.rate.map(|r| kpps(r as f64)).unwrap_or_else(dash),
                         kpps(c.rx_pps),
                         percent(c.loss_ratio()),
-                        f(lat.p50_ns),
-                        f(lat.p90_ns),
-                        f(lat.p99_ns),
-                        f(lat.p999_ns),
-                        f(lat.max_ns),
+                        f(lat.p50),
+                        f(lat.p90),
+                        f(lat.p99),
+                        f(lat.p999),
+                        f(lat.max),
                     ]
                 }
                 (None, e) => {

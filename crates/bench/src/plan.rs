@@ -2,7 +2,7 @@
 //! and the rotation that interleaves them. What is measured at each row is decided by
 //! [`super::curve`].
 
-use super::{CellResult, CellSpec, Fanout, PeerKind, Method, Row, Scenario, SockOpts};
+use super::{CellResult, CellSpec, Fanout, Method, PeerKind, Row, Scenario, SockOpts};
 use serde::{Deserialize, Serialize};
 
 /// How much to run.

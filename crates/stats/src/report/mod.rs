@@ -8,6 +8,7 @@
 //! `docs/json-schema.json` and checked by a test.
 
 pub mod hist;
+pub mod percentiles;
 pub mod render;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 pub use hist::HistData;
+pub use percentiles::Percentiles;
 
 use crate::kernel::{SoftnetDelta, UdpDelta};
 use crate::stats::{FlowKey, MAX_SERIES, SeqCounts, StatsMode, ThreadStats};
@@ -331,8 +333,8 @@ pub struct Summary {
     pub pps_p99: Option<u64>,
     /// Highest interval rate.
     pub pps_max: Option<u64>,
-    /// One-way latency percentiles p50, p90, p99, p99.9, p99.99 and max, ns.
-    pub latency_ns: Option<[u64; 6]>,
+    /// One-way latency percentiles, ns.
+    pub latency_ns: Option<Percentiles>,
     /// CPU per datagram, ns.
     pub cpu_ns_per_datagram: Option<f64>,
 }
@@ -891,11 +893,7 @@ impl Report {
             pps_min: pps.map(|h| h.min),
             pps_p99: pps.map(|h| h.p99),
             pps_max: pps.map(|h| h.max),
-            latency_ns: self
-                .latency
-                .one_way
-                .as_ref()
-                .map(|h| [h.p50, h.p90, h.p99, h.p999, h.p9999, h.max]),
+            latency_ns: self.latency.one_way.as_ref().map(|h| h.summary),
             cpu_ns_per_datagram: t.cpu_ns_per_datagram,
         }
     }
