@@ -401,6 +401,20 @@ pub struct SnmpDelta {
     pub no_ports: u64,
 }
 
+impl SnmpDelta {
+    /// The four counters of a stats-layer delta (IPv4 and IPv6 summed; a counter that went
+    /// backwards reads 0).
+    pub fn of(d: &udprx_stats::kernel::UdpDelta) -> SnmpDelta {
+        let g = |n: &str| d.get(n).max(0) as u64;
+        SnmpDelta {
+            in_datagrams: g("InDatagrams"),
+            rcvbuf_errors: g("RcvbufErrors"),
+            in_errors: g("InErrors"),
+            no_ports: g("NoPorts"),
+        }
+    }
+}
+
 /// Where the CPU time of a cell went, and how it divides over the received datagrams.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuSplit {
