@@ -114,7 +114,7 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .x_desc("one-way latency (log scale)")
-        .x_label_formatter(&|v| super::report::dur_ns(*v as u64))
+        .x_label_formatter(&|v| udprx_stats::report::render::fmt_ns(*v as u64))
         .draw()
         .map_err(|e| err(file, e))?;
     let names = ["p50", "p90", "p99", "p99.9"];

@@ -3,9 +3,10 @@
 use super::answer::{ns_text, rate_text, ratio_text};
 use super::curve::Series;
 use super::median;
-use super::report::{BenchReport, dur_ns, kpps, percent};
+use super::report::{BenchReport, kpps, percent};
 use super::search::{Bound, Bracket};
 use std::fmt::Write;
+use udprx_stats::report::render::fmt_ns;
 
 /// A chart written next to the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +141,7 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
                 f.livelock_ratio.map(|r| format!("{r:.2}")).unwrap_or_else(dash),
                 f.app_ns.as_ref().map(ns_text).unwrap_or_else(dash),
                 f.softirq_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),
-                f.latency.map(|l| dur_ns(l.p99)).unwrap_or_else(dash),
+                f.latency.map(|l| fmt_ns(l.p99)).unwrap_or_else(dash),
                 s.trials().to_string(),
             ]
         })
@@ -181,8 +182,8 @@ pub fn curve_table(report: &BenchReport, markdown: bool) -> String {
                 format!("{:.0}", med(&|c| c.kernel_drops as f64)),
                 format!("{:.0}", med(&|c| c.cpu.app_ns_per_dgram)),
                 format!("{:.0}", med(&|c| c.cpu.softirq_ns_per_dgram)),
-                median(&lat).map(|v| dur_ns(v as u64)).unwrap_or_else(dash),
-                median(&lat99).map(|v| dur_ns(v as u64)).unwrap_or_else(dash),
+                median(&lat).map(|v| fmt_ns(v as u64)).unwrap_or_else(dash),
+                median(&lat99).map(|v| fmt_ns(v as u64)).unwrap_or_else(dash),
                 n.to_string(),
             ]);
         }
@@ -273,7 +274,7 @@ fn latency_table(report: &BenchReport, markdown: bool) -> String {
                 (Some(c), _) => {
                     let lat = c.latency.unwrap_or_default();
                     let have = c.latency.is_some();
-                    let f = |v: u64| if have { dur_ns(v) } else { dash() };
+                    let f = |v: u64| if have { fmt_ns(v) } else { dash() };
                     vec![
                         setting,
                         s.label.clone(),
@@ -374,7 +375,7 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         e.started_utc,
         e.hostname.as_deref().unwrap_or("?"),
         e.cpu_model,
-        dur_ns((report.wall_s * 1e9) as u64),
+        fmt_ns((report.wall_s * 1e9) as u64),
         if c.interrupted { " **Interrupted: partial results.**" } else { "" }
     );
     let _ = writeln!(o, "**Topology: {}** — {}\n", t.kind.name(), t.bound);

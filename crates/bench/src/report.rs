@@ -194,20 +194,6 @@ pub fn percent(f: f64) -> String {
     if f == 0.0 { "0".into() } else { format!("{:.2}%", f * 100.0) }
 }
 
-/// Nanoseconds to a short human string (`850ns`, `12.3µs`, `4.1ms`).
-pub fn dur_ns(ns: u64) -> String {
-    let n = ns as f64;
-    if n < 1_000.0 {
-        format!("{ns}ns")
-    } else if n < 1_000_000.0 {
-        format!("{:.1}µs", n / 1e3)
-    } else if n < 1e9 {
-        format!("{:.1}ms", n / 1e6)
-    } else {
-        format!("{:.2}s", n / 1e9)
-    }
-}
-
 /// Creates the output directory, refusing (exit 2) before anything runs when it cannot be
 /// written: the nearest existing ancestor must be a directory, and a probe file must be
 /// writable. Directories created here are removed again when the probe fails.
@@ -259,8 +245,6 @@ mod tests {
         assert_eq!(kpps(999.0), "999");
         assert_eq!(kpps(f64::NAN), "0");
         assert_eq!(percent(0.0123), "1.23%");
-        assert_eq!(dur_ns(850), "850ns");
-        assert_eq!(dur_ns(12_300), "12.3µs");
     }
 
     #[test]

@@ -15,7 +15,8 @@ use udprx_stats::measure::{self, Measure};
 use udprx_stats::stats::flow::{DEFAULT_FLOW_BUDGET, check_flow_budget};
 use udprx_stats::stats::{IntervalLine, MAX_INTERVAL, MIN_INTERVAL, StatsMode};
 
-use super::{CliError, parse_bytes, parse_cpus, parse_duration};
+use super::{CliError, parse_bytes, parse_duration};
+use crate::args::{CpuList, parse_cpu_list};
 
 /// How much the final report holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,14 +111,6 @@ pub struct RunArgs {
     /// Sampling frequency of `--profile`, Hz (10..=20000).
     #[arg(long, value_name = "HZ", default_value_t = profile::DEFAULT_FREQ, requires = "profile")]
     pub profile_freq: u32,
-}
-
-/// A parsed `--cpus` value (a newtype so clap takes it as one value, not many).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpuList(pub Vec<usize>);
-
-fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
-    parse_cpus(s).map(CpuList)
 }
 
 /// Refuses an `--interval` the stats layer cannot keep up with (or that says nothing).
