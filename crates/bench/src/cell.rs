@@ -15,7 +15,7 @@ use super::{CellResult, CellSpec, CpuSplit, Error, Fanout, Result, SnmpDelta};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use udprx::{Method, Receiver, Steer};
+use udprx::{Method, Receiver};
 use udprx_stats::kernel::SoftnetSample;
 use udprx_stats::measure::Measure;
 use udprx_stats::report::Report;
@@ -240,11 +240,8 @@ pub fn run_udprx_watched(
     let bind = SocketAddr::new(topo.rx_addr(), 0);
     let secs = spec.secs.max(0.1);
     let interval = Duration::from_secs_f64((secs / 6.0).clamp(0.1, 1.0));
-    let (steer, sockets) = match path.fanout {
-        Fanout::One => (Steer::Hash, 1),
-        Fanout::Hash => (Steer::Hash, spec.sockets.max(1)),
-        Fanout::Cpu => (Steer::Cpu, spec.sockets.max(1)),
-    };
+    let fanout = path.fanout.with_sockets(spec.sockets);
+    let sockets = fanout.sockets;
     let setup = serde_json::json!({
         "bench_row": spec.row,
         "method": path.method.as_str(),
@@ -281,8 +278,7 @@ pub fn run_udprx_watched(
                 }
                 Receiver::builder(bind)
                     .method(path.method)
-                    .sockets(sockets)
-                    .steer(steer)
+                    .fanout(fanout)
                     .cpus(spec.receiver_cpus.clone())
                     .gro(path.gro)
                     .spin(path.spin)

@@ -103,7 +103,10 @@ pub fn parse_method(s: &str) -> Result<Method> {
     }
 }
 
-/// How many sockets receive, and how the kernel spreads datagrams over them.
+/// The fan-out kind of a row: one socket, or the plan's socket count steered by the kernel's
+/// hash or by CPU. The count is the plan's ([`plan::Plan::sockets`]), so rows of runs with
+/// different counts still match; [`Fanout::with_sockets`] gives the engine's
+/// [`udprx::Fanout`], which owns the names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fanout {
@@ -119,25 +122,32 @@ impl Fanout {
     /// Every fan-out, in report order.
     pub const ALL: [Fanout; 3] = [Fanout::One, Fanout::Hash, Fanout::Cpu];
 
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
+    /// The engine's fan-out of this kind with `sockets` sockets (one for [`Fanout::One`]).
+    pub fn with_sockets(self, sockets: usize) -> udprx::Fanout {
         match self {
-            Fanout::One => "one",
-            Fanout::Hash => "hash",
-            Fanout::Cpu => "cpu",
+            Fanout::One => udprx::Fanout::ONE,
+            Fanout::Hash => udprx::Fanout::new(sockets.max(1), udprx::Steer::Hash),
+            Fanout::Cpu => udprx::Fanout::new(sockets.max(1), udprx::Steer::Cpu),
         }
+    }
+
+    /// The kind of an engine fan-out.
+    pub fn of(f: udprx::Fanout) -> Fanout {
+        match (f.is_one(), f.steer) {
+            (true, _) => Fanout::One,
+            (false, udprx::Steer::Hash) => Fanout::Hash,
+            (false, udprx::Steer::Cpu) => Fanout::Cpu,
+        }
+    }
+
+    /// The name used on the command line and in reports (the engine's).
+    pub fn name(self) -> &'static str {
+        self.with_sockets(2).name()
     }
 
     /// Parses a command-line name (`1` is accepted for `one`).
     pub fn parse(s: &str) -> Result<Fanout> {
-        match s {
-            "one" | "1" | "single" => Ok(Fanout::One),
-            "hash" => Ok(Fanout::Hash),
-            "cpu" => Ok(Fanout::Cpu),
-            _ => Err(Error::BadInput(format!(
-                "unknown fan-out {s:?} (expected one of: one, hash, cpu)"
-            ))),
-        }
+        udprx::Fanout::from_name(s, 2).map(Fanout::of).map_err(Error::BadInput)
     }
 }
 

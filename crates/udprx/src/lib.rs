@@ -15,6 +15,7 @@ pub mod batch;
 pub mod cbpf;
 pub mod engine;
 pub mod error;
+pub mod fanout;
 mod method;
 mod sys;
 #[cfg(test)]
@@ -27,4 +28,5 @@ pub use engine::{
     Receiver, ReceiverBuilder, RunOutput, SetupInfo, Steer, StopHandle, ThreadInfo, ThreadResult,
 };
 pub use error::Error;
+pub use fanout::Fanout;
 pub use method::Method;

@@ -191,8 +191,7 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
     let stop = StopHandle::new();
     let mut b = Receiver::builder(a.bind)
         .method(a.method)
-        .sockets(a.sockets)
-        .steer(a.steer)
+        .fanout(udprx::Fanout::new(a.sockets, a.steer))
         .share_port(a.share_port)
         .batch(a.batch)
         .full_batch(a.full_batch)
