@@ -3,7 +3,6 @@
 //! NDR per path with its search bracket; latency percentiles per path at the common paced rate.
 //! Bar charts are horizontal, one bar per path, labelled inside the plot.
 
-use super::markdown::ChartFile;
 use super::report::BenchReport;
 use super::{Error, Latency, Result};
 use plotters::prelude::*;
@@ -30,6 +29,15 @@ const PALETTE: [RGBColor; 4] = [
     RGBColor(0xcc, 0xbb, 0x44),
     RGBColor(0xee, 0x66, 0x77),
 ];
+
+/// A chart written next to the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartFile {
+    /// File name inside the output directory.
+    pub file: String,
+    /// What it shows.
+    pub title: String,
+}
 
 /// Draws a horizontal bar chart into `file`.
 pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> {
@@ -114,7 +122,7 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .x_desc("one-way latency (log scale)")
-        .x_label_formatter(&|v| udprx_stats::report::render::fmt_ns(*v as u64))
+        .x_label_formatter(&|v| udprx_stats::units::fmt_ns(*v as u64))
         .draw()
         .map_err(|e| err(file, e))?;
     let names = ["p50", "p90", "p99", "p99.9"];

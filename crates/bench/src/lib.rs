@@ -11,7 +11,7 @@
 //! - [`cell`]: the only module that touches the sender, receiver and stats libraries: one
 //!   measurement cell in, one [`CellResult`] out;
 //! - [`peers`]: iperf3 and sockperf receivers as reference rows;
-//! - [`report`], [`markdown`], [`chart`], [`env`]: what gets written.
+//! - [`report`] (the model), [`markdown`], [`chart`], [`env`]: what gets written, by [`write`].
 //!
 //! The orchestration talks to measurement through the [`Bench`] trait, so the plan, the
 //! interleaving and the search are tested with a fake receiver of known capacity.
@@ -39,6 +39,7 @@ pub mod sysctl;
 mod test_skip;
 pub mod topology;
 pub mod verdict;
+pub mod write;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,21 +1,13 @@
 //! `report.md` and the terminal table.
 
 use super::answer::{ns_text, rate_text, ratio_text};
+use super::chart::ChartFile;
 use super::curve::Series;
 use super::median;
 use super::report::{BenchReport, kpps, percent};
 use super::search::{Bound, Bracket};
 use std::fmt::Write;
-use udprx_stats::report::render::fmt_ns;
-
-/// A chart written next to the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChartFile {
-    /// File name inside the output directory.
-    pub file: String,
-    /// What it shows.
-    pub title: String,
-}
+use udprx_stats::units::fmt_ns;
 
 /// Lays out a table: Markdown (pipes) or aligned plain text.
 pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {

@@ -90,25 +90,6 @@ pub struct BenchReport {
     pub profile: Option<super::profile::ProfileRun>,
 }
 
-impl BenchReport {
-    /// Writes `report.json`, `report.md` and the charts into `dir`; returns the files written.
-    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let mut files = Vec::new();
-        let json = serde_json::to_string_pretty(self)
-            .map_err(|e| Error::io("serializing the report", std::io::Error::other(e)))?;
-        let p = dir.join("report.json");
-        std::fs::write(&p, json).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
-        files.push(p);
-        let charts = super::chart::write_all(self, dir)?;
-        let md = super::markdown::render(self, &charts);
-        let p = dir.join("report.md");
-        std::fs::write(&p, md).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
-        files.push(p);
-        files.extend(charts.into_iter().map(|c| dir.join(c.file)));
-        Ok(files)
-    }
-}
-
 /// The best udprx path of the classic flood against the better reference receiver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {

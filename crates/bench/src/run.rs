@@ -814,7 +814,7 @@ pub fn execute(
     if let Some((name, base)) = &prep.baseline {
         report.baseline = Some(super::compare::compare_reports(base, &report, name, "this run"));
     }
-    let mut files = report.write(&prep.out_dir)?;
+    let mut files = super::write::write(&report, &prep.out_dir)?;
     if let Some(p) = &report.profile {
         files.extend(p.paths.iter().filter_map(|x| x.svg.as_ref()).map(|f| prep.out_dir.join(f)));
     }
