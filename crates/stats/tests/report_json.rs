@@ -330,7 +330,7 @@ fn merged_reports_equal_one_run_over_all_data() {
     assert_eq!(runs.runs, 2);
     assert!((runs.elapsed_s - 10.0).abs() < 1e-9);
     assert_eq!(runs.rate.pps.as_ref().unwrap().count, 2 * ra.rate.pps.as_ref().unwrap().count);
-    assert_eq!(runs.flows[0].received, 2 * ra.flows[0].received);
+    assert_eq!(runs.flows[0].counts.received, 2 * ra.flows[0].counts.received);
     assert!(Report::merge(&[], Combine::Runs).is_err());
 }
 

@@ -235,22 +235,10 @@ pub struct FlowReport {
     pub source: String,
     /// Flow id from the header.
     pub flow: u8,
-    /// Distinct datagrams received.
-    pub received: u64,
-    /// Missing sequence numbers.
-    pub lost: u64,
-    /// Late arrivals.
-    pub reordered: u64,
-    /// Late arrivals older than the window.
-    pub late: u64,
-    /// Duplicates.
-    pub duplicates: u64,
-    /// Datagrams discarded as implausible sequence jumps.
-    #[serde(default)]
-    pub seq_anomalies: u64,
-    /// Confirmed sequence restarts (new epochs).
-    #[serde(default)]
-    pub seq_restarts: u64,
+    /// Distinct datagrams received, loss, reorder, duplicates and sequence anomalies (the JSON
+    /// keeps them at this level).
+    #[serde(flatten)]
+    pub counts: SeqCounts,
     /// First sequence number seen.
     pub first_seq: u64,
     /// Highest sequence number seen.
@@ -483,7 +471,7 @@ impl Report {
                     last_seq: f.last_seq,
                     ..FlowReport::default()
                 });
-                add_counts(e, &f.counts);
+                e.counts.add(&f.counts);
                 e.first_seq = e.first_seq.min(f.first_seq);
                 e.last_seq = e.last_seq.max(f.last_seq);
             }
@@ -573,13 +561,7 @@ impl Report {
         t.flows = self.flows.len() as u64;
         let mut seq = SeqCounts::default();
         for f in &self.flows {
-            sat(&mut seq.received, f.received);
-            sat(&mut seq.lost, f.lost);
-            sat(&mut seq.reordered, f.reordered);
-            sat(&mut seq.late, f.late);
-            sat(&mut seq.duplicates, f.duplicates);
-            sat(&mut seq.seq_anomalies, f.seq_anomalies);
-            sat(&mut seq.seq_restarts, f.seq_restarts);
+            seq.add(&f.counts);
         }
         t.received = match self.mode {
             StatsMode::Full => seq.received,
@@ -755,13 +737,7 @@ impl Report {
                     last_seq: f.last_seq,
                     ..FlowReport::default()
                 });
-                sat(&mut e.received, f.received);
-                sat(&mut e.lost, f.lost);
-                sat(&mut e.reordered, f.reordered);
-                sat(&mut e.late, f.late);
-                sat(&mut e.duplicates, f.duplicates);
-                sat(&mut e.seq_anomalies, f.seq_anomalies);
-                sat(&mut e.seq_restarts, f.seq_restarts);
+                e.counts.add(&f.counts);
                 e.first_seq = e.first_seq.min(f.first_seq);
                 e.last_seq = e.last_seq.max(f.last_seq);
             }
@@ -904,16 +880,6 @@ impl Report {
     }
 }
 
-fn add_counts(e: &mut FlowReport, c: &SeqCounts) {
-    sat(&mut e.received, c.received);
-    sat(&mut e.lost, c.lost);
-    sat(&mut e.reordered, c.reordered);
-    sat(&mut e.late, c.late);
-    sat(&mut e.duplicates, c.duplicates);
-    sat(&mut e.seq_anomalies, c.seq_anomalies);
-    sat(&mut e.seq_restarts, c.seq_restarts);
-}
-
 /// `*acc += n`, saturating at `u64::MAX` instead of wrapping (forged or merged totals).
 fn sat(acc: &mut u64, n: u64) {
     *acc = acc.saturating_add(n);
@@ -955,10 +921,13 @@ mod tests {
         r.sent = Some(u64::MAX - 1);
         r.totals.datagrams = u64::MAX - 1;
         r.runs = u64::MAX;
-        r.flows.push(FlowReport { received: u64::MAX, lost: u64::MAX, ..FlowReport::default() });
+        r.flows.push(FlowReport {
+            counts: SeqCounts { received: u64::MAX, lost: u64::MAX, ..SeqCounts::default() },
+            ..FlowReport::default()
+        });
         let m = Report::merge(&[r.clone(), r.clone()], Combine::Runs).unwrap();
         assert_eq!((m.sent, m.totals.datagrams, m.runs), (Some(u64::MAX), u64::MAX, u64::MAX));
-        assert_eq!((m.flows[0].received, m.totals.lost), (u64::MAX, u64::MAX));
+        assert_eq!((m.flows[0].counts.received, m.totals.lost), (u64::MAX, u64::MAX));
         let m = Report::merge(&[r.clone(), r.clone()], Combine::Parallel).unwrap();
         assert_eq!(m.totals.datagrams, u64::MAX);
         for bad in [-1.0, f64::NAN, f64::INFINITY] {

@@ -195,10 +195,10 @@ pub fn table(r: &Report) -> String {
                 "  {:<28} {:>4} {:>14} {:>10} {:>10} {:>10}",
                 f.source,
                 f.flow,
-                fmt_count(f.received),
-                fmt_count(f.lost),
-                fmt_count(f.reordered),
-                fmt_count(f.duplicates)
+                fmt_count(f.counts.received),
+                fmt_count(f.counts.lost),
+                fmt_count(f.counts.reordered),
+                fmt_count(f.counts.duplicates)
             );
         }
     }
