@@ -11,14 +11,12 @@
 
 use super::noise::{NoiseSample, trial_noise};
 use super::topology::{self, Topology};
-use super::{
-    CellResult, CellSpec, CpuSplit, Error, Fanout, Latency, RecvMethod, Result, SnmpDelta,
-};
+use super::{CellResult, CellSpec, CpuSplit, Error, Fanout, Result, SnmpDelta};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use udprx::{Method, Receiver, Steer};
-use udprx_stats::kernel::UdpDelta;
+use udprx::{Method, Receiver};
+use udprx_stats::kernel::SoftnetSample;
 use udprx_stats::measure::Measure;
 use udprx_stats::report::Report;
 use udprx_stats::stats::StatsMode;
@@ -30,7 +28,7 @@ const DRAIN: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone, Copy)]
 pub struct UdprxPath {
     /// Receive method.
-    pub method: RecvMethod,
+    pub method: Method,
     /// Fan-out.
     pub fanout: Fanout,
     /// UDP_GRO.
@@ -44,17 +42,6 @@ pub struct UdprxPath {
     pub threaded_napi: bool,
 }
 
-fn method(m: RecvMethod) -> Method {
-    match m {
-        RecvMethod::Recvfrom => Method::Recvfrom,
-        RecvMethod::Recvmmsg => Method::Recvmmsg,
-        RecvMethod::Uring => Method::Uring,
-        RecvMethod::Xdp => Method::Xdp,
-        RecvMethod::XdpDrop => Method::XdpDrop,
-        RecvMethod::UringRecv => Method::UringRecv,
-    }
-}
-
 /// Per-CPU counters sampled around a cell.
 #[derive(Debug, Clone, Default)]
 pub struct CpuSample {
@@ -62,37 +49,31 @@ pub struct CpuSample {
     pub softirq_ticks: Vec<u64>,
     /// NET_RX softirq counts per CPU (`/proc/softirqs`).
     pub net_rx: Vec<u64>,
-    /// Datagrams dropped because a CPU's input backlog was full, per CPU
-    /// (`/proc/net/softnet_stat`, second column; machine-wide).
-    pub backlog_dropped: Vec<u64>,
+    /// The host's packet backlog counters (`/proc/net/softnet_stat`), when sampled here: a
+    /// udprx cell leaves them to the stats layer, which samples them around the receiver.
+    pub softnet: Option<SoftnetSample>,
 }
 
 impl CpuSample {
-    /// Reads both files (missing files give empty vectors).
-    pub fn read() -> CpuSample {
+    /// Reads `/proc/stat` and `/proc/softirqs` (missing files give empty vectors), and
+    /// `/proc/net/softnet_stat` when `softnet` is set.
+    pub fn read(softnet: bool) -> CpuSample {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let softirqs = std::fs::read_to_string("/proc/softirqs").unwrap_or_default();
-        let softnet = std::fs::read_to_string("/proc/net/softnet_stat").unwrap_or_default();
         CpuSample {
             softirq_ticks: parse_stat_softirq(&stat),
             net_rx: parse_net_rx(&softirqs),
-            backlog_dropped: parse_softnet_dropped(&softnet),
+            softnet: if softnet { SoftnetSample::read().ok() } else { None },
         }
     }
 
-    /// Backlog drops on every CPU since `before`.
+    /// Backlog drops on every CPU since `before` (0 unless both sampled softnet).
     pub fn backlog_drops_since(&self, before: &CpuSample) -> u64 {
-        let all: Vec<usize> = (0..self.backlog_dropped.len()).collect();
-        sum_delta(&self.backlog_dropped, &before.backlog_dropped, &all)
+        match (&self.softnet, &before.softnet) {
+            (Some(a), Some(b)) => a.delta(b).total.dropped,
+            _ => 0,
+        }
     }
-}
-
-/// The `dropped` column (second, hex) of each line of `/proc/net/softnet_stat`.
-pub fn parse_softnet_dropped(text: &str) -> Vec<u64> {
-    text.lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .map(|v| u64::from_str_radix(v, 16).unwrap_or(0))
-        .collect()
 }
 
 /// Value number `column` (0 = user, 6 = softirq, 7 = steal) of each `cpuN` line of
@@ -162,16 +143,6 @@ pub fn cpu_split(
         rx_net_rx: sum_delta(&after.net_rx, &before.net_rx, &rx_cpus),
         app_ns_per_dgram: per(app_user_ns + app_sys_ns),
         softirq_ns_per_dgram: per(rx_softirq_ns),
-    }
-}
-
-fn snmp_of(d: &UdpDelta) -> SnmpDelta {
-    let g = |n: &str| d.get(n).max(0) as u64;
-    SnmpDelta {
-        in_datagrams: g("InDatagrams"),
-        rcvbuf_errors: g("RcvbufErrors"),
-        in_errors: g("InErrors"),
-        no_ports: g("NoPorts"),
     }
 }
 
@@ -271,14 +242,11 @@ pub fn run_udprx_watched(
     let bind = SocketAddr::new(topo.rx_addr(), 0);
     let secs = spec.secs.max(0.1);
     let interval = Duration::from_secs_f64((secs / 6.0).clamp(0.1, 1.0));
-    let (steer, sockets) = match path.fanout {
-        Fanout::One => (Steer::Hash, 1),
-        Fanout::Hash => (Steer::Hash, spec.sockets.max(1)),
-        Fanout::Cpu => (Steer::Cpu, spec.sockets.max(1)),
-    };
+    let fanout = path.fanout.with_sockets(spec.sockets);
+    let sockets = fanout.sockets;
     let setup = serde_json::json!({
         "bench_row": spec.row,
-        "method": path.method.name(),
+        "method": path.method.as_str(),
         "fanout": path.fanout.name(),
         "sockets": sockets,
         "gro": path.gro,
@@ -298,7 +266,7 @@ pub fn run_udprx_watched(
     let threaded_napi =
         path.threaded_napi && path.method.is_xdp() && topo.kind() == topology::Kind::Veth;
     let napi_ticks = std::sync::Mutex::new((Vec::<i32>::new(), 0u64, None::<String>));
-    let before_cpu = CpuSample::read();
+    let before_cpu = CpuSample::read(false);
     let noise_after_slot = std::sync::Mutex::new(None);
     let (addr_tx, addr_rx) =
         crossbeam_channel::bounded::<Result<(SocketAddr, udprx::StopHandle)>>(1);
@@ -312,9 +280,8 @@ pub fn run_udprx_watched(
                         .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
                 }
                 Receiver::builder(bind)
-                    .method(method(path.method))
-                    .sockets(sockets)
-                    .steer(steer)
+                    .method(path.method)
+                    .fanout(fanout)
                     .cpus(spec.receiver_cpus.clone())
                     .gro(path.gro)
                     .spin(path.spin)
@@ -401,7 +368,7 @@ pub fn run_udprx_watched(
             receiver.join().unwrap_or_else(|_| Err(Error::Cell("receiver thread panicked".into())));
         (rx, Some(tx))
     });
-    let after_cpu = CpuSample::read();
+    let after_cpu = CpuSample::read(false);
     if threaded_napi {
         let _ = topo.set_threaded_napi(false);
     }
@@ -420,8 +387,8 @@ pub fn run_udprx_watched(
     let summary = report.summary();
     // xdp-drop hands no payload to user space: its count is the program's counter.
     let received =
-        if path.method == RecvMethod::XdpDrop { report.totals.datagrams } else { summary.received };
-    let snmp = delta.as_ref().map(snmp_of);
+        if path.method == Method::XdpDrop { report.totals.datagrams } else { summary.received };
+    let snmp = delta.as_ref().map(SnmpDelta::of);
     // On loopback the counters are the whole host's (other programs too): only the sockets'
     // own drop counts are used there; in the benchmark's namespace both agree.
     let kernel_drops = match (topo.kind(), snmp) {
@@ -463,19 +430,13 @@ pub fn run_udprx_watched(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .map(|(b, a)| trial_noise(&b, &a, &spec.receiver_cpus, window));
-    let latency = summary.latency_ns.map(|l| Latency {
-        p50_ns: l[0],
-        p90_ns: l[1],
-        p99_ns: l[2],
-        p999_ns: l[3],
-        max_ns: l[5],
-    });
+    let latency = summary.latency_ns;
     Ok(CellResult {
         sent: flood.packets,
         received,
         lost: flood.packets.saturating_sub(received).max(summary.lost),
         kernel_drops,
-        backlog_drops: after_cpu.backlog_drops_since(&before_cpu),
+        backlog_drops: report.softnet.as_ref().map_or(0, |d| d.total.dropped),
         sent_pps: flood.pps,
         rx_pps: received as f64 / window,
         rx_pps_median_interval: summary.pps_median.map(|v| v as f64),
@@ -500,9 +461,9 @@ mod tests {
         assert_eq!(parse_stat_softirq(stat), vec![11, 22]);
         let s = "                    CPU0       CPU1\n          HI:          0          1\n      NET_TX:         5          6\n      NET_RX:     100        200\n";
         assert_eq!(parse_net_rx(s), vec![100, 200]);
-        let sn = "00547fae 00000000 00000004\n004afa00 00001258 00000000\n";
-        assert_eq!(parse_softnet_dropped(sn), vec![0, 0x1258]);
-        let live = CpuSample::read();
+        let live = CpuSample::read(true);
         assert!(!live.softirq_ticks.is_empty());
+        assert!(live.softnet.is_some(), "/proc/net/softnet_stat is readable on Linux");
+        assert_eq!(live.backlog_drops_since(&CpuSample::read(false)), 0);
     }
 }

@@ -3,7 +3,6 @@
 //! NDR per path with its search bracket; latency percentiles per path at the common paced rate.
 //! Bar charts are horizontal, one bar per path, labelled inside the plot.
 
-use super::markdown::ChartFile;
 use super::report::BenchReport;
 use super::{Error, Latency, Result};
 use plotters::prelude::*;
@@ -30,6 +29,15 @@ const PALETTE: [RGBColor; 4] = [
     RGBColor(0xcc, 0xbb, 0x44),
     RGBColor(0xee, 0x66, 0x77),
 ];
+
+/// A chart written next to the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartFile {
+    /// File name inside the output directory.
+    pub file: String,
+    /// What it shows.
+    pub title: String,
+}
 
 /// Draws a horizontal bar chart into `file`.
 pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> {
@@ -97,11 +105,9 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
     let height = ((n as u32) * 24 + 130).max(240);
     let root = SVGBackend::new(file, (900, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(file, e))?;
-    let max =
-        rows.iter().map(|(_, l)| l.max_ns.max(l.p999_ns)).max().unwrap_or(1).max(1000) as f64 * 6.0;
-    let min = rows.iter().map(|(_, l)| l.p50_ns).filter(|v| *v > 0).min().unwrap_or(100).max(1)
-        as f64
-        / 1.5;
+    let max = rows.iter().map(|(_, l)| l.max.max(l.p999)).max().unwrap_or(1).max(1000) as f64 * 6.0;
+    let min =
+        rows.iter().map(|(_, l)| l.p50).filter(|v| *v > 0).min().unwrap_or(100).max(1) as f64 / 1.5;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
@@ -116,7 +122,7 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .x_desc("one-way latency (log scale)")
-        .x_label_formatter(&|v| super::report::dur_ns(*v as u64))
+        .x_label_formatter(&|v| udprx_stats::units::fmt_ns(*v as u64))
         .draw()
         .map_err(|e| err(file, e))?;
     let names = ["p50", "p90", "p99", "p99.9"];
@@ -126,7 +132,7 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
             .iter()
             .enumerate()
             .map(|(i, (_, l))| {
-                let v = [l.p50_ns, l.p90_ns, l.p99_ns, l.p999_ns][k].max(1) as f64;
+                let v = [l.p50, l.p90, l.p99, l.p999][k].max(1) as f64;
                 (v, (n - 1 - i) as f64 + 0.5)
             })
             .collect();
@@ -140,7 +146,7 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
         let y = (n - 1 - i) as f64;
         chart
             .draw_series(std::iter::once(PathElement::new(
-                vec![(l.p50_ns.max(1) as f64, y + 0.5), (l.max_ns.max(1) as f64, y + 0.5)],
+                vec![(l.p50.max(1) as f64, y + 0.5), (l.max.max(1) as f64, y + 0.5)],
                 BLACK.mix(0.3).stroke_width(1),
             )))
             .map_err(|e| err(file, e))?;
@@ -330,11 +336,12 @@ mod tests {
         let svg = std::fs::read_to_string(dir.join("b.svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("classic recvmmsg"));
         let l = Latency {
-            p50_ns: 5_000,
-            p90_ns: 9_000,
-            p99_ns: 40_000,
-            p999_ns: 90_000,
-            max_ns: 200_000,
+            p50: 5_000,
+            p90: 9_000,
+            p99: 40_000,
+            p999: 90_000,
+            max: 200_000,
+            ..Latency::default()
         };
         latency(&dir.join("l.svg"), "t", &[("a".into(), l)]).unwrap();
         latency(&dir.join("empty.svg"), "t", &[]).unwrap();

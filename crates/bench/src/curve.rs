@@ -195,6 +195,7 @@ pub struct Figures {
     /// Receiver-core softirq ns per datagram at the common rate.
     pub softirq_ns: Option<Interval>,
     /// Latency percentiles at the common rate (medians over its trials).
+    #[serde(with = "crate::latency_json")]
     pub latency: Option<Latency>,
     /// What limited the path.
     pub limit: Option<Limit>,
@@ -570,11 +571,12 @@ pub fn figures(s: &Series, common: Option<u64>) -> Figures {
             median(&lat.iter().map(|l| f(l) as f64).collect::<Vec<_>>()).unwrap_or(0.0) as u64
         };
         Latency {
-            p50_ns: m(|l| l.p50_ns),
-            p90_ns: m(|l| l.p90_ns),
-            p99_ns: m(|l| l.p99_ns),
-            p999_ns: m(|l| l.p999_ns),
-            max_ns: lat.iter().map(|l| l.max_ns).max().unwrap_or(0),
+            p50: m(|l| l.p50),
+            p90: m(|l| l.p90),
+            p99: m(|l| l.p99),
+            p999: m(|l| l.p999),
+            max: lat.iter().map(|l| l.max).max().unwrap_or(0),
+            ..Latency::default()
         }
     });
     let top_lossy = top.is_some_and(|p| !p.passes(PDR_LOSS));
@@ -893,7 +895,7 @@ mod tests {
     use super::*;
     use crate::noise::TrialNoise;
     use crate::plan::{Selection, Size, rows};
-    use crate::{CellSpec, CpuSplit, Receiver, RecvMethod, SockOpts};
+    use crate::{CellSpec, CpuSplit, Method, Receiver, SockOpts};
 
     /// A synthetic receiver: each method has a capacity; past it the received rate collapses
     /// linearly (receive livelock) down to `floor` of the capacity; the unpaced sender offers
@@ -908,15 +910,15 @@ mod tests {
 
     fn capacity(row: &Row) -> f64 {
         match row.receiver {
-            Receiver::Udprx { method: RecvMethod::Recvfrom, .. } => 200_000.0,
-            Receiver::Udprx { method: RecvMethod::Recvmmsg, .. } => 500_000.0,
+            Receiver::Udprx { method: Method::Recvfrom, .. } => 200_000.0,
+            Receiver::Udprx { method: Method::Recvmmsg, .. } => 500_000.0,
             _ => 505_000.0,
         }
     }
 
     fn cost(row: &Row) -> f64 {
         match row.receiver {
-            Receiver::Udprx { method: RecvMethod::Recvfrom, .. } => 1500.0,
+            Receiver::Udprx { method: Method::Recvfrom, .. } => 1500.0,
             _ => 1000.0,
         }
     }
@@ -1033,7 +1035,7 @@ mod tests {
         }
     }
 
-    fn by_method(run: &CurveRun, m: RecvMethod) -> &Series {
+    fn by_method(run: &CurveRun, m: Method) -> &Series {
         run.series
             .iter()
             .find(|s| matches!(s.row.receiver, Receiver::Udprx { method, .. } if method == m))
@@ -1091,7 +1093,7 @@ mod tests {
             .unwrap();
         let settings = vec!["current".to_string()];
         let v = crate::answer::verdicts(&run, &settings);
-        let find = |a: RecvMethod, b: RecvMethod, f: crate::answer::Figure| {
+        let find = |a: Method, b: Method, f: crate::answer::Figure| {
             let (sa, sb) = (by_method(&run, a), by_method(&run, b));
             v.iter()
                 .find(|x| {
@@ -1114,18 +1116,12 @@ mod tests {
         };
         use crate::answer::Figure;
         use verdict::Call;
-        assert_eq!(find(RecvMethod::Recvmmsg, RecvMethod::Recvfrom, Figure::Peak), Call::Faster);
-        assert_eq!(find(RecvMethod::Recvfrom, RecvMethod::Recvmmsg, Figure::Cpu), Call::Slower);
-        assert_eq!(find(RecvMethod::Recvmmsg, RecvMethod::Recvfrom, Figure::Ndr), Call::Faster);
-        assert_eq!(
-            find(RecvMethod::Uring, RecvMethod::Recvmmsg, Figure::Ndr),
-            Call::Indistinguishable
-        );
+        assert_eq!(find(Method::Recvmmsg, Method::Recvfrom, Figure::Peak), Call::Faster);
+        assert_eq!(find(Method::Recvfrom, Method::Recvmmsg, Figure::Cpu), Call::Slower);
+        assert_eq!(find(Method::Recvmmsg, Method::Recvfrom, Figure::Ndr), Call::Faster);
+        assert_eq!(find(Method::Uring, Method::Recvmmsg, Figure::Ndr), Call::Indistinguishable);
         // 505k vs 500k: 1%, inside the margin.
-        assert_eq!(
-            find(RecvMethod::Uring, RecvMethod::Recvmmsg, Figure::Peak),
-            Call::Indistinguishable
-        );
+        assert_eq!(find(Method::Uring, Method::Recvmmsg, Figure::Peak), Call::Indistinguishable);
         // Adaptive repetitions narrowed the headline intervals to the target or ran out.
         for s in &run.series {
             let p = s.points.iter().max_by(|a, b| a.rx_median().total_cmp(&b.rx_median())).unwrap();

@@ -11,7 +11,7 @@
 //! - [`cell`]: the only module that touches the sender, receiver and stats libraries: one
 //!   measurement cell in, one [`CellResult`] out;
 //! - [`peers`]: iperf3 and sockperf receivers as reference rows;
-//! - [`report`], [`markdown`], [`chart`], [`env`]: what gets written.
+//! - [`report`] (the model), [`markdown`], [`chart`], [`env`]: what gets written, by [`write`].
 //!
 //! The orchestration talks to measurement through the [`Bench`] trait, so the plan, the
 //! interleaving and the search are tested with a fake receiver of known capacity.
@@ -39,9 +39,11 @@ pub mod sysctl;
 mod test_skip;
 pub mod topology;
 pub mod verdict;
+pub mod write;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+pub use udprx::Method;
 
 /// What can go wrong in a benchmark run.
 #[derive(Debug, thiserror::Error)]
@@ -86,65 +88,26 @@ impl Error {
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A udprx receive method (the engine's `Method`, minus `Auto`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecvMethod {
-    /// One `recvfrom` per datagram: the baseline.
-    Recvfrom,
-    /// Batched `recvmmsg`.
-    Recvmmsg,
-    /// io_uring multishot recvmsg with a provided-buffer ring.
-    Uring,
-    /// AF_XDP socket fed by an XDP redirect program (root, veth topology).
-    Xdp,
-    /// XDP count-and-drop: the driver-level ceiling (root, veth topology).
-    #[serde(rename = "xdp-drop")]
-    XdpDrop,
-    /// io_uring multishot recv (payload only: no source address, no control messages).
-    #[serde(rename = "uring-recv")]
-    UringRecv,
-}
+/// The XDP receive methods, run where AF_XDP is available (root, the veth topology); the
+/// socket methods are [`Method::ALL`].
+pub const XDP_METHODS: [Method; 2] = [Method::Xdp, Method::XdpDrop];
 
-impl RecvMethod {
-    /// Every method, in report order.
-    pub const ALL: [RecvMethod; 4] =
-        [RecvMethod::Recvfrom, RecvMethod::Recvmmsg, RecvMethod::Uring, RecvMethod::UringRecv];
-
-    /// The XDP paths, run where AF_XDP is available (root, the veth topology).
-    pub const XDP: [RecvMethod; 2] = [RecvMethod::Xdp, RecvMethod::XdpDrop];
-
-    /// True for `xdp` and `xdp-drop`.
-    pub fn is_xdp(self) -> bool {
-        matches!(self, RecvMethod::Xdp | RecvMethod::XdpDrop)
-    }
-
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            RecvMethod::Recvfrom => "recvfrom",
-            RecvMethod::Recvmmsg => "recvmmsg",
-            RecvMethod::Uring => "uring",
-            RecvMethod::Xdp => "xdp",
-            RecvMethod::XdpDrop => "xdp-drop",
-            RecvMethod::UringRecv => "uring-recv",
-        }
-    }
-
-    /// Parses a command-line name.
-    pub fn parse(s: &str) -> Result<RecvMethod> {
-        RecvMethod::ALL.into_iter().chain(RecvMethod::XDP).find(|m| m.name() == s).ok_or_else(
-            || {
-                Error::BadInput(format!(
-                    "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv, \
-                     xdp, xdp-drop)"
-                ))
-            },
-        )
+/// Parses a method named on the bench command line: any concrete engine [`Method`] (`auto` is
+/// refused: a bench row measures one named path).
+pub fn parse_method(s: &str) -> Result<Method> {
+    match s.parse::<Method>() {
+        Ok(m) if m != Method::Auto => Ok(m),
+        _ => Err(Error::BadInput(format!(
+            "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv, \
+             xdp, xdp-drop)"
+        ))),
     }
 }
 
-/// How many sockets receive, and how the kernel spreads datagrams over them.
+/// The fan-out kind of a row: one socket, or the plan's socket count steered by the kernel's
+/// hash or by CPU. The count is the plan's ([`plan::Plan::sockets`]), so rows of runs with
+/// different counts still match; [`Fanout::with_sockets`] gives the engine's
+/// [`udprx::Fanout`], which owns the names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fanout {
@@ -160,25 +123,32 @@ impl Fanout {
     /// Every fan-out, in report order.
     pub const ALL: [Fanout; 3] = [Fanout::One, Fanout::Hash, Fanout::Cpu];
 
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
+    /// The engine's fan-out of this kind with `sockets` sockets (one for [`Fanout::One`]).
+    pub fn with_sockets(self, sockets: usize) -> udprx::Fanout {
         match self {
-            Fanout::One => "one",
-            Fanout::Hash => "hash",
-            Fanout::Cpu => "cpu",
+            Fanout::One => udprx::Fanout::ONE,
+            Fanout::Hash => udprx::Fanout::new(sockets.max(1), udprx::Steer::Hash),
+            Fanout::Cpu => udprx::Fanout::new(sockets.max(1), udprx::Steer::Cpu),
         }
+    }
+
+    /// The kind of an engine fan-out.
+    pub fn of(f: udprx::Fanout) -> Fanout {
+        match (f.is_one(), f.steer) {
+            (true, _) => Fanout::One,
+            (false, udprx::Steer::Hash) => Fanout::Hash,
+            (false, udprx::Steer::Cpu) => Fanout::Cpu,
+        }
+    }
+
+    /// The name used on the command line and in reports (the engine's).
+    pub fn name(self) -> &'static str {
+        self.with_sockets(2).name()
     }
 
     /// Parses a command-line name (`1` is accepted for `one`).
     pub fn parse(s: &str) -> Result<Fanout> {
-        match s {
-            "one" | "1" | "single" => Ok(Fanout::One),
-            "hash" => Ok(Fanout::Hash),
-            "cpu" => Ok(Fanout::Cpu),
-            _ => Err(Error::BadInput(format!(
-                "unknown fan-out {s:?} (expected one of: one, hash, cpu)"
-            ))),
-        }
+        udprx::Fanout::from_name(s, 2).map(Fanout::of).map_err(Error::BadInput)
     }
 }
 
@@ -283,13 +253,13 @@ impl PeerKind {
 }
 
 /// Who receives in a row: a udprx path or a reference program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Receiver {
     /// A udprx receive path.
     Udprx {
         /// Receive method.
-        method: RecvMethod,
+        method: Method,
         /// Fan-out.
         fanout: Fanout,
         /// UDP_GRO on the receiving sockets.
@@ -309,7 +279,7 @@ pub enum Receiver {
 }
 
 /// One row of the report: a scenario and a receiver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Row {
     /// The traffic.
     pub scenario: Scenario,
@@ -319,7 +289,7 @@ pub struct Row {
 
 impl Row {
     /// A udprx row.
-    pub fn udprx(scenario: Scenario, method: RecvMethod, fanout: Fanout, gro: bool) -> Row {
+    pub fn udprx(scenario: Scenario, method: Method, fanout: Fanout, gro: bool) -> Row {
         Row {
             scenario,
             receiver: Receiver::Udprx { method, fanout, gro, spin: false, lean: false },
@@ -328,7 +298,7 @@ impl Row {
 
     /// A lean udprx row (`recvmmsg+lean`): one socket method without source address or control
     /// messages, never with GRO.
-    pub fn udprx_lean(scenario: Scenario, method: RecvMethod, fanout: Fanout) -> Row {
+    pub fn udprx_lean(scenario: Scenario, method: Method, fanout: Fanout) -> Row {
         Row {
             scenario,
             receiver: Receiver::Udprx { method, fanout, gro: false, spin: false, lean: true },
@@ -339,7 +309,7 @@ impl Row {
     pub fn path_label(&self, sockets: usize) -> String {
         match self.receiver {
             Receiver::Udprx { method, fanout, gro, spin, lean } => {
-                let mut s = method.name().to_string();
+                let mut s = method.as_str().to_string();
                 if lean {
                     s.push_str("+lean");
                 }
@@ -404,19 +374,48 @@ pub struct CellSpec {
     pub sockopts: SockOpts,
 }
 
-/// Latency percentiles in nanoseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    /// Median.
-    pub p50_ns: u64,
-    /// 90th percentile.
-    pub p90_ns: u64,
-    /// 99th percentile.
-    pub p99_ns: u64,
-    /// 99.9th percentile.
-    pub p999_ns: u64,
-    /// Largest value seen.
-    pub max_ns: u64,
+/// Latency percentiles in nanoseconds: the statistics layer's percentile set.
+pub use udprx_stats::report::Percentiles as Latency;
+
+/// How the bench report writes a latency percentile set: `{p50_ns, p90_ns, p99_ns, p999_ns,
+/// max_ns}` (the fields the bench shows), for `#[serde(with = "latency_json")]` on an
+/// `Option<Latency>`.
+pub mod latency_json {
+    use super::Latency;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Ns {
+        p50_ns: u64,
+        p90_ns: u64,
+        p99_ns: u64,
+        p999_ns: u64,
+        max_ns: u64,
+    }
+
+    /// Writes the set's bench fields.
+    pub fn serialize<S: Serializer>(l: &Option<Latency>, s: S) -> Result<S::Ok, S::Error> {
+        l.map(|l| Ns {
+            p50_ns: l.p50,
+            p90_ns: l.p90,
+            p99_ns: l.p99,
+            p999_ns: l.p999,
+            max_ns: l.max,
+        })
+        .serialize(s)
+    }
+
+    /// Reads them back (the fields the bench does not write read as 0).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Latency>, D::Error> {
+        Ok(Option::<Ns>::deserialize(d)?.map(|n| Latency {
+            p50: n.p50_ns,
+            p90: n.p90_ns,
+            p99: n.p99_ns,
+            p999: n.p999_ns,
+            max: n.max_ns,
+            ..Latency::default()
+        }))
+    }
 }
 
 /// Deltas of the receiving namespace's `/proc/net/snmp` Udp counters over a cell.
@@ -430,6 +429,20 @@ pub struct SnmpDelta {
     pub in_errors: u64,
     /// Datagrams for a port nobody listened on.
     pub no_ports: u64,
+}
+
+impl SnmpDelta {
+    /// The four counters of a stats-layer delta (IPv4 and IPv6 summed; a counter that went
+    /// backwards reads 0).
+    pub fn of(d: &udprx_stats::kernel::UdpDelta) -> SnmpDelta {
+        let g = |n: &str| d.get(n).max(0) as u64;
+        SnmpDelta {
+            in_datagrams: g("InDatagrams"),
+            rcvbuf_errors: g("RcvbufErrors"),
+            in_errors: g("InErrors"),
+            no_ports: g("NoPorts"),
+        }
+    }
 }
 
 /// Where the CPU time of a cell went, and how it divides over the received datagrams.
@@ -473,6 +486,7 @@ pub struct CellResult {
     /// Median per-interval receive rate, when the stats layer measured intervals.
     pub rx_pps_median_interval: Option<f64>,
     /// Latency percentiles (send to application), when measured.
+    #[serde(with = "latency_json")]
     pub latency: Option<Latency>,
     /// `/proc/net/snmp` Udp deltas in the receiving namespace.
     pub snmp: Option<SnmpDelta>,
@@ -542,8 +556,8 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for m in RecvMethod::ALL {
-            assert_eq!(RecvMethod::parse(m.name()).unwrap(), m);
+        for m in Method::ALL.into_iter().chain(XDP_METHODS) {
+            assert_eq!(parse_method(m.as_str()).unwrap(), m);
         }
         for f in Fanout::ALL {
             assert_eq!(Fanout::parse(f.name()).unwrap(), f);
@@ -551,12 +565,36 @@ mod tests {
         for s in Scenario::ALL {
             assert_eq!(Scenario::parse(s.name()).unwrap(), s);
         }
-        assert!(RecvMethod::parse("epoll").unwrap_err().is_bad_input());
+        assert!(parse_method("epoll").unwrap_err().is_bad_input());
+        assert!(parse_method("auto").unwrap_err().is_bad_input());
+    }
+
+    #[test]
+    fn latency_keeps_its_json_fields() {
+        let c = CellResult {
+            latency: Some(Latency {
+                p50: 1,
+                p90: 2,
+                p99: 3,
+                p999: 4,
+                max: 5,
+                ..Latency::default()
+            }),
+            ..CellResult::default()
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v["latency"],
+            serde_json::json!({"p50_ns": 1, "p90_ns": 2, "p99_ns": 3, "p999_ns": 4, "max_ns": 5})
+        );
+        let back: CellResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back.latency, c.latency);
+        assert!(serde_json::to_value(CellResult::default()).unwrap()["latency"].is_null());
     }
 
     #[test]
     fn labels() {
-        let r = Row::udprx(Scenario::Gso, RecvMethod::Recvmmsg, Fanout::Hash, true);
+        let r = Row::udprx(Scenario::Gso, Method::Recvmmsg, Fanout::Hash, true);
         assert_eq!(r.label(2), "gso recvmmsg 2×hash +gro");
         let p = Row {
             scenario: Scenario::Classic,

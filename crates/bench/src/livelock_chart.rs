@@ -132,24 +132,6 @@ fn hollow<C, DB: DrawingBackend>(at: C, offset: (i32, i32), c: RGBColor) -> Mark
     marker(at, offset, Shape::Star, R_UNPACED, WHITE.filled(), c.stroke_width(2))
 }
 
-/// Axis label: `0`, `800`, `250k`, `12.5k`, `1.2M`, `1.25M`.
-fn rate_label(v: f64) -> String {
-    fn trim(s: String) -> String {
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
-    }
-    let v = if v.is_finite() { v } else { 0.0 };
-    let a = v.abs();
-    if a < 0.5 {
-        "0".into()
-    } else if a < 1_000.0 {
-        format!("{v:.0}")
-    } else if a < 999_950.0 {
-        format!("{}k", trim(format!("{:.1}", v / 1e3)))
-    } else {
-        format!("{}M", trim(format!("{:.2}", v / 1e6)))
-    }
-}
-
 /// The finite points of a curve, sorted by offered rate.
 fn clean(points: &[CurvePoint]) -> Vec<CurvePoint> {
     let mut p: Vec<CurvePoint> = points
@@ -249,8 +231,8 @@ pub fn draw(file: &Path, title: &str, curves: &[Curve]) -> Result<()> {
         .axis_desc_style(("sans-serif", 13))
         .x_desc("offered datagrams/s")
         .y_desc("received datagrams/s")
-        .x_label_formatter(&|v| rate_label(*v))
-        .y_label_formatter(&|v| rate_label(*v))
+        .x_label_formatter(&|v| super::report::kpps(*v))
+        .y_label_formatter(&|v| super::report::kpps(*v))
         .draw()
         .map_err(|e| err(file, e))?;
 
@@ -408,17 +390,5 @@ mod tests {
         let svg = std::fs::read_to_string(&file).unwrap();
         std::fs::remove_file(&file).unwrap();
         assert!((0..12).all(|i| svg.contains(&format!("path {i}"))));
-    }
-
-    #[test]
-    fn rate_labels() {
-        assert_eq!(rate_label(0.0), "0");
-        assert_eq!(rate_label(800.0), "800");
-        assert_eq!(rate_label(250_000.0), "250k");
-        assert_eq!(rate_label(12_500.0), "12.5k");
-        assert_eq!(rate_label(1_200_000.0), "1.2M");
-        assert_eq!(rate_label(1_250_000.0), "1.25M");
-        assert_eq!(rate_label(1_000_000.0), "1M");
-        assert_eq!(rate_label(f64::NAN), "0");
     }
 }

@@ -1,20 +1,13 @@
 //! `report.md` and the terminal table.
 
 use super::answer::{ns_text, rate_text, ratio_text};
+use super::chart::ChartFile;
 use super::curve::Series;
 use super::median;
-use super::report::{BenchReport, dur_ns, kpps, percent};
+use super::report::{BenchReport, kpps, percent};
 use super::search::{Bound, Bracket};
 use std::fmt::Write;
-
-/// A chart written next to the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChartFile {
-    /// File name inside the output directory.
-    pub file: String,
-    /// What it shows.
-    pub title: String,
-}
+use udprx_stats::units::fmt_ns;
 
 /// Lays out a table: Markdown (pipes) or aligned plain text.
 pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {
@@ -140,7 +133,7 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
                 f.livelock_ratio.map(|r| format!("{r:.2}")).unwrap_or_else(dash),
                 f.app_ns.as_ref().map(ns_text).unwrap_or_else(dash),
                 f.softirq_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),
-                f.latency.map(|l| dur_ns(l.p99_ns)).unwrap_or_else(dash),
+                f.latency.map(|l| fmt_ns(l.p99)).unwrap_or_else(dash),
                 s.trials().to_string(),
             ]
         })
@@ -159,18 +152,10 @@ pub fn curve_table(report: &BenchReport, markdown: bool) -> String {
                 continue;
             }
             let med = |f: &dyn Fn(&crate::CellResult) -> f64| median(&p.samples(f)).unwrap_or(0.0);
-            let lat: Vec<f64> = p
-                .trials
-                .iter()
-                .filter_map(|t| t.usable()?.latency)
-                .map(|l| l.p50_ns as f64)
-                .collect();
-            let lat99: Vec<f64> = p
-                .trials
-                .iter()
-                .filter_map(|t| t.usable()?.latency)
-                .map(|l| l.p99_ns as f64)
-                .collect();
+            let lat: Vec<f64> =
+                p.trials.iter().filter_map(|t| t.usable()?.latency).map(|l| l.p50 as f64).collect();
+            let lat99: Vec<f64> =
+                p.trials.iter().filter_map(|t| t.usable()?.latency).map(|l| l.p99 as f64).collect();
             let label = if multi {
                 format!(
                     "[{}] {}",
@@ -189,8 +174,8 @@ pub fn curve_table(report: &BenchReport, markdown: bool) -> String {
                 format!("{:.0}", med(&|c| c.kernel_drops as f64)),
                 format!("{:.0}", med(&|c| c.cpu.app_ns_per_dgram)),
                 format!("{:.0}", med(&|c| c.cpu.softirq_ns_per_dgram)),
-                median(&lat).map(|v| dur_ns(v as u64)).unwrap_or_else(dash),
-                median(&lat99).map(|v| dur_ns(v as u64)).unwrap_or_else(dash),
+                median(&lat).map(|v| fmt_ns(v as u64)).unwrap_or_else(dash),
+                median(&lat99).map(|v| fmt_ns(v as u64)).unwrap_or_else(dash),
                 n.to_string(),
             ]);
         }
@@ -281,18 +266,18 @@ fn latency_table(report: &BenchReport, markdown: bool) -> String {
                 (Some(c), _) => {
                     let lat = c.latency.unwrap_or_default();
                     let have = c.latency.is_some();
-                    let f = |v: u64| if have { dur_ns(v) } else { dash() };
+                    let f = |v: u64| if have { fmt_ns(v) } else { dash() };
                     vec![
                         setting,
                         s.label.clone(),
                         p.rate.map(|r| kpps(r as f64)).unwrap_or_else(dash),
                         kpps(c.rx_pps),
                         percent(c.loss_ratio()),
-                        f(lat.p50_ns),
-                        f(lat.p90_ns),
-                        f(lat.p99_ns),
-                        f(lat.p999_ns),
-                        f(lat.max_ns),
+                        f(lat.p50),
+                        f(lat.p90),
+                        f(lat.p99),
+                        f(lat.p999),
+                        f(lat.max),
                     ]
                 }
                 (None, e) => {
@@ -382,7 +367,7 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         e.started_utc,
         e.hostname.as_deref().unwrap_or("?"),
         e.cpu_model,
-        dur_ns((report.wall_s * 1e9) as u64),
+        fmt_ns((report.wall_s * 1e9) as u64),
         if c.interrupted { " **Interrupted: partial results.**" } else { "" }
     );
     let _ = writeln!(o, "**Topology: {}** — {}\n", t.kind.name(), t.bound);

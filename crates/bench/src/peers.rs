@@ -18,13 +18,14 @@
 //! in `$UDPRX_PEERS_DIR`.
 
 use super::sys;
-use super::topology::{self, Kind, Topology, UdpCounters};
+use super::topology::{self, Kind, Topology};
 use super::{CellResult, CellSpec, Error, PeerKind, Result};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use udprx_stats::kernel::UdpSample;
 
 /// True when the peer can run here.
 pub fn available(peer: PeerKind) -> bool {
@@ -156,8 +157,8 @@ fn free_port(topo: &Topology) -> Result<u16> {
     .ok_or_else(|| Error::Cell("no free port for the peer".into()))
 }
 
-fn read_counters(topo: &Topology) -> Option<UdpCounters> {
-    topology::in_netns(topo.rx_netns().as_deref(), UdpCounters::read).ok()?.ok()
+fn read_counters(topo: &Topology) -> Option<UdpSample> {
+    topology::in_netns(topo.rx_netns().as_deref(), UdpSample::read).ok()?.ok()
 }
 
 /// Kills (SIGTERM, then SIGKILL) and reaps a child we started.
@@ -241,7 +242,7 @@ pub fn run_peer(
     let secs = spec.secs.max(1.0).round() as u64;
     let rx_cpu = spec.receiver_cpus.first().copied();
     let tx_cpu = spec.sender_cpus.first().copied();
-    let before_cpu = super::cell::CpuSample::read();
+    let before_cpu = super::cell::CpuSample::read(true);
     let before = read_counters(topo);
     let mut notes = Vec::new();
     if spec.secs < 1.0 {
@@ -341,7 +342,7 @@ pub fn run_peer(
     std::thread::sleep(Duration::from_millis(250));
     let after = read_counters(topo);
     let server_exit = end_child(&server, Duration::from_secs(2));
-    let after_cpu = super::cell::CpuSample::read();
+    let after_cpu = super::cell::CpuSample::read(true);
     let server_text = server_out.join().unwrap_or_default();
     let client_text = client_out.join().unwrap_or_default();
     if stop.load(Ordering::Relaxed) {
@@ -349,7 +350,7 @@ pub fn run_peer(
     }
 
     let snmp = match (before, after) {
-        (Some(b), Some(a)) => Some(a.delta(&b)),
+        (Some(b), Some(a)) => Some(super::SnmpDelta::of(&a.delta(&b))),
         _ => None,
     };
     let (sent, sent_secs, own_received) = parse_iperf3(&client_text, &server_text);
@@ -454,7 +455,7 @@ type ServerStart<'a> = (
     Option<usize>,
     u16,
     Vec<String>,
-    Option<UdpCounters>,
+    Option<UdpSample>,
     super::cell::CpuSample,
     Vec<String>,
 );
@@ -495,14 +496,14 @@ fn run_server_fed_by_udpflood(
     std::thread::sleep(Duration::from_millis(250));
     let after = read_counters(topo);
     let server_exit = end_child(&server, Duration::from_secs(2));
-    let after_cpu = super::cell::CpuSample::read();
+    let after_cpu = super::cell::CpuSample::read(true);
     let server_text = server_out.join().unwrap_or_default();
     if stop.load(Ordering::Relaxed) {
         return Err(Error::Interrupted);
     }
     let flood = flood?;
     let snmp = match (before, after) {
-        (Some(b), Some(a)) => Some(a.delta(&b)),
+        (Some(b), Some(a)) => Some(super::SnmpDelta::of(&a.delta(&b))),
         _ => None,
     };
     let own = if c_peer {

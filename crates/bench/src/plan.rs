@@ -2,7 +2,7 @@
 //! and the rotation that interleaves them. What is measured at each row is decided by
 //! [`super::curve`].
 
-use super::{CellResult, CellSpec, Fanout, PeerKind, RecvMethod, Row, Scenario, SockOpts};
+use super::{CellResult, CellSpec, Fanout, Method, PeerKind, Row, Scenario, SockOpts};
 use serde::{Deserialize, Serialize};
 
 /// How much to run.
@@ -25,7 +25,7 @@ pub struct Selection {
     /// Matrix size.
     pub size: Size,
     /// Only these methods (empty: all).
-    pub methods: Vec<RecvMethod>,
+    pub methods: Vec<Method>,
     /// Only these fan-outs (empty: all).
     pub fanouts: Vec<Fanout>,
     /// Only these scenarios (empty: all).
@@ -42,15 +42,15 @@ pub struct Selection {
     /// Methods whose lean variant (`recvmmsg+lean`: no source address, no control messages)
     /// runs beside (or, without the plain name in `methods`, instead of) the plain rows.
     #[serde(default)]
-    pub lean: Vec<RecvMethod>,
+    pub lean: Vec<Method>,
 }
 
 /// The rows of a selection, in report order. Empty when the filters exclude everything.
 pub fn rows(sel: &Selection) -> Vec<Row> {
     // Named only as `X+lean`, a method runs its lean rows alone.
     let unfiltered = sel.methods.is_empty() && sel.lean.is_empty();
-    let keep_m = |m: &RecvMethod| unfiltered || sel.methods.contains(m) || sel.lean.contains(m);
-    let plain = |m: &RecvMethod| unfiltered || sel.methods.contains(m);
+    let keep_m = |m: &Method| unfiltered || sel.methods.contains(m) || sel.lean.contains(m);
+    let plain = |m: &Method| unfiltered || sel.methods.contains(m);
     let keep_f = |f: &Fanout| sel.fanouts.is_empty() || sel.fanouts.contains(f);
     let keep_s = |s: &Scenario| sel.scenarios.is_empty() || sel.scenarios.contains(s);
     let mut out = Vec::new();
@@ -58,11 +58,11 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
         let first = out.len();
         // uring-recv trades the source address and control messages away; it joins the
         // default and quick plans only when named in --methods (always in --full).
-        let explicit = |m: &RecvMethod| sel.methods.contains(m);
-        for method in RecvMethod::ALL
+        let explicit = |m: &Method| sel.methods.contains(m);
+        for method in Method::ALL
             .iter()
             .filter(|m| keep_m(m))
-            .filter(|m| **m != RecvMethod::UringRecv || sel.size == Size::Full || explicit(m))
+            .filter(|m| **m != Method::UringRecv || sel.size == Size::Full || explicit(m))
         {
             for fanout in Fanout::ALL.iter().filter(|f| keep_f(f)) {
                 let (m, f, s) = (*method, *fanout, *scenario);
@@ -72,12 +72,12 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                     // is the one-socket rows.
                     (Size::Default | Size::Quick, Scenario::Classic) => {
                         f == Fanout::One
-                            || (m == RecvMethod::Recvmmsg
+                            || (m == Method::Recvmmsg
                                 && (sel.size == Size::Default || f == Fanout::Hash))
                     }
                     // A few flows: fan-out has little to spread; with GRO the receiver takes
                     // whole buffers (without it the receive core livelocks in segmentation).
-                    (Size::Default, Scenario::Gso) => f == Fanout::One && m != RecvMethod::Recvfrom,
+                    (Size::Default, Scenario::Gso) => f == Fanout::One && m != Method::Recvfrom,
                     (Size::Quick, Scenario::Gso) => false,
                 };
                 if !wanted {
@@ -87,7 +87,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                 // request, or in --full, the classic one).
                 // uring-recv reads no control messages, so it cannot take GRO buffers: it
                 // receives the GSO flood segmented, like the bare C peers.
-                let gro_variants: &[bool] = if m == RecvMethod::UringRecv {
+                let gro_variants: &[bool] = if m == Method::UringRecv {
                     &[false]
                 } else if sel.size == Size::Full || (s == Scenario::Classic && sel.gro_everywhere) {
                     &[false, true]
@@ -125,7 +125,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
         }
         if sel.xdp && *scenario == Scenario::Classic && keep_f(&Fanout::One) {
             // One AF_XDP socket on the veth's single queue; the ceiling row beside it.
-            for m in RecvMethod::XDP.iter().filter(|m| keep_m(m)) {
+            for m in super::XDP_METHODS.iter().filter(|m| keep_m(m)) {
                 out.push(Row::udprx(*scenario, *m, Fanout::One, false));
             }
         }
@@ -263,7 +263,7 @@ mod tests {
         assert!(labels.contains(&"classic xdp 1×".to_string()), "{labels:?}");
         assert!(labels.contains(&"classic xdp-drop 1×".to_string()), "{labels:?}");
         assert!(!labels.iter().any(|l| l.starts_with("gso xdp")), "{labels:?}");
-        s.methods = vec![RecvMethod::XdpDrop];
+        s.methods = vec![Method::XdpDrop];
         let labels: Vec<String> = rows(&s).iter().map(|r| r.label(2)).collect();
         assert_eq!(labels, ["classic xdp-drop 1×"]);
     }
@@ -297,16 +297,14 @@ mod tests {
         assert_eq!(f.len(), 3 * 3 * 2 * 2 + 3 * 2 + 4, "{f:?}");
         // Named, uring-recv joins the default plan (one socket, no GRO, both scenarios).
         let mut named = sel(Size::Default);
-        named.methods = vec![RecvMethod::UringRecv];
+        named.methods = vec![Method::UringRecv];
         let n = rows(&named);
         assert_eq!(n.len(), 2, "{n:?}");
         assert!(n.iter().all(|r| matches!(
             r.receiver,
-            Receiver::Udprx { method: RecvMethod::UringRecv, gro: false, fanout: Fanout::One, .. }
+            Receiver::Udprx { method: Method::UringRecv, gro: false, fanout: Fanout::One, .. }
         )));
-        let mut u = d.clone();
-        u.sort();
-        u.dedup();
+        let u: std::collections::HashSet<Row> = d.iter().copied().collect();
         assert_eq!(u.len(), d.len());
         assert!(
             d.iter()
@@ -318,8 +316,8 @@ mod tests {
     #[test]
     fn lean_rows_stand_beside_the_plain_ones() {
         let mut s = sel(Size::Default);
-        s.methods = vec![RecvMethod::Recvmmsg];
-        s.lean = vec![RecvMethod::Recvmmsg];
+        s.methods = vec![Method::Recvmmsg];
+        s.lean = vec![Method::Recvmmsg];
         s.peers = vec![PeerKind::CRecvmmsg];
         s.fanouts = vec![Fanout::One];
         let labels: Vec<String> = rows(&s).iter().map(|r| r.label(2)).collect();
@@ -352,11 +350,11 @@ mod tests {
     #[test]
     fn filters_can_empty_the_plan() {
         let mut s = sel(Size::Default);
-        s.methods = vec![RecvMethod::Uring];
+        s.methods = vec![Method::Uring];
         assert!(
             rows(&s)
                 .iter()
-                .all(|r| matches!(r.receiver, Receiver::Udprx { method: RecvMethod::Uring, .. }))
+                .all(|r| matches!(r.receiver, Receiver::Udprx { method: Method::Uring, .. }))
         );
         s.scenarios = vec![Scenario::Gso];
         s.fanouts = vec![Fanout::Hash];

@@ -90,25 +90,6 @@ pub struct BenchReport {
     pub profile: Option<super::profile::ProfileRun>,
 }
 
-impl BenchReport {
-    /// Writes `report.json`, `report.md` and the charts into `dir`; returns the files written.
-    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let mut files = Vec::new();
-        let json = serde_json::to_string_pretty(self)
-            .map_err(|e| Error::io("serializing the report", std::io::Error::other(e)))?;
-        let p = dir.join("report.json");
-        std::fs::write(&p, json).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
-        files.push(p);
-        let charts = super::chart::write_all(self, dir)?;
-        let md = super::markdown::render(self, &charts);
-        let p = dir.join("report.md");
-        std::fs::write(&p, md).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
-        files.push(p);
-        files.extend(charts.into_iter().map(|c| dir.join(c.file)));
-        Ok(files)
-    }
-}
-
 /// The best udprx path of the classic flood against the better reference receiver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
@@ -194,20 +175,6 @@ pub fn percent(f: f64) -> String {
     if f == 0.0 { "0".into() } else { format!("{:.2}%", f * 100.0) }
 }
 
-/// Nanoseconds to a short human string (`850ns`, `12.3µs`, `4.1ms`).
-pub fn dur_ns(ns: u64) -> String {
-    let n = ns as f64;
-    if n < 1_000.0 {
-        format!("{ns}ns")
-    } else if n < 1_000_000.0 {
-        format!("{:.1}µs", n / 1e3)
-    } else if n < 1e9 {
-        format!("{:.1}ms", n / 1e6)
-    } else {
-        format!("{:.2}s", n / 1e9)
-    }
-}
-
 /// Creates the output directory, refusing (exit 2) before anything runs when it cannot be
 /// written: the nearest existing ancestor must be a directory, and a probe file must be
 /// writable. Directories created here are removed again when the probe fails.
@@ -259,8 +226,6 @@ mod tests {
         assert_eq!(kpps(999.0), "999");
         assert_eq!(kpps(f64::NAN), "0");
         assert_eq!(percent(0.0123), "1.23%");
-        assert_eq!(dur_ns(850), "850ns");
-        assert_eq!(dur_ns(12_300), "12.3µs");
     }
 
     #[test]

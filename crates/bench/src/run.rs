@@ -123,8 +123,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     for name in &opts.methods {
         match name.strip_suffix("+lean") {
             Some(base) => {
-                let m = super::RecvMethod::parse(base)?;
-                if !matches!(m, super::RecvMethod::Recvfrom | super::RecvMethod::Recvmmsg) {
+                let m = super::parse_method(base)?;
+                if !matches!(m, super::Method::Recvfrom | super::Method::Recvmmsg) {
                     return bad(format!(
                         "--methods {name}: +lean applies to recvfrom and recvmmsg (uring-recv is \
                          the lean io_uring path already)"
@@ -132,7 +132,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
                 }
                 lean.push(m);
             }
-            None => methods.push(super::RecvMethod::parse(name)?),
+            None => methods.push(super::parse_method(name)?),
         }
     }
     let fanouts =
@@ -317,8 +317,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         && (selection.fanouts.is_empty() || selection.fanouts.contains(&super::Fanout::One))
     {
         let unfiltered = selection.methods.is_empty() && selection.lean.is_empty();
-        let keep = |m: &super::RecvMethod| unfiltered || selection.methods.contains(m);
-        let labels: Vec<String> = super::RecvMethod::XDP
+        let keep = |m: &super::Method| unfiltered || selection.methods.contains(m);
+        let labels: Vec<String> = super::XDP_METHODS
             .iter()
             .filter(|m| keep(m))
             .map(|m| {
@@ -832,7 +832,7 @@ pub fn execute(
     if let Some((name, base)) = &prep.baseline {
         report.baseline = Some(super::compare::compare_reports(base, &report, name, "this run"));
     }
-    let mut files = report.write(&prep.out_dir)?;
+    let mut files = super::write::write(&report, &prep.out_dir)?;
     if let Some(p) = &report.profile {
         files.extend(p.paths.iter().filter_map(|x| x.svg.as_ref()).map(|f| prep.out_dir.join(f)));
     }

@@ -8,7 +8,7 @@
 //! stretch the measurement window by 0.1–0.3 s. Only the reference programs (iperf3, sockperf)
 //! run as children under `ip netns exec`.
 
-use super::{Error, Result, SnmpDelta, sys};
+use super::{Error, Result, sys};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -297,54 +297,6 @@ where
     })
 }
 
-/// The Udp counters of `/proc/net/snmp` as this thread's namespace sees them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UdpCounters {
-    /// InDatagrams.
-    pub in_datagrams: u64,
-    /// NoPorts.
-    pub no_ports: u64,
-    /// InErrors.
-    pub in_errors: u64,
-    /// RcvbufErrors.
-    pub rcvbuf_errors: u64,
-}
-
-impl UdpCounters {
-    /// Reads `/proc/thread-self/net/snmp` (the calling thread's namespace).
-    pub fn read() -> std::io::Result<UdpCounters> {
-        let text = std::fs::read_to_string("/proc/thread-self/net/snmp")?;
-        parse_snmp_udp(&text).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "no Udp lines in snmp")
-        })
-    }
-
-    /// `self - earlier`, saturating.
-    pub fn delta(&self, earlier: &UdpCounters) -> SnmpDelta {
-        SnmpDelta {
-            in_datagrams: self.in_datagrams.saturating_sub(earlier.in_datagrams),
-            rcvbuf_errors: self.rcvbuf_errors.saturating_sub(earlier.rcvbuf_errors),
-            in_errors: self.in_errors.saturating_sub(earlier.in_errors),
-            no_ports: self.no_ports.saturating_sub(earlier.no_ports),
-        }
-    }
-}
-
-/// Parses the two `Udp:` lines (header and values) of `/proc/net/snmp`.
-pub fn parse_snmp_udp(text: &str) -> Option<UdpCounters> {
-    let mut lines = text.lines().filter(|l| l.starts_with("Udp:"));
-    let names: Vec<&str> = lines.next()?.split_whitespace().skip(1).collect();
-    let values: Vec<u64> =
-        lines.next()?.split_whitespace().skip(1).map(|v| v.parse().unwrap_or(0)).collect();
-    let get = |n: &str| names.iter().position(|x| *x == n).and_then(|i| values.get(i)).copied();
-    Some(UdpCounters {
-        in_datagrams: get("InDatagrams")?,
-        no_ports: get("NoPorts").unwrap_or(0),
-        in_errors: get("InErrors").unwrap_or(0),
-        rcvbuf_errors: get("RcvbufErrors").unwrap_or(0),
-    })
-}
-
 /// A hex CPU mask for sysfs (`3` for cores 0 and 1; `0` for none).
 pub fn cpu_mask(cpus: &[usize]) -> String {
     let mut words: Vec<u32> = vec![0];
@@ -391,18 +343,6 @@ mod tests {
         assert_eq!(cpu_mask(&[0, 1]), "3");
         assert_eq!(cpu_mask(&[1]), "2");
         assert_eq!(cpu_mask(&[33]), "2,0");
-    }
-
-    #[test]
-    fn snmp_parse() {
-        let t = "Ip: Forwarding\nIp: 1\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors\nUdp: 10 2 3 4 5 6 0 0 0\nUdpLite: InDatagrams\nUdpLite: 0\n";
-        let c = parse_snmp_udp(t).unwrap();
-        assert_eq!(
-            c,
-            UdpCounters { in_datagrams: 10, no_ports: 2, in_errors: 3, rcvbuf_errors: 5 }
-        );
-        let later = UdpCounters { in_datagrams: 15, ..c };
-        assert_eq!(later.delta(&c).in_datagrams, 5);
     }
 
     #[test]
@@ -460,7 +400,7 @@ mod tests {
                 let rx = std::net::UdpSocket::bind((RX_ADDR, 0)).unwrap();
                 rx.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
                 let port = rx.local_addr().unwrap().port();
-                let before = UdpCounters::read().unwrap();
+                let before = udprx_stats::kernel::UdpSample::read().unwrap();
                 in_netns(topo.tx_netns().as_deref(), || {
                     let tx = std::net::UdpSocket::bind((TX_ADDR, 0)).unwrap();
                     tx.send_to(b"hello", (RX_ADDR, port)).unwrap();
@@ -468,11 +408,11 @@ mod tests {
                 .unwrap();
                 let mut buf = [0u8; 16];
                 let n = rx.recv(&mut buf).unwrap();
-                (n, UdpCounters::read().unwrap().delta(&before))
+                (n, udprx_stats::kernel::UdpSample::read().unwrap().delta(&before))
             })
             .unwrap();
             assert_eq!(got.0, 5);
-            assert_eq!(got.1.in_datagrams, 1);
+            assert_eq!(got.1.get("InDatagrams"), 1);
             topo.set_rps(&[1]).unwrap();
         }
         assert!(!netns_path(&names.0).exists(), "sender namespace left behind");

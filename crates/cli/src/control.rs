@@ -89,7 +89,7 @@ impl RunExecutor for EngineExecutor {
         let stop = StopHandle::new();
         let mut b = Receiver::builder(SocketAddr::new(bind_ip, req.data_port))
             .method(method)
-            .sockets(req.sockets as usize)
+            .fanout(udprx::Fanout::new(req.sockets as usize, udprx::Steer::Hash))
             .batch(self.cfg.batch)
             .rcvbuf(self.cfg.rcvbuf)
             .timestamps(self.cfg.timestamps)

@@ -3,6 +3,7 @@
 //! libraries. The binaries in `src/bin/` only call [`rx::main`] and [`flood::main`].
 #![deny(missing_docs)]
 
+pub mod args;
 pub mod control;
 pub mod flood;
 pub mod rx;

@@ -166,13 +166,7 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("invalid byte size '{s}' (e.g. 4194304, 4M, 512K)"))
 }
 
-/// Parses a CPU list: `0,1,3`, `0-3` (udpflood's parser), or `none` (no pinning).
-pub fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
-    if s == "none" {
-        return Ok(Vec::new());
-    }
-    udpflood::units::parse_cpu_list(s).map_err(|e| e.to_string())
-}
+pub use crate::args::parse_cpus;
 
 #[cfg(test)]
 mod tests {

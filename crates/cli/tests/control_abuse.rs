@@ -179,8 +179,11 @@ fn a_run_request_sets_its_flow_budget_within_the_servers_cap() {
         let req = RunRequest { flow_budget: budget, ..request(2, 0) };
         let got =
             udpctl::run_remote(srv.local_addr(), &req, None, &ClientConfig::default(), |r, to| {
-                for _ in 0..PORTS {
-                    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+                // Every socket stays open until all have sent: a dropped one could hand its
+                // ephemeral port to the next, and two "ports" would count as one flow.
+                let socks: Vec<UdpSocket> =
+                    (0..PORTS).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+                for sock in &socks {
                     let mut buf = [0u8; 18];
                     for seq in 0..5u64 {
                         Repr {

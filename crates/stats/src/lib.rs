@@ -10,3 +10,4 @@ pub mod kernel;
 pub mod measure;
 pub mod report;
 pub mod stats;
+pub mod units;

@@ -41,7 +41,7 @@ fn lean_report_keys_flows_by_flow_id() {
         for f in &report.flows {
             assert_eq!(f.source, "0.0.0.0:0", "{m}");
             assert_eq!(
-                (f.received, f.lost, f.duplicates),
+                (f.counts.received, f.counts.lost, f.counts.duplicates),
                 (PER_FLOW, 0, 0),
                 "{m}: flow {}",
                 f.flow

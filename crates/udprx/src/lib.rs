@@ -15,6 +15,7 @@ pub mod batch;
 pub mod cbpf;
 pub mod engine;
 pub mod error;
+pub mod fanout;
 mod method;
 pub mod pull;
 mod sys;
@@ -28,6 +29,7 @@ pub use engine::{
     Receiver, ReceiverBuilder, RunOutput, SetupInfo, Steer, StopHandle, ThreadInfo, ThreadResult,
 };
 pub use error::Error;
+pub use fanout::Fanout;
 pub use method::Method;
 pub use pull::{PullReceiver, RecvCounters};
 pub use sys::reply::{DEFAULT_REPLY_BATCH, DEFAULT_REPLY_SLOT, Replier};

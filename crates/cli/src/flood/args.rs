@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use udpflood::units::{
-    parse_addr, parse_clock, parse_count, parse_cpu_list, parse_duration, parse_rate,
-};
+use crate::args::CpuList;
+use crate::args::parse_pinned_cpu_list;
+
+use udpflood::units::{parse_addr, parse_clock, parse_count, parse_duration, parse_rate};
 use udpflood::{Clock, Flood, FloodBuilder};
 
 fn rate(s: &str) -> Result<u64, String> {
@@ -20,13 +21,6 @@ fn count(s: &str) -> Result<u64, String> {
 fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(reason)
 }
-fn cpus(s: &str) -> Result<CpuList, String> {
-    parse_cpu_list(s).map(CpuList).map_err(reason)
-}
-
-/// A parsed `--cpus` list (a newtype so that clap takes it as one value, not many).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpuList(pub Vec<usize>);
 fn clock(s: &str) -> Result<Clock, String> {
     parse_clock(s).map_err(reason)
 }
@@ -65,7 +59,7 @@ pub struct FloodArgs {
     #[arg(long, value_name = "N")]
     pub flows: Option<usize>,
     /// CPUs to pin the threads to: 0,1 or 0-3 [default: spread over the usable CPUs, last first].
-    #[arg(long, value_name = "LIST", value_parser = cpus)]
+    #[arg(long, value_name = "LIST", value_parser = parse_pinned_cpu_list)]
     pub cpus: Option<CpuList>,
     /// Datagrams per sendmmsg call.
     #[arg(long, value_name = "N", default_value_t = udpflood::config::DEFAULT_BATCH)]

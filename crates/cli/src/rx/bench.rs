@@ -217,7 +217,7 @@ pub fn render(args: RenderArgs) -> Result<(), CliError> {
     answer::analyze(&mut r);
     let out = args.out.unwrap_or_else(|| dir.join("rendered"));
     report::prepare_out_dir(&out).map_err(lib_error)?;
-    let files = r.write(&out).map_err(lib_error)?;
+    let files = udprx_bench::write::write(&r, &out).map_err(lib_error)?;
     print!("{}", udprx_bench::markdown::terminal(&r));
     println!();
     for f in &files {

@@ -15,7 +15,8 @@ use udprx_stats::measure::{self, Measure};
 use udprx_stats::stats::flow::{DEFAULT_FLOW_BUDGET, check_flow_budget};
 use udprx_stats::stats::{IntervalLine, MAX_INTERVAL, MIN_INTERVAL, StatsMode};
 
-use super::{CliError, parse_bytes, parse_cpus, parse_duration};
+use super::{CliError, parse_bytes, parse_duration};
+use crate::args::{CpuList, parse_cpu_list};
 
 /// How much the final report holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,14 +118,6 @@ pub struct RunArgs {
     pub profile_freq: u32,
 }
 
-/// A parsed `--cpus` value (a newtype so clap takes it as one value, not many).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpuList(pub Vec<usize>);
-
-fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
-    parse_cpus(s).map(CpuList)
-}
-
 /// Refuses an `--interval` the stats layer cannot keep up with (or that says nothing).
 fn check_interval(d: Duration) -> Result<(), CliError> {
     if d.is_zero() || (MIN_INTERVAL..=MAX_INTERVAL).contains(&d) {
@@ -203,8 +196,7 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
     let stop = StopHandle::new();
     let mut b = Receiver::builder(a.bind)
         .method(a.method)
-        .sockets(a.sockets)
-        .steer(a.steer)
+        .fanout(udprx::Fanout::new(a.sockets, a.steer))
         .share_port(a.share_port)
         .batch(a.batch)
         .full_batch(a.full_batch)

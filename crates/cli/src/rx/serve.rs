@@ -15,7 +15,8 @@ use udprx_stats::measure::Measure;
 use udprx_stats::report::Report;
 use udprx_stats::stats::flow::{DEFAULT_FLOW_BUDGET, check_flow_budget};
 
-use super::{CliError, parse_bytes, parse_cpus, parse_duration};
+use super::{CliError, parse_bytes, parse_duration};
+use crate::args::{CpuList, parse_cpu_list};
 
 /// Options of `udprx serve`.
 #[derive(Debug, Clone, Args)]
@@ -74,14 +75,6 @@ pub struct ServeArgs {
     /// may ask for. Datagrams of further flows are counted as untracked.
     #[arg(long, value_name = "FLOWS", default_value_t = DEFAULT_FLOW_BUDGET as u64)]
     pub flow_budget: u64,
-}
-
-/// A parsed `--cpus` value (a newtype so clap takes it as one value, not many).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpuList(pub Vec<usize>);
-
-fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
-    parse_cpus(s).map(CpuList)
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {

@@ -6,32 +6,24 @@ use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 
-use super::ReportError;
+use super::{Percentiles, ReportError};
 
-/// A histogram as the report stores it.
+/// A histogram as the report stores it: its percentile set, and the exact encoding.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistData {
-    /// Values recorded.
-    pub count: u64,
-    /// Smallest value.
-    pub min: u64,
-    /// Largest value.
-    pub max: u64,
-    /// Mean value.
-    pub mean: f64,
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p999: u64,
-    /// 99.99th percentile.
-    pub p9999: u64,
+    /// Count, extremes, mean and percentiles (the JSON keeps them at this level).
+    #[serde(flatten)]
+    pub summary: Percentiles,
     /// HdrHistogram V2 deflate encoding, base64 (standard alphabet): the exact data, so that
     /// reports can be merged.
     pub encoded: String,
+}
+
+impl std::ops::Deref for HistData {
+    type Target = Percentiles;
+    fn deref(&self) -> &Percentiles {
+        &self.summary
+    }
 }
 
 impl HistData {
@@ -41,19 +33,7 @@ impl HistData {
         V2DeflateSerializer::new()
             .serialize(h, &mut bytes)
             .expect("serializing into a Vec does not fail");
-        let q = |x: f64| if h.is_empty() { 0 } else { h.value_at_quantile(x) };
-        HistData {
-            count: h.len(),
-            min: if h.is_empty() { 0 } else { h.min() },
-            max: if h.is_empty() { 0 } else { h.max() },
-            mean: if h.is_empty() { 0.0 } else { h.mean() },
-            p50: q(0.5),
-            p90: q(0.9),
-            p99: q(0.99),
-            p999: q(0.999),
-            p9999: q(0.9999),
-            encoded: STANDARD.encode(bytes),
-        }
+        HistData { summary: Percentiles::of(h), encoded: STANDARD.encode(bytes) }
     }
 
     /// Decodes the exact histogram.

@@ -8,16 +8,21 @@
 //! `docs/json-schema.json` and checked by a test.
 
 pub mod hist;
+mod json;
+mod merge;
+pub mod percentiles;
 pub mod render;
+mod summary;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
 pub use hist::HistData;
+pub use merge::merge_files;
+pub use percentiles::Percentiles;
+pub use summary::{Accounting, Summary};
 
 use crate::kernel::{SoftnetDelta, UdpDelta};
 use crate::stats::{FlowKey, MAX_SERIES, SeqCounts, StatsMode, ThreadStats};
@@ -208,7 +213,7 @@ pub struct ThreadReport {
     pub truncated: u64,
     /// Fraction of all datagrams this socket received (fan-out balance).
     pub share: f64,
-    /// SO_RXQ_OVFL drops of its socket.
+    /// Kernel drops of its socket: SO_RXQ_OVFL, SO_MEMINFO (lean) or /proc/net/udp at the end.
     pub kernel_drops: u64,
     /// User CPU, ns.
     pub cpu_user_ns: u64,
@@ -233,22 +238,10 @@ pub struct FlowReport {
     pub source: String,
     /// Flow id from the header.
     pub flow: u8,
-    /// Distinct datagrams received.
-    pub received: u64,
-    /// Missing sequence numbers.
-    pub lost: u64,
-    /// Late arrivals.
-    pub reordered: u64,
-    /// Late arrivals older than the window.
-    pub late: u64,
-    /// Duplicates.
-    pub duplicates: u64,
-    /// Datagrams discarded as implausible sequence jumps.
-    #[serde(default)]
-    pub seq_anomalies: u64,
-    /// Confirmed sequence restarts (new epochs).
-    #[serde(default)]
-    pub seq_restarts: u64,
+    /// Distinct datagrams received, loss, reorder, duplicates and sequence anomalies (the JSON
+    /// keeps them at this level).
+    #[serde(flatten)]
+    pub counts: SeqCounts,
     /// First sequence number seen.
     pub first_seq: u64,
     /// Highest sequence number seen.
@@ -298,81 +291,6 @@ pub enum Combine {
     /// Several receivers running at the same time: elapsed is the longest, interval series are
     /// summed interval by interval (aligned at their first interval) before rates are taken.
     Parallel,
-}
-
-/// The small set of numbers the benchmark harness reads from a report.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Summary {
-    /// Datagrams received.
-    pub datagrams: u64,
-    /// Distinct probe datagrams received.
-    pub received: u64,
-    /// Lost (sequence gaps).
-    pub lost: u64,
-    /// Reordered.
-    pub reordered: u64,
-    /// Duplicates.
-    pub duplicates: u64,
-    /// Kernel drops (SO_RXQ_OVFL).
-    pub kernel_drops: u64,
-    /// Datagrams discarded as implausible sequence jumps.
-    pub seq_anomalies: u64,
-    /// Datagrams with an implausible send stamp (not recorded as latency).
-    pub clock_anomalies: u64,
-    /// Datagrams of flows over the flow budget (not sequence-tracked).
-    pub untracked: u64,
-    /// Mean of the interval rates (datagrams / elapsed when no full interval exists).
-    pub pps_mean: f64,
-    /// Median interval rate.
-    pub pps_median: Option<u64>,
-    /// Lowest interval rate.
-    pub pps_min: Option<u64>,
-    /// 99th percentile of the interval rates.
-    pub pps_p99: Option<u64>,
-    /// Highest interval rate.
-    pub pps_max: Option<u64>,
-    /// One-way latency percentiles p50, p90, p99, p99.9, p99.99 and max, ns.
-    pub latency_ns: Option<[u64; 6]>,
-    /// CPU per datagram, ns.
-    pub cpu_ns_per_datagram: Option<f64>,
-}
-
-/// `sent = received + dropped in the kernel + lost elsewhere`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Accounting {
-    /// Sent by the sender(s), if known.
-    pub sent: Option<u64>,
-    /// Distinct probe datagrams received.
-    pub received: u64,
-    /// Dropped by the kernel on the receive sockets (SO_RXQ_OVFL).
-    pub kernel_drops: u64,
-    /// `sent − received − kernel_drops`, when `sent` is known (negative means over-counted),
-    /// computed without wrapping and saturated to the `i64` range.
-    pub lost_elsewhere: Option<i64>,
-    /// Loss seen in the sequence numbers (includes kernel drops and loss elsewhere).
-    pub sequence_lost: u64,
-}
-
-impl fmt::Display for Accounting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.sent, self.lost_elsewhere) {
-            (Some(s), Some(_)) => {
-                // Exact in i128 (every term is a u64), so huge or forged counts print as they
-                // are instead of wrapping.
-                let e = s as i128 - self.received as i128 - self.kernel_drops as i128;
-                write!(
-                    f,
-                    "sent {s} = received {} + dropped in kernel {} + lost elsewhere {e}",
-                    self.received, self.kernel_drops
-                )
-            }
-            _ => write!(
-                f,
-                "received {}, dropped in kernel {}, missing from sequences {} (sent unknown)",
-                self.received, self.kernel_drops, self.sequence_lost
-            ),
-        }
-    }
 }
 
 fn rate_histogram() -> Histogram<u64> {
@@ -481,7 +399,7 @@ impl Report {
                     last_seq: f.last_seq,
                     ..FlowReport::default()
                 });
-                add_counts(e, &f.counts);
+                e.counts.add(&f.counts);
                 e.first_seq = e.first_seq.min(f.first_seq);
                 e.last_seq = e.last_seq.max(f.last_seq);
             }
@@ -571,13 +489,7 @@ impl Report {
         t.flows = self.flows.len() as u64;
         let mut seq = SeqCounts::default();
         for f in &self.flows {
-            sat(&mut seq.received, f.received);
-            sat(&mut seq.lost, f.lost);
-            sat(&mut seq.reordered, f.reordered);
-            sat(&mut seq.late, f.late);
-            sat(&mut seq.duplicates, f.duplicates);
-            sat(&mut seq.seq_anomalies, f.seq_anomalies);
-            sat(&mut seq.seq_restarts, f.seq_restarts);
+            seq.add(&f.counts);
         }
         t.received = match self.mode {
             StatsMode::Full => seq.received,
@@ -638,293 +550,15 @@ impl Report {
         }
     }
 
-    /// Serialises to pretty JSON.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a report always serialises")
-    }
-
-    /// Parses a report, checking its schema and that its figures are possible (see
-    /// [`ReportError::Implausible`]); `origin` names it in errors.
-    pub fn from_json(text: &str, origin: &str) -> Result<Report, ReportError> {
-        /// Only the schema, so the text is not parsed into a tree before it is checked.
-        #[derive(serde::Deserialize)]
-        struct Head {
-            schema: Option<serde_json::Value>,
-        }
-        let json_err = |source| ReportError::Json { path: origin.to_string(), source };
-        let head: Head = serde_json::from_str(text).map_err(json_err)?;
-        let found = head.schema.as_ref().and_then(|s| s.as_str()).unwrap_or("(none)");
-        if found != SCHEMA {
-            return Err(ReportError::Schema { path: origin.to_string(), found: found.to_string() });
-        }
-        let r: Report = serde_json::from_str(text).map_err(json_err)?;
-        r.check(origin)?;
-        Ok(r)
-    }
-
-    /// Refuses figures no run produces: a negative, infinite or NaN elapsed time or interval.
-    fn check(&self, origin: &str) -> Result<(), ReportError> {
-        let bad = |what: &str, v: f64| ReportError::Implausible {
-            path: origin.to_string(),
-            reason: format!("{what} is {v} (must be a finite number >= 0)"),
-        };
-        if !(self.elapsed_s.is_finite() && self.elapsed_s >= 0.0) {
-            return Err(bad("elapsed_s", self.elapsed_s));
-        }
-        if !(self.rate.interval_s.is_finite() && self.rate.interval_s >= 0.0) {
-            return Err(bad("rate.interval_s", self.rate.interval_s));
-        }
-        Ok(())
-    }
-
-    /// Reads a report file of at most [`MAX_REPORT_BYTES`].
-    pub fn read(path: &Path) -> Result<Report, ReportError> {
-        use std::io::Read as _;
-        let name = path.display().to_string();
-        let io = |source| ReportError::Io { path: name.clone(), source };
-        let file = std::fs::File::open(path).map_err(io)?;
-        // `take` as well as the size check: a FIFO or /dev/zero has no size to check.
-        let too_big = |_| ReportError::TooLarge { path: name.clone(), limit: MAX_REPORT_BYTES };
-        let len = file.metadata().map_err(io)?.len();
-        if len > MAX_REPORT_BYTES {
-            return Err(too_big(()));
-        }
-        let mut text = String::new();
-        file.take(MAX_REPORT_BYTES + 1).read_to_string(&mut text).map_err(io)?;
-        if text.len() as u64 > MAX_REPORT_BYTES {
-            return Err(too_big(()));
-        }
-        Report::from_json(&text, &name)
-    }
-
-    /// Writes the JSON to `path`.
-    pub fn write(&self, path: &Path) -> Result<(), ReportError> {
-        std::fs::write(path, self.to_json() + "\n")
-            .map_err(|source| ReportError::Io { path: path.display().to_string(), source })
-    }
-
-    /// Merges several reports (several receivers or several runs) into one: counters are summed,
-    /// histograms merged exactly, flows combined by (source, flow id), threads listed with the
-    /// index of the report they came from.
-    pub fn merge(reports: &[Report], how: Combine) -> Result<Report, ReportError> {
-        let first = reports.first().ok_or(ReportError::Empty)?;
-        let interval_s = first.rate.interval_s;
-        let mut t = Totals::default();
-        let mut threads = Vec::new();
-        let mut flows: BTreeMap<(String, u8), FlowReport> = BTreeMap::new();
-        let mut kernel: Option<UdpDelta> = None;
-        let mut softnet: Option<SoftnetDelta> = None;
-        let mut warnings: Vec<String> = Vec::new();
-        let mut elapsed = 0.0f64;
-        let mut series: Vec<u64> = Vec::new();
-        let mut series_dropped = 0u64;
-        let mut sent = Some(0u64);
-        let mut clocks: Vec<&str> = Vec::new();
-        let mut runs = 0;
-        for (i, r) in reports.iter().enumerate() {
-            r.check(&format!("report {}", i + 1))?;
-            sat(&mut runs, r.runs);
-            elapsed = match how {
-                Combine::Runs => elapsed + r.elapsed_s,
-                Combine::Parallel => elapsed.max(r.elapsed_s),
-            };
-            sent = sent.zip(r.sent).map(|(a, b)| a.saturating_add(b));
-            let o = &r.totals;
-            sat(&mut t.datagrams, o.datagrams);
-            sat(&mut t.bytes, o.bytes);
-            sat(&mut t.foreign, o.foreign);
-            sat(&mut t.truncated, o.truncated);
-            sat(&mut t.truncated_probes, o.truncated_probes);
-            sat(&mut t.untracked, o.untracked);
-            sat(&mut t.flow_budget, o.flow_budget);
-            sat(&mut t.clock_anomalies, o.clock_anomalies);
-            sat(&mut t.kernel_drops, o.kernel_drops);
-            sat(&mut t.clock_skew, o.clock_skew);
-            sat(&mut t.cpu_user_ns, o.cpu_user_ns);
-            sat(&mut t.cpu_sys_ns, o.cpu_sys_ns);
-            for th in &r.threads {
-                threads.push(ThreadReport { report: i as u64, ..th.clone() });
-            }
-            for f in &r.flows {
-                let e = flows.entry((f.source.clone(), f.flow)).or_insert_with(|| FlowReport {
-                    source: f.source.clone(),
-                    flow: f.flow,
-                    first_seq: f.first_seq,
-                    last_seq: f.last_seq,
-                    ..FlowReport::default()
-                });
-                sat(&mut e.received, f.received);
-                sat(&mut e.lost, f.lost);
-                sat(&mut e.reordered, f.reordered);
-                sat(&mut e.late, f.late);
-                sat(&mut e.duplicates, f.duplicates);
-                sat(&mut e.seq_anomalies, f.seq_anomalies);
-                sat(&mut e.seq_restarts, f.seq_restarts);
-                e.first_seq = e.first_seq.min(f.first_seq);
-                e.last_seq = e.last_seq.max(f.last_seq);
-            }
-            if let Some(k) = &r.kernel {
-                kernel.get_or_insert_with(UdpDelta::default).add(k);
-            }
-            if let Some(k) = &r.softnet {
-                softnet.get_or_insert_with(SoftnetDelta::default).add(k);
-            }
-            for w in &r.warnings {
-                if !warnings.contains(w) {
-                    warnings.push(w.clone());
-                }
-            }
-            if let Some(c) = r.latency.clock.as_deref()
-                && !clocks.contains(&c)
-            {
-                clocks.push(c);
-            }
-            // The merged series keeps the same cap as a run's.
-            match how {
-                Combine::Runs => {
-                    let room = MAX_SERIES.saturating_sub(series.len()).min(r.rate.series.len());
-                    series.extend_from_slice(&r.rate.series[..room]);
-                    series_dropped += (r.rate.series.len() - room) as u64;
-                }
-                Combine::Parallel => {
-                    let len = r.rate.series.len().min(MAX_SERIES);
-                    series_dropped = series_dropped.max((r.rate.series.len() - len) as u64);
-                    if series.len() < len {
-                        series.resize(len, 0);
-                    }
-                    for (slot, &n) in series.iter_mut().zip(&r.rate.series[..len]) {
-                        *slot = slot.saturating_add(n);
-                    }
-                }
-            }
-        }
-        let pps = match how {
-            Combine::Runs => HistData::merge(reports.iter().filter_map(|r| r.rate.pps.as_ref()))?,
-            Combine::Parallel => {
-                rates_of(&series, (interval_s * 1e9) as u64).map(|h| HistData::from_hist(&h))
-            }
-        };
-        let lat = |f: fn(&LatencyReport) -> Option<&HistData>| {
-            HistData::merge(reports.iter().filter_map(|r| f(&r.latency)))
-        };
-        let latency = LatencyReport {
-            clock: match clocks.as_slice() {
-                [] => None,
-                [one] => Some(one.to_string()),
-                _ => Some("mixed".into()),
-            },
-            one_way: lat(|l| l.one_way.as_ref())?,
-            tx_to_kernel: lat(|l| l.tx_to_kernel.as_ref())?,
-            kernel_to_app: lat(|l| l.kernel_to_app.as_ref())?,
-        };
-        let same_setup = reports.iter().all(|r| r.setup == first.setup);
-        let setup = if same_setup {
-            first.setup.clone()
-        } else {
-            serde_json::json!({ "merged": reports.iter().map(|r| r.setup.clone()).collect::<Vec<_>>() })
-        };
-        let mode = if reports.iter().all(|r| r.mode == StatsMode::Full) {
-            StatsMode::Full
-        } else {
-            StatsMode::Minimal
-        };
-        let mut out = Report {
-            schema: SCHEMA.to_string(),
-            setup,
-            mode,
-            runs,
-            elapsed_s: elapsed,
-            sent,
-            totals: t,
-            rate: RateReport { interval_s, series, pps },
-            latency,
-            threads,
-            flows: flows.into_values().collect(),
-            kernel,
-            softnet,
-            warnings,
-        };
-        if series_dropped > 0 {
-            out.warnings.push(format!(
-                "the merged rate series keeps {MAX_SERIES} intervals: {series_dropped} more are \
-                 in the totals but not in the series"
-            ));
-        }
-        out.finish_totals();
-        // Each report's own count of distinct datagrams (flows summed in full mode).
-        out.totals.received = reports.iter().fold(0u64, |a, r| a.saturating_add(r.totals.received));
-        Ok(out)
-    }
-
-    /// `sent = received + dropped in kernel + lost elsewhere`, as far as known.
-    pub fn accounting(&self) -> Accounting {
-        let received = self.totals.received;
-        let kernel_drops = self.totals.kernel_drops;
-        Accounting {
-            sent: self.sent,
-            received,
-            kernel_drops,
-            lost_elsewhere: self.sent.map(|s| {
-                let e = s as i128 - received as i128 - kernel_drops as i128;
-                e.clamp(i64::MIN as i128, i64::MAX as i128) as i64
-            }),
-            sequence_lost: self.totals.lost,
-        }
-    }
-
-    /// The numbers the benchmark harness compares.
-    pub fn summary(&self) -> Summary {
-        let t = &self.totals;
-        let pps = self.rate.pps.as_ref();
-        Summary {
-            datagrams: t.datagrams,
-            received: t.received,
-            lost: t.lost,
-            reordered: t.reordered,
-            duplicates: t.duplicates,
-            kernel_drops: t.kernel_drops,
-            seq_anomalies: t.seq_anomalies,
-            clock_anomalies: t.clock_anomalies,
-            untracked: t.untracked,
-            pps_mean: pps.filter(|h| h.count > 0).map_or(t.pps_mean, |h| h.mean),
-            pps_median: pps.map(|h| h.p50),
-            pps_min: pps.map(|h| h.min),
-            pps_p99: pps.map(|h| h.p99),
-            pps_max: pps.map(|h| h.max),
-            latency_ns: self
-                .latency
-                .one_way
-                .as_ref()
-                .map(|h| [h.p50, h.p90, h.p99, h.p999, h.p9999, h.max]),
-            cpu_ns_per_datagram: t.cpu_ns_per_datagram,
-        }
-    }
-
     /// The final human-readable table.
     pub fn to_table(&self) -> String {
         render::table(self)
     }
 }
 
-fn add_counts(e: &mut FlowReport, c: &SeqCounts) {
-    sat(&mut e.received, c.received);
-    sat(&mut e.lost, c.lost);
-    sat(&mut e.reordered, c.reordered);
-    sat(&mut e.late, c.late);
-    sat(&mut e.duplicates, c.duplicates);
-    sat(&mut e.seq_anomalies, c.seq_anomalies);
-    sat(&mut e.seq_restarts, c.seq_restarts);
-}
-
 /// `*acc += n`, saturating at `u64::MAX` instead of wrapping (forged or merged totals).
 fn sat(acc: &mut u64, n: u64) {
     *acc = acc.saturating_add(n);
-}
-
-/// Reads and merges report files (see [`Report::merge`]).
-pub fn merge_files<P: AsRef<Path>>(paths: &[P], how: Combine) -> Result<Report, ReportError> {
-    let reports = paths.iter().map(|p| Report::read(p.as_ref())).collect::<Result<Vec<_>, _>>()?;
-    Report::merge(&reports, how)
 }
 
 #[cfg(test)]
@@ -957,10 +591,13 @@ mod tests {
         r.sent = Some(u64::MAX - 1);
         r.totals.datagrams = u64::MAX - 1;
         r.runs = u64::MAX;
-        r.flows.push(FlowReport { received: u64::MAX, lost: u64::MAX, ..FlowReport::default() });
+        r.flows.push(FlowReport {
+            counts: SeqCounts { received: u64::MAX, lost: u64::MAX, ..SeqCounts::default() },
+            ..FlowReport::default()
+        });
         let m = Report::merge(&[r.clone(), r.clone()], Combine::Runs).unwrap();
         assert_eq!((m.sent, m.totals.datagrams, m.runs), (Some(u64::MAX), u64::MAX, u64::MAX));
-        assert_eq!((m.flows[0].received, m.totals.lost), (u64::MAX, u64::MAX));
+        assert_eq!((m.flows[0].counts.received, m.totals.lost), (u64::MAX, u64::MAX));
         let m = Report::merge(&[r.clone(), r.clone()], Combine::Parallel).unwrap();
         assert_eq!(m.totals.datagrams, u64::MAX);
         for bad in [-1.0, f64::NAN, f64::INFINITY] {

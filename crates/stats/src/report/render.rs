@@ -5,43 +5,7 @@ use std::fmt::Write as _;
 
 use super::{HistData, Report};
 
-/// A duration in ns with a unit that keeps 3 significant digits: `850ns`, `25.0µs`, `1.23ms`,
-/// `2.50s`.
-pub fn fmt_ns(ns: u64) -> String {
-    let v = ns as f64;
-    if ns < 1_000 {
-        format!("{ns}ns")
-    } else if ns < 1_000_000 {
-        format!("{:.*}µs", prec(v / 1e3), v / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.*}ms", prec(v / 1e6), v / 1e6)
-    } else {
-        format!("{:.*}s", prec(v / 1e9), v / 1e9)
-    }
-}
-
-fn prec(x: f64) -> usize {
-    if x >= 100.0 {
-        0
-    } else if x >= 10.0 {
-        1
-    } else {
-        2
-    }
-}
-
-/// A count with thousands separators: `1234567` → `1,234,567`.
-pub fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::units::{fmt_count, fmt_ns};
 
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
@@ -231,10 +195,10 @@ pub fn table(r: &Report) -> String {
                 "  {:<28} {:>4} {:>14} {:>10} {:>10} {:>10}",
                 f.source,
                 f.flow,
-                fmt_count(f.received),
-                fmt_count(f.lost),
-                fmt_count(f.reordered),
-                fmt_count(f.duplicates)
+                fmt_count(f.counts.received),
+                fmt_count(f.counts.lost),
+                fmt_count(f.counts.reordered),
+                fmt_count(f.counts.duplicates)
             );
         }
     }

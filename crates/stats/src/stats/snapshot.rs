@@ -84,7 +84,7 @@ impl IntervalLine {
 impl fmt::Display for IntervalLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let span = format!("{:.2}-{:.2} s", self.start_s, self.end_s);
-        let p99 = self.p99_ns.map(crate::report::render::fmt_ns).unwrap_or_else(|| "-".into());
+        let p99 = self.p99_ns.map(crate::units::fmt_ns).unwrap_or_else(|| "-".into());
         write!(
             f,
             "{:>15} {:>12.0} {:>10.2} {:>9} {:>7.3}% {:>9} {:>11}",

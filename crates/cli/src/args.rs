@@ -1,0 +1,43 @@
+//! Argument types the `udprx` and `udpflood` command lines share.
+
+/// A parsed `--cpus` value (a newtype so clap takes it as one value, not many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// Parses a CPU list: `0,1,3`, `0-3` (udpflood's parser), or `none` (no pinning).
+pub fn parse_cpus(s: &str) -> Result<Vec<usize>, String> {
+    if s == "none" {
+        return Ok(Vec::new());
+    }
+    udpflood::units::parse_cpu_list(s).map_err(|e| e.to_string())
+}
+
+/// `--cpus` of the receiver commands: a CPU list or `none` (see [`parse_cpus`]).
+pub fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
+    parse_cpus(s).map(CpuList)
+}
+
+/// `--cpus` of udpflood: a CPU list to pin the sender threads to (`none` is not one: leave the
+/// option out to spread the threads).
+pub fn parse_pinned_cpu_list(s: &str) -> Result<CpuList, String> {
+    udpflood::units::parse_cpu_list(s).map(CpuList).map_err(|e| match e {
+        udpflood::Error::Parse { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0,2-3"), Ok(CpuList(vec![0, 2, 3])));
+        assert_eq!(parse_cpu_list("none"), Ok(CpuList(vec![])));
+        assert_eq!(parse_pinned_cpu_list("1-2"), Ok(CpuList(vec![1, 2])));
+        assert!(parse_pinned_cpu_list("none").is_err());
+        let e = parse_pinned_cpu_list("3-1").unwrap_err();
+        assert!(e.contains("backwards"), "{e}");
+        assert!(parse_cpu_list("3-1").is_err());
+    }
+}
