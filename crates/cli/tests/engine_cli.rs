@@ -151,10 +151,21 @@ fn refused_cbpf_and_gro_name_the_alternative() {
         ret(RET_EPERM),
         ret(RET_ALLOW),
     ];
-    let out = udprx_under_seccomp(no_gro, &["--bind", "127.0.0.1:0", "--gro", "--duration", "1s"]);
+    // A method named explicitly: the refusal is an error that names the way out.
+    let args = ["--bind", "127.0.0.1:0", "--method", "recvmmsg", "--gro", "--duration", "1s"];
+    let out = udprx_under_seccomp(no_gro.clone(), &args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(err.contains("UDP_GRO refused") && err.contains("without --gro"), "{err}");
+
+    // `auto` (the default) downgrades: it receives without GRO and says why.
+    let args = ["--bind", "127.0.0.1:0", "--gro", "--duration", "300ms", "--json", "-"];
+    let out = udprx_under_seccomp(no_gro, &args);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(json["setup"]["gro"], false, "{json}");
+    let reason = json["setup"]["fallback_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("UDP_GRO refused") && reason.contains("without GRO"), "{json}");
 }
 
 #[cfg(target_arch = "x86_64")]

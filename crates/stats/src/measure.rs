@@ -80,7 +80,7 @@ pub fn run(
         result
     })?;
 
-    let (threads, elapsed, bad_frames) = output;
+    let (threads, elapsed, bad_frames, fallbacks) = output;
     let kernel = match (udp_before, UdpSample::read().ok()) {
         (Some(b), Some(a)) => Some(a.delta(&b)),
         _ => None,
@@ -93,6 +93,9 @@ pub fn run(
     if lean {
         report.warnings.push(LEAN_NOTE.to_string());
     }
+    // `auto` left io_uring at run time on these sockets: the method in the setup is not the
+    // whole story.
+    report.warnings.extend(fallbacks);
     if bad_frames > 0 {
         report.warnings.push(format!(
             "{bad_frames} frame(s) reached the AF_XDP socket without being a whole \
@@ -108,7 +111,7 @@ the probe header's flow id alone (two senders using the same flow ids count as o
 control message per datagram, so kernel drops were read with SO_MEMINFO per interval and at the \
 end";
 
-type Finished = (Vec<(crate::stats::ThreadStats, ThreadCost)>, Duration, u64);
+type Finished = (Vec<(crate::stats::ThreadStats, ThreadCost)>, Duration, u64, Vec<String>);
 
 fn finish(out: RunOutput<Recorder>) -> Finished {
     let mut threads = Vec::with_capacity(out.handlers.len());
@@ -123,5 +126,10 @@ fn finish(out: RunOutput<Recorder>) -> Finished {
         threads.push((h.finish(), cost));
     }
     let bad_frames = out.threads.iter().map(|t| t.bad_frames).sum();
-    (threads, out.elapsed, bad_frames)
+    let fallbacks = out
+        .threads
+        .iter()
+        .filter_map(|t| t.fallback.as_ref().map(|why| format!("socket {}: {why}", t.socket)))
+        .collect();
+    (threads, out.elapsed, bad_frames, fallbacks)
 }

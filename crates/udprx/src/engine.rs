@@ -258,6 +258,9 @@ pub struct ThreadResult {
     /// io_uring: NAPI busy polling was registered on this thread's ring.
     #[cfg_attr(feature = "serde", serde(default))]
     pub napi: bool,
+    /// `auto` only: why this socket's thread left io_uring at run time for `recvmmsg` (the
+    /// kernel refused the first multishot request); `None` when it did not.
+    pub fallback: Option<String>,
 }
 
 /// Everything a run gives back.
@@ -298,6 +301,7 @@ pub struct ReceiverBuilder {
     iface: Option<String>,
     force: bool,
     lean: bool,
+    inject_multishot_einval: bool,
 }
 
 /// Default io_uring ring size; smaller with GRO, whose buffers are 64 KiB each.
@@ -446,6 +450,15 @@ impl ReceiverBuilder {
     /// `share_port`, every socket (even a single one) sets SO_REUSEPORT and no check is made.
     pub fn share_port(mut self, on: bool) -> Self {
         self.share_port = on;
+        self
+    }
+
+    /// Fault injection for tests: the io_uring loop treats its first completion as the
+    /// kernel's EINVAL refusal of multishot receive (a kernel without it), before anything was
+    /// received. Not for applications.
+    #[doc(hidden)]
+    pub fn inject_multishot_einval(mut self, on: bool) -> Self {
+        self.inject_multishot_einval = on;
         self
     }
 
@@ -625,12 +638,18 @@ impl ReceiverBuilder {
     /// 32768, a buffer size outside 1..=1 MiB, receive buffers over [`MAX_BUFFER_MEMORY`] in
     /// all, an SO_RCVBUF over [`MAX_RCVBUF`], CPU steering with fewer than two sockets, or an
     /// offline CPU.
-    pub fn build(self) -> Result<Receiver, Error> {
+    ///
+    /// With [`Method::Auto`], a refusal the kernel gives at set-up or run time is a downgrade,
+    /// not an error, and is reported: io_uring unavailable → `recvmmsg`
+    /// ([`SetupInfo::fallback_reason`]); UDP_GRO refused → the same method without GRO (also in
+    /// `fallback_reason`); the first multishot request refused with EINVAL → that socket's
+    /// thread goes on with `recvmmsg` ([`ThreadResult::fallback`]).
+    pub fn build(mut self) -> Result<Receiver, Error> {
         self.validate()?;
         if self.method.is_xdp() {
             return self.build_xdp();
         }
-        let (method, fallback_reason, uring_mode) = match self.method {
+        let (method, mut fallback_reason, uring_mode) = match self.method {
             Method::Auto => match uring::probe(self.uring_defer) {
                 Ok(mode) => (Method::Uring, None, Some(mode.as_str().to_string())),
                 Err(reason) => (Method::Recvmmsg, Some(reason), None),
@@ -686,7 +705,21 @@ impl ReceiverBuilder {
         }
         let mut sockets = Vec::with_capacity(self.sockets);
         let mut rcvbuf = Vec::with_capacity(self.sockets);
-        let (first, granted) = sys::socket::open_bound(self.addr, &opts)?;
+        let mut opts = opts;
+        let (first, granted) = match sys::socket::open_bound(self.addr, &opts) {
+            // `auto` takes what the kernel gives: without GRO, reported.
+            Err(Error::GroRefused(e)) if self.method == Method::Auto => {
+                let why = format!("UDP_GRO refused by the kernel ({e}); receiving without GRO");
+                fallback_reason = Some(match fallback_reason {
+                    Some(r) => format!("{r}; {why}"),
+                    None => why,
+                });
+                self.gro = false;
+                opts.gro = false;
+                sys::socket::open_bound(self.addr, &opts)?
+            }
+            r => r?,
+        };
         let local_addr = sys::socket::local_addr(&first)?;
         sockets.push(first);
         rcvbuf.push(granted);
@@ -748,6 +781,8 @@ impl ReceiverBuilder {
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: self.uring_defer,
             napi_busy_poll,
+            fallback_on_refusal: self.method == Method::Auto,
+            inject_multishot_einval: self.inject_multishot_einval,
             lean: self.lean,
         };
         Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default(), xdp: None })
@@ -830,6 +865,8 @@ impl ReceiverBuilder {
             uring_defer: false,
             napi_busy_poll: None,
             lean: false,
+            fallback_on_refusal: false,
+            inject_multishot_einval: false,
         };
         Ok(Receiver {
             sockets: vec![holder],
@@ -919,6 +956,7 @@ impl Receiver {
             iface: None,
             force: false,
             lean: false,
+            inject_multishot_einval: false,
         }
     }
 
@@ -1082,6 +1120,7 @@ where
     // The socket's drop counter once the loop has ended, read while the socket is still open:
     // SO_MEMINFO and the `drops` column of /proc/net/udp{,6} (the same counter, two ways).
     let mut end_drops = 0u64;
+    let mut fallback = None;
     let r = match source {
         Source::Xsk(x) => {
             let r = method::xdp::run(&mut ctx, x);
@@ -1095,6 +1134,7 @@ where
             match PullReceiver::new(sock, info.socket, info.method, cfg) {
                 Ok(mut rx) => {
                     let r = method::drive(&mut ctx, &mut rx);
+                    fallback = rx.fallback().map(str::to_string);
                     let fd = rx.as_raw_fd();
                     let meminfo = sys::socket::meminfo_drops(fd).map(u64::from).unwrap_or(0);
                     let proc = inode.and_then(sys::proc::udp_drops).unwrap_or(0);
@@ -1122,6 +1162,7 @@ where
         batches: stats.batches,
         bad_frames: stats.bad_frames,
         napi: stats.napi,
+        fallback,
     };
     Ok((handler, result))
 }

@@ -111,6 +111,11 @@ pub struct PullReceiver {
     drops_every_ns: u64,
     /// When SO_MEMINFO was last read (0: never).
     last_drops_ns: u64,
+    /// `auto`: io_uring refused at run time falls back to `recvmmsg` (built from `cfg`).
+    fallback_on_refusal: bool,
+    cfg: LoopConfig,
+    /// Why this receiver left io_uring for `recvmmsg` at run time.
+    fallback: Option<String>,
 }
 
 impl std::fmt::Debug for PullReceiver {
@@ -169,6 +174,9 @@ impl PullReceiver {
             lean: cfg.lean,
             drops_every_ns: cfg.idle_ns,
             last_drops_ns: 0,
+            fallback_on_refusal: cfg.fallback_on_refusal,
+            cfg: cfg.clone(),
+            fallback: None,
         })
     }
 
@@ -179,14 +187,28 @@ impl PullReceiver {
     /// arrived (at once in non-blocking mode, after the idle interval otherwise),
     /// `Interrupted` when a signal cut the wait; anything else is the kernel's answer to the
     /// receive call.
+    ///
+    /// Made from a builder with [`Method::Auto`], a receiver whose first io_uring multishot
+    /// request the kernel refuses (EINVAL: a kernel without multishot receive) moves to
+    /// `recvmmsg` on the same socket: that call returns `WouldBlock`, the next ones receive with
+    /// `recvmmsg`, and [`fallback`](Self::fallback) says why.
     #[inline]
     pub fn recv_batch(&mut self) -> io::Result<Batch<'_>> {
+        if self.failure.unsupported && self.fallback_on_refusal {
+            self.fall_back_to_recvmmsg()?;
+        }
         let flags = if self.nonblocking { libc::MSG_DONTWAIT } else { 0 };
         let r = match &mut self.inner {
             Inner::Recvfrom(r) => r.recv(self.fd, self.index, flags, &mut self.counters),
             Inner::Recvmmsg(r) => r.recv(self.fd, self.index, flags, &mut self.counters),
             Inner::Uring(u) => {
-                u.recv(self.index, self.nonblocking, &mut self.counters, &mut self.failure)
+                match u.recv(self.index, self.nonblocking, &mut self.counters, &mut self.failure) {
+                    // Nothing was received; the next call goes on with recvmmsg.
+                    Err(_) if self.failure.unsupported && self.fallback_on_refusal => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    r => r,
+                }
             }
         };
         if !self.lean {
@@ -209,6 +231,34 @@ impl PullReceiver {
             b.kernel_drops = self.counters.kernel_drops;
             b
         })
+    }
+
+    /// Why this receiver left io_uring for `recvmmsg` at run time (`auto` only), or `None`.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// `auto` after a multishot refusal: the ring goes (its request never took a datagram),
+    /// the socket becomes what `recvmmsg` expects (blocking with the idle interval as receive
+    /// timeout, unless non-blocking) and `recvmmsg` takes over.
+    #[cold]
+    fn fall_back_to_recvmmsg(&mut self) -> io::Result<()> {
+        let call = self.failure.call;
+        self.failure.unsupported = false;
+        let sock = socket2::SockRef::from(&*self.socket);
+        sock.set_nonblocking(self.cfg.spin)?;
+        if !self.cfg.spin {
+            sock.set_read_timeout(Some(std::time::Duration::from_nanos(self.cfg.idle_ns.max(1))))?;
+        }
+        // SO_RXQ_OVFL: recvmmsg reads drops from the control messages, as it would have if
+        // chosen at build time (io_uring recvmsg set it too; `uring-recv` is never `auto`).
+        self.inner = Inner::Recvmmsg(Recvmmsg::new(&self.cfg));
+        self.method = Method::Recvmmsg;
+        self.fallback = Some(format!(
+            "{call} multishot refused by the kernel at run time (EINVAL: no \
+             IORING_RECV_MULTISHOT); this socket went on with recvmmsg"
+        ));
+        Ok(())
     }
 
     /// In non-blocking mode [`recv_batch`](Self::recv_batch) never waits (`MSG_DONTWAIT`, or

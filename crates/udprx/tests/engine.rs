@@ -546,3 +546,67 @@ fn lean_drops_are_exact() {
         );
     }
 }
+
+/// `auto` whose first multishot request is refused at run time (the refusal injected as the
+/// kernel's EINVAL) goes on with recvmmsg on every socket, receives everything exactly once and
+/// says so in each thread's result; an explicit `uring` fails with `UringUnavailable` instead.
+#[test]
+fn auto_falls_back_to_recvmmsg_when_multishot_is_refused_at_run_time() {
+    let b = builder(v4(), Method::Auto, 2, Steer::Hash, false).inject_multishot_einval(true);
+    let rx = b.build().expect("build");
+    if rx.setup().method != Method::Uring {
+        skip_part(Need::Feature, "uring", "io_uring unavailable: auto chose recvmmsg at build");
+        return;
+    }
+    let expected = expected_set(0..FLOWS, PER_FLOW);
+    let out =
+        run_collect(rx, expected.len(), |dst| join(send_flows(dst, 0..FLOWS, PER_FLOW, 64, None)));
+    assert_eq!(all_seen(&out), expected, "every (flow, seq) exactly once after the fallback");
+    for t in &out.threads {
+        let why = t.fallback.as_deref().expect("the fallback is reported");
+        assert!(why.contains("EINVAL") && why.contains("recvmmsg"), "{why}");
+        assert_eq!(t.kernel_drops, 0);
+    }
+
+    let rx = builder(v4(), Method::Uring, 1, Steer::Hash, false)
+        .inject_multishot_einval(true)
+        .build()
+        .expect("build");
+    let Err(err) = rx.run(|_| |_: &udprx::Batch<'_>| Flow::Continue) else {
+        panic!("explicit uring does not fall back");
+    };
+    assert!(matches!(err, udprx::Error::UringUnavailable(_)), "{err}");
+
+    // Without the fault, nothing falls back.
+    let rx = builder(v4(), Method::Auto, 1, Steer::Hash, false).build().expect("build");
+    let out = run_collect(rx, 10, |dst| join(send_flows(dst, 0..1, 10, 64, None)));
+    assert!(out.threads.iter().all(|t| t.fallback.is_none()));
+}
+
+/// A pull receiver made by `auto` falls back the same way: one `WouldBlock`, then recvmmsg.
+#[test]
+fn pull_auto_falls_back_after_a_multishot_refusal() {
+    let rx = builder(v4(), Method::Auto, 1, Steer::Hash, false)
+        .inject_multishot_einval(true)
+        .build()
+        .expect("build");
+    if rx.setup().method != Method::Uring {
+        skip_part(Need::Feature, "uring", "io_uring unavailable: auto chose recvmmsg at build");
+        return;
+    }
+    let dst = rx.local_addr();
+    let mut pull = rx.into_pull().expect("pull").remove(0);
+    join(send_flows(dst, 0..1, 20, 64, None));
+    let mut got = 0;
+    let t0 = Instant::now();
+    while got < 20 && t0.elapsed() < Duration::from_secs(10) {
+        match pull.recv_batch() {
+            Ok(b) => got += b.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, 20);
+    assert_eq!(pull.method(), Method::Recvmmsg);
+    assert!(pull.fallback().is_some_and(|w| w.contains("EINVAL")), "{:?}", pull.fallback());
+}

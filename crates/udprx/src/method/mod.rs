@@ -114,6 +114,10 @@ pub(crate) struct LoopConfig {
     /// receiver reads the socket's drop counter with SO_MEMINFO at most once per `idle_ns` (and
     /// when idle).
     pub lean: bool,
+    /// `auto`: a multishot refusal at run time falls back to `recvmmsg` instead of failing.
+    pub fallback_on_refusal: bool,
+    /// Tests: treat the first io_uring completion as multishot's EINVAL refusal.
+    pub inject_multishot_einval: bool,
 }
 
 impl LoopConfig {

@@ -317,6 +317,8 @@ pub(crate) struct Uring {
     /// went back.
     rearm: bool,
     received_any: bool,
+    /// Fault injection (tests): the first completion counts as multishot's EINVAL refusal.
+    inject_einval: bool,
     buf_len: usize,
     payload_off: usize,
     buffer_size: usize,
@@ -391,6 +393,7 @@ impl Uring {
             bids: Vec::with_capacity(cq as usize),
             rearm: false,
             received_any: false,
+            inject_einval: cfg.inject_multishot_einval,
             buf_len,
             payload_off,
             buffer_size: cfg.buffer_size,
@@ -452,6 +455,12 @@ impl Uring {
     ) -> io::Result<Batch<'_>> {
         *failure = Failure { call: "io_uring submit", unsupported: false };
         self.give_back(counters)?;
+        if self.inject_einval && !self.received_any {
+            // The same outcome as a kernel refusing the first multishot request.
+            failure.unsupported = true;
+            failure.call = if self.op == Op::Recv { "io_uring recv" } else { "io_uring recvmsg" };
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         loop {
             let waited = if nonblocking {
                 self.ring.submit()
