@@ -4,6 +4,7 @@
 //! rtnetlink and AF_XDP sockets.
 
 pub(crate) mod bpf;
+pub(crate) mod bufring;
 pub(crate) mod cmsg;
 pub(crate) mod netlink;
 pub(crate) mod proc;
