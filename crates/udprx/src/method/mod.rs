@@ -264,3 +264,25 @@ pub(crate) fn is_wouldblock(e: &std::io::Error) -> bool {
             | std::io::ErrorKind::TimedOut
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for m in [
+            Method::Recvfrom,
+            Method::Recvmmsg,
+            Method::Uring,
+            Method::Auto,
+            Method::Xdp,
+            Method::XdpDrop,
+        ] {
+            assert_eq!(m.to_string().parse::<Method>(), Ok(m));
+            let j = serde_json::to_string(&m).unwrap();
+            assert_eq!(j, format!("\"{m}\""));
+        }
+        assert!("fast".parse::<Method>().is_err());
+    }
+}

@@ -21,7 +21,6 @@
 //! reported (see [`napi_probe`]) and the run goes on without it.
 
 use std::io;
-use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::{IoUring, cqueue, opcode, types};
 use udpprobe::{Clock, now_ns};
@@ -29,6 +28,7 @@ use udpprobe::{Clock, now_ns};
 use crate::batch::{Batch, RecvMeta};
 use crate::error::Error;
 use crate::method::{Counters, LoopConfig};
+use crate::sys::bufring::{BufRing, Mmap};
 use crate::sys::cmsg::{self, NAME_LEN};
 
 /// Which multishot receive request the loop arms.
@@ -46,39 +46,6 @@ const RECV_TAG: u64 = 1;
 const OUT_HDR: usize = 16;
 /// Most buffers one ring may hold (kernel limit).
 pub(crate) const MAX_RING_BUFFERS: usize = 32768;
-
-/// Anonymous, page-aligned memory shared with the kernel.
-struct Mmap {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl Mmap {
-    fn new(len: usize) -> io::Result<Mmap> {
-        // SAFETY: an anonymous private mapping with no address hint has no preconditions.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mmap { ptr: p.cast(), len })
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` is exactly the mapping created in `new`, unmapped once.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
-}
 
 /// How the ring was set up: the flags the kernel accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,116 +119,12 @@ pub(crate) fn probe(defer: bool) -> Result<RingMode, String> {
     let mem = Mmap::new(4096).map_err(|e| format!("mmap: {e}"))?;
     // SAFETY: `mem` is a page-aligned mapping large enough for one ring entry and outlives the
     // registration, which is undone right below.
-    unsafe { ring.submitter().register_buf_ring_with_flags(mem.ptr as u64, 1, BGID, 0) }
+    unsafe { ring.submitter().register_buf_ring_with_flags(mem.addr(), 1, BGID, 0) }
         .map_err(|e| format!("provided buffer ring (IORING_REGISTER_PBUF_RING) refused: {e}"))?;
     let _ = ring.submitter().unregister_buf_ring(BGID);
     drop(ring);
     let (_, mode) = build_ring(64, defer).map_err(|e| setup_reason(&e))?;
     Ok(mode)
-}
-
-/// The provided-buffer ring: entries shared with the kernel plus the buffers they point to.
-struct BufRing {
-    entries: Mmap,
-    bufs: Mmap,
-    count: u16,
-    mask: u16,
-    stride: usize,
-    /// Bytes of each buffer offered to the kernel: the header, name and control areas (recvmsg)
-    /// plus exactly the configured payload size (the stride's alignment padding is not offered,
-    /// so a datagram is cut at the same length as with the other methods).
-    buf_len: usize,
-    tail: std::cell::Cell<u16>,
-}
-
-impl BufRing {
-    fn new(count: usize, stride: usize, buf_len: usize) -> io::Result<BufRing> {
-        debug_assert!(buf_len <= stride);
-        let entries = Mmap::new(count * std::mem::size_of::<types::BufRingEntry>())?;
-        let bufs = Mmap::new(count * stride)?;
-        let r = BufRing {
-            entries,
-            bufs,
-            count: count as u16,
-            mask: (count - 1) as u16,
-            stride,
-            buf_len,
-            tail: std::cell::Cell::new(0),
-        };
-        for bid in 0..count {
-            r.put(bid as u16, bid as u16);
-        }
-        r.tail.set(count as u16);
-        r.publish();
-        Ok(r)
-    }
-
-    fn base(&self) -> *mut types::BufRingEntry {
-        self.entries.ptr.cast()
-    }
-
-    /// Writes buffer `bid` into ring slot `slot & mask`.
-    #[inline]
-    fn put(&self, slot: u16, bid: u16) {
-        let idx = (slot & self.mask) as usize;
-        // SAFETY: `idx < count`, inside the entries mapping; the kernel only reads slots between
-        // its head and our published tail, and this slot is beyond the tail until `publish`.
-        // No other reference to this entry exists (buffers are handed out by `buffer`, which
-        // points into the other mapping).
-        let e = unsafe { &mut *self.base().add(idx) };
-        e.set_addr(self.bufs.ptr as u64 + bid as u64 * self.stride as u64);
-        e.set_len(self.buf_len as u32);
-        e.set_bid(bid);
-    }
-
-    /// Makes every slot written so far visible to the kernel.
-    #[inline]
-    fn publish(&self) {
-        // SAFETY: the tail field of the first entry is a properly aligned u16 inside the mapping,
-        // written by us and read by the kernel, hence accessed atomically.
-        let tail = unsafe { &*(types::BufRingEntry::tail(self.base()) as *const AtomicU16) };
-        tail.store(self.tail.get(), Ordering::Release);
-    }
-
-    /// Gives buffers back to the kernel, advancing the tail once.
-    ///
-    /// Every slice [`BufRing::buffer`] returned for these buffers must be gone by now.
-    #[inline]
-    fn recycle(&self, bids: &[u16]) {
-        if bids.is_empty() {
-            return;
-        }
-        let tail = self.tail.get();
-        for (i, &bid) in bids.iter().enumerate() {
-            self.put(tail.wrapping_add(i as u16), bid);
-        }
-        self.tail.set(tail.wrapping_add(bids.len() as u16));
-        self.publish();
-    }
-
-    /// The first `len` bytes of buffer `bid` (clamped to the buffer), or `None` for a buffer id
-    /// outside the ring.
-    ///
-    /// # Safety
-    /// `bid` must come from a CQE this loop received (the kernel took the buffer off the ring and
-    /// finished writing it), and the slice must be dropped before `bid` is given back with
-    /// [`BufRing::recycle`] (until then the kernel does not write this buffer) and before the
-    /// ring is dropped (the lifetime `'b` is the caller's to bound).
-    #[inline]
-    unsafe fn buffer<'b>(&self, bid: u16, len: usize) -> Option<&'b [u8]> {
-        if bid >= self.count {
-            return None;
-        }
-        // SAFETY: `bid < count`, so the buffer lies inside the `bufs` mapping, which lives as
-        // long as `self`; the caller guarantees the kernel does not write it while the slice
-        // lives.
-        Some(unsafe {
-            std::slice::from_raw_parts(
-                self.bufs.ptr.add(bid as usize * self.stride),
-                len.min(self.stride),
-            )
-        })
-    }
 }
 
 /// Registers NAPI busy polling of `busy_poll_us` µs (prefer busy poll) on `ring`.
@@ -365,7 +228,7 @@ impl Uring {
         // SAFETY: `br.entries` is page-aligned, holds `count` entries and outlives the ring (the
         // ring is dropped first, which also drops the registration).
         unsafe {
-            ring.submitter().register_buf_ring_with_flags(br.entries.ptr as u64, br.count, BGID, 0)
+            ring.submitter().register_buf_ring_with_flags(br.entries_addr(), br.count(), BGID, 0)
         }
         .map_err(|e| setup_err("provided buffer ring registration refused", e))?;
         if let Some(us) = cfg.napi_busy_poll {

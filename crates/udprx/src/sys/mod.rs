@@ -1,11 +1,14 @@
-//! The parts of the engine that talk to the kernel directly: socket options, control-message
-//! and socket-address decoding, per-thread resource usage and `/proc/net/udp` drop counters;
-//! for the XDP paths the `bpf()` system call, rtnetlink and AF_XDP sockets.
+//! The parts of the engine that talk to the kernel directly: socket options, the receive calls
+//! of the socket methods (`recv`), control-message and socket-address decoding, per-thread
+//! resource usage and `/proc/net/udp` drop counters; for the XDP paths the `bpf()` system call,
+//! rtnetlink and AF_XDP sockets.
 
 pub(crate) mod bpf;
+pub(crate) mod bufring;
 pub(crate) mod cmsg;
 pub(crate) mod netlink;
 pub(crate) mod proc;
+pub(crate) mod recv;
 pub(crate) mod reply;
 pub(crate) mod socket;
 pub(crate) mod xsk;

@@ -1,0 +1,467 @@
+//! [`ReceiverBuilder`]: the options of a receiver, their defaults, and the checks that refuse a
+//! bad configuration before any socket is created.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Receiver, Steer, StopHandle};
+use crate::error::Error;
+use crate::method::Method;
+use crate::method::uring::MAX_RING_BUFFERS;
+use crate::sys;
+
+/// Configures a [`Receiver`]. See [`Receiver::builder`].
+#[derive(Debug, Clone)]
+pub struct ReceiverBuilder {
+    pub(super) addr: SocketAddr,
+    pub(super) method: Method,
+    pub(super) sockets: usize,
+    pub(super) steer: Steer,
+    pub(super) cpus: Option<Vec<usize>>,
+    pub(super) batch: usize,
+    pub(super) full_batch: bool,
+    pub(super) ring_buffers: Option<usize>,
+    pub(super) buffer_size: usize,
+    pub(super) gro: bool,
+    pub(super) busy_poll: Option<u32>,
+    pub(super) rcvbuf: Option<usize>,
+    pub(super) timestamps: bool,
+    pub(super) pktinfo: bool,
+    pub(super) ecn: bool,
+    pub(super) spin: bool,
+    pub(super) duration: Option<Duration>,
+    pub(super) stop: Option<StopHandle>,
+    pub(super) idle: Duration,
+    pub(super) uring_defer: bool,
+    pub(super) share_port: bool,
+    pub(super) iface: Option<String>,
+    pub(super) force: bool,
+    pub(super) lean: bool,
+    pub(super) inject_multishot_einval: bool,
+}
+
+/// Default io_uring ring size; smaller with GRO, whose buffers are 64 KiB each.
+pub(super) const DEFAULT_RING_BUFFERS: usize = 4096;
+pub(super) const DEFAULT_RING_BUFFERS_GRO: usize = 256;
+/// Payload buffer size with GRO: the largest coalesced UDP payload.
+pub(super) const GRO_BUFFER: usize = 65536;
+/// Largest receive buffer (SO_RCVBUF) one may ask for: 1 GiB (the kernel doubles the value
+/// and keeps it in an `int`).
+pub const MAX_RCVBUF: usize = 1 << 30;
+/// Most receive-buffer memory one run may ask for over all its sockets (2 GiB): see
+/// [`ReceiverBuilder::build`].
+pub const MAX_BUFFER_MEMORY: u128 = 2 << 30;
+
+impl ReceiverBuilder {
+    /// Receive method (default `Auto`).
+    pub fn method(mut self, m: Method) -> Self {
+        self.method = m;
+        self
+    }
+    /// Number of `SO_REUSEPORT` sockets, one thread each (default 1).
+    pub fn sockets(mut self, n: usize) -> Self {
+        self.sockets = n;
+        self
+    }
+    /// Steering between sockets (default `Hash`).
+    pub fn steer(mut self, s: Steer) -> Self {
+        self.steer = s;
+        self
+    }
+    /// CPUs to pin socket threads to: socket i on `cpus[i % len]`. Default: socket i on core
+    /// i mod ncores. An empty list disables pinning.
+    pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = Some(cpus);
+        self
+    }
+    /// Datagrams per `recvmmsg` call (default 64).
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n;
+        self
+    }
+    /// recvmmsg: block until the batch is full (or the idle timeout) instead of returning
+    /// after the first datagram (MSG_WAITFORONE, the default).
+    pub fn full_batch(mut self, on: bool) -> Self {
+        self.full_batch = on;
+        self
+    }
+    /// Buffers in the io_uring provided-buffer ring, a power of two up to 32768 (default 4096,
+    /// 256 with GRO).
+    pub fn ring_buffers(mut self, n: usize) -> Self {
+        self.ring_buffers = Some(n);
+        self
+    }
+    /// Payload bytes per receive buffer (default 2048; 64 KiB at least with GRO).
+    pub fn buffer_size(mut self, n: usize) -> Self {
+        self.buffer_size = n;
+        self
+    }
+    /// Enable UDP_GRO (coalesced buffers, segment size per buffer).
+    pub fn gro(mut self, on: bool) -> Self {
+        self.gro = on;
+        self
+    }
+    /// SO_BUSY_POLL in µs.
+    pub fn busy_poll(mut self, usec: Option<u32>) -> Self {
+        self.busy_poll = usec;
+        self
+    }
+    /// Receive buffer size asked for (SO_RCVBUFFORCE when permitted, else SO_RCVBUF).
+    pub fn rcvbuf(mut self, bytes: Option<usize>) -> Self {
+        self.rcvbuf = bytes;
+        self
+    }
+    /// Kernel receive timestamps (SO_TIMESTAMPNS) per datagram.
+    pub fn timestamps(mut self, on: bool) -> Self {
+        self.timestamps = on;
+        self
+    }
+    /// Destination address and interface index per datagram (IP_PKTINFO / IPV6_RECVPKTINFO):
+    /// [`Datagram::dst_ip`](crate::Datagram::dst_ip) and `ifindex`, `None` when off (the
+    /// default). Lets a server bound to `0.0.0.0` or `::` tell which of its addresses was asked,
+    /// and answer from it ([`crate::Replier::queue_reply`]). Costs nothing when off: the control
+    /// space per datagram grows only when on. Needs a method that reads control messages
+    /// (`recvfrom`, which then uses `recvmsg`, `recvmmsg`, `uring`, `auto`).
+    ///
+    /// ```
+    /// use std::net::UdpSocket;
+    /// use udprx::{Method, Receiver};
+    ///
+    /// let rx = Receiver::builder("127.0.0.1:0".parse()?)
+    ///     .method(Method::Recvmmsg)
+    ///     .pktinfo(true)
+    ///     .ecn(true)
+    ///     .build()?;
+    /// let addr = rx.local_addr();
+    /// let mut pull = rx.into_pull()?.remove(0);
+    /// UdpSocket::bind("127.0.0.1:0")?.send_to(b"q", addr)?;
+    /// let batch = pull.recv_batch()?;
+    /// let d = batch.get(0).unwrap();
+    /// assert_eq!(d.dst_ip, Some(addr.ip()));
+    /// assert!(d.ifindex.is_some());
+    /// assert_eq!(d.ecn, Some(0)); // Not-ECT: the sender set no ECN codepoint
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pktinfo(mut self, on: bool) -> Self {
+        self.pktinfo = on;
+        self
+    }
+    /// The two ECN bits of each datagram's IP header (IP_RECVTOS / IPV6_RECVTCLASS):
+    /// [`Datagram::ecn`](crate::Datagram::ecn), `None` when off (the default). Same methods as
+    /// [`pktinfo`](Self::pktinfo).
+    pub fn ecn(mut self, on: bool) -> Self {
+        self.ecn = on;
+        self
+    }
+    /// Busy-loop on a non-blocking receive instead of sleeping in the kernel.
+    pub fn spin(mut self, on: bool) -> Self {
+        self.spin = on;
+        self
+    }
+    /// End the run by itself after this long.
+    pub fn duration(mut self, d: Option<Duration>) -> Self {
+        self.duration = d;
+        self
+    }
+    /// Use this stop handle (e.g. one shared with a signal watcher) instead of a fresh one.
+    pub fn stop_handle(mut self, h: StopHandle) -> Self {
+        self.stop = Some(h);
+        self
+    }
+    /// Longest wait in the kernel before `Handler::on_idle` (default 100 ms).
+    pub fn idle_interval(mut self, d: Duration) -> Self {
+        self.idle = d;
+        self
+    }
+    /// Ask io_uring for SINGLE_ISSUER + DEFER_TASKRUN when available (default true).
+    pub fn uring_defer_taskrun(mut self, on: bool) -> Self {
+        self.uring_defer = on;
+        self
+    }
+    /// Join an existing SO_REUSEPORT group on the port (default false).
+    ///
+    /// By default [`build`](Self::build) refuses a port that another socket already holds
+    /// ([`Error::PortInUse`]): with SO_REUSEPORT the kernel would otherwise let this receiver
+    /// join another process's group and split the datagrams between them without a word. With
+    /// `share_port`, every socket (even a single one) sets SO_REUSEPORT and no check is made.
+    pub fn share_port(mut self, on: bool) -> Self {
+        self.share_port = on;
+        self
+    }
+
+    /// Fault injection for tests: the io_uring loop treats its first completion as the
+    /// kernel's EINVAL refusal of multishot receive (a kernel without it), before anything was
+    /// received. Not for applications.
+    #[doc(hidden)]
+    pub fn inject_multishot_einval(mut self, on: bool) -> Self {
+        self.inject_multishot_einval = on;
+        self
+    }
+
+    /// Lean receive (default false) for `recvfrom`, `recvmmsg` and `uring-recv`: no source
+    /// address and no control message per datagram, which is what a bare C loop asks of the
+    /// kernel. SO_RXQ_OVFL is not set; the socket's drop counter is read with SO_MEMINFO once
+    /// per idle interval, when idle and at the end, so the final count stays exact.
+    ///
+    /// What it trades: every datagram reports the source `0.0.0.0:0`, so flows are told apart
+    /// by the probe header's flow id alone (two senders using the same flow ids are counted as
+    /// one flow, their sequence numbers mixed), and the live drop count lags by up to an idle
+    /// interval. Refused with GRO or timestamps (both need control messages), with `uring`
+    /// (use `uring-recv`, which is lean already), with `auto` (name the method) and with the
+    /// XDP paths.
+    pub fn lean(mut self, on: bool) -> Self {
+        self.lean = on;
+        self
+    }
+
+    /// XDP paths: the interface to attach to (default: the one holding the bound address).
+    pub fn iface(mut self, name: Option<String>) -> Self {
+        self.iface = name;
+        self
+    }
+    /// XDP paths: detach an XDP program someone else attached to the interface instead of
+    /// refusing (default false).
+    pub fn force(mut self, on: bool) -> Self {
+        self.force = on;
+        self
+    }
+
+    pub(super) fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.method.is_xdp() {
+            let m = self.method;
+            let refused = [
+                (self.gro, "`gro`"),
+                (self.timestamps, "`timestamps`"),
+                (self.steer == Steer::Cpu, "`steer(Steer::Cpu)`"),
+                (self.busy_poll.is_some(), "`busy_poll`"),
+                (self.share_port, "`share_port`"),
+                (self.pktinfo, "`pktinfo`"),
+                (self.ecn, "`ecn`"),
+                (self.lean, "`lean`"),
+            ];
+            if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
+                return bad(format!("{what} applies to UDP sockets, not to method {m}"));
+            }
+            if m == Method::XdpDrop && self.sockets != 1 {
+                return bad(format!(
+                    "method xdp-drop counts in the kernel: it takes one socket (`sockets` got {})",
+                    self.sockets
+                ));
+            }
+        }
+        if self.sockets == 0 || self.sockets > 1024 {
+            return bad(format!("`sockets` must be 1..=1024, got {}", self.sockets));
+        }
+        if self.batch == 0 || self.batch > 1024 {
+            return bad(format!("`batch` must be 1..=1024 (UIO_MAXIOV), got {}", self.batch));
+        }
+        if let Some(n) = self.ring_buffers
+            && (n == 0 || n > MAX_RING_BUFFERS || !n.is_power_of_two())
+        {
+            return bad(format!("`ring_buffers` must be a power of two in 1..=32768, got {n}"));
+        }
+        if self.buffer_size == 0 || self.buffer_size > 1 << 20 {
+            return bad(format!("`buffer_size` must be 1..=1048576, got {}", self.buffer_size));
+        }
+        if self.idle.is_zero() {
+            return bad("idle interval must be > 0".into());
+        }
+        if let Some(n) = self.rcvbuf
+            && n > MAX_RCVBUF
+        {
+            return bad(format!("`rcvbuf` must be at most 1 GiB (the kernel's limit), got {n}"));
+        }
+        if self.method == Method::UringRecv
+            && (self.gro || self.timestamps || self.pktinfo || self.ecn)
+        {
+            return bad(format!(
+                "uring-recv reads no control messages, so it cannot report {} per datagram: \
+                 use uring (recvmsg) for that",
+                if self.gro {
+                    "GRO segment sizes"
+                } else if self.timestamps {
+                    "kernel timestamps"
+                } else if self.pktinfo {
+                    "the destination address"
+                } else {
+                    "ECN bits"
+                }
+            ));
+        }
+        if self.lean {
+            let needs_cmsg = [
+                (self.gro, "GRO segment sizes", "`gro`"),
+                (self.timestamps, "kernel timestamps", "`timestamps`"),
+                (self.pktinfo, "the destination address", "`pktinfo`"),
+                (self.ecn, "ECN bits", "`ecn`"),
+            ];
+            if let Some((_, what, call)) = needs_cmsg.iter().find(|(on, _, _)| *on) {
+                return bad(format!(
+                    "`lean` reads no control messages, so it cannot report {what} per datagram: \
+                     turn off `lean` or {call}"
+                ));
+            }
+            match self.method {
+                Method::Recvfrom | Method::Recvmmsg | Method::UringRecv => {}
+                Method::Uring => {
+                    return bad("`lean` with `method(Method::Uring)`: use \
+                                `method(Method::UringRecv)` (io_uring recv without address or \
+                                control messages: the lean io_uring path)"
+                        .into());
+                }
+                Method::Auto => {
+                    return bad("`lean` needs an explicit `method`: recvfrom, recvmmsg or \
+                                uring-recv"
+                        .into());
+                }
+                Method::Xdp | Method::XdpDrop => {
+                    return bad("`lean` applies to UDP sockets, not to the XDP paths".into());
+                }
+            }
+        }
+        if self.steer == Steer::Cpu && self.sockets < 2 {
+            return bad(format!(
+                "`steer(Steer::Cpu)` spreads datagrams over several sockets: give `sockets` 2 or \
+                 more (got {}), or keep `steer(Steer::Hash)`",
+                self.sockets
+            ));
+        }
+        let memory = self.buffer_memory();
+        if memory > MAX_BUFFER_MEMORY {
+            return bad(format!(
+                "receive buffers would take {} MiB over all sockets, more than the {} MiB \
+                 limit: lower `sockets`, `batch`, `ring_buffers` or `buffer_size`",
+                memory >> 20,
+                MAX_BUFFER_MEMORY >> 20,
+            ));
+        }
+        if let Some(cpus) = &self.cpus {
+            let online = sys::online_cpus();
+            if let Some(c) = cpus.iter().find(|c| !online.contains(c)) {
+                return bad(format!("`cpus`: CPU {c} is not online (online: {online:?})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of receive buffers the run would allocate at most: per socket, the larger of the
+    /// io_uring ring (ring buffers × buffer size) and the recvmmsg arena (batch × buffer size),
+    /// since `Auto` may resolve to either.
+    fn buffer_memory(&self) -> u128 {
+        let buffer = if self.gro { self.buffer_size.max(GRO_BUFFER) } else { self.buffer_size };
+        let ring = self.ring_buffers.unwrap_or(if self.gro {
+            DEFAULT_RING_BUFFERS_GRO
+        } else {
+            DEFAULT_RING_BUFFERS
+        });
+        let per_buffer = match self.method {
+            Method::Uring | Method::UringRecv | Method::Auto => ring.max(self.batch),
+            Method::Recvmmsg => self.batch,
+            Method::Recvfrom | Method::XdpDrop => 1,
+            Method::Xdp => {
+                return self.sockets as u128 * ring as u128 * sys::xsk::FRAME_SIZE as u128;
+            }
+        };
+        self.sockets as u128 * per_buffer as u128 * buffer as u128
+    }
+}
+
+impl Receiver {
+    /// Starts configuring a receiver on `addr` (port 0 picks a free port).
+    pub fn builder(addr: SocketAddr) -> ReceiverBuilder {
+        ReceiverBuilder {
+            addr,
+            method: Method::Auto,
+            sockets: 1,
+            steer: Steer::Hash,
+            cpus: None,
+            batch: 64,
+            full_batch: false,
+            ring_buffers: None,
+            buffer_size: 2048,
+            gro: false,
+            busy_poll: None,
+            rcvbuf: None,
+            timestamps: false,
+            pktinfo: false,
+            ecn: false,
+            spin: false,
+            duration: None,
+            stop: None,
+            idle: Duration::from_millis(100),
+            uring_defer: true,
+            share_port: false,
+            iface: None,
+            force: false,
+            lean: false,
+            inject_multishot_einval: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_steering_are_bounded_before_any_socket() {
+        let b = || Receiver::builder("127.0.0.1:0".parse().unwrap());
+        let refused = [
+            b().steer(Steer::Cpu),
+            b().steer(Steer::Cpu).sockets(1),
+            b().rcvbuf(Some(MAX_RCVBUF + 1)),
+            b().ring_buffers(32768).buffer_size(1 << 20),
+            b().method(Method::Recvmmsg).sockets(1024).batch(1024).buffer_size(4096),
+            b().method(Method::Uring).sockets(64).gro(true).ring_buffers(1024),
+            // Socket options mean nothing to the XDP paths; xdp-drop has no sockets to spread.
+            b().method(Method::Xdp).gro(true),
+            b().method(Method::Xdp).timestamps(true),
+            b().method(Method::Xdp).sockets(2).steer(Steer::Cpu),
+            b().method(Method::XdpDrop).sockets(2),
+            b().method(Method::Xdp).sockets(1024).ring_buffers(32768),
+            // Lean: no control messages, no io_uring recvmsg form, an explicit method.
+            b().method(Method::Recvmmsg).lean(true).gro(true),
+            b().method(Method::Recvfrom).lean(true).timestamps(true),
+            b().method(Method::UringRecv).lean(true).gro(true),
+            b().method(Method::Uring).lean(true),
+            b().lean(true),
+            b().method(Method::Xdp).lean(true),
+            b().method(Method::XdpDrop).lean(true),
+        ];
+        for r in refused {
+            let e = r.validate().expect_err("must be refused");
+            assert!(e.is_config(), "{e}");
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+        // The defaults, GRO's and recvfrom's single buffer stay far below the budget.
+        for ok in [
+            b(),
+            b().gro(true).sockets(64),
+            b().method(Method::Recvfrom).sockets(1024).buffer_size(1 << 20),
+            b().steer(Steer::Cpu).sockets(2),
+            b().rcvbuf(Some(MAX_RCVBUF)),
+            b().method(Method::Recvfrom).lean(true),
+            b().method(Method::Recvmmsg).lean(true).sockets(2),
+            b().method(Method::UringRecv).lean(true),
+        ] {
+            assert!(ok.validate().is_ok(), "{ok:?}");
+        }
+        assert_eq!(b().buffer_memory(), 4096 * 2048);
+        // auto never resolves to an XDP path (it would take over an interface queue).
+        assert!(!Method::ALL.iter().any(|m| m.is_xdp()));
+    }
+
+    #[test]
+    fn lean_conflicts_name_the_way_out() {
+        let b = || Receiver::builder("127.0.0.1:0".parse().unwrap()).lean(true);
+        let msg = |r: ReceiverBuilder| r.validate().expect_err("refused").to_string();
+        assert!(msg(b().method(Method::Recvmmsg).gro(true)).contains("turn off `lean` or `gro`"));
+        assert!(msg(b().method(Method::Recvfrom).timestamps(true)).contains("`timestamps`"));
+        assert!(msg(b().method(Method::Recvmmsg).pktinfo(true)).contains("`pktinfo`"));
+        assert!(msg(b().method(Method::Recvmmsg).ecn(true)).contains("`ecn`"));
+        assert!(msg(b().method(Method::Uring)).contains("use `method(Method::UringRecv)`"));
+        assert!(msg(b()).contains("explicit `method`"));
+        assert!(msg(b().method(Method::Xdp)).contains("`lean`"));
+    }
+}
