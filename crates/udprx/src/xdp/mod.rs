@@ -1,9 +1,9 @@
 //! The XDP receive paths: `--method xdp` (an AF_XDP socket per queue, fed by a redirect
 //! program) and `--method xdp-drop` (a program that counts and drops: the driver-level ceiling).
 //!
-//! [`Attachment::attach`] finds the interface, refuses a hook someone else holds (unless
+//! `Attachment::attach` finds the interface, refuses a hook someone else holds (unless
 //! forced), loads the program of [`prog`] and attaches it with a BPF link. The link lives in the
-//! returned [`Attachment`]: dropping it detaches the program, and because a BPF link dies with
+//! returned `Attachment`: dropping it detaches the program, and because a BPF link dies with
 //! its last file descriptor, the kernel detaches it too when the process exits in any way (end,
 //! error, Ctrl-C, panic, even SIGKILL). A killed run therefore leaves nothing behind; the next
 //! run still checks the hook and says what holds it.
