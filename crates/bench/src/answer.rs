@@ -560,7 +560,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
         ));
     }
     if run.series.iter().any(|s| s.figures.livelock_ratio.is_some_and(|r| r < 0.8)) {
-        next.push("compare kernel settings against livelock, e.g. `--sysctl net.core.netdev_max_backlog=1000,10000` or `--profile profiles/tuning.conf`".into());
+        next.push("compare kernel settings against livelock, e.g. `--sysctl net.core.netdev_max_backlog=1000,10000` or `--settings profiles/tuning.conf`".into());
     }
     if run.series.iter().all(|s| s.figures.limit == Some(Limit::Sender))
         && ctx.topology != "loopback"

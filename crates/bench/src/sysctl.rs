@@ -1,4 +1,4 @@
-//! Kernel settings: `--sysctl key=v1,v2` and `--profile FILE`, validated before anything runs,
+//! Kernel settings: `--sysctl key=v1,v2` and `--settings FILE`, validated before anything runs,
 //! applied inside the benchmark's namespaces where the sysctl is per network namespace and
 //! globally otherwise, with a snapshot that a guard restores on every exit path.
 //!
@@ -129,7 +129,7 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
 /// Reads and parses a profile file.
 pub fn load_profiles(path: &Path) -> Result<Vec<Profile>> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::BadInput(format!("--profile {}: {e}", path.display())))?;
+        .map_err(|e| Error::BadInput(format!("--settings {}: {e}", path.display())))?;
     parse_profiles(&text, &path.display().to_string())
 }
 

@@ -194,6 +194,11 @@ mod tests {
         let o = parse(&["udprx", "bench", "--profile", "profiles/tuning.conf"]);
         assert!(!o.cpu_profile);
         assert_eq!(o.profiles, vec![std::path::PathBuf::from("profiles/tuning.conf")]);
+        let o = parse(&["udprx", "bench", "--settings", "profiles/tuning.conf", "--profile"]);
+        assert!(o.cpu_profile);
+        assert_eq!(o.profiles, vec![std::path::PathBuf::from("profiles/tuning.conf")]);
+        let o = parse(&["udprx", "bench", "--settings", "a.conf", "--settings", "b.conf"]);
+        assert!(!o.cpu_profile && o.profiles.len() == 2);
         let o = parse(&["udprx", "bench", "--profile", "a.conf", "--profile"]);
         assert!(o.cpu_profile && o.profiles.len() == 1);
         let o = parse(&["udprx", "bench", "--quick"]);

@@ -95,9 +95,13 @@ pub struct BenchArgs {
     /// A sysctl to compare: key=v1,v2 (repeatable; settings are the cross product).
     #[arg(long = "sysctl", value_name = "KEY=V1,V2")]
     pub sysctl: Vec<String>,
-    /// A profile file of named settings (see profiles/tuning.conf); repeatable. Without a
-    /// file, `--profile` samples each path's receive cores with `perf record -e cpu-clock` in
-    /// one extra trial at the common paced rate: a share table per path and flame graphs.
+    /// A file of named kernel-setting profiles to compare (see profiles/tuning.conf);
+    /// repeatable.
+    #[arg(long = "settings", value_name = "FILE")]
+    pub settings: Vec<PathBuf>,
+    /// Sample each path's receive cores with `perf record -e cpu-clock` in one extra trial at
+    /// the common paced rate: a share table per path and flame graphs. (`--profile FILE` is
+    /// the older spelling of `--settings FILE` and still loads a settings file.)
     #[arg(long = "profile", value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
     pub profile: Vec<String>,
     /// Add reference receivers as rows, where installed: iperf3, sockperf and the bare C loops
@@ -163,7 +167,12 @@ impl BenchArgs {
             max_rate: self.max_rate,
             latency_at: self.latency_at,
             sysctls: self.sysctl.clone(),
-            profiles: self.profile.iter().filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
+            profiles: self
+                .settings
+                .iter()
+                .cloned()
+                .chain(self.profile.iter().filter(|p| !p.is_empty()).map(PathBuf::from))
+                .collect(),
             cpu_profile: self.profile.iter().any(|p| p.is_empty()),
             peers: self.peers,
             out: self.out.clone(),
