@@ -5,13 +5,13 @@
 
 #[path = "../examples/echo.rs"]
 mod echo;
+#[path = "../../../testsupport/netns.rs"]
+mod netns;
 #[path = "../../../testsupport/skip.rs"]
 mod skip;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -133,35 +133,13 @@ fn dual_stack_server_answers_v4_clients() {
     h.join().expect("server").expect("run");
 }
 
-/// A network namespace of this test, deleted when dropped.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn replies_leave_from_the_address_asked() {
     if !skip::root_or_skip("a network namespace") {
         return;
     }
-    let ns = Netns(format!("udprx-api-echo{}", std::process::id()));
-    ip(&["netns", "add", &ns.0]);
-    ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-    ip(&["-n", &ns.0, "addr", "add", "198.18.0.1/32", "dev", "lo"]);
-    ip(&["-n", &ns.0, "addr", "add", "198.18.0.5/32", "dev", "lo"]);
-    let path = format!("/run/netns/{}", ns.0);
-    let sources = std::thread::spawn(move || {
-        let f = std::fs::File::open(&path).expect("open netns");
-        // SAFETY: `f` is an open namespace file; setns only changes this thread's namespace.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+    let ns = netns::TwoAddrNetns::new("api-echo");
+    let sources = ns.run(move || {
         let mut sources = Vec::new();
         for pktinfo in [true, false] {
             for method in [Method::Recvfrom, Method::Recvmmsg, Method::Uring] {
@@ -188,9 +166,7 @@ fn replies_leave_from_the_address_asked() {
             }
         }
         sources
-    })
-    .join()
-    .expect("namespace thread");
+    });
     let asked: IpAddr = "198.18.0.5".parse().unwrap();
     for (pktinfo, method, from) in sources {
         if pktinfo {

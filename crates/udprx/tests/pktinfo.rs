@@ -5,10 +5,11 @@
 
 #[path = "../../../testsupport/rx_common.rs"]
 mod common;
+#[path = "../../../testsupport/netns.rs"]
+mod netns;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -131,43 +132,21 @@ fn methods_without_control_messages_refuse() {
     }
 }
 
-/// A network namespace of this test, deleted when dropped.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn two_addresses_on_one_interface() {
     if !root_or_skip("a network namespace") {
         return;
     }
-    let ns = Netns(format!("udprx-api-pk{}", std::process::id()));
-    ip(&["netns", "add", &ns.0]);
-    ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-    ip(&["-n", &ns.0, "addr", "add", "198.18.0.1/32", "dev", "lo"]);
-    ip(&["-n", &ns.0, "addr", "add", "198.18.0.5/32", "dev", "lo"]);
+    let ns = netns::TwoAddrNetns::new("api-pk");
     let a1: IpAddr = "198.18.0.1".parse().unwrap();
     let a5: IpAddr = "198.18.0.5".parse().unwrap();
-    let path = format!("/run/netns/{}", ns.0);
     let uring_ok =
         Receiver::builder("127.0.0.1:0".parse().unwrap()).method(Method::Uring).build().is_ok();
     if !uring_ok {
         skip_part(Need::Feature, "uring", "io_uring unavailable");
     }
     // The receiver and the senders live on a thread moved into the namespace.
-    let results = std::thread::spawn(move || {
-        let f = std::fs::File::open(&path).expect("open netns");
-        // SAFETY: `f` is an open namespace file; setns only changes this thread's namespace.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+    let results = ns.run(move || {
         let lo = ifindex("lo");
         let mut methods = vec![Method::Recvfrom, Method::Recvmmsg];
         if uring_ok {
@@ -183,9 +162,7 @@ fn two_addresses_on_one_interface() {
             results.push((method, lo, seen));
         }
         results
-    })
-    .join()
-    .expect("namespace thread");
+    });
     for (method, lo, seen) in results {
         assert_eq!(seen.len(), 2 * K, "{method}");
         let to = |a| seen.iter().filter(|s| **s == (Some(a), Some(lo), None)).count();
