@@ -170,9 +170,9 @@ pub struct ThreadResult {
     pub cpu_user_ns: u64,
     /// System CPU time of the thread during the run, ns.
     pub cpu_sys_ns: u64,
-    /// The socket's kernel drop counter: the largest of the last SO_RXQ_OVFL (or, lean,
-    /// SO_MEMINFO) value, SO_MEMINFO read at the end and the `drops` column of
-    /// /proc/net/udp{,6} read at the end.
+    /// The socket's kernel drop counter: the larger of the last SO_RXQ_OVFL (or, lean,
+    /// SO_MEMINFO) value and the counter read at the end (SO_MEMINFO, or the `drops` column of
+    /// /proc/net/udp{,6} where SO_MEMINFO is refused).
     pub kernel_drops: u64,
     /// io_uring: completions that found the buffer ring empty.
     pub enobufs: u64,

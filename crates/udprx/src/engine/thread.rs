@@ -45,7 +45,8 @@ where
     let mut ctx = LoopCtx::new(info.socket, cfg, &mut handler, stop, deadline_ns);
     let mut xsk_drops = None;
     // The socket's drop counter once the loop has ended, read while the socket is still open:
-    // SO_MEMINFO and the `drops` column of /proc/net/udp{,6} (the same counter, two ways).
+    // SO_MEMINFO (one system call), or the `drops` column of /proc/net/udp{,6} where the kernel
+    // refuses SO_MEMINFO (the same counter; the file is read only then).
     let mut end_drops = 0u64;
     let mut fallback = None;
     let r = match source {
@@ -56,21 +57,19 @@ where
         }
         Source::Counter(c) => method::xdp::run_counter(&mut ctx, c),
         // The socket methods: the loop is the pull receiver's `recv_batch`, handed on.
-        Source::Socket(sock) => {
-            let inode = sys::proc::socket_inode(sock.as_raw_fd());
-            match PullReceiver::new(sock, info.socket, info.method, cfg) {
-                Ok(mut rx) => {
-                    let r = method::drive(&mut ctx, &mut rx);
-                    fallback = rx.fallback().map(str::to_string);
-                    let fd = rx.as_raw_fd();
-                    let meminfo = sys::socket::meminfo_drops(fd).map(u64::from).unwrap_or(0);
-                    let proc = inode.and_then(sys::proc::udp_drops).unwrap_or(0);
-                    end_drops = meminfo.max(proc);
-                    r
-                }
-                Err(e) => Err(e),
+        Source::Socket(sock) => match PullReceiver::new(sock, info.socket, info.method, cfg) {
+            Ok(mut rx) => {
+                let r = method::drive(&mut ctx, &mut rx);
+                fallback = rx.fallback().map(str::to_string);
+                let fd = rx.as_raw_fd();
+                end_drops = sys::socket::meminfo_drops(fd)
+                    .map(u64::from)
+                    .or_else(|| sys::proc::socket_inode(fd).and_then(sys::proc::udp_drops))
+                    .unwrap_or(0);
+                r
             }
-        }
+            Err(e) => Err(e),
+        },
     };
     let stats = ctx.stats;
     let (u1, s1) = sys::thread_rusage();
