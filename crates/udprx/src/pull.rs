@@ -106,13 +106,11 @@ pub struct PullReceiver {
     counters: RecvCounters,
     failure: Failure,
     local_addr: SocketAddr,
-    /// Lean: read SO_MEMINFO at most once per `drops_every_ns` (and when a wait ends empty).
-    lean: bool,
-    drops_every_ns: u64,
-    /// When SO_MEMINFO was last read (0: never).
+    /// Lean (`cfg.lean`): when SO_MEMINFO was last read (0: never); read at most once per
+    /// `cfg.idle_ns` and when a wait ends empty.
     last_drops_ns: u64,
-    /// `auto`: io_uring refused at run time falls back to `recvmmsg` (built from `cfg`).
-    fallback_on_refusal: bool,
+    /// The settings it was made with: lean, the idle interval, and (`auto`) what a run-time
+    /// fallback to `recvmmsg` is built from.
     cfg: LoopConfig,
     /// Why this receiver left io_uring for `recvmmsg` at run time.
     fallback: Option<String>,
@@ -171,10 +169,7 @@ impl PullReceiver {
             counters,
             failure: Failure { call: "recv", unsupported: false },
             local_addr,
-            lean: cfg.lean,
-            drops_every_ns: cfg.idle_ns,
             last_drops_ns: 0,
-            fallback_on_refusal: cfg.fallback_on_refusal,
             cfg: cfg.clone(),
             fallback: None,
         })
@@ -194,7 +189,7 @@ impl PullReceiver {
     /// `recvmmsg`, and [`fallback`](Self::fallback) says why.
     #[inline]
     pub fn recv_batch(&mut self) -> io::Result<Batch<'_>> {
-        if self.failure.unsupported && self.fallback_on_refusal {
+        if self.failure.unsupported && self.cfg.fallback_on_refusal {
             self.fall_back_to_recvmmsg()?;
         }
         let flags = if self.nonblocking { libc::MSG_DONTWAIT } else { 0 };
@@ -204,14 +199,14 @@ impl PullReceiver {
             Inner::Uring(u) => {
                 match u.recv(self.index, self.nonblocking, &mut self.counters, &mut self.failure) {
                     // Nothing was received; the next call goes on with recvmmsg.
-                    Err(_) if self.failure.unsupported && self.fallback_on_refusal => {
+                    Err(_) if self.failure.unsupported && self.cfg.fallback_on_refusal => {
                         Err(io::ErrorKind::WouldBlock.into())
                     }
                     r => r,
                 }
             }
         };
-        if !self.lean {
+        if !self.cfg.lean {
             return r;
         }
         // Lean: no datagram carries the drop counter, so read it (one system call) at most once
@@ -220,7 +215,7 @@ impl PullReceiver {
             Ok(b) => b.rx_ns,
             Err(_) => now_ns(Clock::Monotonic),
         };
-        if now.saturating_sub(self.last_drops_ns) < self.drops_every_ns {
+        if now.saturating_sub(self.last_drops_ns) < self.cfg.idle_ns {
             return r;
         }
         self.last_drops_ns = now.max(1);
