@@ -14,7 +14,7 @@ log=$(mktemp)
 skips=$(mktemp)
 trap 'rm -f "$log" "$skips"' EXIT
 export UDPRX_SKIP_LOG=$skips
-cargo test --workspace --release --no-fail-fast "$@" 2>&1 | tee "$log"
+cargo test --workspace --profile test-release --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 awk -F'\t' -v ci="${CI:-}" '
     # The cargo log: which test binary runs, which tests passed, the per-binary totals.
