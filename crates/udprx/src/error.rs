@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 /// Why a receiver could not be built or could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A setting is out of range or inconsistent.
     #[error("invalid setting: {0}")]

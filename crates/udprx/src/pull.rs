@@ -29,8 +29,8 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
+use crate::clock::{Clock, now_ns};
 use socket2::Socket;
-use udpprobe::{Clock, now_ns};
 
 use crate::batch::Batch;
 use crate::error::Error;
@@ -42,6 +42,7 @@ use crate::sys::reply::{DEFAULT_REPLY_SLOT, Replier};
 
 /// What the kernel reported to a [`PullReceiver`] so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecvCounters {
     /// The socket's cumulative drop counter: SO_RXQ_OVFL as last carried by a datagram, or in
     /// lean mode SO_MEMINFO read at most once per idle interval; `None` when neither was read

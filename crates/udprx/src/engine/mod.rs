@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::clock::{Clock, now_ns};
 use socket2::Socket;
-use udpprobe::{Clock, now_ns};
 
 use crate::batch::Handler;
 use crate::error::Error;

@@ -22,8 +22,8 @@
 
 use std::io;
 
+use crate::clock::{Clock, now_ns};
 use io_uring::{IoUring, cqueue, opcode, types};
-use udpprobe::{Clock, now_ns};
 
 use crate::batch::{Batch, RecvMeta};
 use crate::error::Error;
