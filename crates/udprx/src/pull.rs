@@ -322,6 +322,15 @@ impl PullReceiver {
 /// the kernel refused DEFER_TASKRUN (or `uring_defer_taskrun(false)`), completions may be
 /// produced while the thread sleeps elsewhere, so it is the ring's descriptor, readable when
 /// completions are waiting.
+///
+/// Readiness contract: the first io_uring multishot request is submitted when the receiver is
+/// created, so an application may wait for readiness before its first
+/// [`recv_batch`](PullReceiver::recv_batch) in every mode (tests/readiness.rs drives every
+/// method that way). The descriptor is fixed for the receiver's life, with one exception: an
+/// [`Method::Auto`] receiver whose multishot request the kernel refuses at run time moves to
+/// `recvmmsg` (the call that moves returns `WouldBlock` and [`PullReceiver::fallback`] becomes
+/// `Some`); without DEFER_TASKRUN its descriptor then changes from the ring's to the socket's,
+/// so re-register it when `fallback()` turns `Some` (the async receiver does this itself).
 impl AsFd for PullReceiver {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.inner {

@@ -263,6 +263,10 @@ impl Uring {
             ts: types::Timespec::from(std::time::Duration::from_nanos(cfg.idle_ns)),
         };
         u.arm().map_err(|e| setup_err("io_uring submit", e))?;
+        // Submitted now, not at the first receive call: an application that waits for
+        // readiness before its first call must find the request armed, or a ring without
+        // DEFER_TASKRUN (readiness = the ring's descriptor) never becomes readable.
+        u.ring.submit().map_err(|e| setup_err("io_uring submit", e))?;
         Ok(u)
     }
 
