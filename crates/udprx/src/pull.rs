@@ -73,9 +73,13 @@ enum Inner {
 /// returns `WouldBlock` at once when nothing is queued; wait for readiness of
 /// [`as_fd`](AsFd::as_fd) (epoll, mio, tokio's `AsyncFd`) and call again until `WouldBlock`.
 ///
-/// A `PullReceiver` is not `Send`: its io_uring ring may only be driven by the thread that
-/// created it (SINGLE_ISSUER), so make it on the thread that uses it. The socket closes when it
-/// is dropped.
+/// A `PullReceiver` is `Send` for every method, so it can go into `std::thread::spawn` or
+/// `tokio::spawn`, one per socket. One exception at run time: an io_uring ring set up with
+/// SINGLE_ISSUER + DEFER_TASKRUN (the `uring` default when the kernel has it) accepts calls
+/// from the thread that created it only; on another thread `recv_batch` fails with an error
+/// saying so. Make such a receiver on the thread that uses it, or build with
+/// [`uring_defer_taskrun(false)`](crate::ReceiverBuilder::uring_defer_taskrun) for a receiver
+/// that moves (the async receiver does). The socket closes when it is dropped.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -234,3 +234,16 @@ fn internals_are_not_listed() {
         assert!(s.contains(public), "{public} is missing:\n{s}");
     }
 }
+
+/// Compile-time: the types an application moves between threads or tasks are `Send` (a
+/// `PullReceiver` of every method; see its docs for io_uring rings with DEFER_TASKRUN).
+#[test]
+fn send_types() {
+    fn send<T: Send>() {}
+    send::<udprx::PullReceiver>();
+    send::<udprx::Receiver>();
+    send::<udprx::Replier>();
+    send::<udprx::Error>();
+    send::<udprx::StopHandle>();
+    send::<udprx::SetupInfo>();
+}

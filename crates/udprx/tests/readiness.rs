@@ -130,3 +130,51 @@ fn uring_recv_without_defer_taskrun_from_readiness() {
 fn auto_from_readiness() {
     drive(Method::Auto, false);
 }
+
+/// A `PullReceiver` moves to another thread: without DEFER_TASKRUN (and for the socket
+/// methods) it receives there; a SINGLE_ISSUER + DEFER_TASKRUN ring refuses the other thread
+/// with an error naming the setting to change, never a hang or a wrong result.
+#[test]
+fn receivers_move_between_threads() {
+    for (method, defer) in
+        [(Method::Recvmmsg, true), (Method::Recvfrom, true), (Method::Uring, false)]
+    {
+        let Some(p) = pull(method, defer) else { continue };
+        let addr = p.local_addr();
+        send(addr, 0, 10);
+        let got = std::thread::spawn(move || {
+            let mut p = p;
+            let mut n = 0;
+            let end = Instant::now() + Duration::from_secs(10);
+            while n < 10 && Instant::now() < end {
+                readable(p.as_raw_fd(), 100);
+                match p.recv_batch() {
+                    Ok(b) => n += b.len(),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{method} on another thread: {e}"),
+                }
+            }
+            n
+        })
+        .join()
+        .unwrap();
+        assert_eq!(got, 10, "{method} (defer_taskrun {defer}) on another thread");
+    }
+    let Some(p) = pull(Method::Uring, true) else { return };
+    let addr = p.local_addr();
+    send(addr, 0, 1);
+    let deferred = std::thread::spawn(move || {
+        let mut p = p;
+        readable(p.as_raw_fd(), 1000);
+        p.recv_batch().map(|b| b.len())
+    })
+    .join()
+    .unwrap();
+    match deferred {
+        // The kernel refused DEFER_TASKRUN: a plain ring serves any thread.
+        Ok(n) => assert_eq!(n, 1),
+        Err(e) => {
+            assert!(e.to_string().contains("uring_defer_taskrun(false)"), "{e}");
+        }
+    }
+}

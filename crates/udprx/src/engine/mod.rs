@@ -81,9 +81,10 @@ impl Receiver {
     }
 
     /// Turns the receiver into one [`PullReceiver`] per socket, for an application that runs
-    /// its own loop (or event loop) instead of [`run`](Self::run)'s threads. Call it on the
-    /// thread that will receive: io_uring rings are created here and a `PullReceiver` is not
-    /// `Send`. Nothing is pinned, and `duration` and the stop handle do not apply (the caller's
+    /// its own loop (or event loop) instead of [`run`](Self::run)'s threads. io_uring rings
+    /// are created here; with DEFER_TASKRUN (the default) a ring serves its creating thread
+    /// only, so call it on the thread that will receive, or build with
+    /// `uring_defer_taskrun(false)` for receivers that move (see [`PullReceiver`]). Nothing is pinned, and `duration` and the stop handle do not apply (the caller's
     /// loop decides when to stop).
     ///
     /// Refused ([`Error::Config`]) for the XDP paths, which receive through AF_XDP rings.

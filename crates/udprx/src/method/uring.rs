@@ -188,6 +188,14 @@ pub(crate) struct Uring {
     ts: types::Timespec,
 }
 
+// SAFETY: every raw pointer in a `Uring` refers to memory it owns alone and that moves with it:
+// the boxed `msghdr` (a template: null pointers, only lengths set), the mapped buffer ring
+// (`BufRing`) and the `views` slices into it. Nothing is shared with another thread. The ring
+// itself may be entered from any thread, except that a ring set up with SINGLE_ISSUER
+// (DEFER_TASKRUN) is refused by the kernel (EEXIST, reported as such) when entered from a
+// thread other than its creator: an error, not a memory hazard.
+unsafe impl Send for Uring {}
+
 /// Why a uring receive failed: the system call, and whether it means io_uring is unusable.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Failure {
@@ -340,6 +348,16 @@ impl Uring {
                 match e.raw_os_error() {
                     Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
                     | Some(libc::EAGAIN) => timed_out = true,
+                    Some(libc::EEXIST) if self.mode == RingMode::Deferred => {
+                        failure.call = "io_uring_enter";
+                        return Err(io::Error::new(
+                            io::ErrorKind::Other,
+                            "io_uring_enter: EEXIST: this ring (SINGLE_ISSUER + DEFER_TASKRUN) \
+                             accepts calls from the thread that created the receiver only; build \
+                             with `uring_defer_taskrun(false)` for a receiver that moves between \
+                             threads",
+                        ));
+                    }
                     _ => {
                         failure.call = "io_uring_enter";
                         return Err(e);
