@@ -350,8 +350,7 @@ impl Uring {
                     | Some(libc::EAGAIN) => timed_out = true,
                     Some(libc::EEXIST) if self.mode == RingMode::Deferred => {
                         failure.call = "io_uring_enter";
-                        return Err(io::Error::new(
-                            io::ErrorKind::Other,
+                        return Err(io::Error::other(
                             "io_uring_enter: EEXIST: this ring (SINGLE_ISSUER + DEFER_TASKRUN) \
                              accepts calls from the thread that created the receiver only; build \
                              with `uring_defer_taskrun(false)` for a receiver that moves between \
