@@ -72,6 +72,9 @@
 //!
 //! - `serde`: `Serialize`/`Deserialize` for the setup types ([`Method`], [`Steer`],
 //!   [`SetupInfo`], ...).
+//! - `tokio`: an async receiver, `AsyncReceiver` (`Receiver::into_async`,
+//!   `recv_batch().await`; `Send`, cancel-safe, one task per socket). Adds tokio (with its
+//!   `net` feature) to the dependencies.
 //!
 //! Without features the crate depends on libc, socket2, io-uring and thiserror only.
 //!
@@ -89,6 +92,9 @@ compile_error!(
      and AF_XDP, which other systems do not have"
 );
 
+#[cfg(all(target_os = "linux", feature = "tokio"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod async_rx;
 #[cfg(target_os = "linux")]
 pub mod batch;
 #[cfg(target_os = "linux")]
@@ -110,6 +116,8 @@ mod sys;
 #[cfg(target_os = "linux")]
 pub mod xdp;
 
+#[cfg(all(target_os = "linux", feature = "tokio"))]
+pub use async_rx::AsyncReceiver;
 #[cfg(target_os = "linux")]
 pub use batch::{Batch, Datagram, Flow, Handler, RecvMeta};
 #[cfg(target_os = "linux")]

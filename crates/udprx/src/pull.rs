@@ -233,6 +233,19 @@ impl PullReceiver {
         })
     }
 
+    /// True when the next [`recv_batch`](Self::recv_batch) will move to `recvmmsg` (an `auto`
+    /// receiver whose multishot request was refused; the ring is still open).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn fallback_pending(&self) -> bool {
+        self.failure.unsupported && self.cfg.fallback_on_refusal
+    }
+
+    /// The UDP socket's descriptor (open for the receiver's life).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn socket_fd(&self) -> RawFd {
+        self.fd
+    }
+
     /// Why this receiver left io_uring for `recvmmsg` at run time (`auto` only), or `None`.
     pub fn fallback(&self) -> Option<&str> {
         self.fallback.as_deref()
@@ -242,7 +255,7 @@ impl PullReceiver {
     /// the socket becomes what `recvmmsg` expects (blocking with the idle interval as receive
     /// timeout, unless non-blocking) and `recvmmsg` takes over.
     #[cold]
-    fn fall_back_to_recvmmsg(&mut self) -> io::Result<()> {
+    pub(crate) fn fall_back_to_recvmmsg(&mut self) -> io::Result<()> {
         let call = self.failure.call;
         self.failure.unsupported = false;
         let sock = socket2::SockRef::from(&*self.socket);

@@ -19,6 +19,7 @@ use std::path::Path;
 /// the clock, the CBPF and XDP program assemblers, the XDP frame parser.
 const PUBLIC_FILES: &[&str] = &[
     "src/lib.rs",
+    "src/async_rx.rs",
     "src/batch.rs",
     "src/engine/mod.rs",
     "src/engine/build.rs",

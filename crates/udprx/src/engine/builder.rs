@@ -189,9 +189,9 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Fault injection for tests: the io_uring loop treats its first completion as the
-    /// kernel's EINVAL refusal of multishot receive (a kernel without it), before anything was
-    /// received. Not for applications.
+    /// Fault injection for tests: the io_uring multishot request is armed with MSG_WAITALL,
+    /// which the kernel refuses with EINVAL exactly as a kernel without multishot receive
+    /// refuses the request, before any datagram is taken. Not for applications.
     #[doc(hidden)]
     pub fn inject_multishot_einval(mut self, on: bool) -> Self {
         self.inject_multishot_einval = on;

@@ -112,6 +112,43 @@ impl Receiver {
             .collect()
     }
 
+    /// Turns the receiver into one [`AsyncReceiver`](crate::AsyncReceiver) per socket,
+    /// registered with the current tokio runtime (call it from within one). Each is `Send`:
+    /// spawn one task per socket and the runtime spreads them over its worker threads, as
+    /// `SO_REUSEPORT` spreads the datagrams over the sockets. io_uring rings are set up without
+    /// DEFER_TASKRUN here (whatever [`uring_defer_taskrun`](ReceiverBuilder::uring_defer_taskrun)
+    /// said), because a task may move between threads and a DEFER_TASKRUN ring serves one
+    /// thread only. Refused ([`Error::Config`]) for the XDP paths.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rx = udprx::Receiver::builder("127.0.0.1:0".parse()?).build()?;
+    /// let addr = rx.local_addr();
+    /// let mut r = rx.into_async()?.remove(0);
+    /// std::net::UdpSocket::bind("127.0.0.1:0")?.send_to(b"hi", addr)?;
+    /// let batch = r.recv_batch().await?;
+    /// assert_eq!(batch.get(0).unwrap().payload, b"hi");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn into_async(mut self) -> Result<Vec<crate::AsyncReceiver>, Error> {
+        self.cfg.uring_defer = false;
+        self.into_pull()?
+            .into_iter()
+            .map(|p| {
+                crate::AsyncReceiver::new(p).map_err(|e| {
+                    Error::Config(format!(
+                        "cannot register with the tokio reactor (into_async must be called \
+                         within a tokio runtime with I/O enabled): {e}"
+                    ))
+                })
+            })
+            .collect()
+    }
+
     /// Runs one pinned thread per socket until the stop handle fires, a handler returns
     /// `Flow::Stop`, the duration runs out, or a thread fails (then the others are stopped and
     /// the first error is returned). `factory` makes each thread's handler on that thread.

@@ -117,7 +117,7 @@ pub(crate) struct LoopConfig {
     pub lean: bool,
     /// `auto`: a multishot refusal at run time falls back to `recvmmsg` instead of failing.
     pub fallback_on_refusal: bool,
-    /// Tests: treat the first io_uring completion as multishot's EINVAL refusal.
+    /// Tests: arm the io_uring request so that the kernel refuses it with EINVAL.
     pub inject_multishot_einval: bool,
 }
 

@@ -180,8 +180,6 @@ pub(crate) struct Uring {
     /// went back.
     rearm: bool,
     received_any: bool,
-    /// Fault injection (tests): the first completion counts as multishot's EINVAL refusal.
-    inject_einval: bool,
     buf_len: usize,
     payload_off: usize,
     buffer_size: usize,
@@ -245,11 +243,15 @@ impl Uring {
         }
         // MSG_TRUNC: recvmsg's `io_uring_recvmsg_out` header then carries the datagram's real
         // length in `payloadlen` (and MSG_TRUNC in its flags); recv's result is the real length.
+        // Fault injection (tests): MSG_WAITALL makes the kernel refuse the multishot request
+        // with EINVAL, as a kernel without multishot receive does, taking no datagram.
+        let flags =
+            libc::MSG_TRUNC | if cfg.inject_multishot_einval { libc::MSG_WAITALL } else { 0 };
         let sqe = match op {
-            Op::RecvMsg => opcode::RecvMsgMulti::new(types::Fd(fd), &*msghdr, BGID)
-                .flags(libc::MSG_TRUNC as u32)
-                .build(),
-            Op::Recv => opcode::RecvMulti::new(types::Fd(fd), BGID).flags(libc::MSG_TRUNC).build(),
+            Op::RecvMsg => {
+                opcode::RecvMsgMulti::new(types::Fd(fd), &*msghdr, BGID).flags(flags as u32).build()
+            }
+            Op::Recv => opcode::RecvMulti::new(types::Fd(fd), BGID).flags(flags).build(),
         }
         .user_data(RECV_TAG);
         let mut u = Uring {
@@ -264,7 +266,6 @@ impl Uring {
             bids: Vec::with_capacity(cq as usize),
             rearm: false,
             received_any: false,
-            inject_einval: cfg.inject_multishot_einval,
             buf_len,
             payload_off,
             buffer_size: cfg.buffer_size,
@@ -330,12 +331,6 @@ impl Uring {
     ) -> io::Result<Batch<'_>> {
         *failure = Failure { call: "io_uring submit", unsupported: false };
         self.give_back(counters)?;
-        if self.inject_einval && !self.received_any {
-            // The same outcome as a kernel refusing the first multishot request.
-            failure.unsupported = true;
-            failure.call = if self.op == Op::Recv { "io_uring recv" } else { "io_uring recvmsg" };
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
         loop {
             let waited = if nonblocking {
                 self.ring.submit()
