@@ -34,28 +34,12 @@ use socket2::Socket;
 
 use crate::batch::Batch;
 use crate::error::Error;
+pub use crate::method::RecvCounters;
 use crate::method::recvfrom::Recvfrom;
 use crate::method::recvmmsg::Recvmmsg;
 use crate::method::uring::{self, Failure, Op, Uring};
-use crate::method::{LoopConfig, Method};
+use crate::method::{LoopConfig, LoopCtx, Method, is_wouldblock};
 use crate::sys::reply::{DEFAULT_REPLY_SLOT, Replier};
-
-/// What the kernel reported to a [`PullReceiver`] so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RecvCounters {
-    /// The socket's cumulative drop counter: SO_RXQ_OVFL as last carried by a datagram, or in
-    /// lean mode SO_MEMINFO read at most once per idle interval; `None` when neither was read
-    /// (plain `recvfrom`, `uring-recv` without lean).
-    pub kernel_drops: Option<u32>,
-    /// io_uring: completions that found the buffer ring empty (ENOBUFS; the datagrams stay
-    /// queued in the socket and the re-armed request takes them).
-    pub enobufs: u64,
-    /// io_uring: times the multishot request was re-armed.
-    pub rearms: u64,
-    /// io_uring: NAPI busy polling is registered on the ring.
-    pub napi: bool,
-}
 
 /// The method's state.
 enum Inner {
@@ -360,5 +344,37 @@ impl AsFd for PullReceiver {
 impl AsRawFd for PullReceiver {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
+    }
+}
+
+/// The threaded engine's loop for the socket methods: pull a batch, hand it to the handler;
+/// call `on_idle` when a wait ends without data; until stop, deadline or an error.
+pub(crate) fn drive<H: crate::batch::Handler>(
+    ctx: &mut LoopCtx<'_, H>,
+    rx: &mut PullReceiver,
+) -> Result<(), crate::error::Error> {
+    let err = loop {
+        match rx.recv_batch() {
+            Ok(batch) => {
+                if !ctx.deliver(&batch) {
+                    break None;
+                }
+            }
+            Err(e) if is_wouldblock(&e) => {
+                if !ctx.idle() {
+                    break None;
+                }
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    let c = rx.counters();
+    ctx.stats.kernel_drops = c.kernel_drops;
+    ctx.stats.enobufs = c.enobufs;
+    ctx.stats.rearms = c.rearms;
+    ctx.stats.napi = c.napi;
+    match err {
+        None => Ok(()),
+        Some(e) => Err(rx.engine_error(e)),
     }
 }

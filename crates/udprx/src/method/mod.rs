@@ -132,8 +132,25 @@ impl LoopConfig {
     }
 }
 
-/// What a pull receiver counts (public as [`crate::pull::RecvCounters`]).
-pub(crate) use crate::pull::RecvCounters as Counters;
+/// What the kernel reported to a [`PullReceiver`](crate::PullReceiver) so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecvCounters {
+    /// The socket's cumulative drop counter: SO_RXQ_OVFL as last carried by a datagram, or in
+    /// lean mode SO_MEMINFO read at most once per idle interval; `None` when neither was read
+    /// (plain `recvfrom`, `uring-recv` without lean).
+    pub kernel_drops: Option<u32>,
+    /// io_uring: completions that found the buffer ring empty (ENOBUFS; the datagrams stay
+    /// queued in the socket and the re-armed request takes them).
+    pub enobufs: u64,
+    /// io_uring: times the multishot request was re-armed.
+    pub rearms: u64,
+    /// io_uring: NAPI busy polling is registered on the ring.
+    pub napi: bool,
+}
+
+/// What a receive loop counts (public as [`RecvCounters`]).
+pub(crate) type Counters = RecvCounters;
 
 /// Counters a loop keeps for its [`crate::ThreadResult`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -219,38 +236,6 @@ impl<'a, H: Handler> LoopCtx<'a, H> {
             }
         }
         self.keep_going(now)
-    }
-}
-
-/// The threaded engine's loop for the socket methods: pull a batch, hand it to the handler;
-/// call `on_idle` when a wait ends without data; until stop, deadline or an error.
-pub(crate) fn drive<H: Handler>(
-    ctx: &mut LoopCtx<'_, H>,
-    rx: &mut crate::pull::PullReceiver,
-) -> Result<(), crate::error::Error> {
-    let err = loop {
-        match rx.recv_batch() {
-            Ok(batch) => {
-                if !ctx.deliver(&batch) {
-                    break None;
-                }
-            }
-            Err(e) if is_wouldblock(&e) => {
-                if !ctx.idle() {
-                    break None;
-                }
-            }
-            Err(e) => break Some(e),
-        }
-    };
-    let c = rx.counters();
-    ctx.stats.kernel_drops = c.kernel_drops;
-    ctx.stats.enobufs = c.enobufs;
-    ctx.stats.rearms = c.rearms;
-    ctx.stats.napi = c.napi;
-    match err {
-        None => Ok(()),
-        Some(e) => Err(rx.engine_error(e)),
     }
 }
 
