@@ -131,6 +131,18 @@ impl PullReceiver {
         let socket: Arc<OwnedFd> = Arc::new(socket.into());
         let fd = socket.as_raw_fd();
         let mut counters = RecvCounters::default();
+        // SO_RXQ_OVFL is on wherever control messages are read (build.rs): the kernel attaches
+        // the counter to a datagram only once it is non-zero, so until one carries it, it is
+        // read and zero.
+        let reads_ovfl = !cfg.lean
+            && match method {
+                Method::Recvmmsg | Method::Uring | Method::Auto => true,
+                Method::Recvfrom => cfg.gro || cfg.timestamps || cfg.pktinfo || cfg.ecn,
+                _ => false,
+            };
+        if reads_ovfl {
+            counters.kernel_drops = Some(0);
+        }
         let inner = match method {
             Method::Recvfrom => Inner::Recvfrom(Recvfrom::new(cfg)),
             Method::Recvmmsg => Inner::Recvmmsg(Recvmmsg::new(cfg)),

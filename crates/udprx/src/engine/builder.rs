@@ -68,8 +68,10 @@ impl ReceiverBuilder {
         self.steer = s;
         self
     }
-    /// CPUs to pin socket threads to: socket i on `cpus[i % len]`. Default: socket i on core
-    /// i mod ncores. An empty list disables pinning.
+    /// CPUs to pin socket threads to: socket i on `cpus[i % len]`. Default: socket i on the
+    /// i-th CPU (mod their number) of those the building thread may run on
+    /// (`sched_getaffinity`), so a `taskset`, cpuset or container limit is honoured. An empty
+    /// list disables pinning (the threads inherit the process's mask).
     pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
         self.cpus = Some(cpus);
         self

@@ -136,9 +136,11 @@ impl LoopConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecvCounters {
-    /// The socket's cumulative drop counter: SO_RXQ_OVFL as last carried by a datagram, or in
-    /// lean mode SO_MEMINFO read at most once per idle interval; `None` when neither was read
-    /// (plain `recvfrom`, `uring-recv` without lean).
+    /// The socket's cumulative drop counter: SO_RXQ_OVFL as last carried by a datagram
+    /// (`Some(0)` until one carries it: the kernel attaches it only once it is non-zero), or in
+    /// lean mode SO_MEMINFO read at most once per idle interval. `None` means "not read", never
+    /// "zero": plain `recvfrom` and `uring-recv` read no control messages (and lean mode before
+    /// its first read).
     pub kernel_drops: Option<u32>,
     /// io_uring: completions that found the buffer ring empty (ENOBUFS; the datagrams stay
     /// queued in the socket and the re-armed request takes them).

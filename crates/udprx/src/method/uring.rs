@@ -42,6 +42,7 @@ pub(crate) enum Op {
 
 const BGID: u16 = 0;
 const RECV_TAG: u64 = 1;
+const CANCEL_TAG: u64 = 2;
 /// Size of `struct io_uring_recvmsg_out` that starts every buffer.
 const OUT_HDR: usize = 16;
 /// Most buffers one ring may hold (kernel limit).
@@ -184,6 +185,42 @@ pub(crate) struct Uring {
     payload_off: usize,
     buffer_size: usize,
     ts: types::Timespec,
+}
+
+impl Drop for Uring {
+    /// Cancels the multishot request and waits (at most ~100 ms) for its last completion, so
+    /// that nothing in the ring refers to the socket any more when the socket closes right
+    /// after: without this the ring's asynchronous teardown kept the port bound for a few
+    /// milliseconds after the receiver was dropped, and an immediate re-bind failed.
+    fn drop(&mut self) {
+        let cancel = opcode::AsyncCancel::new(RECV_TAG).build().user_data(CANCEL_TAG);
+        // SAFETY: a cancel request refers to no memory.
+        if unsafe { self.ring.submission().push(&cancel) }.is_err() {
+            return;
+        }
+        let ts = types::Timespec::from(std::time::Duration::from_millis(10));
+        let (mut cancel_done, mut recv_done) = (false, self.rearm);
+        for _ in 0..10 {
+            let args = types::SubmitArgs::new().timespec(&ts);
+            match self.ring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR)) => {}
+                // EEXIST (another thread than a SINGLE_ISSUER ring's) or worse: leave it to
+                // the kernel's teardown.
+                Err(_) => return,
+            }
+            for cqe in self.ring.completion() {
+                match cqe.user_data() {
+                    CANCEL_TAG => cancel_done = true,
+                    RECV_TAG if !cqueue::more(cqe.flags()) => recv_done = true,
+                    _ => {}
+                }
+            }
+            if cancel_done && recv_done {
+                return;
+            }
+        }
+    }
 }
 
 // SAFETY: every raw pointer in a `Uring` refers to memory it owns alone and that moves with it:
