@@ -10,6 +10,9 @@ version=$(cargo pkgid -p udprx | sed 's/.*[#@]//')
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 tar -xzf "target/package/udprx-$version.crate" -C "$dir"
+# The .crate stores fixed old mtimes and the unit's hash does not include the unpack path, so
+# without this a reused target directory would take the previous package's build as fresh.
+find "$dir" -type f -exec touch {} +
 echo "packaged udprx $version: cargo test in $dir/udprx-$version"
 target_dir=$PWD/target/package-test
 (cd "$dir/udprx-$version" && cargo test --locked --target-dir "$target_dir" --all-features)
