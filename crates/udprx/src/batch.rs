@@ -9,7 +9,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// Where one received datagram sits in the arena, and what the kernel said about it.
+/// Where one received datagram sits in the arena, and what the kernel said about it (plumbing
+/// for [`Batch::new`]; applications read the same fields from [`Datagram`]).
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvMeta {
     /// Offset of the payload in the batch's arena ([`Batch::new`]), or in the record's own
@@ -124,9 +126,11 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// Builds a batch over a method's arena and metadata.
+    /// Builds a batch over a method's arena and metadata (plumbing for the receive loops and
+    /// this workspace's tests; not part of the stable API).
     ///
     /// Panics (in debug builds) if a record points outside the arena.
+    #[doc(hidden)]
     pub fn new(arena: &'a [u8], metas: &'a [RecvMeta], rx_ns: u64, socket: usize) -> Batch<'a> {
         debug_assert!(metas.iter().all(|m| m.offset + m.len <= arena.len()));
         Batch { bytes: Bytes::Arena(arena), metas, rx_ns, socket, kernel_drops: None }
@@ -138,6 +142,7 @@ impl<'a> Batch<'a> {
     ///
     /// Panics (in debug builds) if there are fewer buffers than records or a record points
     /// outside its buffer.
+    #[doc(hidden)]
     pub fn from_buffers(
         buffers: &'a [&'a [u8]],
         metas: &'a [RecvMeta],

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 /// Why a receiver could not be built or could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A setting is out of range or inconsistent.
     #[error("invalid setting: {0}")]
@@ -22,9 +23,10 @@ pub enum Error {
     /// The data port is already bound by another socket (another process, or another receiver
     /// of this one): joining its SO_REUSEPORT group would silently split its traffic.
     #[error(
-        "{addr} is already bound by another socket; refusing to join its SO_REUSEPORT group \
-         (that would silently take a share of its datagrams): choose another port, or join it \
-         on purpose with `share_port(true)`"
+        "{addr} is already bound by another socket (another process, or a receiver of this \
+         process that is still open); refusing to join its SO_REUSEPORT group, which would \
+         silently take a share of its datagrams: stop that socket or choose another port \
+         (`share_port(true)` joins the group on purpose, sharing the datagrams)"
     )]
     PortInUse {
         /// The address asked for.

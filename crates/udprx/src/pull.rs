@@ -29,32 +29,17 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
+use crate::clock::{Clock, now_ns};
 use socket2::Socket;
-use udpprobe::{Clock, now_ns};
 
 use crate::batch::Batch;
 use crate::error::Error;
+pub use crate::method::RecvCounters;
 use crate::method::recvfrom::Recvfrom;
 use crate::method::recvmmsg::Recvmmsg;
 use crate::method::uring::{self, Failure, Op, Uring};
-use crate::method::{LoopConfig, Method};
+use crate::method::{LoopConfig, LoopCtx, Method, is_wouldblock};
 use crate::sys::reply::{DEFAULT_REPLY_SLOT, Replier};
-
-/// What the kernel reported to a [`PullReceiver`] so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RecvCounters {
-    /// The socket's cumulative drop counter: SO_RXQ_OVFL as last carried by a datagram, or in
-    /// lean mode SO_MEMINFO read at most once per idle interval; `None` when neither was read
-    /// (plain `recvfrom`, `uring-recv` without lean).
-    pub kernel_drops: Option<u32>,
-    /// io_uring: completions that found the buffer ring empty (ENOBUFS; the datagrams stay
-    /// queued in the socket and the re-armed request takes them).
-    pub enobufs: u64,
-    /// io_uring: times the multishot request was re-armed.
-    pub rearms: u64,
-    /// io_uring: NAPI busy polling is registered on the ring.
-    pub napi: bool,
-}
 
 /// The method's state.
 enum Inner {
@@ -72,9 +57,13 @@ enum Inner {
 /// returns `WouldBlock` at once when nothing is queued; wait for readiness of
 /// [`as_fd`](AsFd::as_fd) (epoll, mio, tokio's `AsyncFd`) and call again until `WouldBlock`.
 ///
-/// A `PullReceiver` is not `Send`: its io_uring ring may only be driven by the thread that
-/// created it (SINGLE_ISSUER), so make it on the thread that uses it. The socket closes when it
-/// is dropped.
+/// A `PullReceiver` is `Send` for every method, so it can go into `std::thread::spawn` or
+/// `tokio::spawn`, one per socket. One exception at run time: an io_uring ring set up with
+/// SINGLE_ISSUER + DEFER_TASKRUN (the `uring` default when the kernel has it) accepts calls
+/// from the thread that created it only; on another thread `recv_batch` fails with an error
+/// saying so. Make such a receiver on the thread that uses it, or build with
+/// [`uring_defer_taskrun(false)`](crate::ReceiverBuilder::uring_defer_taskrun) for a receiver
+/// that moves (the async receiver does). The socket closes when it is dropped.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -142,6 +131,18 @@ impl PullReceiver {
         let socket: Arc<OwnedFd> = Arc::new(socket.into());
         let fd = socket.as_raw_fd();
         let mut counters = RecvCounters::default();
+        // SO_RXQ_OVFL is on wherever control messages are read (build.rs): the kernel attaches
+        // the counter to a datagram only once it is non-zero, so until one carries it, it is
+        // read and zero.
+        let reads_ovfl = !cfg.lean
+            && match method {
+                Method::Recvmmsg | Method::Uring | Method::Auto => true,
+                Method::Recvfrom => cfg.gro || cfg.timestamps || cfg.pktinfo || cfg.ecn,
+                _ => false,
+            };
+        if reads_ovfl {
+            counters.kernel_drops = Some(0);
+        }
         let inner = match method {
             Method::Recvfrom => Inner::Recvfrom(Recvfrom::new(cfg)),
             Method::Recvmmsg => Inner::Recvmmsg(Recvmmsg::new(cfg)),
@@ -228,6 +229,19 @@ impl PullReceiver {
         })
     }
 
+    /// True when the next [`recv_batch`](Self::recv_batch) will move to `recvmmsg` (an `auto`
+    /// receiver whose multishot request was refused; the ring is still open).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn fallback_pending(&self) -> bool {
+        self.failure.unsupported && self.cfg.fallback_on_refusal
+    }
+
+    /// The UDP socket's descriptor (open for the receiver's life).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn socket_fd(&self) -> RawFd {
+        self.fd
+    }
+
     /// Why this receiver left io_uring for `recvmmsg` at run time (`auto` only), or `None`.
     pub fn fallback(&self) -> Option<&str> {
         self.fallback.as_deref()
@@ -237,7 +251,7 @@ impl PullReceiver {
     /// the socket becomes what `recvmmsg` expects (blocking with the idle interval as receive
     /// timeout, unless non-blocking) and `recvmmsg` takes over.
     #[cold]
-    fn fall_back_to_recvmmsg(&mut self) -> io::Result<()> {
+    pub(crate) fn fall_back_to_recvmmsg(&mut self) -> io::Result<()> {
         let call = self.failure.call;
         self.failure.unsupported = false;
         let sock = socket2::SockRef::from(&*self.socket);
@@ -321,6 +335,15 @@ impl PullReceiver {
 /// the kernel refused DEFER_TASKRUN (or `uring_defer_taskrun(false)`), completions may be
 /// produced while the thread sleeps elsewhere, so it is the ring's descriptor, readable when
 /// completions are waiting.
+///
+/// Readiness contract: the first io_uring multishot request is submitted when the receiver is
+/// created, so an application may wait for readiness before its first
+/// [`recv_batch`](PullReceiver::recv_batch) in every mode (tests/readiness.rs drives every
+/// method that way). The descriptor is fixed for the receiver's life, with one exception: an
+/// [`Method::Auto`] receiver whose multishot request the kernel refuses at run time moves to
+/// `recvmmsg` (the call that moves returns `WouldBlock` and [`PullReceiver::fallback`] becomes
+/// `Some`); without DEFER_TASKRUN its descriptor then changes from the ring's to the socket's,
+/// so re-register it when `fallback()` turns `Some` (the async receiver does this itself).
 impl AsFd for PullReceiver {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.inner {
@@ -333,5 +356,37 @@ impl AsFd for PullReceiver {
 impl AsRawFd for PullReceiver {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
+    }
+}
+
+/// The threaded engine's loop for the socket methods: pull a batch, hand it to the handler;
+/// call `on_idle` when a wait ends without data; until stop, deadline or an error.
+pub(crate) fn drive<H: crate::batch::Handler>(
+    ctx: &mut LoopCtx<'_, H>,
+    rx: &mut PullReceiver,
+) -> Result<(), crate::error::Error> {
+    let err = loop {
+        match rx.recv_batch() {
+            Ok(batch) => {
+                if !ctx.deliver(&batch) {
+                    break None;
+                }
+            }
+            Err(e) if is_wouldblock(&e) => {
+                if !ctx.idle() {
+                    break None;
+                }
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    let c = rx.counters();
+    ctx.stats.kernel_drops = c.kernel_drops;
+    ctx.stats.enobufs = c.enobufs;
+    ctx.stats.rearms = c.rearms;
+    ctx.stats.napi = c.napi;
+    match err {
+        None => Ok(()),
+        Some(e) => Err(rx.engine_error(e)),
     }
 }

@@ -68,8 +68,10 @@ impl ReceiverBuilder {
         self.steer = s;
         self
     }
-    /// CPUs to pin socket threads to: socket i on `cpus[i % len]`. Default: socket i on core
-    /// i mod ncores. An empty list disables pinning.
+    /// CPUs to pin socket threads to: socket i on `cpus[i % len]`. Default: socket i on the
+    /// i-th CPU (mod their number) of those the building thread may run on
+    /// (`sched_getaffinity`), so a `taskset`, cpuset or container limit is honoured. An empty
+    /// list disables pinning (the threads inherit the process's mask).
     pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
         self.cpus = Some(cpus);
         self
@@ -189,9 +191,9 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Fault injection for tests: the io_uring loop treats its first completion as the
-    /// kernel's EINVAL refusal of multishot receive (a kernel without it), before anything was
-    /// received. Not for applications.
+    /// Fault injection for tests: the io_uring multishot request is armed with MSG_WAITALL,
+    /// which the kernel refuses with EINVAL exactly as a kernel without multishot receive
+    /// refuses the request, before any datagram is taken. Not for applications.
     #[doc(hidden)]
     pub fn inject_multishot_einval(mut self, on: bool) -> Self {
         self.inject_multishot_einval = on;

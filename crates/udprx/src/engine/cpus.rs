@@ -43,7 +43,9 @@ impl std::str::FromStr for Steer {
     }
 }
 
-/// Socket i's CPU: `cpus[i % len]`, default the i-th online CPU (mod their number). With CPU
+/// Socket i's CPU: `cpus[i % len]`, default the i-th CPU this process may run on
+/// (`sched_getaffinity` of the building thread: a `taskset`, cpuset or container limit is
+/// honoured), mod their number. With CPU
 /// steering the CBPF program sends CPU c's datagrams to socket `c % sockets`, so the list is
 /// reordered to put each socket on a CPU it receives for; refused if that is impossible.
 pub(super) fn assign_cpus(
@@ -56,7 +58,7 @@ pub(super) fn assign_cpus(
         Some([]) => return Ok(vec![None; sockets]),
         Some(v) => v,
         None => {
-            online = sys::online_cpus();
+            online = sys::allowed_cpus();
             &online[..]
         }
     };

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::clock::{Clock, now_ns};
 use socket2::Socket;
-use udpprobe::{Clock, now_ns};
 
 use crate::batch::Handler;
 use crate::error::Error;
@@ -81,9 +81,10 @@ impl Receiver {
     }
 
     /// Turns the receiver into one [`PullReceiver`] per socket, for an application that runs
-    /// its own loop (or event loop) instead of [`run`](Self::run)'s threads. Call it on the
-    /// thread that will receive: io_uring rings are created here and a `PullReceiver` is not
-    /// `Send`. Nothing is pinned, and `duration` and the stop handle do not apply (the caller's
+    /// its own loop (or event loop) instead of [`run`](Self::run)'s threads. io_uring rings
+    /// are created here; with DEFER_TASKRUN (the default) a ring serves its creating thread
+    /// only, so call it on the thread that will receive, or build with
+    /// `uring_defer_taskrun(false)` for receivers that move (see [`PullReceiver`]). Nothing is pinned, and `duration` and the stop handle do not apply (the caller's
     /// loop decides when to stop).
     ///
     /// Refused ([`Error::Config`]) for the XDP paths, which receive through AF_XDP rings.
@@ -108,6 +109,43 @@ impl Receiver {
             .into_iter()
             .enumerate()
             .map(|(i, s)| PullReceiver::new(s, i, setup.method, &cfg))
+            .collect()
+    }
+
+    /// Turns the receiver into one [`AsyncReceiver`](crate::AsyncReceiver) per socket,
+    /// registered with the current tokio runtime (call it from within one). Each is `Send`:
+    /// spawn one task per socket and the runtime spreads them over its worker threads, as
+    /// `SO_REUSEPORT` spreads the datagrams over the sockets. io_uring rings are set up without
+    /// DEFER_TASKRUN here (whatever [`uring_defer_taskrun`](ReceiverBuilder::uring_defer_taskrun)
+    /// said), because a task may move between threads and a DEFER_TASKRUN ring serves one
+    /// thread only. Refused ([`Error::Config`]) for the XDP paths.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rx = udprx::Receiver::builder("127.0.0.1:0".parse()?).build()?;
+    /// let addr = rx.local_addr();
+    /// let mut r = rx.into_async()?.remove(0);
+    /// std::net::UdpSocket::bind("127.0.0.1:0")?.send_to(b"hi", addr)?;
+    /// let batch = r.recv_batch().await?;
+    /// assert_eq!(batch.get(0).unwrap().payload, b"hi");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn into_async(mut self) -> Result<Vec<crate::AsyncReceiver>, Error> {
+        self.cfg.uring_defer = false;
+        self.into_pull()?
+            .into_iter()
+            .map(|p| {
+                crate::AsyncReceiver::new(p).map_err(|e| {
+                    Error::Config(format!(
+                        "cannot register with the tokio reactor (into_async must be called \
+                         within a tokio runtime with I/O enabled): {e}"
+                    ))
+                })
+            })
             .collect()
     }
 

@@ -14,6 +14,7 @@ use crate::xdp::XdpInfo;
 /// What a run was actually set up with (after defaults, probing and fallbacks).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct SetupInfo {
     /// The bound address (port resolved).
     pub local_addr: SocketAddr,
@@ -120,6 +121,7 @@ fn de_secs_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ThreadInfo {
     /// Socket (and thread) index.
     pub socket: usize,
@@ -161,6 +163,7 @@ impl ThreadInfo {
 /// Per-thread outcome of a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ThreadResult {
     /// Socket (and thread) index.
     pub socket: usize,
@@ -195,6 +198,7 @@ pub struct ThreadResult {
 
 /// Everything a run gives back.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RunOutput<H> {
     /// The handlers, in socket order.
     pub handlers: Vec<H>,
@@ -209,6 +213,7 @@ mod tests {
     use super::*;
     use crate::engine::Receiver;
 
+    #[cfg(feature = "serde")]
     #[test]
     fn lean_setup_round_trips_and_old_json_reads_as_not_lean() {
         let rx = Receiver::builder("127.0.0.1:0".parse().unwrap())

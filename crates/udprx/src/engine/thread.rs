@@ -59,7 +59,7 @@ where
         // The socket methods: the loop is the pull receiver's `recv_batch`, handed on.
         Source::Socket(sock) => match PullReceiver::new(sock, info.socket, info.method, cfg) {
             Ok(mut rx) => {
-                let r = method::drive(&mut ctx, &mut rx);
+                let r = crate::pull::drive(&mut ctx, &mut rx);
                 fallback = rx.fallback().map(str::to_string);
                 let fd = rx.as_raw_fd();
                 end_drops = sys::socket::meminfo_drops(fd)

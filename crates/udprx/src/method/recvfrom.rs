@@ -13,7 +13,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use udpprobe::{Clock, now_ns};
+use crate::clock::{Clock, now_ns};
 
 use crate::batch::{Batch, RecvMeta};
 use crate::method::{Counters, LoopConfig};

@@ -22,8 +22,8 @@
 
 use std::io;
 
+use crate::clock::{Clock, now_ns};
 use io_uring::{IoUring, cqueue, opcode, types};
-use udpprobe::{Clock, now_ns};
 
 use crate::batch::{Batch, RecvMeta};
 use crate::error::Error;
@@ -42,6 +42,7 @@ pub(crate) enum Op {
 
 const BGID: u16 = 0;
 const RECV_TAG: u64 = 1;
+const CANCEL_TAG: u64 = 2;
 /// Size of `struct io_uring_recvmsg_out` that starts every buffer.
 const OUT_HDR: usize = 16;
 /// Most buffers one ring may hold (kernel limit).
@@ -180,13 +181,55 @@ pub(crate) struct Uring {
     /// went back.
     rearm: bool,
     received_any: bool,
-    /// Fault injection (tests): the first completion counts as multishot's EINVAL refusal.
-    inject_einval: bool,
     buf_len: usize,
     payload_off: usize,
     buffer_size: usize,
     ts: types::Timespec,
 }
+
+impl Drop for Uring {
+    /// Cancels the multishot request and waits (at most ~100 ms) for its last completion, so
+    /// that nothing in the ring refers to the socket any more when the socket closes right
+    /// after: without this the ring's asynchronous teardown kept the port bound for a few
+    /// milliseconds after the receiver was dropped, and an immediate re-bind failed.
+    fn drop(&mut self) {
+        let cancel = opcode::AsyncCancel::new(RECV_TAG).build().user_data(CANCEL_TAG);
+        // SAFETY: a cancel request refers to no memory.
+        if unsafe { self.ring.submission().push(&cancel) }.is_err() {
+            return;
+        }
+        let ts = types::Timespec::from(std::time::Duration::from_millis(10));
+        let (mut cancel_done, mut recv_done) = (false, self.rearm);
+        for _ in 0..10 {
+            let args = types::SubmitArgs::new().timespec(&ts);
+            match self.ring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR)) => {}
+                // EEXIST (another thread than a SINGLE_ISSUER ring's) or worse: leave it to
+                // the kernel's teardown.
+                Err(_) => return,
+            }
+            for cqe in self.ring.completion() {
+                match cqe.user_data() {
+                    CANCEL_TAG => cancel_done = true,
+                    RECV_TAG if !cqueue::more(cqe.flags()) => recv_done = true,
+                    _ => {}
+                }
+            }
+            if cancel_done && recv_done {
+                return;
+            }
+        }
+    }
+}
+
+// SAFETY: every raw pointer in a `Uring` refers to memory it owns alone and that moves with it:
+// the boxed `msghdr` (a template: null pointers, only lengths set), the mapped buffer ring
+// (`BufRing`) and the `views` slices into it. Nothing is shared with another thread. The ring
+// itself may be entered from any thread, except that a ring set up with SINGLE_ISSUER
+// (DEFER_TASKRUN) is refused by the kernel (EEXIST, reported as such) when entered from a
+// thread other than its creator: an error, not a memory hazard.
+unsafe impl Send for Uring {}
 
 /// Why a uring receive failed: the system call, and whether it means io_uring is unusable.
 #[derive(Debug, Clone, Copy)]
@@ -237,11 +280,15 @@ impl Uring {
         }
         // MSG_TRUNC: recvmsg's `io_uring_recvmsg_out` header then carries the datagram's real
         // length in `payloadlen` (and MSG_TRUNC in its flags); recv's result is the real length.
+        // Fault injection (tests): MSG_WAITALL makes the kernel refuse the multishot request
+        // with EINVAL, as a kernel without multishot receive does, taking no datagram.
+        let flags =
+            libc::MSG_TRUNC | if cfg.inject_multishot_einval { libc::MSG_WAITALL } else { 0 };
         let sqe = match op {
-            Op::RecvMsg => opcode::RecvMsgMulti::new(types::Fd(fd), &*msghdr, BGID)
-                .flags(libc::MSG_TRUNC as u32)
-                .build(),
-            Op::Recv => opcode::RecvMulti::new(types::Fd(fd), BGID).flags(libc::MSG_TRUNC).build(),
+            Op::RecvMsg => {
+                opcode::RecvMsgMulti::new(types::Fd(fd), &*msghdr, BGID).flags(flags as u32).build()
+            }
+            Op::Recv => opcode::RecvMulti::new(types::Fd(fd), BGID).flags(flags).build(),
         }
         .user_data(RECV_TAG);
         let mut u = Uring {
@@ -256,13 +303,16 @@ impl Uring {
             bids: Vec::with_capacity(cq as usize),
             rearm: false,
             received_any: false,
-            inject_einval: cfg.inject_multishot_einval,
             buf_len,
             payload_off,
             buffer_size: cfg.buffer_size,
             ts: types::Timespec::from(std::time::Duration::from_nanos(cfg.idle_ns)),
         };
         u.arm().map_err(|e| setup_err("io_uring submit", e))?;
+        // Submitted now, not at the first receive call: an application that waits for
+        // readiness before its first call must find the request armed, or a ring without
+        // DEFER_TASKRUN (readiness = the ring's descriptor) never becomes readable.
+        u.ring.submit().map_err(|e| setup_err("io_uring submit", e))?;
         Ok(u)
     }
 
@@ -318,12 +368,6 @@ impl Uring {
     ) -> io::Result<Batch<'_>> {
         *failure = Failure { call: "io_uring submit", unsupported: false };
         self.give_back(counters)?;
-        if self.inject_einval && !self.received_any {
-            // The same outcome as a kernel refusing the first multishot request.
-            failure.unsupported = true;
-            failure.call = if self.op == Op::Recv { "io_uring recv" } else { "io_uring recvmsg" };
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
         loop {
             let waited = if nonblocking {
                 self.ring.submit()
@@ -336,6 +380,15 @@ impl Uring {
                 match e.raw_os_error() {
                     Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
                     | Some(libc::EAGAIN) => timed_out = true,
+                    Some(libc::EEXIST) if self.mode == RingMode::Deferred => {
+                        failure.call = "io_uring_enter";
+                        return Err(io::Error::other(
+                            "io_uring_enter: EEXIST: this ring (SINGLE_ISSUER + DEFER_TASKRUN) \
+                             accepts calls from the thread that created the receiver only; build \
+                             with `uring_defer_taskrun(false)` for a receiver that moves between \
+                             threads",
+                        ));
+                    }
                     _ => {
                         failure.call = "io_uring_enter";
                         return Err(e);

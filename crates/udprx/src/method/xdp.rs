@@ -10,7 +10,7 @@
 
 use std::os::fd::OwnedFd;
 
-use udpprobe::{Clock, now_ns};
+use crate::clock::{Clock, now_ns};
 
 use crate::batch::{Batch, Flow, Handler, RecvMeta};
 use crate::error::Error;

@@ -38,6 +38,11 @@ impl Mmap {
     }
 }
 
+// SAFETY: the mapping is owned by this value alone (no alias is handed out beyond borrows of
+// `self`), so moving it to another thread moves sole ownership; the kernel's access to it does
+// not depend on which thread the owner runs on.
+unsafe impl Send for Mmap {}
+
 impl Drop for Mmap {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` is exactly the mapping created in `new`, unmapped once.

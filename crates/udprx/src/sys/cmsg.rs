@@ -168,6 +168,20 @@ pub(crate) fn write_src(out: &mut [u8], src: IpAddr, ifindex: u32) -> usize {
     total
 }
 
+/// Writes one control message carrying `data` at (`level`, `kind`) into `out`; returns its
+/// aligned length (0 when `out` is too small).
+pub(crate) fn write_cmsg(out: &mut [u8], level: i32, kind: i32, data: &[u8]) -> usize {
+    let len = HDR_LEN + data.len();
+    let total = align(len);
+    let Some(buf) = out.get_mut(..total) else { return 0 };
+    buf.fill(0);
+    buf[..WORD].copy_from_slice(&len.to_ne_bytes());
+    buf[WORD..WORD + 4].copy_from_slice(&level.to_ne_bytes());
+    buf[WORD + 4..WORD + 8].copy_from_slice(&kind.to_ne_bytes());
+    buf[HDR_LEN..len].copy_from_slice(data);
+    total
+}
+
 /// Encodes `addr` as a `sockaddr_in`/`sockaddr_in6` into `out` (at least 28 bytes); returns the
 /// length to pass. With `v6_socket`, an IPv4 address is written v4-mapped, as an AF_INET6 socket
 /// needs it.

@@ -59,6 +59,25 @@ pub(crate) fn online_cpus() -> Vec<usize> {
     })
 }
 
+/// The CPUs the calling thread may run on (`sched_getaffinity`: its cpuset, `taskset`, a
+/// container's limit), in order; the online CPUs when the call fails.
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: all-zero is a valid, empty cpu_set_t.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed; pid 0 is this thread.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return online_cpus();
+    }
+    let online = online_cpus();
+    let v: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `c` is below CPU_SETSIZE, the size of `set`.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) } && online.contains(&c))
+        .collect();
+    if v.is_empty() { online } else { v }
+}
+
 /// The kernel release (`/proc/sys/kernel/osrelease`) as (major, minor).
 pub(crate) fn kernel_version() -> Option<(u32, u32)> {
     let s = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;

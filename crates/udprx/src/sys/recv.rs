@@ -130,6 +130,12 @@ pub(crate) struct MmsgHeaders {
     msgs: Vec<libc::mmsghdr>,
 }
 
+// SAFETY: the raw pointers in `_iovs` and `msgs` point only into this value's own heap
+// allocations (`arena`, `names`, `controls`, `_iovs`), which move with it and are never shared;
+// the value is used through `&mut self` alone, so sending it to another thread is sending sole
+// ownership of the memory the pointers refer to.
+unsafe impl Send for MmsgHeaders {}
+
 impl MmsgHeaders {
     /// `n` headers, each over its own `size`-byte slice of the arena. With `names`, each has a
     /// socket-address area and `control_len` bytes of control space (8-aligned); without, the

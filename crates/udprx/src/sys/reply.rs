@@ -10,6 +10,16 @@ use std::sync::Arc;
 use crate::batch::Datagram;
 use crate::sys::cmsg::{self, NAME_LEN, SEND_CONTROL_LEN};
 
+/// Control bytes per message: a source (PKTINFO), the ECN bits (IP_TOS / IPV6_TCLASS) and a
+/// GSO segment size (UDP_SEGMENT).
+/// Each of the two small ones is a 16-byte header and 4 (or 2) data bytes, aligned to 24.
+const REPLY_CONTROL_LEN: usize = SEND_CONTROL_LEN + 2 * 24;
+
+/// Most segments one GSO send may carry (the kernel's UDP_MAX_SEGMENTS on older kernels).
+const GSO_MAX_SEGMENTS: usize = 64;
+/// Most payload bytes one GSO send may carry (an IP datagram's limit, less the headers).
+const GSO_MAX_BYTES: usize = 65_000;
+
 /// Default number of replies one [`Replier::flush`] sends with one `sendmmsg`.
 pub const DEFAULT_REPLY_BATCH: usize = 64;
 /// Default size of each queued reply's slot in the [`Replier`]'s own buffer.
@@ -21,7 +31,7 @@ struct Name([u8; NAME_LEN]);
 
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
-struct Control([u8; SEND_CONTROL_LEN]);
+struct Control([u8; REPLY_CONTROL_LEN]);
 
 /// One queued reply: where its payload is and where it goes.
 #[derive(Clone, Copy)]
@@ -82,6 +92,12 @@ pub struct Replier {
     /// Rewritten before every `sendmmsg` (they point into the buffers above).
     iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
+    /// ECN codepoint for queued replies (`set_ecn`).
+    ecn: Option<u8>,
+    /// UDP GSO in use for `send_segments` (until the kernel refuses it, or `set_gso(false)`).
+    gso: bool,
+    /// Why GSO was turned off at run time, if it was.
+    gso_refusal: Option<String>,
 }
 
 impl std::fmt::Debug for Replier {
@@ -134,11 +150,14 @@ impl Replier {
             slot,
             arena: vec![0; batch * slot],
             names: vec![Name([0; NAME_LEN]); batch],
-            controls: vec![Control([0; SEND_CONTROL_LEN]); batch],
+            controls: vec![Control([0; REPLY_CONTROL_LEN]); batch],
             entries: Vec::with_capacity(batch),
             iovs: vec![zero_iov; batch],
             // SAFETY: as above.
             msgs: (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect(),
+            ecn: None,
+            gso: true,
+            gso_refusal: None,
         })
     }
 
@@ -206,10 +225,13 @@ impl Replier {
         }
         let i = self.entries.len();
         let name_len = cmsg::write_sockaddr(&mut self.names[i].0, dst, self.v6);
-        let control_len = match src {
+        let mut control_len = match src {
             Some((ip, ifindex)) => cmsg::write_src(&mut self.controls[i].0, ip, ifindex),
             None => 0,
         };
+        if let Some(ecn) = self.ecn {
+            control_len += self.write_ecn(i, control_len, ecn, dst);
+        }
         if payload.len() > self.slot {
             // Sent alone from the caller's buffer.
             self.iovs[0] =
@@ -253,6 +275,183 @@ impl Replier {
         }
         self.entries.clear();
         Ok(sent)
+    }
+
+    /// Marks every reply queued from now on ([`queue`](Self::queue),
+    /// [`queue_reply`](Self::queue_reply)) with the ECN codepoint `ecn` (0..=3: Not-ECT,
+    /// ECT(1), ECT(0), CE) through an IP_TOS / IPV6_TCLASS control message; `None` (the
+    /// default) leaves the bits to the socket. [`send_segments`](Self::send_segments) takes
+    /// its own. `send_to` and `send_batch` send unmarked.
+    pub fn set_ecn(&mut self, ecn: Option<u8>) {
+        self.ecn = ecn.map(|e| e & 3);
+    }
+
+    /// True while [`send_segments`](Self::send_segments) uses UDP GSO (one `sendmsg` for many
+    /// datagrams); false after [`set_gso(false)`](Self::set_gso) or a run-time refusal (see
+    /// [`gso_refusal`](Self::gso_refusal)).
+    pub fn gso(&self) -> bool {
+        self.gso
+    }
+
+    /// Turns UDP GSO for [`send_segments`](Self::send_segments) on or off (on by default; off
+    /// sends each segment as its own message of one `sendmmsg`).
+    pub fn set_gso(&mut self, on: bool) {
+        self.gso = on;
+    }
+
+    /// Why GSO was turned off at run time (the kernel refused UDP_SEGMENT), if it was.
+    pub fn gso_refusal(&self) -> Option<&str> {
+        self.gso_refusal.as_deref()
+    }
+
+    /// Sends `payload` to `dst` as datagrams of `segment_size` bytes each (the last may be
+    /// shorter), from `src` when given (as [`queue`](Self::queue)), with the ECN codepoint
+    /// `ecn` when given; returns the datagrams sent. Queued replies are flushed first.
+    ///
+    /// With GSO (UDP_SEGMENT, Linux 4.18) up to 64 segments leave with one `sendmsg` and the
+    /// kernel (or the NIC) cuts them; a kernel or route that refuses GSO (EIO, EINVAL,
+    /// EOPNOTSUPP, ENOPROTOOPT on the first try) turns it off for this replier, reported by
+    /// [`gso_refusal`](Self::gso_refusal), and the segments go as separate messages of
+    /// `sendmmsg`: the receiver gets the same datagrams either way.
+    pub fn send_segments(
+        &mut self,
+        payload: &[u8],
+        segment_size: usize,
+        dst: SocketAddr,
+        src: Option<(IpAddr, u32)>,
+        ecn: Option<u8>,
+    ) -> io::Result<usize> {
+        if segment_size == 0 || segment_size > 65_507 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("segment size must be 1..=65507 bytes, got {segment_size}"),
+            ));
+        }
+        if !self.entries.is_empty() {
+            self.flush()?;
+        }
+        let per_send = GSO_MAX_SEGMENTS.min((GSO_MAX_BYTES / segment_size).max(1));
+        let mut sent = 0;
+        let mut rest = payload;
+        while !rest.is_empty() {
+            let take = rest.len().min(per_send * segment_size);
+            let (chunk, tail) = rest.split_at(take);
+            let segments = chunk.len().div_ceil(segment_size);
+            if self.gso && segments > 1 {
+                match self.send_gso(chunk, segment_size, dst, src, ecn) {
+                    Ok(()) => {
+                        sent += segments;
+                        rest = tail;
+                        continue;
+                    }
+                    Err(e)
+                        if sent == 0
+                            && matches!(
+                                e.raw_os_error(),
+                                Some(libc::EIO)
+                                    | Some(libc::EINVAL)
+                                    | Some(libc::EOPNOTSUPP)
+                                    | Some(libc::ENOPROTOOPT)
+                            ) =>
+                    {
+                        self.gso = false;
+                        self.gso_refusal = Some(format!(
+                            "UDP_SEGMENT refused ({e}); segments are sent one per message"
+                        ));
+                    }
+                    Err(e) => return if sent == 0 { Err(e) } else { Ok(sent) },
+                }
+            }
+            // One message per segment, sendmmsg in chunks of the replier's capacity.
+            for group in chunk.chunks(segment_size * self.msgs.len()) {
+                let n = group.len().div_ceil(segment_size);
+                for (i, seg) in group.chunks(segment_size).enumerate() {
+                    let nlen = cmsg::write_sockaddr(&mut self.names[i].0, dst, self.v6);
+                    let clen = self.write_controls(i, src, ecn, dst, None);
+                    self.iovs[i] =
+                        libc::iovec { iov_base: seg.as_ptr() as *mut _, iov_len: seg.len() };
+                    self.set_header(i, nlen, clen);
+                }
+                let mut done = 0;
+                while done < n {
+                    match self.sendmmsg(done, n - done) {
+                        Ok(0) => return Ok(sent + done),
+                        Ok(m) => done += m,
+                        Err(e) => return if sent + done == 0 { Err(e) } else { Ok(sent + done) },
+                    }
+                }
+                sent += n;
+            }
+            rest = tail;
+        }
+        Ok(sent)
+    }
+
+    /// One `sendmsg` of `chunk` cut by the kernel into `segment_size` datagrams.
+    fn send_gso(
+        &mut self,
+        chunk: &[u8],
+        segment_size: usize,
+        dst: SocketAddr,
+        src: Option<(IpAddr, u32)>,
+        ecn: Option<u8>,
+    ) -> io::Result<()> {
+        let nlen = cmsg::write_sockaddr(&mut self.names[0].0, dst, self.v6);
+        let clen = self.write_controls(0, src, ecn, dst, Some(segment_size as u16));
+        self.iovs[0] = libc::iovec { iov_base: chunk.as_ptr() as *mut _, iov_len: chunk.len() };
+        self.set_header(0, nlen, clen);
+        match self.sendmmsg(0, 1)? {
+            1 => Ok(()),
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Writes control `i`: source, ECN and GSO segment size, as given; returns the length.
+    fn write_controls(
+        &mut self,
+        i: usize,
+        src: Option<(IpAddr, u32)>,
+        ecn: Option<u8>,
+        dst: SocketAddr,
+        segment: Option<u16>,
+    ) -> usize {
+        let mut len = match src {
+            Some((ip, ifindex)) => cmsg::write_src(&mut self.controls[i].0, ip, ifindex),
+            None => 0,
+        };
+        if let Some(e) = ecn {
+            len += self.write_ecn(i, len, e & 3, dst);
+        }
+        if let Some(seg) = segment {
+            len += cmsg::write_cmsg(
+                &mut self.controls[i].0[len..],
+                libc::SOL_UDP,
+                libc::UDP_SEGMENT,
+                &seg.to_ne_bytes(),
+            );
+        }
+        len
+    }
+
+    /// Writes the ECN bits for a datagram to `dst` at offset `at` of control `i`: IP_TOS for an
+    /// IPv4 destination (also v4-mapped on a dual-stack socket, which sends it through the IPv4
+    /// path), IPV6_TCLASS for IPv6.
+    fn write_ecn(&mut self, i: usize, at: usize, ecn: u8, dst: SocketAddr) -> usize {
+        let v4 = match dst.ip() {
+            IpAddr::V4(_) => true,
+            IpAddr::V6(ip) => ip.to_ipv4_mapped().is_some(),
+        };
+        let (level, kind) = if v4 {
+            (libc::IPPROTO_IP, libc::IP_TOS)
+        } else {
+            (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+        };
+        cmsg::write_cmsg(
+            &mut self.controls[i].0[at..],
+            level,
+            kind,
+            &(i32::from(ecn)).to_ne_bytes(),
+        )
     }
 
     /// Points header `i` at iovec `i`, name `i` and control `i`.

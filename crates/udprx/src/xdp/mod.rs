@@ -1,15 +1,20 @@
-//! The XDP receive paths: `--method xdp` (an AF_XDP socket per queue, fed by a redirect
-//! program) and `--method xdp-drop` (a program that counts and drops: the driver-level ceiling).
+//! The XDP receive paths: [`Method::Xdp`](crate::Method::Xdp) (an AF_XDP socket per receive
+//! queue, fed by a redirect program) and [`Method::XdpDrop`](crate::Method::XdpDrop) (a program
+//! that counts and drops: the driver-level ceiling). Both need root (`CAP_NET_ADMIN` and
+//! `CAP_BPF`) and Linux 5.9 or later; [`probe`] says whether this host offers AF_XDP.
 //!
-//! `Attachment::attach` finds the interface, refuses a hook someone else holds (unless
-//! forced), loads the program of [`prog`] and attaches it with a BPF link. The link lives in the
-//! returned `Attachment`: dropping it detaches the program, and because a BPF link dies with
-//! its last file descriptor, the kernel detaches it too when the process exits in any way (end,
-//! error, Ctrl-C, panic, even SIGKILL). A killed run therefore leaves nothing behind; the next
-//! run still checks the hook and says what holds it.
+//! [`ReceiverBuilder::build`](crate::ReceiverBuilder::build) finds the interface
+//! ([`iface`](crate::ReceiverBuilder::iface), else the one holding the bound address), refuses
+//! a hook someone else holds (unless [`force`](crate::ReceiverBuilder::force)), loads the
+//! program and attaches it with a BPF link owned by the [`Receiver`](crate::Receiver):
+//! dropping it detaches the program, and because a BPF link dies with its last file
+//! descriptor, the kernel detaches it too when the process exits in any way (end, error,
+//! Ctrl-C, panic, even SIGKILL). A killed run therefore leaves nothing behind; the next run
+//! still checks the hook and says what holds it. What was attached is reported in
+//! [`XdpInfo`].
 
-pub mod parse;
-pub mod prog;
+pub(crate) mod parse;
+pub(crate) mod prog;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -23,6 +28,7 @@ pub const PROG_PREFIX: &str = "udprx_";
 /// Where and how the program is attached, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct XdpInfo {
     /// Interface name.
     pub iface: String,

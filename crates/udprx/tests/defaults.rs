@@ -1,0 +1,146 @@
+//! Service-safe defaults (issue 24): default pinning stays within the CPUs the process may use;
+//! a uring receiver releases its port as soon as it is dropped; `kernel_drops` is `Some(0)`
+//! when the drop counter is read and zero, `None` only when nothing reads it; a refused port
+//! names the real cause.
+//!
+//! Self-contained (std, libc and udprx only) so it also runs from the published package.
+
+#[path = "support/skip.rs"]
+mod skip;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use udprx::{Batch, Error, Flow, Method, Receiver};
+
+fn set_affinity(cpus: &[usize]) -> bool {
+    // SAFETY: all-zero is a valid, empty cpu_set_t; CPU_SET stays within CPU_SETSIZE below.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: `c` is a CPU number below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this thread.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+}
+
+/// Under a one-CPU mask (as `taskset -c N` gives), every receive thread is pinned to that CPU,
+/// never to one the process may not use.
+#[test]
+fn default_pinning_stays_within_the_allowed_cpus() {
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if ncpu < 2 {
+        skip::skip(skip::Need::Feature, "needs two CPUs to restrict the mask");
+        return;
+    }
+    let last = ncpu - 1;
+    // A thread of its own, so the mask does not leak into other tests.
+    let cpus = std::thread::spawn(move || {
+        assert!(set_affinity(&[last]), "sched_setaffinity");
+        let rx = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(Method::Recvmmsg)
+            .sockets(2)
+            .duration(Some(Duration::from_millis(50)))
+            .build()
+            .expect("build");
+        let planned = rx.setup().cpus.clone();
+        let out = rx.run(|_| |_: &Batch<'_>| Flow::Continue).expect("run: pinning succeeds");
+        (planned, out.threads.iter().map(|t| t.cpu).collect::<Vec<_>>())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(cpus.0, vec![Some(last); 2], "planned CPUs under a mask of CPU {last}");
+    assert_eq!(cpus.1, vec![Some(last); 2], "threads ran on CPU {last}");
+}
+
+/// After a uring run returns, the port is free at once (12 runs: an immediate bind without
+/// SO_REUSEPORT succeeds every time).
+#[test]
+fn uring_run_releases_the_port_when_it_ends() {
+    for run in 0..12 {
+        let built = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(Method::Uring)
+            .cpus(vec![])
+            .duration(Some(Duration::from_millis(20)))
+            .build();
+        let rx = match built {
+            Ok(rx) => rx,
+            Err(Error::UringUnavailable(why)) => {
+                skip::skip(skip::Need::Feature, &why);
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let addr = rx.local_addr();
+        UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", addr).unwrap();
+        rx.run(|_| |_: &Batch<'_>| Flow::Continue).expect("run");
+        if let Err(e) = UdpSocket::bind(addr) {
+            panic!("run {run}: {addr} still bound right after the uring run ended: {e}");
+        }
+    }
+}
+
+/// Sends `n` datagrams and receives them with a pull receiver; returns its counters' drops.
+fn drops_after(method: Method, lean: bool) -> Option<Option<u32>> {
+    let rx = match Receiver::builder("127.0.0.1:0".parse().unwrap())
+        .method(method)
+        .cpus(vec![])
+        .lean(lean)
+        .idle_interval(Duration::from_millis(20))
+        .build()
+    {
+        Ok(rx) => rx,
+        Err(Error::UringUnavailable(why)) => {
+            skip::skip_part(skip::Need::Feature, method.as_str(), &why);
+            return None;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let addr: SocketAddr = rx.local_addr();
+    let mut p = rx.into_pull().unwrap().remove(0);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..50 {
+        s.send_to(b"0123456789", addr).unwrap();
+    }
+    let mut got = 0;
+    for _ in 0..200 {
+        match p.recv_batch() {
+            Ok(b) => got += b.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if got == 50 {
+                    break;
+                }
+            }
+            Err(e) => panic!("{method}: {e}"),
+        }
+    }
+    assert_eq!(got, 50, "{method}");
+    Some(p.counters().kernel_drops)
+}
+
+#[test]
+fn kernel_drops_is_some_zero_when_read_and_zero() {
+    for (method, lean, read) in [
+        (Method::Recvmmsg, false, true),
+        (Method::Uring, false, true),
+        (Method::Recvmmsg, true, true),
+        (Method::UringRecv, false, false),
+        (Method::Recvfrom, false, false),
+    ] {
+        let Some(drops) = drops_after(method, lean) else { continue };
+        let expected = if read { Some(0) } else { None };
+        assert_eq!(drops, expected, "{method} (lean {lean})");
+    }
+}
+
+#[test]
+fn port_in_use_names_the_cause() {
+    let holder = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    let err = Receiver::builder(addr).sockets(2).build().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::PortInUse { .. }), "{text}");
+    assert!(text.contains("already bound by another socket"), "{text}");
+    assert!(text.contains("share_port(true)") && text.contains("sharing the datagrams"), "{text}");
+}
