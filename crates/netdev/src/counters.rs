@@ -116,8 +116,9 @@ pub struct NicSnapshot {
 }
 
 impl NicSnapshot {
-    /// Reads the device counters and softnet of `dev`; `driver` is the `ethtool -S` text if
-    /// the caller took one.
+    /// Reads the device counters and softnet of `dev`, and its driver statistics: from
+    /// `driver` (`ethtool -S` text) if given, else through the ethtool ioctl when
+    /// [`Sys::ethtool`] (a driver without statistics gives none).
     pub fn read(sys: &Sys, dev: &str, driver: Option<&str>) -> Result<NicSnapshot, NetdevError> {
         let dev_counters = DevCounters::read(sys, dev)?;
         let path = sys.proc.join("net/softnet_stat");
@@ -128,6 +129,7 @@ impl NicSnapshot {
         let driver = match driver {
             Some(text) => parse_ethtool_stats(text)
                 .map_err(|reason| NetdevError::Malformed { path: "ethtool -S".into(), reason })?,
+            None if sys.ethtool => crate::ethtool::driver_stats(dev).unwrap_or_default(),
             None => BTreeMap::new(),
         };
         Ok(NicSnapshot { dev: dev.to_string(), dev_counters, driver, softnet })

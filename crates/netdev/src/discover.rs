@@ -68,9 +68,18 @@ pub fn discover(sys: &Sys, dev: &str) -> Result<NicInfo, NetdevError> {
     let driver = std::fs::read_link(device.join("driver"))
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let kind = match &driver {
-        Some(d) => d.clone(),
-        None => software_kind(sys, dev),
+    // The ethtool driver name (veth, virtio_net...) when `sys` shows the thread's own
+    // devices; otherwise what sysfs tells.
+    let ethtool_driver = sys
+        .ethtool
+        .then(|| crate::ethtool::driver_info(dev).ok())
+        .flatten()
+        .map(|d| d.driver)
+        .filter(|d| !d.is_empty());
+    let kind = match (&driver, ethtool_driver) {
+        (Some(d), _) => d.clone(),
+        (None, Some(e)) => e,
+        (None, None) => software_kind(sys, dev),
     };
     let numa_node = sys
         .read_opt(&device.join("numa_node"))
@@ -115,7 +124,12 @@ pub fn discover(sys: &Sys, dev: &str) -> Result<NicInfo, NetdevError> {
             .or_else(|| sys.read_opt(&irq_dir.join("smp_affinity_list")))
             .and_then(|t| parse_cpu_list(&t).ok())
             .unwrap_or_default();
-        let (queue, rx) = queue_of_irq(&name);
+        // The queue number is in what follows the device's name (`eth2-TxRx-3`: 3, not 2).
+        let rest = name
+            .strip_prefix(dev)
+            .or_else(|| device_name.as_deref().and_then(|d| name.strip_prefix(d)))
+            .unwrap_or(&name);
+        let (queue, rx) = queue_of_irq(rest);
         irqs.push(Irq { irq, name, cpus, queue, rx });
     }
     if irqs.is_empty() {
@@ -215,7 +229,8 @@ mod tests {
         assert!(all.iter().any(|(n, name)| *n == 61 && name == "eth2-TxRx-0"));
         assert!(name_matches("eth2-TxRx-3", "eth2"));
         assert!(!name_matches("eth20-TxRx-3", "eth2"));
-        assert_eq!(queue_of_irq("eth2-TxRx-3"), (Some(3), None));
+        assert_eq!(queue_of_irq("-TxRx-3"), (Some(3), None));
+        assert_eq!(queue_of_irq(""), (None, None));
         assert_eq!(queue_of_irq("virtio2-input.1"), (Some(1), Some(true)));
         assert_eq!(queue_of_irq("virtio2-output.0"), (Some(0), Some(false)));
         assert_eq!(queue_of_irq("virtio2-config"), (None, None));

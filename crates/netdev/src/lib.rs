@@ -17,6 +17,7 @@
 pub mod books;
 pub mod counters;
 pub mod discover;
+pub mod ethtool;
 pub mod placement;
 pub mod sys;
 

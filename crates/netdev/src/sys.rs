@@ -11,11 +11,15 @@ pub struct Sys {
     pub sys: PathBuf,
     /// procfs root (`/proc`).
     pub proc: PathBuf,
+    /// Whether the devices under `sys` are the calling thread's, so the ethtool ioctl may be
+    /// asked about them too (the live system, or a sysfs mounted in the thread's namespace);
+    /// `false` for recorded trees.
+    pub ethtool: bool,
 }
 
 impl Default for Sys {
     fn default() -> Self {
-        Sys { sys: PathBuf::from("/sys"), proc: PathBuf::from("/proc") }
+        Sys { sys: PathBuf::from("/sys"), proc: PathBuf::from("/proc"), ethtool: true }
     }
 }
 
@@ -27,7 +31,7 @@ impl Sys {
 
     /// A recorded tree with `sys/` and `proc/` under `root`.
     pub fn at(root: &Path) -> Sys {
-        Sys { sys: root.join("sys"), proc: root.join("proc") }
+        Sys { sys: root.join("sys"), proc: root.join("proc"), ethtool: false }
     }
 
     /// `/sys/class/net/DEV`.
