@@ -19,12 +19,14 @@ pub mod counters;
 pub mod discover;
 pub mod ethtool;
 pub mod placement;
+pub mod settings;
 pub mod sys;
 
 pub use books::{Books, Term, balance};
 pub use counters::{DevCounters, NicDelta, NicSnapshot, nic_drops};
 pub use discover::{Irq, NicInfo, discover};
 pub use placement::{Placement, propose};
+pub use settings::{RestoreRecord, Setting, Settings, validate_record};
 pub use sys::{Sys, parse_cpu_list};
 
 /// Why something about a device could not be read.

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use udprx_netdev::counters::backlog_drops;
 use udprx_netdev::placement::cpu_nodes;
-use udprx_netdev::{NicSnapshot, Sys, Term, balance, discover, nic_drops, propose};
+use udprx_netdev::{
+    NicSnapshot, Setting, Settings, Sys, Term, balance, discover, nic_drops, propose,
+};
 use udprx_stats::kernel::UdpSample;
 
 const BIG: usize = 1400;
@@ -109,6 +111,45 @@ impl Drop for NsSysfs {
     }
 }
 
+/// Sysfs settings on the live veth: napi_defer_hard_irqs and gro_flush_timeout journal,
+/// apply and restore; threaded NAPI on a veth without NAPI (no GRO/XDP) is refused by the
+/// kernel, with one line naming the device and the setting, and stays off.
+fn settings_on_veth(sys: &Sys, dev: &str) {
+    let none = NoEthtool;
+    let s = Settings { sys: sys.clone(), ethtool: &none };
+    for (setting, value) in [
+        (Setting::NapiDeferHardIrqs { dev: dev.into() }, "2"),
+        (Setting::GroFlushTimeout { dev: dev.into() }, "20000"),
+    ] {
+        let rec = s.prepare(&setting, value).unwrap();
+        let journal = serde_json::to_string(&rec).unwrap();
+        s.apply(&setting, value).unwrap();
+        assert_eq!(s.read(&setting).unwrap(), value);
+        let back: udprx_netdev::RestoreRecord = serde_json::from_str(&journal).unwrap();
+        s.restore(&back).unwrap();
+        assert_eq!(s.read(&setting).unwrap(), rec.before);
+    }
+    let threaded = Setting::ThreadedNapi { dev: dev.into() };
+    assert_eq!(s.read(&threaded).unwrap(), "0");
+    if let Err(e) = s.apply(&threaded, "1") {
+        assert!(e.starts_with(&format!("{dev} threaded NAPI: ")) && e.lines().count() == 1, "{e}");
+        assert_eq!(s.read(&threaded).unwrap(), "0");
+    } else {
+        s.apply(&threaded, "0").unwrap();
+    }
+    // Coalescing through a missing ethtool: refused before anything changes.
+    let c = Setting::Coalesce { dev: dev.into(), param: "rx-usecs".into() };
+    assert!(s.check(&c, "10").unwrap_err().starts_with(&format!("{dev} coalescing rx-usecs: ")));
+}
+
+struct NoEthtool;
+
+impl udprx_netdev::settings::EthtoolRunner for NoEthtool {
+    fn run(&self, _: &[&str]) -> Result<String, String> {
+        Err("ethtool not used in this test".into())
+    }
+}
+
 #[test]
 fn multiqueue_veth_discovery_placement_and_books_with_nic_drops() {
     if !skip::is_root() {
@@ -125,6 +166,7 @@ fn multiqueue_veth_discovery_placement_and_books_with_nic_drops() {
         let sysfs = NsSysfs::mount("b");
         let sys = sysfs.sys();
         let info = discover(&sys, &dev_b).expect("discover");
+        settings_on_veth(&sys, &dev_b);
         let placement = propose(&info, &cpu_nodes(&Sys::live()), &[0, 1]);
         let before = NicSnapshot::read(&sys, &dev_b, None).unwrap();
         let udp0 = UdpSample::read().unwrap();
