@@ -218,6 +218,19 @@ fn log_event(ev: &ServerEvent) {
     }
 }
 
+/// clap's message on one line: the first line, and when it ends with a colon (a list of
+/// missing arguments follows), the list joined on it.
+fn clap_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error:").trim();
+    if !first.ends_with(':') {
+        return first.to_string();
+    }
+    let items: Vec<&str> = lines.take_while(|l| l.starts_with('-') || l.starts_with('<')).collect();
+    format!("{first} {}", items.join(", "))
+}
+
 /// Runs `udpflood agent` with `args` (the words after `agent`) until SIGINT/SIGTERM.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let args = match AgentArgs::try_parse_from(args) {
@@ -226,7 +239,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => return super::usage_error(&super::clap_reason(&e)),
+        Err(e) => return super::usage_error(&clap_line(&e)),
     };
     let cfg = match agent_config(&args) {
         Ok(c) => c,
