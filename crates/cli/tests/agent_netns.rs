@@ -18,10 +18,7 @@ use std::time::{Duration, Instant};
 
 use udpctl::client::AgentClient;
 use udpctl::msg::{self, ClientMsg};
-use udpctl::{
-    ClientConfig, ClientError, ErrorCode, FloodRequest, RunExecutor, RunRequest, SenderReport,
-    SenderSummary,
-};
+use udpctl::{ClientConfig, ClientError, ErrorCode, FloodRequest, RunExecutor, RunRequest};
 use udpprobe::Clock;
 use udprx_cli::control::{EngineExecutor, ExecutorConfig};
 
@@ -170,18 +167,8 @@ fn a_paced_flood_through_the_agent_balances_at_a_udprx_receiver() {
         assert!(matches!(&e, ClientError::Server(r) if r.code == ErrorCode::Invalid), "{e}");
         let mut agent = AgentClient::connect(control, Some(TOKEN), &cc).expect("agent");
         let result = agent.flood(&flood_req(handle.data_port(), 500)).expect("flood");
-        let sender = SenderReport {
-            summary: SenderSummary {
-                sent: result.sent,
-                bytes: result.bytes,
-                send_errors: result.send_errors,
-                elapsed_ns: result.elapsed_ns,
-                flows: 2,
-                flow_base: 0,
-                clock: result.clock,
-            },
-            detail: serde_json::Value::Null,
-        };
+        assert_eq!(result.flows, 2);
+        let sender = result.to_sender_report(0);
         let report = handle.finish(Duration::from_millis(300), &[sender]).unwrap();
         (result, report.summary, offset)
     });

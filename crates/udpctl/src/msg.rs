@@ -276,6 +276,8 @@ pub struct FloodResult {
     pub send_errors: u64,
     /// Wall time the flood ran, ns.
     pub elapsed_ns: u64,
+    /// Flows used (flow ids `0..flows`, from distinct source ports of the agent).
+    pub flows: u32,
     /// The agent process's CPU time over the flood (all its threads) ÷ `sent`, ns.
     pub process_cpu_ns_per_datagram: f64,
     /// The sender threads' own CPU time ÷ `sent`, ns.
@@ -290,6 +292,25 @@ pub struct FloodResult {
     /// The agent's full flood report (the `udpflood --json` report), carried verbatim.
     #[serde(default)]
     pub detail: Value,
+}
+
+impl FloodResult {
+    /// This flood as a [`SenderReport`] (what a receive run's accounting takes), with the
+    /// flow base the receiver should attribute it to.
+    pub fn to_sender_report(&self, flow_base: u32) -> SenderReport {
+        SenderReport {
+            summary: SenderSummary {
+                sent: self.sent,
+                bytes: self.bytes,
+                send_errors: self.send_errors,
+                elapsed_ns: self.elapsed_ns,
+                flows: self.flows,
+                flow_base,
+                clock: self.clock,
+            },
+            detail: self.detail.clone(),
+        }
+    }
 }
 
 /// An agent's answer to `hello`: what it offers, and one clock sample (NTP-style: the client's

@@ -70,6 +70,7 @@ impl RunExecutor for FakeFlooder {
             bytes: sent * u64::from(req.payload_size),
             send_errors: 0,
             elapsed_ns: elapsed.as_nanos() as u64,
+            flows: req.flows,
             process_cpu_ns_per_datagram: 1.0,
             thread_cpu_ns_per_datagram: 1.0,
             stopped_early: stop_seen.is_some(),

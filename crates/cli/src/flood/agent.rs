@@ -178,6 +178,7 @@ impl RunExecutor for FloodAgent {
             bytes: report.bytes,
             send_errors: report.errors.total(),
             elapsed_ns: (report.duration_s * 1e9) as u64,
+            flows: report.flows.len() as u32,
             process_cpu_ns_per_datagram: per(cpu_ns as f64),
             thread_cpu_ns_per_datagram: report.cpu_ns_per_packet,
             stopped_early: stop.load(Ordering::SeqCst) || report.interrupted,
