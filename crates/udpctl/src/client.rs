@@ -5,11 +5,14 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::clock::{ClockSample, OffsetEstimate, estimate_offset};
 use crate::frame::{self, DeadlineReader, FrameError, MAX_REPLY_FRAME};
 use crate::msg::{
-    self, ClientMsg, DecodeError, ErrorReply, Ready, RunRequest, RunResult, SenderReport, ServerMsg,
+    self, AgentHello, ClientMsg, DecodeError, ErrorReply, FloodRequest, FloodResult, Ready,
+    RunRequest, RunResult, SenderReport, ServerMsg,
 };
 use crate::text::escape_limited;
+use udpprobe::Clock;
 
 /// Longest part of a server-supplied text a [`ClientError`] shows, in characters.
 pub const REPLY_TEXT_LIMIT: usize = 1024;
@@ -112,7 +115,7 @@ impl Session {
         match self.recv(Instant::now() + self.cfg.ready_timeout)? {
             ServerMsg::Ready(r) => Ok(r),
             ServerMsg::Error(e) => Err(ClientError::Server(e)),
-            ServerMsg::Result(_) => Err(ClientError::Protocol("got result before ready".into())),
+            _ => Err(ClientError::Protocol("expected ready".into())),
         }
     }
 
@@ -126,7 +129,7 @@ impl Session {
         match self.recv(Instant::now() + duration + self.cfg.result_grace)? {
             ServerMsg::Result(r) => Ok(r),
             ServerMsg::Error(e) => Err(ClientError::Server(e)),
-            ServerMsg::Ready(_) => Err(ClientError::Protocol("got a second ready".into())),
+            _ => Err(ClientError::Protocol("expected the run's result".into())),
         }
     }
 
@@ -184,4 +187,110 @@ where
     };
     let result = session.done(&sender, Duration::from_millis(req.duration_ms))?;
     Ok(RemoteRun { server, data_addr, ready, sender, result })
+}
+
+/// How long past a flood's duration the client waits for its result.
+pub const FLOOD_RESULT_GRACE: Duration = Duration::from_secs(10);
+
+/// An open, authenticated connection to a sender agent (`udpflood agent`): the bench's handle
+/// on one sending host.
+///
+/// ```no_run
+/// # use udpctl::client::{AgentClient, ClientConfig};
+/// # use udpctl::FloodRequest;
+/// let mut agent = AgentClient::connect("198.18.0.2:7400".parse().unwrap(), Some("s3cret"),
+///     &ClientConfig::default())?;
+/// let clock = agent.estimate_offset(udpprobe::Clock::Monotonic, 8)?;
+/// # let req: FloodRequest = unimplemented!();
+/// let result = agent.flood(&req)?;
+/// # Ok::<(), udpctl::ClientError>(())
+/// ```
+/// Dropping the client closes the connection, which stops a running flood within about a
+/// second on the agent.
+#[derive(Debug)]
+pub struct AgentClient {
+    session: Session,
+    hello: AgentHello,
+}
+
+impl AgentClient {
+    /// Connects and authenticates with one `hello` (the agent checks the token on the first
+    /// message); the agent's capabilities and limits are then in [`AgentClient::hello`].
+    pub fn connect(
+        agent: SocketAddr,
+        token: Option<&str>,
+        cfg: &ClientConfig,
+    ) -> Result<AgentClient, ClientError> {
+        let mut session = Session::connect(agent, cfg)?;
+        let (hello, _) = hello_on(&mut session, token, Clock::Monotonic)?;
+        Ok(AgentClient { session, hello })
+    }
+
+    /// The agent's first `hello` answer: capabilities, limits, the address it sees us at.
+    pub fn hello(&self) -> &AgentHello {
+        &self.hello
+    }
+
+    /// One clock sample of `clock` (four timestamps).
+    pub fn clock_sample(&mut self, clock: Clock) -> Result<ClockSample, ClientError> {
+        let (_, sample) = hello_on(&mut self.session, None, clock)?;
+        Ok(sample)
+    }
+
+    /// `n` (at least 1) clock samples and the offset estimate from the tightest
+    /// ([`estimate_offset`]). An error if no sample was consistent (a clock stepped).
+    pub fn estimate_offset(
+        &mut self,
+        clock: Clock,
+        n: usize,
+    ) -> Result<OffsetEstimate, ClientError> {
+        let mut samples = Vec::with_capacity(n.max(1));
+        for _ in 0..n.max(1) {
+            samples.push(self.clock_sample(clock)?);
+        }
+        estimate_offset(&samples).ok_or_else(|| {
+            ClientError::Protocol("no consistent clock sample (did a clock step?)".into())
+        })
+    }
+
+    /// Asks for a flood and waits for its result (the duration plus [`FLOOD_RESULT_GRACE`]).
+    /// A refusal (`invalid`, `busy`, ...) is [`ClientError::Server`]; the agent then closes the
+    /// connection, so connect again for the next request.
+    pub fn flood(&mut self, req: &FloodRequest) -> Result<FloodResult, ClientError> {
+        self.session.send(&ClientMsg::Flood { token: None, request: req.clone() })?;
+        let deadline = Instant::now() + Duration::from_millis(req.duration_ms) + FLOOD_RESULT_GRACE;
+        match self.session.recv(deadline)? {
+            ServerMsg::FloodResult(r) => Ok(r),
+            ServerMsg::Error(e) => Err(ClientError::Server(e)),
+            _ => Err(ClientError::Protocol("expected a flood result".into())),
+        }
+    }
+
+    /// Asks the agent to stop the running flood (its result still follows).
+    pub fn abort(&mut self, reason: &str) -> Result<(), ClientError> {
+        self.session.abort(reason)
+    }
+}
+
+/// One `hello` exchange on `session`: the agent's answer and the four timestamps.
+fn hello_on(
+    session: &mut Session,
+    token: Option<&str>,
+    clock: Clock,
+) -> Result<(AgentHello, ClockSample), ClientError> {
+    let t1_ns = udpprobe::now_ns(clock);
+    session.send(&ClientMsg::Hello { token: token.map(str::to_owned), clock, t1_ns })?;
+    let reply = session.recv(Instant::now() + session.cfg.connect_timeout)?;
+    let t4_ns = udpprobe::now_ns(clock);
+    match reply {
+        ServerMsg::Hello(h) if h.t1_ns == t1_ns && h.clock == clock => {
+            let sample = ClockSample { t1_ns, t2_ns: h.t2_ns, t3_ns: h.t3_ns, t4_ns };
+            Ok((h, sample))
+        }
+        ServerMsg::Hello(_) => {
+            Err(ClientError::Protocol("hello answer for another request".into()))
+        }
+        ServerMsg::Error(e) => Err(ClientError::Server(e)),
+        _ => Err(ClientError::Protocol("expected a hello answer".into())),
+    }
 }

@@ -27,6 +27,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod clock;
 pub mod frame;
 pub mod msg;
 pub mod report;
@@ -38,11 +39,13 @@ pub mod text;
 pub mod validate;
 
 pub use auth::{AllowList, IpNet, ct_eq};
-pub use client::{ClientConfig, ClientError, RemoteRun, Session, run_remote};
+pub use client::{AgentClient, ClientConfig, ClientError, RemoteRun, Session, run_remote};
+pub use clock::{ClockSample, OffsetEstimate, estimate_offset};
 pub use frame::{MAX_FRAME, MAX_REPLY_FRAME};
 pub use msg::{
-    ClientMsg, ErrorCode, ErrorReply, LatencySummary, PROTOCOL_VERSION, Ready, ReceiverReport,
-    ReceiverSummary, RunRequest, RunResult, SenderReport, SenderSummary, ServerMsg,
+    AgentHello, ClientMsg, ErrorCode, ErrorReply, FloodLimitsMsg, FloodRequest, FloodResult,
+    LatencySummary, PROTOCOL_VERSION, Ready, ReceiverReport, ReceiverSummary, RunRequest,
+    RunResult, SenderReport, SenderSummary, ServerMsg,
 };
 pub use report::CombinedReport;
 pub use server::{
@@ -50,4 +53,4 @@ pub use server::{
     ServerStats, serve, spawn,
 };
 pub use sources::Backoff;
-pub use validate::Limits;
+pub use validate::{FloodLimits, Limits};

@@ -10,6 +10,15 @@
 //! | client → server  | `abort`  | `reason`: the flood failed; the server stops waiting   |
 //! | server → client  | `result` | [`RunResult`]: the receiver's report and all senders' |
 //! | server → client  | `error`  | [`ErrorReply`]: a [`ErrorCode`] and a message          |
+//! | client → agent   | `hello`  | `token`, `clock`, `t1_ns`: capabilities and a clock sample |
+//! | agent → client   | `hello`  | [`AgentHello`]: limits, `t1_ns` echoed, `t2_ns`, `t3_ns` |
+//! | client → agent   | `flood`  | `token`, `request`: [`FloodRequest`]                  |
+//! | agent → client   | `flood_result` | [`FloodResult`]: sent, send errors, CPU per datagram |
+//!
+//! The last four are the sender agent's (`udpflood agent`): the same server, framing, token and
+//! limits as `udprx serve`, with a flood executor instead of a receive one. An agent connection
+//! may carry several `hello`s and `flood`s in turn (the token is checked on the first message);
+//! while a flood runs, a closed connection or an `abort` stops it.
 //!
 //! The version is checked before the rest of the message is interpreted, so a client of another
 //! version gets a clear `bad_version` error rather than a confusing field error.
@@ -213,6 +222,132 @@ pub struct RunResult {
     pub sender_reports: Vec<SenderReport>,
 }
 
+/// What a controller asks a sender agent to send.
+///
+/// There is no free destination address: the datagrams go to `target_port` at the address the
+/// controller connected from, or at `target_ip` only if the agent's own command line allows it
+/// (`--allow-target`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloodRequest {
+    /// UDP port of the receiver.
+    pub target_port: u16,
+    /// Receiver address; `None`: the controller's own address (as the agent sees it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_ip: Option<std::net::IpAddr>,
+    /// Total rate in datagrams per second (bounded by the agent; 0 is refused).
+    pub rate_pps: u64,
+    /// How long to send, ms (bounded by the agent).
+    pub duration_ms: u64,
+    /// Flows (distinct source ports).
+    #[serde(default = "one")]
+    pub flows: u32,
+    /// UDP payload bytes per datagram.
+    #[serde(default = "header_len")]
+    pub payload_size: u32,
+    /// Send with UDP GSO (falls back to sendmmsg if refused; the result says which).
+    #[serde(default)]
+    pub gso: bool,
+    /// Sender threads.
+    #[serde(default = "one")]
+    pub threads: u32,
+    /// CPUs to pin the sender threads to (`None`: the flood library's default placement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<Vec<u32>>,
+    /// Clock stamped in each datagram.
+    #[serde(default, with = "clock_name")]
+    pub clock: Clock,
+}
+
+fn header_len() -> u32 {
+    udpprobe::HEADER_LEN as u32
+}
+
+/// What an agent sent for one [`FloodRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FloodResult {
+    /// Where the datagrams went.
+    pub target: std::net::SocketAddr,
+    /// Datagrams handed to the kernel successfully.
+    pub sent: u64,
+    /// Payload bytes of those datagrams.
+    pub bytes: u64,
+    /// Send calls that failed (ENOBUFS, ECONNREFUSED, ...).
+    pub send_errors: u64,
+    /// Wall time the flood ran, ns.
+    pub elapsed_ns: u64,
+    /// Flows used (flow ids `0..flows`, from distinct source ports of the agent).
+    pub flows: u32,
+    /// The agent process's CPU time over the flood (all its threads) ÷ `sent`, ns.
+    pub process_cpu_ns_per_datagram: f64,
+    /// The sender threads' own CPU time ÷ `sent`, ns.
+    pub thread_cpu_ns_per_datagram: f64,
+    /// The flood ended before its duration (the controller left or aborted).
+    pub stopped_early: bool,
+    /// GSO was used.
+    pub gso_active: bool,
+    /// Clock that stamped `tx_ns`.
+    #[serde(with = "clock_name")]
+    pub clock: Clock,
+    /// The agent's full flood report (the `udpflood --json` report), carried verbatim.
+    #[serde(default)]
+    pub detail: Value,
+}
+
+impl FloodResult {
+    /// This flood as a [`SenderReport`] (what a receive run's accounting takes), with the
+    /// flow base the receiver should attribute it to.
+    pub fn to_sender_report(&self, flow_base: u32) -> SenderReport {
+        SenderReport {
+            summary: SenderSummary {
+                sent: self.sent,
+                bytes: self.bytes,
+                send_errors: self.send_errors,
+                elapsed_ns: self.elapsed_ns,
+                flows: self.flows,
+                flow_base,
+                clock: self.clock,
+            },
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// An agent's answer to `hello`: what it offers, and one clock sample (NTP-style: the client's
+/// send time `t1_ns` echoed, the agent's receive time `t2_ns` and reply time `t3_ns`; the client
+/// adds its receive time t4, see [`crate::clock::ClockSample`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentHello {
+    /// Agent software and version (e.g. `udpflood 0.1.0`).
+    pub agent: String,
+    /// What the agent does: `["flood"]`.
+    pub capabilities: Vec<String>,
+    /// The bounds the agent enforces on flood requests.
+    pub limits: FloodLimitsMsg,
+    /// Clock of the sample.
+    #[serde(with = "clock_name")]
+    pub clock: Clock,
+    /// The client's send time, echoed.
+    pub t1_ns: u64,
+    /// The agent's clock when the hello arrived.
+    pub t2_ns: u64,
+    /// The agent's clock when the reply left.
+    pub t3_ns: u64,
+    /// The address the agent sees the controller at (where floods go by default).
+    pub controller_ip: std::net::IpAddr,
+}
+
+/// The flood bounds an agent announces in [`AgentHello`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloodLimitsMsg {
+    /// Highest rate, datagrams/s.
+    pub max_rate_pps: u64,
+    /// Longest flood, ms.
+    pub max_duration_ms: u64,
+    /// Most sender threads.
+    pub max_threads: u32,
+}
+
 /// Machine-readable reason of an [`ErrorReply`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -311,10 +446,30 @@ pub enum ClientMsg {
         /// This sender's report.
         sender: SenderReport,
     },
-    /// The flood failed; the server stops waiting for this sender.
+    /// The flood failed; the server stops waiting for this sender. To an agent: stop the
+    /// running flood.
     Abort {
         /// Why.
         reason: String,
+    },
+    /// To an agent: capabilities and a clock sample.
+    Hello {
+        /// Shared secret, when the agent requires one (first message of a connection).
+        #[serde(default)]
+        token: Option<String>,
+        /// Clock to sample.
+        #[serde(default, with = "clock_name")]
+        clock: Clock,
+        /// The client's clock when it sent this.
+        t1_ns: u64,
+    },
+    /// To an agent: send a flood and answer with its [`FloodResult`].
+    Flood {
+        /// Shared secret, when the agent requires one (first message of a connection).
+        #[serde(default)]
+        token: Option<String>,
+        /// What to send.
+        request: FloodRequest,
     },
 }
 
@@ -331,6 +486,10 @@ pub enum ServerMsg {
     Result(RunResult),
     /// The request failed; the connection is closed after this.
     Error(ErrorReply),
+    /// An agent's answer to `hello`.
+    Hello(AgentHello),
+    /// An agent's answer to `flood`.
+    FloodResult(FloodResult),
 }
 
 /// Why a payload is not a valid message.

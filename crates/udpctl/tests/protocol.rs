@@ -501,6 +501,8 @@ fn observer_sees_events_and_a_panicking_one_does_no_harm() {
                 udpctl::ServerEvent::Rejected { error, .. } => format!("rejected:{}", error.code),
                 udpctl::ServerEvent::RunStarted { .. } => "started".to_string(),
                 udpctl::ServerEvent::RunFinished(r) => format!("finished:{}", r.error.is_none()),
+                udpctl::ServerEvent::FloodStarted { .. } => "flood".to_string(),
+                udpctl::ServerEvent::FloodFinished { .. } => "flood-done".to_string(),
             };
             log.lock().unwrap().push(name);
             panic!("observer panics on purpose");

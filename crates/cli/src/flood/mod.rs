@@ -1,6 +1,7 @@
 //! The `udpflood` command line: argument parsing, printing and the two-host client glue over
 //! the `udpflood` library.
 
+pub mod agent;
 pub mod args;
 
 use std::io::Write;
@@ -12,7 +13,12 @@ use clap::Parser;
 /// UDP flood sender: sendmmsg batches, optional GSO, exact pacing; every datagram carries flow,
 /// sequence and send time.
 #[derive(Debug, Parser)]
-#[command(name = "udpflood", version)]
+#[command(
+    name = "udpflood",
+    version,
+    after_help = "Sender agent for `udprx bench --sender`: udpflood agent --control ADDR:PORT \
+                  --token-file FILE (see `udpflood agent --help`)."
+)]
 struct Cli {
     #[command(flatten)]
     flood: FloodArgs,
@@ -56,6 +62,15 @@ struct RemoteArgs {
 
 /// Runs the `udpflood` command line and returns its exit status.
 pub fn main() -> ExitCode {
+    // `udpflood agent ...`: the sender agent (its own command line).
+    let mut words = std::env::args_os();
+    if std::env::args_os().nth(1).is_some_and(|w| w == "agent") {
+        let prog = words.next().unwrap_or_default();
+        let _ = words.next();
+        let mut name = prog;
+        name.push(" agent");
+        return agent::main(std::iter::once(name).chain(words));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

@@ -184,6 +184,8 @@ fn log_event(ev: &ServerEvent) {
                 }
             }
         }
+        // A receive server never floods (its executor refuses `flood`).
+        ServerEvent::FloodStarted { .. } | ServerEvent::FloodFinished { .. } => {}
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::events::Observer;
 use crate::auth::AllowList;
 use crate::sources::Backoff;
-use crate::validate::Limits;
+use crate::validate::{FloodLimits, Limits};
 
 /// Server settings.
 #[derive(Clone)]
@@ -17,6 +17,10 @@ pub struct ServerConfig {
     pub allow: AllowList,
     /// Bounds on requests.
     pub limits: Limits,
+    /// Bounds on flood requests and the allowed targets (sender agents only).
+    pub flood_limits: FloodLimits,
+    /// How long an agent connection may sit idle between messages.
+    pub agent_idle_timeout: Duration,
     /// Deadline for the first message after connecting.
     pub handshake_timeout: Duration,
     /// How long an N:1 run waits for all its senders to join.
@@ -47,6 +51,8 @@ impl Default for ServerConfig {
             token: None,
             allow: AllowList::default(),
             limits: Limits::default(),
+            flood_limits: FloodLimits::default(),
+            agent_idle_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(2),
             join_timeout: Duration::from_secs(30),
             result_margin: Duration::from_secs(5),
@@ -67,6 +73,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("allow", &self.allow)
             .field("limits", &self.limits)
+            .field("flood_limits", &self.flood_limits)
+            .field("agent_idle_timeout", &self.agent_idle_timeout)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("join_timeout", &self.join_timeout)
             .field("result_margin", &self.result_margin)

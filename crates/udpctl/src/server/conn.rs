@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::agent::agent_session;
 use super::exec::RunExecutor;
 use super::lifecycle::arm_or_join;
 use super::reply::{decode_client_msg, frame_error_reply, reject};
@@ -59,7 +60,17 @@ pub(super) fn handle_conn<E: RunExecutor>(shared: &Shared<E>, stream: TcpStream,
         lock(&shared.sources).auth_ok(peer.ip());
     }
     let request = match decode_client_msg(&payload) {
+        Ok(ClientMsg::Run { .. }) if shared.exec.floods() => {
+            let e = ErrorReply::new(
+                ErrorCode::Unexpected,
+                "this control server is a sender agent: it sends floods, it does not receive runs",
+            );
+            return reject(shared, &stream, peer, e);
+        }
         Ok(ClientMsg::Run { request, .. }) => request,
+        Ok(first @ (ClientMsg::Hello { .. } | ClientMsg::Flood { .. })) => {
+            return agent_session(shared, &stream, peer, first);
+        }
         Ok(_) => {
             let e =
                 ErrorReply::new(ErrorCode::Unexpected, "the first message must be a run request");

@@ -32,6 +32,28 @@ pub enum ServerEvent {
     },
     /// A run ended (successfully or not); the record is what the report file holds.
     RunFinished(Box<RunRecord>),
+    /// A sender agent started a flood.
+    FloodStarted {
+        /// The controller's address.
+        peer: SocketAddr,
+        /// Where the datagrams go.
+        target: SocketAddr,
+        /// Requested rate, datagrams/s.
+        rate_pps: u64,
+        /// Requested duration, ms.
+        duration_ms: u64,
+    },
+    /// A sender agent's flood ended.
+    FloodFinished {
+        /// The controller's address.
+        peer: SocketAddr,
+        /// Datagrams sent.
+        sent: u64,
+        /// Failed send calls.
+        send_errors: u64,
+        /// Stopped before its duration (controller left or aborted).
+        stopped_early: bool,
+    },
 }
 
 /// Average rate at which rejections are passed to the observer.

@@ -1,9 +1,10 @@
 //! The executor interface: what actually receives. The server calls it; tests substitute a fake.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::msg::{ReceiverReport, RunRequest, SenderReport};
+use crate::msg::{FloodRequest, FloodResult, ReceiverReport, RunRequest, SenderReport};
 
 /// A receive set-up or run that failed on the server side.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +18,23 @@ pub trait RunExecutor: Send + Sync + 'static {
     /// Binds the data socket(s) for `req` on `bind_ip` (the address the client connected to)
     /// without starting to measure yet. The request has been validated.
     fn prepare(&self, req: &RunRequest, bind_ip: IpAddr) -> Result<Box<dyn RunHandle>, ExecError>;
+    /// Whether this executor sends floods (a sender agent). A receive executor keeps the
+    /// default (`false`) and the server answers `flood` with `unexpected`.
+    fn floods(&self) -> bool {
+        false
+    }
+    /// Sends one flood to `target` (already validated and chosen by the server, see
+    /// [`validate_flood`](crate::validate::validate_flood)) and reports it. Must return
+    /// within about a second of `stop` becoming true (the controller left or aborted).
+    fn flood(
+        &self,
+        req: &FloodRequest,
+        target: SocketAddr,
+        stop: &AtomicBool,
+    ) -> Result<FloodResult, ExecError> {
+        let _ = (req, target, stop);
+        Err(ExecError("this control server does not send floods".into()))
+    }
 }
 
 /// A prepared receive run.

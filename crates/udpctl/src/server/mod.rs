@@ -25,6 +25,8 @@
 //! limits      admission: global and per-source connection limits, throttled sources
 //! conn        one connection: allow-list, handshake deadline, token, decode, validate
 //! session     one sender in a run: wait for the others, ready, done, result
+//! agent       one controller of a sender agent: hello, flood (stopped if the controller
+//!             leaves), flood_result
 //! lifecycle   one run at a time: arm or join, start, finish, record
 //! reply       framed reads and replies, error replies, graceful close
 //! log         rejections to the observer at a bounded rate
@@ -37,6 +39,7 @@
 //! exec        RunExecutor / RunHandle: what actually receives
 //! ```
 
+mod agent;
 mod config;
 mod conn;
 mod events;

@@ -108,9 +108,8 @@ pub(super) fn participate<E: RunExecutor>(
             }
         }
         Ok(ClientMsg::Abort { .. }) => {}
-        Ok(ClientMsg::Run { .. }) => {
-            reply_error =
-                Some(ErrorReply::new(ErrorCode::Unexpected, "expected done or abort, got run"));
+        Ok(ClientMsg::Run { .. } | ClientMsg::Hello { .. } | ClientMsg::Flood { .. }) => {
+            reply_error = Some(ErrorReply::new(ErrorCode::Unexpected, "expected done or abort"));
         }
         Err(ReadFailure::Reply(e)) => reply_error = Some(e),
         Err(ReadFailure::Frame(e)) => {

@@ -24,6 +24,8 @@ pub(super) struct Shared<E> {
     pub(super) log: Mutex<LogLimiter>,
     pub(super) counters: Counters,
     pub(super) run_seq: AtomicU64,
+    /// The controller whose flood is running (an agent runs one at a time).
+    pub(super) flooding: Mutex<Option<std::net::SocketAddr>>,
 }
 
 /// Locks `m`, ignoring poisoning: a panicked connection thread must not stop the server.
@@ -51,5 +53,6 @@ pub(super) fn make_shared<E: RunExecutor>(cfg: ServerConfig, exec: E) -> Shared<
         open: AtomicUsize::new(0),
         counters: Counters::default(),
         run_seq: AtomicU64::new(0),
+        flooding: Mutex::new(None),
     }
 }

@@ -1,0 +1,644 @@
+//! NIC and interrupt settings as data: each [`Setting`] can be read, checked for support
+//! (refused before anything changes, in one line naming the device and the setting), applied,
+//! and undone from a [`RestoreRecord`] that the caller journals *before* the change.
+//!
+//! | setting | read / write through |
+//! |---|---|
+//! | ethtool features `gro`, `lro`, `rx-udp-gro-forwarding`, `rxhash` | `ethtool -k` / `-K` |
+//! | channels (`combined`, `rx`, `tx`) | `ethtool -l` / `-L` |
+//! | coalescing `adaptive-rx`, `rx-usecs`, `rx-frames` | `ethtool -c` / `-C` |
+//! | rings (`rx`, `tx`) | `ethtool -g` / `-G` |
+//! | IRQ affinity | `/proc/irq/N/smp_affinity_list` |
+//! | RPS, RFS per queue, XPS | `queues/rx-N/rps_cpus`, `rps_flow_cnt`, `queues/tx-N/xps_cpus` |
+//! | RFS table | `net.core.rps_sock_flow_entries` |
+//! | threaded NAPI | `/sys/class/net/DEV/threaded` |
+//! | `napi_defer_hard_irqs`, `gro_flush_timeout` | `/sys/class/net/DEV/...` |
+//! | busy polling | `net.core.busy_read`, `net.core.busy_poll` |
+//!
+//! The `ethtool` binary (installed by `scripts/setup.sh`) is reached through [`EthtoolRunner`],
+//! so tests replay recorded replies (veth refuses coalescing and rings with "Operation not
+//! supported"; `tests/fixtures/` holds a NIC's replies).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sys::{Sys, parse_cpu_list};
+
+/// One NIC or interrupt setting (what, not its value).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Setting {
+    /// An ethtool feature: `gro`, `lro`, `rx-udp-gro-forwarding` or `rxhash`; `on`/`off`.
+    Feature {
+        /// Interface.
+        dev: String,
+        /// Short feature name.
+        feature: String,
+    },
+    /// Channel count: `combined`, `rx` or `tx`; an integer.
+    Channels {
+        /// Interface.
+        dev: String,
+        /// Which count.
+        which: String,
+    },
+    /// Interrupt coalescing: `adaptive-rx` (`on`/`off`), `rx-usecs` or `rx-frames` (integer).
+    Coalesce {
+        /// Interface.
+        dev: String,
+        /// Parameter.
+        param: String,
+    },
+    /// Ring size: `rx` or `tx`; an integer.
+    Ring {
+        /// Interface.
+        dev: String,
+        /// Which ring.
+        which: String,
+    },
+    /// CPUs an IRQ is delivered to; a CPU list.
+    IrqAffinity {
+        /// IRQ number.
+        irq: u32,
+    },
+    /// RPS CPUs of a receive queue; a hex CPU mask.
+    Rps {
+        /// Interface.
+        dev: String,
+        /// Receive queue.
+        queue: usize,
+    },
+    /// RFS flow count of a receive queue; an integer.
+    RpsFlowCnt {
+        /// Interface.
+        dev: String,
+        /// Receive queue.
+        queue: usize,
+    },
+    /// XPS CPUs of a transmit queue; a hex CPU mask.
+    Xps {
+        /// Interface.
+        dev: String,
+        /// Transmit queue.
+        queue: usize,
+    },
+    /// `net.core.rps_sock_flow_entries`; an integer.
+    RfsEntries,
+    /// Threaded NAPI of a device; `0`/`1`.
+    ThreadedNapi {
+        /// Interface.
+        dev: String,
+    },
+    /// `napi_defer_hard_irqs` of a device; an integer.
+    NapiDeferHardIrqs {
+        /// Interface.
+        dev: String,
+    },
+    /// `gro_flush_timeout` of a device, ns; an integer.
+    GroFlushTimeout {
+        /// Interface.
+        dev: String,
+    },
+    /// `net.core.busy_read`, µs; an integer.
+    BusyRead,
+    /// `net.core.busy_poll`, µs; an integer.
+    BusyPoll,
+}
+
+const FEATURES: [(&str, &str); 4] = [
+    ("gro", "generic-receive-offload"),
+    ("lro", "large-receive-offload"),
+    ("rx-udp-gro-forwarding", "rx-udp-gro-forwarding"),
+    ("rxhash", "receive-hashing"),
+];
+
+/// The shape of a setting's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    OnOff,
+    Bool01,
+    Int,
+    CpuList,
+    HexMask,
+}
+
+/// A device name the kernel could have made: 1..=15 bytes, no `/`, whitespace or `:`.
+pub fn valid_dev(dev: &str) -> bool {
+    !dev.is_empty()
+        && dev.len() < 16
+        && dev != "."
+        && dev != ".."
+        && dev.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+}
+
+impl Setting {
+    /// The device it belongs to, if any.
+    pub fn dev(&self) -> Option<&str> {
+        use Setting::*;
+        match self {
+            Feature { dev, .. }
+            | Channels { dev, .. }
+            | Coalesce { dev, .. }
+            | Ring { dev, .. }
+            | Rps { dev, .. }
+            | RpsFlowCnt { dev, .. }
+            | Xps { dev, .. }
+            | ThreadedNapi { dev }
+            | NapiDeferHardIrqs { dev }
+            | GroFlushTimeout { dev } => Some(dev),
+            IrqAffinity { .. } | RfsEntries | BusyRead | BusyPoll => None,
+        }
+    }
+
+    /// `eth0 gro`, `IRQ 61 affinity`, `net.core.busy_read`: how messages name it.
+    pub fn describe(&self) -> String {
+        use Setting::*;
+        match self {
+            Feature { dev, feature } => format!("{dev} {feature}"),
+            Channels { dev, which } => format!("{dev} channels {which}"),
+            Coalesce { dev, param } => format!("{dev} coalescing {param}"),
+            Ring { dev, which } => format!("{dev} ring {which}"),
+            IrqAffinity { irq } => format!("IRQ {irq} affinity"),
+            Rps { dev, queue } => format!("{dev} rx-{queue} rps_cpus"),
+            RpsFlowCnt { dev, queue } => format!("{dev} rx-{queue} rps_flow_cnt"),
+            Xps { dev, queue } => format!("{dev} tx-{queue} xps_cpus"),
+            RfsEntries => "net.core.rps_sock_flow_entries".into(),
+            ThreadedNapi { dev } => format!("{dev} threaded NAPI"),
+            NapiDeferHardIrqs { dev } => format!("{dev} napi_defer_hard_irqs"),
+            GroFlushTimeout { dev } => format!("{dev} gro_flush_timeout"),
+            BusyRead => "net.core.busy_read".into(),
+            BusyPoll => "net.core.busy_poll".into(),
+        }
+    }
+
+    fn shape(&self) -> Shape {
+        use Setting::*;
+        match self {
+            Feature { .. } => Shape::OnOff,
+            Coalesce { param, .. } if param == "adaptive-rx" => Shape::OnOff,
+            ThreadedNapi { .. } => Shape::Bool01,
+            IrqAffinity { .. } => Shape::CpuList,
+            Rps { .. } | Xps { .. } => Shape::HexMask,
+            _ => Shape::Int,
+        }
+    }
+
+    /// Checks the setting itself (names, device) — what a journal may hold.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(dev) = self.dev()
+            && !valid_dev(dev)
+        {
+            return Err(format!("'{}' is not an interface name", dev.escape_default()));
+        }
+        use Setting::*;
+        let ok = match self {
+            Feature { feature, .. } => FEATURES.iter().any(|(s, _)| s == feature),
+            Channels { which, .. } => ["combined", "rx", "tx"].contains(&which.as_str()),
+            Coalesce { param, .. } => {
+                ["adaptive-rx", "rx-usecs", "rx-frames"].contains(&param.as_str())
+            }
+            Ring { which, .. } => ["rx", "tx"].contains(&which.as_str()),
+            _ => true,
+        };
+        if ok { Ok(()) } else { Err(format!("{}: not a setting this tool knows", self.describe())) }
+    }
+
+    /// Checks a value's shape for this setting.
+    pub fn validate_value(&self, v: &str) -> Result<(), String> {
+        let ok = match self.shape() {
+            Shape::OnOff => v == "on" || v == "off",
+            Shape::Bool01 => v == "0" || v == "1",
+            Shape::Int => !v.is_empty() && v.len() <= 20 && v.parse::<u64>().is_ok(),
+            Shape::CpuList => v.len() <= 4096 && parse_cpu_list(v).is_ok_and(|c| !c.is_empty()),
+            Shape::HexMask => {
+                !v.is_empty()
+                    && v.len() <= 4096
+                    && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b',')
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{}: '{}' is not a valid value", self.describe(), v.escape_default()))
+        }
+    }
+
+    /// The file behind a sysfs/procfs setting (`None` for ethtool ones).
+    pub fn path(&self, sys: &Sys) -> Option<PathBuf> {
+        use Setting::*;
+        let net = |dev: &str| sys.dev_dir(dev);
+        Some(match self {
+            IrqAffinity { irq } => sys.proc.join(format!("irq/{irq}/smp_affinity_list")),
+            Rps { dev, queue } => net(dev).join(format!("queues/rx-{queue}/rps_cpus")),
+            RpsFlowCnt { dev, queue } => net(dev).join(format!("queues/rx-{queue}/rps_flow_cnt")),
+            Xps { dev, queue } => net(dev).join(format!("queues/tx-{queue}/xps_cpus")),
+            RfsEntries => sys.proc.join("sys/net/core/rps_sock_flow_entries"),
+            ThreadedNapi { dev } => net(dev).join("threaded"),
+            NapiDeferHardIrqs { dev } => net(dev).join("napi_defer_hard_irqs"),
+            GroFlushTimeout { dev } => net(dev).join("gro_flush_timeout"),
+            BusyRead => sys.proc.join("sys/net/core/busy_read"),
+            BusyPoll => sys.proc.join("sys/net/core/busy_poll"),
+            Feature { .. } | Channels { .. } | Coalesce { .. } | Ring { .. } => return None,
+        })
+    }
+}
+
+/// What must be written back to undo a change: journal it before applying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRecord {
+    /// The setting.
+    pub setting: Setting,
+    /// Its value before the change (what a restore writes).
+    pub before: String,
+    /// The value the change sets.
+    pub after: String,
+}
+
+/// Checks a restore record read back from a journal: a known setting on a well-formed device
+/// name, values of the setting's shape. A restore writes nothing a record that fails this names.
+pub fn validate_record(r: &RestoreRecord) -> Result<(), String> {
+    r.setting.validate()?;
+    r.setting.validate_value(&r.before)?;
+    r.setting.validate_value(&r.after)
+}
+
+/// Runs `ethtool` with arguments and returns its stdout, or its error text (one line).
+pub trait EthtoolRunner: Send + Sync {
+    /// Runs `ethtool args...`.
+    fn run(&self, args: &[&str]) -> Result<String, String>;
+}
+
+/// The `ethtool` binary on `PATH`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EthtoolBinary;
+
+impl EthtoolRunner for EthtoolBinary {
+    fn run(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("ethtool")
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run ethtool ({e}); scripts/setup.sh installs it"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            Err(err.lines().find(|l| !l.trim().is_empty()).unwrap_or("failed").trim().to_string())
+        }
+    }
+}
+
+/// Reads, checks, applies and restores settings on one host.
+pub struct Settings<'a> {
+    /// Where sysfs/procfs are.
+    pub sys: Sys,
+    /// How ethtool is run.
+    pub ethtool: &'a dyn EthtoolRunner,
+}
+
+/// `ethtool -k` text: feature name → (on, fixed).
+pub fn parse_features(text: &str) -> BTreeMap<String, (bool, bool)> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip_while(|l| l.starts_with("Features for")) {
+        let Some((name, rest)) = line.trim().split_once(':') else { continue };
+        let rest = rest.trim();
+        let on = rest.starts_with("on");
+        let fixed = rest.contains("[fixed]");
+        out.insert(name.trim().to_string(), (on, fixed));
+    }
+    out
+}
+
+/// `ethtool -l` or `-g` text: (maximums, current), lower-case keys (`rx`, `tx`, `combined`),
+/// `None` for `n/a`.
+pub type MaxAndCurrent = (BTreeMap<String, Option<u64>>, BTreeMap<String, Option<u64>>);
+
+/// Parses `ethtool -l` / `ethtool -g` output into [`MaxAndCurrent`].
+pub fn parse_max_current(text: &str) -> MaxAndCurrent {
+    let (mut max, mut cur) = (BTreeMap::new(), BTreeMap::new());
+    let mut in_current = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("Pre-set maximums") {
+            in_current = Some(false);
+            continue;
+        }
+        if t.starts_with("Current hardware settings") {
+            in_current = Some(true);
+            continue;
+        }
+        let (Some(cur_section), Some((k, v))) = (in_current, t.split_once(':')) else { continue };
+        let key = k.trim().to_ascii_lowercase();
+        let val = v.trim().parse::<u64>().ok();
+        if cur_section {
+            cur.insert(key, val)
+        } else {
+            max.insert(key, val)
+        };
+    }
+    (max, cur)
+}
+
+/// `ethtool -c` text: parameter → value (`adaptive-rx`: `on`/`off`; others as printed).
+pub fn parse_coalesce(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("Adaptive RX:") {
+            let v = rest.split_whitespace().next().unwrap_or("n/a");
+            out.insert("adaptive-rx".to_string(), v.to_string());
+            continue;
+        }
+        if let Some((k, v)) = t.split_once(':')
+            && !k.contains(' ')
+        {
+            out.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+impl Settings<'_> {
+    /// The setting's current value.
+    pub fn read(&self, s: &Setting) -> Result<String, String> {
+        s.validate()?;
+        use Setting::*;
+        let refuse = |why: String| format!("{}: {why}", s.describe());
+        match s {
+            Feature { dev, feature } => {
+                let long = FEATURES.iter().find(|(k, _)| k == feature).map(|(_, l)| *l);
+                let f = parse_features(&self.ethtool.run(&["-k", dev]).map_err(refuse)?);
+                match long.and_then(|l| f.get(l)) {
+                    Some((on, _)) => Ok(if *on { "on" } else { "off" }.to_string()),
+                    None => Err(refuse("the device does not report this feature".into())),
+                }
+            }
+            Channels { dev, which } | Ring { dev, which } => {
+                let flag = if matches!(s, Channels { .. }) { "-l" } else { "-g" };
+                let (_, cur) = parse_max_current(&self.ethtool.run(&[flag, dev]).map_err(refuse)?);
+                match cur.get(which.as_str()) {
+                    Some(Some(v)) => Ok(v.to_string()),
+                    _ => Err(refuse("not supported by the device (n/a)".into())),
+                }
+            }
+            Coalesce { dev, param } => {
+                let c = parse_coalesce(&self.ethtool.run(&["-c", dev]).map_err(refuse)?);
+                match c.get(param.as_str()) {
+                    Some(v) if v != "n/a" => Ok(v.clone()),
+                    _ => Err(refuse("not supported by the device (n/a)".into())),
+                }
+            }
+            _ => {
+                let path = s.path(&self.sys).unwrap_or_default();
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    refuse(format!(
+                        "not available on this kernel or device ({}: {e})",
+                        path.display()
+                    ))
+                })?;
+                Ok(text.trim().to_string())
+            }
+        }
+    }
+
+    /// Checks that `value` can be set: the value's shape, and support by the device (read
+    /// works, the feature is not fixed, the count is within the device's maximum, the file is
+    /// writable). The error is one line naming the device and the setting; nothing changes.
+    pub fn check(&self, s: &Setting, value: &str) -> Result<(), String> {
+        s.validate_value(value)?;
+        self.read(s)?;
+        use Setting::*;
+        let refuse = |why: String| format!("{}: {why}", s.describe());
+        match s {
+            Feature { dev, feature } => {
+                let long = FEATURES.iter().find(|(k, _)| k == feature).map(|(_, l)| *l);
+                let f = parse_features(&self.ethtool.run(&["-k", dev]).map_err(refuse)?);
+                if long.and_then(|l| f.get(l)).is_some_and(|(_, fixed)| *fixed) {
+                    return Err(refuse("fixed by the device, cannot be changed".into()));
+                }
+            }
+            Channels { dev, which } | Ring { dev, which } => {
+                let flag = if matches!(s, Channels { .. }) { "-l" } else { "-g" };
+                let (max, _) = parse_max_current(&self.ethtool.run(&[flag, dev]).map_err(refuse)?);
+                let want: u64 = value.parse().unwrap_or(0);
+                match max.get(which.as_str()) {
+                    Some(Some(m)) if want >= 1 && want <= *m => {}
+                    Some(Some(m)) => return Err(refuse(format!("{want} is outside 1..={m}"))),
+                    _ => return Err(refuse("no maximum reported: not supported".into())),
+                }
+            }
+            Coalesce { .. } => {}
+            _ => {
+                let path = s.path(&self.sys).unwrap_or_default();
+                let meta = std::fs::metadata(&path).map_err(|e| refuse(e.to_string()))?;
+                if meta.permissions().readonly() {
+                    return Err(refuse(format!("{} is read-only", path.display())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the change and returns the record to journal before [`Settings::apply`].
+    pub fn prepare(&self, s: &Setting, value: &str) -> Result<RestoreRecord, String> {
+        self.check(s, value)?;
+        let before = normalise(s, &self.read(s)?);
+        let r = RestoreRecord { setting: s.clone(), before, after: value.to_string() };
+        validate_record(&r)?;
+        Ok(r)
+    }
+
+    /// Writes `value` (checked again first).
+    pub fn apply(&self, s: &Setting, value: &str) -> Result<(), String> {
+        s.validate()?;
+        s.validate_value(value)?;
+        use Setting::*;
+        let fail = |why: String| format!("{}: {why}", s.describe());
+        match s {
+            Feature { dev, feature } => self.ethtool.run(&["-K", dev, feature, value]).map(drop),
+            Channels { dev, which } => self.ethtool.run(&["-L", dev, which, value]).map(drop),
+            Coalesce { dev, param } => self.ethtool.run(&["-C", dev, param, value]).map(drop),
+            Ring { dev, which } => self.ethtool.run(&["-G", dev, which, value]).map(drop),
+            _ => {
+                let path = s.path(&self.sys).unwrap_or_default();
+                std::fs::write(&path, value).map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+        .map_err(fail)
+    }
+
+    /// Writes back a journaled record's `before` (after [`validate_record`]).
+    pub fn restore(&self, r: &RestoreRecord) -> Result<(), String> {
+        validate_record(r)?;
+        self.apply(&r.setting, &r.before)
+    }
+}
+
+/// A read value as the setting's write syntax expects it (rps/xps masks keep their commas;
+/// `threaded` reads `0`/`1`; coalescing `adaptive-rx` reads `on`/`off`).
+fn normalise(_s: &Setting, v: &str) -> String {
+    v.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Replays recorded ethtool replies by their arguments; records what was run.
+    struct Replay {
+        replies: BTreeMap<String, Result<String, String>>,
+        ran: Mutex<Vec<String>>,
+    }
+
+    impl EthtoolRunner for Replay {
+        fn run(&self, args: &[&str]) -> Result<String, String> {
+            let key = args.join(" ");
+            self.ran.lock().unwrap().push(key.clone());
+            self.replies.get(&key).cloned().unwrap_or(Ok(String::new()))
+        }
+    }
+
+    const NOT_SUPPORTED: &str = "netlink error: Operation not supported";
+
+    fn replay() -> Replay {
+        let mut r = BTreeMap::new();
+        r.insert(
+            "-k veth0".into(),
+            Ok(include_str!("../tests/fixtures/ethtool-k-veth.txt").into()),
+        );
+        r.insert(
+            "-l veth0".into(),
+            Ok(include_str!("../tests/fixtures/ethtool-l-veth.txt").into()),
+        );
+        r.insert("-c veth0".into(), Err(NOT_SUPPORTED.into()));
+        r.insert("-g veth0".into(), Err(NOT_SUPPORTED.into()));
+        r.insert(
+            "-c eth2".into(),
+            Ok(include_str!("../tests/fixtures/ethtool-c-ixgbe.txt").into()),
+        );
+        r.insert(
+            "-g eth2".into(),
+            Ok(include_str!("../tests/fixtures/ethtool-g-ixgbe.txt").into()),
+        );
+        Replay { replies: r, ran: Mutex::new(Vec::new()) }
+    }
+
+    fn changes(r: &Replay) -> Vec<String> {
+        r.ran
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.starts_with(['-']) && a.as_bytes()[1].is_ascii_uppercase())
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn veth_features_channels_and_refusals() {
+        let r = replay();
+        let s = Settings { sys: Sys::at(std::path::Path::new("/nonexistent")), ethtool: &r };
+        let gro = Setting::Feature { dev: "veth0".into(), feature: "gro".into() };
+        assert_eq!(s.read(&gro).unwrap(), "off");
+        let rec = s.prepare(&gro, "on").unwrap();
+        assert_eq!((rec.before.as_str(), rec.after.as_str()), ("off", "on"));
+        s.apply(&gro, "on").unwrap();
+        s.restore(&rec).unwrap();
+        assert_eq!(changes(&r), vec!["-K veth0 gro on", "-K veth0 gro off"]);
+        // Fixed feature, coalescing and rings on veth: refused in one line, nothing run.
+        let lro = Setting::Feature { dev: "veth0".into(), feature: "lro".into() };
+        let e = s.check(&lro, "on").unwrap_err();
+        assert!(e.starts_with("veth0 lro: fixed"), "{e}");
+        let usecs = Setting::Coalesce { dev: "veth0".into(), param: "rx-usecs".into() };
+        let e = s.check(&usecs, "50").unwrap_err();
+        assert_eq!(e, format!("veth0 coalescing rx-usecs: {NOT_SUPPORTED}"));
+        let ring = Setting::Ring { dev: "veth0".into(), which: "rx".into() };
+        assert!(s.prepare(&ring, "512").unwrap_err().contains("Operation not supported"));
+        let ch = Setting::Channels { dev: "veth0".into(), which: "rx".into() };
+        assert_eq!(s.read(&ch).unwrap(), "2");
+        s.check(&ch, "1").unwrap();
+        assert!(s.check(&ch, "3").unwrap_err().contains("outside 1..=2"));
+        let comb = Setting::Channels { dev: "veth0".into(), which: "combined".into() };
+        assert!(s.check(&comb, "1").unwrap_err().contains("n/a"));
+        assert_eq!(changes(&r).len(), 2, "refusals changed nothing");
+        for e in [s.check(&lro, "on"), s.check(&usecs, "50")] {
+            assert_eq!(e.unwrap_err().lines().count(), 1);
+        }
+    }
+
+    #[test]
+    fn nic_coalescing_and_rings_from_recorded_replies() {
+        let r = replay();
+        let s = Settings { sys: Sys::at(std::path::Path::new("/nonexistent")), ethtool: &r };
+        let adaptive = Setting::Coalesce { dev: "eth2".into(), param: "adaptive-rx".into() };
+        assert_eq!(s.read(&adaptive).unwrap(), "on");
+        let usecs = Setting::Coalesce { dev: "eth2".into(), param: "rx-usecs".into() };
+        assert_eq!(s.prepare(&usecs, "0").unwrap().before, "1");
+        let frames = Setting::Coalesce { dev: "eth2".into(), param: "rx-frames".into() };
+        assert!(s.read(&frames).unwrap_err().contains("n/a"));
+        let ring = Setting::Ring { dev: "eth2".into(), which: "rx".into() };
+        assert_eq!(s.prepare(&ring, "4096").unwrap().before, "512");
+        assert!(s.check(&ring, "8192").unwrap_err().contains("outside 1..=4096"));
+    }
+
+    #[test]
+    fn sysfs_settings_read_apply_restore() {
+        let root = std::env::temp_dir().join(format!("udprx-settings-{}", std::process::id()));
+        let dev = root.join("sys/class/net/eth2");
+        std::fs::create_dir_all(dev.join("queues/rx-0")).unwrap();
+        std::fs::create_dir_all(root.join("proc/sys/net/core")).unwrap();
+        std::fs::write(dev.join("threaded"), "0\n").unwrap();
+        std::fs::write(dev.join("queues/rx-0/rps_cpus"), "00000000,00000000\n").unwrap();
+        std::fs::write(root.join("proc/sys/net/core/busy_read"), "0\n").unwrap();
+        let r = replay();
+        let s = Settings { sys: Sys::at(&root), ethtool: &r };
+        let threaded = Setting::ThreadedNapi { dev: "eth2".into() };
+        let rec = s.prepare(&threaded, "1").unwrap();
+        s.apply(&threaded, "1").unwrap();
+        assert_eq!(s.read(&threaded).unwrap(), "1");
+        s.restore(&rec).unwrap();
+        assert_eq!(s.read(&threaded).unwrap(), "0");
+        let rps = Setting::Rps { dev: "eth2".into(), queue: 0 };
+        assert_eq!(s.prepare(&rps, "3").unwrap().before, "00000000,00000000");
+        let busy = Setting::BusyRead;
+        assert_eq!(s.prepare(&busy, "50").unwrap().before, "0");
+        // Not on this kernel/device: refused before anything changes, naming it.
+        let defer = Setting::NapiDeferHardIrqs { dev: "eth2".into() };
+        let e = s.check(&defer, "2").unwrap_err();
+        assert!(e.starts_with("eth2 napi_defer_hard_irqs: not available"), "{e}");
+        assert!(!dev.join("napi_defer_hard_irqs").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn records_round_trip_and_bad_ones_are_refused() {
+        let rec = RestoreRecord {
+            setting: Setting::Feature { dev: "eth0".into(), feature: "gro".into() },
+            before: "on".into(),
+            after: "off".into(),
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert!(json.contains(r#""kind":"feature""#), "{json}");
+        let back: RestoreRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rec);
+        validate_record(&back).unwrap();
+        let bad = [
+            r#"{"setting":{"kind":"feature","dev":"../../etc","feature":"gro"},"before":"on","after":"off"}"#,
+            r#"{"setting":{"kind":"feature","dev":"eth0","feature":"tso"},"before":"on","after":"off"}"#,
+            r#"{"setting":{"kind":"threaded_napi","dev":"eth0"},"before":"yes","after":"1"}"#,
+            r#"{"setting":{"kind":"busy_read"},"before":"-1","after":"50"}"#,
+            r#"{"setting":{"kind":"irq_affinity","irq":61},"before":"","after":"0"}"#,
+            r#"{"setting":{"kind":"rps","dev":"eth0","queue":0},"before":"zz","after":"1"}"#,
+            r#"{"setting":{"kind":"channels","dev":"eth0","which":"combined"},"before":"2; reboot","after":"1"}"#,
+        ];
+        for b in bad {
+            let r: RestoreRecord = serde_json::from_str(b).unwrap();
+            assert!(validate_record(&r).is_err(), "{b}");
+        }
+        let unknown = r#"{"setting":{"kind":"shell","cmd":"x"},"before":"1","after":"1"}"#;
+        assert!(serde_json::from_str::<RestoreRecord>(unknown).is_err());
+    }
+}
