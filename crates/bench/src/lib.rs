@@ -16,29 +16,49 @@
 //! The orchestration talks to measurement through the [`Bench`] trait, so the plan, the
 //! interleaving and the search are tested with a fake receiver of known capacity.
 
+#[path = "analysis/answer.rs"]
 pub mod answer;
+#[path = "lab/cell.rs"]
 pub mod cell;
+#[path = "render/svg/bars.rs"]
 pub mod chart;
+#[path = "analysis/compare.rs"]
 pub mod compare;
+#[path = "harness/curve.rs"]
 pub mod curve;
+#[path = "lab/env.rs"]
 pub mod env;
+#[path = "lab/journal.rs"]
 pub mod journal;
+#[path = "render/svg/livelock.rs"]
 pub mod livelock_chart;
+#[path = "render/markdown.rs"]
 pub mod markdown;
+#[path = "lab/noise.rs"]
 pub mod noise;
+#[path = "lab/peers.rs"]
 pub mod peers;
+#[path = "model/plan.rs"]
 pub mod plan;
+#[path = "lab/profile.rs"]
 pub mod profile;
+#[path = "model/report.rs"]
 pub mod report;
 pub mod run;
+#[path = "stats/search.rs"]
 pub mod search;
+#[path = "lab/sys.rs"]
 pub mod sys;
+#[path = "lab/sysctl.rs"]
 pub mod sysctl;
 #[cfg(test)]
 #[path = "../../../testsupport/skip.rs"]
 mod test_skip;
+#[path = "lab/topology.rs"]
 pub mod topology;
+#[path = "stats/interval.rs"]
 pub mod verdict;
+#[path = "render/write.rs"]
 pub mod write;
 
 use serde::{Deserialize, Serialize};
