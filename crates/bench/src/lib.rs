@@ -16,50 +16,23 @@
 //! The orchestration talks to measurement through the [`Bench`] trait, so the plan, the
 //! interleaving and the search are tested with a fake receiver of known capacity.
 
-#[path = "analysis/answer.rs"]
-pub mod answer;
-#[path = "lab/cell.rs"]
-pub mod cell;
-#[path = "render/svg/bars.rs"]
-pub mod chart;
-#[path = "analysis/compare.rs"]
-pub mod compare;
-#[path = "harness/curve.rs"]
-pub mod curve;
-#[path = "lab/env.rs"]
-pub mod env;
-#[path = "lab/journal.rs"]
-pub mod journal;
-#[path = "render/svg/livelock.rs"]
-pub mod livelock_chart;
-#[path = "render/markdown.rs"]
-pub mod markdown;
-#[path = "lab/noise.rs"]
-pub mod noise;
-#[path = "lab/peers.rs"]
-pub mod peers;
-#[path = "model/plan.rs"]
-pub mod plan;
-#[path = "lab/profile.rs"]
-pub mod profile;
-#[path = "model/report.rs"]
-pub mod report;
+pub mod analysis;
+pub mod harness;
+pub mod lab;
+pub mod model;
+pub mod render;
 pub mod run;
-#[path = "stats/search.rs"]
-pub mod search;
-#[path = "lab/sys.rs"]
-pub mod sys;
-#[path = "lab/sysctl.rs"]
-pub mod sysctl;
+pub mod stats;
+
+// The facade: the modules the command line uses, at the paths it has always used.
+pub use analysis::{answer, compare};
+pub use lab::{journal, profile, topology};
+pub use model::{plan, report};
+pub use render::{markdown, write};
+
 #[cfg(test)]
 #[path = "../../../testsupport/skip.rs"]
 mod test_skip;
-#[path = "lab/topology.rs"]
-pub mod topology;
-#[path = "stats/interval.rs"]
-pub mod verdict;
-#[path = "render/write.rs"]
-pub mod write;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -125,7 +98,7 @@ pub fn parse_method(s: &str) -> Result<Method> {
 }
 
 /// The fan-out kind of a row: one socket, or the plan's socket count steered by the kernel's
-/// hash or by CPU. The count is the plan's ([`plan::Plan::sockets`]), so rows of runs with
+/// hash or by CPU. The count is the plan's ([`model::plan::Plan::sockets`]), so rows of runs with
 /// different counts still match; [`Fanout::with_sockets`] gives the engine's
 /// [`udprx::Fanout`], which owns the names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -522,7 +495,7 @@ pub struct CellResult {
     pub receiver_report: serde_json::Value,
     /// Steal time, preemptions and migrations of the receiving threads during the cell.
     #[serde(default)]
-    pub noise: Option<noise::TrialNoise>,
+    pub noise: Option<lab::noise::TrialNoise>,
 }
 
 impl CellResult {

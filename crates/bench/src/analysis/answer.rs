@@ -2,15 +2,15 @@
 //! (peak received rate, NDR, CPU ns per datagram at the common paced rate), each kernel setting
 //! compared with the first, and the plain-words Answer that opens the report.
 //!
-//! Ratios of repeated figures carry the Welch 95% interval of [`super::verdict`]; NDR ratios
+//! Ratios of repeated figures carry the Welch 95% interval of [`crate::stats::interval`]; NDR ratios
 //! carry the hard bounds of the two search brackets. A pair is called "faster" or "slower" only
-//! when the whole interval lies beyond [`verdict::MIN_EFFECT`] on one side of 1.
+//! when the whole interval lies beyond [`interval::MIN_EFFECT`] on one side of 1.
 
-use super::Scenario;
-use super::curve::{CurveRun, Limit, Series, bounds_of};
-use super::report::kpps;
-use super::search::Bound;
-use super::verdict::{self, Call, Interval};
+use crate::Scenario;
+use crate::harness::curve::{CurveRun, Limit, Series, bounds_of};
+use crate::model::report::kpps;
+use crate::stats::interval::{self, Call, Interval};
+use crate::stats::search::Bound;
 use serde::{Deserialize, Serialize};
 
 /// A headline figure.
@@ -109,7 +109,7 @@ pub fn ns_text(i: &Interval) -> String {
 /// The samples behind a repeated figure of a series.
 pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
     match f {
-        Figure::Peak => super::curve::peak_point(s).map(|p| p.rx()).unwrap_or_default(),
+        Figure::Peak => crate::harness::curve::peak_point(s).map(|p| p.rx()).unwrap_or_default(),
         Figure::Cpu => s
             .figures
             .common_rate
@@ -124,16 +124,16 @@ pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
 pub fn compare(a: &Series, b: &Series, f: Figure) -> Option<(Interval, Call)> {
     match f {
         Figure::Peak | Figure::Cpu => {
-            let r = verdict::ratio(&samples(a, f), &samples(b, f))?;
-            let c = verdict::call(&r, f.higher_is_better(), verdict::MIN_EFFECT);
+            let r = interval::ratio(&samples(a, f), &samples(b, f))?;
+            let c = interval::call(&r, f.higher_is_better(), interval::MIN_EFFECT);
             Some((r, c))
         }
         Figure::Ndr => {
             // Repeated searches: the Welch interval of their lower bounds.
             let (sa, sb) = (bounds_of(a, |r| r.ndr), bounds_of(b, |r| r.ndr));
             if sa.len() >= 2 && sb.len() >= 2 {
-                let r = verdict::ratio(&sa, &sb)?;
-                let c = verdict::call(&r, true, verdict::MIN_EFFECT);
+                let r = interval::ratio(&sa, &sb)?;
+                let c = interval::call(&r, true, interval::MIN_EFFECT);
                 return Some((r, c));
             }
             // One search each: the brackets bound the ratio, but a single search's NDR varies
@@ -222,15 +222,15 @@ pub fn verdicts(run: &CurveRun, settings: &[String]) -> Vec<PairVerdict> {
 /// Derives everything a report concludes from its trials, with this version's rules: the
 /// figures of every series, the verdicts, the comparison with the peers and the Answer. A run
 /// calls it once; `udprx render` calls it again on a saved report.
-pub fn analyze(report: &mut super::report::BenchReport) {
+pub fn analyze(report: &mut crate::model::report::BenchReport) {
     let commons = report.curves.common_rates.clone();
     for s in &mut report.curves.series {
         let common = commons.iter().find(|(sc, _)| *sc == s.row.scenario).map(|(_, r)| *r);
-        s.figures = super::curve::figures(s, common);
+        s.figures = crate::harness::curve::figures(s, common);
     }
     let settings = &report.plan.settings;
     report.verdicts = verdicts(&report.curves, settings);
-    report.comparisons = super::report::compare_with_peers(&report.curves, settings.len());
+    report.comparisons = crate::model::report::compare_with_peers(&report.curves, settings.len());
     let skipped: Vec<(String, String)> =
         report.plan.skipped.iter().map(|s| (s.label.clone(), s.reason.clone())).collect();
     let ctx = Context {

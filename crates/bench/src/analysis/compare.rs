@@ -6,9 +6,9 @@
 //! environments that change what the figures mean (kernel, CPU model, cores, topology, RPS,
 //! sysctls in force, trial duration) are listed as warnings.
 
-use super::answer::{Figure, PairVerdict, compare};
-use super::report::{BenchReport, SCHEMA};
-use super::{Error, Result};
+use crate::analysis::answer::{Figure, PairVerdict, compare};
+use crate::model::report::{BenchReport, SCHEMA};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::Path;
@@ -157,12 +157,12 @@ pub fn render(c: &Comparison, markdown: bool) -> String {
         rows.push(vec![
             v.a.trim_end_matches(&format!(" ({})", c.b)).to_string(),
             v.figure.name().to_string(),
-            super::answer::ratio_text(&v.ratio),
+            crate::analysis::answer::ratio_text(&v.ratio),
             v.call.words().to_string(),
         ]);
     }
     let mut out = format!("{} against {} (ratio {} / {}):\n\n", c.b, c.a, c.b, c.a);
-    out.push_str(&super::markdown::table(
+    out.push_str(&crate::render::markdown::table(
         &["path", "figure", "ratio [95% interval]", "verdict"],
         &rows,
         markdown,

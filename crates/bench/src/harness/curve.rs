@@ -13,24 +13,24 @@
 //!    0.5% loss and the first above it that lost more);
 //! 4. **repetitions**: the points behind the headline figures — the peak, the top and the
 //!    common paced rate — are repeated to `min_reps`, interleaved across paths;
-//! 5. **search**: NDR and PDR by [`super::search`], starting from the curve's own trials;
+//! 5. **search**: NDR and PDR by [`crate::stats::search`], starting from the curve's own trials;
 //! 6. **adaptive repetitions**: while the time budget lasts, each headline point whose 95%
 //!    interval is wider than ±`ci_target` gets one more trial per round (up to `max_reps`);
 //! 7. optionally latency at a fraction of each path's NDR.
 //!
-//! Every trial records noise ([`super::noise`]); a disturbed trial is repeated once and the
+//! Every trial records noise ([`crate::lab::noise`]); a disturbed trial is repeated once and the
 //! disturbed one kept in the record but left out of the statistics.
 //!
 //! The orchestration talks to the network through [`Bench`], so it is tested here with
 //! synthetic receivers: a known capacity, a collapse past it, noise.
 
-use super::noise::Thresholds;
-use super::plan::{Plan, Progress, order};
-use super::search::{
+use crate::lab::noise::Thresholds;
+use crate::model::plan::{Plan, Progress, order};
+use crate::stats::interval::{self, Interval};
+use crate::stats::search::{
     self, Bracket, PDR_LOSS, SearchParams, SearchResult, SearchTrial, TrialOutcome,
 };
-use super::verdict::{self, Interval};
-use super::{Bench, CellResult, Error, Latency, Result, Row, Scenario, median};
+use crate::{Bench, CellResult, Error, Latency, Result, Row, Scenario, median};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -514,7 +514,7 @@ fn headline(s: &Series, common: Option<u64>) -> Vec<(Option<u64>, bool)> {
 /// Relative half-width of a point's interval for its figure; `None` when there is none yet.
 fn width_of(p: &Point, cost: bool) -> Option<f64> {
     let samples = if cost { p.samples(|c| c.cpu.app_ns_per_dgram) } else { p.rx() };
-    verdict::estimate(&samples).and_then(|i| i.half_width_rel())
+    interval::estimate(&samples).and_then(|i| i.half_width_rel())
 }
 
 /// The curve's trials as known trials of the first search: every usable paced trial.
@@ -554,7 +554,7 @@ pub fn outcome_of(c: &CellResult) -> TrialOutcome {
 pub fn figures(s: &Series, common: Option<u64>) -> Figures {
     let peak = peak_point(s);
     let top = top_point(s);
-    let est = |p: Option<&Point>| p.and_then(|p| verdict::estimate(&p.rx()));
+    let est = |p: Option<&Point>| p.and_then(|p| interval::estimate(&p.rx()));
     let peak_i = est(peak);
     let top_i = est(top);
     let livelock_ratio = match (&peak_i, &top_i) {
@@ -598,11 +598,11 @@ pub fn figures(s: &Series, common: Option<u64>) -> Figures {
         knee,
         ndr: s.searches.first().map(|r| r.ndr),
         pdr: s.searches.first().map(|r| r.pdr),
-        ndr_est: verdict::estimate(&bounds_of(s, |r| r.ndr)),
-        pdr_est: verdict::estimate(&bounds_of(s, |r| r.pdr)),
+        ndr_est: interval::estimate(&bounds_of(s, |r| r.ndr)),
+        pdr_est: interval::estimate(&bounds_of(s, |r| r.pdr)),
         common_rate: cp.and(common),
-        app_ns: cp.and_then(|p| verdict::estimate(&p.samples(|c| c.cpu.app_ns_per_dgram))),
-        softirq_ns: cp.and_then(|p| verdict::estimate(&p.samples(|c| c.cpu.softirq_ns_per_dgram))),
+        app_ns: cp.and_then(|p| interval::estimate(&p.samples(|c| c.cpu.app_ns_per_dgram))),
+        softirq_ns: cp.and_then(|p| interval::estimate(&p.samples(|c| c.cpu.softirq_ns_per_dgram))),
         latency,
         limit: Some(limit),
     }
@@ -871,7 +871,7 @@ pub fn run_curves(
     for s in &series {
         let common = common_of(&common_rates, s.row.scenario);
         if let Some(p) = common.and_then(|c| s.point(Some(c))) {
-            if let Some(cv) = verdict::cv(&p.samples(|c| c.cpu.app_ns_per_dgram)) {
+            if let Some(cv) = interval::cv(&p.samples(|c| c.cpu.app_ns_per_dgram)) {
                 cvs.push(cv);
             }
         }
@@ -893,8 +893,8 @@ pub fn run_curves(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::noise::TrialNoise;
-    use crate::plan::{Selection, Size, rows};
+    use crate::lab::noise::TrialNoise;
+    use crate::model::plan::{Selection, Size, rows};
     use crate::{CellSpec, CpuSplit, Method, Receiver, SockOpts};
 
     /// A synthetic receiver: each method has a capacity; past it the received rate collapses
@@ -1092,8 +1092,8 @@ mod tests {
         let run = run_curves(&plan(), &config(), &mut fake, &AtomicBool::new(false), &mut |_| {})
             .unwrap();
         let settings = vec!["current".to_string()];
-        let v = crate::answer::verdicts(&run, &settings);
-        let find = |a: Method, b: Method, f: crate::answer::Figure| {
+        let v = crate::analysis::answer::verdicts(&run, &settings);
+        let find = |a: Method, b: Method, f: crate::analysis::answer::Figure| {
             let (sa, sb) = (by_method(&run, a), by_method(&run, b));
             v.iter()
                 .find(|x| {
@@ -1106,16 +1106,16 @@ mod tests {
                         x.call
                     } else {
                         match x.call {
-                            verdict::Call::Faster => verdict::Call::Slower,
-                            verdict::Call::Slower => verdict::Call::Faster,
+                            interval::Call::Faster => interval::Call::Slower,
+                            interval::Call::Slower => interval::Call::Faster,
                             c => c,
                         }
                     }
                 })
                 .unwrap()
         };
-        use crate::answer::Figure;
-        use verdict::Call;
+        use crate::analysis::answer::Figure;
+        use interval::Call;
         assert_eq!(find(Method::Recvmmsg, Method::Recvfrom, Figure::Peak), Call::Faster);
         assert_eq!(find(Method::Recvfrom, Method::Recvmmsg, Figure::Cpu), Call::Slower);
         assert_eq!(find(Method::Recvmmsg, Method::Recvfrom, Figure::Ndr), Call::Faster);
@@ -1128,14 +1128,14 @@ mod tests {
             let w = s.figures.peak.unwrap().half_width_rel().unwrap();
             assert!(w <= 0.05 || p.n() >= 8, "{}: ±{w} with {} reps", s.label, p.n());
         }
-        let ctx = crate::answer::Context {
+        let ctx = crate::analysis::answer::Context {
             settings: &settings,
             topology: "veth",
             rps: true,
             skipped: &[],
             ci_target: 0.05,
         };
-        let text = crate::answer::answer(&run, &v, &ctx).join("\n");
+        let text = crate::analysis::answer::answer(&run, &v, &ctx).join("\n");
         assert!(
             text.contains("indistinguishable here from `classic recvmmsg 1×`")
                 || text.contains("indistinguishable here from `classic uring 1×`"),

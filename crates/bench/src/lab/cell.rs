@@ -9,9 +9,9 @@
 //! short drain the receiver is stopped. `/proc/stat` and `/proc/softirqs` are sampled around the
 //! cell for the softirq share of the receiver's cores.
 
-use super::noise::{NoiseSample, trial_noise};
-use super::topology::{self, Topology};
-use super::{CellResult, CellSpec, CpuSplit, Error, Fanout, Result, SnmpDelta};
+use crate::lab::noise::{NoiseSample, trial_noise};
+use crate::lab::topology::{self, Topology};
+use crate::{CellResult, CellSpec, CpuSplit, Error, Fanout, Result, SnmpDelta};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -126,7 +126,7 @@ pub fn cpu_split(
     app_sys_ns: u64,
     received: u64,
 ) -> CpuSplit {
-    let tick_ns = 1_000_000_000 / super::sys::clock_ticks_per_sec();
+    let tick_ns = 1_000_000_000 / crate::lab::sys::clock_ticks_per_sec();
     let mut rx_cpus = spec.receiver_cpus.clone();
     rx_cpus.sort_unstable();
     rx_cpus.dedup();
@@ -153,11 +153,11 @@ pub(super) fn flood(
     tx_ns: Option<&std::path::Path>,
     dest: SocketAddr,
     spec: &CellSpec,
-    traffic: &super::Traffic,
+    traffic: &crate::Traffic,
     stop: &AtomicBool,
 ) -> Result<udpflood::FloodReport> {
     if let Some(p) = tx_ns {
-        super::sys::enter_netns(p)
+        crate::lab::sys::enter_netns(p)
             .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
     }
     warm_up(dest);
@@ -276,7 +276,7 @@ pub fn run_udprx_watched(
         let receiver = s.spawn(move || -> Result<Report> {
             let built = (|| {
                 if let Some(p) = rx_ns {
-                    super::sys::enter_netns(p)
+                    crate::lab::sys::enter_netns(p)
                         .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
                 }
                 Receiver::builder(bind)
@@ -331,10 +331,10 @@ pub fn run_udprx_watched(
             let pids = if failed.is_none() { topo.napi_threads() } else { Vec::new() };
             if let Some(&cpu) = spec.receiver_cpus.first() {
                 for &p in &pids {
-                    let _ = super::sys::pin_task(p, cpu);
+                    let _ = crate::lab::sys::pin_task(p, cpu);
                 }
             }
-            let t: u64 = pids.iter().map(|&p| super::sys::task_ticks(p)).sum();
+            let t: u64 = pids.iter().map(|&p| crate::lab::sys::task_ticks(p)).sum();
             *napi_ticks.lock().unwrap_or_else(|e| e.into_inner()) = (pids, t, failed);
         }
         let tx_ns = tx_ns.as_deref();
@@ -360,7 +360,7 @@ pub fn run_udprx_watched(
         std::thread::sleep(DRAIN);
         if threaded_napi {
             let mut g = napi_ticks.lock().unwrap_or_else(|e| e.into_inner());
-            let after: u64 = g.0.iter().map(|&p| super::sys::task_ticks(p)).sum();
+            let after: u64 = g.0.iter().map(|&p| crate::lab::sys::task_ticks(p)).sum();
             g.1 = after.saturating_sub(g.1);
         }
         rx_stop.stop();
@@ -415,7 +415,7 @@ pub fn run_udprx_watched(
         } else {
             // The NAPI thread's time is the receive-side kernel work (XDP, and for xdp the
             // copy into the UMEM): it takes the softirq's place in the split.
-            let ns = napi_ticks * (1_000_000_000 / super::sys::clock_ticks_per_sec());
+            let ns = napi_ticks * (1_000_000_000 / crate::lab::sys::clock_ticks_per_sec());
             cpu.rx_softirq_ns += ns;
             cpu.softirq_ns_per_dgram =
                 if received == 0 { 0.0 } else { cpu.rx_softirq_ns as f64 / received as f64 };

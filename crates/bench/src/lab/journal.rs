@@ -14,7 +14,8 @@
 //! namespaces of dead runs are found by name ([`topology::stale_namespaces`]) and deleted by the
 //! same recovery.
 
-use super::{sysctl, topology};
+use crate::lab::sysctl;
+use crate::lab::topology;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;

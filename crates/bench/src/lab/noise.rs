@@ -137,7 +137,7 @@ pub fn trial_noise(
     cpus.retain(|&c| c < common);
     let ticks: u64 =
         cpus.iter().map(|&c| after.steal_ticks[c].saturating_sub(before.steal_ticks[c])).sum();
-    let hz = u128::from(super::sys::clock_ticks_per_sec().max(1));
+    let hz = u128::from(crate::lab::sys::clock_ticks_per_sec().max(1));
     let steal_ns = u64::try_from(u128::from(ticks) * 1_000_000_000 / hz).unwrap_or(u64::MAX);
     let steal_share = if window_s.is_finite() && window_s > 0.0 && !cpus.is_empty() {
         steal_ns as f64 / (window_s * 1e9 * cpus.len() as f64)
@@ -234,7 +234,7 @@ impl TrialNoise {
 /// or unparsable values; the aggregate `cpu` line is ignored.
 pub fn parse_steal(stat_text: &str) -> Vec<u64> {
     // user nice system idle iowait irq softirq steal
-    super::cell::parse_stat_column(stat_text, 7)
+    crate::lab::cell::parse_stat_column(stat_text, 7)
 }
 
 /// Value of the `key: value` line named `key` in a `/proc` text.
@@ -299,7 +299,7 @@ nr_involuntary_switches                      :                    1
     }
 
     fn clock_ticks() -> u64 {
-        super::super::sys::clock_ticks_per_sec()
+        crate::lab::sys::clock_ticks_per_sec()
     }
 
     #[test]

@@ -17,9 +17,9 @@
 //! `target/peers/`); the bench looks there (next to its own executable's target directory), or
 //! in `$UDPRX_PEERS_DIR`.
 
-use super::sys;
-use super::topology::{self, Kind, Topology};
-use super::{CellResult, CellSpec, Error, PeerKind, Result};
+use crate::lab::sys;
+use crate::lab::topology::{self, Kind, Topology};
+use crate::{CellResult, CellSpec, Error, PeerKind, Result};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -242,7 +242,7 @@ pub fn run_peer(
     let secs = spec.secs.max(1.0).round() as u64;
     let rx_cpu = spec.receiver_cpus.first().copied();
     let tx_cpu = spec.sender_cpus.first().copied();
-    let before_cpu = super::cell::CpuSample::read(true);
+    let before_cpu = crate::lab::cell::CpuSample::read(true);
     let before = read_counters(topo);
     let mut notes = Vec::new();
     if spec.secs < 1.0 {
@@ -342,7 +342,7 @@ pub fn run_peer(
     std::thread::sleep(Duration::from_millis(250));
     let after = read_counters(topo);
     let server_exit = end_child(&server, Duration::from_secs(2));
-    let after_cpu = super::cell::CpuSample::read(true);
+    let after_cpu = crate::lab::cell::CpuSample::read(true);
     let server_text = server_out.join().unwrap_or_default();
     let client_text = client_out.join().unwrap_or_default();
     if stop.load(Ordering::Relaxed) {
@@ -350,7 +350,7 @@ pub fn run_peer(
     }
 
     let snmp = match (before, after) {
-        (Some(b), Some(a)) => Some(super::SnmpDelta::of(&a.delta(&b))),
+        (Some(b), Some(a)) => Some(crate::SnmpDelta::of(&a.delta(&b))),
         _ => None,
     };
     let (sent, sent_secs, own_received) = parse_iperf3(&client_text, &server_text);
@@ -400,8 +400,8 @@ struct PeerRun<'a> {
     sent: u64,
     received: u64,
     window: f64,
-    snmp: Option<super::SnmpDelta>,
-    cpu: (super::cell::CpuSample, super::cell::CpuSample),
+    snmp: Option<crate::SnmpDelta>,
+    cpu: (crate::lab::cell::CpuSample, crate::lab::cell::CpuSample),
     notes: Vec<String>,
     sender_report: serde_json::Value,
 }
@@ -412,7 +412,7 @@ fn peer_result(r: PeerRun<'_>) -> CellResult {
         _ => 0,
     };
     let (before_cpu, after_cpu) = &r.cpu;
-    let cpu = super::cell::cpu_split(
+    let cpu = crate::lab::cell::cpu_split(
         before_cpu,
         after_cpu,
         r.spec,
@@ -456,7 +456,7 @@ type ServerStart<'a> = (
     u16,
     Vec<String>,
     Option<UdpSample>,
-    super::cell::CpuSample,
+    crate::lab::cell::CpuSample,
     Vec<String>,
 );
 
@@ -489,21 +489,21 @@ fn run_server_fed_by_udpflood(
     let tx_ns = topo.tx_netns();
     let dest = std::net::SocketAddr::new(addr, port);
     let flood = std::thread::scope(|s| {
-        s.spawn(|| super::cell::flood(tx_ns.as_deref(), dest, spec, &traffic, stop))
+        s.spawn(|| crate::lab::cell::flood(tx_ns.as_deref(), dest, spec, &traffic, stop))
             .join()
             .unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())))
     });
     std::thread::sleep(Duration::from_millis(250));
     let after = read_counters(topo);
     let server_exit = end_child(&server, Duration::from_secs(2));
-    let after_cpu = super::cell::CpuSample::read(true);
+    let after_cpu = crate::lab::cell::CpuSample::read(true);
     let server_text = server_out.join().unwrap_or_default();
     if stop.load(Ordering::Relaxed) {
         return Err(Error::Interrupted);
     }
     let flood = flood?;
     let snmp = match (before, after) {
-        (Some(b), Some(a)) => Some(super::SnmpDelta::of(&a.delta(&b))),
+        (Some(b), Some(a)) => Some(crate::SnmpDelta::of(&a.delta(&b))),
         _ => None,
     };
     let own = if c_peer {

@@ -641,7 +641,7 @@ impl ProfileTable {
                 "-".into()
             },
         ]);
-        super::markdown::table(&headers, &rows, markdown)
+        crate::render::markdown::table(&headers, &rows, markdown)
     }
 
     /// One line saying what was sampled.
@@ -740,7 +740,7 @@ impl Profiler {
             )
         })?;
         // `UDPRX_BENCH_NOT_ROOT` (tests) takes the non-root path as root.
-        if !super::topology::is_root() {
+        if !crate::lab::topology::is_root() {
             match paranoid() {
                 Some(p) if p <= 0 => {}
                 Some(p) => {
@@ -821,7 +821,8 @@ impl PerfSession {
         };
         let (ctl_path, ack_path) = (dir.join("ctl"), dir.join("ack"));
         for f in [&ctl_path, &ack_path] {
-            super::sys::mkfifo(f).map_err(|e| cleanup(format!("mkfifo {}: {e}", f.display())))?;
+            crate::lab::sys::mkfifo(f)
+                .map_err(|e| cleanup(format!("mkfifo {}: {e}", f.display())))?;
         }
         // Read-write opens of a FIFO never block (Linux), whichever side comes first.
         let open = |path: &Path| {
@@ -854,7 +855,7 @@ impl PerfSession {
             .stderr(std::fs::File::create(dir.join("stderr")).map_err(|e| cleanup(e.to_string()))?)
             .process_group(0);
         // Without a command to run, perf would record until stopped: it ends with udprx.
-        super::sys::end_with_parent(&mut cmd);
+        crate::lab::sys::end_with_parent(&mut cmd);
         let child =
             cmd.spawn().map_err(|e| cleanup(format!("starting {}: {e}", p.perf.display())))?;
         Ok(PerfSession {
@@ -961,7 +962,7 @@ impl PerfSession {
                     std::thread::sleep(Duration::from_millis(5))
                 }
                 _ => {
-                    let _ = super::sys::signal(child.id(), libc::SIGINT);
+                    let _ = crate::lab::sys::signal(child.id(), libc::SIGINT);
                     match child.wait() {
                         Ok(st) => break st,
                         Err(e) => return Err(format!("waiting for perf: {e}")),
@@ -999,7 +1000,7 @@ impl PerfSession {
 impl Drop for PerfSession {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = super::sys::signal(c.id(), libc::SIGKILL);
+            let _ = crate::lab::sys::signal(c.id(), libc::SIGKILL);
             let _ = c.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -1096,7 +1097,7 @@ pub fn side_by_side(paths: &[(String, &ProfileTable)], markdown: bool) -> String
     }
     rows.push(busy);
     let h: Vec<&str> = headers.iter().map(String::as_str).collect();
-    let mut out = super::markdown::table(&h, &rows, markdown);
+    let mut out = crate::render::markdown::table(&h, &rows, markdown);
     let mut tops = String::new();
     for (l, t) in paths {
         if !t.other_top.is_empty() {
@@ -1175,7 +1176,7 @@ impl ProfileRun {
         }
         for p in &self.paths {
             let rate = p.rate.map_or("unpaced".to_string(), |r| {
-                format!("{} pps", super::report::kpps(r as f64))
+                format!("{} pps", crate::model::report::kpps(r as f64))
             });
             match (&p.table, &p.error) {
                 (Some(t), _) => {
@@ -1189,7 +1190,7 @@ impl ProfileRun {
                         t.samples,
                         p.rx_pps.map_or(String::new(), |r| format!(
                             ", received {} pps",
-                            super::report::kpps(r)
+                            crate::model::report::kpps(r)
                         )),
                         p.svg.as_ref().map_or(String::new(), |f| {
                             if markdown {

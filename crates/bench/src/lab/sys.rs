@@ -1,7 +1,7 @@
 //! The few system calls the harness makes itself: entering a network namespace, the effective
 //! user, the clock tick, signalling and reaping child processes with their CPU usage, pinning
 //! a kernel thread and reading its CPU time, and the named pipes that steer `perf record` (see
-//! [`super::profile`]).
+//! [`crate::lab::profile`]).
 
 use std::io;
 use std::os::fd::AsRawFd;

@@ -8,7 +8,9 @@
 //! `stats` (`full` or `minimal`: what the receiver's recorders measure), `veth_gro` (`on`/`off`, GRO on the receiver's veth via ethtool) and `rps` (`on`/`off`).
 //! `#` starts a comment.
 
-use super::{Error, Result, SockOpts, journal, topology};
+use crate::lab::journal;
+use crate::lab::topology;
+use crate::{Error, Result, SockOpts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,8 @@
 //! stretch the measurement window by 0.1–0.3 s. Only the reference programs (iperf3, sockperf)
 //! run as children under `ip netns exec`.
 
-use super::{Error, Result, sys};
+use crate::lab::sys;
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;

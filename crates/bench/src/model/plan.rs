@@ -1,8 +1,8 @@
 //! The plan of a run: which rows (paths × scenarios) under which settings, the cores they use,
 //! and the rotation that interleaves them. What is measured at each row is decided by
-//! [`super::curve`].
+//! [`crate::harness::curve`].
 
-use super::{CellResult, CellSpec, Fanout, Method, PeerKind, Row, Scenario, SockOpts};
+use crate::{CellResult, CellSpec, Fanout, Method, PeerKind, Row, Scenario, SockOpts};
 use serde::{Deserialize, Serialize};
 
 /// How much to run.
@@ -112,7 +112,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                 if spin_this {
                     out.push(Row {
                         scenario: *scenario,
-                        receiver: super::Receiver::Udprx {
+                        receiver: crate::Receiver::Udprx {
                             method: *method,
                             fanout: Fanout::One,
                             gro: false,
@@ -125,7 +125,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
         }
         if sel.xdp && *scenario == Scenario::Classic && keep_f(&Fanout::One) {
             // One AF_XDP socket on the veth's single queue; the ceiling row beside it.
-            for m in super::XDP_METHODS.iter().filter(|m| keep_m(m)) {
+            for m in crate::XDP_METHODS.iter().filter(|m| keep_m(m)) {
                 out.push(Row::udprx(*scenario, *m, Fanout::One, false));
             }
         }
@@ -139,7 +139,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
             // rows, GSO included; iperf3 -s only counts its own client's plain datagrams, so it
             // joins the classic flood only.
             if *scenario == Scenario::Classic || p.fed_by_udpflood() {
-                out.push(Row { scenario: *scenario, receiver: super::Receiver::Peer { peer: *p } });
+                out.push(Row { scenario: *scenario, receiver: crate::Receiver::Peer { peer: *p } });
             }
         }
     }
@@ -163,7 +163,7 @@ pub struct Plan {
     /// Rows left out, with the reason (fan-out without a free core per socket).
     #[serde(default)]
     pub skipped: Vec<SkippedRow>,
-    /// Setting names, in order (the [`super::Bench`] knows what they set).
+    /// Setting names, in order (the [`crate::Bench`] knows what they set).
     pub settings: Vec<String>,
     /// Socket options of each setting.
     pub sockopts: Vec<SockOpts>,
@@ -181,8 +181,8 @@ impl Plan {
     /// The cell for a row under setting `setting` (its duration is set by the caller).
     pub fn cell(&self, row: Row, setting: usize, rate: Option<u64>, timestamps: bool) -> CellSpec {
         let fanout_one = match row.receiver {
-            super::Receiver::Udprx { fanout, .. } => fanout == Fanout::One,
-            super::Receiver::Peer { .. } => true,
+            crate::Receiver::Udprx { fanout, .. } => fanout == Fanout::One,
+            crate::Receiver::Peer { .. } => true,
         };
         CellSpec {
             row,
@@ -219,7 +219,7 @@ pub fn order(n: usize, rep: usize) -> Vec<usize> {
 /// Progress of a run, one event per finished trial.
 #[derive(Debug, Clone)]
 pub struct Progress<'a> {
-    /// Which stage (see [`super::curve::Stage::name`]).
+    /// Which stage (see [`crate::harness::curve::Stage::name`]).
     pub stage: &'static str,
     /// Cells done, including this one.
     pub done: usize,

@@ -1,13 +1,13 @@
 //! The report of a run: one serializable value written as `report.json`, rendered as a terminal
 //! table and as `report.md` with SVG charts.
 
-use super::answer::PairVerdict;
-use super::curve::{CurveConfig, CurveRun};
-use super::env::Env;
-use super::plan::{Plan, Size};
-use super::sysctl::{InForce, Profile};
-use super::topology::{Kind, Veth};
-use super::{Error, Result};
+use crate::analysis::answer::PairVerdict;
+use crate::harness::curve::{CurveConfig, CurveRun};
+use crate::lab::env::Env;
+use crate::lab::sysctl::{InForce, Profile};
+use crate::lab::topology::{Kind, Veth};
+use crate::model::plan::{Plan, Size};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,14 +80,14 @@ pub struct BenchReport {
     pub comparisons: Vec<Comparison>,
     /// The same figures against a saved run (`--baseline`).
     #[serde(default)]
-    pub baseline: Option<super::compare::Comparison>,
+    pub baseline: Option<crate::analysis::compare::Comparison>,
     /// Notes for the reader (fallbacks, skipped peers, interruptions).
     pub notes: Vec<String>,
     /// Wall time of the whole run, seconds.
     pub wall_s: f64,
     /// Where each path's receive-core time went (`--profile`), when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<super::profile::ProfileRun>,
+    pub profile: Option<crate::lab::profile::ProfileRun>,
 }
 
 /// The best udprx path of the classic flood against the better reference receiver.
@@ -104,9 +104,9 @@ pub struct Comparison {
     /// Its peak.
     pub peer_pps: f64,
     /// Ratio best / peer with its 95% interval and the call.
-    pub ratio: super::verdict::Interval,
+    pub ratio: crate::stats::interval::Interval,
     /// The call for udprx.
-    pub call: super::verdict::Call,
+    pub call: crate::stats::interval::Call,
 }
 
 impl Comparison {
@@ -116,7 +116,7 @@ impl Comparison {
             "classic flood: best udprx path `{}` peaks at {} pps = {} the better reference receiver `{}` ({} pps): {}",
             self.best_path,
             kpps(self.best_pps),
-            super::answer::ratio_text(&self.ratio),
+            crate::analysis::answer::ratio_text(&self.ratio),
             self.best_peer,
             kpps(self.peer_pps),
             self.call.words()
@@ -126,19 +126,19 @@ impl Comparison {
 
 /// Compares, per setting, the best udprx path of the classic flood with the better peer.
 pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<Comparison> {
-    use super::answer::{Figure, compare};
+    use crate::analysis::answer::{Figure, compare};
     let mut out = Vec::new();
     for s in 0..settings {
         let classic = || {
             curves.series.iter().filter(move |r| {
                 r.setting == s
-                    && r.row.scenario == super::Scenario::Classic
+                    && r.row.scenario == crate::Scenario::Classic
                     && r.figures.peak.is_some()
             })
         };
         let best = |udprx: bool| {
             classic().filter(move |r| r.row.is_udprx() == udprx).max_by(|a, b| {
-                let e = |x: &super::curve::Series| x.figures.peak.map_or(0.0, |i| i.est);
+                let e = |x: &crate::harness::curve::Series| x.figures.peak.map_or(0.0, |i| i.est);
                 e(a).total_cmp(&e(b))
             })
         };

@@ -1,11 +1,11 @@
 //! `report.md` and the terminal table.
 
-use super::answer::{ns_text, rate_text, ratio_text};
-use super::chart::ChartFile;
-use super::curve::Series;
-use super::median;
-use super::report::{BenchReport, kpps, percent};
-use super::search::{Bound, Bracket};
+use crate::analysis::answer::{ns_text, rate_text, ratio_text};
+use crate::harness::curve::Series;
+use crate::median;
+use crate::model::report::{BenchReport, kpps, percent};
+use crate::render::svg::bars::ChartFile;
+use crate::stats::search::{Bound, Bracket};
 use std::fmt::Write;
 use udprx_stats::units::fmt_ns;
 
@@ -344,7 +344,7 @@ pub fn terminal(report: &BenchReport) -> String {
     }
     if let Some(b) = &report.baseline {
         let _ = writeln!(out);
-        out.push_str(&super::compare::render(b, false));
+        out.push_str(&crate::analysis::compare::render(b, false));
     }
     for n in &report.notes {
         let _ = writeln!(out, "note: {n}");
@@ -443,14 +443,14 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
             "Every pair of paths (and every setting against the first) on each headline figure. Ratios of peak and \
             CPU carry Welch's 95% interval on the log scale over the repetitions, NDR ratios the same over the repeated \
             searches (with one search each there is no interval and no call, unless one path took the sender's top rate). A pair is called faster or slower only when the whole interval lies more than {:.0}% from 1.\n",
-            super::verdict::MIN_EFFECT * 100.0
+            crate::stats::interval::MIN_EFFECT * 100.0
         );
         o.push_str(&verdict_table(report, true));
         let _ = writeln!(o);
     }
     if let Some(b) = &report.baseline {
         let _ = writeln!(o, "## Against the baseline\n");
-        o.push_str(&super::compare::render(b, true));
+        o.push_str(&crate::analysis::compare::render(b, true));
         let _ = writeln!(o);
     }
     if report.curves.series.iter().any(|s| s.latency.is_some()) {

@@ -1,10 +1,10 @@
 //! SVG charts (plotters): per scenario the livelock plot (received against offered, drawn by
-//! [`super::livelock_chart`]) and the peak received rate per path with its 95% interval; the
+//! [`crate::render::svg::livelock`]) and the peak received rate per path with its 95% interval; the
 //! NDR per path with its search bracket; latency percentiles per path at the common paced rate.
 //! Bar charts are horizontal, one bar per path, labelled inside the plot.
 
-use super::report::BenchReport;
-use super::{Error, Latency, Result};
+use crate::model::report::BenchReport;
+use crate::{Error, Latency, Result};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -65,7 +65,7 @@ pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> 
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .x_desc(x_desc)
-        .x_label_formatter(&|v| super::report::kpps(*v))
+        .x_label_formatter(&|v| crate::model::report::kpps(*v))
         .draw()
         .map_err(|e| err(file, e))?;
     for (i, b) in bars.iter().enumerate() {
@@ -89,7 +89,7 @@ pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> 
         }
         chart
             .draw_series(std::iter::once(Text::new(
-                format!("{}  {}", b.label, super::report::kpps(b.value)),
+                format!("{}  {}", b.label, crate::model::report::kpps(b.value)),
                 (max * 0.01, y + 0.62),
                 ("sans-serif", 13).into_font().color(&BLACK),
             )))
@@ -171,7 +171,7 @@ pub fn latency(file: &Path, title: &str, rows: &[(String, Latency)]) -> Result<(
 
 /// Writes every chart the report has data for; returns them for the Markdown report.
 pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
-    use super::livelock_chart::{self as ll, Curve, CurvePoint};
+    use crate::render::svg::livelock::{self as ll, Curve, CurvePoint};
     let mut out = Vec::new();
     let multi = report.settings.len() > 1;
     let name_of = |setting: usize, label: &str| {
@@ -185,7 +185,7 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
         }
     };
     let series = &report.curves.series;
-    for scenario in super::Scenario::ALL {
+    for scenario in crate::Scenario::ALL {
         let members: Vec<_> = series
             .iter()
             .filter(|s| s.row.scenario == scenario && s.figures.peak.is_some())
@@ -203,7 +203,7 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
                     .iter()
                     .filter(|p| p.n() > 0)
                     .map(|p| {
-                        let i = super::verdict::estimate(&p.rx());
+                        let i = crate::stats::interval::estimate(&p.rx());
                         CurvePoint {
                             offered: p.offered(),
                             received: p.rx_median(),

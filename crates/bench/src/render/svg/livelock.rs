@@ -6,7 +6,7 @@
 //! falls as the offered rate keeps rising shows livelock. Points may carry a vertical 95%
 //! interval, drawn as an error bar; the unpaced flood is drawn as a hollow star.
 
-use super::{Error, Result};
+use crate::{Error, Result};
 use plotters::coord::types::RangedCoordf64;
 use plotters::element::{ComposedElement, DashedPathElement};
 use plotters::prelude::*;
@@ -231,8 +231,8 @@ pub fn draw(file: &Path, title: &str, curves: &[Curve]) -> Result<()> {
         .axis_desc_style(("sans-serif", 13))
         .x_desc("offered datagrams/s")
         .y_desc("received datagrams/s")
-        .x_label_formatter(&|v| super::report::kpps(*v))
-        .y_label_formatter(&|v| super::report::kpps(*v))
+        .x_label_formatter(&|v| crate::model::report::kpps(*v))
+        .y_label_formatter(&|v| crate::model::report::kpps(*v))
         .draw()
         .map_err(|e| err(file, e))?;
 

@@ -1,0 +1,5 @@
+//! The data a run produces and a report carries: plain serde types, no I/O, no text, no
+//! statistics. Every other layer reads these; this layer imports nothing above it.
+
+pub mod plan;
+pub mod report;

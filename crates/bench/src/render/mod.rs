@@ -1,0 +1,6 @@
+//! The renderings of a report: Markdown, terminal text, SVG charts, and [`write`], which puts a
+//! finished run on disk. Renderers read the model and print; they compute no statistics.
+
+pub mod markdown;
+pub mod svg;
+pub mod write;
