@@ -10,6 +10,7 @@
 //! cell for the softirq share of the receiver's cores.
 
 use crate::lab::noise::{NoiseSample, trial_noise};
+use crate::lab::procfs::{parse_net_rx, parse_stat_softirq};
 use crate::lab::topology::{self, Topology};
 use crate::{CellResult, CellSpec, CpuSplit, Error, Fanout, Result, SnmpDelta};
 use std::net::SocketAddr;
@@ -74,39 +75,6 @@ impl CpuSample {
             _ => 0,
         }
     }
-}
-
-/// Value number `column` (0 = user, 6 = softirq, 7 = steal) of each `cpuN` line of
-/// `/proc/stat`, indexed by N. CPUs without a line (offline) read 0, as do short lines and
-/// unparsable values; the aggregate `cpu` line is ignored.
-pub fn parse_stat_column(text: &str, column: usize) -> Vec<u64> {
-    let mut out = Vec::new();
-    for l in text.lines() {
-        let mut it = l.split_whitespace();
-        let Some(name) = it.next() else { continue };
-        let Some(n) = name.strip_prefix("cpu").and_then(|n| n.parse::<usize>().ok()) else {
-            continue;
-        };
-        let v = it.nth(column).and_then(|v| v.parse().ok()).unwrap_or(0);
-        if out.len() <= n {
-            out.resize(n + 1, 0);
-        }
-        out[n] = v;
-    }
-    out
-}
-
-/// The softirq column (7th value) of each `cpuN` line of `/proc/stat`, indexed by N.
-pub fn parse_stat_softirq(text: &str) -> Vec<u64> {
-    parse_stat_column(text, 6)
-}
-
-/// The NET_RX row of `/proc/softirqs`, per CPU.
-pub fn parse_net_rx(text: &str) -> Vec<u64> {
-    text.lines()
-        .find(|l| l.trim_start().starts_with("NET_RX:"))
-        .map(|l| l.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect())
-        .unwrap_or_default()
 }
 
 fn sum_delta(after: &[u64], before: &[u64], cpus: &[usize]) -> u64 {

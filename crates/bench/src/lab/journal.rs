@@ -14,7 +14,7 @@
 //! namespaces of dead runs are found by name ([`topology::stale_namespaces`]) and deleted by the
 //! same recovery.
 
-use crate::lab::sysctl;
+use crate::lab::procfs;
 use crate::lab::topology;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -246,13 +246,13 @@ pub fn recover_in(dir: &Path, is_gone: impl Fn(u32, Option<u64>) -> bool) -> Rec
         }
         let mut left = BTreeMap::new();
         for (key, original) in &rec.sysctls {
-            if let Err(e) = sysctl::validate_key(key) {
+            if let Err(e) = procfs::validate_key(key) {
                 out.failures.push(format!("sysctl journal {}: {e}", path.display()));
                 left.insert(key.clone(), original.clone());
                 continue;
             }
-            let now = sysctl::read_value(key);
-            match sysctl::write_value(key, original) {
+            let now = procfs::read_value(key);
+            match procfs::write_value(key, original) {
                 Ok(()) => out.restored.push(Restored {
                     key: key.clone(),
                     left: now,

@@ -8,6 +8,7 @@ pub mod env;
 pub mod journal;
 pub mod noise;
 pub mod peers;
+pub mod procfs;
 pub mod profile;
 pub mod sys;
 pub mod sysctl;

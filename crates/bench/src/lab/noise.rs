@@ -234,7 +234,7 @@ impl TrialNoise {
 /// or unparsable values; the aggregate `cpu` line is ignored.
 pub fn parse_steal(stat_text: &str) -> Vec<u64> {
     // user nice system idle iowait irq softirq steal
-    crate::lab::cell::parse_stat_column(stat_text, 7)
+    crate::lab::procfs::parse_stat_column(stat_text, 7)
 }
 
 /// Value of the `key: value` line named `key` in a `/proc` text.

@@ -9,6 +9,8 @@
 //! `#` starts a comment.
 
 use crate::lab::journal;
+pub use crate::lab::procfs::{key_path, validate_key};
+use crate::lab::procfs::{read_value, write_value};
 use crate::lab::topology;
 use crate::{Error, Result, SockOpts};
 use serde::{Deserialize, Serialize};
@@ -169,25 +171,6 @@ pub fn normalize_key(key: &str) -> String {
     key.trim_start_matches("/proc/sys/").trim_matches('/').replace('/', ".")
 }
 
-/// The file of a sysctl.
-pub fn key_path(key: &str) -> PathBuf {
-    PathBuf::from("/proc/sys").join(key.replace('.', "/"))
-}
-
-/// Checks that a sysctl exists (its file under /proc/sys is there).
-pub fn validate_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.split('.').any(|p| p.is_empty() || p == "..") {
-        return Err(Error::BadInput(format!("bad sysctl name {key:?}")));
-    }
-    if !key_path(key).is_file() {
-        return Err(Error::BadInput(format!(
-            "unknown sysctl {key:?}: {} does not exist",
-            key_path(key).display()
-        )));
-    }
-    Ok(())
-}
-
 /// Where a sysctl takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -205,18 +188,6 @@ pub struct InForce {
     pub value: String,
     /// Where it applies.
     pub scope: Scope,
-}
-
-/// The value of a sysctl, whitespace-normalised; `None` when unreadable.
-pub(crate) fn read_value(key: &str) -> Option<String> {
-    std::fs::read_to_string(key_path(key))
-        .ok()
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-/// Writes a sysctl.
-pub(crate) fn write_value(key: &str, value: &str) -> std::io::Result<()> {
-    std::fs::write(key_path(key), format!("{value}\n"))
 }
 
 /// Applies settings and restores every global value it changed when dropped. The original
