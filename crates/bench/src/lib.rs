@@ -23,6 +23,7 @@ pub mod model;
 pub mod render;
 pub mod run;
 pub mod stats;
+pub mod text;
 
 // The facade: the modules the command line uses, at the paths it has always used.
 pub use analysis::{answer, compare};

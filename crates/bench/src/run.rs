@@ -617,7 +617,10 @@ fn profile_paths(
                 let file = format!("profile-{}.svg", profile::slug(&label));
                 let title = format!(
                     "{label} at {} — {}",
-                    rate.map_or("unpaced".into(), |r| format!("{} pps", report::kpps(r as f64))),
+                    rate.map_or("unpaced".into(), |r| format!(
+                        "{} pps",
+                        crate::text::kpps(r as f64)
+                    )),
                     table.headline().trim_start_matches("profile: ")
                 );
                 match profile::flame_graph(&collapsed, &title, &prep.out_dir.join(&file)) {
@@ -628,7 +631,7 @@ fn profile_paths(
                     "profile {label}: {} samples, busy {:.1}%, rx {} pps",
                     table.samples,
                     100.0 - table.percent_of(profile::Category::Idle),
-                    report::kpps(cell.rx_pps)
+                    crate::text::kpps(cell.rx_pps)
                 ));
                 entry.rx_pps = Some(cell.rx_pps);
                 entry.table = Some(table);
@@ -651,7 +654,7 @@ pub fn progress_line(p: &Progress<'_>, multi_setting: bool) -> String {
         format!("[{:>3}]", p.done)
     };
     let setting = if multi_setting { format!(" {} |", p.setting) } else { String::new() };
-    let rate = p.rate.map(|r| format!(" @{}", report::kpps(r as f64))).unwrap_or_default();
+    let rate = p.rate.map(|r| format!(" @{}", crate::text::kpps(r as f64))).unwrap_or_default();
     match p.outcome {
         Ok(c) => format!(
             "{} {}{} {}{}: rx {} pps (sent {}), loss {}, drops {}, {:.0} ns/dgram app + {:.0} softirq",
@@ -660,9 +663,9 @@ pub fn progress_line(p: &Progress<'_>, multi_setting: bool) -> String {
             setting,
             p.label,
             rate,
-            report::kpps(c.rx_pps),
-            report::kpps(c.sent_pps),
-            report::percent(c.loss_ratio()),
+            crate::text::kpps(c.rx_pps),
+            crate::text::kpps(c.sent_pps),
+            crate::text::percent(c.loss_ratio()),
             c.kernel_drops,
             c.cpu.app_ns_per_dgram,
             c.cpu.softirq_ns_per_dgram,
@@ -759,7 +762,7 @@ pub fn execute(
         plan.settings.len(),
         match c.fixed {
             Some(None) => "one point: the unpaced flood".to_string(),
-            Some(Some(r)) => format!("one point: {} pps paced", report::kpps(r as f64)),
+            Some(Some(r)) => format!("one point: {} pps paced", crate::text::kpps(r as f64)),
             None => format!(
                 "offered-load curves ({} grid points + unpaced, NDR/PDR search)",
                 c.fractions.len()

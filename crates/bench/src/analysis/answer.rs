@@ -8,103 +8,11 @@
 
 use crate::Scenario;
 use crate::harness::curve::{CurveRun, Limit, Series, bounds_of};
-use crate::model::report::kpps;
+use crate::model::report::PeerComparison;
+pub use crate::model::verdict::{Figure, PairVerdict};
 use crate::stats::interval::{self, Call, Interval};
 use crate::stats::search::Bound;
-use serde::{Deserialize, Serialize};
-
-/// A headline figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Figure {
-    /// Peak received rate over the curve.
-    Peak,
-    /// Non-drop rate.
-    Ndr,
-    /// Application CPU ns per datagram at the common paced rate (lower is better).
-    Cpu,
-}
-
-impl Figure {
-    /// Every figure, in report order.
-    pub const ALL: [Figure; 3] = [Figure::Peak, Figure::Ndr, Figure::Cpu];
-
-    /// Short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Figure::Peak => "peak rx",
-            Figure::Ndr => "NDR",
-            Figure::Cpu => "CPU ns/dgram",
-        }
-    }
-
-    /// True when a higher value is better.
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, Figure::Cpu)
-    }
-}
-
-/// One comparison: `a` against `b` on one figure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PairVerdict {
-    /// The scenario.
-    pub scenario: Scenario,
-    /// Label of A (with its setting when settings are compared).
-    pub a: String,
-    /// Label of B.
-    pub b: String,
-    /// Setting of A.
-    pub setting_a: usize,
-    /// Setting of B.
-    pub setting_b: usize,
-    /// The figure.
-    pub figure: Figure,
-    /// A / B with its interval (95% for repeated figures, hard bounds for NDR brackets).
-    pub ratio: Interval,
-    /// The call for A.
-    pub call: Call,
-}
-
-impl PairVerdict {
-    /// E.g. "recvmmsg 1× vs recvfrom 1×: peak rx 1.32× [1.20, 1.45] — faster".
-    pub fn sentence(&self) -> String {
-        format!(
-            "{} vs {}: {} {} — {}",
-            self.a,
-            self.b,
-            self.figure.name(),
-            ratio_text(&self.ratio),
-            self.call.words()
-        )
-    }
-}
-
-/// `1.32× [1.20, 1.45]`, or `1.32× [no interval]`.
-pub fn ratio_text(r: &Interval) -> String {
-    match (r.lo, r.hi) {
-        (Some(l), Some(h)) => format!("{:.2}× [{:.2}, {:.2}]", r.est, l, h),
-        (Some(l), None) => format!("{:.2}× [≥ {:.2}]", r.est, l),
-        (None, Some(h)) => format!("{:.2}× [≤ {:.2}]", r.est, h),
-        (None, None) if r.n == 0 => format!("{:.2}× [one search each: no interval]", r.est),
-        (None, None) => format!("{:.2}× [no interval: too few repetitions]", r.est),
-    }
-}
-
-/// `412.3k [398.0k, 425.1k]` for a rate interval.
-pub fn rate_text(i: &Interval) -> String {
-    match (i.lo, i.hi) {
-        (Some(l), Some(h)) => format!("{} [{}, {}]", kpps(i.est), kpps(l), kpps(h)),
-        _ => format!("{} (n={})", kpps(i.est), i.n),
-    }
-}
-
-/// `850 ns [820, 880]` for a cost interval.
-pub fn ns_text(i: &Interval) -> String {
-    match (i.lo, i.hi) {
-        (Some(l), Some(h)) => format!("{:.0} ns [{:.0}, {:.0}]", i.est, l, h),
-        _ => format!("{:.0} ns (n={})", i.est, i.n),
-    }
-}
+use crate::text::{kpps, ns_text, rate_text, ratio_text};
 
 /// The samples behind a repeated figure of a series.
 pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
@@ -230,7 +138,7 @@ pub fn analyze(report: &mut crate::model::report::BenchReport) {
     }
     let settings = &report.plan.settings;
     report.verdicts = verdicts(&report.curves, settings);
-    report.comparisons = crate::model::report::compare_with_peers(&report.curves, settings.len());
+    report.comparisons = compare_with_peers(&report.curves, settings.len());
     let skipped: Vec<(String, String)> =
         report.plan.skipped.iter().map(|s| (s.label.clone(), s.reason.clone())).collect();
     let ctx = Context {
@@ -575,6 +483,39 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
     }
     if !next.is_empty() {
         out.push(format!("**What to try next:** {}.", next.join("; ")));
+    }
+    out
+}
+/// Compares, per setting, the best udprx path of the classic flood with the better peer.
+pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerComparison> {
+    let mut out = Vec::new();
+    for s in 0..settings {
+        let classic = || {
+            curves.series.iter().filter(move |r| {
+                r.setting == s
+                    && r.row.scenario == crate::Scenario::Classic
+                    && r.figures.peak.is_some()
+            })
+        };
+        let best = |udprx: bool| {
+            classic().filter(move |r| r.row.is_udprx() == udprx).max_by(|a, b| {
+                let e = |x: &crate::harness::curve::Series| x.figures.peak.map_or(0.0, |i| i.est);
+                e(a).total_cmp(&e(b))
+            })
+        };
+        if let (Some(u), Some(p)) = (best(true), best(false)) {
+            if let Some((ratio, call)) = compare(u, p, Figure::Peak) {
+                out.push(PeerComparison {
+                    setting: s,
+                    best_path: u.label.clone(),
+                    best_pps: u.figures.peak.map_or(0.0, |i| i.est),
+                    best_peer: p.label.clone(),
+                    peer_pps: p.figures.peak.map_or(0.0, |i| i.est),
+                    ratio,
+                    call,
+                });
+            }
+        }
     }
     out
 }

@@ -7,29 +7,14 @@
 //! sysctls in force, trial duration) are listed as warnings.
 
 use crate::analysis::answer::{Figure, PairVerdict, compare};
+pub use crate::model::report::BaselineComparison as Comparison;
 use crate::model::report::{BenchReport, SCHEMA};
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::Path;
 
 /// Largest report file read (a default run writes a few MB).
 pub const MAX_REPORT_BYTES: u64 = 256 << 20;
-
-/// Two runs compared.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    /// Name of run A (the baseline), e.g. its path.
-    pub a: String,
-    /// Name of run B.
-    pub b: String,
-    /// B against A for every path both measured: ratio B / A with interval and call.
-    pub verdicts: Vec<PairVerdict>,
-    /// Paths only one of the runs measured.
-    pub unmatched: Vec<String>,
-    /// Environment differences that change what the figures mean.
-    pub warnings: Vec<String>,
-}
 
 /// Reads a saved report, refusing files that are too large, unreadable or of another schema.
 pub fn load(path: &Path) -> Result<BenchReport> {
@@ -157,12 +142,12 @@ pub fn render(c: &Comparison, markdown: bool) -> String {
         rows.push(vec![
             v.a.trim_end_matches(&format!(" ({})", c.b)).to_string(),
             v.figure.name().to_string(),
-            crate::analysis::answer::ratio_text(&v.ratio),
+            crate::text::ratio_text(&v.ratio),
             v.call.words().to_string(),
         ]);
     }
     let mut out = format!("{} against {} (ratio {} / {}):\n\n", c.b, c.a, c.b, c.a);
-    out.push_str(&crate::render::markdown::table(
+    out.push_str(&crate::text::table(
         &["path", "figure", "ratio [95% interval]", "verdict"],
         &rows,
         markdown,

@@ -2,4 +2,6 @@
 //! statistics. Every other layer reads these; this layer imports nothing above it.
 
 pub mod plan;
+pub mod profile;
 pub mod report;
+pub mod verdict;

@@ -1,12 +1,12 @@
 //! The report of a run: one serializable value written as `report.json`, rendered as a terminal
 //! table and as `report.md` with SVG charts.
 
-use crate::analysis::answer::PairVerdict;
 use crate::harness::curve::{CurveConfig, CurveRun};
 use crate::lab::env::Env;
 use crate::lab::sysctl::{InForce, Profile};
 use crate::lab::topology::{Kind, Veth};
 use crate::model::plan::{Plan, Size};
+use crate::model::verdict::PairVerdict;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -77,22 +77,22 @@ pub struct BenchReport {
     /// The Answer: the run's conclusions in plain words.
     pub answer: Vec<String>,
     /// Best udprx path against the better reference receiver, per setting (with `--peers`).
-    pub comparisons: Vec<Comparison>,
+    pub comparisons: Vec<PeerComparison>,
     /// The same figures against a saved run (`--baseline`).
     #[serde(default)]
-    pub baseline: Option<crate::analysis::compare::Comparison>,
+    pub baseline: Option<BaselineComparison>,
     /// Notes for the reader (fallbacks, skipped peers, interruptions).
     pub notes: Vec<String>,
     /// Wall time of the whole run, seconds.
     pub wall_s: f64,
     /// Where each path's receive-core time went (`--profile`), when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<crate::lab::profile::ProfileRun>,
+    pub profile: Option<crate::model::profile::ProfileRun>,
 }
 
 /// The best udprx path of the classic flood against the better reference receiver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
+pub struct PeerComparison {
     /// Setting index.
     pub setting: usize,
     /// Best udprx path (highest peak received rate).
@@ -109,70 +109,19 @@ pub struct Comparison {
     pub call: crate::stats::interval::Call,
 }
 
-impl Comparison {
-    /// One sentence for the report.
-    pub fn sentence(&self) -> String {
-        format!(
-            "classic flood: best udprx path `{}` peaks at {} pps = {} the better reference receiver `{}` ({} pps): {}",
-            self.best_path,
-            kpps(self.best_pps),
-            crate::analysis::answer::ratio_text(&self.ratio),
-            self.best_peer,
-            kpps(self.peer_pps),
-            self.call.words()
-        )
-    }
-}
-
-/// Compares, per setting, the best udprx path of the classic flood with the better peer.
-pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<Comparison> {
-    use crate::analysis::answer::{Figure, compare};
-    let mut out = Vec::new();
-    for s in 0..settings {
-        let classic = || {
-            curves.series.iter().filter(move |r| {
-                r.setting == s
-                    && r.row.scenario == crate::Scenario::Classic
-                    && r.figures.peak.is_some()
-            })
-        };
-        let best = |udprx: bool| {
-            classic().filter(move |r| r.row.is_udprx() == udprx).max_by(|a, b| {
-                let e = |x: &crate::harness::curve::Series| x.figures.peak.map_or(0.0, |i| i.est);
-                e(a).total_cmp(&e(b))
-            })
-        };
-        if let (Some(u), Some(p)) = (best(true), best(false)) {
-            if let Some((ratio, call)) = compare(u, p, Figure::Peak) {
-                out.push(Comparison {
-                    setting: s,
-                    best_path: u.label.clone(),
-                    best_pps: u.figures.peak.map_or(0.0, |i| i.est),
-                    best_peer: p.label.clone(),
-                    peer_pps: p.figures.peak.map_or(0.0, |i| i.est),
-                    ratio,
-                    call,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// `1234567.0` → `1234.6k`; for table cells.
-pub fn kpps(pps: f64) -> String {
-    if !pps.is_finite() || pps <= 0.0 {
-        "0".into()
-    } else if pps >= 10_000.0 {
-        format!("{:.1}k", pps / 1000.0)
-    } else {
-        format!("{pps:.0}")
-    }
-}
-
-/// `0.0123` → `1.23%`.
-pub fn percent(f: f64) -> String {
-    if f == 0.0 { "0".into() } else { format!("{:.2}%", f * 100.0) }
+/// Two runs compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineComparison {
+    /// Name of run A (the baseline), e.g. its path.
+    pub a: String,
+    /// Name of run B.
+    pub b: String,
+    /// B against A for every path both measured: ratio B / A with interval and call.
+    pub verdicts: Vec<PairVerdict>,
+    /// Paths only one of the runs measured.
+    pub unmatched: Vec<String>,
+    /// Environment differences that change what the figures mean.
+    pub warnings: Vec<String>,
 }
 
 /// Creates the output directory, refusing (exit 2) before anything runs when it cannot be
@@ -219,14 +168,6 @@ fn cleanup(created: &[PathBuf]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats() {
-        assert_eq!(kpps(1_234_567.0), "1234.6k");
-        assert_eq!(kpps(999.0), "999");
-        assert_eq!(kpps(f64::NAN), "0");
-        assert_eq!(percent(0.0123), "1.23%");
-    }
 
     #[test]
     fn out_dir_checks() {

@@ -1,64 +1,14 @@
 //! `report.md` and the terminal table.
 
-use crate::analysis::answer::{ns_text, rate_text, ratio_text};
 use crate::harness::curve::Series;
 use crate::median;
-use crate::model::report::{BenchReport, kpps, percent};
+use crate::model::report::BenchReport;
 use crate::render::svg::bars::ChartFile;
 use crate::stats::search::{Bound, Bracket};
+pub use crate::text::table;
+use crate::text::{kpps, ns_text, percent, rate_text, ratio_text};
 use std::fmt::Write;
 use udprx_stats::units::fmt_ns;
-
-/// Lays out a table: Markdown (pipes) or aligned plain text.
-pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {
-    let mut out = String::new();
-    if markdown {
-        let _ = writeln!(out, "| {} |", headers.join(" | "));
-        let _ = writeln!(
-            out,
-            "|{}|",
-            headers
-                .iter()
-                .enumerate()
-                .map(|(i, _)| if i == 0 { "---" } else { "---:" })
-                .collect::<Vec<_>>()
-                .join("|")
-        );
-        for r in rows {
-            let _ = writeln!(out, "| {} |", r.join(" | "));
-        }
-        return out;
-    }
-    let n = headers.len();
-    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let pad = w[i].saturating_sub(c.chars().count());
-            if i == 0 {
-                s.push_str(c);
-                s.push_str(&" ".repeat(pad));
-            } else {
-                s.push_str("  ");
-                s.push_str(&" ".repeat(pad));
-                s.push_str(c);
-            }
-        }
-        s.trim_end().to_string()
-    };
-    let _ = writeln!(out, "{}", line(headers.to_vec()));
-    let total: usize = w.iter().sum::<usize>() + 2 * n.saturating_sub(1);
-    let _ = writeln!(out, "{}", "-".repeat(total));
-    for r in rows {
-        let _ = writeln!(out, "{}", line(r.iter().map(|s| s.as_str()).collect()));
-    }
-    out
-}
 
 /// `—` for a missing figure.
 fn dash() -> String {

@@ -65,7 +65,7 @@ pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> 
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .x_desc(x_desc)
-        .x_label_formatter(&|v| crate::model::report::kpps(*v))
+        .x_label_formatter(&|v| crate::text::kpps(*v))
         .draw()
         .map_err(|e| err(file, e))?;
     for (i, b) in bars.iter().enumerate() {
@@ -89,7 +89,7 @@ pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> 
         }
         chart
             .draw_series(std::iter::once(Text::new(
-                format!("{}  {}", b.label, crate::model::report::kpps(b.value)),
+                format!("{}  {}", b.label, crate::text::kpps(b.value)),
                 (max * 0.01, y + 0.62),
                 ("sans-serif", 13).into_font().color(&BLACK),
             )))

@@ -231,8 +231,8 @@ pub fn draw(file: &Path, title: &str, curves: &[Curve]) -> Result<()> {
         .axis_desc_style(("sans-serif", 13))
         .x_desc("offered datagrams/s")
         .y_desc("received datagrams/s")
-        .x_label_formatter(&|v| crate::model::report::kpps(*v))
-        .y_label_formatter(&|v| crate::model::report::kpps(*v))
+        .x_label_formatter(&|v| crate::text::kpps(*v))
+        .y_label_formatter(&|v| crate::text::kpps(*v))
         .draw()
         .map_err(|e| err(file, e))?;
 
