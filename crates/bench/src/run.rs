@@ -7,12 +7,13 @@
 //! (see [`crate::lab::journal`]).
 
 use crate::analysis::answer;
-use crate::harness::curve::{self, CurveConfig};
+use crate::harness::curve;
 use crate::lab::env::{self, Env};
 use crate::lab::noise::Thresholds;
 use crate::lab::profile;
 use crate::lab::sysctl::{self, Applier, Profile, SysctlSweep};
 use crate::lab::topology::{self, Kind, Topology};
+use crate::model::curve::{CurveConfig, CurveRun};
 use crate::model::plan::{self, Plan, Progress, Selection, Size, SkippedRow};
 use crate::model::report::{self, BenchReport, Config, SettingInfo, TopologyInfo};
 use crate::{Bench, CellResult, CellSpec, Error, PeerKind, Receiver, Result};
@@ -537,7 +538,7 @@ impl crate::lab::cell::CellWindow for PerfWindow<'_> {
 fn profile_paths(
     bench: &mut RealBench<'_>,
     prep: &Prepared,
-    curves: &curve::CurveRun,
+    curves: &CurveRun,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&str),
 ) -> profile::ProfileRun {
@@ -693,7 +694,7 @@ impl Outcome {
 }
 
 /// Trials of `curves` that produced a result.
-pub fn measured(curves: &curve::CurveRun) -> usize {
+pub fn measured(curves: &CurveRun) -> usize {
     curves
         .series
         .iter()

@@ -7,7 +7,8 @@
 //! when the whole interval lies beyond [`interval::MIN_EFFECT`] on one side of 1.
 
 use crate::Scenario;
-use crate::harness::curve::{CurveRun, Limit, Series, bounds_of};
+use crate::analysis::figures::bounds_of;
+use crate::model::curve::{CurveRun, Limit, Series};
 use crate::model::report::PeerComparison;
 pub use crate::model::verdict::{Figure, PairVerdict};
 use crate::stats::interval::{self, Call, Interval};
@@ -17,7 +18,7 @@ use crate::text::{kpps, ns_text, rate_text, ratio_text};
 /// The samples behind a repeated figure of a series.
 pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
     match f {
-        Figure::Peak => crate::harness::curve::peak_point(s).map(|p| p.rx()).unwrap_or_default(),
+        Figure::Peak => crate::analysis::figures::peak_point(s).map(|p| p.rx()).unwrap_or_default(),
         Figure::Cpu => s
             .figures
             .common_rate
@@ -134,7 +135,7 @@ pub fn analyze(report: &mut crate::model::report::BenchReport) {
     let commons = report.curves.common_rates.clone();
     for s in &mut report.curves.series {
         let common = commons.iter().find(|(sc, _)| *sc == s.row.scenario).map(|(_, r)| *r);
-        s.figures = crate::harness::curve::figures(s, common);
+        s.figures = crate::analysis::figures::figures(s, common);
     }
     let settings = &report.plan.settings;
     report.verdicts = verdicts(&report.curves, settings);
@@ -499,7 +500,7 @@ pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerCompari
         };
         let best = |udprx: bool| {
             classic().filter(move |r| r.row.is_udprx() == udprx).max_by(|a, b| {
-                let e = |x: &crate::harness::curve::Series| x.figures.peak.map_or(0.0, |i| i.est);
+                let e = |x: &Series| x.figures.peak.map_or(0.0, |i| i.est);
                 e(a).total_cmp(&e(b))
             })
         };

@@ -4,3 +4,4 @@
 
 pub mod answer;
 pub mod compare;
+pub mod figures;

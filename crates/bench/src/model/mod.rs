@@ -1,6 +1,7 @@
 //! The data a run produces and a report carries: plain serde types, no I/O, no text, no
 //! statistics. Every other layer reads these; this layer imports nothing above it.
 
+pub mod curve;
 pub mod plan;
 pub mod profile;
 pub mod report;

@@ -219,7 +219,7 @@ pub fn order(n: usize, rep: usize) -> Vec<usize> {
 /// Progress of a run, one event per finished trial.
 #[derive(Debug, Clone)]
 pub struct Progress<'a> {
-    /// Which stage (see [`crate::harness::curve::Stage::name`]).
+    /// Which stage (see [`crate::model::curve::Stage::name`]).
     pub stage: &'static str,
     /// Cells done, including this one.
     pub done: usize,

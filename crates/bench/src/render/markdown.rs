@@ -1,7 +1,7 @@
 //! `report.md` and the terminal table.
 
-use crate::harness::curve::Series;
 use crate::median;
+use crate::model::curve::Series;
 use crate::model::report::BenchReport;
 use crate::render::svg::bars::ChartFile;
 use crate::stats::search::{Bound, Bracket};
