@@ -1,20 +1,25 @@
 //! `udprx bench`: runs the sender and every receive path side by side and writes a report.
 //!
-//! The pieces, each in its own module:
-//! - [`topology`]: loopback, or two network namespaces joined by a veth pair (with RPS), torn
-//!   down by a guard on every exit path;
-//! - [`sysctl`]: kernel settings and profiles, validated up front, applied per namespace where the
-//!   kernel allows and globally with a restoring snapshot otherwise;
-//! - [`journal`]: the global values' originals on disk, restored by the next run after a crash;
-//! - [`matrix`]: the plan (paths × scenarios × settings), interleaved repetitions, medians;
-//! - [`zeroloss`]: the RFC 2544 binary search for the zero-loss rate, a pure function;
-//! - [`cell`]: the only module that touches the sender, receiver and stats libraries: one
-//!   measurement cell in, one [`CellResult`] out;
-//! - [`peers`]: iperf3 and sockperf receivers as reference rows;
-//! - [`report`] (the model), [`markdown`], [`chart`], [`env`]: what gets written, by [`write`].
+//! The crate is built in layers; each folder is one, and a layer imports only the layers
+//! below it (docs/architecture.md draws them):
+//! - [`model`]: the data a run produces (plan, curves, verdicts, profiles, the report), serde
+//!   types with no I/O;
+//! - [`stats`]: pure numerics — intervals and calls ([`stats::interval`]), the zero-loss
+//!   search ([`stats::search`]);
+//! - [`text`]: the one formatter home (rates, percentages, intervals, sentences, tables);
+//! - [`analysis`]: figures computed once, verdicts, the Answer, the comparison with a baseline;
+//! - [`lab`]: the real machine — [`lab::topology`], [`lab::noise`], [`lab::cell`] (one
+//!   measurement cell in, one [`CellResult`] out), [`lab::peers`], [`lab::procfs`],
+//!   [`lab::sysctl`] and [`lab::journal`], [`lab::env`], [`lab::profile`] (perf);
+//! - [`harness`]: the [`Bench`] trait and the curve runner (interleaving, repetitions, budget);
+//! - [`render`]: Markdown, terminal text and SVG charts of a finished report, and
+//!   [`mod@render::write`];
+//! - [`run`]: options → preparation → execution, wiring the layers together.
 //!
 //! The orchestration talks to measurement through the [`Bench`] trait, so the plan, the
 //! interleaving and the search are tested with a fake receiver of known capacity.
+
+#![deny(missing_docs)]
 
 pub mod analysis;
 pub mod harness;
@@ -30,6 +35,9 @@ pub use analysis::{answer, compare};
 pub use lab::{journal, profile, topology};
 pub use model::{plan, report};
 pub use render::{markdown, write};
+// The trait a machine implements, and the median every layer takes.
+pub use harness::Bench;
+pub use stats::median;
 
 #[cfg(test)]
 #[path = "../../../testsupport/skip.rs"]
@@ -511,30 +519,10 @@ impl CellResult {
     }
 }
 
-/// The measurement side of the harness: the real one runs cells over the network, tests use a
-/// fake with a known capacity.
-pub trait Bench {
-    /// Makes setting number `index` the one in force (sysctls, RPS, GRO on the veth).
-    fn enter_setting(&mut self, index: usize) -> Result<()>;
-    /// Runs one cell.
-    fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult>;
-}
-
 impl fmt::Display for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label(2))
     }
-}
-
-/// Median of a list (mean of the two middle values for even lengths); `None` when empty.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ pub struct Figures {
     pub top_offered: Option<f64>,
     /// `top / peak`: 1 when the path holds its peak under overload, near 0 when it collapses.
     pub livelock_ratio: Option<f64>,
-    /// Last paced rate received within [`PDR_LOSS`] and the first above it that was not.
+    /// Last paced rate received within [`crate::stats::search::PDR_LOSS`] and the first above it that was not.
     pub knee: Option<(u64, u64)>,
     /// The non-drop rate bracket of the first search.
     pub ndr: Option<Bracket>,
@@ -197,6 +197,7 @@ pub struct Series {
 }
 
 impl Series {
+    /// The point at `rate`, created (empty) when the series has none yet.
     pub fn point_mut(&mut self, rate: Option<u64>) -> &mut Point {
         if let Some(i) = self.points.iter().position(|p| p.rate == rate) {
             return &mut self.points[i];
