@@ -134,34 +134,3 @@ pub fn differences(a: &BenchReport, b: &BenchReport) -> Vec<String> {
     }
     w
 }
-
-/// The comparison as text (Markdown when `markdown`).
-pub fn render(c: &Comparison, markdown: bool) -> String {
-    let mut rows = Vec::new();
-    for v in &c.verdicts {
-        rows.push(vec![
-            v.a.trim_end_matches(&format!(" ({})", c.b)).to_string(),
-            v.figure.name().to_string(),
-            crate::text::ratio_text(&v.ratio),
-            v.call.words().to_string(),
-        ]);
-    }
-    let mut out = format!("{} against {} (ratio {} / {}):\n\n", c.b, c.a, c.b, c.a);
-    out.push_str(&crate::text::table(
-        &["path", "figure", "ratio [95% interval]", "verdict"],
-        &rows,
-        markdown,
-    ));
-    for u in &c.unmatched {
-        out.push_str(&format!("\nnot compared: {u}"));
-    }
-    if !c.warnings.is_empty() {
-        out.push_str(
-            "\n\nThe environments differ (figures may differ for these reasons as well):\n",
-        );
-        for w in &c.warnings {
-            out.push_str(&format!("- {w}\n"));
-        }
-    }
-    out
-}

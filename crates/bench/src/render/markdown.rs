@@ -2,7 +2,7 @@
 
 use crate::median;
 use crate::model::curve::Series;
-use crate::model::report::BenchReport;
+use crate::model::report::{BaselineComparison, BenchReport};
 use crate::render::svg::bars::ChartFile;
 use crate::stats::search::{Bound, Bracket};
 pub use crate::text::table;
@@ -294,7 +294,7 @@ pub fn terminal(report: &BenchReport) -> String {
     }
     if let Some(b) = &report.baseline {
         let _ = writeln!(out);
-        out.push_str(&crate::analysis::compare::render(b, false));
+        out.push_str(&comparison(b, false));
     }
     for n in &report.notes {
         let _ = writeln!(out, "note: {n}");
@@ -400,7 +400,7 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     }
     if let Some(b) = &report.baseline {
         let _ = writeln!(o, "## Against the baseline\n");
-        o.push_str(&crate::analysis::compare::render(b, true));
+        o.push_str(&comparison(b, true));
         let _ = writeln!(o);
     }
     if report.curves.series.iter().any(|s| s.latency.is_some()) {
@@ -557,6 +557,37 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         }
     }
     o
+}
+
+/// The comparison as text (Markdown when `markdown`).
+pub fn comparison(c: &BaselineComparison, markdown: bool) -> String {
+    let mut rows = Vec::new();
+    for v in &c.verdicts {
+        rows.push(vec![
+            v.a.trim_end_matches(&format!(" ({})", c.b)).to_string(),
+            v.figure.name().to_string(),
+            crate::text::ratio_text(&v.ratio),
+            v.call.words().to_string(),
+        ]);
+    }
+    let mut out = format!("{} against {} (ratio {} / {}):\n\n", c.b, c.a, c.b, c.a);
+    out.push_str(&crate::text::table(
+        &["path", "figure", "ratio [95% interval]", "verdict"],
+        &rows,
+        markdown,
+    ));
+    for u in &c.unmatched {
+        out.push_str(&format!("\nnot compared: {u}"));
+    }
+    if !c.warnings.is_empty() {
+        out.push_str(
+            "\n\nThe environments differ (figures may differ for these reasons as well):\n",
+        );
+        for w in &c.warnings {
+            out.push_str(&format!("- {w}\n"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
