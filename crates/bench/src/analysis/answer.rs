@@ -520,3 +520,74 @@ pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerCompari
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::report::BenchReport;
+
+    /// The saved quick run of the golden test (three paths of the classic flood).
+    fn fixture() -> BenchReport {
+        serde_json::from_str(include_str!("../../tests/fixtures/golden/report.json")).unwrap()
+    }
+
+    /// The series with every received rate multiplied by `k`.
+    fn scaled(s: &Series, k: f64) -> Series {
+        let mut s = s.clone();
+        for p in &mut s.points {
+            for t in &mut p.trials {
+                if let Some(r) = t.result.as_mut() {
+                    r.rx_pps *= k;
+                }
+            }
+        }
+        s
+    }
+
+    fn repeated_peak(r: &BenchReport) -> Series {
+        r.curves
+            .series
+            .iter()
+            .find(|s| samples(s, Figure::Peak).len() >= 2)
+            .expect("a series with a repeated peak")
+            .clone()
+    }
+
+    #[test]
+    fn a_path_against_itself_is_a_tie() {
+        let s = repeated_peak(&fixture());
+        let (r, c) = compare(&s, &s, Figure::Peak).unwrap();
+        assert!((r.est - 1.0).abs() < 1e-12, "{r:?}");
+        assert_eq!(c, Call::Indistinguishable);
+    }
+
+    #[test]
+    fn ten_times_the_rate_is_faster_and_a_tenth_is_slower() {
+        // The saved quick run is noisy (3 repetitions: the 95% interval of a path against
+        // itself spans about [0.28, 3.6]), so the effect must be large to be called.
+        let s = repeated_peak(&fixture());
+        let (r, c) = compare(&scaled(&s, 10.0), &s, Figure::Peak).unwrap();
+        assert!((r.est - 10.0).abs() < 1e-9, "{r:?}");
+        assert!(r.lo.unwrap() > 1.0 && r.hi.unwrap() > r.lo.unwrap(), "{r:?}");
+        assert_eq!(c, Call::Faster);
+        let (_, c) = compare(&scaled(&s, 0.1), &s, Figure::Peak).unwrap();
+        assert_eq!(c, Call::Slower);
+    }
+
+    #[test]
+    fn analyze_rederives_the_saved_conclusions_and_is_idempotent() {
+        let saved = fixture();
+        let mut r = saved.clone();
+        r.verdicts.clear();
+        r.answer.clear();
+        analyze(&mut r);
+        assert_eq!(r.verdicts, saved.verdicts);
+        assert_eq!(r.answer, saved.answer);
+        let once = r.clone();
+        analyze(&mut r);
+        assert_eq!(r, once);
+        // Every pair of the three paths on the repeated figures, each with a call in words.
+        assert!(r.verdicts.len() >= 3, "{:?}", r.verdicts);
+        assert!(r.answer.iter().any(|l| l.contains("Classic flood")), "{:?}", r.answer);
+    }
+}

@@ -134,3 +134,52 @@ pub fn differences(a: &BenchReport, b: &BenchReport) -> Vec<String> {
     }
     w
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::interval::Call;
+
+    fn fixture() -> BenchReport {
+        serde_json::from_str(include_str!("../../tests/fixtures/golden/report.json")).unwrap()
+    }
+
+    #[test]
+    fn a_run_against_itself_ties_everywhere_and_differs_in_nothing() {
+        let r = fixture();
+        let c = compare_reports(&r, &r, "a", "b");
+        assert!(!c.verdicts.is_empty());
+        assert!(c.verdicts.iter().all(|v| v.call == Call::Indistinguishable), "{c:?}");
+        assert!(c.unmatched.is_empty(), "{:?}", c.unmatched);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn a_missing_path_and_another_kernel_are_reported() {
+        let a = fixture();
+        let mut b = a.clone();
+        let gone = b.curves.series.remove(0).label;
+        b.env.kernel = "0.0.0-other".into();
+        let c = compare_reports(&a, &b, "a", "b");
+        assert!(c.unmatched.iter().any(|u| u.contains(&gone) && u.contains("only in a")), "{c:?}");
+        assert!(c.warnings.iter().any(|w| w.contains("kernel")), "{:?}", c.warnings);
+        assert!(c.verdicts.iter().all(|v| !v.a.contains(&gone)), "{c:?}");
+    }
+
+    #[test]
+    fn load_refuses_other_schemas_and_non_reports() {
+        let dir = std::env::temp_dir().join(format!("udprx-bench-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (text, why) in [
+            (r#"{"schema": "udprx-bench/1"}"#, "schema"),
+            (r#"{"x": 1}"#, "no schema field"),
+            ("not json", "not JSON"),
+        ] {
+            let p = dir.join("report.json");
+            std::fs::write(&p, text).unwrap();
+            let e = load(&p).unwrap_err();
+            assert!(e.is_bad_input() && e.to_string().contains(why), "{text}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

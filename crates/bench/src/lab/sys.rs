@@ -144,8 +144,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ticks_are_positive() {
-        assert!(clock_ticks_per_sec() > 0);
+    fn ticks_match_getconf() {
+        // An independent reading of the same constant: a wrong sysconf name or the 100
+        // fallback taken by mistake shows on any kernel whose CLK_TCK is not 100.
+        let out = std::process::Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
+        let want: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert_eq!(clock_ticks_per_sec(), want);
     }
 
     #[test]

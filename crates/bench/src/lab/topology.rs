@@ -95,6 +95,20 @@ pub struct Veth {
     pub rx_if: String,
 }
 
+impl Veth {
+    /// The names of topology number `n` of process `pid`: namespaces `udpb-<pid>-<n>-{tx,rx}`
+    /// (the pid is what [`stale_namespaces`] reads back) and interfaces `ubt<pid>n<n>` /
+    /// `ubr<pid>n<n>`, at most 15 bytes (IFNAMSIZ) for any pid and up to 10,000 topologies.
+    pub fn named(pid: u32, n: u32) -> Veth {
+        Veth {
+            tx_ns: format!("{NS_PREFIX}{pid}-{n}-tx"),
+            rx_ns: format!("{NS_PREFIX}{pid}-{n}-rx"),
+            tx_if: format!("ubt{pid}n{n}"),
+            rx_if: format!("ubr{pid}n{n}"),
+        }
+    }
+}
+
 impl Topology {
     /// Loopback: nothing to build.
     pub fn loopback() -> Topology {
@@ -105,14 +119,7 @@ impl Topology {
     /// was built is removed again.
     pub fn veth() -> Result<Topology> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
-        let veth = Veth {
-            tx_ns: format!("{NS_PREFIX}{pid}-{n}-tx"),
-            rx_ns: format!("{NS_PREFIX}{pid}-{n}-rx"),
-            // Interface names are at most 15 bytes: "ubt" + pid (≤ 7 digits) + "n" + counter.
-            tx_if: format!("ubt{pid}n{n}"),
-            rx_if: format!("ubr{pid}n{n}"),
-        };
+        let veth = Veth::named(std::process::id(), n);
         // The guard exists from the first command on, so a failure half-way cleans up.
         let topo = Topology { kind: Kind::Veth, veth: Some(veth.clone()) };
         let v = &veth;
@@ -374,9 +381,23 @@ mod tests {
     }
 
     #[test]
-    fn names_fit_interface_limits() {
-        let pid = 4_194_304u32; // the largest pid_max
-        assert!(format!("ubt{pid}n{}", 999).len() <= 15);
+    fn names_fit_interface_limits_and_are_distinct() {
+        // The largest pid_max, and the last of the 10,000 topologies a process may build.
+        for (pid, n) in [(4_194_304u32, 9_999u32), (1, 0), (4_194_304, 0)] {
+            let v = Veth::named(pid, n);
+            for name in [&v.tx_if, &v.rx_if] {
+                assert!(name.len() <= 15, "{name:?} is longer than IFNAMSIZ - 1");
+            }
+            assert_ne!(v.tx_if, v.rx_if);
+            assert_ne!(v.tx_ns, v.rx_ns);
+            // The stale-namespace sweep reads the pid back from the namespace name.
+            let rest = v.rx_ns.strip_prefix(NS_PREFIX).unwrap();
+            assert_eq!(rest.split('-').next().unwrap().parse::<u32>().unwrap(), pid);
+        }
+        // Two topologies of one process never share a name.
+        let (a, b) = (Veth::named(7, 1), Veth::named(7, 11));
+        assert_ne!(a.tx_if, b.tx_if);
+        assert_ne!(a.tx_ns, b.tx_ns);
     }
 
     #[test]
