@@ -2,5 +2,6 @@
 //! finished run on disk. Renderers read the model and print; they compute no statistics.
 
 pub mod markdown;
+pub mod profile;
 pub mod svg;
 pub mod write;
