@@ -504,7 +504,7 @@ pub struct CellResult {
     pub receiver_report: serde_json::Value,
     /// Steal time, preemptions and migrations of the receiving threads during the cell.
     #[serde(default)]
-    pub noise: Option<lab::noise::TrialNoise>,
+    pub noise: Option<model::noise::TrialNoise>,
 }
 
 impl CellResult {

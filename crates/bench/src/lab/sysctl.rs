@@ -12,7 +12,8 @@ use crate::lab::journal;
 pub use crate::lab::procfs::{key_path, validate_key};
 use crate::lab::procfs::{read_value, write_value};
 use crate::lab::topology;
-use crate::{Error, Result, SockOpts};
+pub use crate::model::settings::{InForce, Profile, Scope};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,21 +57,6 @@ impl SysctlSweep {
         }
         Ok(SysctlSweep { key, values })
     }
-}
-
-/// A named set of kernel settings and socket options.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Profile {
-    /// Name shown in the report.
-    pub name: String,
-    /// Sysctls to set, in order.
-    pub sysctls: Vec<(String, String)>,
-    /// Socket options for the receiving sockets.
-    pub sockopts: SockOpts,
-    /// GRO on the receiver's veth interface; `None` leaves it.
-    pub veth_gro: Option<bool>,
-    /// RPS on the receiver's veth interface; `None` takes the command line's choice.
-    pub rps: Option<bool>,
 }
 
 /// Parses a profile file (see the module docs); every sysctl name is validated.
@@ -169,25 +155,6 @@ pub fn settings(profiles: &[Profile], sweeps: &[SysctlSweep]) -> Vec<Profile> {
 /// `net/core/rmem_max` and `net.core.rmem_max` both name the same sysctl.
 pub fn normalize_key(key: &str) -> String {
     key.trim_start_matches("/proc/sys/").trim_matches('/').replace('/', ".")
-}
-
-/// Where a sysctl takes effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Per network namespace: set inside the benchmark's namespaces, gone with them.
-    Namespace,
-    /// Global: set for the whole machine, restored afterwards.
-    Global,
-}
-
-/// One value in force, as recorded in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InForce {
-    /// The value read back.
-    pub value: String,
-    /// Where it applies.
-    pub scope: Scope,
 }
 
 /// Applies settings and restores every global value it changed when dropped. The original

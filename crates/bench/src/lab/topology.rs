@@ -9,8 +9,8 @@
 //! run as children under `ip netns exec`.
 
 use crate::lab::sys;
+pub use crate::model::topology::{Kind, Veth};
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,17 +24,6 @@ pub const RX_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const NS_PREFIX: &str = "udpb-";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// Which topology.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// 127.0.0.1 in the current namespace; the receive softirq runs on the sender's core, so
-    /// this set-up is sender-bound.
-    Loopback,
-    /// Two namespaces and a veth pair; with RPS, receiver-bound.
-    Veth,
-}
 
 impl Kind {
     /// Parses a command-line name.
@@ -80,19 +69,6 @@ pub fn is_root() -> bool {
 pub struct Topology {
     kind: Kind,
     veth: Option<Veth>,
-}
-
-/// A veth pair between two namespaces of this run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Veth {
-    /// Sender namespace name.
-    pub tx_ns: String,
-    /// Receiver namespace name.
-    pub rx_ns: String,
-    /// Sender-side interface.
-    pub tx_if: String,
-    /// Receiver-side interface.
-    pub rx_if: String,
 }
 
 impl Veth {

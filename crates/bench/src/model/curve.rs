@@ -2,7 +2,7 @@
 //! configuration and what a run of curves produced. The procedure that fills them is
 //! [`crate::harness::curve`]; the figures are computed by [`crate::analysis::figures`].
 
-use crate::lab::noise::Thresholds;
+use crate::model::noise::Thresholds;
 use crate::stats::interval::Interval;
 use crate::stats::search::{Bracket, SearchResult};
 use crate::{CellResult, Latency, Row, Scenario, median};

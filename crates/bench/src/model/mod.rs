@@ -2,7 +2,11 @@
 //! statistics. Every other layer reads these; this layer imports nothing above it.
 
 pub mod curve;
+pub mod env;
+pub mod noise;
 pub mod plan;
 pub mod profile;
 pub mod report;
+pub mod settings;
+pub mod topology;
 pub mod verdict;

@@ -1,11 +1,11 @@
 //! The report of a run: one serializable value written as `report.json`, rendered as a terminal
 //! table and as `report.md` with SVG charts.
 
-use crate::lab::env::Env;
-use crate::lab::sysctl::{InForce, Profile};
-use crate::lab::topology::{Kind, Veth};
 use crate::model::curve::{CurveConfig, CurveRun};
+use crate::model::env::Env;
 use crate::model::plan::{Plan, Size};
+use crate::model::settings::{InForce, Profile};
+use crate::model::topology::{Kind, Veth};
 use crate::model::verdict::PairVerdict;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
