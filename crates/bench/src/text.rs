@@ -1,8 +1,8 @@
 //! The one formatter home: numbers and intervals in words (`kpps`, `percent`, ratios, rates,
 //! costs), the sentences of verdicts and comparisons, and table layout (Markdown or aligned
 //! text). Pure functions of their arguments; reads [`crate::model`] and [`crate::stats`] types
-//! only. It sits below [`crate::analysis`] because the Answer is made of sentences, and below
-//! [`crate::render`], which prints them.
+//! only. It sits below `analysis` because the Answer is made of sentences, and below
+//! `render`, which prints them.
 
 use crate::model::report::PeerComparison;
 use crate::model::verdict::PairVerdict;

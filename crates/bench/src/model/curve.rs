@@ -1,6 +1,6 @@
 //! Offered-load curves as data: trials, points, series with their figures, the curve
 //! configuration and what a run of curves produced. The procedure that fills them is
-//! [`crate::harness::curve`]; the figures are computed by [`crate::analysis::figures`].
+//! `harness::curve`; the figures are computed by `analysis::figures`.
 
 use crate::model::noise::Thresholds;
 use crate::stats::interval::Interval;

@@ -1,4 +1,4 @@
-//! The machine a run measured, as data (read by [`crate::lab::env`]).
+//! The machine a run measured, as data (read by `lab::env`).
 
 use serde::{Deserialize, Serialize};
 

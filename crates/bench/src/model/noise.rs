@@ -1,5 +1,5 @@
 //! A trial's noise record and the thresholds that call it disturbed, as data (sampled by
-//! [`crate::lab::noise`]).
+//! `lab::noise`).
 
 use serde::{Deserialize, Serialize};
 

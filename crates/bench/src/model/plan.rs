@@ -1,6 +1,6 @@
 //! The plan of a run: which rows (paths × scenarios) under which settings, the cores they use,
 //! and the rotation that interleaves them. What is measured at each row is decided by
-//! [`crate::harness::curve`].
+//! `harness::curve`.
 
 use crate::{CellResult, CellSpec, Fanout, Method, PeerKind, Row, Scenario, SockOpts};
 use serde::{Deserialize, Serialize};

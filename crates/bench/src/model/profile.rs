@@ -1,6 +1,6 @@
 //! Profiles as data: where the receive cores' sampled time went, per category, per path. The
 //! sampling, the classification rules and the rendering of these tables are in
-//! [`crate::lab::profile`].
+//! `lab::profile`.
 
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +80,7 @@ pub struct ProfileTable {
     /// One row per category that has samples, in [`Category::ALL`] order.
     pub shares: Vec<Share>,
     /// The leaf functions with the most time among unclassified kernel work (for refining
-    /// [`crate::lab::profile::RULES`]), with their ns.
+    /// `lab::profile::RULES`), with their ns.
     pub other_top: Vec<(String, u64)>,
     /// Caveats: hidden kernel symbols, few samples.
     pub notes: Vec<String>,

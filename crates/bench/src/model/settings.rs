@@ -1,5 +1,5 @@
 //! Kernel settings as data: a named setting (sysctl values and socket options) and the values
-//! in force while it ran. Loading, validating and applying them is [`crate::lab::sysctl`].
+//! in force while it ran. Loading, validating and applying them is `lab::sysctl`.
 
 use crate::SockOpts;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The topology a run used, as data (built and torn down by [`crate::lab::topology`]).
+//! The topology a run used, as data (built and torn down by `lab::topology`).
 
 use serde::{Deserialize, Serialize};
 
