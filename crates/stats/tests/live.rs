@@ -38,7 +38,7 @@ fn threads_snapshots_merge_into_lines() {
                     let mut metas = Vec::new();
                     for i in 0..8 {
                         seq += 1;
-                        if socket == 2 && seq % 7 == 0 {
+                        if socket == 2 && seq.is_multiple_of(7) {
                             seq += 1;
                         }
                         let r =

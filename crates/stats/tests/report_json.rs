@@ -147,7 +147,7 @@ fn record_split(
         for i in 0..count {
             let f = (sent + i) as usize % flows.len();
             seq[f] += 1;
-            if seq[f] % 10 == 0 {
+            if seq[f].is_multiple_of(10) {
                 seq[f] += 1;
             }
             let lat = 1_000 + rng.next() % 10_000_000;

@@ -460,11 +460,11 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
     }
     // A paced run of a fixed count ends when the last datagram's time slot does, so that the
     // mean rate is the requested one even for short runs.
-    if flows.iter().all(|f| f.remaining == 0) {
-        if let Some(slot_end) = pacer.end_ns(sent) {
-            let deadline = start.saturating_add(slot_end);
-            wait_until(end.map_or(deadline, |e| e.min(deadline)), stop);
-        }
+    if flows.iter().all(|f| f.remaining == 0)
+        && let Some(slot_end) = pacer.end_ns(sent)
+    {
+        let deadline = start.saturating_add(slot_end);
+        wait_until(end.map_or(deadline, |e| e.min(deadline)), stop);
     }
     let end_ns = now_ns(Clock::Monotonic);
     let cpu_ns = thread_cpu_ns() - cpu0;

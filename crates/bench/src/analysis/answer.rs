@@ -504,18 +504,18 @@ pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerCompari
                 e(a).total_cmp(&e(b))
             })
         };
-        if let (Some(u), Some(p)) = (best(true), best(false)) {
-            if let Some((ratio, call)) = compare(u, p, Figure::Peak) {
-                out.push(PeerComparison {
-                    setting: s,
-                    best_path: u.label.clone(),
-                    best_pps: u.figures.peak.map_or(0.0, |i| i.est),
-                    best_peer: p.label.clone(),
-                    peer_pps: p.figures.peak.map_or(0.0, |i| i.est),
-                    ratio,
-                    call,
-                });
-            }
+        if let (Some(u), Some(p)) = (best(true), best(false))
+            && let Some((ratio, call)) = compare(u, p, Figure::Peak)
+        {
+            out.push(PeerComparison {
+                setting: s,
+                best_path: u.label.clone(),
+                best_pps: u.figures.peak.map_or(0.0, |i| i.est),
+                best_peer: p.label.clone(),
+                peer_pps: p.figures.peak.map_or(0.0, |i| i.est),
+                ratio,
+                call,
+            });
         }
     }
     out

@@ -122,13 +122,10 @@ pub fn differences(a: &BenchReport, b: &BenchReport) -> Vec<String> {
     );
     for (sa, sb) in a.settings.iter().zip(&b.settings) {
         for (key, va) in &sa.in_force {
-            if let Some(vb) = sb.in_force.get(key) {
-                if va.value != vb.value {
-                    w.push(format!(
-                        "sysctl {key} under `{}`: {} vs {}",
-                        sa.name, va.value, vb.value
-                    ));
-                }
+            if let Some(vb) = sb.in_force.get(key)
+                && va.value != vb.value
+            {
+                w.push(format!("sysctl {key} under `{}`: {} vs {}", sa.name, va.value, vb.value));
             }
         }
     }

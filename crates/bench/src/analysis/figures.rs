@@ -41,10 +41,10 @@ pub fn headline(s: &Series, common: Option<u64>) -> Vec<(Option<u64>, bool)> {
     if let Some(p) = peak_point(s) {
         v.push((p.rate, false));
     }
-    if let Some(p) = top_point(s) {
-        if !v.iter().any(|(r, _)| *r == p.rate) {
-            v.push((p.rate, false));
-        }
+    if let Some(p) = top_point(s)
+        && !v.iter().any(|(r, _)| *r == p.rate)
+    {
+        v.push((p.rate, false));
     }
     if let Some(c) = common {
         v.retain(|(r, _)| *r != Some(c));

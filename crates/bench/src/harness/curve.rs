@@ -416,10 +416,10 @@ pub fn run_curves(
     let mut cvs = Vec::new();
     for s in &series {
         let common = common_of(&common_rates, s.row.scenario);
-        if let Some(p) = common.and_then(|c| s.point(Some(c))) {
-            if let Some(cv) = interval::cv(&p.samples(|c| c.cpu.app_ns_per_dgram)) {
-                cvs.push(cv);
-            }
+        if let Some(p) = common.and_then(|c| s.point(Some(c)))
+            && let Some(cv) = interval::cv(&p.samples(|c| c.cpu.app_ns_per_dgram))
+        {
+            cvs.push(cv);
         }
     }
     let trials = series.iter().map(|s| s.trials()).sum::<usize>()

@@ -130,10 +130,10 @@ fn netns_cmd(ns: Option<&str>, cpu: Option<usize>, program: &std::ffi::OsStr) ->
     } else {
         c = Command::new("env");
     }
-    if let Some(cpu) = cpu {
-        if topology::have_program("taskset") {
-            c.args(["taskset", "-c", &cpu.to_string()]);
-        }
+    if let Some(cpu) = cpu
+        && topology::have_program("taskset")
+    {
+        c.args(["taskset", "-c", &cpu.to_string()]);
     }
     c.arg(program);
     c.stdin(Stdio::null());
@@ -538,12 +538,12 @@ fn run_server_fed_by_udpflood(
         notes,
         sender_report: serde_json::to_value(&flood).unwrap_or_default(),
     };
-    if let Some(own) = own {
-        if run.exit.user_ns + run.exit.sys_ns == 0 {
-            // wait4 saw no usage (e.g. reaped elsewhere): the program's own getrusage.
-            run.exit.user_ns = own.user_ns;
-            run.exit.sys_ns = own.sys_ns;
-        }
+    if let Some(own) = own
+        && run.exit.user_ns + run.exit.sys_ns == 0
+    {
+        // wait4 saw no usage (e.g. reaped elsewhere): the program's own getrusage.
+        run.exit.user_ns = own.user_ns;
+        run.exit.sys_ns = own.sys_ns;
     }
     let mut result = peer_result(run);
     if let Some(own) = own {

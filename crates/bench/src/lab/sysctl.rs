@@ -314,10 +314,10 @@ pub fn complete(settings: &mut [Profile]) {
     }
     for s in settings.iter_mut() {
         for k in &keys {
-            if !s.sysctls.iter().any(|(x, _)| x == k) {
-                if let Some(v) = read_value(k) {
-                    s.sysctls.push((k.clone(), v));
-                }
+            if !s.sysctls.iter().any(|(x, _)| x == k)
+                && let Some(v) = read_value(k)
+            {
+                s.sysctls.push((k.clone(), v));
             }
         }
     }

@@ -31,10 +31,10 @@ impl Bench for RealBench<'_> {
         let s = &self.settings[index];
         self.applier.switch_to(s)?;
         let mut notes = Vec::new();
-        if let Some(on) = s.veth_gro {
-            if let Some(why) = self.topo.set_veth_gro(on) {
-                notes.push(why);
-            }
+        if let Some(on) = s.veth_gro
+            && let Some(why) = self.topo.set_veth_gro(on)
+        {
+            notes.push(why);
         }
         if self.setting_notes.len() <= index {
             self.setting_notes.resize(index + 1, Vec::new());

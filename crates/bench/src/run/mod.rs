@@ -142,18 +142,18 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         opts.fanouts.iter().map(|m| crate::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
     let scenarios =
         opts.scenarios.iter().map(|m| crate::Scenario::parse(m)).collect::<Result<Vec<_>>>()?;
-    if let Some(f) = opts.latency_at {
-        if !(f > 0.0 && f <= 1.0) {
-            return bad(format!("--latency-at {f}: expected a fraction in (0, 1], e.g. 0.5"));
-        }
+    if let Some(f) = opts.latency_at
+        && !(f > 0.0 && f <= 1.0)
+    {
+        return bad(format!("--latency-at {f}: expected a fraction in (0, 1], e.g. 0.5"));
     }
     if opts.reps == Some(0) {
         return bad("--reps must be at least 1".into());
     }
-    if let (Some(lo), Some(hi)) = (opts.reps, opts.max_reps) {
-        if hi < lo {
-            return bad(format!("--max-reps {hi} is below --reps {lo}"));
-        }
+    if let (Some(lo), Some(hi)) = (opts.reps, opts.max_reps)
+        && hi < lo
+    {
+        return bad(format!("--max-reps {hi} is below --reps {lo}"));
     }
     if opts.search_reps.is_some_and(|m| m == 0 || m > 20) {
         return bad("--search-reps: expected 1 to 20".into());
@@ -161,22 +161,20 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     if opts.max_reps.is_some_and(|m| m == 0 || m > 100) {
         return bad("--max-reps: expected 1 to 100".into());
     }
-    if let Some(c) = opts.ci_target {
-        if !(c > 0.0 && c < 1.0) {
-            return bad(format!(
-                "--ci-target {c}: expected a fraction in (0, 1), e.g. 0.05 for ±5%"
-            ));
-        }
+    if let Some(c) = opts.ci_target
+        && !(c > 0.0 && c < 1.0)
+    {
+        return bad(format!("--ci-target {c}: expected a fraction in (0, 1), e.g. 0.05 for ±5%"));
     }
-    if let Some(b) = opts.budget {
-        if !(b > 0.0 && b <= 86_400.0) {
-            return bad(format!("--budget {b}: expected 0 < seconds ≤ 86400"));
-        }
+    if let Some(b) = opts.budget
+        && !(b > 0.0 && b <= 86_400.0)
+    {
+        return bad(format!("--budget {b}: expected 0 < seconds ≤ 86400"));
     }
-    if let Some(s) = opts.secs {
-        if !(s > 0.0 && s <= 3600.0) {
-            return bad(format!("--secs {s}: expected 0 < seconds ≤ 3600"));
-        }
+    if let Some(s) = opts.secs
+        && !(s > 0.0 && s <= 3600.0)
+    {
+        return bad(format!("--secs {s}: expected 0 < seconds ≤ 3600"));
     }
     if opts.sockets == Some(0) {
         return bad("--sockets must be at least 1".into());

@@ -429,7 +429,7 @@ mod tests {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                let noisy = seed % 10 == 0;
+                let noisy = seed.is_multiple_of(10);
                 Some(if noisy { outcome(rate, 0, 0) } else { outcome(rate, 300_000, 310_000) })
             });
             if let (Some(lo), Some(hi)) = (r.ndr.lo, r.ndr.hi) {

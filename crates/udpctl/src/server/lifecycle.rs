@@ -158,10 +158,10 @@ pub(super) fn depart<E>(shared: &Shared<E>, run: &Arc<Run>) {
 }
 
 pub(super) fn finish_record<E>(shared: &Shared<E>, record: RunRecord) {
-    if let Some(path) = &shared.cfg.report_path {
-        if let Err(e) = write_report(path, &record) {
-            eprintln!("udpctl: cannot write report {}: {e}", path.display());
-        }
+    if let Some(path) = &shared.cfg.report_path
+        && let Err(e) = write_report(path, &record)
+    {
+        eprintln!("udpctl: cannot write report {}: {e}", path.display());
     }
     if let Some(obs) = &shared.cfg.observer {
         notify(obs, &ServerEvent::RunFinished(Box::new(record)));

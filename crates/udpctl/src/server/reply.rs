@@ -15,11 +15,11 @@ use crate::text::{LOG_LIMIT, escape_limited};
 /// Best-effort refusal without blocking the accept loop: one non-blocking write, then close.
 pub(super) fn refuse_now(stream: TcpStream, reply: &ErrorReply) {
     let reply = ServerMsg::Error(reply.clone());
-    if stream.set_nonblocking(true).is_ok() {
-        if let Some(frame) = frame::encode_frame(&msg::encode(&reply)) {
-            let mut s = &stream;
-            let _ = s.write(&frame);
-        }
+    if stream.set_nonblocking(true).is_ok()
+        && let Some(frame) = frame::encode_frame(&msg::encode(&reply))
+    {
+        let mut s = &stream;
+        let _ = s.write(&frame);
     }
     let _ = stream.shutdown(Shutdown::Write);
 }

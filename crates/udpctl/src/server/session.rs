@@ -75,13 +75,13 @@ pub(super) fn participate<E: RunExecutor>(
     }
     // 2. Go. The sender that completed the run announces it (outside the locks: an observer
     // may block on its output).
-    if index + 1 == run.req.senders {
-        if let Some(obs) = &cfg.observer {
-            let peers = lock(&run.state).peers.clone();
-            let ev =
-                ServerEvent::RunStarted { run_id: run.id.clone(), data_port: run.data_port, peers };
-            notify(obs, &ev);
-        }
+    if index + 1 == run.req.senders
+        && let Some(obs) = &cfg.observer
+    {
+        let peers = lock(&run.state).peers.clone();
+        let ev =
+            ServerEvent::RunStarted { run_id: run.id.clone(), data_port: run.data_port, peers };
+        notify(obs, &ev);
     }
     let flow_base = index * run.req.flows;
     let ready = Ready {

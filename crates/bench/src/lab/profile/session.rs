@@ -243,11 +243,11 @@ impl PerfSession {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(format!("perf control: {e}")),
             }
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    self.child = None;
-                    return Err(format!("perf record stopped ({st}): {}", self.perf_error()));
-                }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                self.child = None;
+                return Err(format!("perf record stopped ({st}): {}", self.perf_error()));
             }
             if Instant::now() > deadline {
                 return Err(format!("perf did not answer `{what}` within {PERF_TIMEOUT:?}"));
