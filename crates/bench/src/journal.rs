@@ -14,7 +14,7 @@
 //! namespaces of dead runs are found by name ([`topology::stale_namespaces`]) and deleted by the
 //! same recovery.
 
-use super::{sysctl, topology};
+use super::{Error, allowed, sysctl, topology};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
@@ -245,8 +245,13 @@ pub fn recover_in(dir: &Path, is_gone: impl Fn(u32, Option<u64>) -> bool) -> Rec
         }
         let mut left = BTreeMap::new();
         for (key, original) in &rec.sysctls {
-            if let Err(e) = sysctl::validate_key(key) {
-                out.failures.push(format!("sysctl journal {}: {e}", path.display()));
+            // Checked as written, never normalised: `/proc/sys` joined with an absolute path is
+            // that path. Only the settings the bench itself changes are put back.
+            if let Err(e) = allowed::check_sysctl(key)
+                .map_err(Error::BadInput)
+                .and_then(|()| sysctl::validate_key(key))
+            {
+                out.failures.push(format!("sysctl journal {}: refused: {e}", path.display()));
                 left.insert(key.clone(), original.clone());
                 continue;
             }
@@ -323,6 +328,59 @@ mod tests {
         assert!(writer_is_gone(me, ticks.map(|t| t + 1)));
         // pid_max is at most 4194304.
         assert!(writer_is_gone(4_194_305, None));
+    }
+
+    /// Writes a journal of a dead run (pid 4194305 cannot exist) naming `sysctls`.
+    fn forged(d: &Path, sysctls: &[(&str, &str)]) -> PathBuf {
+        std::fs::create_dir_all(d).unwrap();
+        let rec = Record {
+            schema: SCHEMA.into(),
+            pid: 4_194_305,
+            start_ticks: None,
+            sysctls: sysctls.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let path = d.join("sysctl-4194305-0.json");
+        std::fs::write(&path, serde_json::to_string(&rec).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_journal_key_never_escapes_proc_sys() {
+        let d = tmp("escape");
+        std::fs::create_dir_all(&d).unwrap();
+        let scratch = d.join("victim");
+        std::fs::write(&scratch, "original\n").unwrap();
+        let abs = scratch.to_str().unwrap().to_string();
+        let rel = format!("../../..{abs}");
+        let spelled = [abs.as_str(), rel.as_str(), "net/../../../etc/x", "net.core..x", ""];
+        for key in spelled {
+            let path = forged(&d, &[(key, "PWNED")]);
+            let r = recover_in(&d, |_, _| true);
+            assert!(r.restored.is_empty(), "{key:?}: {r:?}");
+            assert_eq!(r.failures.len(), 1, "{key:?}: {r:?}");
+            assert!(r.failures[0].contains("refused"), "{key:?}: {r:?}");
+            assert_eq!(std::fs::read_to_string(&scratch).unwrap(), "original\n", "{key:?}");
+            // The journal is kept for a person to look at.
+            assert!(path.exists());
+            std::fs::remove_file(&path).unwrap();
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_journal_restores_only_sysctls_the_bench_changes() {
+        let d = tmp("allow");
+        // Journaled with the values they have now: harmless even if written.
+        let panic = sysctl::read_value("kernel.panic").unwrap();
+        let burst = sysctl::read_value("kernel.printk_ratelimit_burst").unwrap();
+        forged(&d, &[("kernel.panic", &panic), ("kernel.printk_ratelimit_burst", &burst)]);
+        let r = recover_in(&d, |_, _| true);
+        assert!(r.restored.is_empty(), "{r:?}");
+        assert_eq!(r.failures.len(), 2, "{r:?}");
+        for f in &r.failures {
+            assert!(f.contains("refused") && f.contains("not a sysctl the bench changes"), "{f}");
+        }
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`sysctl`]: kernel settings and profiles, validated up front, applied per namespace where the
 //!   kernel allows and globally with a restoring snapshot otherwise;
 //! - [`journal`]: the global values' originals on disk, restored by the next run after a crash;
+//! - [`allowed`]: the one list of settings the bench may change (and a journal may restore);
 //! - [`matrix`]: the plan (paths × scenarios × settings), interleaved repetitions, medians;
 //! - [`zeroloss`]: the RFC 2544 binary search for the zero-loss rate, a pure function;
 //! - [`cell`]: the only module that touches the sender, receiver and stats libraries: one
@@ -16,6 +17,7 @@
 //! The orchestration talks to measurement through the [`Bench`] trait, so the plan, the
 //! interleaving and the search are tested with a fake receiver of known capacity.
 
+pub mod allowed;
 pub mod answer;
 pub mod cell;
 pub mod chart;

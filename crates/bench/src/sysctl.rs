@@ -7,8 +7,11 @@
 //! harness: `rcvbuf` (SO_RCVBUF bytes on the receiving sockets), `busy_poll` (SO_BUSY_POLL µs),
 //! `stats` (`full` or `minimal`: what the receiver's recorders measure), `veth_gro` (`on`/`off`, GRO on the receiver's veth via ethtool) and `rps` (`on`/`off`).
 //! `#` starts a comment.
+//!
+//! Only the sysctls of [`allowed::SYSCTLS`] may be set: a crash journal restores those and
+//! nothing else.
 
-use super::{Error, Result, SockOpts, journal, topology};
+use super::{Error, Result, SockOpts, allowed, journal, topology};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +48,7 @@ impl SysctlSweep {
         })?;
         let key = normalize_key(key.trim());
         validate_key(&key)?;
+        allowed::check_sysctl(&key).map_err(|e| Error::BadInput(format!("--sysctl: {e}")))?;
         let values: Vec<String> =
             values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
         if values.is_empty() {
@@ -110,7 +114,9 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
             "rps" => p.rps = Some(onoff(&v)?),
             k if k.contains('.') || k.contains('/') => {
                 let key = normalize_key(k);
-                validate_key(&key).map_err(|e| Error::BadInput(format!("{}: {e}", at())))?;
+                validate_key(&key)
+                    .and_then(|()| allowed::check_sysctl(&key).map_err(Error::BadInput))
+                    .map_err(|e| Error::BadInput(format!("{}: {e}", at())))?;
                 p.sysctls.push((key, v));
             }
             _ => {
@@ -172,11 +178,10 @@ pub fn key_path(key: &str) -> PathBuf {
     PathBuf::from("/proc/sys").join(key.replace('.', "/"))
 }
 
-/// Checks that a sysctl exists (its file under /proc/sys is there).
+/// Checks that a sysctl is spelled as one ([`allowed::check_sysctl_name`], on `key` as given)
+/// and exists (its file under /proc/sys is there).
 pub fn validate_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.split('.').any(|p| p.is_empty() || p == "..") {
-        return Err(Error::BadInput(format!("bad sysctl name {key:?}")));
-    }
+    allowed::check_sysctl_name(key).map_err(Error::BadInput)?;
     if !key_path(key).is_file() {
         return Err(Error::BadInput(format!(
             "unknown sysctl {key:?}: {} does not exist",
@@ -399,6 +404,9 @@ mod tests {
         assert!(SysctlSweep::parse("net.core.rmem_max=").unwrap_err().is_bad_input());
         assert!(SysctlSweep::parse("net..core=1").unwrap_err().is_bad_input());
         assert!(SysctlSweep::parse("net.core.../x=1").unwrap_err().is_bad_input());
+        // Only the sysctls the bench may change (and so may restore after a crash).
+        let e = SysctlSweep::parse("kernel.panic=0").unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("not a sysctl the bench changes"));
     }
 
     #[test]
@@ -416,6 +424,8 @@ mod tests {
         assert_eq!(p[0].sockopts.stats, None);
         assert!(parse_profiles("[x]\nstats = some\n", "t").unwrap_err().is_bad_input());
         assert!(parse_profiles("[x]\nnet.core.bogus_name = 1\n", "t").unwrap_err().is_bad_input());
+        let e = parse_profiles("[x]\nkernel.printk_ratelimit_burst = 1\n", "t").unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("not a sysctl the bench changes"));
         assert!(parse_profiles("rcvbuf = 1\n", "t").is_err());
         assert!(parse_profiles("[x]\nfrobnicate = 1\n", "t").is_err());
         assert!(parse_profiles("", "t").is_err());
