@@ -10,7 +10,6 @@ use super::answer::{Figure, PairVerdict, compare};
 use super::report::{BenchReport, SCHEMA};
 use super::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::path::Path;
 
 /// Largest report file read (a default run writes a few MB).
@@ -34,12 +33,8 @@ pub struct Comparison {
 /// Reads a saved report, refusing files that are too large, unreadable or of another schema.
 pub fn load(path: &Path) -> Result<BenchReport> {
     let bad = |why: String| Error::BadInput(format!("{}: {why}", path.display()));
-    let f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-    let mut text = String::new();
-    f.take(MAX_REPORT_BYTES + 1).read_to_string(&mut text).map_err(|e| bad(e.to_string()))?;
-    if text.len() as u64 > MAX_REPORT_BYTES {
-        return Err(bad(format!("larger than {} MiB", MAX_REPORT_BYTES >> 20)));
-    }
+    let text = udprx_stats::bounded::read_to_string(path, MAX_REPORT_BYTES)
+        .map_err(|e| bad(e.to_string()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
     match v.get("schema").and_then(|s| s.as_str()) {

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use udprx_stats::bounded::JOURNAL_MAX_BYTES;
 
 /// Where journals live unless `UDPRX_BENCH_JOURNAL_DIR` says otherwise.
 pub const DIR: &str = "/run/udprx-bench";
@@ -230,7 +231,7 @@ pub fn recover_in(dir: &Path, is_gone: impl Fn(u32, Option<u64>) -> bool) -> Rec
         if !name.ends_with(".json") {
             continue;
         }
-        let rec: Record = match std::fs::read_to_string(&path)
+        let rec: Record = match udprx_stats::bounded::read_to_string(&path, JOURNAL_MAX_BYTES)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         {
@@ -380,6 +381,18 @@ mod tests {
         for f in &r.failures {
             assert!(f.contains("refused") && f.contains("not a sysctl the bench changes"), "{f}");
         }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_oversized_journal_is_refused_unread() {
+        let d = tmp("huge");
+        std::fs::create_dir_all(&d).unwrap();
+        let f = std::fs::File::create(d.join("sysctl-1-0.json")).unwrap();
+        f.set_len(JOURNAL_MAX_BYTES + 1).unwrap();
+        let r = recover_in(&d, |_, _| true);
+        assert_eq!(r.failures.len(), 1, "{r:?}");
+        assert!(r.failures[0].contains("larger than 1 MiB"), "{r:?}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

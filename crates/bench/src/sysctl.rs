@@ -134,7 +134,7 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
 
 /// Reads and parses a profile file.
 pub fn load_profiles(path: &Path) -> Result<Vec<Profile>> {
-    let text = std::fs::read_to_string(path)
+    let text = udprx_stats::bounded::read_to_string(path, udprx_stats::bounded::SETTINGS_MAX_BYTES)
         .map_err(|e| Error::BadInput(format!("--settings {}: {e}", path.display())))?;
     parse_profiles(&text, &path.display().to_string())
 }

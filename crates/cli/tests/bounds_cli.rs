@@ -140,6 +140,8 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--flow-budget", "0"], "--flow-budget"),
         (&["--flow-budget", "1048577"], "--flow-budget"),
         (&["--max-connections", "0"], "--max-connections"),
+        // A file without end: read up to a cap, then refused (issue 25 row 9).
+        (&["--token-file", "/dev/zero"], "--token-file"),
     ];
     for (args, says) in serve_cases {
         let mut cmd = capped(udprx(), AS_CAP);
@@ -148,6 +150,31 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         assert_usage(args, &out, in_time);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "serve {args:?}: expected '{says}' in {err}");
+    }
+    // `udprx bench`: bad values refused before anything is set up.
+    let bench_cases: &[(&[&str], &str)] = &[(&["--settings", "/dev/zero"], "--settings")];
+    for (args, says) in bench_cases {
+        let out_dir = temp_dir("bench-args");
+        let mut cmd = capped(udprx(), AS_CAP);
+        cmd.arg("bench").arg("--out").arg(&out_dir).args(*args);
+        let (out, in_time) = run_bounded(cmd, Duration::from_secs(20));
+        assert_usage(args, &out, in_time);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "bench {args:?}: expected '{says}' in {err}");
+        let _ = std::fs::remove_dir_all(&out_dir);
+    }
+    // `udpflood`: the same for its file arguments.
+    let flood_cases: &[(&[&str], &str)] =
+        &[(&["--server", "127.0.0.1:9", "--token-file", "/dev/zero"], "--token-file")];
+    for (args, says) in flood_cases {
+        let mut cmd = capped(Command::new(env!("CARGO_BIN_EXE_udpflood")), AS_CAP);
+        cmd.args(["127.0.0.1:9", "-t", "1s"]).args(*args);
+        let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(in_time, "udpflood {args:?}: still running: {err}");
+        assert_eq!(out.status.code(), Some(2), "udpflood {args:?}: {out:?}");
+        assert_eq!(err.trim().lines().count(), 1, "udpflood {args:?}: {err}");
+        assert!(err.contains(says), "udpflood {args:?}: expected '{says}' in {err}");
     }
 }
 

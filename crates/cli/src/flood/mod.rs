@@ -150,7 +150,8 @@ mod remote {
     fn token(args: &RemoteArgs) -> Result<Option<String>, String> {
         match &args.token_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
+                let limit = udprx_stats::bounded::TOKEN_MAX_BYTES;
+                let text = udprx_stats::bounded::read_to_string(path, limit)
                     .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
                 Ok(Some(text.lines().next().unwrap_or("").trim().to_string()))
             }
