@@ -256,7 +256,9 @@ pub fn compare(args: CompareArgs) -> Result<(), CliError> {
     let (pa, pb) = (resolve(&args.a), resolve(&args.b));
     let a = compare::load(&pa).map_err(lib_error)?;
     let b = compare::load(&pb).map_err(lib_error)?;
-    let c = compare::compare_reports(&a, &b, &pa.display().to_string(), &pb.display().to_string());
+    // File names are printed too: escaped like the reports' own strings.
+    let name = |p: &PathBuf| udpctl::text::escape(&p.display().to_string());
+    let c = compare::compare_reports(&a, &b, &name(&pa), &name(&pb));
     match args.json.as_deref() {
         Some(p) if p == std::path::Path::new("-") => {
             println!(
