@@ -422,6 +422,21 @@ fn no_program_stays_attached_after_ctrl_c_kill_error_or_panic() {
             assert!(!pair.rx_has_xdp(), "{method}: program left attached after {name}");
         }
     }
+    // A `--force` that cannot take the queue (a live AF_XDP receiver holds it) fails before it
+    // detaches anything: the live receiver keeps its program (issue 25 row 4).
+    let (mut live, _out) = spawn_udprx(&pair, &["--method", "xdp"]);
+    let failed = Command::new("ip")
+        .args(["netns", "exec", &pair.b, env!("CARGO_BIN_EXE_udprx"), "--bind", "198.18.0.2:9001"])
+        .args(["--method", "xdp", "--duration", "1s", "--cpus", "none", "--force"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && err.contains("busy"), "{err}");
+    assert!(pair.rx_has_xdp(), "a failed --force detached the live receiver's program: {err}");
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
+    wait_for(&mut live, Duration::from_secs(10));
+
     // A second run refuses the hook a first one holds, and says who holds it.
     let (mut first, _out) = spawn_udprx(&pair, &["--method", "xdp-drop"]);
     let second = Command::new("ip")

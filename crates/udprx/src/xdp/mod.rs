@@ -201,7 +201,9 @@ impl Attachment {
                 r.queues - 1
             )));
         }
-        let mut replaced = None;
+        // Refused early when not forced (nothing is created); when forced, the hook is cleared
+        // only below, once the program is loaded and every queue's socket is bound: a `force`
+        // that cannot take the queues harms nothing.
         if let Some(h) = holder(ifindex)? {
             if !r.force {
                 return Err(xdp_err(format!(
@@ -209,13 +211,6 @@ impl Attachment {
                      detach it and take the hook)"
                 )));
             }
-            clear(ifindex)?;
-            if let Some(still) = holder(ifindex)? {
-                return Err(xdp_err(format!(
-                    "`force(true)` could not detach the {still} from {iface}"
-                )));
-            }
-            replaced = Some(format!("detached {h} (force)"));
         }
         let (map, name) = match r.kind {
             Kind::Redirect => {
@@ -241,6 +236,19 @@ impl Attachment {
                     .map_err(|e| bpf_err("adding the AF_XDP socket to the XSKMAP", e))?;
                 xsks.push(s);
             }
+        }
+        let mut replaced = None;
+        if let Some(h) = holder(ifindex)? {
+            if !r.force {
+                return Err(busy(&iface, ifindex));
+            }
+            clear(ifindex)?;
+            if let Some(still) = holder(ifindex)? {
+                return Err(xdp_err(format!(
+                    "`force(true)` could not detach the {still} from {iface}"
+                )));
+            }
+            replaced = Some(format!("detached {h} (force)"));
         }
         let (link, attach_mode) =
             match bpf::link_create_xdp(&program, ifindex, bpf::XDP_FLAGS_DRV_MODE) {
