@@ -156,7 +156,13 @@ impl Receiver {
                     std::thread::Builder::new().name(format!("udprx-{i}")).spawn_scoped(
                         s,
                         move || {
-                            let r = thread_main(sock, info, cfg, factory, flag, deadline_ns);
+                            // A panic (the factory's or the handler's) is this thread's error
+                            // too: caught here, it stops the other threads like any error
+                            // instead of leaving them running with nothing to stop them.
+                            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                thread_main(sock, info, cfg, factory, flag, deadline_ns)
+                            }))
+                            .unwrap_or(Err(Error::ThreadPanicked(i)));
                             if r.is_err() {
                                 flag.store(true, Ordering::Relaxed);
                             }
