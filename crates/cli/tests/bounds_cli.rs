@@ -152,7 +152,13 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         assert!(err.contains(says), "serve {args:?}: expected '{says}' in {err}");
     }
     // `udprx bench`: bad values refused before anything is set up.
-    let bench_cases: &[(&[&str], &str)] = &[(&["--settings", "/dev/zero"], "--settings")];
+    let bench_cases: &[(&[&str], &str)] = &[
+        (&["--settings", "/dev/zero"], "--settings"),
+        // Used to panic in the argument parser, whatever the value (issue 25 row 6).
+        (&["--receiver-cpus", "99999"], "core 99999 is not usable"),
+        (&["--sender-cpus", "99999"], "core 99999 is not usable"),
+        (&["--receiver-cpus", "x"], "--receiver-cpus"),
+    ];
     for (args, says) in bench_cases {
         let out_dir = temp_dir("bench-args");
         let mut cmd = capped(udprx(), AS_CAP);
