@@ -109,6 +109,8 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--method", "recvfrom", "--lean", "--timestamps"], "--timestamps"),
         (&["--method", "uring", "--lean"], "uring-recv"),
         (&["--lean"], "explicit --method"),
+        // The whole reason, not clap's first line alone (issue 25 row 7).
+        (&["--profile-freq", "100"], "not provided: --profile"),
         (&["--method", "xdp", "--lean"], "--lean"),
         // 32768 buffers of 1 MiB: 32 GiB of ring for one socket.
         (&["--ring-buffers", "32768", "--buffer-size", "1048576"], "MiB"),
@@ -170,8 +172,10 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         let _ = std::fs::remove_dir_all(&out_dir);
     }
     // `udpflood`: the same for its file arguments.
-    let flood_cases: &[(&[&str], &str)] =
-        &[(&["--server", "127.0.0.1:9", "--token-file", "/dev/zero"], "--token-file")];
+    let flood_cases: &[(&[&str], &str)] = &[
+        (&["--server", "127.0.0.1:9", "--token-file", "/dev/zero"], "--token-file"),
+        (&["--token", "x"], "not provided: --server"),
+    ];
     for (args, says) in flood_cases {
         let mut cmd = capped(Command::new(env!("CARGO_BIN_EXE_udpflood")), AS_CAP);
         cmd.args(["127.0.0.1:9", "-t", "1s"]).args(*args);

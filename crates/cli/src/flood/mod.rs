@@ -117,12 +117,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// clap's message on one line, without its "error: " prefix and usage hints.
-fn clap_reason(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    first.trim().trim_start_matches("error:").trim().to_string()
-}
+use crate::args::clap_reason;
 
 fn usage_error(reason: &str) -> ExitCode {
     eprintln!("udpflood: error: {reason}");
