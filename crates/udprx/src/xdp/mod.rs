@@ -177,7 +177,10 @@ pub(crate) fn holder(ifindex: u32) -> Result<Option<String>, Error> {
 
 /// Removes whatever holds the hook of `ifindex`: BPF links (detached) and netlink attachments.
 fn clear(ifindex: u32) -> Result<(), Error> {
-    let links = bpf::xdp_links_on(ifindex).map_err(|e| bpf_err("listing BPF links", e))?;
+    let st = netlink::xdp_state(ifindex)
+        .map_err(|e| xdp_err(format!("cannot query the interface's XDP hook (netlink): {e}")))?;
+    let links =
+        bpf::xdp_links_on(ifindex, st.prog_id).map_err(|e| bpf_err("listing BPF links", e))?;
     for l in links {
         bpf::link_detach(l.as_raw_fd()).map_err(|e| bpf_err("detaching a BPF link", e))?;
     }
@@ -285,6 +288,36 @@ impl Attachment {
             Kind::Redirect => None,
         };
         Ok(Attachment { xsks, counter, info, link, _map: map, _prog: program })
+    }
+}
+
+/// Watches whether an attachment's program is still on its hook (a second handle on its link).
+#[derive(Debug)]
+pub(crate) struct Watch {
+    link: OwnedFd,
+    iface: String,
+}
+
+impl Watch {
+    /// `Some(error)` once the program was detached by someone else (another run's
+    /// `force(true)`, `ip link set dev X xdp off` does not touch a link, `bpftool link detach`
+    /// does): from then on this run receives nothing.
+    pub(crate) fn lost(&self) -> Option<Error> {
+        match bpf::xdp_link_ifindex(&self.link) {
+            Ok(0) => Some(xdp_err(format!(
+                "the XDP program of this run was detached from {} during the run (replaced by \
+                 another program, e.g. a run with `--force`); the counts end there",
+                self.iface
+            ))),
+            _ => None,
+        }
+    }
+}
+
+impl Attachment {
+    /// A [`Watch`] on this attachment's program.
+    pub(crate) fn watch(&self) -> std::io::Result<Watch> {
+        Ok(Watch { link: self.link.try_clone()?, iface: self.info.iface.clone() })
     }
 }
 
