@@ -396,6 +396,33 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    proptest::proptest! {
+        // Fuzzing (proptest; cargo-fuzz needs nightly). Recovery itself is not fuzzed: it would
+        // write allowed sysctls with arbitrary values on this machine.
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Any journal text parses or is refused, never a panic; a record round-trips.
+        #[test]
+        fn journals_parse_or_are_refused(
+            text in ".{0,120}",
+            pid: u32,
+            ticks: Option<u64>,
+            sysctls in proptest::collection::btree_map(".{0,20}", ".{0,20}", 0..5),
+        ) {
+            let _ = serde_json::from_str::<Record>(&text);
+            let rec = Record { schema: SCHEMA.into(), pid, start_ticks: ticks, sysctls };
+            let json = serde_json::to_string_pretty(&rec).unwrap();
+            proptest::prop_assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), rec);
+            for cut in [0, json.len() / 3, json.len() / 2] {
+                let mut end = cut;
+                while !json.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let _ = serde_json::from_str::<Record>(&json[..end]);
+            }
+        }
+    }
+
     #[test]
     fn unreadable_journals_are_reported_and_temporaries_of_dead_runs_removed() {
         let d = tmp("junk");
