@@ -57,10 +57,8 @@ pub fn load(path: &Path) -> Result<BenchReport> {
 pub fn escape_strings(v: &mut serde_json::Value) {
     use serde_json::Value;
     match v {
-        Value::String(s) => {
-            if s.chars().any(udpprobe::text::is_unsafe) {
-                *s = udpprobe::text::escape(s);
-            }
+        Value::String(s) if s.chars().any(udpprobe::text::is_unsafe) => {
+            *s = udpprobe::text::escape(s);
         }
         Value::Array(a) => a.iter_mut().for_each(escape_strings),
         Value::Object(m) => {

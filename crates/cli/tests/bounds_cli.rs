@@ -109,6 +109,9 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--method", "recvfrom", "--lean", "--timestamps"], "--timestamps"),
         (&["--method", "uring", "--lean"], "uring-recv"),
         (&["--lean"], "explicit --method"),
+        // Issue 25 weak spots: said, not silently ignored.
+        (&["--method", "recvmmsg", "--iface", "lo"], "--iface applies to --method xdp"),
+        (&["--force"], "--force applies to --method xdp"),
         // The whole reason, not clap's first line alone (issue 25 row 7).
         (&["--profile-freq", "100"], "not provided: --profile"),
         (&["--method", "xdp", "--lean"], "--lean"),
@@ -153,6 +156,25 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "serve {args:?}: expected '{says}' in {err}");
     }
+    // Multicast and broadcast binds receive nothing without a group join: refused.
+    for bind in ["224.0.0.1:0", "255.255.255.255:0", "[ff02::1]:0"] {
+        let mut cmd = capped(udprx(), AS_CAP);
+        cmd.args(["--bind", bind, "--duration", "300ms"]);
+        let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+        assert_usage(&[bind], &out, in_time);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("multicast or broadcast"), "{bind}");
+    }
+    // A zero duration is refused like udpflood's `-t 0`, not run for an idle tick.
+    let mut cmd = capped(udprx(), AS_CAP);
+    cmd.args(["--bind", "127.0.0.1:0", "--duration", "0"]);
+    let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+    assert_usage(&["--duration", "0"], &out, in_time);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--duration must be above 0"));
+    // Size suffixes as on the other size flags.
+    let mut cmd = capped(udprx(), AS_CAP);
+    cmd.args(["--bind", "127.0.0.1:0", "--duration", "200ms", "--buffer-size", "4K"]);
+    let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+    assert!(in_time && out.status.success(), "--buffer-size 4K: {out:?}");
     // `udprx bench`: bad values refused before anything is set up.
     let bench_cases: &[(&[&str], &str)] = &[
         (&["--settings", "/dev/zero"], "--settings"),
@@ -160,6 +182,7 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--receiver-cpus", "99999"], "core 99999 is not usable"),
         (&["--sender-cpus", "99999"], "core 99999 is not usable"),
         (&["--receiver-cpus", "x"], "--receiver-cpus"),
+        (&["--sockets", "100000"], "--sockets must be at most 1024"),
     ];
     for (args, says) in bench_cases {
         let out_dir = temp_dir("bench-args");
