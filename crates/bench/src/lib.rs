@@ -32,7 +32,7 @@ pub mod text;
 
 // The facade: the modules the command line uses, at the paths it has always used.
 pub use analysis::{answer, compare};
-pub use lab::{journal, profile, topology};
+pub use lab::{allowed, journal, profile, topology};
 pub use model::{plan, report};
 pub use render::{markdown, write};
 // The trait a machine implements, and the median every layer takes.

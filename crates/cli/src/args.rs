@@ -65,6 +65,24 @@ pub fn cli_message(e: &udprx::Error) -> String {
     m
 }
 
+/// clap's error message on one line, whole: its lines up to the usage hint joined, without
+/// the `error: ` prefix (`the following required arguments were not provided: --server
+/// <ADDR:PORT>`, not the first line alone, which names nothing).
+pub fn clap_reason(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line.trim_start_matches("error:").trim());
+        }
+    }
+    if parts.is_empty() { "invalid arguments".to_string() } else { parts.join(" ") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,9 +50,7 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("bad arguments");
-            eprintln!("udprx: {}", line.trim_start_matches("error: "));
+            eprintln!("udprx: {}", crate::args::clap_reason(&e));
             return ExitCode::from(EXIT_USAGE);
         }
     };

@@ -180,6 +180,38 @@ fn quick_on_loopback_writes_a_full_report() {
     assert_eq!(again["verdicts"], report["verdicts"]);
     assert_eq!(again["answer"], report["answer"]);
     assert!(out.join("again/livelock-classic.svg").is_file());
+
+    // A shared report is outside input: the control characters, OSC/CSI sequences, bidi
+    // overrides and newlines of its strings reach neither the terminal nor report.md raw.
+    let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{202e}gnp.exe\n## injected heading";
+    let mut forged = report.clone();
+    forged["env"]["kernel"] = evil.into();
+    forged["env"]["cpu_model"] = evil.into();
+    forged["env"]["hostname"] = evil.into();
+    forged["notes"].as_array_mut().unwrap().push(evil.into());
+    forged["settings"][0]["name"] = evil.into();
+    for s in forged["curves"]["series"].as_array_mut().unwrap() {
+        s["label"] = format!("{}{evil}", s["label"].as_str().unwrap()).into();
+    }
+    let fdir = out.join("forged");
+    std::fs::create_dir_all(&fdir).unwrap();
+    std::fs::write(fdir.join("report.json"), forged.to_string()).unwrap();
+    let raw = |s: &str| s.chars().any(|c| c != '\n' && udpctl::text::is_unsafe(c));
+    let injected = |s: &str| s.lines().any(|l| l.starts_with("## injected"));
+    let mut cmd = udprx();
+    cmd.args(["render"]).arg(&fdir).arg("--out").arg(fdir.join("r"));
+    let r = run(cmd, Duration::from_secs(30));
+    assert!(r.status.success(), "{}", text(&r));
+    let md = std::fs::read_to_string(fdir.join("r/report.md")).unwrap();
+    for (what, s) in [("render stdout", text(&r)), ("report.md", md)] {
+        assert!(!raw(&s) && !injected(&s), "{what} carries the report's raw text: {s:?}");
+        assert!(s.contains("\\x1b]0;pwned"), "{what}: escaped form missing");
+    }
+    let mut cmd = udprx();
+    cmd.args(["compare"]).arg(&out).arg(&fdir);
+    let c = run(cmd, Duration::from_secs(30));
+    let ctext = text(&c);
+    assert!(!raw(&ctext) && !injected(&ctext), "compare prints raw text: {ctext:?}");
     std::fs::remove_dir_all(&out).unwrap();
 }
 

@@ -109,6 +109,11 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--method", "recvfrom", "--lean", "--timestamps"], "--timestamps"),
         (&["--method", "uring", "--lean"], "uring-recv"),
         (&["--lean"], "explicit --method"),
+        // Issue 25 weak spots: said, not silently ignored.
+        (&["--method", "recvmmsg", "--iface", "lo"], "--iface applies to --method xdp"),
+        (&["--force"], "--force applies to --method xdp"),
+        // The whole reason, not clap's first line alone (issue 25 row 7).
+        (&["--profile-freq", "100"], "not provided: --profile"),
         (&["--method", "xdp", "--lean"], "--lean"),
         // 32768 buffers of 1 MiB: 32 GiB of ring for one socket.
         (&["--ring-buffers", "32768", "--buffer-size", "1048576"], "MiB"),
@@ -140,6 +145,8 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--flow-budget", "0"], "--flow-budget"),
         (&["--flow-budget", "1048577"], "--flow-budget"),
         (&["--max-connections", "0"], "--max-connections"),
+        // A file without end: read up to a cap, then refused (issue 25 row 9).
+        (&["--token-file", "/dev/zero"], "--token-file"),
     ];
     for (args, says) in serve_cases {
         let mut cmd = capped(udprx(), AS_CAP);
@@ -148,6 +155,59 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         assert_usage(args, &out, in_time);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "serve {args:?}: expected '{says}' in {err}");
+    }
+    // Multicast and broadcast binds receive nothing without a group join: refused.
+    for bind in ["224.0.0.1:0", "255.255.255.255:0", "[ff02::1]:0"] {
+        let mut cmd = capped(udprx(), AS_CAP);
+        cmd.args(["--bind", bind, "--duration", "300ms"]);
+        let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+        assert_usage(&[bind], &out, in_time);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("multicast or broadcast"), "{bind}");
+    }
+    // A zero duration is refused like udpflood's `-t 0`, not run for an idle tick.
+    let mut cmd = capped(udprx(), AS_CAP);
+    cmd.args(["--bind", "127.0.0.1:0", "--duration", "0"]);
+    let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+    assert_usage(&["--duration", "0"], &out, in_time);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--duration must be above 0"));
+    // Size suffixes as on the other size flags.
+    let mut cmd = capped(udprx(), AS_CAP);
+    cmd.args(["--bind", "127.0.0.1:0", "--duration", "200ms", "--buffer-size", "4K"]);
+    let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+    assert!(in_time && out.status.success(), "--buffer-size 4K: {out:?}");
+    // `udprx bench`: bad values refused before anything is set up.
+    let bench_cases: &[(&[&str], &str)] = &[
+        (&["--settings", "/dev/zero"], "--settings"),
+        // Used to panic in the argument parser, whatever the value (issue 25 row 6).
+        (&["--receiver-cpus", "99999"], "core 99999 is not usable"),
+        (&["--sender-cpus", "99999"], "core 99999 is not usable"),
+        (&["--receiver-cpus", "x"], "--receiver-cpus"),
+        (&["--sockets", "100000"], "--sockets must be at most 1024"),
+    ];
+    for (args, says) in bench_cases {
+        let out_dir = temp_dir("bench-args");
+        let mut cmd = capped(udprx(), AS_CAP);
+        cmd.arg("bench").arg("--out").arg(&out_dir).args(*args);
+        let (out, in_time) = run_bounded(cmd, Duration::from_secs(20));
+        assert_usage(args, &out, in_time);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "bench {args:?}: expected '{says}' in {err}");
+        let _ = std::fs::remove_dir_all(&out_dir);
+    }
+    // `udpflood`: the same for its file arguments.
+    let flood_cases: &[(&[&str], &str)] = &[
+        (&["--server", "127.0.0.1:9", "--token-file", "/dev/zero"], "--token-file"),
+        (&["--token", "x"], "not provided: --server"),
+    ];
+    for (args, says) in flood_cases {
+        let mut cmd = capped(Command::new(env!("CARGO_BIN_EXE_udpflood")), AS_CAP);
+        cmd.args(["127.0.0.1:9", "-t", "1s"]).args(*args);
+        let (out, in_time) = run_bounded(cmd, Duration::from_secs(10));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(in_time, "udpflood {args:?}: still running: {err}");
+        assert_eq!(out.status.code(), Some(2), "udpflood {args:?}: {out:?}");
+        assert_eq!(err.trim().lines().count(), 1, "udpflood {args:?}: {err}");
+        assert!(err.contains(says), "udpflood {args:?}: expected '{says}' in {err}");
     }
 }
 

@@ -8,7 +8,7 @@
 #[path = "../../../testsupport/rx_common.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
@@ -422,6 +422,21 @@ fn no_program_stays_attached_after_ctrl_c_kill_error_or_panic() {
             assert!(!pair.rx_has_xdp(), "{method}: program left attached after {name}");
         }
     }
+    // A `--force` that cannot take the queue (a live AF_XDP receiver holds it) fails before it
+    // detaches anything: the live receiver keeps its program (issue 25 row 4).
+    let (mut live, _out) = spawn_udprx(&pair, &["--method", "xdp"]);
+    let failed = Command::new("ip")
+        .args(["netns", "exec", &pair.b, env!("CARGO_BIN_EXE_udprx"), "--bind", "198.18.0.2:9001"])
+        .args(["--method", "xdp", "--duration", "1s", "--cpus", "none", "--force"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && err.contains("busy"), "{err}");
+    assert!(pair.rx_has_xdp(), "a failed --force detached the live receiver's program: {err}");
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
+    wait_for(&mut live, Duration::from_secs(10));
+
     // A second run refuses the hook a first one holds, and says who holds it.
     let (mut first, _out) = spawn_udprx(&pair, &["--method", "xdp-drop"]);
     let second = Command::new("ip")
@@ -443,9 +458,12 @@ fn no_program_stays_attached_after_ctrl_c_kill_error_or_panic() {
     let said = String::from_utf8_lossy(&forced.stdout);
     assert!(forced.status.success(), "{said} {}", String::from_utf8_lossy(&forced.stderr));
     assert!(said.contains("detached XDP program") && said.contains("udprx_drop"), "{said}");
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(first.id() as i32, libc::SIGINT) };
-    wait_for(&mut first, Duration::from_secs(10));
+    // The run whose program was taken notices, stops and says so, exit 1 (not a silent 0).
+    let status = wait_for(&mut first, Duration::from_secs(10));
+    let mut victim = String::new();
+    first.stderr.take().unwrap().read_to_string(&mut victim).unwrap();
+    assert_eq!(status.code(), Some(1), "{victim}");
+    assert!(victim.contains("was detached") && victim.contains("replaced"), "{victim}");
 
     // In-process: a handler panic ends the run with an error; a panic while the receiver is
     // alive unwinds through its drop. Both leave nothing attached.

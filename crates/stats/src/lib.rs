@@ -6,6 +6,7 @@
 //! [`report`] is the report model (text and JSON) and its merge.
 #![deny(missing_docs)]
 
+pub mod bounded;
 pub mod kernel;
 pub mod measure;
 pub mod report;

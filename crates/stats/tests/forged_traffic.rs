@@ -149,12 +149,13 @@ fn oversized_datagrams_are_counted_alike_by_every_method() {
         Junk,
     }
     const BUFFER: usize = 2048;
-    let traffic: [(usize, Kind, u64); 5] = [
+    let traffic: [(usize, Kind, u64); 6] = [
         (4000, Kind::Probe, 50), // cut, header whole: truncated and tracked
         (100, Kind::Probe, 10),  // whole probe
         (3000, Kind::Junk, 5),   // cut junk: truncated, not foreign
         (100, Kind::Junk, 5),    // foreign
         (5, Kind::Junk, 3),      // too short for a header: truncated
+        (0, Kind::Junk, 7),      // empty: a datagram too, truncated (issue 25 row 1)
     ];
     let count = |f: &dyn Fn(usize, Kind) -> bool| -> u64 {
         traffic.iter().filter(|&&(n, k, _)| f(n, k)).map(|&(_, _, c)| c).sum()
@@ -170,6 +171,7 @@ fn oversized_datagrams_are_counted_alike_by_every_method() {
         (Method::Recvfrom, true), // recvmsg: timestamps need control messages
         (Method::Recvmmsg, false),
         (Method::Uring, false),
+        (Method::UringRecv, false),
     ];
     let mut seen = Vec::new();
     for (method, timestamps) in variants {

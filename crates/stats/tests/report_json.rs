@@ -447,3 +447,80 @@ fn merge_files_reads_and_refuses() {
     assert!(merge_files(&[dir.join("missing.json")], Combine::Runs).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---- fuzzing (proptest: cargo-fuzz needs a nightly toolchain) ----
+
+/// Every leaf of a JSON value, as a path of keys and indexes.
+fn leaves(v: &Value, path: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            path.push(Value::String(k.clone()));
+            leaves(x, path, out);
+            path.pop();
+        }),
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| {
+            path.push(Value::from(i));
+            leaves(x, path, out);
+            path.pop();
+        }),
+        _ => out.push(path.clone()),
+    }
+}
+
+fn at<'a>(v: &'a mut Value, path: &[Value]) -> &'a mut Value {
+    path.iter().fold(v, |v, k| match k {
+        Value::String(s) => &mut v[s.as_str()],
+        k => &mut v[k.as_u64().unwrap() as usize],
+    })
+}
+
+fn any_leaf() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,40}".prop_map(Value::from),
+        Just(Value::String("\u{1b}]0;x\u{7}\u{202e}\n".into())),
+        Just(serde_json::json!([1, "x", {}])),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    /// A report with any one field replaced by any value parses or is refused: never a panic,
+    /// and what parses serialises and parses back to itself.
+    #[test]
+    fn mutated_reports_parse_or_are_refused(pick: proptest::sample::Index, leaf in any_leaf()) {
+        use std::sync::OnceLock;
+        static BASE: OnceLock<(Value, Vec<Vec<Value>>)> = OnceLock::new();
+        let (base, paths) = BASE.get_or_init(|| {
+            let v: Value = serde_json::from_str(&sample_report().to_json()).unwrap();
+            let mut out = Vec::new();
+            leaves(&v, &mut Vec::new(), &mut out);
+            (v, out)
+        });
+        let mut v = base.clone();
+        *at(&mut v, &paths[pick.index(paths.len())]) = leaf;
+        if let Ok(r) = Report::from_json(&v.to_string(), "fuzz") {
+            let back = Report::from_json(&r.to_json(), "fuzz").expect("re-parse");
+            proptest::prop_assert_eq!(back.to_json(), r.to_json());
+        }
+    }
+
+    /// Arbitrary text (and cut reports) never panic the parser.
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,200}", cut in 0usize..4000) {
+        let _ = Report::from_json(&text, "fuzz");
+        let whole = sample_report().to_json();
+        let mut end = cut.min(whole.len());
+        while !whole.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = Report::from_json(&whole[..end], "fuzz");
+    }
+}

@@ -35,7 +35,7 @@ pub mod server;
 pub mod sources;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod text;
+pub use udpprobe::text;
 pub mod validate;
 
 pub use auth::{AllowList, IpNet, ct_eq};

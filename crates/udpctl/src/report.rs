@@ -117,9 +117,14 @@ impl CombinedReport {
         receiver: &ReceiverReport,
     ) -> CombinedReport {
         let r = &receiver.summary;
-        let sent: u64 = sender_reports.iter().map(|s| s.summary.sent).sum();
-        let sent_bytes = sender_reports.iter().map(|s| s.summary.bytes).sum();
-        let send_errors = sender_reports.iter().map(|s| s.summary.send_errors).sum();
+        // Saturating: a peer's report may claim anything, and a wrapped sum would print a small,
+        // plausible total.
+        let total = |f: fn(&SenderReport) -> u64| -> u64 {
+            sender_reports.iter().map(f).fold(0u64, u64::saturating_add)
+        };
+        let sent = total(|s| s.summary.sent);
+        let sent_bytes = total(|s| s.summary.bytes);
+        let send_errors = total(|s| s.summary.send_errors);
         let sent_pps =
             sender_reports.iter().map(|s| rate(s.summary.sent, s.summary.elapsed_ns)).sum();
         // The senders' flood time: the receiver's own run also spans the hand-shake and the
@@ -336,6 +341,22 @@ mod tests {
         assert!((c.received_pps - 900.0).abs() < 1e-9, "over the flood time, not the run's");
         assert!(c.latency.is_some());
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    /// Forged sender reports cannot wrap the totals (issue 25 row 8): sums saturate, as
+    /// `SeqCounts::add` does.
+    #[test]
+    fn sender_totals_saturate() {
+        let huge = |n: u64| {
+            let mut s = sender(0, Clock::Monotonic);
+            (s.summary.sent, s.summary.bytes, s.summary.send_errors) = (n, n, n);
+            s
+        };
+        let s = [huge((1 << 63) + 5), huge((1 << 63) + 5)];
+        let c = build(true, &s, &receiver(10, Clock::Monotonic, 0), 2);
+        assert_eq!((c.sent, c.sent_bytes, c.send_errors), (u64::MAX, u64::MAX, u64::MAX));
+        assert_eq!(c.lost, u64::MAX - 10);
+        assert!(c.to_text().contains(&u64::MAX.to_string()), "{}", c.to_text());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod text;
 
 pub use clock::{Clock, now_ns, process_cpu_ns, thread_cpu_ns};
 

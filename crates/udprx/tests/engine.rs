@@ -359,6 +359,40 @@ fn stop_handle_ends_an_idle_run_and_on_idle_is_called() {
     }
 }
 
+/// A handler (or factory) that panics on one thread stops the others, and `run()` returns the
+/// panic as an error instead of waiting forever for threads nothing stops (issue 25 row 5).
+#[test]
+fn a_panicking_handler_or_factory_ends_the_run_with_an_error() {
+    struct PanicsWhenIdle(bool);
+    impl udprx::Handler for PanicsWhenIdle {
+        fn on_batch(&mut self, _: &udprx::Batch<'_>) -> Flow {
+            Flow::Continue
+        }
+        fn on_idle(&mut self, _: u64) -> Flow {
+            assert!(!self.0, "handler fails on purpose");
+            Flow::Continue
+        }
+    }
+    for m in Method::ALL {
+        for in_factory in [false, true] {
+            // No duration: only the panic can end the run.
+            let b = Receiver::builder(v4()).method(m).sockets(2).cpus(vec![]);
+            let Some(rx) = build_or_skip(b, m) else { continue };
+            let (tx, done) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let r = rx.run(|t| {
+                    assert!(!(in_factory && t.socket == 1), "factory fails on purpose");
+                    PanicsWhenIdle(t.socket == 1)
+                });
+                let _ = tx.send(r.map(|o| o.threads.len()));
+            });
+            let r = done.recv_timeout(Duration::from_secs(20));
+            let r = r.unwrap_or_else(|_| panic!("{m} factory={in_factory}: run() never returned"));
+            assert!(matches!(r, Err(udprx::Error::ThreadPanicked(1))), "{m}: {r:?}");
+        }
+    }
+}
+
 #[test]
 fn handler_stop_ends_every_thread() {
     for m in Method::ALL {

@@ -10,7 +10,6 @@ use crate::analysis::answer::{Figure, PairVerdict, compare};
 pub use crate::model::report::BaselineComparison as Comparison;
 use crate::model::report::{BenchReport, SCHEMA};
 use crate::{Error, Result};
-use std::io::Read;
 use std::path::Path;
 
 /// Largest report file read (a default run writes a few MB).
@@ -19,14 +18,12 @@ pub const MAX_REPORT_BYTES: u64 = 256 << 20;
 /// Reads a saved report, refusing files that are too large, unreadable or of another schema.
 pub fn load(path: &Path) -> Result<BenchReport> {
     let bad = |why: String| Error::BadInput(format!("{}: {why}", path.display()));
-    let f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-    let mut text = String::new();
-    f.take(MAX_REPORT_BYTES + 1).read_to_string(&mut text).map_err(|e| bad(e.to_string()))?;
-    if text.len() as u64 > MAX_REPORT_BYTES {
-        return Err(bad(format!("larger than {} MiB", MAX_REPORT_BYTES >> 20)));
-    }
-    let v: serde_json::Value =
+    let text = udprx_stats::bounded::read_to_string(path, MAX_REPORT_BYTES)
+        .map_err(|e| bad(e.to_string()))?;
+    let mut v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    // A saved report may come from anyone: its strings reach the terminal and report.md.
+    escape_strings(&mut v);
     match v.get("schema").and_then(|s| s.as_str()) {
         Some(SCHEMA) => {}
         Some(other) => {
@@ -37,6 +34,29 @@ pub fn load(path: &Path) -> Result<BenchReport> {
         None => return Err(bad("not a udprx bench report (no schema field)".into())),
     }
     serde_json::from_value(v).map_err(|e| bad(format!("malformed report: {e}")))
+}
+
+/// Replaces every string of a JSON value (object keys too) by its
+/// [escaped](udpprobe::text::escape) form: no control character, CSI/OSC introducer, bidi
+/// override or newline of an outside report reaches a terminal or a Markdown file raw.
+pub fn escape_strings(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.chars().any(udpprobe::text::is_unsafe) => {
+            *s = udpprobe::text::escape(s);
+        }
+        Value::Array(a) => a.iter_mut().for_each(escape_strings),
+        Value::Object(m) => {
+            if m.keys().any(|k| k.chars().any(udpprobe::text::is_unsafe)) {
+                *m = std::mem::take(m)
+                    .into_iter()
+                    .map(|(k, v)| (udpprobe::text::escape(&k), v))
+                    .collect();
+            }
+            m.values_mut().for_each(escape_strings);
+        }
+        _ => {}
+    }
 }
 
 /// Compares run `b` against run `a`.

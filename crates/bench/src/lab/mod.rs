@@ -3,6 +3,7 @@
 //! profiling. Everything that touches the kernel, processes or the file system for a
 //! measurement lives here.
 
+pub mod allowed;
 pub mod cell;
 pub mod env;
 pub mod journal;

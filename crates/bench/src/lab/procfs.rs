@@ -43,11 +43,10 @@ pub fn key_path(key: &str) -> PathBuf {
     PathBuf::from("/proc/sys").join(key.replace('.', "/"))
 }
 
-/// Checks that a sysctl exists (its file under /proc/sys is there).
+/// Checks that a sysctl is spelled as one ([`check_sysctl_name`](crate::lab::allowed::check_sysctl_name), on `key` as given,
+/// never normalised) and exists (its file under /proc/sys is there).
 pub fn validate_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.split('.').any(|p| p.is_empty() || p == "..") {
-        return Err(Error::BadInput(format!("bad sysctl name {key:?}")));
-    }
+    crate::lab::allowed::check_sysctl_name(key).map_err(Error::BadInput)?;
     if !key_path(key).is_file() {
         return Err(Error::BadInput(format!(
             "unknown sysctl {key:?}: {} does not exist",

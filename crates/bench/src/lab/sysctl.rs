@@ -7,7 +7,11 @@
 //! harness: `rcvbuf` (SO_RCVBUF bytes on the receiving sockets), `busy_poll` (SO_BUSY_POLL µs),
 //! `stats` (`full` or `minimal`: what the receiver's recorders measure), `veth_gro` (`on`/`off`, GRO on the receiver's veth via ethtool) and `rps` (`on`/`off`).
 //! `#` starts a comment.
+//!
+//! Only the sysctls of [`allowed::SYSCTLS`] may be set: a crash journal restores those and
+//! nothing else.
 
+use crate::lab::allowed;
 use crate::lab::journal;
 pub use crate::lab::procfs::{key_path, validate_key};
 use crate::lab::procfs::{read_value, write_value};
@@ -50,6 +54,7 @@ impl SysctlSweep {
         })?;
         let key = normalize_key(key.trim());
         validate_key(&key)?;
+        allowed::check_sysctl(&key).map_err(|e| Error::BadInput(format!("--sysctl: {e}")))?;
         let values: Vec<String> =
             values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
         if values.is_empty() {
@@ -100,7 +105,9 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
             "rps" => p.rps = Some(onoff(&v)?),
             k if k.contains('.') || k.contains('/') => {
                 let key = normalize_key(k);
-                validate_key(&key).map_err(|e| Error::BadInput(format!("{}: {e}", at())))?;
+                validate_key(&key)
+                    .and_then(|()| allowed::check_sysctl(&key).map_err(Error::BadInput))
+                    .map_err(|e| Error::BadInput(format!("{}: {e}", at())))?;
                 p.sysctls.push((key, v));
             }
             _ => {
@@ -118,7 +125,7 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
 
 /// Reads and parses a profile file.
 pub fn load_profiles(path: &Path) -> Result<Vec<Profile>> {
-    let text = std::fs::read_to_string(path)
+    let text = udprx_stats::bounded::read_to_string(path, udprx_stats::bounded::SETTINGS_MAX_BYTES)
         .map_err(|e| Error::BadInput(format!("--settings {}: {e}", path.display())))?;
     parse_profiles(&text, &path.display().to_string())
 }
@@ -339,6 +346,9 @@ mod tests {
         assert!(SysctlSweep::parse("net.core.rmem_max=").unwrap_err().is_bad_input());
         assert!(SysctlSweep::parse("net..core=1").unwrap_err().is_bad_input());
         assert!(SysctlSweep::parse("net.core.../x=1").unwrap_err().is_bad_input());
+        // Only the sysctls the bench may change (and so may restore after a crash).
+        let e = SysctlSweep::parse("kernel.panic=0").unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("not a sysctl the bench changes"));
     }
 
     #[test]
@@ -356,6 +366,8 @@ mod tests {
         assert_eq!(p[0].sockopts.stats, None);
         assert!(parse_profiles("[x]\nstats = some\n", "t").unwrap_err().is_bad_input());
         assert!(parse_profiles("[x]\nnet.core.bogus_name = 1\n", "t").unwrap_err().is_bad_input());
+        let e = parse_profiles("[x]\nkernel.printk_ratelimit_burst = 1\n", "t").unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("not a sysctl the bench changes"));
         assert!(parse_profiles("rcvbuf = 1\n", "t").is_err());
         assert!(parse_profiles("[x]\nfrobnicate = 1\n", "t").is_err());
         assert!(parse_profiles("", "t").is_err());

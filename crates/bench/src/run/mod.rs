@@ -179,6 +179,10 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     if opts.sockets == Some(0) {
         return bad("--sockets must be at least 1".into());
     }
+    // The receiver's own limit (`Receiver::builder(..).sockets`), refused before anything runs.
+    if let Some(n) = opts.sockets.filter(|&n| n > 1024) {
+        return bad(format!("--sockets must be at most 1024, got {n}"));
+    }
     if opts.rate == Some(Some(0)) || opts.max_rate == Some(0) {
         return bad("rates must be positive".into());
     }

@@ -132,12 +132,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// clap's message on one line, without its "error: " prefix and usage hints.
-fn clap_reason(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    first.trim().trim_start_matches("error:").trim().to_string()
-}
+use crate::args::clap_reason;
 
 fn usage_error(reason: &str) -> ExitCode {
     eprintln!("udpflood: error: {reason}");
@@ -165,7 +160,8 @@ mod remote {
     fn token(args: &RemoteArgs) -> Result<Option<String>, String> {
         match &args.token_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
+                let limit = udprx_stats::bounded::TOKEN_MAX_BYTES;
+                let text = udprx_stats::bounded::read_to_string(path, limit)
                     .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
                 Ok(Some(text.lines().next().unwrap_or("").trim().to_string()))
             }

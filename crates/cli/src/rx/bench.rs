@@ -12,7 +12,8 @@ use udprx_bench::plan::Size;
 use udprx_bench::run::{self, Options};
 use udprx_bench::topology::{self, Kind};
 
-use super::{CliError, parse_cpus};
+use super::CliError;
+use crate::args::{CpuList, parse_pinned_cpu_list};
 
 /// Measure every receive path's offered-load curve under the classic and the GSO flood, rank
 /// the paths with confidence intervals, and write a report (terminal summary, report.json,
@@ -112,11 +113,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Sender cores (default: the first usable core).
-    #[arg(long, value_parser = parse_cpus, value_name = "CPUS")]
-    pub sender_cpus: Option<Vec<usize>>,
+    // A `CpuList`, not `Vec<usize>`: clap takes `Option<Vec<_>>` for a list of single values
+    // and panicked on any value of a parser that returns a whole list.
+    #[arg(long, value_parser = parse_pinned_cpu_list, value_name = "CPUS")]
+    pub sender_cpus: Option<CpuList>,
     /// Receiver cores (default: the others).
-    #[arg(long, value_parser = parse_cpus, value_name = "CPUS")]
-    pub receiver_cpus: Option<Vec<usize>>,
+    #[arg(long, value_parser = parse_pinned_cpu_list, value_name = "CPUS")]
+    pub receiver_cpus: Option<CpuList>,
     /// Only put back what a killed run left behind (global sysctls from the journal in
     /// /run/udprx-bench, namespaces), say what, and exit; every run does this first anyway.
     #[arg(long, exclusive = true)]
@@ -176,8 +179,8 @@ impl BenchArgs {
             cpu_profile: self.profile.iter().any(|p| p.is_empty()),
             peers: self.peers,
             out: self.out.clone(),
-            sender_cpus: self.sender_cpus.clone(),
-            receiver_cpus: self.receiver_cpus.clone(),
+            sender_cpus: self.sender_cpus.clone().map(|c| c.0),
+            receiver_cpus: self.receiver_cpus.clone().map(|c| c.0),
         })
     }
 }
@@ -256,7 +259,9 @@ pub fn compare(args: CompareArgs) -> Result<(), CliError> {
     let (pa, pb) = (resolve(&args.a), resolve(&args.b));
     let a = compare::load(&pa).map_err(lib_error)?;
     let b = compare::load(&pb).map_err(lib_error)?;
-    let c = compare::compare_reports(&a, &b, &pa.display().to_string(), &pb.display().to_string());
+    // File names are printed too: escaped like the reports' own strings.
+    let name = |p: &PathBuf| udpctl::text::escape(&p.display().to_string());
+    let c = compare::compare_reports(&a, &b, &name(&pa), &name(&pb));
     match args.json.as_deref() {
         Some(p) if p == std::path::Path::new("-") => {
             println!(

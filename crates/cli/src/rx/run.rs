@@ -67,8 +67,8 @@ pub struct RunArgs {
     /// Buffers in the io_uring provided-buffer ring (power of two; default 4096, 256 with --gro).
     #[arg(long)]
     pub ring_buffers: Option<usize>,
-    /// Payload bytes per receive buffer (raised to 64 KiB with --gro).
-    #[arg(long, default_value_t = 2048)]
+    /// Payload bytes per receive buffer, e.g. 2048 or 4K (raised to 64 KiB with --gro).
+    #[arg(long, default_value = "2048", value_parser = parse_bytes, value_name = "BYTES")]
     pub buffer_size: usize,
     /// Enable UDP_GRO (coalesced buffers, counted per segment).
     #[arg(long)]
@@ -180,6 +180,28 @@ impl Drop for JsonFile {
 /// Runs the receiver until duration, Ctrl-C or SIGTERM, then prints the report.
 pub fn execute(a: RunArgs) -> Result<(), CliError> {
     check_interval(a.interval)?;
+    if a.duration.is_some_and(|d| d.is_zero()) {
+        return Err(CliError::usage(
+            "--duration must be above 0 (leave it out to run until Ctrl-C)",
+        ));
+    }
+    if !matches!(a.method, Method::Xdp | Method::XdpDrop) {
+        for (set, flag) in [(a.iface.is_some(), "--iface"), (a.force, "--force")] {
+            if set {
+                return Err(CliError::usage(format!(
+                    "{flag} applies to --method xdp and xdp-drop only (the socket methods receive \
+                     on every interface holding --bind)"
+                )));
+            }
+        }
+    }
+    let ip = a.bind.ip();
+    if ip.is_multicast() || matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast()) {
+        return Err(CliError::usage(format!(
+            "--bind {ip}: a multicast or broadcast address receives nothing without a group \
+             join, which udprx does not do; bind a unicast address (or 0.0.0.0)"
+        )));
+    }
     let flow_budget = check_flow_budget("--flow-budget", a.flow_budget).map_err(CliError::usage)?;
     if !profile::FREQ_RANGE.contains(&a.profile_freq) {
         return Err(CliError::usage(format!(

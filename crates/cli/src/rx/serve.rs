@@ -83,7 +83,8 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
 
 fn read_token(args: &ServeArgs) -> Result<Option<String>, CliError> {
     if let Some(path) = &args.token_file {
-        let text = std::fs::read_to_string(path)
+        let limit = udprx_stats::bounded::TOKEN_MAX_BYTES;
+        let text = udprx_stats::bounded::read_to_string(path, limit)
             .map_err(|e| CliError::usage(format!("--token-file {}: {e}", path.display())))?;
         let token = text.lines().next().unwrap_or("").trim().to_string();
         if token.is_empty() {

@@ -47,21 +47,12 @@ impl Report {
 
     /// Reads a report file of at most [`MAX_REPORT_BYTES`].
     pub fn read(path: &Path) -> Result<Report, ReportError> {
-        use std::io::Read as _;
+        use crate::bounded::{ReadError, read_to_string};
         let name = path.display().to_string();
-        let io = |source| ReportError::Io { path: name.clone(), source };
-        let file = std::fs::File::open(path).map_err(io)?;
-        // `take` as well as the size check: a FIFO or /dev/zero has no size to check.
-        let too_big = |_| ReportError::TooLarge { path: name.clone(), limit: MAX_REPORT_BYTES };
-        let len = file.metadata().map_err(io)?.len();
-        if len > MAX_REPORT_BYTES {
-            return Err(too_big(()));
-        }
-        let mut text = String::new();
-        file.take(MAX_REPORT_BYTES + 1).read_to_string(&mut text).map_err(io)?;
-        if text.len() as u64 > MAX_REPORT_BYTES {
-            return Err(too_big(()));
-        }
+        let text = read_to_string(path, MAX_REPORT_BYTES).map_err(|e| match e {
+            ReadError::Io(source) => ReportError::Io { path: name.clone(), source },
+            ReadError::TooLarge { limit } => ReportError::TooLarge { path: name.clone(), limit },
+        })?;
         Report::from_json(&text, &name)
     }
 

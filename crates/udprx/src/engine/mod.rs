@@ -163,6 +163,11 @@ impl Receiver {
         });
         let Receiver { sockets, setup, cfg, stop, mut xdp } = self;
         let flag: &AtomicBool = &stop.0;
+        // XDP: a program taken off the hook by someone else stops the run with an error.
+        let watch = xdp.as_ref().and_then(|a| a.watch().ok());
+        let lost: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        // Set once every receive thread has ended, whatever ended them: ends the watch.
+        let done = AtomicBool::new(false);
         let factory = &factory;
         let setup = &setup;
         let cfg = &cfg;
@@ -174,6 +179,18 @@ impl Receiver {
             None => sockets.into_iter().map(Source::Socket).collect(),
         };
         let results: Vec<Result<(H, ThreadResult), Error>> = std::thread::scope(|s| {
+            if let Some(w) = &watch {
+                let (lost, done) = (&lost, &done);
+                s.spawn(move || {
+                    while !flag.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        if let Some(e) = w.lost() {
+                            *lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            flag.store(true, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
             let handles: Vec<_> = sources
                 .into_iter()
                 .enumerate()
@@ -194,7 +211,13 @@ impl Receiver {
                     std::thread::Builder::new().name(format!("udprx-{i}")).spawn_scoped(
                         s,
                         move || {
-                            let r = thread_main(sock, info, cfg, factory, flag, deadline_ns);
+                            // A panic (the factory's or the handler's) is this thread's error
+                            // too: caught here, it stops the other threads like any error
+                            // instead of leaving them running with nothing to stop them.
+                            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                thread_main(sock, info, cfg, factory, flag, deadline_ns)
+                            }))
+                            .unwrap_or(Err(Error::ThreadPanicked(i)));
                             if r.is_err() {
                                 flag.store(true, Ordering::Relaxed);
                             }
@@ -203,7 +226,7 @@ impl Receiver {
                     )
                 })
                 .collect();
-            handles
+            let results = handles
                 .into_iter()
                 .enumerate()
                 .map(|(i, h)| match h {
@@ -213,11 +236,16 @@ impl Receiver {
                         Err(Error::Recv { socket: i, call: "thread spawn", source: e })
                     }
                 })
-                .collect()
+                .collect();
+            done.store(true, Ordering::Relaxed);
+            results
         });
         // Detach the XDP program now, before the results are looked at (dropping the receiver
         // on any other way out, a panic included, detaches it too).
         drop(xdp);
+        if let Some(e) = lost.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
+        }
         let mut handlers = Vec::with_capacity(results.len());
         let mut threads = Vec::with_capacity(results.len());
         for r in results {

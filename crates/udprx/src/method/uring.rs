@@ -463,6 +463,12 @@ impl Uring {
                         }
                     };
                     self.metas[self.views.len() - 1] = meta;
+                } else if res == 0 && self.op == Op::Recv && self.views.len() < self.metas.len() {
+                    // A zero-length datagram: plain recv completes with 0 bytes and takes no
+                    // buffer (the kernel recycles it). It is a datagram all the same.
+                    self.views.push(&[]);
+                    self.metas[self.views.len() - 1] =
+                        RecvMeta { len: 0, wire_len: 0, ..RecvMeta::EMPTY };
                 } else if res == -libc::ENOBUFS {
                     counters.enobufs += 1;
                 } else if res < 0 && res != -libc::ECANCELED {

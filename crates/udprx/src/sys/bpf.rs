@@ -207,8 +207,19 @@ fn obj_info(fd: &OwnedFd, info: &mut [u8]) -> io::Result<()> {
     sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut a).map(|_| ())
 }
 
-/// The BPF links attached to `ifindex`'s XDP hook (normally at most one per mode), opened.
-pub(crate) fn xdp_links_on(ifindex: u32) -> io::Result<Vec<OwnedFd>> {
+/// The interface an XDP link is attached to: 0 once it was detached (by `link_detach` from any
+/// process holding it, e.g. another run's `force(true)`).
+pub(crate) fn xdp_link_ifindex(link: &OwnedFd) -> io::Result<u32> {
+    let mut info = [0u8; 64];
+    obj_info(link, &mut info)?;
+    Ok(u32::from_ne_bytes(info[16..20].try_into().unwrap_or([0; 4])))
+}
+
+/// The BPF links attached to `ifindex`'s XDP hook with program `prog_id` (normally at most
+/// one), opened. Link ids are global while interface indexes are per network namespace: the
+/// program id (what netlink reports on this namespace's hook) tells this namespace's link from
+/// another namespace's link on an interface of the same index.
+pub(crate) fn xdp_links_on(ifindex: u32, prog_id: u32) -> io::Result<Vec<OwnedFd>> {
     let mut out = Vec::new();
     let mut id = 0u32;
     loop {
@@ -225,7 +236,7 @@ pub(crate) fn xdp_links_on(ifindex: u32) -> io::Result<Vec<OwnedFd>> {
             continue;
         }
         let get = |o: usize| u32::from_ne_bytes(info[o..o + 4].try_into().unwrap_or([0; 4]));
-        if get(0) == LINK_TYPE_XDP && get(16) == ifindex {
+        if get(0) == LINK_TYPE_XDP && get(8) == prog_id && get(16) == ifindex {
             out.push(fd);
         }
     }

@@ -183,7 +183,10 @@ pub(crate) fn holder(ifindex: u32) -> Result<Option<String>, Error> {
 
 /// Removes whatever holds the hook of `ifindex`: BPF links (detached) and netlink attachments.
 fn clear(ifindex: u32) -> Result<(), Error> {
-    let links = bpf::xdp_links_on(ifindex).map_err(|e| bpf_err("listing BPF links", e))?;
+    let st = netlink::xdp_state(ifindex)
+        .map_err(|e| xdp_err(format!("cannot query the interface's XDP hook (netlink): {e}")))?;
+    let links =
+        bpf::xdp_links_on(ifindex, st.prog_id).map_err(|e| bpf_err("listing BPF links", e))?;
     for l in links {
         bpf::link_detach(l.as_raw_fd()).map_err(|e| bpf_err("detaching a BPF link", e))?;
     }
@@ -207,21 +210,16 @@ impl Attachment {
                 r.queues - 1
             )));
         }
-        let mut replaced = None;
-        if let Some(h) = holder(ifindex)? {
-            if !r.force {
-                return Err(xdp_err(format!(
-                    "{iface} already has an {h} attached; refusing to replace it (pass `force(true)` to \
+        // Refused early when not forced (nothing is created); when forced, the hook is cleared
+        // only below, once the program is loaded and every queue's socket is bound: a `force`
+        // that cannot take the queues harms nothing.
+        if let Some(h) = holder(ifindex)?
+            && !r.force
+        {
+            return Err(xdp_err(format!(
+                "{iface} already has an {h} attached; refusing to replace it (pass `force(true)` to \
                      detach it and take the hook)"
-                )));
-            }
-            clear(ifindex)?;
-            if let Some(still) = holder(ifindex)? {
-                return Err(xdp_err(format!(
-                    "`force(true)` could not detach the {still} from {iface}"
-                )));
-            }
-            replaced = Some(format!("detached {h} (force)"));
+            )));
         }
         let (map, name) = match r.kind {
             Kind::Redirect => {
@@ -247,6 +245,19 @@ impl Attachment {
                     .map_err(|e| bpf_err("adding the AF_XDP socket to the XSKMAP", e))?;
                 xsks.push(s);
             }
+        }
+        let mut replaced = None;
+        if let Some(h) = holder(ifindex)? {
+            if !r.force {
+                return Err(busy(&iface, ifindex));
+            }
+            clear(ifindex)?;
+            if let Some(still) = holder(ifindex)? {
+                return Err(xdp_err(format!(
+                    "`force(true)` could not detach the {still} from {iface}"
+                )));
+            }
+            replaced = Some(format!("detached {h} (force)"));
         }
         let (link, attach_mode) =
             match bpf::link_create_xdp(&program, ifindex, bpf::XDP_FLAGS_DRV_MODE) {
@@ -283,6 +294,36 @@ impl Attachment {
             Kind::Redirect => None,
         };
         Ok(Attachment { xsks, counter, info, link, _map: map, _prog: program })
+    }
+}
+
+/// Watches whether an attachment's program is still on its hook (a second handle on its link).
+#[derive(Debug)]
+pub(crate) struct Watch {
+    link: OwnedFd,
+    iface: String,
+}
+
+impl Watch {
+    /// `Some(error)` once the program was detached by someone else (another run's
+    /// `force(true)`, `ip link set dev X xdp off` does not touch a link, `bpftool link detach`
+    /// does): from then on this run receives nothing.
+    pub(crate) fn lost(&self) -> Option<Error> {
+        match bpf::xdp_link_ifindex(&self.link) {
+            Ok(0) => Some(xdp_err(format!(
+                "the XDP program of this run was detached from {} during the run (replaced by \
+                 another program, e.g. a run with `--force`); the counts end there",
+                self.iface
+            ))),
+            _ => None,
+        }
+    }
+}
+
+impl Attachment {
+    /// A [`Watch`] on this attachment's program.
+    pub(crate) fn watch(&self) -> std::io::Result<Watch> {
+        Ok(Watch { link: self.link.try_clone()?, iface: self.info.iface.clone() })
     }
 }
 
