@@ -4,18 +4,19 @@
 //! The topology and the kernel settings are guards: they are undone on a normal end, an error,
 //! Ctrl-C (checked between cells and inside the flood) and a panic (unwinding drops them). What
 //! a SIGKILL leaves (journaled global sysctls, namespaces) is put back first by the next run
-//! (see [`super::journal`]).
+//! (see [`crate::lab::journal`]).
 
-use super::answer;
-use super::curve::{self, CurveConfig};
-use super::env::{self, Env};
-use super::noise::Thresholds;
-use super::plan::{self, Plan, Progress, Selection, Size, SkippedRow};
-use super::profile;
-use super::report::{self, BenchReport, Config, SettingInfo, TopologyInfo};
-use super::sysctl::{self, Applier, Profile, SysctlSweep};
-use super::topology::{self, Kind, Topology};
-use super::{Bench, CellResult, CellSpec, Error, PeerKind, Receiver, Result};
+use crate::analysis::answer;
+use crate::harness::curve;
+use crate::lab::env::{self, Env};
+use crate::lab::noise::Thresholds;
+use crate::lab::profile;
+use crate::lab::sysctl::{self, Applier, Profile, SysctlSweep};
+use crate::lab::topology::{self, Kind, Topology};
+use crate::model::curve::{CurveConfig, CurveRun};
+use crate::model::plan::{self, Plan, Progress, Selection, Size, SkippedRow};
+use crate::model::report::{self, BenchReport, Config, SettingInfo, TopologyInfo};
+use crate::{Bench, CellResult, CellSpec, Error, PeerKind, Receiver, Result};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -123,8 +124,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     for name in &opts.methods {
         match name.strip_suffix("+lean") {
             Some(base) => {
-                let m = super::parse_method(base)?;
-                if !matches!(m, super::Method::Recvfrom | super::Method::Recvmmsg) {
+                let m = crate::parse_method(base)?;
+                if !matches!(m, crate::Method::Recvfrom | crate::Method::Recvmmsg) {
                     return bad(format!(
                         "--methods {name}: +lean applies to recvfrom and recvmmsg (uring-recv is \
                          the lean io_uring path already)"
@@ -132,13 +133,13 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
                 }
                 lean.push(m);
             }
-            None => methods.push(super::parse_method(name)?),
+            None => methods.push(crate::parse_method(name)?),
         }
     }
     let fanouts =
-        opts.fanouts.iter().map(|m| super::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
+        opts.fanouts.iter().map(|m| crate::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
     let scenarios =
-        opts.scenarios.iter().map(|m| super::Scenario::parse(m)).collect::<Result<Vec<_>>>()?;
+        opts.scenarios.iter().map(|m| crate::Scenario::parse(m)).collect::<Result<Vec<_>>>()?;
     if let Some(f) = opts.latency_at {
         if !(f > 0.0 && f <= 1.0) {
             return bad(format!("--latency-at {f}: expected a fraction in (0, 1], e.g. 0.5"));
@@ -187,7 +188,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         profiles.extend(sysctl::load_profiles(p)?);
     }
     let baseline = match &opts.baseline {
-        Some(p) => Some((p.display().to_string(), Box::new(super::compare::load(p)?))),
+        Some(p) => Some((p.display().to_string(), Box::new(crate::analysis::compare::load(p)?))),
         None => None,
     };
 
@@ -226,7 +227,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     let mut peers = Vec::new();
     if opts.peers {
         for p in PeerKind::ALL {
-            match super::peers::unavailable(p) {
+            match crate::lab::peers::unavailable(p) {
                 None => peers.push(p),
                 Some(why) => notes.push(format!("--peers: {why}; its row is left out")),
             }
@@ -293,7 +294,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     let mut skipped = Vec::new();
     for r in all_rows {
         let fan =
-            matches!(r.receiver, Receiver::Udprx { fanout, .. } if fanout != super::Fanout::One);
+            matches!(r.receiver, Receiver::Udprx { fanout, .. } if fanout != crate::Fanout::One);
         if fan && (free.len() < sockets || sockets < 2) {
             skipped.push(SkippedRow {
                 label: r.label(sockets),
@@ -313,16 +314,16 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     }
     if let Some(why) = &xdp_missing
         && (selection.scenarios.is_empty()
-            || selection.scenarios.contains(&super::Scenario::Classic))
-        && (selection.fanouts.is_empty() || selection.fanouts.contains(&super::Fanout::One))
+            || selection.scenarios.contains(&crate::Scenario::Classic))
+        && (selection.fanouts.is_empty() || selection.fanouts.contains(&crate::Fanout::One))
     {
         let unfiltered = selection.methods.is_empty() && selection.lean.is_empty();
-        let keep = |m: &super::Method| unfiltered || selection.methods.contains(m);
-        let labels: Vec<String> = super::XDP_METHODS
+        let keep = |m: &crate::Method| unfiltered || selection.methods.contains(m);
+        let labels: Vec<String> = crate::XDP_METHODS
             .iter()
             .filter(|m| keep(m))
             .map(|m| {
-                super::Row::udprx(super::Scenario::Classic, *m, super::Fanout::One, false).label(1)
+                crate::Row::udprx(crate::Scenario::Classic, *m, crate::Fanout::One, false).label(1)
             })
             .collect();
         skipped.push(SkippedRow { label: labels.join(", "), reason: format!("left out: {why}") });
@@ -461,11 +462,11 @@ impl Bench for RealBench<'_> {
     fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
         let rps = self.set_rps_for(spec)?;
         match spec.row.receiver {
-            Receiver::Udprx { method, fanout, gro, spin, lean } => super::cell::run_udprx(
+            Receiver::Udprx { method, fanout, gro, spin, lean } => crate::lab::cell::run_udprx(
                 self.topo,
                 spec,
                 // Receiver-bound like RPS: the XDP rows move the veth's NAPI to the receiver.
-                super::cell::UdprxPath {
+                crate::lab::cell::UdprxPath {
                     method,
                     fanout,
                     gro,
@@ -475,7 +476,9 @@ impl Bench for RealBench<'_> {
                 },
                 self.stop,
             ),
-            Receiver::Peer { peer } => super::peers::run_peer(self.topo, spec, peer, self.stop),
+            Receiver::Peer { peer } => {
+                crate::lab::peers::run_peer(self.topo, spec, peer, self.stop)
+            }
         }
     }
 }
@@ -499,12 +502,13 @@ impl RealBench<'_> {
     fn run_watched(
         &mut self,
         spec: &CellSpec,
-        path: super::cell::UdprxPath,
-        window: &mut dyn super::cell::CellWindow,
+        path: crate::lab::cell::UdprxPath,
+        window: &mut dyn crate::lab::cell::CellWindow,
     ) -> Result<CellResult> {
         let rps = self.set_rps_for(spec)?;
-        let path = super::cell::UdprxPath { threaded_napi: rps && !self.xdp_on_sender, ..path };
-        super::cell::run_udprx_watched(self.topo, spec, path, self.stop, window)
+        let path =
+            crate::lab::cell::UdprxPath { threaded_napi: rps && !self.xdp_on_sender, ..path };
+        crate::lab::cell::run_udprx_watched(self.topo, spec, path, self.stop, window)
     }
 }
 
@@ -514,7 +518,7 @@ struct PerfWindow<'a> {
     error: Option<String>,
 }
 
-impl super::cell::CellWindow for PerfWindow<'_> {
+impl crate::lab::cell::CellWindow for PerfWindow<'_> {
     fn open(&mut self) {
         if let Err(e) = self.session.enable() {
             self.error.get_or_insert(e);
@@ -534,7 +538,7 @@ impl super::cell::CellWindow for PerfWindow<'_> {
 fn profile_paths(
     bench: &mut RealBench<'_>,
     prep: &Prepared,
-    curves: &curve::CurveRun,
+    curves: &CurveRun,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&str),
 ) -> profile::ProfileRun {
@@ -560,7 +564,7 @@ fn profile_paths(
             run.notes.push("interrupted (Ctrl-C): not every path was profiled".into());
             break;
         }
-        let super::Receiver::Udprx { method, fanout, gro, spin, lean } = s.row.receiver else {
+        let crate::Receiver::Udprx { method, fanout, gro, spin, lean } = s.row.receiver else {
             continue;
         };
         let rate = curves
@@ -577,7 +581,8 @@ fn profile_paths(
         let mut spec = prep.plan.cell(s.row, s.setting, rate, false);
         spec.secs = secs;
         // `run_watched` sets threaded NAPI as the curve's trials had it.
-        let path = super::cell::UdprxPath { method, fanout, gro, spin, lean, threaded_napi: false };
+        let path =
+            crate::lab::cell::UdprxPath { method, fanout, gro, spin, lean, threaded_napi: false };
         let mut entry = profile::PathProfile {
             label: label.clone(),
             setting: s.setting,
@@ -613,7 +618,10 @@ fn profile_paths(
                 let file = format!("profile-{}.svg", profile::slug(&label));
                 let title = format!(
                     "{label} at {} — {}",
-                    rate.map_or("unpaced".into(), |r| format!("{} pps", report::kpps(r as f64))),
+                    rate.map_or("unpaced".into(), |r| format!(
+                        "{} pps",
+                        crate::text::kpps(r as f64)
+                    )),
                     table.headline().trim_start_matches("profile: ")
                 );
                 match profile::flame_graph(&collapsed, &title, &prep.out_dir.join(&file)) {
@@ -624,7 +632,7 @@ fn profile_paths(
                     "profile {label}: {} samples, busy {:.1}%, rx {} pps",
                     table.samples,
                     100.0 - table.percent_of(profile::Category::Idle),
-                    report::kpps(cell.rx_pps)
+                    crate::text::kpps(cell.rx_pps)
                 ));
                 entry.rx_pps = Some(cell.rx_pps);
                 entry.table = Some(table);
@@ -647,7 +655,7 @@ pub fn progress_line(p: &Progress<'_>, multi_setting: bool) -> String {
         format!("[{:>3}]", p.done)
     };
     let setting = if multi_setting { format!(" {} |", p.setting) } else { String::new() };
-    let rate = p.rate.map(|r| format!(" @{}", report::kpps(r as f64))).unwrap_or_default();
+    let rate = p.rate.map(|r| format!(" @{}", crate::text::kpps(r as f64))).unwrap_or_default();
     match p.outcome {
         Ok(c) => format!(
             "{} {}{} {}{}: rx {} pps (sent {}), loss {}, drops {}, {:.0} ns/dgram app + {:.0} softirq",
@@ -656,9 +664,9 @@ pub fn progress_line(p: &Progress<'_>, multi_setting: bool) -> String {
             setting,
             p.label,
             rate,
-            report::kpps(c.rx_pps),
-            report::kpps(c.sent_pps),
-            report::percent(c.loss_ratio()),
+            crate::text::kpps(c.rx_pps),
+            crate::text::kpps(c.sent_pps),
+            crate::text::percent(c.loss_ratio()),
             c.kernel_drops,
             c.cpu.app_ns_per_dgram,
             c.cpu.softirq_ns_per_dgram,
@@ -686,7 +694,7 @@ impl Outcome {
 }
 
 /// Trials of `curves` that produced a result.
-pub fn measured(curves: &curve::CurveRun) -> usize {
+pub fn measured(curves: &CurveRun) -> usize {
     curves
         .series
         .iter()
@@ -709,7 +717,7 @@ pub fn execute(
     let started = Instant::now();
     let mut notes = prep.notes.clone();
     // What a killed run left behind is put back before anything is recorded as the baseline.
-    for line in super::journal::recover(topology::is_root()).lines() {
+    for line in crate::lab::journal::recover(topology::is_root()).lines() {
         progress(&format!("udprx bench: {line}"));
         notes.push(line);
     }
@@ -755,7 +763,7 @@ pub fn execute(
         plan.settings.len(),
         match c.fixed {
             Some(None) => "one point: the unpaced flood".to_string(),
-            Some(Some(r)) => format!("one point: {} pps paced", report::kpps(r as f64)),
+            Some(Some(r)) => format!("one point: {} pps paced", crate::text::kpps(r as f64)),
             None => format!(
                 "offered-load curves ({} grid points + unpaced, NDR/PDR search)",
                 c.fractions.len()
@@ -830,9 +838,10 @@ pub fn execute(
     };
     answer::analyze(&mut report);
     if let Some((name, base)) = &prep.baseline {
-        report.baseline = Some(super::compare::compare_reports(base, &report, name, "this run"));
+        report.baseline =
+            Some(crate::analysis::compare::compare_reports(base, &report, name, "this run"));
     }
-    let mut files = super::write::write(&report, &prep.out_dir)?;
+    let mut files = crate::render::write::write(&report, &prep.out_dir)?;
     if let Some(p) = &report.profile {
         files.extend(p.paths.iter().filter_map(|x| x.svg.as_ref()).map(|f| prep.out_dir.join(f)));
     }

@@ -26,6 +26,45 @@ pub fn parse_pinned_cpu_list(s: &str) -> Result<CpuList, String> {
     })
 }
 
+/// The engine's builder calls, as its errors name them, and the flags that set them here
+/// (longest first, so that `` `sockets(1)` `` wins over `` `sockets` ``).
+const FLAGS: &[(&str, &str)] = &[
+    ("`method(Method::Recvmmsg)`", "--method recvmmsg"),
+    ("`method(Method::Auto)`", "--method auto"),
+    ("`method(Method::Uring)`", "--method uring"),
+    ("`method(Method::UringRecv)`", "--method uring-recv"),
+    ("`steer(Steer::Hash)`", "--steer hash"),
+    ("`steer(Steer::Cpu)`", "--steer cpu"),
+    ("`iface(Some(name))`", "--iface NAME"),
+    ("`share_port(true)`", "--share-port"),
+    ("`force(true)`", "--force"),
+    ("`sockets(1)`", "--sockets 1"),
+    ("`ring_buffers`", "--ring-buffers"),
+    ("`buffer_size`", "--buffer-size"),
+    ("`share_port`", "--share-port"),
+    ("`timestamps`", "--timestamps"),
+    ("`busy_poll`", "--busy-poll"),
+    ("`sockets`", "--sockets"),
+    ("`rcvbuf`", "--rcvbuf"),
+    ("`method`", "--method"),
+    ("`batch`", "--batch"),
+    ("`cpus`", "--cpus"),
+    ("`gro`", "--gro"),
+    ("`lean`", "--lean"),
+];
+
+/// An engine error in this command line's terms: the builder calls its message names become
+/// the flags that set them.
+pub fn cli_message(e: &udprx::Error) -> String {
+    let mut m = e.to_string();
+    for (call, flag) in FLAGS {
+        if m.contains(call) {
+            m = m.replace(call, flag);
+        }
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,7 +104,7 @@ impl RunExecutor for EngineExecutor {
         }
         // Never `share_port`: a request must not take a share of another receiver's datagrams
         // (the engine refuses a data port another socket holds).
-        let receiver = b.build().map_err(|e| exec_err(crate::rx::cli_message(&e)))?;
+        let receiver = b.build().map_err(|e| exec_err(crate::args::cli_message(&e)))?;
         Ok(Box::new(EngineRun {
             port: receiver.local_addr().port(),
             receiver: Some(receiver),

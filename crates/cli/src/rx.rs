@@ -8,6 +8,7 @@ pub mod serve;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::args::cli_message;
 use clap::{Parser, Subcommand};
 
 /// UDP receive engine and benchmark.
@@ -98,45 +99,6 @@ impl From<udprx::Error> for CliError {
         let code = if e.is_config() { EXIT_USAGE } else { 1 };
         CliError { message: cli_message(&e), code }
     }
-}
-
-/// The engine's builder calls, as its errors name them, and the flags that set them here
-/// (longest first, so that `` `sockets(1)` `` wins over `` `sockets` ``).
-const FLAGS: &[(&str, &str)] = &[
-    ("`method(Method::Recvmmsg)`", "--method recvmmsg"),
-    ("`method(Method::Auto)`", "--method auto"),
-    ("`method(Method::Uring)`", "--method uring"),
-    ("`method(Method::UringRecv)`", "--method uring-recv"),
-    ("`steer(Steer::Hash)`", "--steer hash"),
-    ("`steer(Steer::Cpu)`", "--steer cpu"),
-    ("`iface(Some(name))`", "--iface NAME"),
-    ("`share_port(true)`", "--share-port"),
-    ("`force(true)`", "--force"),
-    ("`sockets(1)`", "--sockets 1"),
-    ("`ring_buffers`", "--ring-buffers"),
-    ("`buffer_size`", "--buffer-size"),
-    ("`share_port`", "--share-port"),
-    ("`timestamps`", "--timestamps"),
-    ("`busy_poll`", "--busy-poll"),
-    ("`sockets`", "--sockets"),
-    ("`rcvbuf`", "--rcvbuf"),
-    ("`method`", "--method"),
-    ("`batch`", "--batch"),
-    ("`cpus`", "--cpus"),
-    ("`gro`", "--gro"),
-    ("`lean`", "--lean"),
-];
-
-/// An engine error in this command line's terms: the builder calls its message names become
-/// the flags that set them.
-pub fn cli_message(e: &udprx::Error) -> String {
-    let mut m = e.to_string();
-    for (call, flag) in FLAGS {
-        if m.contains(call) {
-            m = m.replace(call, flag);
-        }
-    }
-    m
 }
 
 impl From<anyhow::Error> for CliError {

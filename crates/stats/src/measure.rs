@@ -105,7 +105,7 @@ pub fn run(
     Ok(report)
 }
 
-/// What a lean run's report states it traded away (see [`crate::ReceiverBuilder::lean`]).
+/// What a lean run's report states it traded away (see `udprx::ReceiverBuilder::lean`).
 pub const LEAN_NOTE: &str = "lean mode: no source address per datagram, so flows are keyed by \
 the probe header's flow id alone (two senders using the same flow ids count as one flow); no \
 control message per datagram, so kernel drops were read with SO_MEMINFO per interval and at the \

@@ -269,9 +269,9 @@ pub fn compare(args: CompareArgs) -> Result<(), CliError> {
                 serde_json::to_string_pretty(&c).map_err(|e| CliError::runtime(e.to_string()))?;
             std::fs::write(p, text)
                 .map_err(|e| CliError::runtime(format!("writing {}: {e}", p.display())))?;
-            print!("{}", compare::render(&c, false));
+            print!("{}", udprx_bench::markdown::comparison(&c, false));
         }
-        None => print!("{}", compare::render(&c, false)),
+        None => print!("{}", udprx_bench::markdown::comparison(&c, false)),
     }
     Ok(())
 }

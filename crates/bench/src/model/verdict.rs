@@ -1,0 +1,57 @@
+//! Verdicts as data: the headline figures and one pair of paths compared on one of them.
+
+use crate::Scenario;
+use crate::stats::interval::{Call, Interval};
+use serde::{Deserialize, Serialize};
+
+/// A headline figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    /// Peak received rate over the curve.
+    Peak,
+    /// Non-drop rate.
+    Ndr,
+    /// Application CPU ns per datagram at the common paced rate (lower is better).
+    Cpu,
+}
+
+impl Figure {
+    /// Every figure, in report order.
+    pub const ALL: [Figure; 3] = [Figure::Peak, Figure::Ndr, Figure::Cpu];
+
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::Peak => "peak rx",
+            Figure::Ndr => "NDR",
+            Figure::Cpu => "CPU ns/dgram",
+        }
+    }
+
+    /// True when a higher value is better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Figure::Cpu)
+    }
+}
+
+/// One comparison: `a` against `b` on one figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairVerdict {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Label of A (with its setting when settings are compared).
+    pub a: String,
+    /// Label of B.
+    pub b: String,
+    /// Setting of A.
+    pub setting_a: usize,
+    /// Setting of B.
+    pub setting_b: usize,
+    /// The figure.
+    pub figure: Figure,
+    /// A / B with its interval (95% for repeated figures, hard bounds for NDR brackets).
+    pub ratio: Interval,
+    /// The call for A.
+    pub call: Call,
+}
