@@ -36,6 +36,15 @@ pub fn ratio_text(r: &Interval) -> String {
     }
 }
 
+/// `66% [61, 73]` for a share (a ratio of rates printed in percent), or `66% (n=1: no interval)`.
+pub fn share_text(r: &Interval) -> String {
+    let pct = |x: f64| format!("{:.0}", x * 100.0);
+    match (r.lo, r.hi) {
+        (Some(l), Some(h)) => format!("{}% [{}, {}]", pct(r.est), pct(l), pct(h)),
+        _ => format!("{}% (n={}: no interval)", pct(r.est), r.n),
+    }
+}
+
 /// `412.3k [398.0k, 425.1k]` for a rate interval.
 pub fn rate_text(i: &Interval) -> String {
     match (i.lo, i.hi) {

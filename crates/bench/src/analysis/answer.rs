@@ -13,7 +13,7 @@ use crate::model::report::PeerComparison;
 pub use crate::model::verdict::{Figure, PairVerdict};
 use crate::stats::interval::{self, Call, Interval};
 use crate::stats::search::Bound;
-use crate::text::{kpps, ns_text, rate_text, ratio_text};
+use crate::text::{kpps, ns_text, rate_text, ratio_text, share_text};
 
 /// The samples behind a repeated figure of a series.
 pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
@@ -115,7 +115,11 @@ pub fn verdicts(run: &CurveRun, settings: &[String]) -> Vec<PairVerdict> {
     let ok: Vec<&Series> = run.series.iter().filter(|s| measured(s)).collect();
     for (i, a) in ok.iter().enumerate() {
         for b in &ok[i + 1..] {
-            if a.row.scenario == b.row.scenario && a.setting == b.setting {
+            // Pairwise verdicts only among contenders: a ceiling (`xdp-drop`) or a reference
+            // receiver is not a path the user would choose; the Answer measures the
+            // contenders against it instead.
+            let contenders = a.row.is_contender() && b.row.is_contender();
+            if contenders && a.row.scenario == b.row.scenario && a.setting == b.setting {
                 push(a, b);
             }
         }
@@ -179,8 +183,15 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             .series
             .iter()
             .filter(|s| s.row.scenario == sc && s.setting == 0 && measured(s))
+            .filter(|s| s.row.is_contender())
             .collect();
-        if members.is_empty() {
+        let bounds: Vec<&Series> = run
+            .series
+            .iter()
+            .filter(|s| s.row.scenario == sc && s.setting == 0 && measured(s))
+            .filter(|s| !s.row.is_contender())
+            .collect();
+        if members.is_empty() && bounds.is_empty() {
             continue;
         }
         let nm = |s: &Series| series_name(s, ctx.settings);
@@ -249,13 +260,13 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             }
             if ties.is_empty() {
                 p.push_str(&format!(
-                    "`{}` receives the most: peak {} pps, ",
+                    "`{}` is the fastest delivering path: peak {} pps, ",
                     b.label,
                     rate_text(&pk)
                 ));
             } else {
                 p.push_str(&format!(
-                    "`{}` has the highest peak, {} pps, but it is indistinguishable here from {}; ",
+                    "`{}` has the highest peak of the delivering paths, {} pps, but it is indistinguishable here from {}; ",
                     b.label,
                     rate_text(&pk),
                     ties.join(", ")
@@ -375,7 +386,9 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
         } else {
             "What limited the run: the receiver, only under the unpaced flood.".to_string()
         };
-        p.push_str(&limit);
+        if !members.is_empty() {
+            p.push_str(&limit);
+        }
         let softirq = members
             .iter()
             .filter_map(|s| Some((s.figures.softirq_ns?.est, s.figures.app_ns?.est)))
@@ -396,6 +409,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             _ => p.push_str(" Softirq placement: without RPS the receive softirq runs on the sender's core."),
         }
         out.push(p);
+        out.extend(bounds.iter().filter_map(|c| ceiling_line(c, &members)));
     }
 
     // Settings.
@@ -487,6 +501,38 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
     }
     out
 }
+/// Each delivering path's peak as a share of a ceiling's or reference's peak, with the Welch
+/// 95% interval of the ratio; `None` when either has no peak.
+pub fn share_of(path: &Series, ceiling: &Series) -> Option<Interval> {
+    interval::ratio(&samples(path, Figure::Peak), &samples(ceiling, Figure::Peak))
+}
+
+/// The line of a ceiling (`xdp-drop`) or reference receiver: its own peak, then every
+/// contender's share of it. `None` when the ceiling has no peak.
+pub fn ceiling_line(ceiling: &Series, contenders: &[&Series]) -> Option<String> {
+    let pk = ceiling.figures.peak?;
+    let (kind, what) = if ceiling.row.is_ceiling() {
+        ("Ceiling", "counts and drops in the driver, delivering nothing to an application")
+    } else {
+        ("Reference", "a reference receiver, not a udprx path")
+    };
+    let mut line =
+        format!("**{kind}:** `{}` ({what}) peaks at {} pps", ceiling.label, rate_text(&pk));
+    let shares: Vec<String> = contenders
+        .iter()
+        .filter_map(|c| {
+            let r = share_of(c, ceiling)?;
+            Some(format!("`{}` reaches {} of it", c.label, share_text(&r)))
+        })
+        .collect();
+    if shares.is_empty() {
+        line.push('.');
+    } else {
+        line.push_str(&format!("; {}.", shares.join(", ")));
+    }
+    Some(line)
+}
+
 /// Compares, per setting, the best udprx path of the classic flood with the better peer.
 pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerComparison> {
     let mut out = Vec::new();
@@ -499,10 +545,12 @@ pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerCompari
             })
         };
         let best = |udprx: bool| {
-            classic().filter(move |r| r.row.is_udprx() == udprx).max_by(|a, b| {
-                let e = |x: &Series| x.figures.peak.map_or(0.0, |i| i.est);
-                e(a).total_cmp(&e(b))
-            })
+            classic()
+                .filter(move |r| if udprx { r.row.is_contender() } else { !r.row.is_udprx() })
+                .max_by(|a, b| {
+                    let e = |x: &Series| x.figures.peak.map_or(0.0, |i| i.est);
+                    e(a).total_cmp(&e(b))
+                })
         };
         if let (Some(u), Some(p)) = (best(true), best(false)) {
             if let Some((ratio, call)) = compare(u, p, Figure::Peak) {
@@ -572,6 +620,41 @@ mod tests {
         assert_eq!(c, Call::Faster);
         let (_, c) = compare(&scaled(&s, 0.1), &s, Figure::Peak).unwrap();
         assert_eq!(c, Call::Slower);
+    }
+
+    /// The fixture with an `xdp-drop` row twice as fast as its repeated path.
+    fn with_xdp_drop() -> (BenchReport, String) {
+        let mut r = fixture();
+        let base = repeated_peak(&r);
+        let mut x = scaled(&base, 2.0);
+        x.row =
+            crate::Row::udprx(base.row.scenario, crate::Method::XdpDrop, crate::Fanout::One, false);
+        x.label = x.row.label(1);
+        r.curves.series.push(x);
+        analyze(&mut r);
+        (r, base.label)
+    }
+
+    #[test]
+    fn a_ceiling_is_not_the_fastest_path_and_each_path_gets_its_share() {
+        let (r, base) = with_xdp_drop();
+        let xdp = "classic xdp-drop 1×";
+        // No pairwise verdict names the ceiling.
+        assert!(r.verdicts.iter().all(|v| v.a != xdp && v.b != xdp), "{:?}", r.verdicts);
+        let classic = r.answer.iter().find(|l| l.contains("Classic flood")).unwrap();
+        assert!(!classic.contains(xdp), "the ceiling is ranked as a path: {classic}");
+        assert!(classic.contains("delivering path"), "{classic}");
+        // Its own line, with every path's share; the doubled path reaches 50%.
+        let line = r.answer.iter().find(|l| l.starts_with("**Ceiling:**")).expect("a ceiling line");
+        assert!(line.contains(xdp), "{line}");
+        assert!(line.contains(&format!("`{base}` reaches 50% [")), "{line}");
+        let s = r.curves.series.iter().find(|s| s.label == base).unwrap();
+        let c = r.curves.series.iter().find(|s| s.label == xdp).unwrap();
+        let share = share_of(s, c).unwrap();
+        assert!((share.est - 0.5).abs() < 1e-9, "{share:?}");
+        assert!(share.lo.unwrap() < 0.5 && share.hi.unwrap() > 0.5, "{share:?}");
+        // The peers comparison takes the best delivering path, never the ceiling.
+        assert!(r.comparisons.iter().all(|c| c.best_path != xdp));
     }
 
     #[test]

@@ -257,6 +257,18 @@ impl Row {
     pub fn is_udprx(&self) -> bool {
         matches!(self.receiver, Receiver::Udprx { .. })
     }
+
+    /// True for a ceiling: a row that counts and drops before any application sees the datagram
+    /// (`xdp-drop`). It bounds what the delivering paths can reach and is not ranked among them.
+    pub fn is_ceiling(&self) -> bool {
+        matches!(self.receiver, Receiver::Udprx { method: Method::XdpDrop, .. })
+    }
+
+    /// True for a contender: a udprx path that delivers datagrams to the application. Ceilings
+    /// (`xdp-drop`) and reference receivers (the peers) are reported apart from contenders.
+    pub fn is_contender(&self) -> bool {
+        self.is_udprx() && !self.is_ceiling()
+    }
 }
 
 /// Receiver options a profile sets: socket options and the statistics mode.
