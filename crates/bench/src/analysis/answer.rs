@@ -295,7 +295,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
                     format!("{} pps (mean of {} searches)", rate_text(&i), i.n)
                 }
                 (_, Some(b)) => format!(
-                    "{} pps (one search, bracket [{}, {}])",
+                    "{} pps (one search: bracket {}–{})",
                     kpps(b.lo.unwrap_or(0) as f64),
                     kpps(b.lo.unwrap_or(0) as f64),
                     b.hi.map_or("—".to_string(), |h| kpps(h as f64))

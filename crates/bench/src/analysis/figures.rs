@@ -96,7 +96,11 @@ pub fn outcome_of(c: &CellResult) -> TrialOutcome {
 pub fn figures(s: &Series, common: Option<u64>) -> Figures {
     let peak = peak_point(s);
     let top = top_point(s);
-    let est = |p: Option<&Point>| p.and_then(|p| interval::estimate(&p.rx()));
+    // Printed figures stay inside physics (`interval::bounded`): a received rate never above the
+    // offered rate, a search bound never above the path's highest received rate.
+    let est = |p: Option<&Point>| p.and_then(|p| interval::bounded(&p.rx(), Some(p.offered())));
+    let highest = s.points.iter().flat_map(|p| p.rx()).fold(0.0, f64::max);
+    let ceiling = (highest > 0.0).then_some(highest);
     let peak_i = est(peak);
     let top_i = est(top);
     let livelock_ratio = match (&peak_i, &top_i) {
@@ -140,11 +144,12 @@ pub fn figures(s: &Series, common: Option<u64>) -> Figures {
         knee,
         ndr: s.searches.first().map(|r| r.ndr),
         pdr: s.searches.first().map(|r| r.pdr),
-        ndr_est: interval::estimate(&bounds_of(s, |r| r.ndr)),
-        pdr_est: interval::estimate(&bounds_of(s, |r| r.pdr)),
+        ndr_est: interval::bounded(&bounds_of(s, |r| r.ndr), ceiling),
+        pdr_est: interval::bounded(&bounds_of(s, |r| r.pdr), ceiling),
         common_rate: cp.and(common),
-        app_ns: cp.and_then(|p| interval::estimate(&p.samples(|c| c.cpu.app_ns_per_dgram))),
-        softirq_ns: cp.and_then(|p| interval::estimate(&p.samples(|c| c.cpu.softirq_ns_per_dgram))),
+        app_ns: cp.and_then(|p| interval::bounded(&p.samples(|c| c.cpu.app_ns_per_dgram), None)),
+        softirq_ns: cp
+            .and_then(|p| interval::bounded(&p.samples(|c| c.cpu.softirq_ns_per_dgram), None)),
         latency,
         limit: Some(limit),
     }

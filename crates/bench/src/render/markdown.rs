@@ -18,11 +18,22 @@ fn dash() -> String {
 fn bracket_text(b: &Bracket) -> String {
     match (b.lo, b.hi, b.bound) {
         (Some(l), _, Bound::AboveMax) => format!("≥ {}", kpps(l as f64)),
+        // A single search's bracket is not a confidence interval: labelled as a bracket.
         (Some(l), Some(h), Bound::Found) => {
-            format!("{} [{}, {}]", kpps(l as f64), kpps(l as f64), kpps(h as f64))
+            format!(
+                "{} (one search: bracket {}–{})",
+                kpps(l as f64),
+                kpps(l as f64),
+                kpps(h as f64)
+            )
         }
         (Some(l), Some(h), _) => {
-            format!("{} [{}, {}]*", kpps(l as f64), kpps(l as f64), kpps(h as f64))
+            format!(
+                "{} (one search: bracket {}–{})*",
+                kpps(l as f64),
+                kpps(l as f64),
+                kpps(h as f64)
+            )
         }
         (Some(l), None, _) => kpps(l as f64),
         (None, _, Bound::BelowMin) => "< lowest rate".into(),
@@ -335,8 +346,11 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         o,
         "*peak* = highest median received rate over the curve, with the 95% interval of that point; *NDR* = highest \
         offered rate received with no loss or kernel drop, *PDR* = with at most 0.5% lost: the mean of each path's \
-        searches' lower bounds with its 95% interval (with a single search, its bracket [highest pass, lowest failure], \
-        `*` when the trial budget ended it before the bracket reached {:.0}%; `≥` when the top rate passed); \
+        searches' lower bounds with its 95% interval (with a single search, its bracket highest pass–lowest failure, \
+        labelled as such, `*` when the trial budget ended it before the bracket reached {:.0}%; `≥` when the top rate passed). \
+        Intervals stay inside physics: never above the offered rate (a search bound never above the path's highest \
+        received rate) nor below zero; with fewer than 3 samples the observed range is shown (\"n=2: range\"); an \
+        interval wider than its estimate is shown as \"not resolved here\"; \
         *livelock* = received rate at the top offered rate (the unpaced flood) / peak; CPU and latency at the common \
         paced rate of the scenario ({}).\n",
         cfg.resolution * 100.0,

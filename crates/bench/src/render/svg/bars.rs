@@ -203,7 +203,8 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
                     .iter()
                     .filter(|p| p.n() > 0)
                     .map(|p| {
-                        let i = crate::stats::interval::estimate(&p.rx());
+                        // Inside physics: no error bar above y = x.
+                        let i = crate::stats::interval::bounded(&p.rx(), Some(p.offered()));
                         CurvePoint {
                             offered: p.offered(),
                             received: p.rx_median(),
