@@ -100,7 +100,7 @@ fn quick_on_loopback_writes_a_full_report() {
     assert!(o.status.success(), "{}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
     let report = read_report(&out);
-    assert_eq!(report["schema"], "udprx-bench/2");
+    assert_eq!(report["schema"], "udprx-bench/3");
     assert_eq!(report["topology"]["kind"], "loopback");
     assert!(report["topology"]["bound"].as_str().unwrap().contains("sender-bound"));
     assert_series_measured(&report, 3);

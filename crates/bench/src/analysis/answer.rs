@@ -108,6 +108,7 @@ pub fn verdicts(run: &CurveRun, settings: &[String]) -> Vec<PairVerdict> {
                     figure: f,
                     ratio,
                     call,
+                    limited_by: None,
                 });
             }
         }
@@ -141,6 +142,7 @@ pub fn analyze(report: &mut crate::model::report::BenchReport) {
         let common = commons.iter().find(|(sc, _)| *sc == s.row.scenario).map(|(_, r)| *r);
         s.figures = crate::analysis::figures::figures(s, common);
     }
+    report.curves.drift = crate::analysis::figures::run_drift(&report.curves);
     let settings = &report.plan.settings;
     report.verdicts = verdicts(&report.curves, settings);
     report.comparisons = compare_with_peers(&report.curves, settings.len());

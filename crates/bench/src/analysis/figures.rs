@@ -92,6 +92,33 @@ pub fn outcome_of(c: &CellResult) -> TrialOutcome {
     }
 }
 
+/// The run's drift ([`crate::stats::drift`]) from the received rates of every repeated point
+/// of the curves, each trial placed by its order in the run.
+pub fn run_drift(run: &CurveRun) -> Option<Drift> {
+    let last = run
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().flat_map(|p| p.trials.iter()))
+        .map(|t| t.seq)
+        .max()?;
+    if last == 0 {
+        return None;
+    }
+    let groups: Vec<Vec<(f64, f64)>> = run
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .map(|p| {
+            p.trials
+                .iter()
+                .filter_map(|t| Some((t.seq as f64 / last as f64, t.usable()?.rx_pps)))
+                .collect()
+        })
+        .collect();
+    let t = crate::stats::drift::trend(&groups)?;
+    Some(Drift { rel: t.rel, slope: t.slope, se: t.se, samples: t.samples, points: t.points })
+}
+
 /// Derives a series' figures from its points and search.
 pub fn figures(s: &Series, common: Option<u64>) -> Figures {
     let peak = peak_point(s);

@@ -433,6 +433,8 @@ pub fn run_curves(
         trials,
         interrupted: r.interrupted,
         secs: started.elapsed().as_secs_f64(),
+        // Derived from the trials by `analysis::answer::analyze`.
+        drift: None,
     })
 }
 

@@ -317,4 +317,24 @@ pub struct CurveRun {
     pub interrupted: bool,
     /// Seconds the curves took.
     pub secs: f64,
+    /// How much the run's own figures moved from its start to its end (see
+    /// [`crate::stats::drift`]); the yardstick of calls across runs. Absent in reports written
+    /// before it existed (schema `udprx-bench/2`): comparisons then say "drift unknown".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
+}
+
+/// The drift a run measured on its received rates (see [`crate::stats::drift`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// Relative change of the figures from the start to the end of the run (0.05 = 5%).
+    pub rel: f64,
+    /// Signed slope of ln(received rate) over the run (positive: rates rose).
+    pub slope: f64,
+    /// Standard error of the slope.
+    pub se: f64,
+    /// Samples used.
+    pub samples: usize,
+    /// Repeated points used.
+    pub points: usize,
 }

@@ -54,4 +54,8 @@ pub struct PairVerdict {
     pub ratio: Interval,
     /// The call for A.
     pub call: Call,
+    /// Across runs only: what the call had to clear and which bound limited it (the within-run
+    /// intervals or the runs' measured drift), e.g. "drift ±6.2%". `None` within a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
 }

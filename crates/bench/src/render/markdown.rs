@@ -582,11 +582,30 @@ pub fn comparison(c: &BaselineComparison, markdown: bool) -> String {
             v.figure.name().to_string(),
             crate::text::ratio_text(&v.ratio),
             v.call.words().to_string(),
+            v.limited_by.clone().unwrap_or_else(dash),
         ]);
     }
-    let mut out = format!("{} against {} (ratio {} / {}):\n\n", c.b, c.a, c.b, c.a);
+    let drift = |name: &str, d: &Option<crate::model::curve::Drift>| match d {
+        Some(d) => format!(
+            "{name} drifted {:+.1}% (s.e. {:.1}%) from its start to its end ({} repeated points)",
+            (d.slope.exp() - 1.0) * 100.0,
+            d.se * 100.0,
+            d.points
+        ),
+        None => format!("{name}: drift unknown (report without it)"),
+    };
+    let mut out = format!(
+        "{} against {} (ratio {} / {}); {}; {}. A call needs the whole interval beyond the larger of {:.0}% and both drifts.\n\n",
+        c.b,
+        c.a,
+        c.b,
+        c.a,
+        drift(&c.a, &c.drift_a),
+        drift(&c.b, &c.drift_b),
+        crate::stats::interval::MIN_EFFECT * 100.0
+    );
     out.push_str(&crate::text::table(
-        &["path", "figure", "ratio [95% interval]", "verdict"],
+        &["path", "figure", "ratio [95% interval]", "verdict", "limited by"],
         &rows,
         markdown,
     ));
