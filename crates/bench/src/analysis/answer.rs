@@ -23,7 +23,7 @@ pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
             .figures
             .common_rate
             .and_then(|c| s.point(Some(c)))
-            .map(|p| p.samples(|c| c.cpu.app_ns_per_dgram))
+            .map(|p| p.samples(|c| c.cpu.whole_ns_per_dgram()))
             .unwrap_or_default(),
         Figure::Ndr => Vec::new(),
     }
@@ -325,14 +325,19 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             p.push_str(". ");
         }
         // CPU at the common rate.
-        let cheapest = members.iter().filter(|s| s.figures.app_ns.is_some()).min_by(|a, b| {
-            let e = |s: &Series| s.figures.app_ns.map_or(f64::MAX, |i| i.est);
+        let cheapest = members.iter().filter(|s| s.figures.cpu_ns.is_some()).min_by(|a, b| {
+            let e = |s: &Series| s.figures.cpu_ns.map_or(f64::MAX, |i| i.est);
             e(a).total_cmp(&e(b))
         });
         if let (Some(c), Some(rate)) = (cheapest, cheapest.and_then(|c| c.figures.common_rate)) {
-            let ns = c.figures.app_ns.unwrap_or(Interval { est: 0.0, lo: None, hi: None, n: 0 });
+            let ns = c.figures.cpu_ns.unwrap_or(Interval { est: 0.0, lo: None, hi: None, n: 0 });
+            let split = format!(
+                " (application {:.0} ns, softirq {:.0} ns)",
+                c.figures.app_ns.map_or(0.0, |i| i.est),
+                c.figures.softirq_ns.map_or(0.0, |i| i.est)
+            );
             let mut others = Vec::new();
-            for o in members.iter().filter(|o| o.label != c.label && o.figures.app_ns.is_some()) {
+            for o in members.iter().filter(|o| o.label != c.label && o.figures.cpu_ns.is_some()) {
                 if let Some((r, call)) = v_of(o, c, Figure::Cpu) {
                     others.push(format!(
                         "`{}` {} ({})",
@@ -343,7 +348,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
                 }
             }
             p.push_str(&format!(
-                "At a common paced {} pps, `{}` costs the least application CPU: {} per datagram",
+                "At a common paced {} pps, `{}` costs the least receive-side CPU (every receive core's busy time per delivered datagram): {}{split}",
                 kpps(rate as f64),
                 c.label,
                 ns_text(&ns)
@@ -657,6 +662,46 @@ mod tests {
         assert!(share.lo.unwrap() < 0.5 && share.hi.unwrap() > 0.5, "{share:?}");
         // The peers comparison takes the best delivering path, never the ceiling.
         assert!(r.comparisons.iter().all(|c| c.best_path != xdp));
+    }
+
+    /// Sets the CPU split of every trial at `s`'s common rate (with a 1% spread between trials).
+    fn with_cpu(s: &mut Series, app: f64, softirq: f64, busy: f64) {
+        let c = s.figures.common_rate;
+        let p = s.points.iter_mut().find(|p| p.rate == c && c.is_some()).expect("common point");
+        for (k, t) in p.trials.iter_mut().enumerate() {
+            if let Some(r) = t.result.as_mut() {
+                let j = 1.0 + 0.01 * (k % 3) as f64;
+                r.cpu.app_ns_per_dgram = app * j;
+                r.cpu.softirq_ns_per_dgram = softirq * j;
+                r.cpu.rx_busy_ns_per_dgram = busy * j;
+            }
+        }
+    }
+
+    #[test]
+    fn cpu_verdicts_follow_the_whole_receive_side_not_the_application() {
+        let mut r = fixture();
+        // Path A does its work in the application; path B moves most of it into softirq (as
+        // XDP or RPS do): cheaper by application time, costlier over the receive cores.
+        let (ia, ib) = (0, 1);
+        with_cpu(&mut r.curves.series[ia], 1000.0, 200.0, 1300.0);
+        with_cpu(&mut r.curves.series[ib], 300.0, 1300.0, 1700.0);
+        analyze(&mut r);
+        let (a, b) = (&r.curves.series[ia], &r.curves.series[ib]);
+        let app = |s: &Series| {
+            s.point(s.figures.common_rate).unwrap().samples(|c| c.cpu.app_ns_per_dgram)
+        };
+        let app_only = interval::ratio(&app(b), &app(a)).unwrap();
+        assert!(app_only.hi.unwrap() < 0.5, "by application time B looks cheaper: {app_only:?}");
+        let (ratio, call) = compare(b, a, Figure::Cpu).unwrap();
+        assert!((ratio.est - 1700.0 / 1300.0).abs() < 0.01, "{ratio:?}");
+        assert_eq!(call, Call::Slower, "B costs more over the whole receive side");
+        let text = r.answer.join("\n");
+        assert!(
+            text.contains(&format!("`{}` costs the least receive-side CPU", a.label)),
+            "{text}"
+        );
+        assert!(text.contains(&format!("`{}` 1.31×", b.label)), "{text}");
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn headline(s: &Series, common: Option<u64>) -> Vec<(Option<u64>, bool)> {
 
 /// Relative half-width of a point's interval for its figure; `None` when there is none yet.
 pub fn width_of(p: &Point, cost: bool) -> Option<f64> {
-    let samples = if cost { p.samples(|c| c.cpu.app_ns_per_dgram) } else { p.rx() };
+    let samples = if cost { p.samples(|c| c.cpu.whole_ns_per_dgram()) } else { p.rx() };
     interval::estimate(&samples).and_then(|i| i.half_width_rel())
 }
 
@@ -174,6 +174,8 @@ pub fn figures(s: &Series, common: Option<u64>) -> Figures {
         ndr_est: interval::bounded(&bounds_of(s, |r| r.ndr), ceiling),
         pdr_est: interval::bounded(&bounds_of(s, |r| r.pdr), ceiling),
         common_rate: cp.and(common),
+        cpu_ns: cp
+            .and_then(|p| interval::bounded(&p.samples(|c| c.cpu.whole_ns_per_dgram()), None)),
         app_ns: cp.and_then(|p| interval::bounded(&p.samples(|c| c.cpu.app_ns_per_dgram), None)),
         softirq_ns: cp
             .and_then(|p| interval::bounded(&p.samples(|c| c.cpu.softirq_ns_per_dgram), None)),

@@ -393,6 +393,25 @@ pub struct CpuSplit {
     pub app_ns_per_dgram: f64,
     /// Receiver-core softirq ns per received datagram.
     pub softirq_ns_per_dgram: f64,
+    /// Busy time of every receive-side core over the trial (user, nice, system, irq and
+    /// softirq ticks of `/proc/stat`: the application, softirq, NAPI kthreads, ksoftirqd —
+    /// whatever ran there), ns. 0 in reports written before it was sampled.
+    #[serde(default)]
+    pub rx_busy_ns: u64,
+    /// `rx_busy_ns` per received datagram.
+    #[serde(default)]
+    pub rx_busy_ns_per_dgram: f64,
+}
+
+impl CpuSplit {
+    /// The headline CPU cost: the whole receive side per delivered datagram — the busy time
+    /// of the receive cores, never less than the application and the receive softirq measured
+    /// apart (tick sampling can undercount a short trial); for reports without the busy time,
+    /// application + softirq. Verdicts on CPU use this, so moving work from the application
+    /// into softirq or a kernel thread does not look like saving it.
+    pub fn whole_ns_per_dgram(&self) -> f64 {
+        self.rx_busy_ns_per_dgram.max(self.app_ns_per_dgram + self.softirq_ns_per_dgram)
+    }
 }
 
 /// The outcome of one measurement cell.

@@ -165,6 +165,10 @@ pub struct Figures {
     pub common_rate: Option<u64>,
     /// Application CPU ns per datagram at the common rate.
     pub app_ns: Option<Interval>,
+    /// Whole receive-side CPU ns per datagram at the common rate (every receive core's busy
+    /// time; see `CpuSplit::whole_ns_per_dgram`): the headline CPU figure.
+    #[serde(default)]
+    pub cpu_ns: Option<Interval>,
     /// Receiver-core softirq ns per datagram at the common rate.
     pub softirq_ns: Option<Interval>,
     /// Latency percentiles at the common rate (medians over its trials).

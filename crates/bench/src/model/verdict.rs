@@ -12,7 +12,8 @@ pub enum Figure {
     Peak,
     /// Non-drop rate.
     Ndr,
-    /// Application CPU ns per datagram at the common paced rate (lower is better).
+    /// Whole receive-side CPU ns per datagram at the common paced rate (every receive core's
+    /// busy time, not the application's alone; lower is better).
     Cpu,
 }
 
@@ -25,7 +26,7 @@ impl Figure {
         match self {
             Figure::Peak => "peak rx",
             Figure::Ndr => "NDR",
-            Figure::Cpu => "CPU ns/dgram",
+            Figure::Cpu => "rx-side CPU ns/dgram",
         }
     }
 

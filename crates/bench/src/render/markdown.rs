@@ -54,7 +54,8 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
         "NDR pps [95% CI]",
         "PDR 0.5% [95% CI]",
         "livelock",
-        "app ns/dgram @ common",
+        "rx-side CPU ns/dgram @ common",
+        "app ns/dgram",
         "softirq ns/dgram",
         "p99 @ common",
         "trials",
@@ -77,6 +78,7 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
                     dash(),
                     dash(),
                     dash(),
+                    dash(),
                     s.trials().to_string(),
                 ];
             }
@@ -92,7 +94,8 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
                     (_, b) => b.as_ref().map(bracket_text).unwrap_or_else(dash),
                 },
                 f.livelock_ratio.map(|r| format!("{r:.2}")).unwrap_or_else(dash),
-                f.app_ns.as_ref().map(ns_text).unwrap_or_else(dash),
+                f.cpu_ns.as_ref().map(ns_text).unwrap_or_else(dash),
+                f.app_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),
                 f.softirq_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),
                 f.latency.map(|l| fmt_ns(l.p99)).unwrap_or_else(dash),
                 s.trials().to_string(),
