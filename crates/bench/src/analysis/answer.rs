@@ -497,6 +497,9 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
     {
         next.push("the sender is the limit: add sender cores (`--sender-cpus`) or use the GSO flood (`--scenarios gso`)".into());
     }
+    if run.budget_ended {
+        next.push("the time budget ended the curves before every stage ran: raise it (`--budget 600s`) for the remaining repetitions and searches".into());
+    }
     if !ctx.skipped.is_empty() {
         next.push(
             "fan-out needs a free core per socket plus the sender's: run on a host with more cores"

@@ -319,6 +319,10 @@ pub struct CurveRun {
     pub trials: usize,
     /// Ctrl-C ended the run early.
     pub interrupted: bool,
+    /// The hard time budget ended the curves before every stage had run (the figures are those
+    /// measured until then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub budget_ended: bool,
     /// Seconds the curves took.
     pub secs: f64,
     /// How much the run's own figures moved from its start to its end (see
