@@ -155,7 +155,7 @@ fn quick_on_loopback_writes_a_full_report() {
     }
     // The Answer opens the report.
     assert!(md.find("## Answer").unwrap() < md.find("## Results").unwrap());
-    for svg in ["livelock-classic.svg", "pps-classic.svg", "latency.svg"] {
+    for svg in ["livelock-classic.svg", "overload-classic.svg", "pps-classic.svg", "latency.svg"] {
         let s = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(s.starts_with("<svg") && s.len() > 1000, "{svg}");
     }

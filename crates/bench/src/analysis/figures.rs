@@ -119,6 +119,32 @@ pub fn run_drift(run: &CurveRun) -> Option<Drift> {
     Some(Drift { rel: t.rel, slope: t.slope, se: t.se, samples: t.samples, points: t.points })
 }
 
+/// The overload panels' points of a series, in offered order: (offered rate, median loss
+/// ratio, median receive-side cores busy — whole receive-side CPU time over the trial's
+/// length; `None` where no CPU was measured).
+pub fn overload_points(s: &Series) -> Vec<(f64, f64, Option<f64>)> {
+    let mut v: Vec<(f64, f64, Option<f64>)> = s
+        .points
+        .iter()
+        .filter(|p| p.n() > 0)
+        .filter_map(|p| {
+            let busy: Vec<f64> = p
+                .trials
+                .iter()
+                .filter(|t| t.secs > 0.0)
+                .filter_map(|t| {
+                    let c = t.usable()?;
+                    Some(c.cpu.whole_ns_per_dgram() * c.received as f64 / (t.secs * 1e9))
+                })
+                .filter(|b| *b > 0.0)
+                .collect();
+            Some((p.offered(), p.loss_median()?, median(&busy)))
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
 /// Derives a series' figures from its points and search.
 pub fn figures(s: &Series, common: Option<u64>) -> Figures {
     let peak = peak_point(s);

@@ -340,7 +340,9 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     for a in &report.answer {
         let _ = writeln!(o, "{a}\n");
     }
-    for ch in charts.iter().filter(|c| c.file.starts_with("livelock-")) {
+    for ch in
+        charts.iter().filter(|c| c.file.starts_with("livelock-") || c.file.starts_with("overload-"))
+    {
         let _ = writeln!(o, "![{}]({})\n", ch.title, ch.file);
     }
 
@@ -400,7 +402,10 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         };
         let _ = writeln!(o, "{setting}{}\n", cmp.sentence());
     }
-    for ch in charts.iter().filter(|c| !c.file.starts_with("livelock-")) {
+    for ch in charts
+        .iter()
+        .filter(|c| !c.file.starts_with("livelock-") && !c.file.starts_with("overload-"))
+    {
         let _ = writeln!(o, "![{}]({})\n", ch.title, ch.file);
     }
     if !report.verdicts.is_empty() {
