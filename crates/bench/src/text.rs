@@ -36,19 +36,36 @@ pub fn ratio_text(r: &Interval) -> String {
     }
 }
 
-/// `412.3k [398.0k, 425.1k]` for a rate interval.
-pub fn rate_text(i: &Interval) -> String {
-    match (i.lo, i.hi) {
-        (Some(l), Some(h)) => format!("{} [{}, {}]", kpps(i.est), kpps(l), kpps(h)),
-        _ => format!("{} (n={})", kpps(i.est), i.n),
+/// `66% [61, 73]` for a share (a ratio of rates printed in percent), or `66% (n=1: no interval)`.
+pub fn share_text(r: &Interval) -> String {
+    let pct = |x: f64| format!("{:.0}", x * 100.0);
+    match (r.lo, r.hi) {
+        (Some(l), Some(h)) => format!("{}% [{}, {}]", pct(r.est), pct(l), pct(h)),
+        _ => format!("{}% (n={}: no interval)", pct(r.est), r.n),
     }
 }
 
-/// `850 ns [820, 880]` for a cost interval.
+/// `412.3k [398.0k, 425.1k]` for a rate interval made by [`crate::stats::interval::bounded`];
+/// `412.3k (n=2: range 398.0k–425.1k)` below 3 samples, `412.3k (not resolved here)` when the
+/// interval was wider than the estimate, `412.3k (n=1)` for one sample.
+pub fn rate_text(i: &Interval) -> String {
+    bounded_text(i, &kpps(i.est), kpps)
+}
+
+/// `850 ns [820, 880]` for a cost interval, with the conventions of [`rate_text`].
 pub fn ns_text(i: &Interval) -> String {
+    bounded_text(i, &format!("{:.0} ns", i.est), |x| format!("{x:.0}"))
+}
+
+fn bounded_text(i: &Interval, est: &str, f: impl Fn(f64) -> String) -> String {
+    use crate::stats::interval::MIN_N_INTERVAL;
     match (i.lo, i.hi) {
-        (Some(l), Some(h)) => format!("{:.0} ns [{:.0}, {:.0}]", i.est, l, h),
-        _ => format!("{:.0} ns (n={})", i.est, i.n),
+        (Some(l), Some(h)) if i.n < MIN_N_INTERVAL => {
+            format!("{est} (n={}: range {}–{})", i.n, f(l), f(h))
+        }
+        (Some(l), Some(h)) => format!("{est} [{}, {}]", f(l), f(h)),
+        _ if i.n >= MIN_N_INTERVAL => format!("{est} (not resolved here)"),
+        _ => format!("{est} (n={})", i.n),
     }
 }
 
@@ -142,5 +159,58 @@ mod tests {
         assert_eq!(kpps(999.0), "999");
         assert_eq!(kpps(f64::NAN), "0");
         assert_eq!(percent(0.0123), "1.23%");
+    }
+
+    proptest::proptest! {
+        /// Random small samples (n = 1…5, received rates scattered up to 100× apart) against a
+        /// random offered rate: the printed figure never leaves [0, max(offered, highest
+        /// sample)], below 3 samples it is the observed range and says so, and a printed
+        /// interval is never wider than its estimate.
+        #[test]
+        fn printed_intervals_stay_inside_physics(
+            xs in proptest::collection::vec(1e3f64..1e8, 1..=5),
+            offered in 1e3f64..1e8,
+        ) {
+            use crate::stats::interval::bounded;
+            let max = xs.iter().copied().fold(0.0, f64::max);
+            let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+            let i = bounded(&xs, Some(offered)).unwrap();
+            let text = rate_text(&i);
+            if let (Some(lo), Some(hi)) = (i.lo, i.hi) {
+                proptest::prop_assert!(lo >= 0.0 && lo <= hi, "{i:?}");
+                proptest::prop_assert!(hi <= offered.max(max) * (1.0 + 1e-12), "{i:?} offered {offered}");
+                if xs.len() >= 3 {
+                    proptest::prop_assert!(hi - lo <= i.est * (1.0 + 1e-12), "{i:?}");
+                }
+            }
+            match xs.len() {
+                1 => proptest::prop_assert!(text.ends_with("(n=1)"), "{text}"),
+                2 => {
+                    proptest::prop_assert_eq!((i.lo, i.hi), (Some(min), Some(max)));
+                    proptest::prop_assert!(text.contains("(n=2: range "), "{text}");
+                }
+                _ => proptest::prop_assert!(
+                    text.contains("not resolved here") || (i.lo.is_some() && text.contains('[')),
+                    "{text}"
+                ),
+            }
+            // Costs: only the floor binds.
+            let c = bounded(&xs, None).unwrap();
+            proptest::prop_assert!(c.lo.is_none_or(|l| l >= 0.0), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn a_two_sample_t_interval_above_the_offered_rate_is_not_printed() {
+        // Two samples 10× apart: the log-scale t interval would reach ~10^8 × the estimate.
+        let i = crate::stats::interval::bounded(&[57e3, 570e3], Some(600e3)).unwrap();
+        assert_eq!(rate_text(&i), "180.2k (n=2: range 57.0k–570.0k)");
+        // Five samples spread over two orders of magnitude: wider than the estimate.
+        let i =
+            crate::stats::interval::bounded(&[5e3, 50e3, 500e3, 20e3, 300e3], Some(600e3)).unwrap();
+        assert!(rate_text(&i).ends_with("(not resolved here)"), "{}", rate_text(&i));
+        // Tight samples just under the offered rate: the upper end is clipped to it.
+        let i = crate::stats::interval::bounded(&[99e3, 100e3, 100e3], Some(100e3)).unwrap();
+        assert!(i.hi.unwrap() <= 100e3, "{i:?}");
     }
 }

@@ -92,15 +92,16 @@ fn assert_series_measured(report: &serde_json::Value, min_series: usize) {
 fn quick_on_loopback_writes_a_full_report() {
     let out = tmp("quick");
     let mut cmd = udprx();
-    // Simulates a non-root user: the default must fall back to loopback and say so.
+    // Simulates a non-root user: the default must fall back to loopback and say so. The
+    // budget is hard (no trial starts past it): 60 s leaves room for every stage here.
     cmd.env("UDPRX_BENCH_NOT_ROOT", "1")
-        .args(["bench", "--quick", "--secs", "300ms", "--budget", "15s", "--out"])
+        .args(["bench", "--quick", "--secs", "300ms", "--budget", "60s", "--out"])
         .arg(&out);
     let o = run(cmd, Duration::from_secs(240));
     assert!(o.status.success(), "{}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
     let report = read_report(&out);
-    assert_eq!(report["schema"], "udprx-bench/2");
+    assert_eq!(report["schema"], "udprx-bench/3");
     assert_eq!(report["topology"]["kind"], "loopback");
     assert!(report["topology"]["bound"].as_str().unwrap().contains("sender-bound"));
     assert_series_measured(&report, 3);
@@ -155,7 +156,7 @@ fn quick_on_loopback_writes_a_full_report() {
     }
     // The Answer opens the report.
     assert!(md.find("## Answer").unwrap() < md.find("## Results").unwrap());
-    for svg in ["livelock-classic.svg", "pps-classic.svg", "latency.svg"] {
+    for svg in ["livelock-classic.svg", "overload-classic.svg", "pps-classic.svg", "latency.svg"] {
         let s = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(s.starts_with("<svg") && s.len() > 1000, "{svg}");
     }

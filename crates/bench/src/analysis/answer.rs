@@ -13,7 +13,7 @@ use crate::model::report::PeerComparison;
 pub use crate::model::verdict::{Figure, PairVerdict};
 use crate::stats::interval::{self, Call, Interval};
 use crate::stats::search::Bound;
-use crate::text::{kpps, ns_text, rate_text, ratio_text};
+use crate::text::{kpps, ns_text, rate_text, ratio_text, share_text};
 
 /// The samples behind a repeated figure of a series.
 pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
@@ -23,7 +23,7 @@ pub fn samples(s: &Series, f: Figure) -> Vec<f64> {
             .figures
             .common_rate
             .and_then(|c| s.point(Some(c)))
-            .map(|p| p.samples(|c| c.cpu.app_ns_per_dgram))
+            .map(|p| p.samples(|c| c.cpu.whole_ns_per_dgram()))
             .unwrap_or_default(),
         Figure::Ndr => Vec::new(),
     }
@@ -108,6 +108,7 @@ pub fn verdicts(run: &CurveRun, settings: &[String]) -> Vec<PairVerdict> {
                     figure: f,
                     ratio,
                     call,
+                    limited_by: None,
                 });
             }
         }
@@ -115,7 +116,11 @@ pub fn verdicts(run: &CurveRun, settings: &[String]) -> Vec<PairVerdict> {
     let ok: Vec<&Series> = run.series.iter().filter(|s| measured(s)).collect();
     for (i, a) in ok.iter().enumerate() {
         for b in &ok[i + 1..] {
-            if a.row.scenario == b.row.scenario && a.setting == b.setting {
+            // Pairwise verdicts only among contenders: a ceiling (`xdp-drop`) or a reference
+            // receiver is not a path the user would choose; the Answer measures the
+            // contenders against it instead.
+            let contenders = a.row.is_contender() && b.row.is_contender();
+            if contenders && a.row.scenario == b.row.scenario && a.setting == b.setting {
                 push(a, b);
             }
         }
@@ -137,6 +142,7 @@ pub fn analyze(report: &mut crate::model::report::BenchReport) {
         let common = commons.iter().find(|(sc, _)| *sc == s.row.scenario).map(|(_, r)| *r);
         s.figures = crate::analysis::figures::figures(s, common);
     }
+    report.curves.drift = crate::analysis::figures::run_drift(&report.curves);
     let settings = &report.plan.settings;
     report.verdicts = verdicts(&report.curves, settings);
     report.comparisons = compare_with_peers(&report.curves, settings.len());
@@ -179,8 +185,15 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             .series
             .iter()
             .filter(|s| s.row.scenario == sc && s.setting == 0 && measured(s))
+            .filter(|s| s.row.is_contender())
             .collect();
-        if members.is_empty() {
+        let bounds: Vec<&Series> = run
+            .series
+            .iter()
+            .filter(|s| s.row.scenario == sc && s.setting == 0 && measured(s))
+            .filter(|s| !s.row.is_contender())
+            .collect();
+        if members.is_empty() && bounds.is_empty() {
             continue;
         }
         let nm = |s: &Series| series_name(s, ctx.settings);
@@ -249,13 +262,13 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             }
             if ties.is_empty() {
                 p.push_str(&format!(
-                    "`{}` receives the most: peak {} pps, ",
+                    "`{}` is the fastest delivering path: peak {} pps, ",
                     b.label,
                     rate_text(&pk)
                 ));
             } else {
                 p.push_str(&format!(
-                    "`{}` has the highest peak, {} pps, but it is indistinguishable here from {}; ",
+                    "`{}` has the highest peak of the delivering paths, {} pps, but it is indistinguishable here from {}; ",
                     b.label,
                     rate_text(&pk),
                     ties.join(", ")
@@ -284,7 +297,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
                     format!("{} pps (mean of {} searches)", rate_text(&i), i.n)
                 }
                 (_, Some(b)) => format!(
-                    "{} pps (one search, bracket [{}, {}])",
+                    "{} pps (one search: bracket {}–{})",
                     kpps(b.lo.unwrap_or(0) as f64),
                     kpps(b.lo.unwrap_or(0) as f64),
                     b.hi.map_or("—".to_string(), |h| kpps(h as f64))
@@ -312,14 +325,19 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             p.push_str(". ");
         }
         // CPU at the common rate.
-        let cheapest = members.iter().filter(|s| s.figures.app_ns.is_some()).min_by(|a, b| {
-            let e = |s: &Series| s.figures.app_ns.map_or(f64::MAX, |i| i.est);
+        let cheapest = members.iter().filter(|s| s.figures.cpu_ns.is_some()).min_by(|a, b| {
+            let e = |s: &Series| s.figures.cpu_ns.map_or(f64::MAX, |i| i.est);
             e(a).total_cmp(&e(b))
         });
         if let (Some(c), Some(rate)) = (cheapest, cheapest.and_then(|c| c.figures.common_rate)) {
-            let ns = c.figures.app_ns.unwrap_or(Interval { est: 0.0, lo: None, hi: None, n: 0 });
+            let ns = c.figures.cpu_ns.unwrap_or(Interval { est: 0.0, lo: None, hi: None, n: 0 });
+            let split = format!(
+                " (application {:.0} ns, softirq {:.0} ns)",
+                c.figures.app_ns.map_or(0.0, |i| i.est),
+                c.figures.softirq_ns.map_or(0.0, |i| i.est)
+            );
             let mut others = Vec::new();
-            for o in members.iter().filter(|o| o.label != c.label && o.figures.app_ns.is_some()) {
+            for o in members.iter().filter(|o| o.label != c.label && o.figures.cpu_ns.is_some()) {
                 if let Some((r, call)) = v_of(o, c, Figure::Cpu) {
                     others.push(format!(
                         "`{}` {} ({})",
@@ -330,7 +348,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
                 }
             }
             p.push_str(&format!(
-                "At a common paced {} pps, `{}` costs the least application CPU: {} per datagram",
+                "At a common paced {} pps, `{}` costs the least receive-side CPU (every receive core's busy time per delivered datagram): {}{split}",
                 kpps(rate as f64),
                 c.label,
                 ns_text(&ns)
@@ -375,7 +393,9 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
         } else {
             "What limited the run: the receiver, only under the unpaced flood.".to_string()
         };
-        p.push_str(&limit);
+        if !members.is_empty() {
+            p.push_str(&limit);
+        }
         let softirq = members
             .iter()
             .filter_map(|s| Some((s.figures.softirq_ns?.est, s.figures.app_ns?.est)))
@@ -396,6 +416,7 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
             _ => p.push_str(" Softirq placement: without RPS the receive softirq runs on the sender's core."),
         }
         out.push(p);
+        out.extend(bounds.iter().filter_map(|c| ceiling_line(c, &members)));
     }
 
     // Settings.
@@ -476,6 +497,9 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
     {
         next.push("the sender is the limit: add sender cores (`--sender-cpus`) or use the GSO flood (`--scenarios gso`)".into());
     }
+    if run.budget_ended {
+        next.push("the time budget ended the curves before every stage ran: raise it (`--budget 600s`) for the remaining repetitions and searches".into());
+    }
     if !ctx.skipped.is_empty() {
         next.push(
             "fan-out needs a free core per socket plus the sender's: run on a host with more cores"
@@ -487,6 +511,38 @@ pub fn answer(run: &CurveRun, verdicts: &[PairVerdict], ctx: &Context<'_>) -> Ve
     }
     out
 }
+/// Each delivering path's peak as a share of a ceiling's or reference's peak, with the Welch
+/// 95% interval of the ratio; `None` when either has no peak.
+pub fn share_of(path: &Series, ceiling: &Series) -> Option<Interval> {
+    interval::ratio(&samples(path, Figure::Peak), &samples(ceiling, Figure::Peak))
+}
+
+/// The line of a ceiling (`xdp-drop`) or reference receiver: its own peak, then every
+/// contender's share of it. `None` when the ceiling has no peak.
+pub fn ceiling_line(ceiling: &Series, contenders: &[&Series]) -> Option<String> {
+    let pk = ceiling.figures.peak?;
+    let (kind, what) = if ceiling.row.is_ceiling() {
+        ("Ceiling", "counts and drops in the driver, delivering nothing to an application")
+    } else {
+        ("Reference", "a reference receiver, not a udprx path")
+    };
+    let mut line =
+        format!("**{kind}:** `{}` ({what}) peaks at {} pps", ceiling.label, rate_text(&pk));
+    let shares: Vec<String> = contenders
+        .iter()
+        .filter_map(|c| {
+            let r = share_of(c, ceiling)?;
+            Some(format!("`{}` reaches {} of it", c.label, share_text(&r)))
+        })
+        .collect();
+    if shares.is_empty() {
+        line.push('.');
+    } else {
+        line.push_str(&format!("; {}.", shares.join(", ")));
+    }
+    Some(line)
+}
+
 /// Compares, per setting, the best udprx path of the classic flood with the better peer.
 pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerComparison> {
     let mut out = Vec::new();
@@ -499,10 +555,12 @@ pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerCompari
             })
         };
         let best = |udprx: bool| {
-            classic().filter(move |r| r.row.is_udprx() == udprx).max_by(|a, b| {
-                let e = |x: &Series| x.figures.peak.map_or(0.0, |i| i.est);
-                e(a).total_cmp(&e(b))
-            })
+            classic()
+                .filter(move |r| if udprx { r.row.is_contender() } else { !r.row.is_udprx() })
+                .max_by(|a, b| {
+                    let e = |x: &Series| x.figures.peak.map_or(0.0, |i| i.est);
+                    e(a).total_cmp(&e(b))
+                })
         };
         if let (Some(u), Some(p)) = (best(true), best(false))
             && let Some((ratio, call)) = compare(u, p, Figure::Peak)
@@ -572,6 +630,81 @@ mod tests {
         assert_eq!(c, Call::Faster);
         let (_, c) = compare(&scaled(&s, 0.1), &s, Figure::Peak).unwrap();
         assert_eq!(c, Call::Slower);
+    }
+
+    /// The fixture with an `xdp-drop` row twice as fast as its repeated path.
+    fn with_xdp_drop() -> (BenchReport, String) {
+        let mut r = fixture();
+        let base = repeated_peak(&r);
+        let mut x = scaled(&base, 2.0);
+        x.row =
+            crate::Row::udprx(base.row.scenario, crate::Method::XdpDrop, crate::Fanout::One, false);
+        x.label = x.row.label(1);
+        r.curves.series.push(x);
+        analyze(&mut r);
+        (r, base.label)
+    }
+
+    #[test]
+    fn a_ceiling_is_not_the_fastest_path_and_each_path_gets_its_share() {
+        let (r, base) = with_xdp_drop();
+        let xdp = "classic xdp-drop 1×";
+        // No pairwise verdict names the ceiling.
+        assert!(r.verdicts.iter().all(|v| v.a != xdp && v.b != xdp), "{:?}", r.verdicts);
+        let classic = r.answer.iter().find(|l| l.contains("Classic flood")).unwrap();
+        assert!(!classic.contains(xdp), "the ceiling is ranked as a path: {classic}");
+        assert!(classic.contains("delivering path"), "{classic}");
+        // Its own line, with every path's share; the doubled path reaches 50%.
+        let line = r.answer.iter().find(|l| l.starts_with("**Ceiling:**")).expect("a ceiling line");
+        assert!(line.contains(xdp), "{line}");
+        assert!(line.contains(&format!("`{base}` reaches 50% [")), "{line}");
+        let s = r.curves.series.iter().find(|s| s.label == base).unwrap();
+        let c = r.curves.series.iter().find(|s| s.label == xdp).unwrap();
+        let share = share_of(s, c).unwrap();
+        assert!((share.est - 0.5).abs() < 1e-9, "{share:?}");
+        assert!(share.lo.unwrap() < 0.5 && share.hi.unwrap() > 0.5, "{share:?}");
+        // The peers comparison takes the best delivering path, never the ceiling.
+        assert!(r.comparisons.iter().all(|c| c.best_path != xdp));
+    }
+
+    /// Sets the CPU split of every trial at `s`'s common rate (with a 1% spread between trials).
+    fn with_cpu(s: &mut Series, app: f64, softirq: f64, busy: f64) {
+        let c = s.figures.common_rate;
+        let p = s.points.iter_mut().find(|p| p.rate == c && c.is_some()).expect("common point");
+        for (k, t) in p.trials.iter_mut().enumerate() {
+            if let Some(r) = t.result.as_mut() {
+                let j = 1.0 + 0.01 * (k % 3) as f64;
+                r.cpu.app_ns_per_dgram = app * j;
+                r.cpu.softirq_ns_per_dgram = softirq * j;
+                r.cpu.rx_busy_ns_per_dgram = busy * j;
+            }
+        }
+    }
+
+    #[test]
+    fn cpu_verdicts_follow_the_whole_receive_side_not_the_application() {
+        let mut r = fixture();
+        // Path A does its work in the application; path B moves most of it into softirq (as
+        // XDP or RPS do): cheaper by application time, costlier over the receive cores.
+        let (ia, ib) = (0, 1);
+        with_cpu(&mut r.curves.series[ia], 1000.0, 200.0, 1300.0);
+        with_cpu(&mut r.curves.series[ib], 300.0, 1300.0, 1700.0);
+        analyze(&mut r);
+        let (a, b) = (&r.curves.series[ia], &r.curves.series[ib]);
+        let app = |s: &Series| {
+            s.point(s.figures.common_rate).unwrap().samples(|c| c.cpu.app_ns_per_dgram)
+        };
+        let app_only = interval::ratio(&app(b), &app(a)).unwrap();
+        assert!(app_only.hi.unwrap() < 0.5, "by application time B looks cheaper: {app_only:?}");
+        let (ratio, call) = compare(b, a, Figure::Cpu).unwrap();
+        assert!((ratio.est - 1700.0 / 1300.0).abs() < 0.01, "{ratio:?}");
+        assert_eq!(call, Call::Slower, "B costs more over the whole receive side");
+        let text = r.answer.join("\n");
+        assert!(
+            text.contains(&format!("`{}` costs the least receive-side CPU", a.label)),
+            "{text}"
+        );
+        assert!(text.contains(&format!("`{}` 1.31×", b.label)), "{text}");
     }
 
     #[test]

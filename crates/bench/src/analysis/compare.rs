@@ -5,10 +5,18 @@
 //! and compared on every headline figure from the stored trials. Differences between the two
 //! environments that change what the figures mean (kernel, CPU model, cores, topology, RPS,
 //! sysctls in force, trial duration) are listed as warnings.
+//!
+//! Calls across runs are calibrated against drift: a within-run interval does not cover how
+//! much the machine moved between the runs, so B/A is called faster or slower only when its
+//! whole 95% interval (which carries both runs' within-run spread) lies beyond the larger of
+//! [`interval::MIN_EFFECT`] and each run's measured drift ([`crate::stats::drift`], recorded in
+//! `curves.drift`). Each verdict says which bound limited it. A report without a drift (schema
+//! `udprx-bench/2`) is compared with the margin alone and the verdict says "drift unknown".
 
 use crate::analysis::answer::{Figure, PairVerdict, compare};
 pub use crate::model::report::BaselineComparison as Comparison;
-use crate::model::report::{BenchReport, SCHEMA};
+use crate::model::report::{BenchReport, SCHEMA, SCHEMA_READABLE};
+use crate::stats::interval::{self, Call, Interval};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -26,6 +34,7 @@ pub fn load(path: &Path) -> Result<BenchReport> {
     escape_strings(&mut v);
     match v.get("schema").and_then(|s| s.as_str()) {
         Some(SCHEMA) => {}
+        Some(old) if SCHEMA_READABLE.contains(&old) => {}
         Some(other) => {
             return Err(bad(format!(
                 "schema {other:?}; this udprx compares {SCHEMA:?} reports (rerun the older one)"
@@ -86,7 +95,9 @@ pub fn compare_reports(a: &BenchReport, b: &BenchReport, a_name: &str, b_name: &
             if f == Figure::Cpu && sa.figures.common_rate != sb.figures.common_rate {
                 continue;
             }
-            if let Some((ratio, call)) = compare(sb, sa, f) {
+            if let Some((ratio, _)) = compare(sb, sa, f) {
+                let drifts = (a.curves.drift.map(|d| d.rel), b.curves.drift.map(|d| d.rel));
+                let (call, limited) = cross_call(&ratio, f.higher_is_better(), drifts);
                 verdicts.push(PairVerdict {
                     scenario: sb.row.scenario,
                     a: format!("{label} ({b_name})"),
@@ -96,6 +107,7 @@ pub fn compare_reports(a: &BenchReport, b: &BenchReport, a_name: &str, b_name: &
                     figure: f,
                     ratio,
                     call,
+                    limited_by: Some(limited),
                 });
             }
         }
@@ -117,7 +129,38 @@ pub fn compare_reports(a: &BenchReport, b: &BenchReport, a_name: &str, b_name: &
         verdicts,
         unmatched,
         warnings: differences(a, b),
+        drift_a: a.curves.drift,
+        drift_b: b.curves.drift,
     }
+}
+
+/// The call on a ratio B/A across two runs whose measured drifts are `drifts` (`None`:
+/// unknown), and what limited it. The margin is the larger of [`interval::MIN_EFFECT`] and
+/// both drifts; the whole interval must clear it. The second value names the binding bound:
+/// "within-run interval" when the interval itself straddles the margin, "drift ±x%" when the
+/// interval would have cleared the fixed margin but not the drift; a call made names what it
+/// cleared. Either drift unknown adds "(drift unknown)".
+pub fn cross_call(
+    ratio: &Interval,
+    higher_is_better: bool,
+    drifts: (Option<f64>, Option<f64>),
+) -> (Call, String) {
+    let known = [drifts.0, drifts.1];
+    let drift = known.iter().flatten().copied().fold(0.0, f64::max);
+    let margin = interval::MIN_EFFECT.max(drift);
+    let call = interval::call(ratio, higher_is_better, margin);
+    let plain = interval::call(ratio, higher_is_better, interval::MIN_EFFECT);
+    let mut why = if call != Call::Indistinguishable {
+        format!("cleared within-run intervals and ±{:.1}%", margin * 100.0)
+    } else if plain != Call::Indistinguishable {
+        format!("drift ±{:.1}%", drift * 100.0)
+    } else {
+        "within-run interval".to_string()
+    };
+    if known.iter().any(|d| d.is_none()) {
+        why.push_str(" (drift unknown)");
+    }
+    (call, why)
 }
 
 /// Environment differences that matter for the comparison.
@@ -159,6 +202,99 @@ mod tests {
 
     fn fixture() -> BenchReport {
         serde_json::from_str(include_str!("../../tests/fixtures/golden/report.json")).unwrap()
+    }
+
+    /// splitmix64: a seeded generator for the synthetic runs.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            let (u, v) = (self.next().max(1e-300), self.next());
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+    }
+
+    /// A synthetic run: 6 points × 5 repetitions interleaved over the run, 2% noise per trial,
+    /// the machine drifting by `drift` (either sign) from start to end and sitting `offset`
+    /// (in logs) away from the other run. Returns the headline point's samples and the drift
+    /// the run measures with [`crate::stats::drift::trend`].
+    fn synthetic_run(rng: &mut Rng, offset: f64, drift: f64, effect: f64) -> (Vec<f64>, f64) {
+        let (points, reps) = (6usize, 5usize);
+        let sign = if rng.next() < 0.5 { -1.0 } else { 1.0 };
+        let slope = sign * (1.0 + drift).ln();
+        let last = (points * reps - 1) as f64;
+        let groups: Vec<Vec<(f64, f64)>> = (0..points)
+            .map(|g| {
+                let level = 1e5 * (1.0 + g as f64);
+                (0..reps)
+                    .map(|r| {
+                        let pos = (r * points + g) as f64 / last;
+                        let ln = offset + slope * (pos - 0.5) + 0.02 * rng.normal();
+                        (pos, level * effect * ln.exp())
+                    })
+                    .collect()
+            })
+            .collect();
+        let measured = crate::stats::drift::trend(&groups).unwrap().rel;
+        (groups[0].iter().map(|p| p.1).collect(), measured)
+    }
+
+    /// Calls of 200 seeded pairs of runs: B/A with a true `effect`, each run drifting by
+    /// `drift` and the two runs apart by up to `drift` (uniform, either sign).
+    fn calls(seed: u64, drift: f64, effect: f64) -> Vec<(Call, String)> {
+        let mut rng = Rng(seed);
+        (0..200)
+            .map(|_| {
+                let (a, da) = synthetic_run(&mut rng, 0.0, drift, 1.0);
+                let apart = (2.0 * rng.next() - 1.0) * (1.0 + drift).ln();
+                let (b, db) = synthetic_run(&mut rng, apart, drift, effect);
+                let r = interval::ratio(&b, &a).unwrap();
+                cross_call(&r, true, (Some(da), Some(db)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_a_runs_with_drift_are_indistinguishable() {
+        for drift in [0.05, 0.12] {
+            let c = calls(20 + (drift * 100.0) as u64, drift, 1.0);
+            let same = c.iter().filter(|(c, _)| *c == Call::Indistinguishable).count();
+            assert!(same >= 190, "drift {drift}: {same}/200 indistinguishable");
+            // Where the fixed margin alone would have called noise, the drift is named.
+            if drift > interval::MIN_EFFECT {
+                assert!(c.iter().any(|(_, why)| why.starts_with("drift ±")), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_true_20_percent_effect_with_5_percent_drift_is_called() {
+        let c = calls(7, 0.05, 1.2);
+        let called = c.iter().filter(|(c, _)| *c == Call::Faster).count();
+        assert!(called >= 180, "{called}/200 called faster");
+        assert!(c.iter().all(|(c, _)| *c != Call::Slower));
+        assert!(c.iter().any(|(_, why)| why.starts_with("cleared")), "{c:?}");
+    }
+
+    #[test]
+    fn an_old_report_without_drift_still_compares_and_says_so() {
+        let r = fixture();
+        assert_eq!(r.schema, "udprx-bench/2");
+        assert!(r.curves.drift.is_none());
+        let c = compare_reports(&r, &r, "a", "b");
+        assert!(
+            c.verdicts
+                .iter()
+                .all(|v| v.limited_by.as_deref().is_some_and(|w| w.contains("drift unknown")))
+        );
+        let text = crate::render::markdown::comparison(&c, true);
+        assert!(text.contains("a: drift unknown"), "{text}");
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn headline(s: &Series, common: Option<u64>) -> Vec<(Option<u64>, bool)> {
 
 /// Relative half-width of a point's interval for its figure; `None` when there is none yet.
 pub fn width_of(p: &Point, cost: bool) -> Option<f64> {
-    let samples = if cost { p.samples(|c| c.cpu.app_ns_per_dgram) } else { p.rx() };
+    let samples = if cost { p.samples(|c| c.cpu.whole_ns_per_dgram()) } else { p.rx() };
     interval::estimate(&samples).and_then(|i| i.half_width_rel())
 }
 
@@ -92,11 +92,68 @@ pub fn outcome_of(c: &CellResult) -> TrialOutcome {
     }
 }
 
+/// The run's drift ([`crate::stats::drift`]) from the received rates of every repeated point
+/// of the curves, each trial placed by its order in the run.
+pub fn run_drift(run: &CurveRun) -> Option<Drift> {
+    let last = run
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().flat_map(|p| p.trials.iter()))
+        .map(|t| t.seq)
+        .max()?;
+    if last == 0 {
+        return None;
+    }
+    let groups: Vec<Vec<(f64, f64)>> = run
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .map(|p| {
+            p.trials
+                .iter()
+                .filter_map(|t| Some((t.seq as f64 / last as f64, t.usable()?.rx_pps)))
+                .collect()
+        })
+        .collect();
+    let t = crate::stats::drift::trend(&groups)?;
+    Some(Drift { rel: t.rel, slope: t.slope, se: t.se, samples: t.samples, points: t.points })
+}
+
+/// The overload panels' points of a series, in offered order: (offered rate, median loss
+/// ratio, median receive-side cores busy — whole receive-side CPU time over the trial's
+/// length; `None` where no CPU was measured).
+pub fn overload_points(s: &Series) -> Vec<(f64, f64, Option<f64>)> {
+    let mut v: Vec<(f64, f64, Option<f64>)> = s
+        .points
+        .iter()
+        .filter(|p| p.n() > 0)
+        .filter_map(|p| {
+            let busy: Vec<f64> = p
+                .trials
+                .iter()
+                .filter(|t| t.secs > 0.0)
+                .filter_map(|t| {
+                    let c = t.usable()?;
+                    Some(c.cpu.whole_ns_per_dgram() * c.received as f64 / (t.secs * 1e9))
+                })
+                .filter(|b| *b > 0.0)
+                .collect();
+            Some((p.offered(), p.loss_median()?, median(&busy)))
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
 /// Derives a series' figures from its points and search.
 pub fn figures(s: &Series, common: Option<u64>) -> Figures {
     let peak = peak_point(s);
     let top = top_point(s);
-    let est = |p: Option<&Point>| p.and_then(|p| interval::estimate(&p.rx()));
+    // Printed figures stay inside physics (`interval::bounded`): a received rate never above the
+    // offered rate, a search bound never above the path's highest received rate.
+    let est = |p: Option<&Point>| p.and_then(|p| interval::bounded(&p.rx(), Some(p.offered())));
+    let highest = s.points.iter().flat_map(|p| p.rx()).fold(0.0, f64::max);
+    let ceiling = (highest > 0.0).then_some(highest);
     let peak_i = est(peak);
     let top_i = est(top);
     let livelock_ratio = match (&peak_i, &top_i) {
@@ -140,11 +197,14 @@ pub fn figures(s: &Series, common: Option<u64>) -> Figures {
         knee,
         ndr: s.searches.first().map(|r| r.ndr),
         pdr: s.searches.first().map(|r| r.pdr),
-        ndr_est: interval::estimate(&bounds_of(s, |r| r.ndr)),
-        pdr_est: interval::estimate(&bounds_of(s, |r| r.pdr)),
+        ndr_est: interval::bounded(&bounds_of(s, |r| r.ndr), ceiling),
+        pdr_est: interval::bounded(&bounds_of(s, |r| r.pdr), ceiling),
         common_rate: cp.and(common),
-        app_ns: cp.and_then(|p| interval::estimate(&p.samples(|c| c.cpu.app_ns_per_dgram))),
-        softirq_ns: cp.and_then(|p| interval::estimate(&p.samples(|c| c.cpu.softirq_ns_per_dgram))),
+        cpu_ns: cp
+            .and_then(|p| interval::bounded(&p.samples(|c| c.cpu.whole_ns_per_dgram()), None)),
+        app_ns: cp.and_then(|p| interval::bounded(&p.samples(|c| c.cpu.app_ns_per_dgram), None)),
+        softirq_ns: cp
+            .and_then(|p| interval::bounded(&p.samples(|c| c.cpu.softirq_ns_per_dgram), None)),
         latency,
         limit: Some(limit),
     }

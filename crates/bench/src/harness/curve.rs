@@ -42,6 +42,10 @@ struct Runner<'a> {
     seq: usize,
     disturbed: usize,
     interrupted: bool,
+    /// When the curves started: the budget is hard, counted from here.
+    started: Instant,
+    /// The budget ended the run: no trial starts that would end past `cfg.budget_secs`.
+    budget_ended: bool,
 }
 
 /// One trial to run: the series index, the rate, the duration, the stage.
@@ -62,6 +66,14 @@ impl Runner<'_> {
         for attempt in 0..2 {
             if self.stop.load(Ordering::Relaxed) {
                 self.interrupted = true;
+                break;
+            }
+            // The budget is hard: a trial that would end past it is not started, and the run
+            // stops as if interrupted (every stage already ends cleanly on that), reported as
+            // ended by the budget. Only the trial's set-up can overrun it.
+            if self.started.elapsed().as_secs_f64() + job.secs > self.cfg.budget_secs {
+                self.interrupted = true;
+                self.budget_ended = true;
                 break;
             }
             self.bench.enter_setting(s.setting)?;
@@ -179,8 +191,18 @@ pub fn run_curves(
             });
         }
     }
-    let mut r =
-        Runner { plan, cfg, bench, stop, progress, seq: 0, disturbed: 0, interrupted: false };
+    let mut r = Runner {
+        plan,
+        cfg,
+        bench,
+        stop,
+        progress,
+        seq: 0,
+        disturbed: 0,
+        interrupted: false,
+        started,
+        budget_ended: false,
+    };
     let job = |series: usize, rate: Option<u64>, stage: Stage| Job {
         series,
         rate,
@@ -431,8 +453,11 @@ pub fn run_curves(
         noise_floor: median(&cvs),
         disturbed: r.disturbed,
         trials,
-        interrupted: r.interrupted,
+        interrupted: r.interrupted && !r.budget_ended,
+        budget_ended: r.budget_ended,
         secs: started.elapsed().as_secs_f64(),
+        // Derived from the trials by `analysis::answer::analyze`.
+        drift: None,
     })
 }
 
@@ -691,6 +716,33 @@ mod tests {
         );
         assert!(text.contains("faster than") && text.contains("classic recvfrom 1×"), "{text}");
         assert!(text.contains("receive livelock"), "{text}");
+    }
+
+    #[test]
+    fn the_budget_is_hard_and_ends_the_run_without_calling_it_interrupted() {
+        // The fake runs instantly, so only the trials' own lengths count: 1 s curve trials fit
+        // a 1.5 s budget, the 2 s final trials never start.
+        let mut fake = Fake::new(0.0);
+        let cfg = CurveConfig { budget_secs: 1.5, ..config() };
+        let run =
+            run_curves(&plan(), &cfg, &mut fake, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        assert!(run.budget_ended && !run.interrupted, "{} trials", run.trials);
+        assert!(run.trials > 0);
+        let longest = run
+            .series
+            .iter()
+            .flat_map(|s| {
+                s.points.iter().flat_map(|p| p.trials.iter()).chain(s.search_trials.iter())
+            })
+            .map(|t| t.secs)
+            .fold(0.0, f64::max);
+        assert!(longest <= cfg.budget_secs, "a {longest} s trial started past the budget");
+        // A budget no trial fits: nothing runs, nothing panics.
+        let cfg = CurveConfig { budget_secs: 0.1, ..config() };
+        let run =
+            run_curves(&plan(), &cfg, &mut Fake::new(0.0), &AtomicBool::new(false), &mut |_| {})
+                .unwrap();
+        assert!(run.budget_ended && run.trials == 0);
     }
 
     #[test]

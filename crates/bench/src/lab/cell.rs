@@ -48,6 +48,8 @@ pub struct UdprxPath {
 pub struct CpuSample {
     /// softirq ticks per CPU (`/proc/stat`).
     pub softirq_ticks: Vec<u64>,
+    /// Busy ticks per CPU (`/proc/stat`: user + nice + system + irq + softirq).
+    pub busy_ticks: Vec<u64>,
     /// NET_RX softirq counts per CPU (`/proc/softirqs`).
     pub net_rx: Vec<u64>,
     /// The host's packet backlog counters (`/proc/net/softnet_stat`), when sampled here: a
@@ -63,6 +65,7 @@ impl CpuSample {
         let softirqs = std::fs::read_to_string("/proc/softirqs").unwrap_or_default();
         CpuSample {
             softirq_ticks: parse_stat_softirq(&stat),
+            busy_ticks: crate::lab::procfs::parse_stat_busy(&stat),
             net_rx: parse_net_rx(&softirqs),
             softnet: if softnet { SoftnetSample::read().ok() } else { None },
         }
@@ -102,6 +105,9 @@ pub fn cpu_split(
         spec.sender_cpus.iter().copied().filter(|c| !rx_cpus.contains(c)).collect();
     let rx_softirq_ns = sum_delta(&after.softirq_ticks, &before.softirq_ticks, &rx_cpus) * tick_ns;
     let tx_softirq_ns = sum_delta(&after.softirq_ticks, &before.softirq_ticks, &tx_cpus) * tick_ns;
+    // Whole receive side: every tick the receive cores were busy, whoever ran (USER_HZ
+    // resolution: up to one tick per core at each end of the trial).
+    let rx_busy_ns = sum_delta(&after.busy_ticks, &before.busy_ticks, &rx_cpus) * tick_ns;
     let per = |ns: u64| if received == 0 { 0.0 } else { ns as f64 / received as f64 };
     CpuSplit {
         app_user_ns,
@@ -111,6 +117,8 @@ pub fn cpu_split(
         rx_net_rx: sum_delta(&after.net_rx, &before.net_rx, &rx_cpus),
         app_ns_per_dgram: per(app_user_ns + app_sys_ns),
         softirq_ns_per_dgram: per(rx_softirq_ns),
+        rx_busy_ns,
+        rx_busy_ns_per_dgram: per(rx_busy_ns),
     }
 }
 
@@ -422,6 +430,58 @@ pub fn run_udprx_watched(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receive_side_busy_time_sums_every_tick_of_the_receive_cores_only() {
+        let stat =
+            "cpu  9 9 9 9 9 9 9 9 9 9\ncpu0 1 2 3 100 7 4 5 8 0 0\ncpu1 10 0 20 5 0 0 30 0 0 0\n";
+        // user + nice + system + irq + softirq; idle, iowait and steal are not work.
+        assert_eq!(crate::lab::procfs::parse_stat_busy(stat), vec![15, 60]);
+        let spec = CellSpec {
+            row: crate::Row::udprx(
+                crate::Scenario::Classic,
+                crate::Method::Recvmmsg,
+                crate::Fanout::One,
+                false,
+            ),
+            sockets: 1,
+            rate: None,
+            secs: 1.0,
+            sender_cpus: vec![0],
+            receiver_cpus: vec![1],
+            timestamps: false,
+            sockopts: crate::SockOpts::default(),
+        };
+        let tick = 1_000_000_000 / crate::lab::sys::clock_ticks_per_sec();
+        let sample = |busy: Vec<u64>, sirq: Vec<u64>| CpuSample {
+            softirq_ticks: sirq,
+            busy_ticks: busy,
+            ..CpuSample::default()
+        };
+        // Core 1 (receive) busy 50 ticks, 30 of them softirq; core 0 (sender) busy 90.
+        let c = cpu_split(
+            &sample(vec![0, 0], vec![0, 0]),
+            &sample(vec![90, 50], vec![40, 30]),
+            &spec,
+            2 * tick,
+            3 * tick,
+            1000,
+        );
+        assert_eq!(c.rx_busy_ns, 50 * tick);
+        assert_eq!(c.rx_softirq_ns, 30 * tick);
+        assert!((c.rx_busy_ns_per_dgram - (50 * tick) as f64 / 1000.0).abs() < 1e-9);
+        assert!((c.whole_ns_per_dgram() - c.rx_busy_ns_per_dgram).abs() < 1e-9);
+        // Tick sampling that undercounts: never below the parts measured apart.
+        let c = cpu_split(
+            &sample(vec![0, 0], vec![0, 0]),
+            &sample(vec![0, 1], vec![0, 1]),
+            &spec,
+            5 * tick,
+            0,
+            1000,
+        );
+        assert!((c.whole_ns_per_dgram() - (6 * tick) as f64 / 1000.0).abs() < 1e-9, "{c:?}");
+    }
 
     #[test]
     fn proc_parsers() {

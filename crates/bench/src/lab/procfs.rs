@@ -25,6 +25,14 @@ pub fn parse_stat_column(text: &str, column: usize) -> Vec<u64> {
     out
 }
 
+/// Busy ticks of each `cpuN` line of `/proc/stat`, indexed by N: user + nice + system + irq +
+/// softirq (idle, iowait and steal are not work done here; guest time is already in user).
+pub fn parse_stat_busy(text: &str) -> Vec<u64> {
+    let cols: Vec<Vec<u64>> = [0, 1, 2, 5, 6].iter().map(|&c| parse_stat_column(text, c)).collect();
+    let n = cols.iter().map(|c| c.len()).max().unwrap_or(0);
+    (0..n).map(|i| cols.iter().map(|c| c.get(i).copied().unwrap_or(0)).sum()).collect()
+}
+
 /// The softirq column (7th value) of each `cpuN` line of `/proc/stat`, indexed by N.
 pub fn parse_stat_softirq(text: &str) -> Vec<u64> {
     parse_stat_column(text, 6)

@@ -257,6 +257,18 @@ impl Row {
     pub fn is_udprx(&self) -> bool {
         matches!(self.receiver, Receiver::Udprx { .. })
     }
+
+    /// True for a ceiling: a row that counts and drops before any application sees the datagram
+    /// (`xdp-drop`). It bounds what the delivering paths can reach and is not ranked among them.
+    pub fn is_ceiling(&self) -> bool {
+        matches!(self.receiver, Receiver::Udprx { method: Method::XdpDrop, .. })
+    }
+
+    /// True for a contender: a udprx path that delivers datagrams to the application. Ceilings
+    /// (`xdp-drop`) and reference receivers (the peers) are reported apart from contenders.
+    pub fn is_contender(&self) -> bool {
+        self.is_udprx() && !self.is_ceiling()
+    }
 }
 
 /// Receiver options a profile sets: socket options and the statistics mode.
@@ -381,6 +393,25 @@ pub struct CpuSplit {
     pub app_ns_per_dgram: f64,
     /// Receiver-core softirq ns per received datagram.
     pub softirq_ns_per_dgram: f64,
+    /// Busy time of every receive-side core over the trial (user, nice, system, irq and
+    /// softirq ticks of `/proc/stat`: the application, softirq, NAPI kthreads, ksoftirqd —
+    /// whatever ran there), ns. 0 in reports written before it was sampled.
+    #[serde(default)]
+    pub rx_busy_ns: u64,
+    /// `rx_busy_ns` per received datagram.
+    #[serde(default)]
+    pub rx_busy_ns_per_dgram: f64,
+}
+
+impl CpuSplit {
+    /// The headline CPU cost: the whole receive side per delivered datagram — the busy time
+    /// of the receive cores, never less than the application and the receive softirq measured
+    /// apart (tick sampling can undercount a short trial); for reports without the busy time,
+    /// application + softirq. Verdicts on CPU use this, so moving work from the application
+    /// into softirq or a kernel thread does not look like saving it.
+    pub fn whole_ns_per_dgram(&self) -> f64 {
+        self.rx_busy_ns_per_dgram.max(self.app_ns_per_dgram + self.softirq_ns_per_dgram)
+    }
 }
 
 /// The outcome of one measurement cell.

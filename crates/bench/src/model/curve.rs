@@ -165,6 +165,10 @@ pub struct Figures {
     pub common_rate: Option<u64>,
     /// Application CPU ns per datagram at the common rate.
     pub app_ns: Option<Interval>,
+    /// Whole receive-side CPU ns per datagram at the common rate (every receive core's busy
+    /// time; see `CpuSplit::whole_ns_per_dgram`): the headline CPU figure.
+    #[serde(default)]
+    pub cpu_ns: Option<Interval>,
     /// Receiver-core softirq ns per datagram at the common rate.
     pub softirq_ns: Option<Interval>,
     /// Latency percentiles at the common rate (medians over its trials).
@@ -315,6 +319,30 @@ pub struct CurveRun {
     pub trials: usize,
     /// Ctrl-C ended the run early.
     pub interrupted: bool,
+    /// The hard time budget ended the curves before every stage had run (the figures are those
+    /// measured until then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub budget_ended: bool,
     /// Seconds the curves took.
     pub secs: f64,
+    /// How much the run's own figures moved from its start to its end (see
+    /// [`crate::stats::drift`]); the yardstick of calls across runs. Absent in reports written
+    /// before it existed (schema `udprx-bench/2`): comparisons then say "drift unknown".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
+}
+
+/// The drift a run measured on its received rates (see [`crate::stats::drift`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// Relative change of the figures from the start to the end of the run (0.05 = 5%).
+    pub rel: f64,
+    /// Signed slope of ln(received rate) over the run (positive: rates rose).
+    pub slope: f64,
+    /// Standard error of the slope.
+    pub se: f64,
+    /// Samples used.
+    pub samples: usize,
+    /// Repeated points used.
+    pub points: usize,
 }

@@ -14,7 +14,11 @@ use std::path::{Path, PathBuf};
 
 /// Schema name and version of `report.json`. Each cell embeds the receiver's own report in the
 /// shared udprx schema (`receiver_report`) and the sender's report (`sender_report`).
-pub const SCHEMA: &str = "udprx-bench/2";
+pub const SCHEMA: &str = "udprx-bench/3";
+
+/// Older schemas the reader still loads: `udprx-bench/2` lacks only the run's drift
+/// (`curves.drift`), which comparisons then report as unknown.
+pub const SCHEMA_READABLE: [&str; 1] = ["udprx-bench/2"];
 
 /// The topology as run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +126,12 @@ pub struct BaselineComparison {
     pub unmatched: Vec<String>,
     /// Environment differences that change what the figures mean.
     pub warnings: Vec<String>,
+    /// Run A's measured drift (`None`: unknown, a report written before drift was recorded).
+    #[serde(default)]
+    pub drift_a: Option<crate::model::curve::Drift>,
+    /// Run B's measured drift.
+    #[serde(default)]
+    pub drift_b: Option<crate::model::curve::Drift>,
 }
 
 /// Creates the output directory, refusing (exit 2) before anything runs when it cannot be

@@ -12,7 +12,8 @@ pub enum Figure {
     Peak,
     /// Non-drop rate.
     Ndr,
-    /// Application CPU ns per datagram at the common paced rate (lower is better).
+    /// Whole receive-side CPU ns per datagram at the common paced rate (every receive core's
+    /// busy time, not the application's alone; lower is better).
     Cpu,
 }
 
@@ -25,7 +26,7 @@ impl Figure {
         match self {
             Figure::Peak => "peak rx",
             Figure::Ndr => "NDR",
-            Figure::Cpu => "CPU ns/dgram",
+            Figure::Cpu => "rx-side CPU ns/dgram",
         }
     }
 
@@ -54,4 +55,8 @@ pub struct PairVerdict {
     pub ratio: Interval,
     /// The call for A.
     pub call: Call,
+    /// Across runs only: what the call had to clear and which bound limited it (the within-run
+    /// intervals or the runs' measured drift), e.g. "drift ±6.2%". `None` within a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
 }

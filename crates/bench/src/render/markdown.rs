@@ -18,11 +18,22 @@ fn dash() -> String {
 fn bracket_text(b: &Bracket) -> String {
     match (b.lo, b.hi, b.bound) {
         (Some(l), _, Bound::AboveMax) => format!("≥ {}", kpps(l as f64)),
+        // A single search's bracket is not a confidence interval: labelled as a bracket.
         (Some(l), Some(h), Bound::Found) => {
-            format!("{} [{}, {}]", kpps(l as f64), kpps(l as f64), kpps(h as f64))
+            format!(
+                "{} (one search: bracket {}–{})",
+                kpps(l as f64),
+                kpps(l as f64),
+                kpps(h as f64)
+            )
         }
         (Some(l), Some(h), _) => {
-            format!("{} [{}, {}]*", kpps(l as f64), kpps(l as f64), kpps(h as f64))
+            format!(
+                "{} (one search: bracket {}–{})*",
+                kpps(l as f64),
+                kpps(l as f64),
+                kpps(h as f64)
+            )
         }
         (Some(l), None, _) => kpps(l as f64),
         (None, _, Bound::BelowMin) => "< lowest rate".into(),
@@ -43,7 +54,8 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
         "NDR pps [95% CI]",
         "PDR 0.5% [95% CI]",
         "livelock",
-        "app ns/dgram @ common",
+        "rx-side CPU ns/dgram @ common",
+        "app ns/dgram",
         "softirq ns/dgram",
         "p99 @ common",
         "trials",
@@ -66,6 +78,7 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
                     dash(),
                     dash(),
                     dash(),
+                    dash(),
                     s.trials().to_string(),
                 ];
             }
@@ -81,7 +94,8 @@ pub fn results_table(report: &BenchReport, setting: usize, markdown: bool) -> St
                     (_, b) => b.as_ref().map(bracket_text).unwrap_or_else(dash),
                 },
                 f.livelock_ratio.map(|r| format!("{r:.2}")).unwrap_or_else(dash),
-                f.app_ns.as_ref().map(ns_text).unwrap_or_else(dash),
+                f.cpu_ns.as_ref().map(ns_text).unwrap_or_else(dash),
+                f.app_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),
                 f.softirq_ns.map(|i| format!("{:.0}", i.est)).unwrap_or_else(dash),
                 f.latency.map(|l| fmt_ns(l.p99)).unwrap_or_else(dash),
                 s.trials().to_string(),
@@ -326,7 +340,9 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     for a in &report.answer {
         let _ = writeln!(o, "{a}\n");
     }
-    for ch in charts.iter().filter(|c| c.file.starts_with("livelock-")) {
+    for ch in
+        charts.iter().filter(|c| c.file.starts_with("livelock-") || c.file.starts_with("overload-"))
+    {
         let _ = writeln!(o, "![{}]({})\n", ch.title, ch.file);
     }
 
@@ -335,8 +351,11 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         o,
         "*peak* = highest median received rate over the curve, with the 95% interval of that point; *NDR* = highest \
         offered rate received with no loss or kernel drop, *PDR* = with at most 0.5% lost: the mean of each path's \
-        searches' lower bounds with its 95% interval (with a single search, its bracket [highest pass, lowest failure], \
-        `*` when the trial budget ended it before the bracket reached {:.0}%; `≥` when the top rate passed); \
+        searches' lower bounds with its 95% interval (with a single search, its bracket highest pass–lowest failure, \
+        labelled as such, `*` when the trial budget ended it before the bracket reached {:.0}%; `≥` when the top rate passed). \
+        Intervals stay inside physics: never above the offered rate (a search bound never above the path's highest \
+        received rate) nor below zero; with fewer than 3 samples the observed range is shown (\"n=2: range\"); an \
+        interval wider than its estimate is shown as \"not resolved here\"; \
         *livelock* = received rate at the top offered rate (the unpaced flood) / peak; CPU and latency at the common \
         paced rate of the scenario ({}).\n",
         cfg.resolution * 100.0,
@@ -383,7 +402,10 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         };
         let _ = writeln!(o, "{setting}{}\n", cmp.sentence());
     }
-    for ch in charts.iter().filter(|c| !c.file.starts_with("livelock-")) {
+    for ch in charts
+        .iter()
+        .filter(|c| !c.file.starts_with("livelock-") && !c.file.starts_with("overload-"))
+    {
         let _ = writeln!(o, "![{}]({})\n", ch.title, ch.file);
     }
     if !report.verdicts.is_empty() {
@@ -568,11 +590,30 @@ pub fn comparison(c: &BaselineComparison, markdown: bool) -> String {
             v.figure.name().to_string(),
             crate::text::ratio_text(&v.ratio),
             v.call.words().to_string(),
+            v.limited_by.clone().unwrap_or_else(dash),
         ]);
     }
-    let mut out = format!("{} against {} (ratio {} / {}):\n\n", c.b, c.a, c.b, c.a);
+    let drift = |name: &str, d: &Option<crate::model::curve::Drift>| match d {
+        Some(d) => format!(
+            "{name} drifted {:+.1}% (s.e. {:.1}%) from its start to its end ({} repeated points)",
+            (d.slope.exp() - 1.0) * 100.0,
+            d.se * 100.0,
+            d.points
+        ),
+        None => format!("{name}: drift unknown (report without it)"),
+    };
+    let mut out = format!(
+        "{} against {} (ratio {} / {}); {}; {}. A call needs the whole interval beyond the larger of {:.0}% and both drifts.\n\n",
+        c.b,
+        c.a,
+        c.b,
+        c.a,
+        drift(&c.a, &c.drift_a),
+        drift(&c.b, &c.drift_b),
+        crate::stats::interval::MIN_EFFECT * 100.0
+    );
     out.push_str(&crate::text::table(
-        &["path", "figure", "ratio [95% interval]", "verdict"],
+        &["path", "figure", "ratio [95% interval]", "verdict", "limited by"],
         &rows,
         markdown,
     ));

@@ -185,6 +185,43 @@ pub fn estimate(samples: &[f64]) -> Option<Interval> {
     Some(Interval { est, lo: Some((s.mean - half).exp()), hi: Some((s.mean + half).exp()), n: s.n })
 }
 
+/// Below this many usable samples a figure shows the observed range, not a 95% interval: a t
+/// interval from 2 samples on the log scale spans orders of magnitude (its quantile is 12.7).
+pub const MIN_N_INTERVAL: usize = 3;
+
+/// A figure's estimate as it is printed and charted, kept inside physics: never below zero and
+/// never above `ceiling` (the offered rate, or the path's own highest received rate, where one
+/// binds; `None` for costs, which have no upper bound). The conventions, read by
+/// [`crate::text`] and the charts:
+///
+/// - one usable sample: `lo` and `hi` are `None`, `n == 1`;
+/// - 2 samples (below [`MIN_N_INTERVAL`]): `lo`/`hi` are the observed minimum and maximum, a
+///   *range* ("n=2: range"), not an interval;
+/// - 3 or more: the 95% interval of [`estimate`], clipped to `[0, max(ceiling, highest sample)]`
+///   (an observation is never clipped away); when the unclipped interval is wider than the
+///   estimate itself (`hi - lo > est`) it resolves nothing and both ends are `None` ("not
+///   resolved here").
+///
+/// Verdicts never use this: they compare the samples with [`ratio`].
+pub fn bounded(samples: &[f64], ceiling: Option<f64>) -> Option<Interval> {
+    let i = estimate(samples)?;
+    let xs: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+    let max = xs.iter().copied().fold(0.0, f64::max);
+    let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    if i.n < 2 {
+        return Some(i);
+    }
+    if i.n < MIN_N_INTERVAL {
+        return Some(Interval { lo: Some(min), hi: Some(max), ..i });
+    }
+    let (Some(lo), Some(hi)) = (i.lo, i.hi) else { return Some(i) };
+    if hi - lo > i.est {
+        return Some(Interval { lo: None, hi: None, ..i });
+    }
+    let top = ceiling.filter(|c| c.is_finite()).map_or(hi, |c| hi.min(c.max(max)));
+    Some(Interval { lo: Some(lo.max(0.0)), hi: Some(top), ..i })
+}
+
 /// The ratio A/B of the geometric means of `a` and `b`, with Welch's 95% t interval
 /// (Welch–Satterthwaite degrees of freedom, on the logs; see the [module documentation](self)).
 ///

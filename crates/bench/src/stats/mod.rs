@@ -3,6 +3,7 @@
 //! 20's verdict work (ceilings apart from contenders, intervals inside physics, drift-calibrated
 //! cross-run calls) lands here as functions on numbers.
 
+pub mod drift;
 pub mod interval;
 pub mod search;
 

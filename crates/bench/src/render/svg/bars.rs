@@ -203,7 +203,8 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
                     .iter()
                     .filter(|p| p.n() > 0)
                     .map(|p| {
-                        let i = crate::stats::interval::estimate(&p.rx());
+                        // Inside physics: no error bar above y = x.
+                        let i = crate::stats::interval::bounded(&p.rx(), Some(p.offered()));
                         CurvePoint {
                             offered: p.offered(),
                             received: p.rx_median(),
@@ -229,6 +230,24 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
             file,
             title: format!(
                 "received vs offered datagrams/s, {} flood (receive livelock plot)",
+                scenario.name()
+            ),
+        });
+        // Under it: loss ratio (log) and receive-side CPU against offered.
+        let panels: Vec<crate::render::svg::overload::Path3> = members
+            .iter()
+            .map(|s| (name_of(s.setting, &s.label), crate::analysis::figures::overload_points(s)))
+            .collect();
+        let file = format!("overload-{}.svg", scenario.name());
+        crate::render::svg::overload::draw(
+            &dir.join(&file),
+            &format!("{} flood: loss ratio and receive-side CPU vs offered", scenario.name()),
+            &panels,
+        )?;
+        out.push(ChartFile {
+            file,
+            title: format!(
+                "loss ratio (log) and receive-side cores busy vs offered datagrams/s, {} flood",
                 scenario.name()
             ),
         });
@@ -258,29 +277,32 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
             file,
             title: format!("peak received pps per path, {} flood", scenario.name()),
         });
-    }
-
-    // NDR per path with its bracket.
-    let ndr: Vec<Bar> = series
-        .iter()
-        .filter_map(|s| {
-            let b = s.figures.ndr?;
-            Some(Bar {
-                label: name_of(s.setting, &s.label),
-                value: b.lo? as f64,
-                range: b.hi.map(|h| (b.lo.unwrap_or(0) as f64, h as f64)),
+        // NDR per path with its bracket, each scenario on its own scale.
+        let ndr: Vec<Bar> = series
+            .iter()
+            .filter(|s| s.row.scenario == scenario)
+            .filter_map(|s| {
+                let b = s.figures.ndr?;
+                Some(Bar {
+                    label: name_of(s.setting, &s.label),
+                    value: b.lo? as f64,
+                    range: b.hi.map(|h| (b.lo.unwrap_or(0) as f64, h as f64)),
+                })
             })
-        })
-        .collect();
-    if !ndr.is_empty() {
-        let file = "ndr.svg";
-        bars(
-            &dir.join(file),
-            "zero-loss rate (NDR) per path: lower bound, whisker to the lowest failing rate",
-            "datagrams per second",
-            &ndr,
-        )?;
-        out.push(ChartFile { file: file.into(), title: "NDR per path".into() });
+            .collect();
+        if !ndr.is_empty() {
+            let file = format!("ndr-{}.svg", scenario.name());
+            bars(
+                &dir.join(&file),
+                &format!(
+                    "{} flood: zero-loss rate (NDR) per path: lower bound, whisker to the lowest failing rate (one search's bracket)",
+                    scenario.name()
+                ),
+                "datagrams per second",
+                &ndr,
+            )?;
+            out.push(ChartFile { file, title: format!("NDR per path, {} flood", scenario.name()) });
+        }
     }
 
     // Latency at the common paced rate (below every knee: not only queueing), or at

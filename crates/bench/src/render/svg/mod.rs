@@ -2,3 +2,4 @@
 
 pub mod bars;
 pub mod livelock;
+pub mod overload;
