@@ -1,7 +1,7 @@
 //! Network devices for udprx: what the NIC is and where its queues interrupt, what it counted,
 //! and where every sent datagram went.
 //!
-//! - [`discover`]: an interface's driver, rx/tx queues, each queue's IRQ(s) and their CPUs,
+//! - [`discover`](mod@discover): an interface's driver, rx/tx queues, each queue's IRQ(s) and their CPUs,
 //!   its NUMA node; [`placement`]: receive threads on the queues' cores, one socket per queue
 //!   with by-CPU steering, a printable map and a NUMA-crossing flag.
 //! - [`counters`]: snapshots of the device counters (`/sys/class/net/DEV/statistics`, the same
