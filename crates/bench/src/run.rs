@@ -78,6 +78,8 @@ pub struct Options {
     pub sender_cpus: Option<Vec<usize>>,
     /// Receiver cores (default: the other usable cores).
     pub receiver_cpus: Option<Vec<usize>>,
+    /// `--sender HOST:PORT` and companions: floods from sender agents on other hosts.
+    pub remote: Option<crate::lab::remote::RemoteOptions>,
 }
 
 /// A validated run, ready to execute. Creating it created only the output directory.
@@ -105,6 +107,8 @@ pub struct Prepared {
     pub notes: Vec<String>,
     /// Profile each udprx path with perf after the curves.
     pub cpu_profile: bool,
+    /// The sender agents, for the remote topology.
+    pub remote: Option<crate::lab::remote::RemoteOptions>,
 }
 
 /// Whether the `ip` command of iproute2 is on the PATH (the veth topology needs it).
@@ -193,7 +197,11 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     };
 
     // Topology: veth needs root.
+    if let Some(r) = &opts.remote {
+        crate::lab::remote::check(opts.topology, opts.peers, r)?;
+    }
     let kind = match opts.topology {
+        _ if opts.remote.is_some() => Kind::Remote,
         Some(k) => {
             topology::check_allowed(k, is_root)?;
             k
@@ -216,7 +224,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         (Kind::Loopback, Some(true)) => {
             return bad("--rps needs the veth topology (loopback has no RPS queue)".into());
         }
-        (Kind::Loopback, _) => false,
+        (Kind::Loopback | Kind::Remote, _) => false,
         (Kind::Veth, r) => r.unwrap_or(true),
     };
     let any_sysctl = !sweeps.is_empty() || profiles.iter().any(|p| !p.sysctls.is_empty());
@@ -364,6 +372,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         out_dir,
         notes,
         cpu_profile: opts.cpu_profile,
+        remote: opts.remote.clone(),
     })
 }
 
@@ -431,6 +440,7 @@ struct RealBench<'a> {
     stop: &'a AtomicBool,
     setting_notes: Vec<Vec<String>>,
     current: Option<usize>,
+    agents: Option<crate::lab::remote::Agents>,
 }
 
 impl Bench for RealBench<'_> {
@@ -460,6 +470,9 @@ impl Bench for RealBench<'_> {
     }
 
     fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
+        if let Some(a) = self.agents.as_mut() {
+            return crate::lab::remote::run_cell(self.topo, spec, a, self.stop);
+        }
         let rps = self.set_rps_for(spec)?;
         match spec.row.receiver {
             Receiver::Udprx { method, fanout, gro, spin, lean } => crate::lab::cell::run_udprx(
@@ -722,12 +735,15 @@ pub fn execute(
         notes.push(line);
     }
     let env = Env::collect();
-    let topo = match prep.kind {
-        Kind::Loopback => Topology::loopback(),
-        Kind::Veth => Topology::veth()?,
+    let agents = prep.remote.as_ref().map(crate::lab::remote::Agents::connect).transpose()?;
+    let topo = match (prep.kind, &agents) {
+        (_, Some(a)) => Topology::remote(a.bind),
+        (Kind::Veth, None) => Topology::veth()?,
+        _ => Topology::loopback(),
     };
     let plan = &prep.plan;
     let bound = match (prep.kind, prep.rps) {
+        (Kind::Remote, _) => agents.as_ref().map(crate::lab::remote::bound).unwrap_or_default(),
         (Kind::Loopback, _) => "loopback is sender-bound: the receive softirq runs on the sender's core, so \
             every receiver keeps up with a sender that is slowed by the stack's work; the figures rank wake-up \
             cost, not receive capacity. Run as root for the veth topology with RPS.".to_string(),
@@ -746,6 +762,7 @@ pub fn execute(
         stop,
         setting_notes: vec![Vec::new(); prep.settings.len()],
         current: None,
+        agents,
     };
     // Record what is in force under each setting before measuring.
     let keys: Vec<String> =

@@ -117,6 +117,24 @@ pub struct BenchArgs {
     /// Receiver cores (default: the others).
     #[arg(long, value_parser = parse_cpus, value_name = "CPUS")]
     pub receiver_cpus: Option<Vec<usize>>,
+    /// Two hosts: a sender agent (`udpflood agent`) at HOST:PORT floods every trial; this
+    /// host receives. Repeatable: several agents flood together, their counts merged.
+    #[arg(long = "sender", value_name = "HOST:PORT", value_parser = parse_sender)]
+    pub senders: Vec<std::net::SocketAddr>,
+    /// The agents' token (first line of the file), with --sender.
+    #[arg(long, value_name = "FILE", requires = "senders")]
+    pub token_file: Option<PathBuf>,
+    /// Receive interface, with --sender (default: the one routing to the first agent).
+    #[arg(long, value_name = "IFACE", requires = "senders")]
+    pub iface: Option<String>,
+    /// Receive address, with --sender (default: this host's address on the route to the
+    /// first agent).
+    #[arg(long, value_name = "ADDR", requires = "senders")]
+    pub bind: Option<std::net::IpAddr>,
+    /// With --sender: the hosts' clocks are synchronised (PTP), so latency is taken as
+    /// measured; otherwise the agents' clock offset is estimated over the control channel.
+    #[arg(long, requires = "senders")]
+    pub clocks_synced: bool,
     /// Only put back what a killed run left behind (global sysctls from the journal in
     /// /run/udprx-bench, namespaces), say what, and exit; every run does this first anyway.
     #[arg(long, exclusive = true)]
@@ -178,8 +196,24 @@ impl BenchArgs {
             out: self.out.clone(),
             sender_cpus: self.sender_cpus.clone(),
             receiver_cpus: self.receiver_cpus.clone(),
+            remote: (!self.senders.is_empty()).then(|| udprx_bench::lab::remote::RemoteOptions {
+                senders: self.senders.clone(),
+                token_file: self.token_file.clone(),
+                iface: self.iface.clone(),
+                bind: self.bind,
+                clocks_synced: self.clocks_synced,
+            }),
         })
     }
+}
+
+/// `--sender HOST:PORT`: an address, or a name resolved once (its first address).
+fn parse_sender(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?}: expected HOST:PORT ({e})"))?
+        .next()
+        .ok_or_else(|| format!("{s:?}: the name has no address"))
 }
 
 /// `--rate`: `None` inside is the unpaced flood.
