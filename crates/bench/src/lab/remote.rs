@@ -282,7 +282,11 @@ impl Agents {
 
 /// Refuses what does not go with `--sender` (before anything is created): another
 /// topology, peer rows (their senders are local), a sender list that is empty or repeats.
-pub fn check(topology: Option<crate::model::topology::Kind>, peers: bool, opts: &RemoteOptions) -> Result<()> {
+pub fn check(
+    topology: Option<crate::model::topology::Kind>,
+    peers: bool,
+    opts: &RemoteOptions,
+) -> Result<()> {
     let bad = |m: &str| Err(Error::BadInput(m.to_string()));
     if opts.senders.is_empty() {
         return bad("--sender: at least one agent HOST:PORT needed");
@@ -328,7 +332,14 @@ pub fn run_cell(
             crate::lab::cell::run_udprx_remote(
                 topo,
                 spec,
-                crate::lab::cell::UdprxPath { method, fanout, gro, spin, lean, threaded_napi: false },
+                crate::lab::cell::UdprxPath {
+                    method,
+                    fanout,
+                    gro,
+                    spin,
+                    lean,
+                    threaded_napi: false,
+                },
                 stop,
                 agents,
             )
@@ -461,10 +472,12 @@ mod tests {
     fn clock_policy_corrections() {
         assert_eq!(ClockAgreement::Stated.correction_ns(), Some(0));
         assert_eq!(ClockAgreement::Unknown("x".into()).correction_ns(), None);
-        let e = |o| OffsetEstimate { offset_ns: o, error_bound_ns: 5, round_trip_ns: 10, samples: 8 };
+        let e =
+            |o| OffsetEstimate { offset_ns: o, error_bound_ns: 5, round_trip_ns: 10, samples: 8 };
         assert_eq!(ClockAgreement::Estimated(vec![e(100), e(300)]).correction_ns(), Some(200));
         assert!(ClockAgreement::Unknown("no sample".into()).describe().contains("no sample"));
-        let mut l = crate::Latency { min: 10, max: 1000, mean: 50.0, p50: 40, ..Default::default() };
+        let mut l =
+            crate::Latency { min: 10, max: 1000, mean: 50.0, p50: 40, ..Default::default() };
         correct_latency(&mut l, -20);
         assert_eq!((l.min, l.p50, l.max), (0, 20, 980));
     }
@@ -486,10 +499,13 @@ mod tests {
             detail: serde_json::Value::Null,
         };
         let t = crate::Scenario::Classic.traffic();
-        let m = merge("198.18.0.2:9".parse().unwrap(), &t, Some(2000), Clock::Realtime, &[
-            r(1000, 1_000_000_000),
-            r(500, 500_000_000),
-        ]);
+        let m = merge(
+            "198.18.0.2:9".parse().unwrap(),
+            &t,
+            Some(2000),
+            Clock::Realtime,
+            &[r(1000, 1_000_000_000), r(500, 500_000_000)],
+        );
         assert_eq!(m.packets, 1500);
         assert_eq!(m.errors.other, 2);
         assert!((m.pps - 2000.0).abs() < 1e-6);

@@ -122,18 +122,18 @@ pub struct BenchArgs {
     #[arg(long = "sender", value_name = "HOST:PORT", value_parser = parse_sender)]
     pub senders: Vec<std::net::SocketAddr>,
     /// The agents' token (first line of the file), with --sender.
-    #[arg(long, value_name = "FILE", requires = "senders")]
+    #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Receive interface, with --sender (default: the one routing to the first agent).
-    #[arg(long, value_name = "IFACE", requires = "senders")]
+    #[arg(long, value_name = "IFACE")]
     pub iface: Option<String>,
     /// Receive address, with --sender (default: this host's address on the route to the
     /// first agent).
-    #[arg(long, value_name = "ADDR", requires = "senders")]
+    #[arg(long, value_name = "ADDR")]
     pub bind: Option<std::net::IpAddr>,
     /// With --sender: the hosts' clocks are synchronised (PTP), so latency is taken as
     /// measured; otherwise the agents' clock offset is estimated over the control channel.
-    #[arg(long, requires = "senders")]
+    #[arg(long)]
     pub clocks_synced: bool,
     /// Only put back what a killed run left behind (global sysctls from the journal in
     /// /run/udprx-bench, namespaces), say what, and exit; every run does this first anyway.
@@ -150,6 +150,17 @@ impl BenchArgs {
             .map(Kind::parse)
             .transpose()
             .map_err(|e| CliError::usage(e.to_string()))?;
+        if self.senders.is_empty() {
+            let given = [
+                ("--token-file", self.token_file.is_some()),
+                ("--iface", self.iface.is_some()),
+                ("--bind", self.bind.is_some()),
+                ("--clocks-synced", self.clocks_synced),
+            ];
+            if let Some((name, _)) = given.iter().find(|(_, on)| *on) {
+                return Err(CliError::usage(format!("{name} goes with --sender HOST:PORT")));
+            }
+        }
         let size = if self.full {
             Some(Size::Full)
         } else if self.quick {
