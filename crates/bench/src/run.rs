@@ -810,6 +810,9 @@ pub fn execute(
             curves.disturbed
         ));
     }
+    if let Some(a) = &bench.agents {
+        notes.extend(crate::lab::remote::summary(a, &curves));
+    }
     let cpu_profile = if prep.cpu_profile && !interrupted {
         Some(profile_paths(&mut bench, &prep, &curves, stop, progress))
     } else {

@@ -350,6 +350,123 @@ pub fn run_cell(
     }
 }
 
+/// The run-level notes of a two-host run: each series' NIC books summed over its trials
+/// (with the counters named and the trials that did not balance counted), and what the agents
+/// reached (their CPU per datagram, trials where they sent below the offered rate), so "what
+/// limited the run" can be read as "the agents" when it says the sender.
+pub fn summary(agents: &Agents, curves: &crate::model::curve::CurveRun) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut sources = None;
+    let (mut below, mut paced, mut cpu_sum, mut cpu_n, mut top) =
+        (0usize, 0usize, 0.0, 0usize, 0.0f64);
+    for s in &curves.series {
+        let trials = s.points.iter().flat_map(|p| &p.trials).chain(&s.search_trials);
+        let mut sum = [0i128; 6];
+        let (mut n, mut unbalanced, mut worst) = (0usize, 0usize, 0i64);
+        for t in trials {
+            let Some(r) = &t.result else { continue };
+            let rep = &r.sender_report;
+            if let Some(c) = rep["cpu_ns_per_packet"].as_f64() {
+                cpu_sum += c;
+                cpu_n += 1;
+            }
+            top = top.max(r.sent_pps);
+            if let Some(rate) = t.rate {
+                paced += 1;
+                if r.sent_pps < 0.95 * rate as f64 {
+                    below += 1;
+                }
+            }
+            let Ok(b) = serde_json::from_value::<udprx_netdev::Books>(
+                r.receiver_report["nic_books"].clone(),
+            ) else {
+                continue;
+            };
+            n += 1;
+            for (i, v) in [
+                b.sent.value,
+                b.received.value,
+                b.socket_drops.value,
+                b.backlog_drops.value,
+                b.nic_drops.value,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                sum[i] += i128::from(v);
+            }
+            sum[5] += i128::from(b.unaccounted);
+            if b.unaccounted != 0 {
+                unbalanced += 1;
+                if b.unaccounted.abs() > worst.abs() {
+                    worst = b.unaccounted;
+                }
+            }
+            sources.get_or_insert_with(|| {
+                format!(
+                    "sent: {}; received: {}; socket drops: {}; backlog drops: {}; NIC drops: {}",
+                    b.sent.source,
+                    b.received.source,
+                    b.socket_drops.source,
+                    b.backlog_drops.source,
+                    b.nic_drops.source
+                )
+            });
+        }
+        if n == 0 {
+            notes.push(format!(
+                "NIC books, {}: no trial has them (interface counters not read)",
+                s.label
+            ));
+            continue;
+        }
+        notes.push(format!(
+            "NIC books, {} ({n} trials summed): sent {} = received {} + socket drops {} + backlog \
+             drops {} + NIC drops {} + unaccounted {}; {}",
+            s.label,
+            sum[0],
+            sum[1],
+            sum[2],
+            sum[3],
+            sum[4],
+            sum[5],
+            if unbalanced == 0 {
+                "every trial balanced".to_string()
+            } else {
+                format!(
+                    "{unbalanced} trial(s) left a remainder (largest {worst}: positive = counted \
+                     nowhere, lost between the hosts or where the kernel keeps no counter; \
+                     negative = counted twice or other traffic in a host-wide counter)"
+                )
+            }
+        ));
+    }
+    if let Some(src) = sources {
+        notes.push(format!("NIC books, where each term comes from: {src}"));
+    }
+    let list: Vec<String> = agents.addrs.iter().map(|a| a.to_string()).collect();
+    notes.push(format!(
+        "the sender is {} agent(s) ({}): highest rate reached {:.0} pps, their sender threads' \
+         CPU {} per datagram on average; {below} of {paced} paced trial(s) sent below 95% of the \
+         offered rate{}",
+        list.len(),
+        list.join(", "),
+        top,
+        if cpu_n == 0 {
+            "unknown".to_string()
+        } else {
+            format!("{:.0} ns", cpu_sum / cpu_n as f64)
+        },
+        if below > 0 {
+            " — where the run is sender-limited, the limit is these agents: add agents \
+             (--sender, repeatable) or flood threads (--sender-cpus count)"
+        } else {
+            ""
+        }
+    ));
+    notes
+}
+
 /// Merges the agents' results into one flood report (counts summed, the longest flood's time,
 /// CPU per datagram weighted by datagrams).
 pub fn merge(
