@@ -190,6 +190,7 @@ fn a_tiny_bench_through_the_agent_writes_a_complete_report_with_balanced_books()
     assert!(md.contains("Topology: remote"), "{md}");
     assert!(md.contains("## Answer"), "{md}");
     assert!(md.contains("NIC books, classic recvmmsg"), "{md}");
+    assert!(md.contains("placement map (queues → IRQs → CPUs, NUMA): veth-rx"), "{md}");
     assert!(md.contains("every trial balanced") || md.contains("left a remainder"), "{md}");
     assert!(md.contains(&format!("the sender is 1 agent(s) ({})", lab.control)), "{md}");
 }

@@ -114,6 +114,9 @@ pub struct Agents {
     pub iface: Option<String>,
     /// The receive address.
     pub bind: IpAddr,
+    /// The receive interface's placement map (queues → IRQs → CPUs, NUMA), or why there is
+    /// none, as one line.
+    pub placement: String,
 }
 
 /// Reads a token file: its first line, trimmed; an empty or unreadable file is an error.
@@ -199,7 +202,17 @@ impl Agents {
                 None => ClockAgreement::Estimated(est),
             }
         };
-        Ok(Agents { addrs: opts.senders.clone(), clients, token, cfg, clocks, iface, bind })
+        let placement = placement_line(iface.as_deref());
+        Ok(Agents {
+            addrs: opts.senders.clone(),
+            clients,
+            token,
+            cfg,
+            clocks,
+            iface,
+            bind,
+            placement,
+        })
     }
 
     /// The agents' addresses.
@@ -355,7 +368,7 @@ pub fn run_cell(
 /// reached (their CPU per datagram, trials where they sent below the offered rate), so "what
 /// limited the run" can be read as "the agents" when it says the sender.
 pub fn summary(agents: &Agents, curves: &crate::model::curve::CurveRun) -> Vec<String> {
-    let mut notes = Vec::new();
+    let mut notes = vec![agents.placement.clone()];
     let mut sources = None;
     let (mut below, mut paced, mut cpu_sum, mut cpu_n, mut top) =
         (0usize, 0usize, 0.0, 0usize, 0.0f64);
@@ -551,6 +564,29 @@ pub fn books_line(b: &udprx_netdev::Books) -> String {
         b.nic_drops.source,
         b.explanation
     )
+}
+
+/// The placement map of `iface` from the hardware ([`udprx_netdev::discover`] and
+/// [`udprx_netdev::propose`] over this process's usable cores) as one line, or why not.
+pub fn placement_line(iface: Option<&str>) -> String {
+    let Some(dev) = iface else {
+        return "placement map: the receive interface was not found (give --iface)".into();
+    };
+    let sys = udprx_netdev::Sys::live();
+    match udprx_netdev::discover(&sys, dev) {
+        Ok(info) => {
+            let nodes = udprx_netdev::placement::cpu_nodes(&sys);
+            let p = udprx_netdev::propose(&info, &nodes, &crate::lab::env::usable_cores());
+            let map: Vec<String> = p
+                .to_map()
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            format!("placement map (queues → IRQs → CPUs, NUMA): {}", map.join(" | "))
+        }
+        Err(e) => format!("placement map of {dev}: not discovered ({e})"),
+    }
 }
 
 /// Reads a snapshot of `iface` (`None` when it cannot be read).
