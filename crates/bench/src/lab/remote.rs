@@ -500,8 +500,10 @@ pub fn merge(
             / packets as f64
     };
     let wire = udpflood::report::wire_bytes_per_datagram(traffic.payload, dest.is_ipv6()) * packets;
-    let mut errors = udpflood::SendErrors::default();
-    errors.other = results.iter().map(|r| r.send_errors).sum();
+    let errors = udpflood::SendErrors {
+        other: results.iter().map(|r| r.send_errors).sum(),
+        ..Default::default()
+    };
     udpflood::FloodReport {
         dest,
         payload_size: traffic.payload,
