@@ -69,6 +69,15 @@ pub struct SweepPoint {
     pub ndr_efficiency: Option<Interval>,
 }
 
+/// A finished sweep.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// One point per fan-out row and socket count.
+    pub points: Vec<SweepPoint>,
+    /// The curve runs, one per socket count.
+    pub runs: Vec<(usize, CurveRun)>,
+}
+
 /// rate(N) / (N · rate(1)) with the conservative interval; `None` when rate(1) is not positive.
 pub fn efficiency(one: &Interval, many: &Interval, n: usize) -> Option<Interval> {
     if one.est <= 0.0 || n == 0 {
@@ -87,7 +96,7 @@ pub fn efficiency(one: &Interval, many: &Interval, n: usize) -> Option<Interval>
 }
 
 /// Runs the plan's fan-out rows (hash, by-CPU) at every count of `ladder`, each count a run of
-/// the curves, and derives the sweep. Also returns the runs, one per count.
+/// the curves, and derives the sweep.
 pub fn run_sweep(
     plan: &Plan,
     cfg: &CurveConfig,
@@ -95,7 +104,7 @@ pub fn run_sweep(
     bench: &mut dyn Bench,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress<'_>),
-) -> Result<(Vec<SweepPoint>, Vec<(usize, CurveRun)>)> {
+) -> Result<Sweep> {
     let mut rows = plan.rows.clone();
     rows.retain(|r| matches!(r.receiver, Receiver::Udprx { fanout, .. } if fanout != Fanout::One));
     let mut runs = Vec::new();
@@ -139,7 +148,7 @@ pub fn run_sweep(
             _ => None,
         };
     }
-    Ok((points, runs))
+    Ok(Sweep { points, runs })
 }
 
 #[cfg(test)]
@@ -253,7 +262,7 @@ mod tests {
         };
         let l = ladder(4, 4);
         let mut fake = Scaling { sockets_seen: Vec::new() };
-        let (points, runs) =
+        let Sweep { points, runs } =
             run_sweep(&plan, &cfg, &l, &mut fake, &AtomicBool::new(false), &mut |_| {}).unwrap();
         assert_eq!(runs.len(), 3);
         // Only the fan-out rows ran, at every count of the ladder.
