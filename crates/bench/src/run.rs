@@ -109,6 +109,8 @@ pub struct Prepared {
     pub cpu_profile: bool,
     /// The sender agents, for the remote topology.
     pub remote: Option<crate::lab::remote::RemoteOptions>,
+    /// `--fanout sweep`: measure the fan-out rows at 1, 2, 4, … sockets after the curves.
+    pub fanout_sweep: bool,
 }
 
 /// Whether the `ip` command of iproute2 is on the PATH (the veth topology needs it).
@@ -140,8 +142,14 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
             None => methods.push(crate::parse_method(name)?),
         }
     }
-    let fanouts =
-        opts.fanouts.iter().map(|m| crate::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
+    // `--fanout sweep`: the fan-out rows again at 1, 2, 4, … sockets (harness/sweep.rs).
+    let fanout_sweep = opts.fanouts.iter().any(|f| f == "sweep");
+    let fanouts = opts
+        .fanouts
+        .iter()
+        .filter(|f| *f != "sweep")
+        .map(|m| crate::Fanout::parse(m))
+        .collect::<Result<Vec<_>>>()?;
     let scenarios =
         opts.scenarios.iter().map(|m| crate::Scenario::parse(m)).collect::<Result<Vec<_>>>()?;
     if let Some(f) = opts.latency_at {
@@ -373,6 +381,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         notes,
         cpu_profile: opts.cpu_profile,
         remote: opts.remote.clone(),
+        fanout_sweep,
     })
 }
 
@@ -798,6 +807,16 @@ pub fn execute(
     let multi = prep.settings.len() > 1;
     let mut cb = |p: &Progress<'_>| progress(&progress_line(p, multi));
     let curves = curve::run_curves(plan, c, &mut bench, stop, &mut cb)?;
+    if prep.fanout_sweep && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        notes.extend(crate::harness::sweep::run_into_notes(
+            plan,
+            c,
+            env.usable_cores.len(),
+            &mut bench,
+            stop,
+            &mut cb,
+        ));
+    }
     let interrupted = curves.interrupted || stop.load(std::sync::atomic::Ordering::Relaxed);
     if interrupted {
         notes.push("interrupted (Ctrl-C): results are partial".into());

@@ -241,3 +241,34 @@ fn bad_sender_command_lines_are_refused_in_one_line() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+#[test]
+fn fanout_sweep_reports_the_counts_this_host_can_run_and_the_rest_as_not_measurable() {
+    let out = std::env::temp_dir().join(format!("ubh-{}-sweep", std::process::id()));
+    let mut cmd = Command::new(UDPRX);
+    cmd.env("UDPRX_BENCH_NOT_ROOT", "1")
+        .args(["bench", "--quick", "--methods", "recvmmsg", "--fanout", "one,sweep"])
+        .args(["--scenarios", "classic", "--secs", "300ms", "--budget", "5s", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(240));
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let notes: Vec<&str> =
+        report["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("fan-out sweep, classic recvmmsg 1× (1 socket, the baseline")),
+        "{notes:?}"
+    );
+    // 2 sockets either ran (with its efficiency) or are named as not measurable.
+    assert!(
+        notes.iter().any(|n| n.contains("(2 sockets)") && n.contains("scaling efficiency"))
+            || notes
+                .iter()
+                .any(|n| n.starts_with("fan-out sweep: 2 sockets") && n.contains("not measurable")),
+        "{notes:?}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

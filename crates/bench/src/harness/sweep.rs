@@ -1,18 +1,18 @@
-//! The fan-out sweep (`--fanout sweep`, issue 22): the plan's fan-out rows (hash and by-CPU
-//! steering) measured at 1, 2, 4, … sockets, each count a full run of the curves
+//! The fan-out sweep (`--fanout sweep`, issue 22): the plan's udprx paths with one socket,
+//! then with hash and by-CPU steering at 2, 4, … sockets, each count a full run of the curves
 //! ([`crate::harness::curve::run_curves`]); aggregate peak and NDR against the socket count,
 //! and the scaling efficiency rate(N) / (N · rate(1)) with a conservative interval (the
 //! extremes of the two intervals: lo(N) / (N · hi(1)) … hi(N) / (N · lo(1))). Counts the host
 //! cannot give a core each are reported as not measurable, not run.
 //!
-//! Status: the procedure and its arithmetic, tested on a fake bench; not yet wired to the
-//! command line or the report (see the report of issue 22 part B).
+//! Wired by `udprx bench --fanout sweep` (after the curves; the sweep's lines are in the
+//! report's Notes). Not yet: the per-socket share (max/mean) and a chart.
 
 use crate::harness::curve::run_curves;
 use crate::model::curve::{CurveConfig, CurveRun};
 use crate::model::plan::{Plan, Progress};
 use crate::stats::interval::Interval;
-use crate::{Bench, Fanout, Receiver, Result, Scenario};
+use crate::{Bench, Fanout, Receiver, Result, Row, Scenario};
 use std::sync::atomic::AtomicBool;
 
 /// The socket counts of a sweep.
@@ -57,6 +57,8 @@ pub struct SweepPoint {
     pub fanout: Fanout,
     /// The series label at this count.
     pub label: String,
+    /// The path with one socket (the baseline of the efficiency).
+    pub base: Row,
     /// Sockets.
     pub sockets: usize,
     /// Aggregate peak received rate.
@@ -67,6 +69,17 @@ pub struct SweepPoint {
     pub peak_efficiency: Option<Interval>,
     /// NDR(N) / (N · NDR(1)).
     pub ndr_efficiency: Option<Interval>,
+}
+
+/// `r` with fan-out `f` (`None` for a peer row).
+fn with_fanout(r: &Row, f: Fanout) -> Option<Row> {
+    match r.receiver {
+        Receiver::Udprx { method, gro, spin, lean, .. } => Some(Row {
+            scenario: r.scenario,
+            receiver: Receiver::Udprx { method, fanout: f, gro, spin, lean },
+        }),
+        Receiver::Peer { .. } => None,
+    }
 }
 
 /// A finished sweep.
@@ -105,11 +118,27 @@ pub fn run_sweep(
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress<'_>),
 ) -> Result<Sweep> {
-    let mut rows = plan.rows.clone();
-    rows.retain(|r| matches!(r.receiver, Receiver::Udprx { fanout, .. } if fanout != Fanout::One));
+    // The plan's udprx paths with one socket: the sweep's rate(1); at N ≥ 2 each of them with
+    // hash and with by-CPU steering.
+    let mut base: Vec<Row> = Vec::new();
+    for r in &plan.rows {
+        if let Some(b) = with_fanout(r, Fanout::One) {
+            if !base.contains(&b) {
+                base.push(b);
+            }
+        }
+    }
     let mut runs = Vec::new();
     for &n in &ladder.counts {
-        let p = Plan { rows: rows.clone(), sockets: n, ..plan.clone() };
+        let rows: Vec<Row> = if n == 1 {
+            base.clone()
+        } else {
+            base.iter()
+                .flat_map(|r| [Fanout::Hash, Fanout::Cpu].map(|f| with_fanout(r, f)))
+                .flatten()
+                .collect()
+        };
+        let p = Plan { rows, sockets: n, ..plan.clone() };
         let run = run_curves(&p, cfg, bench, stop, progress)?;
         let interrupted = run.interrupted;
         runs.push((n, run));
@@ -125,6 +154,7 @@ pub fn run_sweep(
                 scenario: s.row.scenario,
                 fanout,
                 label: s.label.clone(),
+                base: with_fanout(&s.row, Fanout::One).unwrap_or(s.row),
                 sockets: *n,
                 peak: s.figures.peak,
                 ndr: s.figures.ndr_est,
@@ -134,9 +164,8 @@ pub fn run_sweep(
         }
     }
     let ones: Vec<SweepPoint> = points.iter().filter(|p| p.sockets == 1).cloned().collect();
-    for p in &mut points {
-        let Some(one) = ones.iter().find(|o| o.scenario == p.scenario && o.fanout == p.fanout)
-        else {
+    for p in points.iter_mut().filter(|p| p.sockets > 1) {
+        let Some(one) = ones.iter().find(|o| o.base == p.base) else {
             continue;
         };
         p.peak_efficiency = match (&one.peak, &p.peak) {
@@ -149,6 +178,68 @@ pub fn run_sweep(
         };
     }
     Ok(Sweep { points, runs })
+}
+
+/// Runs the sweep for `plan` on a host of `host_cores` usable cores (the receive cores are the
+/// plan's fan-out cores) and describes it in report notes: one line per fan-out and count
+/// (aggregate peak and NDR, scaling efficiencies with intervals), one per count that does not
+/// fit. A failure of the sweep is one note; the run goes on.
+pub fn run_into_notes(
+    plan: &Plan,
+    cfg: &CurveConfig,
+    host_cores: usize,
+    bench: &mut dyn Bench,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Progress<'_>),
+) -> Vec<String> {
+    let l = ladder(plan.receiver_cpus_many.len(), host_cores);
+    let mut notes = Vec::new();
+    match run_sweep(plan, cfg, &l, bench, stop, progress) {
+        Ok(sw) => {
+            let iv = |i: &Option<Interval>, pct: bool| match i {
+                None => "—".to_string(),
+                Some(i) => {
+                    let f = |v: f64| {
+                        if pct { format!("{:.0}%", v * 100.0) } else { crate::text::kpps(v) }
+                    };
+                    match (i.lo, i.hi) {
+                        (Some(lo), Some(hi)) => format!("{} [{}, {}]", f(i.est), f(lo), f(hi)),
+                        _ => f(i.est),
+                    }
+                }
+            };
+            for p in &sw.points {
+                if p.sockets == 1 {
+                    notes.push(format!(
+                        "fan-out sweep, {} (1 socket, the baseline rate(1)): peak {} pps, NDR {} pps",
+                        p.label,
+                        iv(&p.peak, false),
+                        iv(&p.ndr, false),
+                    ));
+                    continue;
+                }
+                notes.push(format!(
+                    "fan-out sweep, {} ({} sockets): aggregate peak {} pps, NDR {} pps; scaling \
+                     efficiency rate(N)/(N·rate(1)): peak {}, NDR {}; per-socket share \
+                     (max/mean) not measured yet",
+                    p.label,
+                    p.sockets,
+                    iv(&p.peak, false),
+                    iv(&p.ndr, false),
+                    iv(&p.peak_efficiency, true),
+                    iv(&p.ndr_efficiency, true),
+                ));
+            }
+            if sw.points.is_empty() {
+                notes.push("fan-out sweep: no udprx path in the plan".into());
+            }
+        }
+        Err(e) => notes.push(format!("fan-out sweep failed: {e}")),
+    }
+    for (_, why) in &l.not_measurable {
+        notes.push(format!("fan-out sweep: {why}"));
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -270,13 +361,18 @@ mod tests {
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen, vec![1, 2, 4]);
-        assert_eq!(points.len(), 6, "{points:?}");
+        // One socket: the one-socket path; 2 and 4: hash and by-CPU.
+        assert_eq!(points.len(), 5, "{points:?}");
         for p in &points {
             let peak = p.peak.expect("peak");
             let want_peak = capacity_of(p.fanout, p.sockets);
             assert!((peak.est - want_peak).abs() / want_peak < 0.02, "{p:?}");
+            if p.sockets == 1 {
+                assert!(p.peak_efficiency.is_none(), "the baseline has no efficiency: {p:?}");
+                continue;
+            }
             let e = p.peak_efficiency.expect("efficiency").est;
-            let want = if p.fanout == Fanout::Hash && p.sockets > 1 { 0.8 } else { 1.0 };
+            let want = if p.fanout == Fanout::Hash { 0.8 } else { 1.0 };
             assert!((e - want).abs() < 0.02, "{p:?}: efficiency {e}, want {want}");
         }
     }

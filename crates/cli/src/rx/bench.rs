@@ -40,7 +40,8 @@ pub struct BenchArgs {
     /// control messages) of that method.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub methods: Vec<String>,
-    /// Only these fan-outs (one, hash, cpu), comma-separated.
+    /// Only these fan-outs (one, hash, cpu), comma-separated; `sweep` also measures the fan-out
+    /// rows at 1, 2, 4, … sockets (scaling efficiency; counts beyond the cores not measurable).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub fanout: Vec<String>,
     /// Only these scenarios (classic, gso), comma-separated.
