@@ -122,10 +122,10 @@ pub fn run_sweep(
     // hash and with by-CPU steering.
     let mut base: Vec<Row> = Vec::new();
     for r in &plan.rows {
-        if let Some(b) = with_fanout(r, Fanout::One) {
-            if !base.contains(&b) {
-                base.push(b);
-            }
+        if let Some(b) = with_fanout(r, Fanout::One)
+            && !base.contains(&b)
+        {
+            base.push(b);
         }
     }
     let mut runs = Vec::new();
