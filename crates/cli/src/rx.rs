@@ -30,7 +30,7 @@ enum Command {
     /// Serve run requests from `udpflood --server` on a control port (two-host mode).
     Serve(serve::ServeArgs),
     /// Compare every receive path and write a report with charts (see docs/bench.md).
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Compare two saved bench runs (report.json) with verdicts and intervals.
     Compare(bench::CompareArgs),
     /// Re-derive a saved bench run's verdicts and Answer with this version's rules.
@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run::execute(args),
         Some(Command::Merge(args)) => merge::run(args).map_err(CliError::from),
         Some(Command::Serve(args)) => serve::execute(args),
-        Some(Command::Bench(args)) => bench::execute(args),
+        Some(Command::Bench(args)) => bench::execute(*args),
         Some(Command::Compare(args)) => bench::compare(args),
         Some(Command::Render(args)) => bench::render(args),
         None => run::execute(cli.run),

@@ -3,6 +3,7 @@
 //! real one is in [`crate::lab`], the tests drive a fake of known capacity.
 
 pub mod curve;
+pub mod sweep;
 
 use crate::{CellResult, CellSpec, Result};
 

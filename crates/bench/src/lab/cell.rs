@@ -212,6 +212,33 @@ pub fn run_udprx_watched(
     stop: &AtomicBool,
     window: &mut dyn CellWindow,
 ) -> Result<CellResult> {
+    run_udprx_with(topo, spec, path, stop, window, None)
+}
+
+/// Runs one udprx cell whose flood comes from sender agents on other hosts
+/// ([`crate::lab::remote`]): the receiver binds the topology's address on this host, the
+/// agents flood it, and the trial's NIC books and clock correction are added.
+pub fn run_udprx_remote(
+    topo: &Topology,
+    spec: &CellSpec,
+    path: UdprxPath,
+    stop: &AtomicBool,
+    agents: &mut crate::lab::remote::Agents,
+) -> Result<CellResult> {
+    run_udprx_with(topo, spec, path, stop, &mut Unwatched, Some(agents))
+}
+
+fn run_udprx_with(
+    topo: &Topology,
+    spec: &CellSpec,
+    path: UdprxPath,
+    stop: &AtomicBool,
+    window: &mut dyn CellWindow,
+    agents: Option<&mut crate::lab::remote::Agents>,
+) -> Result<CellResult> {
+    // Remote floods: the receiving interface, the clock correction, the agent count.
+    let remote = agents.as_ref().map(|a| (a.iface.clone(), a.clocks.clone(), a.addrs().len()));
+    let nic_before = remote.as_ref().and_then(|r| crate::lab::remote::snapshot(r.0.as_deref()));
     let traffic = spec.row.scenario.traffic();
     let rx_ns = topo.rx_netns();
     let tx_ns = topo.tx_netns();
@@ -327,7 +354,10 @@ pub fn run_udprx_watched(
         std::thread::sleep(Duration::from_millis(5));
         let noise_before = NoiseSample::read();
         window.open();
-        let sender = s.spawn(move || flood(tx_ns, dest, spec, traffic, stop));
+        let sender = s.spawn(move || match agents {
+            Some(a) => a.flood(dest, spec, traffic, stop),
+            None => flood(tx_ns, dest, spec, traffic, stop),
+        });
         let tx =
             sender.join().unwrap_or_else(|_| Err(Error::Cell("sender thread panicked".into())));
         window.close();
@@ -345,6 +375,7 @@ pub fn run_udprx_watched(
         (rx, Some(tx))
     });
     let after_cpu = CpuSample::read(false);
+    let nic_after = remote.as_ref().and_then(|r| crate::lab::remote::snapshot(r.0.as_deref()));
     if threaded_napi {
         let _ = topo.set_threaded_napi(false);
     }
@@ -406,7 +437,36 @@ pub fn run_udprx_watched(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .map(|(b, a)| trial_noise(&b, &a, &spec.receiver_cpus, window));
-    let latency = summary.latency_ns;
+    let mut latency = summary.latency_ns;
+    let mut receiver_report = serde_json::to_value(&report).unwrap_or_default();
+    if let Some((iface, clocks, n)) = &remote {
+        match clocks.correction_ns() {
+            Some(ns) => {
+                if let Some(l) = latency.as_mut() {
+                    crate::lab::remote::correct_latency(l, ns);
+                }
+            }
+            None => latency = None,
+        }
+        match (&nic_before, &nic_after) {
+            (Some(b), Some(a)) => {
+                let books =
+                    crate::lab::remote::books(b, a, flood.packets, received, kernel_drops, *n);
+                notes.push(crate::lab::remote::books_line(&books));
+                if let serde_json::Value::Object(m) = &mut receiver_report {
+                    m.insert("nic_books".into(), serde_json::to_value(&books).unwrap_or_default());
+                    m.insert(
+                        "nic_delta".into(),
+                        serde_json::to_value(a.delta(b)).unwrap_or_default(),
+                    );
+                }
+            }
+            _ => notes.push(format!(
+                "NIC books left out: the counters of {} could not be read",
+                iface.as_deref().unwrap_or("the receive interface (not found)")
+            )),
+        }
+    }
     Ok(CellResult {
         sent: flood.packets,
         received,
@@ -422,7 +482,7 @@ pub fn run_udprx_watched(
         elapsed_s: report.elapsed_s,
         notes,
         sender_report: serde_json::to_value(&flood).unwrap_or_default(),
-        receiver_report: serde_json::to_value(&report).unwrap_or_default(),
+        receiver_report,
         noise,
     })
 }

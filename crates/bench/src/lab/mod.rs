@@ -11,6 +11,7 @@ pub mod noise;
 pub mod peers;
 pub mod procfs;
 pub mod profile;
+pub mod remote;
 pub mod sys;
 pub mod sysctl;
 pub mod topology;

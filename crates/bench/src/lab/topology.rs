@@ -42,6 +42,7 @@ impl Kind {
         match self {
             Kind::Loopback => "loopback",
             Kind::Veth => "veth",
+            Kind::Remote => "remote",
         }
     }
 }
@@ -69,6 +70,8 @@ pub fn is_root() -> bool {
 pub struct Topology {
     kind: Kind,
     veth: Option<Veth>,
+    /// The receive address on this host, for [`Kind::Remote`].
+    bind: Option<IpAddr>,
 }
 
 impl Veth {
@@ -88,7 +91,12 @@ impl Veth {
 impl Topology {
     /// Loopback: nothing to build.
     pub fn loopback() -> Topology {
-        Topology { kind: Kind::Loopback, veth: None }
+        Topology { kind: Kind::Loopback, veth: None, bind: None }
+    }
+
+    /// Two hosts: the receiver binds `bind` in this namespace; nothing to build.
+    pub fn remote(bind: IpAddr) -> Topology {
+        Topology { kind: Kind::Remote, veth: None, bind: Some(bind) }
     }
 
     /// Builds the veth topology with names unique to this process and call. On any failure what
@@ -97,7 +105,7 @@ impl Topology {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let veth = Veth::named(std::process::id(), n);
         // The guard exists from the first command on, so a failure half-way cleans up.
-        let topo = Topology { kind: Kind::Veth, veth: Some(veth.clone()) };
+        let topo = Topology { kind: Kind::Veth, veth: Some(veth.clone()), bind: None };
         let v = &veth;
         let tx_a = format!("{TX_ADDR}/30");
         let rx_a = format!("{RX_ADDR}/30");
@@ -131,6 +139,7 @@ impl Topology {
         match self.kind {
             Kind::Loopback => IpAddr::V4(Ipv4Addr::LOCALHOST),
             Kind::Veth => IpAddr::V4(RX_ADDR),
+            Kind::Remote => self.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         }
     }
 

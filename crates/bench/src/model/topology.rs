@@ -11,6 +11,9 @@ pub enum Kind {
     Loopback,
     /// Two namespaces and a veth pair; with RPS, receiver-bound.
     Veth,
+    /// Two hosts: the receiver on this host's interface, the floods from sender agents
+    /// (`--sender`).
+    Remote,
 }
 
 /// A veth pair between two namespaces of this run.

@@ -21,6 +21,8 @@ pub(super) struct RealBench<'a> {
     pub(super) stop: &'a AtomicBool,
     pub(super) setting_notes: Vec<Vec<String>>,
     pub(super) current: Option<usize>,
+    /// The sender agents flooding every trial (`--sender`); `None` on loopback and veth.
+    pub(super) agents: Option<crate::lab::remote::Agents>,
 }
 
 impl Bench for RealBench<'_> {
@@ -50,6 +52,9 @@ impl Bench for RealBench<'_> {
     }
 
     fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
+        if let Some(a) = self.agents.as_mut() {
+            return crate::lab::remote::run_cell(self.topo, spec, a, self.stop);
+        }
         let rps = self.set_rps_for(spec)?;
         match spec.row.receiver {
             Receiver::Udprx { method, fanout, gro, spin, lean } => crate::lab::cell::run_udprx(

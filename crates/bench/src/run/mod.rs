@@ -80,6 +80,8 @@ pub struct Options {
     pub sender_cpus: Option<Vec<usize>>,
     /// Receiver cores (default: the other usable cores).
     pub receiver_cpus: Option<Vec<usize>>,
+    /// `--sender HOST:PORT` and companions: floods from sender agents on other hosts.
+    pub remote: Option<crate::lab::remote::RemoteOptions>,
 }
 
 /// A validated run, ready to execute. Creating it created only the output directory.
@@ -107,6 +109,10 @@ pub struct Prepared {
     pub notes: Vec<String>,
     /// Profile each udprx path with perf after the curves.
     pub cpu_profile: bool,
+    /// The sender agents, for the remote topology.
+    pub remote: Option<crate::lab::remote::RemoteOptions>,
+    /// `--fanout sweep`: measure the fan-out rows at 1, 2, 4, … sockets after the curves.
+    pub fanout_sweep: bool,
 }
 
 /// Whether the `ip` command of iproute2 is on the PATH (the veth topology needs it).
@@ -138,8 +144,14 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
             None => methods.push(crate::parse_method(name)?),
         }
     }
-    let fanouts =
-        opts.fanouts.iter().map(|m| crate::Fanout::parse(m)).collect::<Result<Vec<_>>>()?;
+    // `--fanout sweep`: the fan-out rows again at 1, 2, 4, … sockets (harness/sweep.rs).
+    let fanout_sweep = opts.fanouts.iter().any(|f| f == "sweep");
+    let fanouts = opts
+        .fanouts
+        .iter()
+        .filter(|f| *f != "sweep")
+        .map(|m| crate::Fanout::parse(m))
+        .collect::<Result<Vec<_>>>()?;
     let scenarios =
         opts.scenarios.iter().map(|m| crate::Scenario::parse(m)).collect::<Result<Vec<_>>>()?;
     if let Some(f) = opts.latency_at
@@ -197,7 +209,11 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     };
 
     // Topology: veth needs root.
+    if let Some(r) = &opts.remote {
+        crate::lab::remote::check(opts.topology, opts.peers, r)?;
+    }
     let kind = match opts.topology {
+        _ if opts.remote.is_some() => Kind::Remote,
         Some(k) => {
             topology::check_allowed(k, is_root)?;
             k
@@ -220,7 +236,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         (Kind::Loopback, Some(true)) => {
             return bad("--rps needs the veth topology (loopback has no RPS queue)".into());
         }
-        (Kind::Loopback, _) => false,
+        (Kind::Loopback | Kind::Remote, _) => false,
         (Kind::Veth, r) => r.unwrap_or(true),
     };
     let any_sysctl = !sweeps.is_empty() || profiles.iter().any(|p| !p.sysctls.is_empty());
@@ -368,6 +384,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         out_dir,
         notes,
         cpu_profile: opts.cpu_profile,
+        remote: opts.remote.clone(),
+        fanout_sweep,
     })
 }
 
@@ -500,12 +518,15 @@ pub fn execute(
         notes.push(line);
     }
     let env = Env::collect();
-    let topo = match prep.kind {
-        Kind::Loopback => Topology::loopback(),
-        Kind::Veth => Topology::veth()?,
+    let agents = prep.remote.as_ref().map(crate::lab::remote::Agents::connect).transpose()?;
+    let topo = match (prep.kind, &agents) {
+        (_, Some(a)) => Topology::remote(a.bind),
+        (Kind::Veth, None) => Topology::veth()?,
+        _ => Topology::loopback(),
     };
     let plan = &prep.plan;
     let bound = match (prep.kind, prep.rps) {
+        (Kind::Remote, _) => agents.as_ref().map(crate::lab::remote::bound).unwrap_or_default(),
         (Kind::Loopback, _) => "loopback is sender-bound: the receive softirq runs on the sender's core, so \
             every receiver keeps up with a sender that is slowed by the stack's work; the figures rank wake-up \
             cost, not receive capacity. Run as root for the veth topology with RPS.".to_string(),
@@ -524,6 +545,7 @@ pub fn execute(
         stop,
         setting_notes: vec![Vec::new(); prep.settings.len()],
         current: None,
+        agents,
     };
     // Record what is in force under each setting before measuring.
     let keys: Vec<String> =
@@ -559,6 +581,16 @@ pub fn execute(
     let multi = prep.settings.len() > 1;
     let mut cb = |p: &Progress<'_>| progress(&progress_line(p, multi));
     let curves = curve::run_curves(plan, c, &mut bench, stop, &mut cb)?;
+    if prep.fanout_sweep && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        notes.extend(crate::harness::sweep::run_into_notes(
+            plan,
+            c,
+            env.usable_cores.len(),
+            &mut bench,
+            stop,
+            &mut cb,
+        ));
+    }
     let interrupted = curves.interrupted || stop.load(std::sync::atomic::Ordering::Relaxed);
     if interrupted {
         notes.push("interrupted (Ctrl-C): results are partial".into());
@@ -570,6 +602,9 @@ pub fn execute(
             "{} trial(s) were disturbed (steal time, preemption or migration of the receive threads) and repeated; the disturbed ones are kept in report.json but left out of the figures",
             curves.disturbed
         ));
+    }
+    if let Some(a) = &bench.agents {
+        notes.extend(crate::lab::remote::summary(a, &curves));
     }
     let cpu_profile = if prep.cpu_profile && !interrupted {
         Some(profile_paths(&mut bench, &prep, &curves, stop, progress))

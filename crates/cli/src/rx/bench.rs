@@ -41,7 +41,8 @@ pub struct BenchArgs {
     /// control messages) of that method.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub methods: Vec<String>,
-    /// Only these fan-outs (one, hash, cpu), comma-separated.
+    /// Only these fan-outs (one, hash, cpu), comma-separated; `sweep` also measures the fan-out
+    /// rows at 1, 2, 4, … sockets (scaling efficiency; counts beyond the cores not measurable).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub fanout: Vec<String>,
     /// Only these scenarios (classic, gso), comma-separated.
@@ -120,6 +121,24 @@ pub struct BenchArgs {
     /// Receiver cores (default: the others).
     #[arg(long, value_parser = parse_pinned_cpu_list, value_name = "CPUS")]
     pub receiver_cpus: Option<CpuList>,
+    /// Two hosts: a sender agent (`udpflood agent`) at HOST:PORT floods every trial; this
+    /// host receives. Repeatable: several agents flood together, their counts merged.
+    #[arg(long = "sender", value_name = "HOST:PORT", value_parser = parse_sender)]
+    pub senders: Vec<std::net::SocketAddr>,
+    /// The agents' token (first line of the file), with --sender.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Receive interface, with --sender (default: the one routing to the first agent).
+    #[arg(long, value_name = "IFACE")]
+    pub iface: Option<String>,
+    /// Receive address, with --sender (default: this host's address on the route to the
+    /// first agent).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::IpAddr>,
+    /// With --sender: the hosts' clocks are synchronised (PTP), so latency is taken as
+    /// measured; otherwise the agents' clock offset is estimated over the control channel.
+    #[arg(long)]
+    pub clocks_synced: bool,
     /// Only put back what a killed run left behind (global sysctls from the journal in
     /// /run/udprx-bench, namespaces), say what, and exit; every run does this first anyway.
     #[arg(long, exclusive = true)]
@@ -135,6 +154,17 @@ impl BenchArgs {
             .map(Kind::parse)
             .transpose()
             .map_err(|e| CliError::usage(e.to_string()))?;
+        if self.senders.is_empty() {
+            let given = [
+                ("--token-file", self.token_file.is_some()),
+                ("--iface", self.iface.is_some()),
+                ("--bind", self.bind.is_some()),
+                ("--clocks-synced", self.clocks_synced),
+            ];
+            if let Some((name, _)) = given.iter().find(|(_, on)| *on) {
+                return Err(CliError::usage(format!("{name} goes with --sender HOST:PORT")));
+            }
+        }
         let size = if self.full {
             Some(Size::Full)
         } else if self.quick {
@@ -181,8 +211,24 @@ impl BenchArgs {
             out: self.out.clone(),
             sender_cpus: self.sender_cpus.clone().map(|c| c.0),
             receiver_cpus: self.receiver_cpus.clone().map(|c| c.0),
+            remote: (!self.senders.is_empty()).then(|| udprx_bench::lab::remote::RemoteOptions {
+                senders: self.senders.clone(),
+                token_file: self.token_file.clone(),
+                iface: self.iface.clone(),
+                bind: self.bind,
+                clocks_synced: self.clocks_synced,
+            }),
         })
     }
+}
+
+/// `--sender HOST:PORT`: an address, or a name resolved once (its first address).
+fn parse_sender(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?}: expected HOST:PORT ({e})"))?
+        .next()
+        .ok_or_else(|| format!("{s:?}: the name has no address"))
 }
 
 /// `--rate`: `None` inside is the unpaced flood.
