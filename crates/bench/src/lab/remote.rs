@@ -568,7 +568,7 @@ pub fn books_line(b: &udprx_netdev::Books) -> String {
     )
 }
 
-/// The placement map of `iface` from the hardware ([`udprx_netdev::discover`] and
+/// The placement map of `iface` from the hardware ([`udprx_netdev::discover()`] and
 /// [`udprx_netdev::propose`] over this process's usable cores) as one line, or why not.
 pub fn placement_line(iface: Option<&str>) -> String {
     let Some(dev) = iface else {
