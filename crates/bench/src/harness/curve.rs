@@ -46,7 +46,14 @@ struct Runner<'a> {
     started: Instant,
     /// The budget ended the run: no trial starts that would end past `cfg.budget_secs`.
     budget_ended: bool,
+    /// While set, a trial that would end past this many seconds is skipped (not an
+    /// interruption): the headline repetitions stop there, so the NDR/PDR searches keep their
+    /// share of a hard budget.
+    stage_limit: Option<f64>,
 }
+
+/// Share of the budget the stages before the NDR/PDR search may use for their repetitions.
+const BEFORE_SEARCH_SHARE: f64 = 0.6;
 
 /// One trial to run: the series index, the rate, the duration, the stage.
 #[derive(Debug, Clone, Copy)]
@@ -71,9 +78,13 @@ impl Runner<'_> {
             // The budget is hard: a trial that would end past it is not started, and the run
             // stops as if interrupted (every stage already ends cleanly on that), reported as
             // ended by the budget. Only the trial's set-up can overrun it.
-            if self.started.elapsed().as_secs_f64() + job.secs > self.cfg.budget_secs {
+            let end = self.started.elapsed().as_secs_f64() + job.secs;
+            if end > self.cfg.budget_secs {
                 self.interrupted = true;
                 self.budget_ended = true;
+                break;
+            }
+            if self.stage_limit.is_some_and(|limit| end > limit) {
                 break;
             }
             self.bench.enter_setting(s.setting)?;
@@ -202,6 +213,7 @@ pub fn run_curves(
         interrupted: false,
         started,
         budget_ended: false,
+        stage_limit: None,
     };
     let job = |series: usize, rate: Option<u64>, stage: Stage| Job {
         series,
@@ -285,7 +297,9 @@ pub fn run_curves(
     let common_of =
         |c: &[(Scenario, u64)], sc: Scenario| c.iter().find(|(s, _)| *s == sc).map(|(_, r)| *r);
 
-    // 4. Headline points to the minimum repetitions.
+    // 4. Headline points to the minimum repetitions, within their share of the budget (the
+    //    adaptive stage 6 takes up the rest once the searches have run).
+    r.stage_limit = Some(cfg.budget_secs * BEFORE_SEARCH_SHARE);
     for round in 0..cfg.min_reps.saturating_sub(1) + 2 {
         let c = commons(&series);
         let mut jobs = Vec::new();
@@ -302,6 +316,8 @@ pub fn run_curves(
         let jobs = interleave(&series, jobs, round + 2);
         r.run_all(&mut series, &jobs)?;
     }
+
+    r.stage_limit = None;
 
     // 5. NDR/PDR searches: the first from the curve's own trials, each repetition a fresh
     //    search (no trial shared with another) around the first one's brackets.
@@ -743,6 +759,40 @@ mod tests {
             run_curves(&plan(), &cfg, &mut Fake::new(0.0), &AtomicBool::new(false), &mut |_| {})
                 .unwrap();
         assert!(run.budget_ended && run.trials == 0);
+    }
+
+    /// A fake whose trials take their nominal time, so the budget counts as on a real machine.
+    struct Timed(Fake);
+
+    impl Bench for Timed {
+        fn enter_setting(&mut self, index: usize) -> Result<()> {
+            self.0.enter_setting(index)
+        }
+        fn run_cell(&mut self, spec: &CellSpec) -> Result<CellResult> {
+            std::thread::sleep(std::time::Duration::from_secs_f64(spec.secs));
+            self.0.run_cell(spec)
+        }
+    }
+
+    #[test]
+    fn headline_repetitions_leave_the_searches_their_share_of_a_hard_budget() {
+        // 10 ms trials: the grid and knees take about 0.3 s, ten repetitions of every headline
+        // point about 0.9 s more, so without a share kept back the 1 s budget would end in the
+        // repetitions and no path would get an NDR search.
+        let cfg = CurveConfig {
+            trial_secs: 0.01,
+            final_secs: 0.02,
+            min_reps: 10,
+            max_reps: 10,
+            budget_secs: 1.0,
+            ..config()
+        };
+        let mut fake = Timed(Fake::new(0.0));
+        let run =
+            run_curves(&plan(), &cfg, &mut fake, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        for s in &run.series {
+            assert!(!s.searches.is_empty(), "{}: no NDR search in {} trials", s.row, run.trials);
+        }
     }
 
     #[test]

@@ -71,6 +71,13 @@ impl CpuSample {
         }
     }
 
+    /// Busy ticks per CPU now (`/proc/stat`), for a window narrower than the whole cell.
+    pub fn busy_now() -> Vec<u64> {
+        crate::lab::procfs::parse_stat_busy(
+            &std::fs::read_to_string("/proc/stat").unwrap_or_default(),
+        )
+    }
+
     /// Backlog drops on every CPU since `before` (0 unless both sampled softnet).
     pub fn backlog_drops_since(&self, before: &CpuSample) -> u64 {
         match (&self.softnet, &before.softnet) {
@@ -269,7 +276,10 @@ fn run_udprx_with(
     let threaded_napi =
         path.threaded_napi && path.method.is_xdp() && topo.kind() == topology::Kind::Veth;
     let napi_ticks = std::sync::Mutex::new((Vec::<i32>::new(), 0u64, None::<String>));
-    let before_cpu = CpuSample::read(false);
+    let mut before_cpu = CpuSample::read(false);
+    // The receive cores' busy ticks over the flood and its drain only: the receiver's set-up
+    // and teardown are not datagram work.
+    let busy_window = std::sync::Mutex::new(None::<(Vec<u64>, Vec<u64>)>);
     let noise_after_slot = std::sync::Mutex::new(None);
     let (addr_tx, addr_rx) =
         crossbeam_channel::bounded::<Result<(SocketAddr, udprx::StopHandle)>>(1);
@@ -353,6 +363,7 @@ fn run_udprx_with(
         }
         std::thread::sleep(Duration::from_millis(5));
         let noise_before = NoiseSample::read();
+        let busy_open = CpuSample::busy_now();
         window.open();
         let sender = s.spawn(move || match agents {
             Some(a) => a.flood(dest, spec, traffic, stop),
@@ -364,6 +375,8 @@ fn run_udprx_with(
         *noise_after_slot.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((noise_before, NoiseSample::read()));
         std::thread::sleep(DRAIN);
+        *busy_window.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((busy_open, CpuSample::busy_now()));
         if threaded_napi {
             let mut g = napi_ticks.lock().unwrap_or_else(|e| e.into_inner());
             let after: u64 = g.0.iter().map(|&p| crate::lab::sys::task_ticks(p)).sum();
@@ -374,7 +387,11 @@ fn run_udprx_with(
             receiver.join().unwrap_or_else(|_| Err(Error::Cell("receiver thread panicked".into())));
         (rx, Some(tx))
     });
-    let after_cpu = CpuSample::read(false);
+    let mut after_cpu = CpuSample::read(false);
+    if let Some((open, close)) = busy_window.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        before_cpu.busy_ticks = open;
+        after_cpu.busy_ticks = close;
+    }
     let nic_after = remote.as_ref().and_then(|r| crate::lab::remote::snapshot(r.0.as_deref()));
     if threaded_napi {
         let _ = topo.set_threaded_napi(false);
