@@ -63,6 +63,7 @@ pub struct FloodBuilder {
     bind: Option<SocketAddr>,
     clock: Clock,
     interval: Option<Duration>,
+    allow_non_unicast: bool,
 }
 
 impl FloodBuilder {
@@ -82,7 +83,15 @@ impl FloodBuilder {
             bind: None,
             clock: Clock::Monotonic,
             interval: None,
+            allow_non_unicast: false,
         }
+    }
+
+    /// Allow a multicast or broadcast destination (refused by default: a flood to a group or
+    /// a broadcast address leaves through the host's interfaces and reaches every listener).
+    pub fn allow_non_unicast(mut self, allow: bool) -> Self {
+        self.allow_non_unicast = allow;
+        self
     }
 
     /// UDP payload bytes per datagram, 18 (the probe header; the default, a 64-byte Ethernet
@@ -190,6 +199,9 @@ impl FloodBuilder {
         if self.dest.port() == 0 {
             return Err(Error::ZeroPort(self.dest));
         }
+        if !self.allow_non_unicast && !is_unicast(self.dest.ip()) {
+            return Err(Error::NonUnicast(self.dest));
+        }
         if self.threads == 0 {
             return Err(Error::ZeroThreads);
         }
@@ -280,6 +292,18 @@ impl FloodBuilder {
     }
 }
 
+/// Whether `ip` names one host: not multicast, not the limited broadcast address, not
+/// unspecified (a subnet's broadcast address cannot be told from here; the kernel refuses it
+/// without SO_BROADCAST, which udpflood never sets).
+fn is_unicast(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_multicast() || v4.is_broadcast() || v4.is_unspecified())
+        }
+        std::net::IpAddr::V6(v6) => !(v6.is_multicast() || v6.is_unspecified()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +362,12 @@ mod tests {
                 matches!(e, BindPortRange { .. })
             }),
             (FloodBuilder::new("127.0.0.1:0".parse().unwrap()), |e| matches!(e, ZeroPort(_))),
+            (FloodBuilder::new("224.0.0.1:9".parse().unwrap()), |e| matches!(e, NonUnicast(_))),
+            (FloodBuilder::new("255.255.255.255:9".parse().unwrap()), |e| {
+                matches!(e, NonUnicast(_))
+            }),
+            (FloodBuilder::new("0.0.0.0:9".parse().unwrap()), |e| matches!(e, NonUnicast(_))),
+            (FloodBuilder::new("[ff02::1]:9".parse().unwrap()), |e| matches!(e, NonUnicast(_))),
         ];
         for (builder, check) in cases {
             let err = builder.clone().validate().unwrap_err();
@@ -345,6 +375,13 @@ mod tests {
             assert!(err.is_usage());
             assert!(!err.to_string().contains('\n'));
         }
+        // Asked for explicitly, a group is a destination like any other (validated only).
+        assert!(
+            FloodBuilder::new("224.0.0.1:9".parse().unwrap())
+                .allow_non_unicast(true)
+                .validate()
+                .is_ok()
+        );
         let small = b().payload_size(17).validate().unwrap_err().to_string();
         assert!(small.contains("18-byte probe header"), "{small}");
     }

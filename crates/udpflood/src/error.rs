@@ -72,6 +72,13 @@ pub enum Error {
     /// Port 0 as destination.
     #[error("destination port 0 is not a valid destination: {0}")]
     ZeroPort(SocketAddr),
+    /// A multicast, broadcast or unspecified destination without
+    /// [`allow_non_unicast`](crate::config::FloodBuilder::allow_non_unicast).
+    #[error(
+        "destination {0} is not one host (multicast, broadcast or unspecified): a flood there \
+         reaches every listener on the network; pass --allow-non-unicast if that is what you mean"
+    )]
+    NonUnicast(SocketAddr),
     /// Bind and destination addresses are of different families.
     #[error("bind address {bind} and destination {dest} are not of the same address family")]
     FamilyMismatch {

@@ -79,6 +79,9 @@ pub struct FloodArgs {
     /// Live report interval (0 = off).
     #[arg(short = 'i', long, value_name = "TIME", value_parser = duration, default_value = "1s")]
     pub interval: Duration,
+    /// Allow a multicast, broadcast or unspecified destination (refused by default).
+    #[arg(long)]
+    pub allow_non_unicast: bool,
 }
 
 impl FloodArgs {
@@ -96,7 +99,8 @@ impl FloodArgs {
             .burst(self.burst)
             .bind(self.bind)
             .clock(self.clock)
-            .interval(Some(self.interval));
+            .interval(Some(self.interval))
+            .allow_non_unicast(self.allow_non_unicast);
         if let Some(f) = self.flows {
             b = b.flows(f);
         }
