@@ -406,7 +406,7 @@ pub fn curve_config(size: Size, opts: &Options, series: usize) -> CurveConfig {
     ) = match size {
         Size::Quick => (&[0.25, 0.5, 0.707, 1.0], 0.5, 1, 5, 100.0, 3, 0.05, 3),
         Size::Default => {
-            (&[0.125, 0.177, 0.25, 0.354, 0.5, 0.707, 1.0], 1.0, 2, 8, 220.0, 5, 0.03, 5)
+            (&[0.125, 0.177, 0.25, 0.354, 0.5, 0.707, 1.0], 1.0, 2, 8, 330.0, 5, 0.03, 5)
         }
         Size::Full => (
             &[0.125, 0.177, 0.25, 0.354, 0.5, 0.6, 0.707, 0.85, 1.0],
@@ -758,7 +758,7 @@ mod tests {
         assert!(xdp[0].reason.contains("veth"), "{}", xdp[0].reason);
         assert!(out.is_dir());
         assert!(!p.plan.sender_cpus.is_empty());
-        assert!(p.curve.budget_secs <= 240.0, "{}", p.curve.budget_secs);
+        assert!(p.curve.budget_secs <= 330.0, "{}", p.curve.budget_secs);
         std::fs::remove_dir_all(&out).unwrap();
         let out2 = tmp_out("root");
         let p = prepare(&Options { out: Some(out2.clone()), ..Options::default() }, true).unwrap();
