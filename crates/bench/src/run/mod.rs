@@ -732,7 +732,7 @@ mod tests {
     #[test]
     fn default_and_quick_budgets_do_not_grow_with_the_number_of_paths() {
         let o = Options::default();
-        for (size, limit) in [(Size::Default, 240.0), (Size::Quick, 120.0)] {
+        for (size, limit) in [(Size::Default, 330.0), (Size::Quick, 120.0)] {
             let few = curve_config(size, &o, 3).budget_secs;
             let many = curve_config(size, &o, 40).budget_secs;
             assert_eq!(few, many, "{size:?}");
