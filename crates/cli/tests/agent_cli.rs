@@ -50,7 +50,7 @@ fn bad_command_lines_exit_2_with_one_line() {
                 "--token-file".into(),
                 good.display().to_string(),
                 "--allow-target".into(),
-                "10.0.0.0/99".into(),
+                "198.18.0.0/99".into(),
             ],
             "--allow-target",
         ),
