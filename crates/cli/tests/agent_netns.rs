@@ -4,16 +4,13 @@
 //! receiver (the engine executor of `udprx serve`) counts what arrives. The counts balance; a
 //! controller that vanishes mid-flood stops it. Needs root and iproute2; skips visibly otherwise.
 
+#[path = "../../../testsupport/agent_lab.rs"]
+mod agent_lab;
 #[path = "../../../testsupport/skip.rs"]
 mod skip;
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::Write;
+use std::net::{IpAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use udpctl::client::AgentClient;
@@ -24,89 +21,12 @@ use udprx_cli::control::{EngineExecutor, ExecutorConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_udpflood");
 const TOKEN: &str = "agent-test-token";
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// The namespaces and a running agent in tx; torn down on drop (also when the test fails).
-struct Lab {
-    prefix: String,
-    agent: Option<Child>,
-    control: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Lab {
-    fn up() -> Result<Lab, (skip::Need, String)> {
-        if !skip::is_root() {
-            return Err((skip::Need::Root, "network namespaces need root".into()));
-        }
-        if Command::new("ip").arg("-V").output().is_err() {
-            return Err((skip::Need::Setup, "iproute2 not installed".into()));
-        }
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("uag-{}-{n}", std::process::id());
-        let dir = std::env::temp_dir().join(&prefix);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab { prefix, agent: None, control: "0.0.0.0:0".parse().unwrap(), dir };
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/netns.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .args(["up", "--name", &lab.prefix])
-            .output()
-            .map_err(|e| (skip::Need::Setup, format!("running netns.sh: {e}")))?;
-        if !out.status.success() {
-            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            return Err((skip::Need::Root, format!("netns.sh up failed: {why}")));
-        }
-        let token = lab.dir.join("token");
-        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &format!("{}-tx", lab.prefix), BIN, "agent"])
-            .args(["--control", "198.18.0.1:0", "--token-file"])
-            .arg(&token)
-            .args(["--max-rate", "100k", "--max-duration", "30s"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start udpflood agent");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        lab.agent = Some(child);
-        let addr = line.trim().rsplit(' ').next().unwrap_or("");
-        lab.control = addr.parse().unwrap_or_else(|_| panic!("agent's first line: {line:?}"));
-        Ok(lab)
-    }
-
-    /// Runs `f` on a thread inside the rx namespace.
-    fn in_rx<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{}-rx", self.prefix);
-        std::thread::spawn(move || {
-            let ns = File::open(&path).expect("open rx namespace");
-            // SAFETY: a valid namespace fd; setns only moves this thread into the rx namespace.
-            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("rx namespace thread")
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.agent.take() {
-            // Our own child, by its handle (SIGKILL of `ip netns exec`, which exec'd the agent).
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/netns.sh");
-        let _ = Command::new("bash").arg(script).args(["down", "--name", &self.prefix]).output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+type Lab = agent_lab::AgentLab;
 
 macro_rules! lab_or_skip {
     () => {
-        match Lab::up() {
+        match Lab::up("uag", BIN, TOKEN, "100k") {
             Ok(l) => l,
             Err((need, reason)) => return skip::skip(need, &reason),
         }

@@ -4,90 +4,25 @@
 //! writes a complete report whose every trial balances its NIC books. Needs root and iproute2;
 //! skips visibly otherwise. Bad `--sender` command lines are refused in one line (no root).
 
+#[path = "../../../testsupport/agent_lab.rs"]
+mod agent_lab;
 #[path = "../../../testsupport/skip.rs"]
 mod skip;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const UDPFLOOD: &str = env!("CARGO_BIN_EXE_udpflood");
 const UDPRX: &str = env!("CARGO_BIN_EXE_udprx");
 const TOKEN: &str = "bench-two-hosts-token";
 
-/// The namespaces and a running agent in tx; torn down on drop (also when the test fails).
-struct Lab {
-    prefix: String,
-    agent: Option<Child>,
-    control: SocketAddr,
-    dir: PathBuf,
-}
+type Lab = agent_lab::AgentLab;
 
-impl Lab {
-    fn up(name: &str) -> Result<Lab, (skip::Need, String)> {
-        if !skip::is_root() {
-            return Err((skip::Need::Root, "network namespaces need root".into()));
-        }
-        if Command::new("ip").arg("-V").output().is_err() {
-            return Err((skip::Need::Setup, "iproute2 not installed".into()));
-        }
-        let prefix = format!("ubh-{}-{name}", std::process::id());
-        let dir = std::env::temp_dir().join(&prefix);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab { prefix, agent: None, control: "0.0.0.0:0".parse().unwrap(), dir };
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/netns.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .args(["up", "--name", &lab.prefix])
-            .output()
-            .map_err(|e| (skip::Need::Setup, format!("running netns.sh: {e}")))?;
-        if !out.status.success() {
-            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            return Err((skip::Need::Root, format!("netns.sh up failed: {why}")));
-        }
-        std::fs::write(lab.token(), format!("{TOKEN}\n")).unwrap();
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &format!("{}-tx", lab.prefix), UDPFLOOD, "agent"])
-            .args(["--control", "198.18.0.1:0", "--token-file"])
-            .arg(lab.token())
-            .args(["--max-rate", "200k", "--max-duration", "30s"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start udpflood agent");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        lab.agent = Some(child);
-        let addr = line.trim().rsplit(' ').next().unwrap_or("");
-        lab.control = addr.parse().unwrap_or_else(|_| panic!("agent's first line: {line:?}"));
-        Ok(lab)
-    }
-
-    fn token(&self) -> PathBuf {
-        self.dir.join("token")
-    }
-
-    /// `udprx` run inside the rx namespace.
-    fn udprx_in_rx(&self) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &format!("{}-rx", self.prefix), UDPRX]);
-        c
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.agent.take() {
-            // Our own child, by its handle.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/netns.sh");
-        let _ = Command::new("bash").arg(script).args(["down", "--name", &self.prefix]).output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// `udprx` run inside the rx namespace of `lab`.
+fn udprx_in_rx(lab: &Lab) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &lab.ns("rx"), UDPRX]);
+    c
 }
 
 /// Runs a command to its end, killing it after `limit`.
@@ -118,12 +53,12 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn a_tiny_bench_through_the_agent_writes_a_complete_report_with_balanced_books() {
-    let lab = match Lab::up("quick") {
+    let lab = match Lab::up("ubh-quick", UDPFLOOD, TOKEN, "200k") {
         Ok(l) => l,
         Err((need, reason)) => return skip::skip(need, &reason),
     };
     let out = lab.dir.join("report");
-    let mut cmd = lab.udprx_in_rx();
+    let mut cmd = udprx_in_rx(&lab);
     cmd.args(["bench", "--sender", &lab.control.to_string(), "--token-file"])
         .arg(lab.token())
         .args([
@@ -197,13 +132,13 @@ fn a_tiny_bench_through_the_agent_writes_a_complete_report_with_balanced_books()
 
 #[test]
 fn an_unreachable_or_unauthorised_agent_is_one_line_and_exit_2_or_1() {
-    let lab = match Lab::up("bad") {
+    let lab = match Lab::up("ubh-bad", UDPFLOOD, TOKEN, "200k") {
         Ok(l) => l,
         Err((need, reason)) => return skip::skip(need, &reason),
     };
     let wrong = lab.dir.join("wrong");
     std::fs::write(&wrong, "not-the-token\n").unwrap();
-    let mut cmd = lab.udprx_in_rx();
+    let mut cmd = udprx_in_rx(&lab);
     cmd.args(["bench", "--quick", "--sender", &lab.control.to_string(), "--token-file"])
         .arg(&wrong)
         .arg("--out")
