@@ -600,7 +600,10 @@ pub fn comparison(c: &BaselineComparison, markdown: bool) -> String {
             d.se * 100.0,
             d.points
         ),
-        None => format!("{name}: drift unknown (report without it)"),
+        None => format!(
+            "{name}: drift not measured (fewer than two points repeated at least twice, or a report from before udprx-bench/3), so its calls rest on the {:.0}% margin alone",
+            crate::stats::interval::MIN_EFFECT * 100.0
+        ),
     };
     let mut out = format!(
         "{} against {} (ratio {} / {}); {}; {}. A call needs the whole interval beyond the larger of {:.0}% and both drifts.\n\n",
