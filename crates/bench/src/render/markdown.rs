@@ -291,6 +291,11 @@ pub fn terminal(report: &BenchReport) -> String {
     for cmp in &report.comparisons {
         let _ = writeln!(out, "\n{}", cmp.sentence());
     }
+    if !report.twins.is_empty() {
+        let _ =
+            writeln!(out, "\nudprx against its bare C twin (the same receive calls, nothing else)");
+        out.push_str(&twins_table(report, false));
+    }
     if let Some(p) = &report.profile {
         let _ = writeln!(
             out,
@@ -401,6 +406,16 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
             String::new()
         };
         let _ = writeln!(o, "{setting}{}\n", cmp.sentence());
+    }
+    if !report.twins.is_empty() {
+        let _ = writeln!(
+            o,
+            "**udprx against its bare C twin.** Each udprx path beside the C loop that makes the same receive calls and only counts \
+            (`peers/c/udp_bare.c`): above 1× on CPU is udprx's own cost (its statistics, the source address and control \
+            messages it asks for), measured on the whole receive side at the common paced rate.\n"
+        );
+        o.push_str(&twins_table(report, true));
+        let _ = writeln!(o);
     }
     for ch in charts
         .iter()
@@ -632,6 +647,24 @@ pub fn comparison(c: &BaselineComparison, markdown: bool) -> String {
         }
     }
     out
+}
+
+/// The twins table: one row per udprx path with a bare C twin (setting-prefixed with several).
+fn twins_table(report: &BenchReport, markdown: bool) -> String {
+    let multi = report.settings.len() > 1;
+    let rows: Vec<Vec<String>> = report
+        .twins
+        .iter()
+        .map(|t| {
+            let mut c = t.cells();
+            if multi {
+                let name = report.settings.get(t.setting).map(|s| s.name.as_str()).unwrap_or("?");
+                c[0] = format!("[{name}] {}", c[0]);
+            }
+            c
+        })
+        .collect();
+    crate::text::table(&crate::text::TWIN_HEADERS, &rows, markdown)
 }
 
 #[cfg(test)]
