@@ -554,7 +554,7 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
                 vec![format!("`{k}`"), v.value.clone(), format!("{:?}", v.scope).to_lowercase()]
             })
             .collect();
-        o.push_str(&table(&["sysctl", "value in force", "scope"], &rows, true));
+        o.push_str(&table(&["sysctl or NIC setting", "value in force", "scope"], &rows, true));
         let so = &s.profile.sockopts;
         if so.rcvbuf.is_some() || so.busy_poll.is_some() {
             let _ = writeln!(
