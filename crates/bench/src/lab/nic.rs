@@ -28,7 +28,7 @@ use crate::model::settings::{InForce, Profile, Scope};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use udprx_netdev::settings::EthtoolBinary;
+use udprx_netdev::settings::{EthtoolBinary, EthtoolRunner};
 use udprx_netdev::{RestoreRecord, Setting, Settings, Sys};
 
 /// The `--nic` names, for messages.
@@ -162,8 +162,13 @@ impl Target {
 
     /// Runs `f` with the settings of this target's host or namespace: in a thread that entered
     /// the namespace with a sysfs of its own (see [`sys::enter_netns_with_sysfs`]).
-    fn run<T: Send>(&self, f: impl FnOnce(&Settings<'_>) -> T + Send) -> Result<T> {
-        let settings = || Settings { sys: Sys::live(), ethtool: &EthtoolBinary };
+    fn run<T: Send>(
+        &self,
+        sys: &Sys,
+        ethtool: &dyn EthtoolRunner,
+        f: impl FnOnce(&Settings<'_>) -> T + Send,
+    ) -> Result<T> {
+        let settings = || Settings { sys: sys.clone(), ethtool };
         let Some((name, path)) = &self.netns else { return Ok(f(&settings())) };
         std::thread::scope(|scope| {
             scope
@@ -189,9 +194,12 @@ impl Target {
 
 /// Applies the NIC settings of each setting in turn and restores the originals when the
 /// setting ends and when dropped; originals are journaled before any change.
-#[derive(Debug)]
 pub struct NicApplier {
     target: Option<Target>,
+    /// Where sysfs is (the live one; a recorded tree in tests).
+    sys: Sys,
+    /// How ethtool runs (the binary; recorded replies in tests).
+    ethtool: Box<dyn EthtoolRunner>,
     /// The changes in force, each with the original value (`before`), in application order.
     changed: Vec<RestoreRecord>,
     journal: journal::Journal,
@@ -206,7 +214,29 @@ impl NicApplier {
 
     /// An applier journaling in `dir`.
     pub fn with_journal_dir(target: Option<Target>, dir: &std::path::Path) -> NicApplier {
-        NicApplier { target, changed: Vec::new(), journal: journal::Journal::nic_in(dir) }
+        NicApplier::with_system(target, dir, Sys::live(), Box::new(EthtoolBinary))
+    }
+
+    /// An applier reading and writing through `sys` and `ethtool` (tests replay recorded
+    /// ethtool replies on a recorded sysfs tree).
+    pub fn with_system(
+        target: Option<Target>,
+        dir: &std::path::Path,
+        sys: Sys,
+        ethtool: Box<dyn EthtoolRunner>,
+    ) -> NicApplier {
+        NicApplier {
+            target,
+            sys,
+            ethtool,
+            changed: Vec::new(),
+            journal: journal::Journal::nic_in(dir),
+        }
+    }
+
+    /// The journal file (it exists while values are changed).
+    pub fn journal_path(&self) -> &std::path::Path {
+        self.journal.path()
     }
 
     /// The target, if any.
@@ -230,7 +260,7 @@ impl NicApplier {
                     .ok_or_else(|| Error::BadInput("--nic needs a receiving interface".into()))?;
                 let s = setting(name, &t.dev).map_err(Error::BadInput)?;
                 allowed::check_nic_setting(&s).map_err(Error::BadInput)?;
-                t.run(|x| x.check(&s, value))?.map_err(|e| {
+                t.run(&self.sys, self.ethtool.as_ref(), |x| x.check(&s, value))?.map_err(|e| {
                     Error::BadInput(format!("--nic {name}={value} refused before any change: {e}"))
                 })?;
             }
@@ -255,7 +285,9 @@ impl NicApplier {
         for (name, value) in &profile.nic {
             let s = setting(name, &t.dev).map_err(Error::BadInput)?;
             allowed::check_nic_setting(&s).map_err(Error::BadInput)?;
-            let rec = t.run(|x| x.prepare(&s, value))?.map_err(Error::Sysctl)?;
+            let rec = t
+                .run(&self.sys, self.ethtool.as_ref(), |x| x.prepare(&s, value))?
+                .map_err(Error::Sysctl)?;
             if !self.changed.iter().any(|r| r.setting == s) {
                 self.changed.push(rec);
                 if let Err(e) = self.record() {
@@ -267,7 +299,8 @@ impl NicApplier {
                     )));
                 }
             }
-            t.run(|x| x.apply(&s, value))?.map_err(Error::Sysctl)?;
+            t.run(&self.sys, self.ethtool.as_ref(), |x| x.apply(&s, value))?
+                .map_err(Error::Sysctl)?;
         }
         Ok(())
     }
@@ -290,7 +323,7 @@ impl NicApplier {
         let mut left = Vec::new();
         for rec in std::mem::take(&mut self.changed).into_iter().rev() {
             let back = t
-                .run(|x| {
+                .run(&self.sys, self.ethtool.as_ref(), |x| {
                     x.restore(&rec)?;
                     let now = x.read(&rec.setting)?;
                     if now == rec.before {
@@ -326,11 +359,22 @@ impl NicApplier {
                 continue;
             }
             let Ok(s) = setting(name, &t.dev) else { continue };
-            if let Ok(Ok(value)) = t.run(|x| x.read(&s)) {
+            if let Ok(Ok(value)) = t.run(&self.sys, self.ethtool.as_ref(), |x| x.read(&s)) {
                 out.insert(key, InForce { value, scope: Scope::Device });
             }
         }
         out
+    }
+}
+
+impl std::fmt::Debug for NicApplier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NicApplier")
+            .field("target", &self.target)
+            .field("sys", &self.sys)
+            .field("changed", &self.changed)
+            .field("journal", &self.journal)
+            .finish()
     }
 }
 
@@ -411,6 +455,153 @@ mod tests {
             vec![("gro".into(), "off".into()), ("channels.combined".into(), "2".into())]
         );
         assert!(any(&out));
+    }
+
+    /// A veth0 from recorded `ethtool` replies (crates/netdev/tests/fixtures) that keeps the
+    /// GRO state `-K` sets, refuses coalescing as veth does, and notes every command with
+    /// whether the journal existed when it ran.
+    struct RecordedVeth {
+        gro: std::sync::Mutex<bool>,
+        journal: PathBuf,
+        ran: std::sync::Arc<std::sync::Mutex<Vec<(String, bool)>>>,
+    }
+
+    impl EthtoolRunner for RecordedVeth {
+        fn run(&self, args: &[&str]) -> std::result::Result<String, String> {
+            let key = args.join(" ");
+            self.ran.lock().unwrap().push((key.clone(), self.journal.exists()));
+            let mut gro = self.gro.lock().unwrap();
+            match key.as_str() {
+                "-k veth0" => Ok(include_str!("../../../netdev/tests/fixtures/ethtool-k-veth.txt")
+                    .replace(
+                        "generic-receive-offload: off",
+                        if *gro {
+                            "generic-receive-offload: on"
+                        } else {
+                            "generic-receive-offload: off"
+                        },
+                    )),
+                "-l veth0" => {
+                    Ok(include_str!("../../../netdev/tests/fixtures/ethtool-l-veth.txt").into())
+                }
+                "-K veth0 gro on" | "-K veth0 gro off" => {
+                    *gro = key.ends_with("on");
+                    Ok(String::new())
+                }
+                "-c veth0" | "-g veth0" => Err("netlink error: Operation not supported".into()),
+                _ => Err(format!("unexpected ethtool {key}")),
+            }
+        }
+    }
+
+    /// The commands a [`RecordedVeth`] ran, each with whether the journal existed.
+    type Ran = std::sync::Arc<std::sync::Mutex<Vec<(String, bool)>>>;
+
+    fn recorded(tag: &str) -> (NicApplier, Ran, PathBuf) {
+        let d = std::env::temp_dir().join(format!("udprx-nic-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let root = d.join("tree");
+        std::fs::create_dir_all(root.join("sys/class/net/veth0/queues/rx-0")).unwrap();
+        std::fs::write(root.join("sys/class/net/veth0/gro_flush_timeout"), "0\n").unwrap();
+        std::fs::write(root.join("sys/class/net/veth0/queues/rx-0/rps_cpus"), "0\n").unwrap();
+        let ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let target = Target { dev: "veth0".into(), netns: None };
+        let mut a = NicApplier::with_system(
+            Some(target),
+            &d.join("journal"),
+            Sys::at(&root),
+            Box::new(RecordedVeth {
+                gro: std::sync::Mutex::new(false),
+                journal: PathBuf::new(),
+                ran: ran.clone(),
+            }),
+        );
+        let journal = a.journal_path().to_path_buf();
+        a.ethtool = Box::new(RecordedVeth {
+            gro: std::sync::Mutex::new(false),
+            journal: journal.clone(),
+            ran: ran.clone(),
+        });
+        (a, ran, d)
+    }
+
+    fn profile(name: &str, nic: &[(&str, &str)]) -> Profile {
+        Profile {
+            name: name.into(),
+            nic: nic.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Profile::default()
+        }
+    }
+
+    #[test]
+    fn recorded_veth_gro_is_journaled_before_each_change_and_restored() {
+        let (mut a, ran, d) = recorded("gro");
+        let settings =
+            cross(vec![profile("current", &[])], &[NicSweep::parse("gro=on,off").unwrap()]);
+        a.check(&settings).unwrap();
+        assert!(
+            ran.lock().unwrap().iter().all(|(k, _)| !k.starts_with("-K")),
+            "check changed nothing"
+        );
+        a.switch_to(&settings[0]).unwrap();
+        assert_eq!(a.in_force(&["gro".into()])["nic.gro"].value, "on");
+        assert_eq!(a.in_force(&["gro".into()])["nic.gro"].scope, Scope::Device);
+        let journal: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(a.journal_path()).unwrap()).unwrap();
+        assert_eq!(journal["nic"][0]["record"]["before"], "off", "{journal}");
+        assert_eq!(journal["nic"][0]["netns"], serde_json::Value::Null, "{journal}");
+        // Switching restores the original first, then applies the next value.
+        a.switch_to(&settings[1]).unwrap();
+        assert_eq!(a.in_force(&["gro".into()])["nic.gro"].value, "off");
+        assert!(a.restore().is_empty());
+        assert!(!a.journal_path().exists(), "the journal goes once every value is back");
+        let changes: Vec<(String, bool)> =
+            ran.lock().unwrap().iter().filter(|(k, _)| k.starts_with("-K")).cloned().collect();
+        assert_eq!(
+            changes,
+            [
+                ("-K veth0 gro on".to_string(), true),
+                ("-K veth0 gro off".to_string(), true),
+                ("-K veth0 gro off".to_string(), true),
+                ("-K veth0 gro off".to_string(), true),
+            ],
+            "every change and every write-back ran while the original was journaled"
+        );
+        drop(a);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn recorded_veth_refuses_coalescing_and_rings_before_any_change() {
+        let (a, ran, d) = recorded("refuse");
+        let ok = profile("a", &[("gro", "on"), ("gro_flush_timeout", "20000")]);
+        for (name, value) in [
+            ("coalesce.rx-usecs", "10"),
+            ("ring.rx", "512"),
+            ("channels.rx", "3"),
+            ("lro", "on"),
+            ("channels.combined", "1"),
+        ] {
+            let bad = profile("b", &[(name, value)]);
+            let e = a.check(&[ok.clone(), bad]).unwrap_err();
+            let msg = e.to_string();
+            assert!(e.is_bad_input() && msg.lines().count() == 1, "{msg}");
+            assert!(
+                msg.contains("veth0") && msg.contains(&format!("--nic {name}={value}")),
+                "{msg}"
+            );
+        }
+        assert!(ran.lock().unwrap().iter().all(|(k, _)| !k.starts_with("-K")));
+        assert!(!a.journal_path().exists());
+        // The sysfs knob on the recorded tree: read, applied, restored.
+        let mut a = a;
+        a.switch_to(&ok).unwrap();
+        let f = d.join("tree/sys/class/net/veth0/gro_flush_timeout");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "20000");
+        assert!(a.restore().is_empty());
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "0");
+        drop(a);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

@@ -44,26 +44,23 @@ pub fn enter_netns_with_sysfs(path: &Path) -> io::Result<()> {
     let sysfs = c"sysfs";
     // SAFETY: valid NUL-terminated strings that outlive the calls; no data argument. These
     // change only the thread's new mount namespace (made a slave before anything is mounted).
-    check(
-        unsafe {
-            libc::mount(
-                std::ptr::null(),
-                root.as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                std::ptr::null(),
-            )
-        },
-        "making / a slave mount",
-    )?;
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        )
+    };
+    check(rc, "making / a slave mount")?;
     // SAFETY: as above; a lazy unmount of the copy of /sys in the private namespace (it may
     // fail where /sys is not a mount point, which is harmless: the new sysfs covers it).
     unsafe { libc::umount2(sys.as_ptr(), libc::MNT_DETACH) };
     // SAFETY: as above; sysfs mounted by a thread in the namespace shows its devices.
-    check(
-        unsafe { libc::mount(sysfs.as_ptr(), sys.as_ptr(), sysfs.as_ptr(), 0, std::ptr::null()) },
-        "mounting the namespace's sysfs on /sys",
-    )
+    let rc =
+        unsafe { libc::mount(sysfs.as_ptr(), sys.as_ptr(), sysfs.as_ptr(), 0, std::ptr::null()) };
+    check(rc, "mounting the namespace's sysfs on /sys")
 }
 
 /// True when the process runs with effective uid 0.
