@@ -612,16 +612,10 @@ pub fn execute(
     let multi = prep.settings.len() > 1;
     let mut cb = |p: &Progress<'_>| progress(&progress_line(p, multi));
     let curves = curve::run_curves(plan, c, &mut bench, stop, &mut cb)?;
-    if prep.fanout_sweep && !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        notes.extend(crate::harness::sweep::run_into_notes(
-            plan,
-            c,
-            env.usable_cores.len(),
-            &mut bench,
-            stop,
-            &mut cb,
-        ));
-    }
+    let fanout_sweep = (prep.fanout_sweep && !stop.load(std::sync::atomic::Ordering::Relaxed))
+        .then(|| {
+            crate::harness::sweep::run(plan, c, env.usable_cores.len(), &mut bench, stop, &mut cb)
+        });
     let interrupted = curves.interrupted || stop.load(std::sync::atomic::Ordering::Relaxed);
     if interrupted {
         notes.push("interrupted (Ctrl-C): results are partial".into());
@@ -692,8 +686,12 @@ pub fn execute(
         notes,
         wall_s: started.elapsed().as_secs_f64(),
         profile: cpu_profile,
+        fanout_sweep,
     };
     answer::analyze(&mut report);
+    if let Some(sw) = &report.fanout_sweep {
+        report.notes.extend(crate::analysis::sweep::notes(sw));
+    }
     if let Some((name, base)) = &prep.baseline {
         report.baseline =
             Some(crate::analysis::compare::compare_reports(base, &report, name, "this run"));
