@@ -273,7 +273,7 @@ impl NicApplier {
     pub fn switch_to(&mut self, profile: &Profile) -> Result<()> {
         let failures = self.restore();
         if !failures.is_empty() {
-            return Err(Error::Sysctl(format!("restoring NIC settings: {}", failures.join("; "))));
+            return Err(Error::Nic(format!("restoring NIC settings: {}", failures.join("; "))));
         }
         if profile.nic.is_empty() {
             return Ok(());
@@ -287,12 +287,12 @@ impl NicApplier {
             allowed::check_nic_setting(&s).map_err(Error::BadInput)?;
             let rec = t
                 .run(&self.sys, self.ethtool.as_ref(), |x| x.prepare(&s, value))?
-                .map_err(Error::Sysctl)?;
+                .map_err(Error::Nic)?;
             if !self.changed.iter().any(|r| r.setting == s) {
                 self.changed.push(rec);
                 if let Err(e) = self.record() {
                     self.changed.pop();
-                    return Err(Error::Sysctl(format!(
+                    return Err(Error::Nic(format!(
                         "{} left unchanged: cannot journal its original value in {}: {e}",
                         s.describe(),
                         self.journal.path().display()
@@ -300,7 +300,7 @@ impl NicApplier {
                 }
             }
             t.run(&self.sys, self.ethtool.as_ref(), |x| x.apply(&s, value))?
-                .map_err(Error::Sysctl)?;
+                .map_err(Error::Nic)?;
         }
         Ok(())
     }
