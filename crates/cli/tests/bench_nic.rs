@@ -160,6 +160,7 @@ fn gro_on_and_off_on_the_receivers_veth_are_compared_and_restored() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_gro_compared(&report, ["on", "off"]);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| NIC setting | value in force | scope |"), "{md}");
     assert!(md.contains("`nic.gro` | off | device"), "{md}");
     assert!(nic_journals(&journal).is_empty(), "every value back: {:?}", nic_journals(&journal));
     let _ = std::fs::remove_dir_all(&out);

@@ -299,8 +299,7 @@ impl NicApplier {
                     )));
                 }
             }
-            t.run(&self.sys, self.ethtool.as_ref(), |x| x.apply(&s, value))?
-                .map_err(Error::Nic)?;
+            t.run(&self.sys, self.ethtool.as_ref(), |x| x.apply(&s, value))?.map_err(Error::Nic)?;
         }
         Ok(())
     }

@@ -42,6 +42,6 @@ pub struct Profile {
     /// NIC and interrupt settings of the receiving interface (`--nic NAME=V`, `nic.NAME = V`
     /// in a settings file), in order: the `--nic` name (`gro`, `channels.combined`, ...) and
     /// the value. Applying them is `lab::nic`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nic: Vec<(String, String)>,
 }

@@ -551,14 +551,22 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     let _ = writeln!(o, "\n## Kernel settings\n");
     for s in &report.settings {
         let _ = writeln!(o, "### {}\n", s.name);
-        let rows: Vec<Vec<String>> = s
-            .in_force
-            .iter()
-            .map(|(k, v)| {
-                vec![format!("`{k}`"), v.value.clone(), format!("{:?}", v.scope).to_lowercase()]
-            })
-            .collect();
-        o.push_str(&table(&["sysctl or NIC setting", "value in force", "scope"], &rows, true));
+        let rows = |nic: bool| -> Vec<Vec<String>> {
+            s.in_force
+                .iter()
+                .filter(|(k, _)| k.starts_with("nic.") == nic)
+                .map(|(k, v)| {
+                    vec![format!("`{k}`"), v.value.clone(), format!("{:?}", v.scope).to_lowercase()]
+                })
+                .collect()
+        };
+        o.push_str(&table(&["sysctl", "value in force", "scope"], &rows(false), true));
+        let nic = rows(true);
+        if !nic.is_empty() {
+            let _ =
+                writeln!(o, "\nNIC settings of the receiving interface (`--nic`, read back):\n");
+            o.push_str(&table(&["NIC setting", "value in force", "scope"], &nic, true));
+        }
         let so = &s.profile.sockopts;
         if so.rcvbuf.is_some() || so.busy_poll.is_some() {
             let _ = writeln!(
