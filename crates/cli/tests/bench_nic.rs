@@ -7,7 +7,9 @@
 //! - A setting veth does not have (coalescing `rx-usecs`) is refused before anything changed:
 //!   one line naming the device and the setting, exit 2, no trial, no journal, no namespace.
 //! - Through a sender agent (`--sender`, two namespaces standing for two hosts) the receive
-//!   interface outlives the run: after `--nic gro=on,off` its GRO is what it was before.
+//!   interface outlives the run: after `--nic gro=on,off` its GRO is what it was before; after
+//!   a SIGTERM mid-run too (exit 130); after a SIGKILL, `udprx bench --restore` puts it back
+//!   from the journal.
 //!
 //! Needs root and iproute2 (and ethtool); skips visibly otherwise.
 
@@ -252,4 +254,105 @@ fn through_an_agent_the_receive_interface_is_restored_after_the_run() {
     assert_gro_compared(&report, [before.as_str(), other]);
     assert_eq!(gro_of(&rx, "veth-rx"), before, "GRO of the receive interface put back");
     assert!(nic_journals(&journal).is_empty(), "{:?}", nic_journals(&journal));
+}
+
+/// NIC journal files of `dir` whose pid is `pid`.
+fn journals_of(dir: &Path, pid: u32) -> Vec<String> {
+    nic_journals(dir).into_iter().filter(|n| n.starts_with(&format!("nic-{pid}-"))).collect()
+}
+
+/// Starts the bench through the agent with `gro={other}` on the rx namespace's veth-rx and
+/// long trials, and waits until its NIC journal exists (GRO changed); returns the child (the
+/// `ip netns exec` that exec'd udprx: its pid is udprx's).
+fn start_changing_gro(
+    lab: &agent_lab::AgentLab,
+    journal: &Path,
+    other: &str,
+) -> std::process::Child {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lab.ns("rx"), UDPRX])
+        .env("UDPRX_BENCH_JOURNAL_DIR", journal)
+        .args(["bench", "--sender", &lab.control.to_string(), "--token-file"])
+        .arg(lab.token())
+        .args(["--methods", "recvmmsg", "--scenarios", "classic", "--fanout", "one"])
+        .args(["--rate", "20k", "--reps", "20", "--max-reps", "20", "--secs", "2s"])
+        .arg("--nic")
+        .arg(format!("gro={other}"))
+        .arg("--out")
+        .arg(lab.dir.join("report"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().expect("spawn the bench");
+    let t0 = Instant::now();
+    while journals_of(journal, child.id()).is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the bench never changed GRO");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+#[test]
+fn sigterm_mid_run_puts_the_receive_interface_back() {
+    if !ready() {
+        return;
+    }
+    let lab = match agent_lab::AgentLab::up("ubs", UDPFLOOD, "bench-nic-token", "200k") {
+        Ok(l) => l,
+        Err((need, reason)) => return skip::skip(need, &reason),
+    };
+    let rx = lab.ns("rx");
+    let before = gro_of(&rx, "veth-rx");
+    let other = if before == "on" { "off" } else { "on" };
+    let journal = lab.dir.join("journal");
+    let mut child = start_changing_gro(&lab, &journal, other);
+    assert_eq!(gro_of(&rx, "veth-rx"), other, "the setting is in force");
+    // SAFETY: kill on the pid of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the bench did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130), "interrupted: partial report");
+    assert_eq!(gro_of(&rx, "veth-rx"), before, "GRO put back on SIGTERM");
+    assert!(journals_of(&journal, child.id()).is_empty());
+}
+
+#[test]
+fn after_a_sigkill_restore_puts_the_receive_interface_back() {
+    if !ready() {
+        return;
+    }
+    let lab = match agent_lab::AgentLab::up("ubk", UDPFLOOD, "bench-nic-token", "200k") {
+        Ok(l) => l,
+        Err((need, reason)) => return skip::skip(need, &reason),
+    };
+    let rx = lab.ns("rx");
+    let before = gro_of(&rx, "veth-rx");
+    let other = if before == "on" { "off" } else { "on" };
+    let journal = lab.dir.join("journal");
+    let mut child = start_changing_gro(&lab, &journal, other);
+    let pid = child.id();
+    child.kill().unwrap(); // SIGKILL: no guard runs
+    child.wait().unwrap();
+    assert_eq!(gro_of(&rx, "veth-rx"), other, "a killed run leaves GRO changed");
+    assert_eq!(journals_of(&journal, pid).len(), 1, "and its journal");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &rx, UDPRX])
+        .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--restore"]);
+    let o = run(cmd, Duration::from_secs(30));
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "restored NIC setting veth-rx gro = {before} left changed by a killed run (pid {pid}); it was {other}"
+        )),
+        "{err}"
+    );
+    assert_eq!(gro_of(&rx, "veth-rx"), before, "GRO put back by --restore");
+    assert!(journals_of(&journal, pid).is_empty());
 }
