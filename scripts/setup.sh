@@ -26,7 +26,8 @@ else
   echo "setup: not root, not installing ${need[*]} (peer comparisons, veth and perf profile tests will skip)" >&2
 fi
 
-# The bare-syscall reference receivers (`udprx bench --peers`: rows c-recvmmsg and c-uring),
+# The bare C twins of the udprx paths (`udprx bench --peers`: rows c-recvfrom, c-recvmmsg,
+# c-recvmmsg-gro, c-uring, c-uring-recvmsg, c-uring-gro),
 # built into $CARGO_TARGET_DIR/peers (default target/peers), where the bench looks for them.
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=${CARGO_TARGET_DIR:-$repo/target}/peers
@@ -36,10 +37,10 @@ if command -v cc >/dev/null 2>&1; then
      cc -O2 -Wall -DHAVE_LIBURING -o "$out/udp_bare" "$repo/peers/c/udp_bare.c" -luring 2>/dev/null; then
     :
   elif cc -O2 -Wall -o "$out/udp_bare" "$repo/peers/c/udp_bare.c"; then
-    echo "setup: liburing missing: $out/udp_bare built without its uring mode (row c-uring will skip)" >&2
+    echo "setup: liburing missing: $out/udp_bare built without its uring modes (rows c-uring* will skip)" >&2
   else
-    echo "setup: could not build $out/udp_bare (rows c-recvmmsg and c-uring will skip)" >&2
+    echo "setup: could not build $out/udp_bare (the c-* rows will skip)" >&2
   fi
 else
-  echo "setup: no C compiler: rows c-recvmmsg and c-uring will skip" >&2
+  echo "setup: no C compiler: the c-* rows will skip" >&2
 fi

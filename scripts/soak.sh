@@ -8,12 +8,13 @@
 # datagrams, RSS growth from the 10 s sample to the last within a bound, and no fd growth.
 # Prints PASS/FAIL per method and exits 1 on any FAIL (2 on a usage error).
 #
-# usage: scripts/soak.sh MINUTES [METHODS...]
+# usage: scripts/soak.sh MINUTES [METHOD[@PPS]...]
 #   MINUTES   1..120 per method
-#   METHODS   recvfrom, recvmmsg, uring, reuseport (recvmmsg on 2 SO_REUSEPORT sockets);
-#             default: all four. On fewer than 3 cores reuseport's threads share cores with
-#             the sender (noted; a soak checks books and resources, not speed); uring is
-#             skipped when io_uring is unavailable (prints SKIP, does not fail the run).
+#   METHOD    recvfrom, recvmmsg, uring, uring-recv, reuseport (recvmmsg on 2 SO_REUSEPORT
+#             sockets); default: all five. @PPS gives that method its own rate (e.g.
+#             recvmmsg@150000), else SOAK_RATE. On fewer than 3 cores reuseport's threads share
+#             cores with the sender (noted; a soak checks books and resources, not speed); uring
+#             and uring-recv are skipped when io_uring is unavailable (SKIP, not a failure).
 # Environment:
 #   SOAK_RATE=PPS           sender rate (default 150000: what a 2-core VM sustains with the
 #                           receiver and sender on their own cores; drops are accounted anyway)
@@ -24,22 +25,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 1 ] || usage
 case "$1" in -h|--help) usage ;; esac
 minutes=$1; shift
 [[ $minutes =~ ^[0-9]+$ && $minutes -ge 1 && $minutes -le 120 ]] \
   || { echo "soak.sh: error: MINUTES must be 1..120, got '$minutes'" >&2; exit 2; }
 methods=("$@")
-[ ${#methods[@]} -gt 0 ] || methods=(recvfrom recvmmsg uring reuseport)
-for m in "${methods[@]}"; do
-  case "$m" in recvfrom|recvmmsg|uring|reuseport) ;;
-    *) echo "soak.sh: error: unknown method '$m' (recvfrom, recvmmsg, uring, reuseport)" >&2; exit 2 ;;
-  esac
-done
+[ ${#methods[@]} -gt 0 ] || methods=(recvfrom recvmmsg uring uring-recv reuseport)
 rate=${SOAK_RATE:-150000}
+valid_rate() { [[ $1 =~ ^[0-9]+$ && $1 -ge 1000 && $1 -le 10000000 ]]; }
+for spec in "${methods[@]}"; do
+  m=${spec%%@*}
+  case "$m" in recvfrom|recvmmsg|uring|uring-recv|reuseport) ;;
+    *) echo "soak.sh: error: unknown method '$m' (recvfrom, recvmmsg, uring, uring-recv, reuseport)" >&2; exit 2 ;;
+  esac
+  if [ "$spec" != "$m" ] && ! valid_rate "${spec#*@}"; then
+    echo "soak.sh: error: the rate in '$spec' must be 1000..10000000 pps" >&2; exit 2
+  fi
+done
 rss_bound=${SOAK_RSS_GROWTH_KB:-4096}
-[[ $rate =~ ^[0-9]+$ && $rate -ge 1000 && $rate -le 10000000 ]] \
+valid_rate "$rate" \
   || { echo "soak.sh: error: SOAK_RATE must be 1000..10000000" >&2; exit 2; }
 [[ $rss_bound =~ ^[0-9]+$ ]] || { echo "soak.sh: error: SOAK_RSS_GROWTH_KB must be a number" >&2; exit 2; }
 for t in python3 nproc; do
@@ -67,12 +73,14 @@ trap 'exit 130' INT TERM
 secs=$((minutes * 60))
 cores=$(nproc)
 failed=0
-echo "soak: $minutes min per method at $rate pps on loopback; RSS growth bound $rss_bound kB; output in $out"
+echo "soak: $minutes min per method at $rate pps (unless METHOD@PPS) on loopback; RSS growth bound $rss_bound kB; output in $out"
 
 # Port $1 is bound (UDP, 127.0.0.1) by someone: /proc/net/udp lists it in hex.
 bound() { grep -qi ":$(printf '%04X' "$1") " /proc/net/udp 2>/dev/null; }
 
-for m in "${methods[@]}"; do
+for spec in "${methods[@]}"; do
+  m=${spec%%@*} mrate=$rate
+  [ "$spec" = "$m" ] || mrate=${spec#*@}
   method=$m sockets=1
   if [ "$m" = reuseport ]; then
     if [ "$cores" -lt 3 ]; then
@@ -93,14 +101,14 @@ for m in "${methods[@]}"; do
   if ! kill -0 "$rx" 2>/dev/null || ! bound "$port"; then
     wait "$rx" 2>/dev/null || true
     pids=()
-    if [ "$m" = uring ] && grep -qi "io_uring" "$rxlog"; then
+    if [[ $m == uring* ]] && grep -qi "io_uring" "$rxlog"; then
       echo "SKIP uring: $(grep -i -m1 io_uring "$rxlog")"
     else
       echo "FAIL $m: receiver did not start: $(tail -n1 "$rxlog")"; failed=1
     fi
     continue
   fi
-  "$UDPFLOOD" "127.0.0.1:$port" -b "$rate" -t "${secs}s" -i 0 --json >"$txjson" 2>"$out/$m-udpflood.log" &
+  "$UDPFLOOD" "127.0.0.1:$port" -b "$mrate" -t "${secs}s" -i 0 --json >"$txjson" 2>"$out/$m-udpflood.log" &
   tx=$!
   pids+=("$tx")
   t0=$SECONDS

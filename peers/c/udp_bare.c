@@ -1,14 +1,21 @@
 /*
  * udp_bare: the bare-syscall reference receivers of the udprx benchmark (`udprx bench --peers`).
  *
- * Two loops that only count datagrams and bytes, nothing else:
- *   recvmmsg  recvmmsg(2), batch 64, MSG_WAITFORONE, no source address, no control messages.
- *   uring     io_uring multishot recv (IORING_OP_RECV + IORING_RECV_MULTISHOT) over a provided
- *             buffer ring; no source address, no control messages. Built only with liburing
- *             (-DHAVE_LIBURING); without it the mode reports itself unavailable (exit 3).
+ * One bare twin per udprx receive path: loops that make the path's receive calls and only
+ * count datagrams and bytes, nothing else (udprx bench --peers rows c-MODE):
+ *   recvfrom      recvfrom(2) with the source address, one datagram per call.
+ *   recvmmsg      recvmmsg(2), batch 64, MSG_WAITFORONE, no source address, no control messages.
+ *   recvmmsg-gro  recvmmsg(2) as above on a UDP_GRO socket, with the UDP_GRO control message
+ *                 to count a coalesced buffer as the datagrams it carries.
+ *   uring         io_uring multishot recv (IORING_OP_RECV + IORING_RECV_MULTISHOT) over a provided
+ *                 buffer ring; no source address, no control messages.
+ *   uring-recvmsg io_uring multishot recvmsg over the same buffer ring, with the source address.
+ *   uring-gro     uring-recvmsg on a UDP_GRO socket, with the UDP_GRO control message.
+ *   The uring modes are built only with liburing (-DHAVE_LIBURING); without it they report
+ *   themselves unavailable (exit 3).
  *
  * usage: udp_bare MODE ADDR PORT [--cpu N] [--secs S] [--rcvbuf BYTES]
- *        udp_bare modes        (prints the modes this build offers, e.g. "recvmmsg uring")
+ *        udp_bare modes        (prints the modes this build offers, e.g. "recvfrom recvmmsg ...")
  *   Binds ADDR:PORT (IPv4 or IPv6 literal), pins itself to CPU N, runs S seconds (default 10,
  *   at most 3600) or until SIGINT/SIGTERM, then prints one line on stdout (SO_RCVBUF is the
  *   kernel default unless --rcvbuf asks for one, as the udprx rows of the same cell do):
@@ -27,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/udp.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -41,6 +49,11 @@
 #define BUF_SIZE 2048
 #define RING_BUFS 4096 /* power of two */
 #define BGID 7
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+/* Room for the UDP_GRO control message (an int). */
+#define CTRL_SIZE CMSG_SPACE(sizeof(int))
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { (void)sig; stop_flag = 1; }
@@ -101,18 +114,62 @@ struct counts {
     uint64_t datagrams, bytes, first_ns;
 };
 
-static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c) {
-    static char bufs[BATCH][BUF_SIZE];
+/* Datagrams in a received buffer of `len` bytes: the UDP_GRO control message's segment size
+ * splits a coalesced buffer (the last segment may be short); none means one datagram. */
+static uint64_t gro_segments(struct msghdr *m, uint64_t len) {
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+        if (h->cmsg_level == SOL_UDP && h->cmsg_type == UDP_GRO) {
+            int seg;
+            memcpy(&seg, CMSG_DATA(h), sizeof seg);
+            if (seg > 0 && len > 0) return (len + (uint64_t)seg - 1) / (uint64_t)seg;
+        }
+    }
+    return 1;
+}
+
+static int run_recvfrom(int fd, uint64_t deadline, struct counts *c) {
+    static char buf[BUF_SIZE];
+    struct sockaddr_storage from;
+    while (!stop_flag) {
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                if (now_ns() >= deadline) break;
+                continue;
+            }
+            return die("recvfrom");
+        }
+        if (c->datagrams == 0) c->first_ns = now_ns();
+        c->datagrams++;
+        c->bytes += (uint64_t)n;
+        /* The deadline is read every 64 datagrams: a clock read per call would be udprx's
+         * cost neither. */
+        if ((c->datagrams & 63) == 0 && now_ns() >= deadline) break;
+    }
+    return 0;
+}
+
+static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c, int gro) {
+    /* With GRO a buffer carries up to 64 KiB of coalesced segments. */
+    static char bufs[BATCH][65536];
+    static char ctrl[BATCH][CTRL_SIZE];
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     memset(msgs, 0, sizeof msgs);
     for (int i = 0; i < BATCH; i++) {
         iov[i].iov_base = bufs[i];
-        iov[i].iov_len = BUF_SIZE;
+        iov[i].iov_len = gro ? sizeof bufs[i] : BUF_SIZE;
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
     }
     while (!stop_flag) {
+        if (gro) {
+            for (int i = 0; i < BATCH; i++) {
+                msgs[i].msg_hdr.msg_control = ctrl[i];
+                msgs[i].msg_hdr.msg_controllen = CTRL_SIZE;
+            }
+        }
         int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
@@ -122,8 +179,10 @@ static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c) {
             return die("recvmmsg");
         }
         if (c->datagrams == 0 && n > 0) c->first_ns = now_ns();
-        for (int i = 0; i < n; i++) c->bytes += msgs[i].msg_len;
-        c->datagrams += (uint64_t)n;
+        for (int i = 0; i < n; i++) {
+            c->bytes += msgs[i].msg_len;
+            c->datagrams += gro ? gro_segments(&msgs[i].msg_hdr, msgs[i].msg_len) : 1;
+        }
         /* One clock read per batch, as a bounded loop needs. */
         if (now_ns() >= deadline) break;
     }
@@ -131,7 +190,9 @@ static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c) {
 }
 
 #ifdef HAVE_LIBURING
-static int run_uring(int fd, uint64_t deadline, struct counts *c) {
+/* recvmsg: multishot recvmsg with the source address (and, with gro, the UDP_GRO control
+ * message); otherwise multishot recv. */
+static int run_uring(int fd, uint64_t deadline, struct counts *c, int recvmsg, int gro) {
     struct io_uring ring;
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
@@ -148,7 +209,10 @@ static int run_uring(int fd, uint64_t deadline, struct counts *c) {
     size_t ring_bytes = RING_BUFS * sizeof(struct io_uring_buf);
     struct io_uring_buf_ring *br =
         mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    char *bufs = mmap(NULL, (size_t)RING_BUFS * BUF_SIZE, PROT_READ | PROT_WRITE,
+    /* recvmsg buffers start with an io_uring_recvmsg_out, the address and the control area;
+     * GRO buffers hold up to 64 KiB of segments. */
+    size_t buf_size = gro ? 65536 : BUF_SIZE;
+    char *bufs = mmap(NULL, (size_t)RING_BUFS * buf_size, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (br == MAP_FAILED || bufs == MAP_FAILED) return die("mmap");
     struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)br,
@@ -158,15 +222,23 @@ static int run_uring(int fd, uint64_t deadline, struct counts *c) {
     io_uring_buf_ring_init(br);
     int mask = io_uring_buf_ring_mask(RING_BUFS);
     for (int i = 0; i < RING_BUFS; i++)
-        io_uring_buf_ring_add(br, bufs + (size_t)i * BUF_SIZE, BUF_SIZE, (unsigned short)i, mask, i);
+        io_uring_buf_ring_add(br, bufs + (size_t)i * buf_size, (unsigned)buf_size, (unsigned short)i,
+                              mask, i);
     io_uring_buf_ring_advance(br, RING_BUFS);
 
+    struct msghdr tmpl;
+    memset(&tmpl, 0, sizeof tmpl);
+    tmpl.msg_namelen = sizeof(struct sockaddr_storage);
+    tmpl.msg_controllen = gro ? CTRL_SIZE : 0;
     int armed = 0;
     struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
     while (!stop_flag) {
         if (!armed) {
             struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-            io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+            if (recvmsg)
+                io_uring_prep_recvmsg_multishot(sqe, fd, &tmpl, 0);
+            else
+                io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
             sqe->flags |= IOSQE_BUFFER_SELECT;
             sqe->buf_group = BGID;
             armed = 1;
@@ -190,12 +262,32 @@ static int run_uring(int fd, uint64_t deadline, struct counts *c) {
             }
             if (cqe->flags & IORING_CQE_F_BUFFER) {
                 unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-                io_uring_buf_ring_add(br, bufs + (size_t)bid * BUF_SIZE, BUF_SIZE,
-                                      (unsigned short)bid, mask, (int)given);
+                char *buf = bufs + (size_t)bid * buf_size;
+                uint64_t len = (uint64_t)cqe->res, n = 1;
+                if (recvmsg) {
+                    struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &tmpl);
+                    if (!o) {
+                        fprintf(stderr, "udp_bare: a recvmsg completion too short to parse\n");
+                        return 3;
+                    }
+                    len = io_uring_recvmsg_payload_length(o, cqe->res, &tmpl);
+                    if (gro) {
+                        for (struct cmsghdr *h = io_uring_recvmsg_cmsg_firsthdr(o, &tmpl); h;
+                             h = io_uring_recvmsg_cmsg_nexthdr(o, &tmpl, h)) {
+                            if (h->cmsg_level == SOL_UDP && h->cmsg_type == UDP_GRO) {
+                                int seg;
+                                memcpy(&seg, CMSG_DATA(h), sizeof seg);
+                                if (seg > 0 && len > 0) n = (len + (uint64_t)seg - 1) / (uint64_t)seg;
+                            }
+                        }
+                    }
+                }
+                io_uring_buf_ring_add(br, buf, (unsigned)buf_size, (unsigned short)bid, mask,
+                                      (int)given);
                 given++;
                 if (c->datagrams == 0) c->first_ns = now_ns();
-                c->datagrams++;
-                c->bytes += (uint64_t)cqe->res;
+                c->datagrams += n;
+                c->bytes += len;
             }
         }
         io_uring_cq_advance(&ring, seen);
@@ -207,24 +299,32 @@ static int run_uring(int fd, uint64_t deadline, struct counts *c) {
 }
 #endif
 
+static const char *const MODES[] = {"recvfrom", "recvmmsg", "recvmmsg-gro",
+                                     "uring", "uring-recvmsg", "uring-gro"};
+#define NMODES (int)(sizeof MODES / sizeof MODES[0])
+
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "modes")) {
 #ifdef HAVE_LIBURING
-        puts("recvmmsg uring");
+        puts("recvfrom recvmmsg recvmmsg-gro uring uring-recvmsg uring-gro");
 #else
-        puts("recvmmsg");
+        puts("recvfrom recvmmsg recvmmsg-gro");
 #endif
         return 0;
     }
     if (argc < 4) {
-        fprintf(stderr, "usage: udp_bare recvmmsg|uring ADDR PORT [--cpu N] [--secs S]\n");
+        fprintf(stderr, "usage: udp_bare MODE ADDR PORT [--cpu N] [--secs S] [--rcvbuf BYTES]\n"
+                        "       udp_bare modes\n");
         return 2;
     }
     const char *mode = argv[1];
-    int port = atoi(argv[3]);
+    char *end = NULL;
+    long port = strtol(argv[3], &end, 10);
+    if (!*argv[3] || *end) port = -1;
     long cpu = -1, rcvbuf = 0;
     double secs = 10;
-    for (int i = 4; i + 1 < argc; i += 2) {
+    for (int i = 4; i < argc; i += 2) {
+        if (i + 1 >= argc) { fprintf(stderr, "udp_bare: %s needs a value\n", argv[i]); return 2; }
         if (!strcmp(argv[i], "--cpu")) cpu = strtol(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--secs")) secs = strtod(argv[i + 1], NULL);
         else if (!strcmp(argv[i], "--rcvbuf")) rcvbuf = strtol(argv[i + 1], NULL, 10);
@@ -235,14 +335,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "udp_bare: port must be 0..65535, --secs in (0, 3600], --rcvbuf 0..1G\n");
         return 2;
     }
-    int uring = !strcmp(mode, "uring");
-    if (!uring && strcmp(mode, "recvmmsg")) {
-        fprintf(stderr, "udp_bare: unknown mode '%s' (recvmmsg or uring)\n", mode);
+    int m = -1;
+    for (int i = 0; i < NMODES; i++)
+        if (!strcmp(mode, MODES[i])) m = i;
+    if (m < 0) {
+        fprintf(stderr, "udp_bare: unknown mode '%s' (run 'udp_bare modes')\n", mode);
         return 2;
     }
+    int uring = !strncmp(mode, "uring", 5);
+    int gro = strstr(mode, "-gro") != NULL;
 #ifndef HAVE_LIBURING
     if (uring) {
-        fprintf(stderr, "udp_bare: built without liburing: uring mode unavailable\n");
+        fprintf(stderr, "udp_bare: built without liburing: %s mode unavailable\n", mode);
         return 3;
     }
 #endif
@@ -257,26 +361,35 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal; /* no SA_RESTART: a blocked receive returns EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int fd = open_socket(argv[2], port, rcvbuf);
+    int fd = open_socket(argv[2], (int)port, rcvbuf);
     if (fd == -2) return 2;
     if (fd < 0) return die("socket/bind");
+    if (gro) {
+        int one = 1;
+        if (setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0) return die("UDP_GRO");
+    }
     uint64_t start = now_ns();
     uint64_t deadline = start + (uint64_t)(secs * 1e9);
     struct counts c = {0, 0, 0};
     struct rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
     int rc;
+    if (!strcmp(mode, "recvfrom"))
+        rc = run_recvfrom(fd, deadline, &c);
+    else if (!uring)
+        rc = run_recvmmsg(fd, deadline, &c, gro);
+    else
 #ifdef HAVE_LIBURING
-    rc = uring ? run_uring(fd, deadline, &c) : run_recvmmsg(fd, deadline, &c);
+        rc = run_uring(fd, deadline, &c, strcmp(mode, "uring") != 0, gro);
 #else
-    rc = run_recvmmsg(fd, deadline, &c);
+        rc = 3;
 #endif
-    uint64_t end = now_ns();
+    uint64_t fin = now_ns();
     getrusage(RUSAGE_SELF, &r1);
     uint64_t from = c.first_ns ? c.first_ns : start;
     printf("udp_bare mode=%s datagrams=%llu bytes=%llu elapsed_ns=%llu user_ns=%llu sys_ns=%llu\n",
            mode, (unsigned long long)c.datagrams, (unsigned long long)c.bytes,
-           (unsigned long long)(end - from),
+           (unsigned long long)(fin - from),
            (unsigned long long)(tv_ns(r1.ru_utime) - tv_ns(r0.ru_utime)),
            (unsigned long long)(tv_ns(r1.ru_stime) - tv_ns(r0.ru_stime)));
     fflush(stdout);

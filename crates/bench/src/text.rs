@@ -4,7 +4,7 @@
 //! only. It sits below `analysis` because the Answer is made of sentences, and below
 //! `render`, which prints them.
 
-use crate::model::report::PeerComparison;
+use crate::model::report::{PeerComparison, TwinOverhead};
 use crate::model::verdict::PairVerdict;
 use crate::stats::interval::Interval;
 use std::fmt::Write;
@@ -97,6 +97,34 @@ impl PeerComparison {
         )
     }
 }
+
+impl TwinOverhead {
+    /// The row of the twins table: path, twin, CPU ratio with its call, peak ratio with its call.
+    pub fn cells(&self) -> Vec<String> {
+        use crate::stats::interval::Call;
+        let cpu = match &self.cpu {
+            Some((r, c)) => format!(
+                "{} {}",
+                ratio_text(r),
+                match c {
+                    Call::Faster => "(cheaper)",
+                    Call::Slower => "(costlier)",
+                    Call::Indistinguishable => "(within noise)",
+                }
+            ),
+            None => "no CPU figure at the common rate".into(),
+        };
+        let peak = match &self.peak {
+            Some((r, c)) => format!("{} ({})", ratio_text(r), c.words()),
+            None => "—".into(),
+        };
+        vec![self.path.clone(), self.twin.clone(), cpu, peak]
+    }
+}
+
+/// Headers of the twins table.
+pub const TWIN_HEADERS: [&str; 4] =
+    ["udprx path", "bare C twin", "rx-side CPU/dgram path ÷ twin", "peak rx path ÷ twin"];
 
 /// Lays out a table: Markdown (pipes) or aligned plain text.
 pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {

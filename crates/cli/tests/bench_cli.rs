@@ -532,6 +532,12 @@ fn peers_are_reference_rows() {
         labels.iter().filter(|l| l.contains("c-recvmmsg") || l.contains("c-uring")).count();
     if udp_bare.is_some() {
         assert!(labels.iter().any(|l| l.contains("c-recvmmsg")), "{labels:?}");
+        // Only recvmmsg's twin joins a plan of recvmmsg alone, and the path is set against it.
+        assert_eq!(c_rows, 1, "{labels:?}");
+        let twin = &report["twins"][0];
+        assert!(twin["path"].as_str().unwrap().contains("recvmmsg"), "{twin}");
+        assert!(twin["twin"].as_str().unwrap().contains("c-recvmmsg"), "{twin}");
+        assert!(twin["peak"][0]["est"].as_f64().unwrap() > 0.0, "{twin}");
     } else {
         assert_eq!(c_rows, 0, "{labels:?}");
         assert!(report.to_string().contains("udp_bare is not built"), "the skip is noted");

@@ -9,7 +9,7 @@
 use crate::Scenario;
 use crate::analysis::figures::bounds_of;
 use crate::model::curve::{CurveRun, Limit, Series};
-use crate::model::report::PeerComparison;
+use crate::model::report::{PeerComparison, TwinOverhead};
 pub use crate::model::verdict::{Figure, PairVerdict};
 use crate::stats::interval::{self, Call, Interval};
 use crate::stats::search::Bound;
@@ -146,6 +146,7 @@ pub fn analyze(report: &mut crate::model::report::BenchReport) {
     let settings = &report.plan.settings;
     report.verdicts = verdicts(&report.curves, settings);
     report.comparisons = compare_with_peers(&report.curves, settings.len());
+    report.twins = twin_overheads(&report.curves);
     let skipped: Vec<(String, String)> =
         report.plan.skipped.iter().map(|s| (s.label.clone(), s.reason.clone())).collect();
     let ctx = Context {
@@ -582,10 +583,34 @@ pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerCompari
     out
 }
 
+/// Every udprx path against its bare C twin ([`PeerKind::twin_of`]) where both ran in the same
+/// setting and scenario: CPU per datagram at the common rate and peak, path / twin.
+pub fn twin_overheads(curves: &CurveRun) -> Vec<TwinOverhead> {
+    let mut out = Vec::new();
+    for u in curves.series.iter().filter(|s| s.row.is_contender()) {
+        let Some(kind) = crate::PeerKind::twin_of(&u.row.receiver) else { continue };
+        let twin = curves.series.iter().find(|t| {
+            t.setting == u.setting
+                && t.row.scenario == u.row.scenario
+                && t.row.receiver == crate::Receiver::Peer { peer: kind }
+        });
+        let Some(t) = twin else { continue };
+        out.push(TwinOverhead {
+            setting: u.setting,
+            path: u.label.clone(),
+            twin: t.label.clone(),
+            cpu: compare(u, t, Figure::Cpu),
+            peak: compare(u, t, Figure::Peak),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::report::BenchReport;
+    use crate::{Method, Receiver};
 
     /// The saved quick run of the golden test (three paths of the classic flood).
     fn fixture() -> BenchReport {
@@ -603,6 +628,54 @@ mod tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn each_path_is_set_against_its_bare_twin() {
+        let r = fixture();
+        let c = &r.curves;
+        // A recvmmsg path with a CPU figure at the common rate and a repeated peak.
+        let u = c
+            .series
+            .iter()
+            .find(|s| {
+                matches!(s.row.receiver, Receiver::Udprx { method: Method::Recvmmsg, .. })
+                    && samples(s, Figure::Cpu).len() >= 2
+            })
+            .expect("a recvmmsg series with repeated CPU at the common rate")
+            .clone();
+        // Its twin: the same trials at a third of the CPU per datagram and the same rates.
+        let mut twin = u.clone();
+        twin.row.receiver = Receiver::Peer { peer: crate::PeerKind::CRecvmmsg };
+        twin.label = "classic c-recvmmsg (peer)".into();
+        for p in &mut twin.points {
+            for t in &mut p.trials {
+                if let Some(x) = t.result.as_mut() {
+                    x.cpu.rx_busy_ns_per_dgram /= 3.0;
+                    x.cpu.app_ns_per_dgram /= 3.0;
+                    x.cpu.softirq_ns_per_dgram /= 3.0;
+                }
+            }
+        }
+        let mut curves = c.clone();
+        curves.series = vec![u.clone(), twin.clone()];
+        let t = twin_overheads(&curves);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(
+            (t[0].path.as_str(), t[0].twin.as_str()),
+            (u.label.as_str(), "classic c-recvmmsg (peer)")
+        );
+        let (cpu, call) = t[0].cpu.expect("a CPU ratio");
+        assert!((cpu.est - 3.0).abs() < 1e-6, "{cpu:?}");
+        assert_eq!(call, Call::Slower, "3× the CPU is costlier: {cpu:?}");
+        let (peak, _) = t[0].peak.expect("a peak ratio");
+        assert!((peak.est - 1.0).abs() < 1e-9, "{peak:?}");
+        // No twin in the run, or a twin in another scenario: no row.
+        curves.series = vec![u.clone()];
+        assert!(twin_overheads(&curves).is_empty());
+        twin.row.scenario = crate::Scenario::Gso;
+        curves.series = vec![u, twin];
+        assert!(twin_overheads(&curves).is_empty());
     }
 
     fn repeated_peak(r: &BenchReport) -> Series {

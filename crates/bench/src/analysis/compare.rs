@@ -294,7 +294,7 @@ mod tests {
                 .all(|v| v.limited_by.as_deref().is_some_and(|w| w.contains("drift unknown")))
         );
         let text = crate::render::markdown::comparison(&c, true);
-        assert!(text.contains("a: drift unknown"), "{text}");
+        assert!(text.contains("a: drift not measured"), "{text}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Reference receivers: `iperf3 -s -1`, `sockperf server` and the bare-syscall C receiver
-//! `udp_bare` (`peers/c/udp_bare.c`, rows `c-recvmmsg` and `c-uring`), run as child processes in
+//! `udp_bare` (`peers/c/udp_bare.c`: one bare twin per udprx path, rows `c-recvfrom`, `c-recvmmsg`,
+//! `c-recvmmsg-gro`, `c-uring`, `c-uring-recvmsg`, `c-uring-gro`), run as child processes in
 //! the benchmark's receiver namespace (`ip netns exec`). What is compared is the receiver, so
 //! `sockperf server` and `udp_bare` get exactly the flood the udprx rows get (udpflood with the
 //! cell's traffic, from the sender namespace); `iperf3 -s` only counts a session its own client
@@ -37,7 +38,7 @@ pub fn unavailable(peer: PeerKind) -> Option<String> {
     match peer {
         PeerKind::Iperf3 | PeerKind::Sockperf => (!topology::have_program(peer.name()))
             .then(|| format!("{} is not installed (scripts/setup.sh installs it)", peer.name())),
-        PeerKind::CRecvmmsg | PeerKind::CUring => c_unavailable(peer, udp_bare().as_deref()),
+        _ => c_unavailable(peer, udp_bare().as_deref()),
     }
 }
 
@@ -60,8 +61,8 @@ fn c_unavailable(peer: PeerKind, bin: Option<&std::path::Path>) -> Option<String
     let mode = c_mode(peer);
     (!modes.split_whitespace().any(|m| m == mode)).then(|| {
         format!(
-            "{}: {} offers no {mode} mode (built without liburing: scripts/setup.sh installs \
-             liburing-dev and rebuilds it)",
+            "{}: {} offers no {mode} mode (built without liburing, or before the mode existed: \
+             scripts/setup.sh installs liburing-dev and rebuilds it)",
             peer.name(),
             bin.display()
         )
@@ -70,7 +71,7 @@ fn c_unavailable(peer: PeerKind, bin: Option<&std::path::Path>) -> Option<String
 
 /// The `udp_bare` mode of a C peer.
 fn c_mode(peer: PeerKind) -> &'static str {
-    if peer == PeerKind::CUring { "uring" } else { "recvmmsg" }
+    peer.c_mode().unwrap_or("recvmmsg")
 }
 
 /// Where `udp_bare` is: `$UDPRX_PEERS_DIR/udp_bare`, else `peers/udp_bare` in a target
@@ -256,8 +257,8 @@ pub fn run_peer(
         PeerKind::Sockperf => {
             ["server", "-i", &addr.to_string(), "-p", &port.to_string()].map(String::from).to_vec()
         }
-        PeerKind::CRecvmmsg | PeerKind::CUring => {
-            // Bounded by itself too: the cell's seconds plus a margin for start-up; it is
+        _ => {
+            // A bare C twin. Bounded by itself too: the cell's seconds plus a margin for start-up; it is
             // stopped with SIGTERM as soon as the flood ends.
             let mut a = vec![
                 c_mode(peer).to_string(),
@@ -470,7 +471,7 @@ fn run_server_fed_by_udpflood(
 ) -> Result<CellResult> {
     let (peer, rx_ns, rx_cpu, port, server_args, before, before_cpu, mut notes) = start;
     let addr = topo.rx_addr();
-    let c_peer = matches!(peer, PeerKind::CRecvmmsg | PeerKind::CUring);
+    let c_peer = peer.c_mode().is_some();
     let program: std::ffi::OsString = if c_peer {
         udp_bare().ok_or_else(|| Error::Cell(format!("{}: udp_bare is gone", peer.name())))?.into()
     } else {

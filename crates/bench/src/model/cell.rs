@@ -139,28 +139,56 @@ pub enum PeerKind {
     Iperf3,
     /// `sockperf server`, fed by udpflood with the cell's traffic.
     Sockperf,
-    /// The bare-syscall C receiver (`peers/c/udp_bare.c`): `recvmmsg` batch 64, MSG_WAITFORONE,
-    /// no address, no control messages; only counts. Fed by udpflood.
+    /// The bare C twin of `recvfrom` (`peers/c/udp_bare.c`): one `recvfrom` per datagram with
+    /// the source address; only counts. Fed by udpflood.
+    #[serde(rename = "c-recvfrom")]
+    CRecvfrom,
+    /// The bare C twin of `recvmmsg`: batch 64, MSG_WAITFORONE, no address, no control
+    /// messages; only counts. Fed by udpflood.
     #[serde(rename = "c-recvmmsg")]
     CRecvmmsg,
-    /// The bare-syscall C receiver's io_uring multishot `recv` over a provided buffer ring;
+    /// The bare C twin of `recvmmsg +gro`: as `c-recvmmsg` on a UDP_GRO socket, reading the
+    /// UDP_GRO control message to count each coalesced buffer's datagrams.
+    #[serde(rename = "c-recvmmsg-gro")]
+    CRecvmmsgGro,
+    /// The bare C twin of `uring-recv`: io_uring multishot `recv` over a provided buffer ring;
     /// only counts. Fed by udpflood.
     #[serde(rename = "c-uring")]
     CUring,
+    /// The bare C twin of `uring`: io_uring multishot `recvmsg` with the source address over a
+    /// provided buffer ring; only counts.
+    #[serde(rename = "c-uring-recvmsg")]
+    CUringRecvmsg,
+    /// The bare C twin of `uring +gro`: `c-uring-recvmsg` on a UDP_GRO socket with the UDP_GRO
+    /// control message.
+    #[serde(rename = "c-uring-gro")]
+    CUringGro,
 }
 
 impl PeerKind {
     /// Every reference receiver, in report order.
-    pub const ALL: [PeerKind; 4] =
-        [PeerKind::Iperf3, PeerKind::Sockperf, PeerKind::CRecvmmsg, PeerKind::CUring];
+    pub const ALL: [PeerKind; 8] = [
+        PeerKind::Iperf3,
+        PeerKind::Sockperf,
+        PeerKind::CRecvfrom,
+        PeerKind::CRecvmmsg,
+        PeerKind::CRecvmmsgGro,
+        PeerKind::CUring,
+        PeerKind::CUringRecvmsg,
+        PeerKind::CUringGro,
+    ];
 
     /// The row name (the program name for iperf3 and sockperf).
     pub fn name(self) -> &'static str {
         match self {
             PeerKind::Iperf3 => "iperf3",
             PeerKind::Sockperf => "sockperf",
+            PeerKind::CRecvfrom => "c-recvfrom",
             PeerKind::CRecvmmsg => "c-recvmmsg",
+            PeerKind::CRecvmmsgGro => "c-recvmmsg-gro",
             PeerKind::CUring => "c-uring",
+            PeerKind::CUringRecvmsg => "c-uring-recvmsg",
+            PeerKind::CUringGro => "c-uring-gro",
         }
     }
 
@@ -168,6 +196,37 @@ impl PeerKind {
     /// which counts only its own client's session.
     pub fn fed_by_udpflood(self) -> bool {
         self != PeerKind::Iperf3
+    }
+
+    /// The `udp_bare` mode of a bare C twin; `None` for iperf3 and sockperf.
+    pub fn c_mode(self) -> Option<&'static str> {
+        match self {
+            PeerKind::Iperf3 | PeerKind::Sockperf => None,
+            PeerKind::CRecvfrom => Some("recvfrom"),
+            PeerKind::CRecvmmsg => Some("recvmmsg"),
+            PeerKind::CRecvmmsgGro => Some("recvmmsg-gro"),
+            PeerKind::CUring => Some("uring"),
+            PeerKind::CUringRecvmsg => Some("uring-recvmsg"),
+            PeerKind::CUringGro => Some("uring-gro"),
+        }
+    }
+
+    /// The bare C twin of a udprx receiver: the loop that makes the same receive calls and
+    /// nothing else (one socket; `+lean` rows share their method's twin). `None` for XDP
+    /// paths, fan-out rows, `+spin` and `recvfrom +gro`, which have none.
+    pub fn twin_of(r: &Receiver) -> Option<PeerKind> {
+        let Receiver::Udprx { method, fanout: Fanout::One, gro, spin: false, .. } = *r else {
+            return None;
+        };
+        Some(match (method, gro) {
+            (Method::Recvfrom, false) => PeerKind::CRecvfrom,
+            (Method::Recvmmsg, false) => PeerKind::CRecvmmsg,
+            (Method::Recvmmsg, true) => PeerKind::CRecvmmsgGro,
+            (Method::UringRecv, false) => PeerKind::CUring,
+            (Method::Uring, false) => PeerKind::CUringRecvmsg,
+            (Method::Uring, true) => PeerKind::CUringGro,
+            _ => return None,
+        })
     }
 }
 

@@ -134,11 +134,19 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
         if out.len() == first {
             continue;
         }
+        let twins: Vec<PeerKind> =
+            out[first..].iter().filter_map(|r| PeerKind::twin_of(&r.receiver)).collect();
         for p in &sel.peers {
             // sockperf server and the C receivers take the same udpflood traffic as the udprx
             // rows, GSO included; iperf3 -s only counts its own client's plain datagrams, so it
-            // joins the classic flood only.
-            if *scenario == Scenario::Classic || p.fed_by_udpflood() {
+            // joins the classic flood only. A bare C twin joins a scenario where a udprx row
+            // it is the twin of does.
+            let joins = if p.c_mode().is_some() {
+                twins.contains(p)
+            } else {
+                *scenario == Scenario::Classic || p.fed_by_udpflood()
+            };
+            if joins {
                 out.push(Row { scenario: *scenario, receiver: crate::Receiver::Peer { peer: *p } });
             }
         }
@@ -282,6 +290,43 @@ mod tests {
             .filter(|r| r.scenario == Scenario::Gso && matches!(r.receiver, Receiver::Peer { .. }))
             .count();
         assert_eq!(gso_peers, 1);
+    }
+
+    #[test]
+    fn each_bare_twin_joins_the_scenarios_of_its_udprx_rows() {
+        let mut d = sel(Size::Default);
+        d.peers = PeerKind::ALL.to_vec();
+        let peers = |sc: Scenario| -> Vec<String> {
+            rows(&d)
+                .iter()
+                .filter(|r| r.scenario == sc)
+                .filter_map(|r| match r.receiver {
+                    Receiver::Peer { peer } if peer.c_mode().is_some() => Some(peer.name().into()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(peers(Scenario::Classic), ["c-recvfrom", "c-recvmmsg", "c-uring-recvmsg"]);
+        assert_eq!(peers(Scenario::Gso), ["c-recvmmsg-gro", "c-uring-gro"]);
+        // Every udprx row of one socket without spin has its twin in its scenario.
+        for r in rows(&d) {
+            if let Some(t) = PeerKind::twin_of(&r.receiver) {
+                assert!(peers(r.scenario).contains(&t.name().to_string()), "{r:?}");
+            }
+        }
+        assert_eq!(
+            PeerKind::twin_of(
+                &Row::udprx(Scenario::Classic, Method::UringRecv, Fanout::One, false).receiver
+            ),
+            Some(PeerKind::CUring)
+        );
+        for none in [
+            Row::udprx(Scenario::Classic, Method::Recvmmsg, Fanout::Hash, false),
+            Row::udprx(Scenario::Classic, Method::Xdp, Fanout::One, false),
+            Row::udprx(Scenario::Gso, Method::Recvfrom, Fanout::One, true),
+        ] {
+            assert_eq!(PeerKind::twin_of(&none.receiver), None, "{none:?}");
+        }
     }
 
     #[test]

@@ -82,6 +82,10 @@ pub struct BenchReport {
     pub answer: Vec<String>,
     /// Best udprx path against the better reference receiver, per setting (with `--peers`).
     pub comparisons: Vec<PeerComparison>,
+    /// Each udprx path against its bare C twin, per setting (with `--peers`; empty in reports
+    /// written before the twins existed).
+    #[serde(default)]
+    pub twins: Vec<TwinOverhead>,
     /// The same figures against a saved run (`--baseline`).
     #[serde(default)]
     pub baseline: Option<BaselineComparison>,
@@ -114,6 +118,23 @@ pub struct PeerComparison {
     pub ratio: crate::stats::interval::Interval,
     /// The call for udprx.
     pub call: crate::stats::interval::Call,
+}
+
+/// A udprx path against its bare C twin: the loop making the same receive calls and nothing
+/// else (`peers/c/udp_bare.c`). What the ratios show above 1 is udprx's own cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwinOverhead {
+    /// Setting index.
+    pub setting: usize,
+    /// The udprx path's label.
+    pub path: String,
+    /// The twin's label.
+    pub twin: String,
+    /// Path / twin whole receive-side CPU per datagram at the common paced rate, with its 95%
+    /// interval and the call (`None`: one of them has no CPU figure at that rate).
+    pub cpu: Option<(crate::stats::interval::Interval, crate::stats::interval::Call)>,
+    /// Path / twin peak received rate, with its interval and the call.
+    pub peak: Option<(crate::stats::interval::Interval, crate::stats::interval::Call)>,
 }
 
 /// Two runs compared.

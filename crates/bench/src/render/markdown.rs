@@ -291,6 +291,11 @@ pub fn terminal(report: &BenchReport) -> String {
     for cmp in &report.comparisons {
         let _ = writeln!(out, "\n{}", cmp.sentence());
     }
+    if !report.twins.is_empty() {
+        let _ =
+            writeln!(out, "\nudprx against its bare C twin (the same receive calls, nothing else)");
+        out.push_str(&twins_table(report, false));
+    }
     if let Some(p) = &report.profile {
         let _ = writeln!(
             out,
@@ -401,6 +406,16 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
             String::new()
         };
         let _ = writeln!(o, "{setting}{}\n", cmp.sentence());
+    }
+    if !report.twins.is_empty() {
+        let _ = writeln!(
+            o,
+            "**udprx against its bare C twin.** Each udprx path beside the C loop that makes the same receive calls and only counts \
+            (`peers/c/udp_bare.c`): above 1× on CPU is udprx's own cost (its statistics, the source address and control \
+            messages it asks for), measured on the whole receive side at the common paced rate.\n"
+        );
+        o.push_str(&twins_table(report, true));
+        let _ = writeln!(o);
     }
     for ch in charts.iter().filter(|c| {
         !c.file.starts_with("livelock-")
@@ -677,7 +692,10 @@ pub fn comparison(c: &BaselineComparison, markdown: bool) -> String {
             d.se * 100.0,
             d.points
         ),
-        None => format!("{name}: drift unknown (report without it)"),
+        None => format!(
+            "{name}: drift not measured (fewer than two points repeated at least twice, or a report from before udprx-bench/3), so its calls rest on the {:.0}% margin alone",
+            crate::stats::interval::MIN_EFFECT * 100.0
+        ),
     };
     let mut out = format!(
         "{} against {} (ratio {} / {}); {}; {}. A call needs the whole interval beyond the larger of {:.0}% and both drifts.\n\n",
@@ -706,6 +724,24 @@ pub fn comparison(c: &BaselineComparison, markdown: bool) -> String {
         }
     }
     out
+}
+
+/// The twins table: one row per udprx path with a bare C twin (setting-prefixed with several).
+fn twins_table(report: &BenchReport, markdown: bool) -> String {
+    let multi = report.settings.len() > 1;
+    let rows: Vec<Vec<String>> = report
+        .twins
+        .iter()
+        .map(|t| {
+            let mut c = t.cells();
+            if multi {
+                let name = report.settings.get(t.setting).map(|s| s.name.as_str()).unwrap_or("?");
+                c[0] = format!("[{name}] {}", c[0]);
+            }
+            c
+        })
+        .collect();
+    crate::text::table(&crate::text::TWIN_HEADERS, &rows, markdown)
 }
 
 #[cfg(test)]

@@ -682,6 +682,7 @@ pub fn execute(
         verdicts: Vec::new(),
         answer: Vec::new(),
         comparisons: Vec::new(),
+        twins: Vec::new(),
         baseline: None,
         notes,
         wall_s: started.elapsed().as_secs_f64(),

@@ -39,10 +39,25 @@ pub struct ChartFile {
     pub title: String,
 }
 
+/// Height of one bar's row, in pixels.
+const ROW_PX: u32 = 36;
+/// Label font size, in pixels.
+const FONT_PX: u32 = 13;
+
+/// Where a row's parts sit, as fractions of the row from its bottom: the bar (and the whisker
+/// on its middle) in the lower band, the label below `text_top` in the upper band.
+struct RowLayout {
+    bar: (f64, f64),
+    tick: (f64, f64),
+    text_top: f64,
+}
+
+const ROW: RowLayout = RowLayout { bar: (0.08, 0.50), tick: (0.16, 0.42), text_top: 0.96 };
+
 /// Draws a horizontal bar chart into `file`.
 pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> {
     let n = bars.len().max(1);
-    let height = ((n as u32) * 24 + 110).max(220);
+    let height = ((n as u32) * ROW_PX + 110).max(220);
     let root = SVGBackend::new(file, (900, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(file, e))?;
     let max = bars
@@ -68,30 +83,49 @@ pub fn bars(file: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<()> 
         .x_label_formatter(&|v| crate::text::kpps(*v))
         .draw()
         .map_err(|e| err(file, e))?;
+    let r = ROW;
     for (i, b) in bars.iter().enumerate() {
         // Top row first.
         let y = (n - 1 - i) as f64;
         let color = PALETTE[i % 2];
         chart
             .draw_series(std::iter::once(Rectangle::new(
-                [(0.0, y + 0.15), (b.value.max(0.0), y + 0.85)],
+                [(0.0, y + r.bar.0), (b.value.max(0.0), y + r.bar.1)],
                 color.mix(0.8).filled(),
             )))
             .map_err(|e| err(file, e))?;
         if let Some((lo, hi)) = b.range {
-            let mid = y + 0.5;
+            let mid = y + (r.bar.0 + r.bar.1) / 2.0;
             let whisker = vec![
                 PathElement::new(vec![(lo, mid), (hi, mid)], BLACK.stroke_width(2)),
-                PathElement::new(vec![(lo, y + 0.3), (lo, y + 0.7)], BLACK.stroke_width(2)),
-                PathElement::new(vec![(hi, y + 0.3), (hi, y + 0.7)], BLACK.stroke_width(2)),
+                PathElement::new(
+                    vec![(lo, y + r.tick.0), (lo, y + r.tick.1)],
+                    BLACK.stroke_width(2),
+                ),
+                PathElement::new(
+                    vec![(hi, y + r.tick.0), (hi, y + r.tick.1)],
+                    BLACK.stroke_width(2),
+                ),
             ];
             chart.draw_series(whisker).map_err(|e| err(file, e))?;
         }
+        // The label sits in its own band above the bar (anchored at its top-left), so it
+        // never crosses the bar or its whisker, whatever their lengths.
+        let text = match b.range {
+            Some((lo, hi)) => format!(
+                "{}  {}  [{}, {}]",
+                b.label,
+                crate::text::kpps(b.value),
+                crate::text::kpps(lo),
+                crate::text::kpps(hi)
+            ),
+            None => format!("{}  {}", b.label, crate::text::kpps(b.value)),
+        };
         chart
             .draw_series(std::iter::once(Text::new(
-                format!("{}  {}", b.label, crate::text::kpps(b.value)),
-                (max * 0.01, y + 0.62),
-                ("sans-serif", 13).into_font().color(&BLACK),
+                text,
+                (0.0, y + r.text_top),
+                ("sans-serif", FONT_PX as i32).into_font().color(&BLACK),
             )))
             .map_err(|e| err(file, e))?;
     }
@@ -341,6 +375,17 @@ pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<ChartFile>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_sit_above_bars_and_whiskers() {
+        let r = ROW;
+        let text_bottom = r.text_top - FONT_PX as f64 / ROW_PX as f64;
+        assert!(text_bottom > r.bar.1 && text_bottom > r.tick.1, "label band overlaps the bar");
+        assert!(
+            r.text_top <= 1.0 && r.bar.0 >= 0.0 && r.tick.0 >= r.bar.0,
+            "row parts leave the row"
+        );
+    }
 
     #[test]
     fn draws_svgs() {
