@@ -356,3 +356,46 @@ fn after_a_sigkill_restore_puts_the_receive_interface_back() {
     assert_eq!(gro_of(&rx, "veth-rx"), before, "GRO put back by --restore");
     assert!(journals_of(&journal, pid).is_empty());
 }
+
+#[test]
+fn threaded_napi_is_refused_before_any_change_where_the_veth_has_no_napi() {
+    if !ready() {
+        return;
+    }
+    let out = tmp("threaded");
+    let journal = tmp("threaded-journal");
+    let mut cmd = Command::new(UDPRX);
+    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--topology", "veth"])
+        .args(TINY)
+        .args(["--nic", "threaded=0,1", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    if o.status.success() {
+        // A kernel that runs a veth without GRO or XDP threaded: both values compared.
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        let values: Vec<&str> = report["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["in_force"]["nic.threaded"]["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values, ["0", "1"]);
+    } else {
+        // Linux 6.18: a veth without NAPI refuses even its current value ("Operation not
+        // supported"); the probe finds that before anything changed.
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains("refused before any change") && lines[0].contains("threaded NAPI")
+        );
+        assert!(!err.contains("could not restore"), "{err}");
+        assert!(nic_journals(&journal).is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&journal);
+}
