@@ -59,6 +59,9 @@ pub enum Error {
     /// A kernel setting could not be applied or restored.
     #[error("sysctl: {0}")]
     Sysctl(String),
+    /// A NIC setting (`--nic`) could not be applied or restored.
+    #[error("NIC setting: {0}")]
+    Nic(String),
     /// A measurement cell failed.
     #[error("{0}")]
     Cell(String),

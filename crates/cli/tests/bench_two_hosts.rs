@@ -205,5 +205,12 @@ fn fanout_sweep_reports_the_counts_this_host_can_run_and_the_rest_as_not_measura
                 .any(|n| n.starts_with("fan-out sweep: 2 sockets") && n.contains("not measurable")),
         "{notes:?}"
     );
+    // The sweep's data, chart and section: the baseline point with its per-socket share.
+    let sw = &report["fanout_sweep"];
+    assert_eq!(sw["points"][0]["sockets"], 1, "{sw}");
+    assert!(sw["points"][0]["share"]["est"].as_f64().is_some(), "{sw}");
+    assert!(out.join("fanout-sweep.svg").exists());
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Fan-out sweep") && md.contains("per-socket share"), "{md}");
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -5,7 +5,9 @@
 //! nowhere: lost on the wire or between hosts, or dropped where the kernel keeps no counter —
 //! on Linux 6.18 some drops in the per-NUMA UDP receive queues skip the SNMP counters), or
 //! negative (more accounted than sent: a drop counted by two counters, or other traffic in a
-//! host-wide counter such as softnet).
+//! host-wide counter such as softnet). Drops by a generic (SKB-mode) XDP program are counted
+//! nowhere (measured on veth, Linux 6.18): they are unaccounted, and the explanation says so;
+//! native XDP drops are in the driver's statistics ([`crate::counters::xdp_drops`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +59,9 @@ pub fn balance(sent: Term, received: Term, socket: Term, backlog: Term, nic: Ter
         n if n > 0 => format!(
             "{n} datagram(s) sent but counted nowhere: lost on the wire or between the hosts \
              (switch, sender NIC), or dropped where the kernel keeps no counter (on Linux 6.18 \
-             some drops in the per-NUMA UDP receive queues skip the SNMP RcvbufErrors counter)"
+             some drops in the per-NUMA UDP receive queues skip the SNMP RcvbufErrors counter; \
+             a generic (SKB-mode) XDP program's XDP_DROP is counted by no device, driver or \
+             softnet counter — native XDP drops are, in the driver's xdp_drops)"
         ),
         n => format!(
             "{} more datagram(s) accounted than sent: one drop seen by two counters (e.g. a \

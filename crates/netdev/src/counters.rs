@@ -177,16 +177,68 @@ pub struct NicDelta {
 /// its driver dropped before the stack (ring full, no buffer, FIFO overrun).
 pub const NIC_DROP_COUNTERS: [&str; 3] = ["rx_dropped", "rx_missed_errors", "rx_fifo_errors"];
 
+/// Driver statistics that count frames an XDP program dropped on the device, before the stack
+/// (`XDP_DROP`): device-wide names (mlx5 `rx_xdp_drop`) and, per queue after [`queue_of`],
+/// veth's `rx_queue_N_xdp_drops` (→ `rx_xdp_drops`). veth counts these drops nowhere else —
+/// not in `rx_dropped`, not in softnet, not in the SNMP counters — so without them the books
+/// would call them unaccounted.
+pub const XDP_DROP_STATS: [&str; 2] = ["rx_xdp_drop", "rx_xdp_drops"];
+
+/// XDP drops in a delta's driver statistics, with where they were read: the device-wide
+/// counters when the driver has one (its per-queue ones count the same drops again), else the
+/// per-queue ones summed. `None` when the driver has neither.
+pub fn xdp_drops(delta: &NicDelta) -> Option<(u64, String)> {
+    let wide: Vec<(&String, u64)> = delta
+        .driver
+        .iter()
+        .filter(|(k, _)| XDP_DROP_STATS.contains(&k.as_str()))
+        .map(|(k, v)| (k, *v))
+        .collect();
+    if !wide.is_empty() {
+        let parts: Vec<String> = wide.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        return Some((
+            wide.iter().map(|(_, v)| v).sum(),
+            format!("driver statistics (ethtool -S) {}", parts.join(" + ")),
+        ));
+    }
+    let mut total = 0u64;
+    let mut parts = Vec::new();
+    for (q, stats) in &delta.per_queue {
+        for name in XDP_DROP_STATS {
+            if let Some(v) = stats.get(name) {
+                total += v;
+                parts.push(format!("queue {q} {v}"));
+            }
+        }
+    }
+    (!parts.is_empty()).then(|| {
+        (
+            total,
+            format!("driver statistics (ethtool -S) per-queue xdp_drops: {}", parts.join(" + ")),
+        )
+    })
+}
+
 /// The NIC term of the books from a delta: [`NIC_DROP_COUNTERS`] of the device (each named
-/// with its value in the source). `rx_over_errors` is left out: drivers count the same ring
-/// overrun there and in `rx_missed_errors`/`rx_fifo_errors`.
+/// with its value in the source), plus the frames an XDP program dropped on the device
+/// ([`xdp_drops`]) where the driver counts them. `rx_over_errors` is left out: drivers count
+/// the same ring overrun there and in `rx_missed_errors`/`rx_fifo_errors`.
 pub fn nic_drops(delta: &NicDelta) -> Term {
     let parts: Vec<String> =
         NIC_DROP_COUNTERS.iter().map(|c| format!("{c} {}", delta.dev_counters.get(c))).collect();
-    Term {
-        value: NIC_DROP_COUNTERS.iter().map(|c| delta.dev_counters.get(c)).sum(),
-        source: format!("/sys/class/net/{}/statistics: {}", delta.dev, parts.join(" + ")),
+    let mut value: u64 = NIC_DROP_COUNTERS.iter().map(|c| delta.dev_counters.get(c)).sum();
+    let mut source = format!("/sys/class/net/{}/statistics: {}", delta.dev, parts.join(" + "));
+    match xdp_drops(delta) {
+        Some((n, from)) => {
+            value += n;
+            source.push_str(&format!("; XDP drops {n}: {from}"));
+        }
+        None if !delta.driver.is_empty() => {
+            source.push_str("; XDP drops: the driver reports no XDP drop counter");
+        }
+        None => {}
     }
+    Term { value, source }
 }
 
 /// The backlog term of the books: softnet `dropped`, summed over CPUs (host-wide).
@@ -237,5 +289,38 @@ mod tests {
         assert_eq!(d.per_queue[&0]["rx_drops"], 3);
         // A counter that went backwards (driver reset) is 0, not a wrap.
         assert_eq!(a.delta(&b).dev_counters.get("rx_dropped"), 0);
+    }
+
+    #[test]
+    fn xdp_drops_join_the_nic_term_once() {
+        // veth: per-queue xdp_drops only (recorded `ethtool -S`: 40 + 60).
+        let veth =
+            parse_ethtool_stats(include_str!("../tests/fixtures/ethtool-S-veth.txt")).unwrap();
+        let before = NicSnapshot { dev: "veth0".into(), ..NicSnapshot::default() };
+        let after = NicSnapshot { driver: veth, ..before.clone() };
+        let d = after.delta(&before);
+        assert_eq!(xdp_drops(&d).unwrap().0, 100);
+        let t = nic_drops(&d);
+        assert_eq!(t.value, 100);
+        assert!(
+            t.source.contains("XDP drops 100") && t.source.contains("queue 1 60"),
+            "{}",
+            t.source
+        );
+        // mlx5: the device-wide counter, not the per-queue copies of the same drops.
+        let mut mlx = BTreeMap::new();
+        mlx.insert("rx_xdp_drop".to_string(), 7u64);
+        mlx.insert("rx0_xdp_drop".to_string(), 4u64);
+        mlx.insert("rx1_xdp_drop".to_string(), 3u64);
+        let after = NicSnapshot { driver: mlx, ..before.clone() };
+        assert_eq!(nic_drops(&after.delta(&before)).value, 7);
+        // A driver without XDP counters says so; no driver statistics at all say nothing.
+        let mut other = BTreeMap::new();
+        other.insert("rx_packets".to_string(), 5u64);
+        let after = NicSnapshot { driver: other, ..before.clone() };
+        let t = nic_drops(&after.delta(&before));
+        assert_eq!(t.value, 0);
+        assert!(t.source.contains("no XDP drop counter"), "{}", t.source);
+        assert!(!nic_drops(&before.delta(&before)).source.contains("XDP"));
     }
 }

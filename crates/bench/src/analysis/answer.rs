@@ -157,6 +157,9 @@ pub fn analyze(report: &mut crate::model::report::BenchReport) {
         ci_target: report.config.curve.ci_target,
     };
     report.answer = answer(&report.curves, &report.verdicts, &ctx);
+    if let Some(sw) = report.fanout_sweep.as_mut() {
+        crate::analysis::sweep::analyze(sw);
+    }
 }
 
 /// What the Answer needs besides the curves.

@@ -1,18 +1,18 @@
 //! The fan-out sweep (`--fanout sweep`, issue 22): the plan's udprx paths with one socket,
 //! then with hash and by-CPU steering at 2, 4, … sockets, each count a full run of the curves
-//! ([`crate::harness::curve::run_curves`]); aggregate peak and NDR against the socket count,
-//! and the scaling efficiency rate(N) / (N · rate(1)) with a conservative interval (the
-//! extremes of the two intervals: lo(N) / (N · hi(1)) … hi(N) / (N · lo(1))). Counts the host
-//! cannot give a core each are reported as not measurable, not run.
+//! ([`crate::harness::curve::run_curves`]). Counts the host cannot give a core each are
+//! reported as not measurable, not run.
 //!
-//! Wired by `udprx bench --fanout sweep` (after the curves; the sweep's lines are in the
-//! report's Notes). Not yet: the per-socket share (max/mean) and a chart.
+//! Wired by `udprx bench --fanout sweep` (after the curves): the runs go into the report
+//! (`fanout_sweep`), the analysis derives the points ([`crate::analysis::sweep`]: efficiency,
+//! per-socket share), the renderers draw `fanout-sweep.svg` and the Markdown section.
 
+use crate::analysis::sweep::with_fanout;
 use crate::harness::curve::run_curves;
-use crate::model::curve::{CurveConfig, CurveRun};
+use crate::model::curve::CurveConfig;
 use crate::model::plan::{Plan, Progress};
-use crate::stats::interval::Interval;
-use crate::{Bench, Fanout, Receiver, Result, Row, Scenario};
+use crate::model::sweep::{FanoutSweep, NotMeasurable, SweepRun};
+use crate::{Bench, Fanout, Row};
 use std::sync::atomic::AtomicBool;
 
 /// The socket counts of a sweep.
@@ -48,76 +48,18 @@ pub fn ladder(receive_cores: usize, host_cores: usize) -> Ladder {
     Ladder { counts, not_measurable }
 }
 
-/// One row of the sweep: a fan-out at a socket count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SweepPoint {
-    /// The traffic.
-    pub scenario: Scenario,
-    /// Steering (hash or by-CPU).
-    pub fanout: Fanout,
-    /// The series label at this count.
-    pub label: String,
-    /// The path with one socket (the baseline of the efficiency).
-    pub base: Row,
-    /// Sockets.
-    pub sockets: usize,
-    /// Aggregate peak received rate.
-    pub peak: Option<Interval>,
-    /// Aggregate NDR estimate.
-    pub ndr: Option<Interval>,
-    /// peak(N) / (N · peak(1)).
-    pub peak_efficiency: Option<Interval>,
-    /// NDR(N) / (N · NDR(1)).
-    pub ndr_efficiency: Option<Interval>,
-}
-
-/// `r` with fan-out `f` (`None` for a peer row).
-fn with_fanout(r: &Row, f: Fanout) -> Option<Row> {
-    match r.receiver {
-        Receiver::Udprx { method, gro, spin, lean, .. } => Some(Row {
-            scenario: r.scenario,
-            receiver: Receiver::Udprx { method, fanout: f, gro, spin, lean },
-        }),
-        Receiver::Peer { .. } => None,
-    }
-}
-
-/// A finished sweep.
-#[derive(Debug, Clone)]
-pub struct Sweep {
-    /// One point per fan-out row and socket count.
-    pub points: Vec<SweepPoint>,
-    /// The curve runs, one per socket count.
-    pub runs: Vec<(usize, CurveRun)>,
-}
-
-/// rate(N) / (N · rate(1)) with the conservative interval; `None` when rate(1) is not positive.
-pub fn efficiency(one: &Interval, many: &Interval, n: usize) -> Option<Interval> {
-    if one.est <= 0.0 || n == 0 {
-        return None;
-    }
-    let n = n as f64;
-    let lo = match (many.lo, one.hi) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / (n * b)),
-        _ => None,
-    };
-    let hi = match (many.hi, one.lo) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / (n * b)),
-        _ => None,
-    };
-    Some(Interval { est: many.est / (n * one.est), lo, hi, n: one.n.min(many.n) })
-}
-
 /// Runs the plan's fan-out rows (hash, by-CPU) at every count of `ladder`, each count a run of
-/// the curves, and derives the sweep.
+/// the curves; returns the runs (the figures, efficiencies and shares are the analysis's:
+/// [`crate::analysis::sweep::analyze`]). A failing count ends the sweep with its error.
 pub fn run_sweep(
     plan: &Plan,
     cfg: &CurveConfig,
     ladder: &Ladder,
+    host_cores: usize,
     bench: &mut dyn Bench,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress<'_>),
-) -> Result<Sweep> {
+) -> FanoutSweep {
     // The plan's udprx paths with one socket: the sweep's rate(1); at N ≥ 2 each of them with
     // hash and with by-CPU steering.
     let mut base: Vec<Row> = Vec::new();
@@ -128,7 +70,19 @@ pub fn run_sweep(
             base.push(b);
         }
     }
-    let mut runs = Vec::new();
+    let mut sweep = FanoutSweep {
+        receive_cores: plan.receiver_cpus_many.len(),
+        host_cores,
+        counts: ladder.counts.clone(),
+        not_measurable: ladder
+            .not_measurable
+            .iter()
+            .map(|(n, why)| NotMeasurable { sockets: *n, reason: why.clone() })
+            .collect(),
+        runs: Vec::new(),
+        points: Vec::new(),
+        error: None,
+    };
     for &n in &ladder.counts {
         let rows: Vec<Row> = if n == 1 {
             base.clone()
@@ -139,114 +93,43 @@ pub fn run_sweep(
                 .collect()
         };
         let p = Plan { rows, sockets: n, ..plan.clone() };
-        let run = run_curves(&p, cfg, bench, stop, progress)?;
-        let interrupted = run.interrupted;
-        runs.push((n, run));
-        if interrupted {
-            break;
+        match run_curves(&p, cfg, bench, stop, progress) {
+            Ok(curves) => {
+                let interrupted = curves.interrupted;
+                sweep.runs.push(SweepRun { sockets: n, curves });
+                if interrupted {
+                    sweep.error = Some("interrupted (Ctrl-C)".into());
+                    break;
+                }
+            }
+            Err(e) => {
+                sweep.error = Some(format!("{n} sockets: {e}"));
+                break;
+            }
         }
     }
-    let mut points: Vec<SweepPoint> = Vec::new();
-    for (n, run) in &runs {
-        for s in &run.series {
-            let Receiver::Udprx { fanout, .. } = s.row.receiver else { continue };
-            points.push(SweepPoint {
-                scenario: s.row.scenario,
-                fanout,
-                label: s.label.clone(),
-                base: with_fanout(&s.row, Fanout::One).unwrap_or(s.row),
-                sockets: *n,
-                peak: s.figures.peak,
-                ndr: s.figures.ndr_est,
-                peak_efficiency: None,
-                ndr_efficiency: None,
-            });
-        }
-    }
-    let ones: Vec<SweepPoint> = points.iter().filter(|p| p.sockets == 1).cloned().collect();
-    for p in points.iter_mut().filter(|p| p.sockets > 1) {
-        let Some(one) = ones.iter().find(|o| o.base == p.base) else {
-            continue;
-        };
-        p.peak_efficiency = match (&one.peak, &p.peak) {
-            (Some(a), Some(b)) => efficiency(a, b, p.sockets),
-            _ => None,
-        };
-        p.ndr_efficiency = match (&one.ndr, &p.ndr) {
-            (Some(a), Some(b)) => efficiency(a, b, p.sockets),
-            _ => None,
-        };
-    }
-    Ok(Sweep { points, runs })
+    sweep
 }
 
 /// Runs the sweep for `plan` on a host of `host_cores` usable cores (the receive cores are the
-/// plan's fan-out cores) and describes it in report notes: one line per fan-out and count
-/// (aggregate peak and NDR, scaling efficiencies with intervals), one per count that does not
-/// fit. A failure of the sweep is one note; the run goes on.
-pub fn run_into_notes(
+/// plan's fan-out cores): the runs at the counts that fit, and the counts that do not.
+pub fn run(
     plan: &Plan,
     cfg: &CurveConfig,
     host_cores: usize,
     bench: &mut dyn Bench,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress<'_>),
-) -> Vec<String> {
+) -> FanoutSweep {
     let l = ladder(plan.receiver_cpus_many.len(), host_cores);
-    let mut notes = Vec::new();
-    match run_sweep(plan, cfg, &l, bench, stop, progress) {
-        Ok(sw) => {
-            let iv = |i: &Option<Interval>, pct: bool| match i {
-                None => "—".to_string(),
-                Some(i) => {
-                    let f = |v: f64| {
-                        if pct { format!("{:.0}%", v * 100.0) } else { crate::text::kpps(v) }
-                    };
-                    match (i.lo, i.hi) {
-                        (Some(lo), Some(hi)) => format!("{} [{}, {}]", f(i.est), f(lo), f(hi)),
-                        _ => f(i.est),
-                    }
-                }
-            };
-            for p in &sw.points {
-                if p.sockets == 1 {
-                    notes.push(format!(
-                        "fan-out sweep, {} (1 socket, the baseline rate(1)): peak {} pps, NDR {} pps",
-                        p.label,
-                        iv(&p.peak, false),
-                        iv(&p.ndr, false),
-                    ));
-                    continue;
-                }
-                notes.push(format!(
-                    "fan-out sweep, {} ({} sockets): aggregate peak {} pps, NDR {} pps; scaling \
-                     efficiency rate(N)/(N·rate(1)): peak {}, NDR {}; per-socket share \
-                     (max/mean) not measured yet",
-                    p.label,
-                    p.sockets,
-                    iv(&p.peak, false),
-                    iv(&p.ndr, false),
-                    iv(&p.peak_efficiency, true),
-                    iv(&p.ndr_efficiency, true),
-                ));
-            }
-            if sw.points.is_empty() {
-                notes.push("fan-out sweep: no udprx path in the plan".into());
-            }
-        }
-        Err(e) => notes.push(format!("fan-out sweep failed: {e}")),
-    }
-    for (_, why) in &l.not_measurable {
-        notes.push(format!("fan-out sweep: {why}"));
-    }
-    notes
+    run_sweep(plan, cfg, &l, host_cores, bench, stop, progress)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::plan::{Selection, Size, rows};
-    use crate::{CellResult, CellSpec, CpuSplit};
+    use crate::{CellResult, CellSpec, CpuSplit, Receiver, Result, Scenario};
 
     #[test]
     fn ladder_runs_what_fits_and_names_the_rest() {
@@ -258,16 +141,6 @@ mod tests {
         let l = ladder(7, 8);
         assert_eq!(l.counts, vec![1, 2, 4]);
         assert_eq!(l.not_measurable.iter().map(|x| x.0).collect::<Vec<_>>(), vec![8]);
-    }
-
-    #[test]
-    fn efficiency_interval_is_the_conservative_ratio() {
-        let i = |est, lo, hi| Interval { est, lo: Some(lo), hi: Some(hi), n: 3 };
-        let e = efficiency(&i(100.0, 90.0, 110.0), &i(300.0, 280.0, 320.0), 4).unwrap();
-        assert!((e.est - 0.75).abs() < 1e-12);
-        assert!((e.lo.unwrap() - 280.0 / 440.0).abs() < 1e-12);
-        assert!((e.hi.unwrap() - 320.0 / 360.0).abs() < 1e-12);
-        assert!(efficiency(&i(0.0, 0.0, 0.0), &i(1.0, 1.0, 1.0), 2).is_none());
     }
 
     /// A receiver whose capacity grows with the socket count: 100k pps per socket with hash
@@ -298,10 +171,24 @@ mod tests {
             let got = offered.min(capacity(spec));
             let sent = (offered * spec.secs) as u64;
             let received = ((got * spec.secs) as u64).min(sent);
+            // One engine thread per socket: by-CPU spreads evenly, hash puts twice as much on
+            // the first socket as on each other one.
+            let weights: Vec<u64> = (0..spec.sockets)
+                .map(|i| match spec.row.receiver {
+                    Receiver::Udprx { fanout: Fanout::Hash, .. } if i == 0 => 2,
+                    _ => 1,
+                })
+                .collect();
+            let total: u64 = weights.iter().sum();
+            let threads: Vec<serde_json::Value> = weights
+                .iter()
+                .map(|w| serde_json::json!({ "datagrams": received * w / total }))
+                .collect();
             Ok(CellResult {
                 sent,
                 received,
                 lost: sent - received,
+                receiver_report: serde_json::json!({ "threads": threads }),
                 sent_pps: offered,
                 rx_pps: received as f64 / spec.secs,
                 cpu: CpuSplit { app_ns_per_dgram: 1000.0, ..CpuSplit::default() },
@@ -353,9 +240,12 @@ mod tests {
         };
         let l = ladder(4, 4);
         let mut fake = Scaling { sockets_seen: Vec::new() };
-        let Sweep { points, runs } =
-            run_sweep(&plan, &cfg, &l, &mut fake, &AtomicBool::new(false), &mut |_| {}).unwrap();
-        assert_eq!(runs.len(), 3);
+        let mut sweep =
+            run_sweep(&plan, &cfg, &l, 4, &mut fake, &AtomicBool::new(false), &mut |_| {});
+        assert_eq!(sweep.runs.len(), 3);
+        assert!(sweep.error.is_none());
+        crate::analysis::sweep::analyze(&mut sweep);
+        let points = &sweep.points;
         // Only the fan-out rows ran, at every count of the ladder.
         let mut seen = fake.sockets_seen.clone();
         seen.sort_unstable();
@@ -363,7 +253,17 @@ mod tests {
         assert_eq!(seen, vec![1, 2, 4]);
         // One socket: the one-socket path; 2 and 4: hash and by-CPU.
         assert_eq!(points.len(), 5, "{points:?}");
-        for p in &points {
+        for p in points {
+            let share = p.share.expect("share").est;
+            let want_share = match (p.fanout, p.sockets) {
+                (Fanout::Hash, 2) => (2.0 / 3.0) / 0.5,
+                (Fanout::Hash, 4) => (2.0 / 5.0) / 0.25,
+                _ => 1.0,
+            };
+            assert!((share - want_share).abs() < 0.01, "{p:?}: share {share}, want {want_share}");
+            assert!(p.share_trials > 0);
+            let ideal = p.ideal_peak.expect("ideal");
+            assert!((ideal - 100_000.0 * p.sockets as f64).abs() / ideal < 0.02, "{p:?}");
             let peak = p.peak.expect("peak");
             let want_peak = capacity_of(p.fanout, p.sockets);
             assert!((peak.est - want_peak).abs() / want_peak < 0.02, "{p:?}");

@@ -6,10 +6,13 @@
 //! setting the bench changes — the sysctls of settings files and `--sysctl`, and any the harness
 //! sets itself — must be named here, and recovery refuses (and reports) anything else.
 //!
-//! To let the bench change another setting, add it to [`SYSCTLS`]. NIC settings (ethtool
-//! features, `/sys/class/net/*/queues/*/rps_cpus`, `threaded`, `napi_defer_hard_irqs`,
-//! `gro_flush_timeout`, IRQ affinity) belong here too, as lists of their own next to
-//! [`SYSCTLS`], checked by a function of their own like [`check_sysctl`].
+//! To let the bench change another setting, add it to [`SYSCTLS`]. NIC settings (`--nic`:
+//! ethtool features, channels, coalescing, rings, and the files of one device under
+//! `/sys/class/net/DEV/` — `threaded`, `napi_defer_hard_irqs`, `gro_flush_timeout`,
+//! `queues/rx-N/rps_cpus`, `queues/rx-N/rps_flow_cnt`, `queues/tx-N/xps_cpus`) are the kinds
+//! of [`NIC_KINDS`], checked by [`check_nic_setting`] and, for a journal's record, by
+//! [`check_nic`]. IRQ affinity and the global knobs (`/proc/irq`, busy polling, the RFS table)
+//! are not NIC settings the bench writes: a journal naming them is refused.
 
 /// Sysctls (dotted names, exactly as the kernel spells them) that settings files, `--sysctl`
 /// and the harness may change, and that a crash journal may restore.
@@ -74,6 +77,89 @@ pub fn check_sysctl(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The kinds of NIC setting (`udprx_netdev::Setting`, by its journal `kind`) that `--nic`
+/// changes, and so that a crash journal may restore.
+pub const NIC_KINDS: &[&str] = &[
+    "feature",
+    "channels",
+    "coalesce",
+    "ring",
+    "threaded_napi",
+    "napi_defer_hard_irqs",
+    "gro_flush_timeout",
+    "rps",
+    "rps_flow_cnt",
+    "xps",
+];
+
+/// The journal `kind` of a setting.
+fn kind_of(s: &udprx_netdev::Setting) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Checks that a NIC setting is of a kind `--nic` writes ([`NIC_KINDS`]) on one well-formed
+/// device, and that a sysfs setting's file is inside that device's directory
+/// `/sys/class/net/DEV/` (checked on the path as built, component by component, never
+/// normalised).
+pub fn check_nic_setting(s: &udprx_netdev::Setting) -> Result<(), String> {
+    let kind = kind_of(s);
+    if !NIC_KINDS.contains(&kind.as_str()) {
+        return Err(format!(
+            "{}: kind {kind:?} is not a NIC setting the bench changes (the list is \
+             udprx_bench::lab::allowed::NIC_KINDS)",
+            s.describe()
+        ));
+    }
+    s.validate()?;
+    let Some(dev) = s.dev() else {
+        return Err(format!("{}: names no device", s.describe()));
+    };
+    if let Some(path) = s.path(&udprx_netdev::Sys::live()) {
+        let dir = std::path::Path::new("/sys/class/net").join(dev);
+        let inside = path.strip_prefix(&dir).is_ok_and(|rest| {
+            rest.components().count() > 0
+                && rest.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+        });
+        if !inside {
+            return Err(format!(
+                "{}: {} is outside {}",
+                s.describe(),
+                path.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a journaled NIC record of the dead run `pid`: a kind and path `--nic` writes
+/// ([`check_nic_setting`]), values of the setting's shape (`udprx_netdev::validate_record`),
+/// and, when it names a namespace, one of that run's own (`udpb-<pid>-<n>-rx`).
+pub fn check_nic(
+    netns: Option<&str>,
+    pid: u32,
+    r: &udprx_netdev::RestoreRecord,
+) -> Result<(), String> {
+    check_nic_setting(&r.setting)?;
+    udprx_netdev::validate_record(r)?;
+    if let Some(ns) = netns {
+        let own = ns
+            .strip_prefix(&format!("{}{pid}-", crate::lab::topology::NS_PREFIX))
+            .and_then(|rest| rest.strip_suffix("-rx"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !own {
+            return Err(format!(
+                "{}: namespace {ns:?} is not one the run (pid {pid}) created",
+                r.setting.describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +187,39 @@ mod tests {
         assert!(check_sysctl_name("kernel.panic").is_ok());
         let e = check_sysctl("kernel.panic").unwrap_err();
         assert!(e.contains("not a sysctl the bench changes"), "{e}");
+    }
+
+    #[test]
+    fn nic_records_are_checked_as_written() {
+        use udprx_netdev::{RestoreRecord, Setting};
+        let rec = |setting: Setting, before: &str, after: &str| RestoreRecord {
+            setting,
+            before: before.into(),
+            after: after.into(),
+        };
+        let gro = rec(Setting::Feature { dev: "eth0".into(), feature: "gro".into() }, "on", "off");
+        check_nic(None, 7, &gro).unwrap();
+        check_nic(Some("udpb-7-0-rx"), 7, &gro).unwrap();
+        let rps = rec(Setting::Rps { dev: "eth0".into(), queue: 3 }, "0", "3");
+        check_nic(None, 7, &rps).unwrap();
+        // Another run's namespace, or a name that is no bench namespace.
+        for ns in ["udpb-8-0-rx", "udpb-7-0-tx", "udpb-7--rx", "/run/netns/x", "other"] {
+            assert!(check_nic(Some(ns), 7, &gro).is_err(), "{ns}");
+        }
+        // Kinds the bench never writes: global files outside any device.
+        for s in [
+            Setting::IrqAffinity { irq: 1 },
+            Setting::BusyRead,
+            Setting::BusyPoll,
+            Setting::RfsEntries,
+        ] {
+            let e = check_nic(None, 7, &rec(s, "0", "1")).unwrap_err();
+            assert!(e.contains("not a NIC setting the bench changes"), "{e}");
+        }
+        // A device name that leaves /sys/class/net/DEV.
+        for dev in ["..", "../../etc", "a/b", ""] {
+            let s = Setting::ThreadedNapi { dev: dev.into() };
+            assert!(check_nic(None, 7, &rec(s, "0", "1")).is_err(), "{dev}");
+        }
     }
 }

@@ -13,6 +13,12 @@
 //! Per-namespace sysctls, RPS masks and veth GRO live inside the benchmark's namespaces; the
 //! namespaces of dead runs are found by name ([`topology::stale_namespaces`]) and deleted by the
 //! same recovery.
+//!
+//! NIC settings (`--nic`, [`crate::lab::nic`]) are journaled the same way in
+//! `nic-<pid>-<n>.json` files ([`NicEntry`]): the original value of each setting before it
+//! changes. Recovery writes back only the kinds `--nic` writes, on the device the record names,
+//! with values of the setting's shape ([`allowed::check_nic`], never normalised); a setting of
+//! a device inside the dead run's own namespace went with the namespace and is not written.
 
 use crate::Error;
 use crate::lab::{allowed, procfs, topology};
@@ -45,7 +51,22 @@ struct Record {
     /// Its start time (clock ticks after boot), to tell a reused pid from the writer.
     start_ticks: Option<u64>,
     /// Global sysctls changed, with their original values.
+    #[serde(default)]
     sysctls: BTreeMap<String, String>,
+    /// NIC settings changed (`nic-*.json` files), with their original values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    nic: Vec<NicEntry>,
+}
+
+/// One NIC setting in a journal: what to write back, and the namespace of the device when it
+/// lives in one of the bench's own namespaces (then deleting the namespace undoes it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NicEntry {
+    /// The bench namespace the device lives in (`udpb-<pid>-<n>-rx`), `None`: this one.
+    pub netns: Option<String>,
+    /// The setting, its original value and the value set.
+    pub record: udprx_netdev::RestoreRecord,
 }
 
 /// The journal of one applier: a file that exists exactly while global values are changed.
@@ -59,6 +80,30 @@ impl Journal {
     pub fn new_in(dir: &Path) -> Journal {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         Journal { path: dir.join(format!("sysctl-{}-{n}.json", std::process::id())) }
+    }
+
+    /// A journal of NIC settings in `dir` (`nic-<pid>-<n>.json`: a run of an older udprx,
+    /// which reads `sysctl-*` files only, leaves it alone rather than half-reading it).
+    pub fn nic_in(dir: &Path) -> Journal {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Journal { path: dir.join(format!("nic-{}-{n}.json", std::process::id())) }
+    }
+
+    /// Records the NIC settings changed, with their originals, durably before the change; an
+    /// empty list removes the file.
+    pub fn record_nic(&self, entries: &[NicEntry]) -> io::Result<()> {
+        if entries.is_empty() {
+            return self.record(&BTreeMap::new());
+        }
+        let pid = std::process::id();
+        let rec = Record {
+            schema: SCHEMA.into(),
+            pid,
+            start_ticks: start_ticks(pid),
+            sysctls: BTreeMap::new(),
+            nic: entries.to_vec(),
+        };
+        write_record(&self.path, &rec)
     }
 
     /// The file.
@@ -81,6 +126,7 @@ impl Journal {
             pid,
             start_ticks: start_ticks(pid),
             sysctls: originals.clone(),
+            nic: Vec::new(),
         };
         write_record(&self.path, &rec)
     }
@@ -158,12 +204,17 @@ pub struct Recovery {
     pub failures: Vec<String>,
     /// Namespaces of dead runs deleted.
     pub namespaces: Vec<String>,
+    /// NIC settings put back (or undone with their namespace), one line each.
+    pub nic: Vec<String>,
 }
 
 impl Recovery {
     /// True when there was nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.restored.is_empty() && self.failures.is_empty() && self.namespaces.is_empty()
+        self.restored.is_empty()
+            && self.failures.is_empty()
+            && self.namespaces.is_empty()
+            && self.nic.is_empty()
     }
 
     /// One line per action, for the report's notes and stderr.
@@ -183,6 +234,7 @@ impl Recovery {
                 )
             })
             .collect();
+        out.extend(self.nic.iter().cloned());
         if !self.namespaces.is_empty() {
             out.push(format!(
                 "removed namespaces left by killed runs: {}",
@@ -220,7 +272,9 @@ pub fn recover_in(dir: &Path, is_gone: impl Fn(u32, Option<u64>) -> bool) -> Rec
     paths.sort();
     for path in paths {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        let Some(rest) = name.strip_prefix("sysctl-") else { continue };
+        let Some(rest) = name.strip_prefix("sysctl-").or_else(|| name.strip_prefix("nic-")) else {
+            continue;
+        };
         let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
         if name.ends_with(".json.tmp") {
             // Written before any value changed and never renamed: nothing to restore.
@@ -275,16 +329,68 @@ pub fn recover_in(dir: &Path, is_gone: impl Fn(u32, Option<u64>) -> bool) -> Rec
                 }
             }
         }
-        let kept = if left.is_empty() {
+        let mut nic_left = Vec::new();
+        for entry in &rec.nic {
+            if let Some(line) = recover_nic(entry, rec.pid, &path, &mut out) {
+                out.nic.push(line);
+            } else {
+                nic_left.push(entry.clone());
+            }
+        }
+        let kept = if left.is_empty() && nic_left.is_empty() {
             std::fs::remove_file(&path)
         } else {
-            write_record(&path, &Record { sysctls: left, ..rec })
+            write_record(&path, &Record { sysctls: left, nic: nic_left, ..rec })
         };
         if let Err(e) = kept {
             out.failures.push(format!("sysctl journal {}: {e}", path.display()));
         }
     }
     out
+}
+
+/// Restores one journaled NIC setting of the dead run `pid`: the line saying what was done, or
+/// `None` (with the reason in `out.failures`) when it is refused or fails and stays journaled.
+/// Only the settings `--nic` writes, on the device the record names, are accepted — checked as
+/// written ([`allowed::check_nic`]), never normalised.
+fn recover_nic(entry: &NicEntry, pid: u32, path: &Path, out: &mut Recovery) -> Option<String> {
+    let r = &entry.record;
+    if let Err(e) = allowed::check_nic(entry.netns.as_deref(), pid, r) {
+        out.failures.push(format!("NIC journal {}: refused: {e}", path.display()));
+        return None;
+    }
+    if let Some(ns) = &entry.netns {
+        // The device lived in the dead run's own namespace: deleting the namespace (below, or
+        // already done) deletes the device with its settings. Nothing is written.
+        return Some(format!(
+            "NIC setting {} = {} of a killed run (pid {pid}) lived in its namespace {ns}: undone \
+             with the namespace",
+            r.setting.describe(),
+            r.after
+        ));
+    }
+    let s = udprx_netdev::Settings {
+        sys: udprx_netdev::Sys::live(),
+        ethtool: &udprx_netdev::settings::EthtoolBinary,
+    };
+    let now = s.read(&r.setting).ok();
+    match s.restore(r) {
+        Ok(()) => Some(format!(
+            "restored NIC setting {} = {} left changed by a killed run (pid {pid}); it was {}",
+            r.setting.describe(),
+            r.before,
+            now.as_deref().unwrap_or("unreadable")
+        )),
+        Err(e) => {
+            out.failures.push(format!(
+                "could not restore NIC setting {} = {} left changed by a killed run (pid {pid}): \
+                 {e}; run `udprx bench --restore` as root",
+                r.setting.describe(),
+                r.before
+            ));
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -340,6 +446,7 @@ mod tests {
             pid: 4_194_305,
             start_ticks: None,
             sysctls: sysctls.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            nic: Vec::new(),
         };
         let path = d.join("sysctl-4194305-0.json");
         std::fs::write(&path, serde_json::to_string(&rec).unwrap()).unwrap();
@@ -385,6 +492,65 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// Writes a NIC journal of a dead run (pid 4194305 cannot exist) from raw JSON entries.
+    fn forged_nic(d: &Path, n: usize, entries: &str) -> PathBuf {
+        std::fs::create_dir_all(d).unwrap();
+        let path = d.join(format!("nic-4194305-{n}.json"));
+        let text = format!(
+            r#"{{"schema":"{SCHEMA}","pid":4194305,"start_ticks":null,"nic":[{entries}]}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_nic_journal_restores_only_what_nic_writes_on_the_device_it_names() {
+        let d = tmp("nic");
+        let forged = [
+            // Kinds the bench never writes: global files, outside any device.
+            r#"{"netns":null,"record":{"setting":{"kind":"irq_affinity","irq":0},"before":"0","after":"1"}}"#,
+            r#"{"netns":null,"record":{"setting":{"kind":"busy_read"},"before":"0","after":"50"}}"#,
+            // A device name that would leave /sys/class/net/DEV.
+            r#"{"netns":null,"record":{"setting":{"kind":"threaded_napi","dev":"../../../etc"},"before":"0","after":"1"}}"#,
+            r#"{"netns":null,"record":{"setting":{"kind":"rps","dev":"..","queue":0},"before":"0","after":"1"}}"#,
+            // Another run's namespace, and a path posing as a namespace.
+            r#"{"netns":"udpb-1-0-rx","record":{"setting":{"kind":"feature","dev":"ubr1n0","feature":"gro"},"before":"off","after":"on"}}"#,
+            r#"{"netns":"../../proc/1/ns/net","record":{"setting":{"kind":"feature","dev":"eth0","feature":"gro"},"before":"off","after":"on"}}"#,
+            // A value that is not the setting's shape.
+            r#"{"netns":null,"record":{"setting":{"kind":"channels","dev":"eth0","which":"rx"},"before":"1; reboot","after":"2"}}"#,
+        ];
+        for (i, e) in forged.iter().enumerate() {
+            let path = forged_nic(&d, i, e);
+            let r = recover_in(&d, |_, _| true);
+            assert!(r.nic.is_empty() && r.restored.is_empty(), "{e}: {r:?}");
+            assert_eq!(r.failures.len(), 1, "{e}: {r:?}");
+            assert!(r.failures[0].contains("refused"), "{e}: {r:?}");
+            assert!(path.exists(), "a refused journal is kept for a person to look at");
+            std::fs::remove_file(&path).unwrap();
+        }
+        // An unknown kind or field does not even parse: the journal is reported unreadable.
+        let path = forged_nic(
+            &d,
+            9,
+            r#"{"netns":null,"record":{"setting":{"kind":"shell","cmd":"x"},"before":"1","after":"1"}}"#,
+        );
+        let r = recover_in(&d, |_, _| true);
+        assert!(r.failures.len() == 1 && r.failures[0].contains("unreadable"), "{r:?}");
+        std::fs::remove_file(&path).unwrap();
+        // The dead run's own namespace: undone with the namespace, nothing written, file gone.
+        let path = forged_nic(
+            &d,
+            10,
+            r#"{"netns":"udpb-4194305-0-rx","record":{"setting":{"kind":"feature","dev":"ubr4194305n0","feature":"gro"},"before":"off","after":"on"}}"#,
+        );
+        let r = recover_in(&d, |_, _| true);
+        assert!(r.failures.is_empty(), "{r:?}");
+        assert_eq!(r.nic.len(), 1, "{r:?}");
+        assert!(r.nic[0].contains("undone with the namespace"), "{r:?}");
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn an_oversized_journal_is_refused_unread() {
         let d = tmp("huge");
@@ -411,7 +577,7 @@ mod tests {
             sysctls in proptest::collection::btree_map(".{0,20}", ".{0,20}", 0..5),
         ) {
             let _ = serde_json::from_str::<Record>(&text);
-            let rec = Record { schema: SCHEMA.into(), pid, start_ticks: ticks, sysctls };
+            let rec = Record { schema: SCHEMA.into(), pid, start_ticks: ticks, sysctls, nic: Vec::new() };
             let json = serde_json::to_string_pretty(&rec).unwrap();
             proptest::prop_assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), rec);
             for cut in [0, json.len() / 3, json.len() / 2] {

@@ -7,6 +7,7 @@ pub mod allowed;
 pub mod cell;
 pub mod env;
 pub mod journal;
+pub mod nic;
 pub mod noise;
 pub mod peers;
 pub mod procfs;

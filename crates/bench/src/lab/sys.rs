@@ -20,6 +20,49 @@ pub fn enter_netns(path: &Path) -> io::Result<()> {
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
+/// Moves the calling thread into the network namespace bound at `path` and gives it a mount
+/// namespace of its own whose `/sys` is a sysfs mounted from inside that network namespace —
+/// what `ip netns exec` does — so `/sys/class/net/DEV` shows the namespace's devices, and
+/// programs the thread starts (`ethtool`) run in the namespace too. Mount events do not
+/// propagate back (the copy of `/` is made a slave first). Use it in a thread that ends
+/// afterwards (see `lab::nic`): the private mounts vanish with it.
+pub fn enter_netns_with_sysfs(path: &Path) -> io::Result<()> {
+    enter_netns(path)?;
+    let check = |rc: libc::c_int, what: &str| {
+        if rc == 0 {
+            Ok(())
+        } else {
+            let e = io::Error::last_os_error();
+            Err(io::Error::new(e.kind(), format!("{what}: {e}")))
+        }
+    };
+    // SAFETY: unshare takes a flag word; CLONE_NEWNS (with the implied CLONE_FS) gives only
+    // the calling thread a copy of the mount namespace and of its root/cwd.
+    check(unsafe { libc::unshare(libc::CLONE_NEWNS) }, "unshare(CLONE_NEWNS)")?;
+    let root = c"/";
+    let sys = c"/sys";
+    let sysfs = c"sysfs";
+    // SAFETY: valid NUL-terminated strings that outlive the calls; no data argument. These
+    // change only the thread's new mount namespace (made a slave before anything is mounted).
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        )
+    };
+    check(rc, "making / a slave mount")?;
+    // SAFETY: as above; a lazy unmount of the copy of /sys in the private namespace (it may
+    // fail where /sys is not a mount point, which is harmless: the new sysfs covers it).
+    unsafe { libc::umount2(sys.as_ptr(), libc::MNT_DETACH) };
+    // SAFETY: as above; sysfs mounted by a thread in the namespace shows its devices.
+    let rc =
+        unsafe { libc::mount(sysfs.as_ptr(), sys.as_ptr(), sysfs.as_ptr(), 0, std::ptr::null()) };
+    check(rc, "mounting the namespace's sysfs on /sys")
+}
+
 /// True when the process runs with effective uid 0.
 pub fn euid_is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.

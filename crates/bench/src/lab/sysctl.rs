@@ -6,6 +6,8 @@
 //! with a dot is a sysctl (`net.core.rmem_max = 8388608`); the others are options of the
 //! harness: `rcvbuf` (SO_RCVBUF bytes on the receiving sockets), `busy_poll` (SO_BUSY_POLL µs),
 //! `stats` (`full` or `minimal`: what the receiver's recorders measure), `veth_gro` (`on`/`off`, GRO on the receiver's veth via ethtool) and `rps` (`on`/`off`).
+//! `nic.NAME = VALUE` is a NIC setting of the receiving interface, `NAME` as in `--nic`
+//! (`nic.gro = off`, `nic.channels.combined = 2`; see [`crate::lab::nic`]).
 //! `#` starts a comment.
 //!
 //! Only the sysctls of [`allowed::SYSCTLS`] may be set: a crash journal restores those and
@@ -103,6 +105,13 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
             "stats" => p.sockopts.stats = Some(v.parse().map_err(|e: String| bad(&e))?),
             "veth_gro" => p.veth_gro = Some(onoff(&v)?),
             "rps" => p.rps = Some(onoff(&v)?),
+            k if k.starts_with("nic.") => {
+                let name = &k["nic.".len()..];
+                crate::lab::nic::check_spec(name, &v)
+                    .map_err(|e| Error::BadInput(format!("{}: {e}", at())))?;
+                p.nic.retain(|(n, _)| n != name);
+                p.nic.push((name.to_string(), v));
+            }
             k if k.contains('.') || k.contains('/') => {
                 let key = normalize_key(k);
                 validate_key(&key)
@@ -112,7 +121,7 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
             }
             _ => {
                 return Err(bad(
-                    "unknown option (a sysctl has dots; options: rcvbuf, busy_poll, stats, veth_gro, rps)",
+                    "unknown option (a sysctl has dots; options: rcvbuf, busy_poll, stats, veth_gro, rps, nic.NAME)",
                 ));
             }
         }
@@ -224,7 +233,7 @@ impl Applier {
                         )?;
                     }
                 }
-                Scope::Global => {
+                Scope::Global | Scope::Device => {
                     if !self.snapshot.contains_key(key) {
                         let orig = read_value(key)
                             .ok_or_else(|| Error::Sysctl(format!("cannot read {key}")))?;
@@ -371,6 +380,16 @@ mod tests {
         assert!(parse_profiles("rcvbuf = 1\n", "t").is_err());
         assert!(parse_profiles("[x]\nfrobnicate = 1\n", "t").is_err());
         assert!(parse_profiles("", "t").is_err());
+        // NIC settings: `nic.NAME = VALUE`, checked like `--nic`.
+        let p = parse_profiles("[n]\nnic.gro = off\nnic.channels.combined = 2\n", "t").unwrap();
+        assert_eq!(
+            p[0].nic,
+            vec![("gro".to_string(), "off".to_string()), ("channels.combined".into(), "2".into())]
+        );
+        for bad in ["nic.gro = maybe", "nic.tso = off", "nic.irq.61 = 0", "nic. = 1"] {
+            let e = parse_profiles(&format!("[n]\n{bad}\n"), "t").unwrap_err();
+            assert!(e.is_bad_input() && e.to_string().starts_with("t:2: --nic"), "{bad}: {e}");
+        }
     }
 
     #[test]

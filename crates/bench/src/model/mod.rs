@@ -9,5 +9,6 @@ pub mod plan;
 pub mod profile;
 pub mod report;
 pub mod settings;
+pub mod sweep;
 pub mod topology;
 pub mod verdict;

@@ -96,6 +96,9 @@ pub struct BenchReport {
     /// Where each path's receive-core time went (`--profile`), when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<crate::model::profile::ProfileRun>,
+    /// The fan-out sweep (`--fanout sweep`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout_sweep: Option<crate::model::sweep::FanoutSweep>,
 }
 
 /// The best udprx path of the classic flood against the better reference receiver.

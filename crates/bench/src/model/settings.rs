@@ -1,5 +1,5 @@
-//! Kernel settings as data: a named setting (sysctl values and socket options) and the values
-//! in force while it ran. Loading, validating and applying them is `lab::sysctl`.
+//! Kernel settings as data: a named setting (sysctl values, NIC settings and socket options)
+//! and the values in force while it ran. Loading, validating and applying them is `lab::sysctl`.
 
 use crate::SockOpts;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,9 @@ pub enum Scope {
     Namespace,
     /// Global: set for the whole machine, restored afterwards.
     Global,
+    /// On the receiving interface (`--nic`): the veth peer in the receiver's namespace, or
+    /// the NIC of `--iface` with `--sender`; restored afterwards.
+    Device,
 }
 
 /// One value in force, as recorded in the report.
@@ -36,4 +39,9 @@ pub struct Profile {
     pub veth_gro: Option<bool>,
     /// RPS on the receiver's veth interface; `None` takes the command line's choice.
     pub rps: Option<bool>,
+    /// NIC and interrupt settings of the receiving interface (`--nic NAME=V`, `nic.NAME = V`
+    /// in a settings file), in order: the `--nic` name (`gro`, `channels.combined`, ...) and
+    /// the value. Applying them is `lab::nic`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nic: Vec<(String, String)>,
 }

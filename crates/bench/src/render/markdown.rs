@@ -417,10 +417,11 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         o.push_str(&twins_table(report, true));
         let _ = writeln!(o);
     }
-    for ch in charts
-        .iter()
-        .filter(|c| !c.file.starts_with("livelock-") && !c.file.starts_with("overload-"))
-    {
+    for ch in charts.iter().filter(|c| {
+        !c.file.starts_with("livelock-")
+            && !c.file.starts_with("overload-")
+            && !c.file.starts_with("fanout-sweep")
+    }) {
         let _ = writeln!(o, "![{}]({})\n", ch.title, ch.file);
     }
     if !report.verdicts.is_empty() {
@@ -444,6 +445,9 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         let _ = writeln!(o, "## Latency at {:.0}% of NDR\n", cfg.latency_at.unwrap_or(0.0) * 100.0);
         o.push_str(&latency_table(report, true));
         let _ = writeln!(o);
+    }
+    if let Some(sw) = &report.fanout_sweep {
+        o.push_str(&fanout_sweep_section(sw, charts));
     }
     let _ = writeln!(o, "## Curves\n");
     let _ = writeln!(
@@ -562,14 +566,22 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
     let _ = writeln!(o, "\n## Kernel settings\n");
     for s in &report.settings {
         let _ = writeln!(o, "### {}\n", s.name);
-        let rows: Vec<Vec<String>> = s
-            .in_force
-            .iter()
-            .map(|(k, v)| {
-                vec![format!("`{k}`"), v.value.clone(), format!("{:?}", v.scope).to_lowercase()]
-            })
-            .collect();
-        o.push_str(&table(&["sysctl", "value in force", "scope"], &rows, true));
+        let rows = |nic: bool| -> Vec<Vec<String>> {
+            s.in_force
+                .iter()
+                .filter(|(k, _)| k.starts_with("nic.") == nic)
+                .map(|(k, v)| {
+                    vec![format!("`{k}`"), v.value.clone(), format!("{:?}", v.scope).to_lowercase()]
+                })
+                .collect()
+        };
+        o.push_str(&table(&["sysctl", "value in force", "scope"], &rows(false), true));
+        let nic = rows(true);
+        if !nic.is_empty() {
+            let _ =
+                writeln!(o, "\nNIC settings of the receiving interface (`--nic`, read back):\n");
+            o.push_str(&table(&["NIC setting", "value in force", "scope"], &nic, true));
+        }
         let so = &s.profile.sockopts;
         if so.rcvbuf.is_some() || so.busy_poll.is_some() {
             let _ = writeln!(
@@ -593,6 +605,71 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
             let _ = writeln!(o, "- {n}");
         }
     }
+    o
+}
+
+/// `## Fan-out sweep`: the chart, one row per path and socket count, what did not fit.
+pub fn fanout_sweep_section(sw: &crate::model::sweep::FanoutSweep, charts: &[ChartFile]) -> String {
+    use crate::stats::interval::Interval;
+    let mut o = String::new();
+    let _ = writeln!(o, "## Fan-out sweep\n");
+    let _ = writeln!(
+        o,
+        "`--fanout sweep`: the udprx paths with 1 socket, then with hash and by-CPU steering at 2, 4, … \
+        sockets (one pinned thread and core each), each count a full run of the curves. *Scaling \
+        efficiency* = rate(N) / (N · rate(1)), its interval the conservative ratio of the two intervals; \
+        *per-socket share* = max / mean of the datagrams each socket received (1 = even, N = everything \
+        on one socket), geometric mean over the trials with its 95% interval.\n"
+    );
+    for ch in charts.iter().filter(|c| c.file.starts_with("fanout-sweep")) {
+        let _ = writeln!(o, "![{}]({})\n", ch.title, ch.file);
+    }
+    let iv = |i: &Option<Interval>, f: &dyn Fn(f64) -> String| match i {
+        None => dash(),
+        Some(i) => match (i.lo, i.hi) {
+            (Some(lo), Some(hi)) => format!("{} [{}, {}]", f(i.est), f(lo), f(hi)),
+            _ => format!("{} (n={})", f(i.est), i.n),
+        },
+    };
+    let pct = |v: f64| format!("{:.0}%", v * 100.0);
+    let x2 = |v: f64| format!("{v:.2}");
+    let pps = |v: f64| kpps(v);
+    let rows: Vec<Vec<String>> = sw
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                p.base.clone(),
+                p.sockets.to_string(),
+                p.fanout.name().to_string(),
+                iv(&p.peak, &pps),
+                iv(&p.ndr, &pps),
+                p.ideal_peak.map(kpps).unwrap_or_else(dash),
+                iv(&p.peak_efficiency, &pct),
+                iv(&p.ndr_efficiency, &pct),
+                iv(&p.share, &x2),
+            ]
+        })
+        .collect();
+    o.push_str(&table(
+        &[
+            "path (1 socket)",
+            "sockets",
+            "steering",
+            "aggregate peak pps",
+            "NDR pps",
+            "ideal N·peak(1)",
+            "efficiency (peak)",
+            "efficiency (NDR)",
+            "per-socket share",
+        ],
+        &rows,
+        true,
+    ));
+    for line in crate::render::svg::fanout::caveats(sw) {
+        let _ = writeln!(o, "\n- {line}");
+    }
+    let _ = writeln!(o);
     o
 }
 

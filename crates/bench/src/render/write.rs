@@ -17,7 +17,15 @@ pub fn write(report: &BenchReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let p = dir.join("report.json");
     std::fs::write(&p, json).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
     files.push(p);
-    let charts = bars::write_all(report, dir)?;
+    let mut charts = bars::write_all(report, dir)?;
+    if let Some(sw) = &report.fanout_sweep {
+        let file = "fanout-sweep.svg";
+        crate::render::svg::fanout::draw(&dir.join(file), sw)?;
+        charts.push(bars::ChartFile {
+            file: file.into(),
+            title: "Fan-out sweep: aggregate peak against sockets".into(),
+        });
+    }
     let md = markdown::render(report, &charts);
     let p = dir.join("report.md");
     std::fs::write(&p, md).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;

@@ -14,6 +14,8 @@ use std::sync::atomic::AtomicBool;
 pub(super) struct RealBench<'a> {
     pub(super) topo: &'a Topology,
     pub(super) applier: Applier,
+    /// NIC settings of the receiving interface (`--nic`).
+    pub(super) nic: crate::lab::nic::NicApplier,
     pub(super) settings: &'a [Profile],
     pub(super) rps: bool,
     pub(super) xdp_on_sender: bool,
@@ -32,6 +34,7 @@ impl Bench for RealBench<'_> {
         }
         let s = &self.settings[index];
         self.applier.switch_to(s)?;
+        self.nic.switch_to(s)?;
         let mut notes = Vec::new();
         if let Some(on) = s.veth_gro
             && let Some(why) = self.topo.set_veth_gro(on)

@@ -11,6 +11,7 @@ mod machine;
 use crate::analysis::answer;
 use crate::harness::curve;
 use crate::lab::env::{self, Env};
+use crate::lab::nic;
 use crate::lab::noise::Thresholds;
 use crate::lab::sysctl::{self, Applier, Profile, SysctlSweep};
 use crate::lab::topology::{self, Kind, Topology};
@@ -68,6 +69,8 @@ pub struct Options {
     pub baseline: Option<PathBuf>,
     /// `--sysctl key=v1,v2` arguments.
     pub sysctls: Vec<String>,
+    /// `--nic NAME=v1,v2` arguments: NIC settings of the receiving interface.
+    pub nic: Vec<String>,
     /// `--profile` files.
     pub profiles: Vec<PathBuf>,
     /// `--profile` without a file: sample each path with perf in one extra trial.
@@ -199,6 +202,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         return bad("rates must be positive".into());
     }
     let sweeps = opts.sysctls.iter().map(|s| SysctlSweep::parse(s)).collect::<Result<Vec<_>>>()?;
+    let nic_sweeps =
+        opts.nic.iter().map(|s| nic::NicSweep::parse(s)).collect::<Result<Vec<_>>>()?;
     let mut profiles = Vec::new();
     for p in &opts.profiles {
         profiles.extend(sysctl::load_profiles(p)?);
@@ -242,6 +247,17 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     let any_sysctl = !sweeps.is_empty() || profiles.iter().any(|p| !p.sysctls.is_empty());
     if any_sysctl && !is_root {
         return bad("--sysctl and profiles with sysctls need root to write /proc/sys".into());
+    }
+    let any_nic = !nic_sweeps.is_empty() || profiles.iter().any(|p| !p.nic.is_empty());
+    if any_nic && kind == Kind::Loopback {
+        return bad(
+            "--nic and nic.* settings need a receiving interface: --topology veth (root) or \
+             --sender (loopback has none)"
+                .into(),
+        );
+    }
+    if any_nic && !is_root {
+        return bad("--nic and nic.* settings need root to change the interface".into());
     }
 
     let mut peers = Vec::new();
@@ -357,6 +373,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     many.truncate(sockets.max(1));
     let mut settings = sysctl::settings(&profiles, &sweeps);
     sysctl::complete(&mut settings);
+    let settings = nic::cross(settings, &nic_sweeps);
     let plan = Plan {
         rows,
         skipped,
@@ -537,9 +554,19 @@ pub fn execute(
         (Kind::Veth, false) => "veth without RPS: the receive softirq runs on the sender's core; the classic \
             flood is sender-bound, the GSO flood receiver-bound".to_string(),
     };
+    // NIC settings: on the receiving interface, every value checked before anything changes.
+    let nic_target = if nic::any(&prep.settings) {
+        let iface = agents.as_ref().and_then(|a| a.iface.as_deref());
+        Some(nic::Target::of(&topo, iface)?)
+    } else {
+        None
+    };
+    let nic_applier = nic::NicApplier::new(nic_target);
+    nic_applier.check(&prep.settings)?;
     let mut bench = RealBench {
         topo: &topo,
         applier: Applier::new(&topo),
+        nic: nic_applier,
         settings: &prep.settings,
         rps: prep.rps,
         xdp_on_sender: prep.xdp_on_sender,
@@ -552,10 +579,14 @@ pub fn execute(
     // Record what is in force under each setting before measuring.
     let keys: Vec<String> =
         prep.settings.iter().flat_map(|s| s.sysctls.iter().map(|(k, _)| k.clone())).collect();
+    let nic_names: Vec<String> =
+        prep.settings.iter().flat_map(|s| s.nic.iter().map(|(k, _)| k.clone())).collect();
     let mut in_force = Vec::new();
     for i in 0..prep.settings.len() {
         bench.enter_setting(i)?;
-        in_force.push(bench.applier.in_force(&keys));
+        let mut f = bench.applier.in_force(&keys);
+        f.extend(bench.nic.in_force(&nic_names));
+        in_force.push(f);
     }
     let c = &prep.curve;
     progress(&format!(
@@ -583,16 +614,10 @@ pub fn execute(
     let multi = prep.settings.len() > 1;
     let mut cb = |p: &Progress<'_>| progress(&progress_line(p, multi));
     let curves = curve::run_curves(plan, c, &mut bench, stop, &mut cb)?;
-    if prep.fanout_sweep && !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        notes.extend(crate::harness::sweep::run_into_notes(
-            plan,
-            c,
-            env.usable_cores.len(),
-            &mut bench,
-            stop,
-            &mut cb,
-        ));
-    }
+    let fanout_sweep = (prep.fanout_sweep && !stop.load(std::sync::atomic::Ordering::Relaxed))
+        .then(|| {
+            crate::harness::sweep::run(plan, c, env.usable_cores.len(), &mut bench, stop, &mut cb)
+        });
     let interrupted = curves.interrupted || stop.load(std::sync::atomic::Ordering::Relaxed);
     if interrupted {
         notes.push("interrupted (Ctrl-C): results are partial".into());
@@ -618,6 +643,19 @@ pub fn execute(
     let restore_failures = bench.applier.restore();
     for f in restore_failures {
         notes.push(format!("could not restore sysctl {f}"));
+    }
+    if let Some(t) = bench.nic.target().cloned() {
+        let failures = bench.nic.restore();
+        if failures.is_empty() {
+            notes.push(format!(
+                "NIC settings (--nic) were applied to {} and restored: every changed value was \
+                 written back and read back",
+                t.describe()
+            ));
+        }
+        for f in failures {
+            notes.push(format!("could not restore NIC setting {f}"));
+        }
     }
     let veth = topo.veth_info().cloned();
     let rx_addr = topo.rx_addr().to_string();
@@ -651,8 +689,12 @@ pub fn execute(
         notes,
         wall_s: started.elapsed().as_secs_f64(),
         profile: cpu_profile,
+        fanout_sweep,
     };
     answer::analyze(&mut report);
+    if let Some(sw) = &report.fanout_sweep {
+        report.notes.extend(crate::analysis::sweep::notes(sw));
+    }
     if let Some((name, base)) = &prep.baseline {
         report.baseline =
             Some(crate::analysis::compare::compare_reports(base, &report, name, "this run"));

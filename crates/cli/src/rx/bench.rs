@@ -97,6 +97,11 @@ pub struct BenchArgs {
     /// A sysctl to compare: key=v1,v2 (repeatable; settings are the cross product).
     #[arg(long = "sysctl", value_name = "KEY=V1,V2")]
     pub sysctl: Vec<String>,
+    /// A NIC or interrupt setting of the receiving interface to compare: NAME=v1,v2
+    /// (repeatable; e.g. gro=on,off, channels.combined=1,2, threaded=0,1; names in
+    /// docs/bench.md). Needs --topology veth (the receiver's veth) or --sender (--iface).
+    #[arg(long = "nic", value_name = "NAME=V1,V2")]
+    pub nic: Vec<String>,
     /// A file of named kernel-setting profiles to compare (see profiles/tuning.conf);
     /// repeatable.
     #[arg(long = "settings", value_name = "FILE")]
@@ -200,6 +205,7 @@ impl BenchArgs {
             max_rate: self.max_rate,
             latency_at: self.latency_at,
             sysctls: self.sysctl.clone(),
+            nic: self.nic.clone(),
             profiles: self
                 .settings
                 .iter()

@@ -1,0 +1,401 @@
+//! `udprx bench --nic`: NIC settings of the receiving interface compared like sysctls.
+//!
+//! - On the veth topology, `--nic gro=on,off` runs a tiny bench (one path, one paced rate, one
+//!   repetition of 300 ms) under both settings: report.json names both, reads each back on the
+//!   receiver's veth, compares them with a verdict, and says they were restored; the journal is
+//!   gone (every value was back).
+//! - A setting veth does not have (coalescing `rx-usecs`) is refused before anything changed:
+//!   one line naming the device and the setting, exit 2, no trial, no journal, no namespace.
+//! - Through a sender agent (`--sender`, two namespaces standing for two hosts) the receive
+//!   interface outlives the run: after `--nic gro=on,off` its GRO is what it was before; after
+//!   a SIGTERM mid-run too (exit 130); after a SIGKILL, `udprx bench --restore` puts it back
+//!   from the journal.
+//!
+//! Needs root and iproute2 (and ethtool); skips visibly otherwise.
+
+#[path = "../../../testsupport/agent_lab.rs"]
+mod agent_lab;
+#[path = "../../../testsupport/skip.rs"]
+mod skip;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const UDPRX: &str = env!("CARGO_BIN_EXE_udprx");
+const UDPFLOOD: &str = env!("CARGO_BIN_EXE_udpflood");
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("udprx-bench-nic-{}-{name}", std::process::id()))
+}
+
+/// Runs a command to its end, killing it after `limit`.
+fn run(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn udprx");
+    let pid = child.id();
+    let deadline = Instant::now() + limit;
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
+    while !waiter.is_finished() {
+        if Instant::now() > deadline {
+            // SAFETY: kill on the pid of our own child.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("udprx bench did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    waiter.join().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The tiny plan: one path, one paced rate, one 300 ms repetition.
+const TINY: &[&str] = &[
+    "--methods",
+    "recvmmsg",
+    "--scenarios",
+    "classic",
+    "--fanout",
+    "one",
+    "--rate",
+    "50k",
+    "--reps",
+    "1",
+    "--max-reps",
+    "1",
+    "--secs",
+    "300ms",
+];
+
+fn ready() -> bool {
+    if !skip::is_root() {
+        skip::skip(skip::Need::Root, "changing NIC settings in network namespaces needs root");
+        return false;
+    }
+    if Command::new("ethtool").arg("--version").output().is_err() {
+        skip::skip(skip::Need::Setup, "ethtool not installed (scripts/setup.sh installs it)");
+        return false;
+    }
+    true
+}
+
+/// NIC journal files in `dir`.
+fn nic_journals(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("nic-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks the report of a `--nic gro=A,B` run: both settings, read back, compared.
+fn assert_gro_compared(report: &serde_json::Value, order: [&str; 2]) {
+    let settings = report["settings"].as_array().unwrap();
+    let seen: Vec<(String, String, String)> = settings
+        .iter()
+        .map(|s| {
+            let f = &s["in_force"]["nic.gro"];
+            (
+                s["name"].as_str().unwrap().to_string(),
+                f["value"].as_str().unwrap_or("missing").to_string(),
+                f["scope"].as_str().unwrap_or("missing").to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = order
+        .iter()
+        .map(|v| (format!("nic.gro={v}"), v.to_string(), "device".to_string()))
+        .collect();
+    assert_eq!(seen, want);
+    for s in settings {
+        assert_eq!(s["profile"]["nic"].as_array().unwrap().len(), 1, "{s}");
+    }
+    let series = report["curves"]["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2, "one series per setting");
+    for s in series {
+        let t = &s["points"][0]["trials"][0];
+        assert!(t["result"].is_object(), "trial failed: {}", t["error"]);
+    }
+    let cross = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["setting_a"] != v["setting_b"])
+        .count();
+    assert!(cross >= 1, "no verdict between the settings: {}", report["verdicts"]);
+    let notes: Vec<&str> =
+        report["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(
+        notes.iter().any(
+            |n| n.starts_with("NIC settings (--nic) were applied to") && n.contains("restored")
+        ),
+        "{notes:?}"
+    );
+    assert!(!notes.iter().any(|n| n.contains("could not restore")), "{notes:?}");
+}
+
+#[test]
+fn gro_on_and_off_on_the_receivers_veth_are_compared_and_restored() {
+    if !ready() {
+        return;
+    }
+    let out = tmp("gro");
+    let journal = tmp("gro-journal");
+    let mut cmd = Command::new(UDPRX);
+    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--topology", "veth"])
+        .args(TINY)
+        .args(["--nic", "gro=on,off", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_gro_compared(&report, ["on", "off"]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| NIC setting | value in force | scope |"), "{md}");
+    assert!(md.contains("`nic.gro` | off | device"), "{md}");
+    assert!(nic_journals(&journal).is_empty(), "every value back: {:?}", nic_journals(&journal));
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&journal);
+}
+
+#[test]
+fn an_unsupported_setting_is_refused_before_anything_changes() {
+    if !ready() {
+        return;
+    }
+    let out = tmp("refused");
+    let journal = tmp("refused-journal");
+    let mut cmd = Command::new(UDPRX);
+    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--topology", "veth"])
+        .args(TINY)
+        // GRO first: it would be supported, and must not have been changed either.
+        .args(["--nic", "gro=on,off", "--nic", "coalesce.rx-usecs=10,20", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("--nic coalesce.rx-usecs=10 refused before any change"), "{err}");
+    assert!(lines[0].contains("coalescing rx-usecs") && lines[0].contains("ubr"), "{err}");
+    assert!(!out.join("report.json").exists(), "no trial ran");
+    assert!(nic_journals(&journal).is_empty(), "nothing was changed, nothing journaled");
+    let left: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    assert!(!left.iter().any(|n| n.starts_with(&format!("udpb-{}-", bench_pid(&err)))), "{left:?}");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&journal);
+}
+
+/// The bench's pid from the interface name in its error (`ubr<pid>n<n>`), or 0.
+fn bench_pid(err: &str) -> u32 {
+    err.split("ubr")
+        .nth(1)
+        .and_then(|r| r.split('n').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
+/// GRO of `dev` in namespace `ns`, as `ethtool -k` prints it.
+fn gro_of(ns: &str, dev: &str) -> String {
+    let o = Command::new("ip").args(["netns", "exec", ns, "ethtool", "-k", dev]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| {
+            l.trim().strip_prefix("generic-receive-offload:").map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn through_an_agent_the_receive_interface_is_restored_after_the_run() {
+    if !ready() {
+        return;
+    }
+    let lab = match agent_lab::AgentLab::up("ubn", UDPFLOOD, "bench-nic-token", "200k") {
+        Ok(l) => l,
+        Err((need, reason)) => return skip::skip(need, &reason),
+    };
+    let rx = lab.ns("rx");
+    let before = gro_of(&rx, "veth-rx");
+    assert!(before == "on" || before == "off", "{before:?}");
+    // The other value last: the run ends with GRO changed, and must put it back.
+    let other = if before == "on" { "off" } else { "on" };
+    let out = lab.dir.join("report");
+    let journal = lab.dir.join("journal");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &rx, UDPRX])
+        .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--sender", &lab.control.to_string(), "--token-file"])
+        .arg(lab.token())
+        .args(TINY)
+        .arg("--nic")
+        .arg(format!("gro={before},{other}"))
+        .arg("--out")
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["topology"]["kind"], "remote");
+    assert_gro_compared(&report, [before.as_str(), other]);
+    assert_eq!(gro_of(&rx, "veth-rx"), before, "GRO of the receive interface put back");
+    assert!(nic_journals(&journal).is_empty(), "{:?}", nic_journals(&journal));
+}
+
+/// NIC journal files of `dir` whose pid is `pid`.
+fn journals_of(dir: &Path, pid: u32) -> Vec<String> {
+    nic_journals(dir).into_iter().filter(|n| n.starts_with(&format!("nic-{pid}-"))).collect()
+}
+
+/// Starts the bench through the agent with `gro={other}` on the rx namespace's veth-rx and
+/// long trials, and waits until its NIC journal exists (GRO changed); returns the child (the
+/// `ip netns exec` that exec'd udprx: its pid is udprx's).
+fn start_changing_gro(
+    lab: &agent_lab::AgentLab,
+    journal: &Path,
+    other: &str,
+) -> std::process::Child {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lab.ns("rx"), UDPRX])
+        .env("UDPRX_BENCH_JOURNAL_DIR", journal)
+        .args(["bench", "--sender", &lab.control.to_string(), "--token-file"])
+        .arg(lab.token())
+        .args(["--methods", "recvmmsg", "--scenarios", "classic", "--fanout", "one"])
+        .args(["--rate", "20k", "--reps", "20", "--max-reps", "20", "--secs", "2s"])
+        .arg("--nic")
+        .arg(format!("gro={other}"))
+        .arg("--out")
+        .arg(lab.dir.join("report"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().expect("spawn the bench");
+    let t0 = Instant::now();
+    while journals_of(journal, child.id()).is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the bench never changed GRO");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+#[test]
+fn sigterm_mid_run_puts_the_receive_interface_back() {
+    if !ready() {
+        return;
+    }
+    let lab = match agent_lab::AgentLab::up("ubs", UDPFLOOD, "bench-nic-token", "200k") {
+        Ok(l) => l,
+        Err((need, reason)) => return skip::skip(need, &reason),
+    };
+    let rx = lab.ns("rx");
+    let before = gro_of(&rx, "veth-rx");
+    let other = if before == "on" { "off" } else { "on" };
+    let journal = lab.dir.join("journal");
+    let mut child = start_changing_gro(&lab, &journal, other);
+    assert_eq!(gro_of(&rx, "veth-rx"), other, "the setting is in force");
+    // SAFETY: kill on the pid of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the bench did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130), "interrupted: partial report");
+    assert_eq!(gro_of(&rx, "veth-rx"), before, "GRO put back on SIGTERM");
+    assert!(journals_of(&journal, child.id()).is_empty());
+}
+
+#[test]
+fn after_a_sigkill_restore_puts_the_receive_interface_back() {
+    if !ready() {
+        return;
+    }
+    let lab = match agent_lab::AgentLab::up("ubk", UDPFLOOD, "bench-nic-token", "200k") {
+        Ok(l) => l,
+        Err((need, reason)) => return skip::skip(need, &reason),
+    };
+    let rx = lab.ns("rx");
+    let before = gro_of(&rx, "veth-rx");
+    let other = if before == "on" { "off" } else { "on" };
+    let journal = lab.dir.join("journal");
+    let mut child = start_changing_gro(&lab, &journal, other);
+    let pid = child.id();
+    child.kill().unwrap(); // SIGKILL: no guard runs
+    child.wait().unwrap();
+    assert_eq!(gro_of(&rx, "veth-rx"), other, "a killed run leaves GRO changed");
+    assert_eq!(journals_of(&journal, pid).len(), 1, "and its journal");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &rx, UDPRX])
+        .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--restore"]);
+    let o = run(cmd, Duration::from_secs(30));
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "restored NIC setting veth-rx gro = {before} left changed by a killed run (pid {pid}); it was {other}"
+        )),
+        "{err}"
+    );
+    assert_eq!(gro_of(&rx, "veth-rx"), before, "GRO put back by --restore");
+    assert!(journals_of(&journal, pid).is_empty());
+}
+
+#[test]
+fn threaded_napi_is_refused_before_any_change_where_the_veth_has_no_napi() {
+    if !ready() {
+        return;
+    }
+    let out = tmp("threaded");
+    let journal = tmp("threaded-journal");
+    let mut cmd = Command::new(UDPRX);
+    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--topology", "veth"])
+        .args(TINY)
+        .args(["--nic", "threaded=0,1", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    if o.status.success() {
+        // A kernel that runs a veth without GRO or XDP threaded: both values compared.
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        let values: Vec<&str> = report["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["in_force"]["nic.threaded"]["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values, ["0", "1"]);
+    } else {
+        // Linux 6.18: a veth without NAPI refuses even its current value ("Operation not
+        // supported"); the probe finds that before anything changed.
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains("refused before any change") && lines[0].contains("threaded NAPI")
+        );
+        assert!(!err.contains("could not restore"), "{err}");
+        assert!(nic_journals(&journal).is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&journal);
+}
