@@ -39,6 +39,9 @@ pub struct RemoteOptions {
     pub bind: Option<IpAddr>,
     /// The user states the hosts' clocks are synchronised (PTP): latency taken as measured.
     pub clocks_synced: bool,
+    /// CPUs on each agent's host to pin the flood threads to, one thread per CPU
+    /// (`--sender-cpus` with `--sender`); `None`: one unpinned thread, as the agent chooses.
+    pub agent_cpus: Option<Vec<usize>>,
 }
 
 /// How the report knows (or does not) that latencies across the hosts mean something.
@@ -117,6 +120,8 @@ pub struct Agents {
     /// The receive interface's placement map (queues → IRQs → CPUs, NUMA), or why there is
     /// none, as one line.
     pub placement: String,
+    /// CPUs on the agents' hosts the flood threads are pinned to.
+    agent_cpus: Option<Vec<u32>>,
 }
 
 /// Reads a token file: its first line, trimmed; an empty or unreadable file is an error.
@@ -212,6 +217,10 @@ impl Agents {
             iface,
             bind,
             placement,
+            agent_cpus: opts
+                .agent_cpus
+                .as_ref()
+                .map(|c| c.iter().map(|&x| x.min(u32::MAX as usize) as u32).collect()),
         })
     }
 
@@ -245,13 +254,18 @@ impl Agents {
         }
         let clock = self.clocks.clock();
         let duration_ms = (spec.secs.max(0.1) * 1000.0).round() as u64;
-        let threads = spec.sender_cpus.len().max(1) as u32;
+        // The agents' own CPUs when given (one flood thread each), else one thread per local
+        // sender core of the spec (none with --sender: one thread).
+        let agent_cpus = self.agent_cpus.clone();
+        let threads =
+            agent_cpus.as_ref().map_or(spec.sender_cpus.len().max(1), |c| c.len().max(1)) as u32;
         let results: Vec<std::result::Result<FloodResult, String>> = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .clients
                 .iter_mut()
                 .zip(&self.addrs)
                 .map(|(slot, &a)| {
+                    let cpus = agent_cpus.clone();
                     s.spawn(move || {
                         let c = slot.as_mut().ok_or_else(|| format!("agent {a}: not connected"))?;
                         let lim = c.hello().limits;
@@ -269,7 +283,7 @@ impl Agents {
                             payload_size: traffic.payload as u32,
                             gso: traffic.gso,
                             threads: threads.min(lim.max_threads),
-                            cpus: None,
+                            cpus,
                             clock,
                         };
                         let r = c.flood(&req).map_err(|e| format!("agent {a}: {e}"));

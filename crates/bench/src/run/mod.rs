@@ -304,7 +304,13 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
 
     // Cores: sender on one, receivers on the others.
     let usable = env::usable_cores();
-    let sender_cpus = opts.sender_cpus.clone().unwrap_or_else(|| vec![usable[0]]);
+    // With --sender the flood runs on the agents' hosts (`--sender-cpus` names their CPUs):
+    // no local core is kept for a sender, every usable core can receive.
+    let sender_cpus = if kind == Kind::Remote {
+        Vec::new()
+    } else {
+        opts.sender_cpus.clone().unwrap_or_else(|| vec![usable[0]])
+    };
     let others: Vec<usize> = usable.iter().copied().filter(|c| !sender_cpus.contains(c)).collect();
     let receiver_pool = match &opts.receiver_cpus {
         Some(r) => r.clone(),

@@ -118,7 +118,9 @@ pub struct BenchArgs {
     /// Output directory (default bench-results/<UTC timestamp>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Sender cores (default: the first usable core).
+    /// Sender cores (default: the first usable core). With `--sender`: the CPUs on each
+    /// agent's host its flood threads are pinned to, one thread per CPU (default: one unpinned
+    /// thread); no local core is then kept for a sender.
     // A `CpuList`, not `Vec<usize>`: clap takes `Option<Vec<_>>` for a list of single values
     // and panicked on any value of a parser that returns a whole list.
     #[arg(long, value_parser = parse_pinned_cpu_list, value_name = "CPUS")]
@@ -223,6 +225,7 @@ impl BenchArgs {
                 iface: self.iface.clone(),
                 bind: self.bind,
                 clocks_synced: self.clocks_synced,
+                agent_cpus: self.sender_cpus.clone().map(|c| c.0),
             }),
         })
     }
