@@ -61,7 +61,9 @@ pub fn balance(sent: Term, received: Term, socket: Term, backlog: Term, nic: Ter
              (switch, sender NIC), or dropped where the kernel keeps no counter (on Linux 6.18 \
              some drops in the per-NUMA UDP receive queues skip the SNMP RcvbufErrors counter; \
              a generic (SKB-mode) XDP program's XDP_DROP is counted by no device, driver or \
-             softnet counter — native XDP drops are, in the driver's xdp_drops)"
+             softnet counter — native XDP drops are, in the driver's xdp_drops; with GSO or \
+             GRO every drop counter counts packets, and one dropped coalesced packet held many \
+             datagrams)"
         ),
         n => format!(
             "{} more datagram(s) accounted than sent: one drop seen by two counters (e.g. a \
