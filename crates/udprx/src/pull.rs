@@ -14,11 +14,11 @@
 //! let rx = Receiver::builder("127.0.0.1:0".parse()?).method(Method::Recvmmsg).build()?;
 //! let addr = rx.local_addr();
 //! let mut pull = rx.into_pull()?.remove(0);
-//! pull.set_nonblocking(true);
+//! assert!(pull.is_nonblocking()); // the default: an event loop is never stalled
 //! let err = pull.recv_batch().unwrap_err();
 //! assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
 //! UdpSocket::bind("127.0.0.1:0")?.send_to(b"hello", addr)?;
-//! pull.set_nonblocking(false); // waits up to the idle interval (100 ms by default)
+//! pull.set_nonblocking(false); // opt in: waits up to the idle interval (100 ms by default)
 //! let batch = pull.recv_batch()?;
 //! assert_eq!(batch.get(0).unwrap().payload, b"hello");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -51,11 +51,17 @@ enum Inner {
 /// A receiver you drive: one socket, one method, [`recv_batch`](Self::recv_batch) per call.
 ///
 /// Made by [`Receiver::into_pull`](crate::Receiver::into_pull), with the builder's method,
-/// batch, buffer, ring and option settings. Blocking by default: a call waits at most the
-/// builder's [`idle_interval`](crate::ReceiverBuilder::idle_interval) and then returns
-/// `WouldBlock`. With [`set_nonblocking(true)`](Self::set_nonblocking) it never waits and
-/// returns `WouldBlock` at once when nothing is queued; wait for readiness of
-/// [`as_fd`](AsFd::as_fd) (epoll, mio, tokio's `AsyncFd`) and call again until `WouldBlock`.
+/// batch, buffer, ring and option settings.
+///
+/// **Non-blocking by default**: [`recv_batch`](Self::recv_batch) never waits and returns
+/// `WouldBlock` at once when nothing is queued; wait for readiness of [`as_fd`](AsFd::as_fd)
+/// (epoll, mio, tokio's `AsyncFd`, or use [`AsyncReceiver`](crate::Receiver::into_async)) and
+/// call again until `WouldBlock`. This is the safe default where an event loop drives the
+/// receiver: a blocking call there would stall every other task on the thread for the idle
+/// interval. A dedicated thread that should sleep in the kernel opts in with
+/// [`set_nonblocking(false)`](Self::set_nonblocking): a call then waits at most the builder's
+/// [`idle_interval`](crate::ReceiverBuilder::idle_interval) and then returns `WouldBlock`
+/// (the threaded engine's loop is this).
 ///
 /// A `PullReceiver` is `Send` for every method, so it can go into `std::thread::spawn` or
 /// `tokio::spawn`, one per socket. One exception at run time: an io_uring ring set up with
@@ -69,6 +75,7 @@ enum Inner {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let rx = udprx::Receiver::builder("127.0.0.1:9000".parse()?).build()?;
 /// let mut pull = rx.into_pull()?.remove(0);
+/// pull.set_nonblocking(false); // a thread of its own: sleep in the kernel when idle
 /// loop {
 ///     match pull.recv_batch() {
 ///         Ok(batch) => {
@@ -271,8 +278,10 @@ impl PullReceiver {
     }
 
     /// In non-blocking mode [`recv_batch`](Self::recv_batch) never waits (`MSG_DONTWAIT`, or
-    /// an io_uring enter without waiting). The default comes from the builder's
-    /// [`spin`](crate::ReceiverBuilder::spin) (off).
+    /// an io_uring enter without waiting). On by default for a receiver made by
+    /// [`into_pull`](crate::Receiver::into_pull) (an event loop is never stalled by a
+    /// forgotten setting); `set_nonblocking(false)` opts in to waiting in the kernel, up to the
+    /// idle interval per call, for a thread that does nothing else.
     pub fn set_nonblocking(&mut self, on: bool) {
         self.nonblocking = on;
     }

@@ -208,3 +208,23 @@ fn auto_fallback_reregisters() {
     seen.sort_unstable();
     assert_eq!(seen, (0..500).collect::<Vec<u32>>());
 }
+
+/// An `AsyncReceiver` is non-blocking whatever its pull receiver was set to: one made from a
+/// pull receiver switched to blocking still never waits inside `recv_batch` (a blocking call
+/// would stall the runtime's thread for the idle interval).
+#[test]
+fn async_receiver_is_non_blocking_regardless() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let rx = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(Method::Recvmmsg)
+            .cpus(vec![])
+            .idle_interval(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let mut pull = rx.into_pull().unwrap().remove(0);
+        pull.set_nonblocking(false);
+        let r = AsyncReceiver::new(pull).unwrap();
+        assert!(r.get_ref().is_nonblocking());
+    });
+}

@@ -98,6 +98,7 @@ fn drops_after(method: Method, lean: bool) -> Option<Option<u32>> {
     };
     let addr: SocketAddr = rx.local_addr();
     let mut p = rx.into_pull().unwrap().remove(0);
+    p.set_nonblocking(false);
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     for _ in 0..50 {
         s.send_to(b"0123456789", addr).unwrap();
@@ -143,4 +144,41 @@ fn port_in_use_names_the_cause() {
     assert!(matches!(err, Error::PortInUse { .. }), "{text}");
     assert!(text.contains("already bound by another socket"), "{text}");
     assert!(text.contains("share_port(true)") && text.contains("sharing the datagrams"), "{text}");
+}
+
+/// A pull receiver is non-blocking by default, so an event loop is never stalled by a forgotten
+/// setting (issue 24: a blocking default stalled a tokio tick for 4.36 s): with nothing sent,
+/// `recv_batch` returns `WouldBlock` without waiting the (here 20 s) idle interval, for every
+/// socket method; `set_nonblocking(false)` is the opt-in to waiting.
+#[test]
+fn pull_receivers_are_non_blocking_by_default() {
+    let idle = Duration::from_secs(20);
+    for method in
+        [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv, Method::Auto]
+    {
+        let built = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(method)
+            .cpus(vec![])
+            .idle_interval(idle)
+            .build();
+        let rx = match built {
+            Ok(rx) => rx,
+            Err(Error::UringUnavailable(why)) => {
+                skip::skip_part(skip::Need::Feature, method.as_str(), &why);
+                continue;
+            }
+            Err(e) => panic!("{method}: {e}"),
+        };
+        let mut p = rx.into_pull().unwrap().remove(0);
+        assert!(p.is_nonblocking(), "{method}: the default");
+        let t0 = std::time::Instant::now();
+        for _ in 0..3 {
+            let e = p.recv_batch().expect_err("nothing was sent");
+            assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{method}");
+        }
+        // Three blocking calls would have taken at least 20 s each.
+        assert!(t0.elapsed() < idle / 4, "{method}: took {:?}", t0.elapsed());
+        p.set_nonblocking(false);
+        assert!(!p.is_nonblocking(), "{method}: the opt-in");
+    }
 }

@@ -136,6 +136,7 @@ impl ReceiverBuilder {
     ///     .build()?;
     /// let addr = rx.local_addr();
     /// let mut pull = rx.into_pull()?.remove(0);
+    /// pull.set_nonblocking(false); // wait (up to the idle interval) for the datagram
     /// UdpSocket::bind("127.0.0.1:0")?.send_to(b"q", addr)?;
     /// let batch = pull.recv_batch()?;
     /// let d = batch.get(0).unwrap();
@@ -193,7 +194,9 @@ impl ReceiverBuilder {
 
     /// Fault injection for tests: the io_uring multishot request is armed with MSG_WAITALL,
     /// which the kernel refuses with EINVAL exactly as a kernel without multishot receive
-    /// refuses the request, before any datagram is taken. Not for applications.
+    /// refuses the request, before any datagram is taken. With [`Method::Auto`] it also makes
+    /// `auto` take io_uring when the kernel offers it (instead of `recvmmsg`), so that the
+    /// run-time downgrade can be exercised. Not for applications.
     #[doc(hidden)]
     pub fn inject_multishot_einval(mut self, on: bool) -> Self {
         self.inject_multishot_einval = on;
