@@ -24,6 +24,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -66,11 +67,31 @@ fn register(fd: RawFd) -> io::Result<AsyncFd<Registered>> {
 /// - **Readiness**: the receiver's descriptor ([`PullReceiver`]'s `as_fd`) is registered
 ///   once; it is fixed for the receiver's life except after an `auto` run-time fallback from
 ///   io_uring to `recvmmsg`, which this receiver notices and re-registers itself.
+///
+/// # Receive coalescing (opt-in)
+///
+/// At a service's rate (tens to hundreds of thousands of datagrams per second, arriving a few
+/// at a time) each readiness wake-up finds one or a few datagrams, and the wake-up (epoll,
+/// the task's poll, a receive call that finds the queue empty) costs more than the receive:
+/// every receiver pays it per datagram, whatever its batch size. With
+/// [`set_coalesce(Some(window))`](Self::set_coalesce) the receiver, woken on an empty
+/// queue, waits `window` before it reads, so that one wake-up reads what arrived in the
+/// window: fewer wake-ups per datagram for up to `window` of added latency, the trade NIC
+/// interrupt coalescing makes. A flood is not delayed (the window is only waited when the
+/// previous call found the queue empty). The wait is a tokio timer, so the runtime needs its
+/// time driver (`enable_time`/`enable_all`; tokio panics otherwise) and the window is rounded
+/// up to tokio's 1 ms timer resolution. Datagrams that arrive during the window wait in the
+/// socket's receive buffer, so size `rcvbuf` for `rate × window`. Off by default.
 #[derive(Debug)]
 pub struct AsyncReceiver {
     /// Declared first: deregistered before the receiver's descriptors close.
     fd: AsyncFd<Registered>,
     pull: PullReceiver,
+    /// The coalescing window, if any.
+    coalesce: Option<Duration>,
+    /// The last receive call found the queue empty (or none was made yet): the next
+    /// readiness starts a coalescing window.
+    drained: bool,
 }
 
 impl AsyncReceiver {
@@ -82,7 +103,19 @@ impl AsyncReceiver {
     pub fn new(mut pull: PullReceiver) -> io::Result<AsyncReceiver> {
         pull.set_nonblocking(true);
         let fd = register(pull.as_raw_fd())?;
-        Ok(AsyncReceiver { fd, pull })
+        Ok(AsyncReceiver { fd, pull, coalesce: None, drained: true })
+    }
+
+    /// Receive coalescing (see the type's documentation): woken on an empty queue, wait
+    /// `window` before reading, so one wake-up reads what arrived meanwhile. `None` (the
+    /// default) or a zero window turns it off. Needs the runtime's time driver.
+    pub fn set_coalesce(&mut self, window: Option<Duration>) {
+        self.coalesce = window.filter(|w| !w.is_zero());
+    }
+
+    /// The coalescing window, `None` when off.
+    pub fn coalesce(&self) -> Option<Duration> {
+        self.coalesce
     }
 
     /// Waits until datagrams are queued and receives them: one receive call of the method,
@@ -93,6 +126,16 @@ impl AsyncReceiver {
     pub async fn recv_batch(&mut self) -> io::Result<Batch<'_>> {
         loop {
             let mut guard = self.fd.readable().await?;
+            if self.drained
+                && let Some(window) = self.coalesce
+            {
+                // Readiness is kept (not cleared), so the next `readable` returns at once.
+                // A future dropped here has taken nothing; the next call waits again.
+                drop(guard);
+                tokio::time::sleep(window).await;
+                self.drained = false;
+                continue;
+            }
             let pull: *mut PullReceiver = &mut self.pull;
             // SAFETY: `pull` comes from `&mut self.pull`, borrowed for the lifetime of `&mut
             // self`, and is dereferenced once per iteration; the batch it may return is
@@ -104,6 +147,7 @@ impl AsyncReceiver {
             match unsafe { &mut *pull }.recv_batch() {
                 Ok(batch) => return Ok(batch),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drained = true;
                     guard.clear_ready();
                     drop(guard);
                     if self.pull.fallback_pending() {
