@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 24, the cost benchmark: receiver CPU per datagram of the same small collector on tokio's
-# UdpSocket, tokio + quinn-udp, udprx's AsyncReceiver and udprx's threaded engine, and without
-# source addresses tokio's try_recv and udprx's lean AsyncReceiver (examples/collector_cpu.rs),
+# UdpSocket, tokio + quinn-udp, udprx's AsyncReceiver (as built by default, and with
+# drops_per_interval) and udprx's threaded engine, and without source addresses tokio's
+# try_recv and udprx's lean AsyncReceiver (examples/collector_cpu.rs),
 # on loopback, every variant interleaved in every round (the order
 # rotates by round), in two modes:
 #   paced       RATE datagrams/s in bursts every BURST_US; the async variants also run with a
@@ -28,10 +29,11 @@ out=$(mktemp); trap 'rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
     for mode in $modes; do
         if [ "$mode" = saturation ]; then
-            variants=(tokio quinn udprx-async udprx-threaded tokio-recv udprx-async-lean)
+            variants=(tokio quinn udprx-async udprx-async-interval udprx-threaded tokio-recv
+                udprx-async-lean)
         else
-            variants=(tokio quinn udprx-async udprx-threaded tokio-recv udprx-async-lean
-                tokio+w quinn+w udprx-async+w)
+            variants=(tokio quinn udprx-async udprx-async-interval udprx-threaded tokio-recv
+                udprx-async-lean tokio+w quinn+w udprx-async+w)
         fi
         n=${#variants[@]}
         for i in $(seq 0 $((n - 1))); do

@@ -10,7 +10,9 @@
 //! ```
 //! VARIANT: `tokio`, `quinn`, `udprx-async` or `udprx-threaded`, or without source addresses
 //! `tokio-recv` (`try_recv`) and `udprx-async-lean` (`lean(true)`: no source address and no
-//! per-datagram control message, the drop counter read per idle interval); RATE datagrams per second
+//! per-datagram control message, the drop counter read per idle interval), and
+//! `udprx-async-interval` (`drops_per_interval(true)`: source addresses, the drop counter read
+//! per idle interval instead of a control message per datagram); RATE datagrams per second
 //! (paced in bursts every BURST_US, default 1000; 0: as fast as the sender goes, saturation);
 //! RX_CPU / TX_CPU the CPUs
 //! the receiver and the sender are pinned to; METHOD the udprx method (default `auto`);
@@ -262,15 +264,17 @@ async fn run_quinn(
 async fn run_udprx(
     method: Method,
     lean: bool,
+    drops_per_interval: bool,
     addr_tx: std::sync::mpsc::Sender<SocketAddr>,
     end: tokio::time::Instant,
     window: Option<Duration>,
     c: &mut Collector,
 ) {
-    // app:udprx-async udprx-async-lean
+    // app:udprx-async udprx-async-lean udprx-async-interval
     let rx = Receiver::builder("127.0.0.1:0".parse().unwrap())
         .method(method)
         .lean(lean)
+        .drops_per_interval(drops_per_interval)
         .rcvbuf(Some(8 << 20))
         .build()
         .unwrap_or_else(|e| usage(&e.to_string()));
@@ -336,7 +340,12 @@ fn main() {
             let w = c.wakeups;
             (tx.join().unwrap(), c, t.cpu_user_ns + t.cpu_sys_ns, w)
         }
-        "tokio" | "tokio-recv" | "quinn" | "udprx-async" | "udprx-async-lean" => {
+        "tokio"
+        | "tokio-recv"
+        | "quinn"
+        | "udprx-async"
+        | "udprx-async-lean"
+        | "udprx-async-interval" => {
             let (addr_tx, addr_rx) = std::sync::mpsc::channel();
             let rx = std::thread::spawn(move || {
                 pin(rx_cpu);
@@ -348,13 +357,18 @@ fn main() {
                     let end = tokio::time::Instant::now() + deadline;
                     match variant.as_str() {
                         "udprx-async" => {
-                            run_udprx(method, false, addr_tx, end, window, &mut c).await
+                            run_udprx(method, false, false, addr_tx, end, window, &mut c).await
+                        }
+                        // The drop counter per idle interval (SO_MEMINFO) instead of a
+                        // control message per datagram; source addresses kept.
+                        "udprx-async-interval" => {
+                            run_udprx(method, false, true, addr_tx, end, window, &mut c).await
                         }
                         // Lean: no source address, no control messages (drops read with
                         // SO_MEMINFO per idle interval); needs a named method.
                         "udprx-async-lean" => {
                             let m = if method == Method::Auto { Method::Recvmmsg } else { method };
-                            run_udprx(m, true, addr_tx, end, window, &mut c).await
+                            run_udprx(m, true, false, addr_tx, end, window, &mut c).await
                         }
                         v => {
                             let sock = tokio_socket();

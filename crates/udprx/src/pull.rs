@@ -102,7 +102,7 @@ pub struct PullReceiver {
     counters: RecvCounters,
     failure: Failure,
     local_addr: SocketAddr,
-    /// Lean (`cfg.lean`): when SO_MEMINFO was last read (0: never); read at most once per
+    /// SO_MEMINFO drops (`cfg.meminfo_drops`): when SO_MEMINFO was last read (0: never); read at most once per
     /// `cfg.idle_ns` and when a wait ends empty.
     last_drops_ns: u64,
     /// The settings it was made with: lean, the idle interval, and (`auto`) what a run-time
@@ -141,7 +141,7 @@ impl PullReceiver {
         // SO_RXQ_OVFL is on wherever control messages are read (build.rs): the kernel attaches
         // the counter to a datagram only once it is non-zero, so until one carries it, it is
         // read and zero.
-        let reads_ovfl = !cfg.lean
+        let reads_ovfl = !cfg.meminfo_drops
             && match method {
                 Method::Recvmmsg | Method::Uring | Method::Auto => true,
                 Method::Recvfrom => cfg.gro || cfg.timestamps || cfg.pktinfo || cfg.ecn,
@@ -214,11 +214,11 @@ impl PullReceiver {
                 }
             }
         };
-        if !self.cfg.lean {
+        if !self.cfg.meminfo_drops {
             return r;
         }
-        // Lean: no datagram carries the drop counter, so read it (one system call) at most once
-        // per idle interval, and when a wait ended empty.
+        // Lean or `drops_per_interval`: no datagram carries the drop counter, so read it (one
+        // system call) at most once per idle interval, and when a wait ended empty.
         let now = match &r {
             Ok(b) => b.rx_ns,
             Err(_) => now_ns(Clock::Monotonic),

@@ -82,7 +82,7 @@ impl ReceiverBuilder {
             busy_poll: self.busy_poll,
             timestamps: self.timestamps,
             gro: self.gro,
-            rxq_ovfl: uses_cmsg,
+            rxq_ovfl: uses_cmsg && !self.drops_per_interval,
             pktinfo: self.pktinfo,
             ecn: self.ecn,
             nonblocking: self.spin || is_uring,
@@ -130,6 +130,8 @@ impl ReceiverBuilder {
         }
         let drops_source = if self.lean {
             "SO_MEMINFO per interval, /proc/net/udp at end (lean: no control messages)"
+        } else if self.drops_per_interval {
+            "SO_MEMINFO per interval, /proc/net/udp at end (drops_per_interval)"
         } else if uses_cmsg {
             "SO_RXQ_OVFL, /proc/net/udp at end"
         } else if method == Method::UringRecv {
@@ -180,6 +182,7 @@ impl ReceiverBuilder {
             fallback_on_refusal: self.method == Method::Auto,
             inject_multishot_einval: self.inject_multishot_einval,
             lean: self.lean,
+            meminfo_drops: self.lean || self.drops_per_interval,
         };
         Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default(), xdp: None })
     }
@@ -261,6 +264,7 @@ impl ReceiverBuilder {
             uring_defer: false,
             napi_busy_poll: None,
             lean: false,
+            meminfo_drops: false,
             fallback_on_refusal: false,
             inject_multishot_einval: false,
         };

@@ -37,6 +37,7 @@ pub struct ReceiverBuilder {
     pub(super) iface: Option<String>,
     pub(super) force: bool,
     pub(super) lean: bool,
+    pub(super) drops_per_interval: bool,
     pub(super) inject_multishot_einval: bool,
 }
 
@@ -219,6 +220,22 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Read the socket's kernel drop counter once per idle interval (SO_MEMINFO, one system
+    /// call at most every [`idle_interval`](Self::idle_interval), when idle and at the end)
+    /// instead of with every datagram (SO_RXQ_OVFL, a control message the kernel builds and
+    /// copies per datagram; the default). Default false.
+    ///
+    /// What it trades: the live drop count ([`RecvCounters::kernel_drops`](crate::RecvCounters),
+    /// [`Batch::kernel_drops`](crate::Batch)) lags by up to an idle interval; the final count
+    /// stays exact. Source addresses and the other options are kept (unlike
+    /// [`lean`](Self::lean), which also drops the source address). It gives the application
+    /// what tokio's `recv_from` gives, plus the drop count, for a little less CPU per datagram
+    /// (docs/results.md, issue 24). Refused with the XDP paths.
+    pub fn drops_per_interval(mut self, on: bool) -> Self {
+        self.drops_per_interval = on;
+        self
+    }
+
     /// XDP paths: the interface to attach to (default: the one holding the bound address).
     pub fn iface(mut self, name: Option<String>) -> Self {
         self.iface = name;
@@ -325,6 +342,9 @@ impl ReceiverBuilder {
                 }
             }
         }
+        if self.drops_per_interval && self.method.is_xdp() {
+            return bad("`drops_per_interval` applies to UDP sockets, not to the XDP paths".into());
+        }
         if self.steer == Steer::Cpu && self.sockets < 2 {
             return bad(format!(
                 "`steer(Steer::Cpu)` spreads datagrams over several sockets: give `sockets` 2 or \
@@ -400,6 +420,7 @@ impl Receiver {
             iface: None,
             force: false,
             lean: false,
+            drops_per_interval: false,
             inject_multishot_einval: false,
         }
     }

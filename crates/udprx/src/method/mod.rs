@@ -120,6 +120,9 @@ pub(crate) struct LoopConfig {
     /// receiver reads the socket's drop counter with SO_MEMINFO at most once per `idle_ns` (and
     /// when idle).
     pub lean: bool,
+    /// Read the drop counter with SO_MEMINFO at most once per `idle_ns` (and when idle)
+    /// instead of per datagram (lean, or `drops_per_interval`: SO_RXQ_OVFL is off).
+    pub meminfo_drops: bool,
     /// `auto`: a multishot refusal at run time falls back to `recvmmsg` instead of failing.
     pub fallback_on_refusal: bool,
     /// Tests: arm the io_uring request so that the kernel refuses it with EINVAL.
