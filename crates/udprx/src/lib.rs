@@ -73,8 +73,18 @@
 //! - `serde`: `Serialize`/`Deserialize` for the setup types ([`Method`], [`Steer`],
 //!   [`SetupInfo`], ...).
 //! - `tokio`: an async receiver, `AsyncReceiver` (`Receiver::into_async`,
-//!   `recv_batch().await`; `Send`, cancel-safe, one task per socket). Adds tokio (with its
-//!   `net` feature) to the dependencies.
+//!   `recv_batch().await`; `Send`, cancel-safe, one task per socket, always non-blocking; an
+//!   opt-in receive coalescing window, `set_coalesce`). Adds tokio (with its `net` and `time`
+//!   features) to the dependencies.
+//!
+//! # Defaults for services
+//!
+//! [`Method::Auto`] is `recvmmsg` unless io_uring is shown cheaper, and says why
+//! ([`SetupInfo::fallback_reason`]). A [`PullReceiver`] is non-blocking unless asked
+//! ([`PullReceiver::set_nonblocking`]), so an event loop is never stalled by a forgotten
+//! setting; the threaded engine's own loop sleeps in the kernel. The drop counter comes with
+//! every datagram (SO_RXQ_OVFL) unless
+//! [`drops_per_interval`](ReceiverBuilder::drops_per_interval) reads it once per idle interval.
 //!
 //! Without features the crate depends on libc, socket2, io-uring and thiserror only.
 //!
