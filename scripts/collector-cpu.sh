@@ -5,9 +5,12 @@
 # try_recv and udprx's lean AsyncReceiver (examples/collector_cpu.rs),
 # on loopback, every variant interleaved in every round (the order
 # rotates by round), in two modes:
-#   paced       RATE datagrams/s in bursts every BURST_US; the async variants also run with a
-#               WINDOW_US receive coalescing window (`+w`: udprx AsyncReceiver::set_coalesce, the
-#               same tokio::time::sleep in the tokio and quinn-udp loops)
+#   paced       RATE datagrams/s in bursts every BURST_US (default 1 ms); the async variants
+#               also run with a WINDOW_US receive coalescing window (`+w`: udprx
+#               AsyncReceiver::set_coalesce, the same tokio::time::sleep in the tokio and
+#               quinn-udp loops)
+#   smooth      the same at RATE in bursts every 10 us (one datagram per burst at 100k/s: the
+#               arrivals a service with many clients sees; the sender spins between bursts)
 #   saturation  the sender as fast as it goes (one thread)
 # Prints every run, then per mode and variant the median CPU ns per datagram, datagrams per
 # wake-up and per receive call, and the udprx/tokio and udprx/quinn ratios paired by round
@@ -15,11 +18,11 @@
 # of each variant (counted between the `// app:` markers of the example).
 # Loopback only; every run bounded by SECONDS (+0.3 s) and a timeout.
 #   bash scripts/collector-cpu.sh [RATE=100000] [SECONDS=5] [ROUNDS=5] [METHOD=auto] \
-#        [WINDOW_US=1000] [BURST_US=1000] [MODES="paced saturation"]
+#        [WINDOW_US=1000] [BURST_US=1000] [MODES="paced smooth saturation"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-100000}; secs=${2:-5}; rounds=${3:-5}; method=${4:-auto}
-window=${5:-1000}; burst=${6:-1000}; modes=${7:-paced saturation}
+window=${5:-1000}; burst=${6:-1000}; modes=${7:-paced smooth saturation}
 ncpu=$(nproc)
 rx_cpu=$((ncpu > 1 ? 1 : 0)); tx_cpu=0
 cargo build --profile test-release -p udprx --features tokio --example collector_cpu --quiet
@@ -40,14 +43,16 @@ for r in $(seq "$rounds"); do
             v=${variants[$(((i + r) % n))]}
             w=0; [ "${v%+w}" != "$v" ] && w=$window
             rt=$rate; [ "$mode" = saturation ] && rt=0
+            b=$burst; [ "$mode" = smooth ] && b=10
             line=$(timeout $((secs + 30)) "$bin" "${v%+w}" "$rt" "$secs" "$rx_cpu" "$tx_cpu" \
-                "$method" "$w" "$burst")
+                "$method" "$w" "$b")
             printf 'mode=%s\tround=%s\tvariant=%s\t%s\n' "$mode" "$r" "$v" "$line" | tee -a "$out"
         done
     done
 done
 echo
-echo "collector CPU per datagram: rate $rate/s in bursts every ${burst} us (paced), saturation;"
+echo "collector CPU per datagram: rate $rate/s in bursts every ${burst} us (paced) and 10 us"
+echo "(smooth), saturation (modes: $modes);"
 echo "${secs} s per run, method $method, window ${window} us for +w, $rounds rounds, $(date -u +%F)"
 python3 - "$out" "$src" <<'EOF'
 import math, re, statistics, sys
@@ -88,7 +93,7 @@ def ratio(a, b):
     return f"{math.exp(m):.2f} [{math.exp(m - h):.2f}, {math.exp(m + h):.2f}]"
 for mode in sorted({m for m, _ in rows}):
     print(f"\n{mode}:")
-    print(f"  {'variant':16} {'n':>2} {'ns/dgram':>9} {'dgram/wake':>10} {'dgram/call':>10} "
+    print(f"  {'variant':21} {'n':>2} {'ns/dgram':>9} {'dgram/wake':>10} {'dgram/call':>10} "
           f"{'recv/sent':>9} {'LoC':>4}  vs tokio            vs quinn-udp")
     for (m, v), by in sorted(rows.items(), key=lambda kv: kv[0][1]):
         if m != mode:
@@ -101,7 +106,7 @@ for mode in sorted({m for m, _ in rows}):
         peer = "tokio-recv" if base.endswith("-lean") else "tokio" + suffix
         vt = ratio(by, rows.get((m, peer), {})) if v.startswith("udprx") else ""
         vq = ratio(by, rows.get((m, "quinn" + suffix), {})) if v.startswith("udprx") else ""
-        print(f"  {v:16} {len(by):>2} {med(0):>9.0f} {med(1):>10.1f} {med(2):>10.1f} "
+        print(f"  {v:21} {len(by):>2} {med(0):>9.0f} {med(1):>10.1f} {med(2):>10.1f} "
               f"{rs:>9.3f} {loc.get(base, 0):>4}  {vt:20} {vq}")
 print("\nLoC: application lines between the example's markers (socket set-up and receive loop;")
 print("the tokio and quinn-udp variants share one socket set-up). Ratios: udprx CPU per datagram")
