@@ -92,6 +92,17 @@ pub struct AsyncReceiver {
     /// The last receive call found the queue empty (or none was made yet): the next
     /// readiness starts a coalescing window.
     drained: bool,
+    /// `recvmmsg` with a batch above 1: a call that returned fewer datagrams than this stopped
+    /// because the socket's queue was empty (see `recv_batch`); 0 for the other methods.
+    short_batch: usize,
+}
+
+/// The batch size below which a `recvmmsg` batch proves the queue was emptied, or 0.
+fn short_batch(pull: &PullReceiver) -> usize {
+    match pull.method() {
+        Method::Recvmmsg if pull.batch_size() > 1 => pull.batch_size(),
+        _ => 0,
+    }
 }
 
 impl AsyncReceiver {
@@ -103,7 +114,8 @@ impl AsyncReceiver {
     pub fn new(mut pull: PullReceiver) -> io::Result<AsyncReceiver> {
         pull.set_nonblocking(true);
         let fd = register(pull.as_raw_fd())?;
-        Ok(AsyncReceiver { fd, pull, coalesce: None, drained: true })
+        let short_batch = short_batch(&pull);
+        Ok(AsyncReceiver { fd, pull, coalesce: None, drained: true, short_batch })
     }
 
     /// Receive coalescing (see the type's documentation): woken on an empty queue, wait
@@ -145,7 +157,19 @@ impl AsyncReceiver {
             // (NLL "problem case #3": a conditional return of a borrow inside a loop). The
             // pointer is never held across an `.await`.
             match unsafe { &mut *pull }.recv_batch() {
-                Ok(batch) => return Ok(batch),
+                Ok(batch) => {
+                    // A non-blocking recvmmsg returns fewer than its batch only when a receive
+                    // found the socket's queue empty (or failed, which the next call reports).
+                    // Any datagram queued after that wakes the reactor again (edge-triggered:
+                    // the kernel signals every enqueue onto an empty queue), so readiness can
+                    // be cleared now instead of after one more receive call that would only
+                    // return EAGAIN: one system call less per wake-up.
+                    if batch.len() < self.short_batch {
+                        guard.clear_ready();
+                        self.drained = true;
+                    }
+                    return Ok(batch);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.drained = true;
                     guard.clear_ready();
@@ -170,7 +194,9 @@ impl AsyncReceiver {
             let fresh = register(socket)?;
             drop(std::mem::replace(&mut self.fd, fresh));
         }
-        self.pull.fall_back_to_recvmmsg()
+        self.pull.fall_back_to_recvmmsg()?;
+        self.short_batch = short_batch(&self.pull);
+        Ok(())
     }
 
     /// The pull receiver inside (for its settings and counters).

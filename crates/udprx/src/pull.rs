@@ -296,6 +296,13 @@ impl PullReceiver {
         self.method
     }
 
+    /// Most datagrams one [`recv_batch`](Self::recv_batch) returns (the builder's batch for
+    /// `recvmmsg`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch
+    }
+
     /// The socket's index in its receiver (the `socket` of every batch).
     pub fn index(&self) -> usize {
         self.index
