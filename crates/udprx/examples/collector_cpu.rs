@@ -19,7 +19,8 @@
 //! WINDOW_US a receive coalescing window for the three async variants (default 0: off): on a
 //! wake-up that finds the queue empty, wait that long before reading (udprx:
 //! `AsyncReceiver::set_coalesce`; tokio and quinn-udp: the same `tokio::time::sleep` in the
-//! application's loop, so the comparison stays fair).
+//! application's loop, off the reactor as udprx waits it (`into_std`, then `from_std`), so the
+//! comparison stays fair).
 //!
 //! Prints one line: variant, window, sent, received, receiver CPU ns per datagram (user +
 //! system time of the receiving thread, which runs the whole collector: a current-thread
@@ -175,7 +176,7 @@ fn tokio_socket() -> tokio::net::UdpSocket {
 
 /// tokio's `UdpSocket`: wait for readiness, then `try_recv_from` until `WouldBlock`.
 async fn run_tokio(
-    sock: tokio::net::UdpSocket,
+    mut sock: tokio::net::UdpSocket,
     end: tokio::time::Instant,
     window: Option<Duration>,
     c: &mut Collector,
@@ -184,7 +185,12 @@ async fn run_tokio(
     let mut buf = [0u8; 2048];
     while tokio::time::timeout_at(end, sock.readable()).await.is_ok() {
         if let Some(w) = window {
+            // Off the reactor during the window, as udprx does (each queued datagram would
+            // wake the runtime's thread otherwise).
+            let std = sock.into_std().unwrap();
             tokio::time::sleep(w).await;
+            sock = tokio::net::UdpSocket::from_std(std).unwrap();
+            let _ = sock.readable().await; // registered again: reported ready at once
         }
         loop {
             match sock.try_recv_from(&mut buf) {
@@ -224,7 +230,7 @@ async fn run_tokio_recv(sock: tokio::net::UdpSocket, end: tokio::time::Instant, 
 /// `BATCH_SIZE` buffers (each room for `gro_segments` datagrams) through `try_io` on tokio's
 /// readiness; a buffer holding several GRO segments is split by `stride`.
 async fn run_quinn(
-    sock: tokio::net::UdpSocket,
+    mut sock: tokio::net::UdpSocket,
     end: tokio::time::Instant,
     window: Option<Duration>,
     c: &mut Collector,
@@ -240,7 +246,10 @@ async fn run_quinn(
     let mut drained = true;
     while tokio::time::timeout_at(end, sock.readable()).await.is_ok() {
         if drained && let Some(w) = window {
+            let std = sock.into_std().unwrap(); // off the reactor during the window
             tokio::time::sleep(w).await;
+            sock = tokio::net::UdpSocket::from_std(std).unwrap();
+            let _ = sock.readable().await; // registered again: reported ready at once
         }
         drained = false;
         match sock.try_io(Interest::READABLE, || state.recv((&sock).into(), &mut bufs, &mut metas))

@@ -78,14 +78,17 @@ fn register(fd: RawFd) -> io::Result<AsyncFd<Registered>> {
 /// queue, waits `window` before it reads, so that one wake-up reads what arrived in the
 /// window: fewer wake-ups per datagram for up to `window` of added latency, the trade NIC
 /// interrupt coalescing makes. A flood is not delayed (the window is only waited when the
-/// previous call found the queue empty). The wait is a tokio timer, so the runtime needs its
+/// previous call found the queue empty). During the window the receiver is off the reactor
+/// (Linux signals readiness for every datagram queued, and each signal would wake the runtime's
+/// thread), at the price of two `epoll_ctl` calls per window. The wait is a tokio timer, so the runtime needs its
 /// time driver (`enable_time`/`enable_all`; tokio panics otherwise) and the window is rounded
 /// up to tokio's 1 ms timer resolution. Datagrams that arrive during the window wait in the
 /// socket's receive buffer, so size `rcvbuf` for `rate × window`. Off by default.
 #[derive(Debug)]
 pub struct AsyncReceiver {
-    /// Declared first: deregistered before the receiver's descriptors close.
-    fd: AsyncFd<Registered>,
+    /// Declared first: deregistered before the receiver's descriptors close. `None` while a
+    /// coalescing window is waited (off the reactor: see `recv_batch`).
+    fd: Option<AsyncFd<Registered>>,
     pull: PullReceiver,
     /// The coalescing window, if any.
     coalesce: Option<Duration>,
@@ -115,7 +118,7 @@ impl AsyncReceiver {
         pull.set_nonblocking(true);
         let fd = register(pull.as_raw_fd())?;
         let short_batch = short_batch(&pull);
-        Ok(AsyncReceiver { fd, pull, coalesce: None, drained: true, short_batch })
+        Ok(AsyncReceiver { fd: Some(fd), pull, coalesce: None, drained: true, short_batch })
     }
 
     /// Receive coalescing (see the type's documentation): woken on an empty queue, wait
@@ -137,13 +140,22 @@ impl AsyncReceiver {
     /// [`PullReceiver::recv_batch`]); `WouldBlock` and `Interrupted` are handled here.
     pub async fn recv_batch(&mut self) -> io::Result<Batch<'_>> {
         loop {
-            let mut guard = self.fd.readable().await?;
+            if self.fd.is_none() {
+                self.fd = Some(register(self.pull.as_raw_fd())?);
+            }
+            let Some(fd) = &self.fd else { unreachable!("registered above") };
+            let mut guard = fd.readable().await?;
             if self.drained
                 && let Some(window) = self.coalesce
             {
-                // Readiness is kept (not cleared), so the next `readable` returns at once.
-                // A future dropped here has taken nothing; the next call waits again.
+                // The window is waited off the reactor: Linux signals readiness for every
+                // datagram queued, even onto a non-empty queue, and each signal would wake the
+                // runtime's thread during the window for nothing. Deregistering and registering
+                // again (two epoll_ctl calls per window) costs less than those wake-ups; the
+                // registration reports the queued datagrams at once. A future dropped during
+                // the window has taken nothing (the next call registers and waits again).
                 drop(guard);
+                self.fd = None;
                 tokio::time::sleep(window).await;
                 self.drained = false;
                 continue;
@@ -190,9 +202,9 @@ impl AsyncReceiver {
     #[cold]
     fn fall_back(&mut self) -> io::Result<()> {
         let socket = self.pull.socket_fd();
-        if self.fd.get_ref().0 != socket {
+        if self.fd.as_ref().is_some_and(|f| f.get_ref().0 != socket) {
             let fresh = register(socket)?;
-            drop(std::mem::replace(&mut self.fd, fresh));
+            drop(self.fd.replace(fresh));
         }
         self.pull.fall_back_to_recvmmsg()?;
         self.short_batch = short_batch(&self.pull);
