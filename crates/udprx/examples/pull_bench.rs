@@ -86,6 +86,8 @@ fn main() {
             }
             let rx = b.cpus(vec![]).build().unwrap_or_else(|e| fail(e));
             let mut pull = rx.into_pull().unwrap_or_else(|e| fail(e)).remove(0);
+            // A thread of its own: sleep in the kernel when idle, as the engine does.
+            pull.set_nonblocking(false);
             let mut c = Count::default();
             let t0 = Instant::now();
             let c0 = thread_cpu_ns();

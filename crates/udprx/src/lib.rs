@@ -63,7 +63,7 @@
 //! | [`Method::Recvfrom`] | any Linux; `SO_RXQ_OVFL` drop counts since 2.6.33 |
 //! | [`Method::Recvmmsg`] | Linux 2.6.33 (`recvmmsg`), `MSG_WAITFORONE` 2.6.35 |
 //! | [`Method::Uring`], [`Method::UringRecv`] | Linux 6.0 (multishot `recvmsg`/`recv`, provided buffer rings); `SINGLE_ISSUER` + `DEFER_TASKRUN` 6.1 (else `COOP_TASKRUN`); NAPI busy polling 6.9; not disabled by `kernel.io_uring_disabled` or seccomp |
-//! | [`Method::Auto`] | io_uring when the probe above passes, else `recvmmsg` (reported in [`SetupInfo::fallback_reason`]) |
+//! | [`Method::Auto`] | `recvmmsg`'s needs: `auto` takes `recvmmsg`, cheaper per datagram than io_uring in every series measured (the reason is in [`SetupInfo::fallback_reason`]) |
 //! | [`Method::Xdp`], [`Method::XdpDrop`] | Linux 5.9 (BPF links for XDP), `CAP_NET_ADMIN` + `CAP_BPF` (root), a driver with XDP (or generic mode) |
 //! | `steer(Steer::Cpu)` | `SO_ATTACH_REUSEPORT_CBPF`, Linux 4.5 |
 //! | `gro(true)` | `UDP_GRO`, Linux 5.0 |
@@ -73,8 +73,18 @@
 //! - `serde`: `Serialize`/`Deserialize` for the setup types ([`Method`], [`Steer`],
 //!   [`SetupInfo`], ...).
 //! - `tokio`: an async receiver, `AsyncReceiver` (`Receiver::into_async`,
-//!   `recv_batch().await`; `Send`, cancel-safe, one task per socket). Adds tokio (with its
-//!   `net` feature) to the dependencies.
+//!   `recv_batch().await`; `Send`, cancel-safe, one task per socket, always non-blocking; an
+//!   opt-in receive coalescing window, `set_coalesce`). Adds tokio (with its `net` and `time`
+//!   features) to the dependencies.
+//!
+//! # Defaults for services
+//!
+//! [`Method::Auto`] is `recvmmsg` unless io_uring is shown cheaper, and says why
+//! ([`SetupInfo::fallback_reason`]). A [`PullReceiver`] is non-blocking unless asked
+//! ([`PullReceiver::set_nonblocking`]), so an event loop is never stalled by a forgotten
+//! setting; the threaded engine's own loop sleeps in the kernel. The drop counter comes with
+//! every datagram (SO_RXQ_OVFL) unless
+//! [`drops_per_interval`](ReceiverBuilder::drops_per_interval) reads it once per idle interval.
 //!
 //! Without features the crate depends on libc, socket2, io-uring and thiserror only.
 //!

@@ -14,11 +14,11 @@
 //! let rx = Receiver::builder("127.0.0.1:0".parse()?).method(Method::Recvmmsg).build()?;
 //! let addr = rx.local_addr();
 //! let mut pull = rx.into_pull()?.remove(0);
-//! pull.set_nonblocking(true);
+//! assert!(pull.is_nonblocking()); // the default: an event loop is never stalled
 //! let err = pull.recv_batch().unwrap_err();
 //! assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
 //! UdpSocket::bind("127.0.0.1:0")?.send_to(b"hello", addr)?;
-//! pull.set_nonblocking(false); // waits up to the idle interval (100 ms by default)
+//! pull.set_nonblocking(false); // opt in: waits up to the idle interval (100 ms by default)
 //! let batch = pull.recv_batch()?;
 //! assert_eq!(batch.get(0).unwrap().payload, b"hello");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -51,11 +51,17 @@ enum Inner {
 /// A receiver you drive: one socket, one method, [`recv_batch`](Self::recv_batch) per call.
 ///
 /// Made by [`Receiver::into_pull`](crate::Receiver::into_pull), with the builder's method,
-/// batch, buffer, ring and option settings. Blocking by default: a call waits at most the
-/// builder's [`idle_interval`](crate::ReceiverBuilder::idle_interval) and then returns
-/// `WouldBlock`. With [`set_nonblocking(true)`](Self::set_nonblocking) it never waits and
-/// returns `WouldBlock` at once when nothing is queued; wait for readiness of
-/// [`as_fd`](AsFd::as_fd) (epoll, mio, tokio's `AsyncFd`) and call again until `WouldBlock`.
+/// batch, buffer, ring and option settings.
+///
+/// **Non-blocking by default**: [`recv_batch`](Self::recv_batch) never waits and returns
+/// `WouldBlock` at once when nothing is queued; wait for readiness of [`as_fd`](AsFd::as_fd)
+/// (epoll, mio, tokio's `AsyncFd`, or use [`AsyncReceiver`](crate::Receiver::into_async)) and
+/// call again until `WouldBlock`. This is the safe default where an event loop drives the
+/// receiver: a blocking call there would stall every other task on the thread for the idle
+/// interval. A dedicated thread that should sleep in the kernel opts in with
+/// [`set_nonblocking(false)`](Self::set_nonblocking): a call then waits at most the builder's
+/// [`idle_interval`](crate::ReceiverBuilder::idle_interval) and then returns `WouldBlock`
+/// (the threaded engine's loop is this).
 ///
 /// A `PullReceiver` is `Send` for every method, so it can go into `std::thread::spawn` or
 /// `tokio::spawn`, one per socket. One exception at run time: an io_uring ring set up with
@@ -69,6 +75,7 @@ enum Inner {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let rx = udprx::Receiver::builder("127.0.0.1:9000".parse()?).build()?;
 /// let mut pull = rx.into_pull()?.remove(0);
+/// pull.set_nonblocking(false); // a thread of its own: sleep in the kernel when idle
 /// loop {
 ///     match pull.recv_batch() {
 ///         Ok(batch) => {
@@ -95,7 +102,7 @@ pub struct PullReceiver {
     counters: RecvCounters,
     failure: Failure,
     local_addr: SocketAddr,
-    /// Lean (`cfg.lean`): when SO_MEMINFO was last read (0: never); read at most once per
+    /// SO_MEMINFO drops (`cfg.meminfo_drops`): when SO_MEMINFO was last read (0: never); read at most once per
     /// `cfg.idle_ns` and when a wait ends empty.
     last_drops_ns: u64,
     /// The settings it was made with: lean, the idle interval, and (`auto`) what a run-time
@@ -134,7 +141,7 @@ impl PullReceiver {
         // SO_RXQ_OVFL is on wherever control messages are read (build.rs): the kernel attaches
         // the counter to a datagram only once it is non-zero, so until one carries it, it is
         // read and zero.
-        let reads_ovfl = !cfg.lean
+        let reads_ovfl = !cfg.meminfo_drops
             && match method {
                 Method::Recvmmsg | Method::Uring | Method::Auto => true,
                 Method::Recvfrom => cfg.gro || cfg.timestamps || cfg.pktinfo || cfg.ecn,
@@ -207,11 +214,11 @@ impl PullReceiver {
                 }
             }
         };
-        if !self.cfg.lean {
+        if !self.cfg.meminfo_drops {
             return r;
         }
-        // Lean: no datagram carries the drop counter, so read it (one system call) at most once
-        // per idle interval, and when a wait ended empty.
+        // Lean or `drops_per_interval`: no datagram carries the drop counter, so read it (one
+        // system call) at most once per idle interval, and when a wait ended empty.
         let now = match &r {
             Ok(b) => b.rx_ns,
             Err(_) => now_ns(Clock::Monotonic),
@@ -271,8 +278,10 @@ impl PullReceiver {
     }
 
     /// In non-blocking mode [`recv_batch`](Self::recv_batch) never waits (`MSG_DONTWAIT`, or
-    /// an io_uring enter without waiting). The default comes from the builder's
-    /// [`spin`](crate::ReceiverBuilder::spin) (off).
+    /// an io_uring enter without waiting). On by default for a receiver made by
+    /// [`into_pull`](crate::Receiver::into_pull) (an event loop is never stalled by a
+    /// forgotten setting); `set_nonblocking(false)` opts in to waiting in the kernel, up to the
+    /// idle interval per call, for a thread that does nothing else.
     pub fn set_nonblocking(&mut self, on: bool) {
         self.nonblocking = on;
     }
@@ -285,6 +294,13 @@ impl PullReceiver {
     /// The method this receiver runs (never `Auto`).
     pub fn method(&self) -> Method {
         self.method
+    }
+
+    /// Most datagrams one [`recv_batch`](Self::recv_batch) returns (the builder's batch for
+    /// `recvmmsg`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch
     }
 
     /// The socket's index in its receiver (the `socket` of every batch).

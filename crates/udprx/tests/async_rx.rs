@@ -208,3 +208,60 @@ fn auto_fallback_reregisters() {
     seen.sort_unstable();
     assert_eq!(seen, (0..500).collect::<Vec<u32>>());
 }
+
+/// An `AsyncReceiver` is non-blocking whatever its pull receiver was set to: one made from a
+/// pull receiver switched to blocking still never waits inside `recv_batch` (a blocking call
+/// would stall the runtime's thread for the idle interval).
+#[test]
+fn async_receiver_is_non_blocking_regardless() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let rx = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(Method::Recvmmsg)
+            .cpus(vec![])
+            .idle_interval(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let mut pull = rx.into_pull().unwrap().remove(0);
+        pull.set_nonblocking(false);
+        let r = AsyncReceiver::new(pull).unwrap();
+        assert!(r.get_ref().is_nonblocking());
+    });
+}
+
+/// With a receive coalescing window every datagram is still received exactly once, and
+/// dropping futures mid-window (a `select!` against a short timer) loses nothing; a zero
+/// window is "off".
+#[test]
+fn coalescing_window_receives_everything_once() {
+    let Some(rx) = build(Method::Recvmmsg, 1, false) else { return };
+    let addr = rx.local_addr();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (seen, cancelled) = rt.block_on(async move {
+        let mut r = rx.into_async().unwrap().remove(0);
+        r.set_coalesce(Some(Duration::ZERO));
+        assert_eq!(r.coalesce(), None, "a zero window is off");
+        r.set_coalesce(Some(Duration::from_millis(2)));
+        assert_eq!(r.coalesce(), Some(Duration::from_millis(2)));
+        let sender = std::thread::spawn(move || send(addr, 2_000, 2));
+        let end = Instant::now() + Duration::from_secs(10);
+        let (mut seen, mut cancelled) = (Vec::new(), 0u32);
+        while seen.len() < 2_000 && Instant::now() < end {
+            tokio::select! {
+                b = r.recv_batch() => {
+                    for d in b.expect("recv_batch").iter() {
+                        seen.push(u32::from_be_bytes(d.payload.try_into().unwrap()));
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_micros(500)) => cancelled += 1,
+            }
+        }
+        sender.join().unwrap();
+        assert_eq!(r.counters().kernel_drops.unwrap_or(0), 0);
+        (seen, cancelled)
+    });
+    assert!(cancelled > 0, "no future was dropped mid-window");
+    let unique: BTreeSet<u32> = seen.iter().copied().collect();
+    assert_eq!(seen.len(), 2_000, "count (duplicates or losses)");
+    assert_eq!(unique, (0..2_000).collect::<BTreeSet<u32>>());
+}

@@ -98,6 +98,7 @@ fn drops_after(method: Method, lean: bool) -> Option<Option<u32>> {
     };
     let addr: SocketAddr = rx.local_addr();
     let mut p = rx.into_pull().unwrap().remove(0);
+    p.set_nonblocking(false);
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     for _ in 0..50 {
         s.send_to(b"0123456789", addr).unwrap();
@@ -143,4 +144,112 @@ fn port_in_use_names_the_cause() {
     assert!(matches!(err, Error::PortInUse { .. }), "{text}");
     assert!(text.contains("already bound by another socket"), "{text}");
     assert!(text.contains("share_port(true)") && text.contains("sharing the datagrams"), "{text}");
+}
+
+/// A pull receiver is non-blocking by default, so an event loop is never stalled by a forgotten
+/// setting (issue 24: a blocking default stalled a tokio tick for 4.36 s): with nothing sent,
+/// `recv_batch` returns `WouldBlock` without waiting the (here 20 s) idle interval, for every
+/// socket method; `set_nonblocking(false)` is the opt-in to waiting.
+#[test]
+fn pull_receivers_are_non_blocking_by_default() {
+    let idle = Duration::from_secs(20);
+    for method in
+        [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv, Method::Auto]
+    {
+        let built = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(method)
+            .cpus(vec![])
+            .idle_interval(idle)
+            .build();
+        let rx = match built {
+            Ok(rx) => rx,
+            Err(Error::UringUnavailable(why)) => {
+                skip::skip_part(skip::Need::Feature, method.as_str(), &why);
+                continue;
+            }
+            Err(e) => panic!("{method}: {e}"),
+        };
+        let mut p = rx.into_pull().unwrap().remove(0);
+        assert!(p.is_nonblocking(), "{method}: the default");
+        let t0 = std::time::Instant::now();
+        for _ in 0..3 {
+            let e = p.recv_batch().expect_err("nothing was sent");
+            assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{method}");
+        }
+        // Three blocking calls would have taken at least 20 s each.
+        assert!(t0.elapsed() < idle / 4, "{method}: took {:?}", t0.elapsed());
+        p.set_nonblocking(false);
+        assert!(!p.is_nonblocking(), "{method}: the opt-in");
+    }
+}
+
+/// `drops_per_interval(true)`: the socket does not set SO_RXQ_OVFL (no control message per
+/// datagram), every datagram still carries its source address, and the drop counter is read
+/// (SO_MEMINFO) and zero; refused with the XDP paths.
+#[test]
+fn drops_per_interval_keeps_sources_without_the_per_datagram_counter() {
+    for method in [Method::Recvmmsg, Method::Recvfrom, Method::Uring] {
+        let built = Receiver::builder("127.0.0.1:0".parse().unwrap())
+            .method(method)
+            .cpus(vec![])
+            .drops_per_interval(true)
+            .idle_interval(Duration::from_millis(20))
+            .build();
+        let rx = match built {
+            Ok(rx) => rx,
+            Err(Error::UringUnavailable(why)) => {
+                skip::skip_part(skip::Need::Feature, method.as_str(), &why);
+                continue;
+            }
+            Err(e) => panic!("{method}: {e}"),
+        };
+        assert!(rx.setup().drops_source.contains("SO_MEMINFO"), "{method}");
+        let addr: SocketAddr = rx.local_addr();
+        let mut p = rx.into_pull().unwrap().remove(0);
+        let mut on: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `on` and `len` are valid for writing; the socket is open.
+        let rc = unsafe {
+            use std::os::fd::AsRawFd;
+            libc::getsockopt(
+                p.socket().as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RXQ_OVFL,
+                (&mut on as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!((rc, on), (0, 0), "{method}: SO_RXQ_OVFL must be off");
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..20 {
+            s.send_to(b"x", addr).unwrap();
+        }
+        p.set_nonblocking(false);
+        let mut got = 0;
+        for _ in 0..200 {
+            match p.recv_batch() {
+                Ok(b) => {
+                    for d in b.iter() {
+                        assert_eq!(d.source, s.local_addr().unwrap(), "{method}: the source");
+                        got += 1;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if got == 20 {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("{method}: {e}"),
+            }
+        }
+        assert_eq!(got, 20, "{method}");
+        assert_eq!(p.counters().kernel_drops, Some(0), "{method}: read (SO_MEMINFO) and zero");
+    }
+    let e = Receiver::builder("127.0.0.1:0".parse().unwrap())
+        .method(Method::XdpDrop)
+        .drops_per_interval(true)
+        .build()
+        .expect_err("refused");
+    assert!(e.to_string().contains("drops_per_interval"), "{e}");
 }

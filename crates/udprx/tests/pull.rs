@@ -53,7 +53,10 @@ fn check(mut seen: Vec<(u8, u64)>, what: &str) {
 fn blocking(method: Method) {
     let Some(mut pulls) = pulls(method, true) else { return };
     let addr = pulls[0].local_addr();
-    assert!(pulls.iter().all(|p| !p.is_nonblocking() && p.method() == method));
+    assert!(pulls.iter().all(|p| p.is_nonblocking() && p.method() == method), "the default");
+    for p in pulls.iter_mut() {
+        p.set_nonblocking(false);
+    }
     let senders = send_flows(addr, 0..FLOWS, PER_FLOW, 64, None);
     let total = FLOWS as usize * PER_FLOW as usize;
     let mut seen = Vec::new();

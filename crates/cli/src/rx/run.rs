@@ -35,7 +35,8 @@ pub struct RunArgs {
     pub bind: SocketAddr,
     /// Receive method: recvfrom, recvmmsg, uring, uring-recv (io_uring recv: no source address,
     /// no control messages), auto, xdp (AF_XDP) or xdp-drop (XDP count and drop: the
-    /// driver-level ceiling). auto never picks an XDP path.
+    /// driver-level ceiling). auto is recvmmsg unless io_uring is shown cheaper (it prints
+    /// why) and never picks an XDP path.
     #[arg(long, default_value = "auto")]
     pub method: Method,
     /// xdp, xdp-drop: the interface to attach to (default: the one holding the --bind address).

@@ -11,6 +11,13 @@ use crate::method::{LoopConfig, Method};
 use crate::sys;
 use crate::xdp::{self, Attachment};
 
+/// Why [`Method::Auto`] takes `recvmmsg` ([`SetupInfo::fallback_reason`]): the rule is
+/// "recvmmsg unless io_uring is shown cheaper", and on every kernel this project measured it
+/// was not.
+pub(crate) const AUTO_REASON: &str = "it costs less CPU per datagram than io_uring multishot \
+     recvmsg in every series this project measured (docs/results.md), and io_uring recv gives \
+     no source address; name method uring to use io_uring";
+
 impl ReceiverBuilder {
     /// Resolves the method, creates and binds every socket now (so port 0 resolves), and
     /// attaches the steering program.
@@ -21,21 +28,28 @@ impl ReceiverBuilder {
     /// all, an SO_RCVBUF over [`MAX_RCVBUF`](super::MAX_RCVBUF), CPU steering with fewer than two sockets, or an
     /// offline CPU.
     ///
-    /// With [`Method::Auto`], a refusal the kernel gives at set-up or run time is a downgrade,
-    /// not an error, and is reported: io_uring unavailable → `recvmmsg`
-    /// ([`SetupInfo::fallback_reason`]); UDP_GRO refused → the same method without GRO (also in
-    /// `fallback_reason`); the first multishot request refused with EINVAL → that socket's
-    /// thread goes on with `recvmmsg` ([`ThreadResult::fallback`](super::ThreadResult::fallback)).
+    /// [`Method::Auto`] resolves to `recvmmsg` ("recvmmsg unless io_uring is shown cheaper":
+    /// io_uring multishot `recvmsg` cost more CPU per datagram in every series this project
+    /// measured) and says why in [`SetupInfo::fallback_reason`]; it makes no io_uring call.
+    /// A refusal the kernel gives is a downgrade, not an error, and is reported: UDP_GRO
+    /// refused → the same method without GRO (appended to `fallback_reason`). An `auto` that
+    /// had taken io_uring also downgrades at run time (the first multishot request refused
+    /// with EINVAL → that socket's thread goes on with `recvmmsg`,
+    /// [`ThreadResult::fallback`](super::ThreadResult::fallback)); today only the tests'
+    /// fault injection makes `auto` take io_uring.
     pub fn build(mut self) -> Result<Receiver, Error> {
         self.validate()?;
         if self.method.is_xdp() {
             return self.build_xdp();
         }
         let (method, mut fallback_reason, uring_mode) = match self.method {
-            Method::Auto => match uring::probe(self.uring_defer) {
+            // The fault-injection knob exercises the run-time io_uring → recvmmsg downgrade,
+            // which `auto` keeps for a kernel where io_uring is the cheaper choice.
+            Method::Auto if self.inject_multishot_einval => match uring::probe(self.uring_defer) {
                 Ok(mode) => (Method::Uring, None, Some(mode.as_str().to_string())),
                 Err(reason) => (Method::Recvmmsg, Some(reason), None),
             },
+            Method::Auto => (Method::Recvmmsg, Some(AUTO_REASON.to_string()), None),
             m @ (Method::Uring | Method::UringRecv) => match uring::probe(self.uring_defer) {
                 Ok(mode) => (m, None, Some(mode.as_str().to_string())),
                 Err(reason) => return Err(Error::UringUnavailable(reason)),
@@ -68,7 +82,7 @@ impl ReceiverBuilder {
             busy_poll: self.busy_poll,
             timestamps: self.timestamps,
             gro: self.gro,
-            rxq_ovfl: uses_cmsg,
+            rxq_ovfl: uses_cmsg && !self.drops_per_interval,
             pktinfo: self.pktinfo,
             ecn: self.ecn,
             nonblocking: self.spin || is_uring,
@@ -116,6 +130,8 @@ impl ReceiverBuilder {
         }
         let drops_source = if self.lean {
             "SO_MEMINFO per interval, /proc/net/udp at end (lean: no control messages)"
+        } else if self.drops_per_interval {
+            "SO_MEMINFO per interval, /proc/net/udp at end (drops_per_interval)"
         } else if uses_cmsg {
             "SO_RXQ_OVFL, /proc/net/udp at end"
         } else if method == Method::UringRecv {
@@ -166,6 +182,7 @@ impl ReceiverBuilder {
             fallback_on_refusal: self.method == Method::Auto,
             inject_multishot_einval: self.inject_multishot_einval,
             lean: self.lean,
+            meminfo_drops: self.lean || self.drops_per_interval,
         };
         Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default(), xdp: None })
     }
@@ -247,6 +264,7 @@ impl ReceiverBuilder {
             uring_defer: false,
             napi_busy_poll: None,
             lean: false,
+            meminfo_drops: false,
             fallback_on_refusal: false,
             inject_multishot_einval: false,
         };

@@ -37,6 +37,7 @@ pub struct ReceiverBuilder {
     pub(super) iface: Option<String>,
     pub(super) force: bool,
     pub(super) lean: bool,
+    pub(super) drops_per_interval: bool,
     pub(super) inject_multishot_einval: bool,
 }
 
@@ -136,6 +137,7 @@ impl ReceiverBuilder {
     ///     .build()?;
     /// let addr = rx.local_addr();
     /// let mut pull = rx.into_pull()?.remove(0);
+    /// pull.set_nonblocking(false); // wait (up to the idle interval) for the datagram
     /// UdpSocket::bind("127.0.0.1:0")?.send_to(b"q", addr)?;
     /// let batch = pull.recv_batch()?;
     /// let d = batch.get(0).unwrap();
@@ -193,7 +195,9 @@ impl ReceiverBuilder {
 
     /// Fault injection for tests: the io_uring multishot request is armed with MSG_WAITALL,
     /// which the kernel refuses with EINVAL exactly as a kernel without multishot receive
-    /// refuses the request, before any datagram is taken. Not for applications.
+    /// refuses the request, before any datagram is taken. With [`Method::Auto`] it also makes
+    /// `auto` take io_uring when the kernel offers it (instead of `recvmmsg`), so that the
+    /// run-time downgrade can be exercised. Not for applications.
     #[doc(hidden)]
     pub fn inject_multishot_einval(mut self, on: bool) -> Self {
         self.inject_multishot_einval = on;
@@ -213,6 +217,22 @@ impl ReceiverBuilder {
     /// XDP paths.
     pub fn lean(mut self, on: bool) -> Self {
         self.lean = on;
+        self
+    }
+
+    /// Read the socket's kernel drop counter once per idle interval (SO_MEMINFO, one system
+    /// call at most every [`idle_interval`](Self::idle_interval), when idle and at the end)
+    /// instead of with every datagram (SO_RXQ_OVFL, a control message the kernel builds and
+    /// copies per datagram; the default). Default false.
+    ///
+    /// What it trades: the live drop count ([`RecvCounters::kernel_drops`](crate::RecvCounters),
+    /// [`Batch::kernel_drops`](crate::Batch)) lags by up to an idle interval; the final count
+    /// stays exact. Source addresses and the other options are kept (unlike
+    /// [`lean`](Self::lean), which also drops the source address). It gives the application
+    /// what tokio's `recv_from` gives, plus the drop count, for a little less CPU per datagram
+    /// (docs/results.md, issue 24). Refused with the XDP paths.
+    pub fn drops_per_interval(mut self, on: bool) -> Self {
+        self.drops_per_interval = on;
         self
     }
 
@@ -322,6 +342,9 @@ impl ReceiverBuilder {
                 }
             }
         }
+        if self.drops_per_interval && self.method.is_xdp() {
+            return bad("`drops_per_interval` applies to UDP sockets, not to the XDP paths".into());
+        }
         if self.steer == Steer::Cpu && self.sockets < 2 {
             return bad(format!(
                 "`steer(Steer::Cpu)` spreads datagrams over several sockets: give `sockets` 2 or \
@@ -397,6 +420,7 @@ impl Receiver {
             iface: None,
             force: false,
             lean: false,
+            drops_per_interval: false,
             inject_multishot_einval: false,
         }
     }

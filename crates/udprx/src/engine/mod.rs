@@ -84,8 +84,14 @@ impl Receiver {
     /// its own loop (or event loop) instead of [`run`](Self::run)'s threads. io_uring rings
     /// are created here; with DEFER_TASKRUN (the default) a ring serves its creating thread
     /// only, so call it on the thread that will receive, or build with
-    /// `uring_defer_taskrun(false)` for receivers that move (see [`PullReceiver`]). Nothing is pinned, and `duration` and the stop handle do not apply (the caller's
-    /// loop decides when to stop).
+    /// `uring_defer_taskrun(false)` for receivers that move (see [`PullReceiver`]). Nothing is
+    /// pinned, and `duration` and the stop handle do not apply (the caller's loop decides when
+    /// to stop).
+    ///
+    /// The receivers are **non-blocking**: `recv_batch` returns `WouldBlock` at once when
+    /// nothing is queued, so an event loop that forgets a setting is never stalled by it. Call
+    /// [`PullReceiver::set_nonblocking(false)`](PullReceiver::set_nonblocking) for a dedicated
+    /// thread that should sleep in the kernel (up to the idle interval per call) instead.
     ///
     /// Refused ([`Error::Config`]) for the XDP paths, which receive through AF_XDP rings.
     ///
@@ -108,7 +114,11 @@ impl Receiver {
         sockets
             .into_iter()
             .enumerate()
-            .map(|(i, s)| PullReceiver::new(s, i, setup.method, &cfg))
+            .map(|(i, s)| {
+                let mut p = PullReceiver::new(s, i, setup.method, &cfg)?;
+                p.set_nonblocking(true);
+                Ok(p)
+            })
             .collect()
     }
 

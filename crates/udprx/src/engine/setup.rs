@@ -22,7 +22,8 @@ pub struct SetupInfo {
     pub requested_method: Method,
     /// The method that runs (never `Auto`).
     pub method: Method,
-    /// Why `auto` did not pick io_uring, if it did not.
+    /// [`Method::Auto`]: why it chose [`method`](Self::method), then any downgrade it made
+    /// (UDP_GRO refused). `None` for a method named explicitly.
     pub fallback_reason: Option<String>,
     /// io_uring setup flags the kernel accepted (uring only).
     pub uring_mode: Option<String>,

@@ -28,10 +28,12 @@ pub enum Method {
     /// kernel timestamps; drops read from /proc/net/udp at the end).
     #[cfg_attr(feature = "serde", serde(rename = "uring-recv"))]
     UringRecv,
-    /// io_uring when this kernel offers it, else `recvmmsg` (a refusal at build or run time is
-    /// a reported downgrade); never an XDP path. This project measured io_uring at about 1.2×
-    /// the CPU per datagram of `recvmmsg` at equal rates (docs/results.md): a service that
-    /// counts CPU should name [`Method::Recvmmsg`].
+    /// The cheapest method that gives every datagram's source: `recvmmsg` unless io_uring is
+    /// shown cheaper, and io_uring multishot `recvmsg` cost more CPU per datagram than
+    /// `recvmmsg` in every series this project measured (docs/results.md), so `recvmmsg`. The
+    /// reason is reported ([`SetupInfo::fallback_reason`](crate::SetupInfo::fallback_reason)),
+    /// as is a downgrade (UDP_GRO refused → without GRO). Never io_uring recv (no source
+    /// address) and never an XDP path.
     Auto,
     /// AF_XDP sockets, one per receive queue, fed by an XDP program that redirects the bound
     /// address and port and passes everything else to the stack.
@@ -118,6 +120,9 @@ pub(crate) struct LoopConfig {
     /// receiver reads the socket's drop counter with SO_MEMINFO at most once per `idle_ns` (and
     /// when idle).
     pub lean: bool,
+    /// Read the drop counter with SO_MEMINFO at most once per `idle_ns` (and when idle)
+    /// instead of per datagram (lean, or `drops_per_interval`: SO_RXQ_OVFL is off).
+    pub meminfo_drops: bool,
     /// `auto`: a multishot refusal at run time falls back to `recvmmsg` instead of failing.
     pub fallback_on_refusal: bool,
     /// Tests: arm the io_uring request so that the kernel refuses it with EINVAL.
