@@ -55,7 +55,7 @@ enum Inner {
 ///
 /// **Non-blocking by default**: [`recv_batch`](Self::recv_batch) never waits and returns
 /// `WouldBlock` at once when nothing is queued; wait for readiness of [`as_fd`](AsFd::as_fd)
-/// (epoll, mio, tokio's `AsyncFd`, or use [`AsyncReceiver`](crate::Receiver::into_async)) and
+/// (epoll, mio, tokio's `AsyncFd`, or `AsyncReceiver` with the `tokio` feature) and
 /// call again until `WouldBlock`. This is the safe default where an event loop drives the
 /// receiver: a blocking call there would stall every other task on the thread for the idle
 /// interval. A dedicated thread that should sleep in the kernel opts in with

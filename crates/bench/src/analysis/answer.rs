@@ -583,7 +583,7 @@ pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerCompari
     out
 }
 
-/// Every udprx path against its bare C twin ([`PeerKind::twin_of`]) where both ran in the same
+/// Every udprx path against its bare C twin ([`crate::PeerKind::twin_of`]) where both ran in the same
 /// setting and scenario: CPU per datagram at the common rate and peak, path / twin.
 pub fn twin_overheads(curves: &CurveRun) -> Vec<TwinOverhead> {
     let mut out = Vec::new();
