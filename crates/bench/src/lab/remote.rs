@@ -582,6 +582,26 @@ pub fn books_line(b: &udprx_netdev::Books) -> String {
     )
 }
 
+/// True when any receive queue of `iface` steers packets by RPS (a non-zero
+/// `/sys/class/net/IFACE/queues/rx-N/rps_cpus` mask); false when none does or they cannot be read.
+pub fn rps_on(iface: &str) -> bool {
+    if !udprx_netdev::settings::valid_dev(iface) {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir(format!("/sys/class/net/{iface}/queues")) else {
+        return false;
+    };
+    dir.flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("rps_cpus")).ok())
+        .any(|m| rps_mask_set(&m))
+}
+
+/// True when an `rps_cpus` mask (hex words separated by commas) names any CPU.
+fn rps_mask_set(mask: &str) -> bool {
+    mask.trim().split(',').any(|w| u64::from_str_radix(w.trim(), 16).is_ok_and(|v| v != 0))
+}
+
 /// The placement map of `iface` from the hardware ([`udprx_netdev::discover()`] and
 /// [`udprx_netdev::propose`] over this process's usable cores) as one line, or why not.
 pub fn placement_line(iface: Option<&str>) -> String {
@@ -627,6 +647,16 @@ pub fn correct_latency(l: &mut crate::Latency, ns: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rps_masks() {
+        assert!(!rps_mask_set("00000000\n"));
+        assert!(!rps_mask_set("00000000,00000000"));
+        assert!(rps_mask_set("2\n"));
+        assert!(rps_mask_set("00000000,00000001"));
+        assert!(!rps_mask_set("zz"));
+        assert!(!rps_on("no/such"));
+    }
 
     #[test]
     fn finds_the_interface_of_an_address() {

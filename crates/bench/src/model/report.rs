@@ -25,7 +25,8 @@ pub const SCHEMA_READABLE: [&str; 1] = ["udprx-bench/2"];
 pub struct TopologyInfo {
     /// loopback or veth.
     pub kind: Kind,
-    /// RPS on the receiver's veth (receive softirq on the receiver's cores).
+    /// RPS on the receiver's veth (receive softirq on the receiver's cores); with `--sender`, whether the
+    /// receive interface had RPS on any queue (the bench does not set it there).
     pub rps: bool,
     /// Namespaces and interfaces, for veth.
     pub veth: Option<Veth>,

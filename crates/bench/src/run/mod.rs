@@ -550,6 +550,11 @@ pub fn execute(
         _ => Topology::loopback(),
     };
     let plan = &prep.plan;
+    // Two hosts: RPS is whatever the receive interface has (the bench does not set it there).
+    let rps_in_force = match (&agents, prep.kind) {
+        (Some(a), Kind::Remote) => a.iface.as_deref().is_some_and(crate::lab::remote::rps_on),
+        _ => prep.rps,
+    };
     let bound = match (prep.kind, prep.rps) {
         (Kind::Remote, _) => agents.as_ref().map(crate::lab::remote::bound).unwrap_or_default(),
         (Kind::Loopback, _) => "loopback is sender-bound: the receive softirq runs on the sender's core, so \
@@ -671,7 +676,7 @@ pub fn execute(
     let mut report = BenchReport {
         schema: report::SCHEMA.into(),
         env,
-        topology: TopologyInfo { kind: prep.kind, rps: prep.rps, veth, rx_addr, bound },
+        topology: TopologyInfo { kind: prep.kind, rps: rps_in_force, veth, rx_addr, bound },
         config: prep.config.clone(),
         plan: prep.plan.clone(),
         settings: prep
