@@ -9,6 +9,9 @@
 //! books' explanation names generic XDP among the places that count nothing. Needs root and
 //! iproute2; skips visibly otherwise.
 
+#[path = "../../../testsupport/bounded_cmd.rs"]
+mod bounded_cmd;
+use bounded_cmd::{run, text};
 #[path = "../../../testsupport/agent_lab.rs"]
 mod agent_lab;
 #[path = "../../../testsupport/skip.rs"]
@@ -16,37 +19,11 @@ mod skip;
 #[path = "../../../testsupport/xdp_share_drop.rs"]
 mod xdp_share_drop;
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const UDPRX: &str = env!("CARGO_BIN_EXE_udprx");
 const UDPFLOOD: &str = env!("CARGO_BIN_EXE_udpflood");
-
-/// Runs a command to its end, killing it after `limit`.
-fn run(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-    let pid = child.id();
-    let deadline = Instant::now() + limit;
-    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
-    while !waiter.is_finished() {
-        if Instant::now() > deadline {
-            // SAFETY: kill on the pid of our own child.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    waiter.join().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Runs the tiny bench through an agent with the share-dropping XDP program attached to the
 /// receive interface (`generic`: SKB mode) and returns every trial's books.

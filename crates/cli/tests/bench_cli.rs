@@ -2,12 +2,15 @@
 //! `udprx compare`), bad input, and (as root) the veth topology, its removal on a normal end and
 //! on Ctrl-C, kernel settings and peers.
 
+#[path = "../../../testsupport/bounded_cmd.rs"]
+mod bounded_cmd;
+use bounded_cmd::{run, text};
 #[path = "../../../testsupport/rx_common.rs"]
 mod common;
 
 use common::{Need, root_or_skip, skip, skip_part};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn udprx() -> Command {
@@ -16,32 +19,6 @@ fn udprx() -> Command {
 
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("udprx-bench-it-{}-{name}", std::process::id()))
-}
-
-/// Runs a command to its end, killing it after `limit`.
-fn run(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn udprx");
-    let pid = child.id();
-    let deadline = Instant::now() + limit;
-    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
-    while !waiter.is_finished() {
-        if Instant::now() > deadline {
-            // SAFETY: kill on the pid of our own child.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("udprx bench did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    waiter.join().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn read_report(dir: &Path) -> serde_json::Value {

@@ -13,13 +13,16 @@
 //!
 //! Needs root and iproute2 (and ethtool); skips visibly otherwise.
 
+#[path = "../../../testsupport/bounded_cmd.rs"]
+mod bounded_cmd;
+use bounded_cmd::{run, text};
 #[path = "../../../testsupport/agent_lab.rs"]
 mod agent_lab;
 #[path = "../../../testsupport/skip.rs"]
 mod skip;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const UDPRX: &str = env!("CARGO_BIN_EXE_udprx");
@@ -27,32 +30,6 @@ const UDPFLOOD: &str = env!("CARGO_BIN_EXE_udpflood");
 
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("udprx-bench-nic-{}-{name}", std::process::id()))
-}
-
-/// Runs a command to its end, killing it after `limit`.
-fn run(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn udprx");
-    let pid = child.id();
-    let deadline = Instant::now() + limit;
-    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
-    while !waiter.is_finished() {
-        if Instant::now() > deadline {
-            // SAFETY: kill on the pid of our own child.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("udprx bench did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    waiter.join().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The tiny plan: one path, one paced rate, one 300 ms repetition.

@@ -4,13 +4,16 @@
 //! writes a complete report whose every trial balances its NIC books. Needs root and iproute2;
 //! skips visibly otherwise. Bad `--sender` command lines are refused in one line (no root).
 
+#[path = "../../../testsupport/bounded_cmd.rs"]
+mod bounded_cmd;
+use bounded_cmd::{run, text};
 #[path = "../../../testsupport/agent_lab.rs"]
 mod agent_lab;
 #[path = "../../../testsupport/skip.rs"]
 mod skip;
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const UDPFLOOD: &str = env!("CARGO_BIN_EXE_udpflood");
 const UDPRX: &str = env!("CARGO_BIN_EXE_udprx");
@@ -23,32 +26,6 @@ fn udprx_in_rx(lab: &Lab) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", &lab.ns("rx"), UDPRX]);
     c
-}
-
-/// Runs a command to its end, killing it after `limit`.
-fn run(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-    let pid = child.id();
-    let deadline = Instant::now() + limit;
-    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
-    while !waiter.is_finished() {
-        if Instant::now() > deadline {
-            // SAFETY: kill on the pid of our own child.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    waiter.join().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
