@@ -3,8 +3,9 @@
 //! NDR per path with its search bracket; latency percentiles per path at the common paced rate.
 //! Bar charts are horizontal, one bar per path, labelled inside the plot.
 
+use super::err;
 use crate::model::report::BenchReport;
-use crate::{Error, Latency, Result};
+use crate::{Latency, Result};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -17,10 +18,6 @@ pub struct Bar {
     pub value: f64,
     /// Whisker (min, max).
     pub range: Option<(f64, f64)>,
-}
-
-fn err(file: &Path, e: impl std::fmt::Display) -> Error {
-    Error::io(format!("drawing {}", file.display()), std::io::Error::other(e.to_string()))
 }
 
 const PALETTE: [RGBColor; 4] = [

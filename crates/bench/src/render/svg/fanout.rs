@@ -5,8 +5,9 @@
 //! measured and what it could not. Everything drawn is in the report's `fanout_sweep`
 //! ([`crate::analysis::sweep`] computed it); nothing is computed here but the axes.
 
+use super::err;
 use crate::model::sweep::FanoutSweep;
-use crate::{Error, Fanout, Result};
+use crate::{Fanout, Result};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -16,10 +17,6 @@ const PALETTE: [RGBColor; 4] = [
     RGBColor(0x22, 0x88, 0x33),
     RGBColor(0xcc, 0xbb, 0x44),
 ];
-
-fn err(file: &Path, e: impl std::fmt::Display) -> Error {
-    Error::io(format!("drawing {}", file.display()), std::io::Error::other(e.to_string()))
-}
 
 /// The lines under the plot: what was not measured, and why.
 pub fn caveats(sw: &FanoutSweep) -> Vec<String> {

@@ -6,7 +6,8 @@
 //! falls as the offered rate keeps rising shows livelock. Points may carry a vertical 95%
 //! interval, drawn as an error bar; the unpaced flood is drawn as a hollow star.
 
-use crate::{Error, Result};
+use super::err;
+use crate::Result;
 use plotters::coord::types::RangedCoordf64;
 use plotters::element::{ComposedElement, DashedPathElement};
 use plotters::prelude::*;
@@ -32,10 +33,6 @@ pub struct Curve {
     pub label: String,
     /// The measured points, in any order.
     pub points: Vec<CurvePoint>,
-}
-
-fn err(file: &Path, e: impl std::fmt::Display) -> Error {
-    Error::io(format!("drawing {}", file.display()), std::io::Error::other(e.to_string()))
 }
 
 /// Twelve colours that stay apart on white: Paul Tol's bright set, then his muted and vibrant

@@ -3,7 +3,8 @@
 //! are visible where the y = x plot hides them. The points come from
 //! [`crate::analysis::figures::overload_points`]; nothing is computed here.
 
-use crate::{Error, Result};
+use super::err;
+use crate::Result;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -16,10 +17,6 @@ const PALETTE: [RGBColor; 4] = [
     RGBColor(0xcc, 0xbb, 0x44),
     RGBColor(0xee, 0x66, 0x77),
 ];
-
-fn err(file: &Path, e: impl std::fmt::Display) -> Error {
-    Error::io(format!("drawing {}", file.display()), std::io::Error::other(e.to_string()))
-}
 
 /// One path: its label and (offered, loss ratio, busy receive cores) per measured point.
 pub type Path3 = (String, Vec<(f64, f64, Option<f64>)>);
