@@ -114,15 +114,20 @@ struct counts {
     uint64_t datagrams, bytes, first_ns;
 };
 
-/* Datagrams in a received buffer of `len` bytes: the UDP_GRO control message's segment size
- * splits a coalesced buffer (the last segment may be short); none means one datagram. */
+/* Datagrams in a received buffer of `len` bytes by one control message: the UDP_GRO segment
+ * size splits a coalesced buffer (the last segment may be short); 0 when `h` is not UDP_GRO. */
+static uint64_t gro_cmsg_segments(const struct cmsghdr *h, uint64_t len) {
+    if (h->cmsg_level != SOL_UDP || h->cmsg_type != UDP_GRO) return 0;
+    int seg;
+    memcpy(&seg, CMSG_DATA(h), sizeof seg);
+    return seg > 0 && len > 0 ? (len + (uint64_t)seg - 1) / (uint64_t)seg : 0;
+}
+
+/* The same over a message's control messages; none means one datagram. */
 static uint64_t gro_segments(struct msghdr *m, uint64_t len) {
     for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
-        if (h->cmsg_level == SOL_UDP && h->cmsg_type == UDP_GRO) {
-            int seg;
-            memcpy(&seg, CMSG_DATA(h), sizeof seg);
-            if (seg > 0 && len > 0) return (len + (uint64_t)seg - 1) / (uint64_t)seg;
-        }
+        uint64_t n = gro_cmsg_segments(h, len);
+        if (n) return n;
     }
     return 1;
 }
@@ -274,11 +279,8 @@ static int run_uring(int fd, uint64_t deadline, struct counts *c, int recvmsg, i
                     if (gro) {
                         for (struct cmsghdr *h = io_uring_recvmsg_cmsg_firsthdr(o, &tmpl); h;
                              h = io_uring_recvmsg_cmsg_nexthdr(o, &tmpl, h)) {
-                            if (h->cmsg_level == SOL_UDP && h->cmsg_type == UDP_GRO) {
-                                int seg;
-                                memcpy(&seg, CMSG_DATA(h), sizeof seg);
-                                if (seg > 0 && len > 0) n = (len + (uint64_t)seg - 1) / (uint64_t)seg;
-                            }
+                            uint64_t k = gro_cmsg_segments(h, len);
+                            if (k) n = k;
                         }
                     }
                 }
