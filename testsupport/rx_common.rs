@@ -21,7 +21,7 @@ pub const RCVBUF: usize = 8 << 20;
 
 /// Writes a probe header for (flow, seq) into `buf`.
 pub fn stamp(buf: &mut [u8], flow: u8, seq: u64) {
-    Repr { flow, seq, tx_ns: now_ns(Clock::Monotonic), clock: Clock::Monotonic }
+    Repr { flow, seq, sender: 0, tx_ns: now_ns(Clock::Monotonic), clock: Clock::Monotonic }
         .emit_into(buf)
         .expect("buffer holds a header");
 }

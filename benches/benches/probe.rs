@@ -5,7 +5,8 @@ use udpprobe::{Clock, HEADER_LEN, Packet, Repr};
 fn probe(c: &mut Criterion) {
     let mut g = c.benchmark_group("probe");
     g.throughput(Throughput::Elements(1));
-    let repr = Repr { flow: 3, seq: 123_456, tx_ns: 987_654_321, clock: Clock::Monotonic };
+    let repr =
+        Repr { flow: 3, seq: 123_456, sender: 9, tx_ns: 987_654_321, clock: Clock::Monotonic };
     let mut buf = [0u8; HEADER_LEN];
     repr.emit_into(&mut buf).unwrap();
     g.bench_function("parse", |b| b.iter(|| Repr::from_bytes(black_box(&buf[..]))));

@@ -24,6 +24,7 @@ fn arena<const FLOWS: usize>(seq0: u64) -> (Vec<u8>, Vec<RecvMeta>) {
         let r = Repr {
             flow,
             seq: seq0 + (i / FLOWS) as u64,
+            sender: 0,
             tx_ns: 1_000_000 - (i as u64 * 997) % 50_000,
             clock: Clock::Monotonic,
         };
@@ -44,12 +45,12 @@ fn stats(c: &mut Criterion) {
         let mut buf = [0u8; SIZE];
         let mut seq = 0u64;
         b.iter(|| {
-            Repr { flow: 0, seq, tx_ns: 1_000, clock: Clock::Monotonic }
+            Repr { flow: 0, seq, sender: 0, tx_ns: 1_000, clock: Clock::Monotonic }
                 .emit_into(&mut buf)
                 .unwrap();
             seq += 1;
             let r = Repr::from_bytes(black_box(&buf[..])).unwrap();
-            flows.record(source, r.flow, r.seq);
+            flows.record(source, r.sender, r.flow, r.seq);
             lat.record(r.clock, r.tx_ns, 1_000 + 25_000 + (seq & 1023), None);
         })
     });

@@ -189,6 +189,7 @@ fn a_run_request_sets_its_flow_budget_within_the_servers_cap() {
                         Repr {
                             flow: r.flow_base as u8,
                             seq,
+                            sender: 0,
                             tx_ns: udpprobe::now_ns(Clock::Monotonic),
                             clock: Clock::Monotonic,
                         }
@@ -242,6 +243,7 @@ fn serve_takes_datagrams_larger_than_the_default_buffer_whole() {
                     let repr = Repr {
                         flow: r.flow_base as u8,
                         seq,
+                        sender: 0,
                         tx_ns: udpprobe::now_ns(Clock::Monotonic),
                         clock: Clock::Monotonic,
                     };

@@ -173,7 +173,9 @@ fn negative_latency_is_flagged_not_recorded() {
     let mut buf = [0u8; HEADER_LEN];
     for seq in 0..200u64 {
         let tx_ns = udpprobe::now_ns(Clock::Realtime) + 10_000_000_000;
-        Repr { flow: 0, seq, tx_ns, clock: Clock::Realtime }.emit_into(&mut buf).unwrap();
+        Repr { flow: 0, seq, sender: 0, tx_ns, clock: Clock::Realtime }
+            .emit_into(&mut buf)
+            .unwrap();
         sock.send_to(&buf, to).unwrap();
         if seq % 50 == 49 {
             std::thread::sleep(Duration::from_millis(2));

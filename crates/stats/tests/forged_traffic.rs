@@ -22,7 +22,7 @@ use udprx_stats::stats::{FlowBudget, Recorder, StatsConfig, StatsMode, ThreadSta
 
 fn send(sock: &UdpSocket, to: SocketAddr, flow: u8, seq: u64, tx_ns: u64) {
     let mut buf = [0u8; HEADER_LEN];
-    Repr { flow, seq, tx_ns, clock: Clock::Monotonic }.emit_into(&mut buf).unwrap();
+    Repr { flow, seq, sender: 0, tx_ns, clock: Clock::Monotonic }.emit_into(&mut buf).unwrap();
     sock.send_to(&buf, to).unwrap();
 }
 
@@ -197,6 +197,7 @@ fn oversized_datagrams_are_counted_alike_by_every_method() {
                         Repr {
                             flow: 1,
                             seq,
+                            sender: 0,
                             tx_ns: now_ns(Clock::Monotonic),
                             clock: Clock::Monotonic,
                         }
@@ -284,7 +285,7 @@ impl Dgram {
         match &self.body {
             Body::Probe { flow, seq, tx_ns, len, .. } => {
                 let mut b = vec![0x5Au8; *len];
-                Repr { flow: *flow, seq: *seq, tx_ns: *tx_ns, clock: Clock::Monotonic }
+                Repr { flow: *flow, seq: *seq, sender: 0, tx_ns: *tx_ns, clock: Clock::Monotonic }
                     .emit_into(&mut b)
                     .unwrap();
                 b

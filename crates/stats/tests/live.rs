@@ -41,8 +41,13 @@ fn threads_snapshots_merge_into_lines() {
                         if socket == 2 && seq.is_multiple_of(7) {
                             seq += 1;
                         }
-                        let r =
-                            Repr { flow: 0, seq, tx_ns: rx_ns - 20_000, clock: Clock::Monotonic };
+                        let r = Repr {
+                            flow: 0,
+                            seq,
+                            sender: 0,
+                            tx_ns: rx_ns - 20_000,
+                            clock: Clock::Monotonic,
+                        };
                         r.emit_into(&mut arena[i * 32..]).unwrap();
                         metas.push(RecvMeta {
                             offset: i * 32,

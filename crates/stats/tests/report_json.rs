@@ -159,7 +159,7 @@ fn record_split(
                 Clock::Realtime => (rx_ns as i64 + offset) as u64 - lat,
             };
             let off = metas.len() * 64;
-            Repr { flow: flows[f].1, seq: seq[f], tx_ns, clock }
+            Repr { flow: flows[f].1, seq: seq[f], sender: 0, tx_ns, clock }
                 .emit_into(&mut arena[off..])
                 .unwrap();
             let kernel_rx_ns = ts.then(|| (rx_ns as i64 + offset) as u64 - lat / 2);

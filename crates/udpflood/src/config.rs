@@ -41,6 +41,8 @@ pub struct Config {
     pub bind: Option<SocketAddr>,
     /// Clock stamped in `tx_ns`.
     pub clock: Clock,
+    /// Sender id stamped in every probe header.
+    pub sender: u16,
     /// Live report interval.
     pub interval: Option<Duration>,
 }
@@ -62,6 +64,7 @@ pub struct FloodBuilder {
     burst: Option<usize>,
     bind: Option<SocketAddr>,
     clock: Clock,
+    sender: Option<u16>,
     interval: Option<Duration>,
     allow_non_unicast: bool,
 }
@@ -82,6 +85,7 @@ impl FloodBuilder {
             burst: None,
             bind: None,
             clock: Clock::Monotonic,
+            sender: None,
             interval: None,
             allow_non_unicast: false,
         }
@@ -167,6 +171,15 @@ impl FloodBuilder {
     /// Local address to bind. With a non-zero port, flow `f` binds port + `f`.
     pub fn bind(mut self, bind: Option<SocketAddr>) -> Self {
         self.bind = bind;
+        self
+    }
+
+    /// The sender id stamped in every probe header, which lets a receiver keep the flows of
+    /// several senders apart without reading source addresses. Default (`None`): a random
+    /// non-zero id per flood, so two floods collide with probability 1/65535; give distinct ids
+    /// when several floods meet one receiver (the bench does).
+    pub fn sender_id(mut self, id: Option<u16>) -> Self {
+        self.sender = id;
         self
     }
 
@@ -287,6 +300,7 @@ impl FloodBuilder {
             burst: self.burst,
             bind: self.bind,
             clock: self.clock,
+            sender: self.sender.unwrap_or_else(random_sender_id),
             interval: self.interval,
         })
     }
@@ -302,6 +316,16 @@ fn is_unicast(ip: std::net::IpAddr) -> bool {
         }
         std::net::IpAddr::V6(v6) => !(v6.is_multicast() || v6.is_unspecified()),
     }
+}
+
+/// A non-zero sender id from the process id and the time (no randomness source needed: two
+/// floods started on one host differ in pid or nanoseconds).
+fn random_sender_id() -> u16 {
+    let x = (u64::from(std::process::id()) << 32)
+        ^ udpprobe::now_ns(Clock::Realtime)
+        ^ udpprobe::now_ns(Clock::Monotonic).rotate_left(17);
+    let h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 48) % 65535) as u16 + 1
 }
 
 #[cfg(test)]

@@ -186,6 +186,7 @@ impl Flood {
             gso_active: cfg.gso && fallback.is_none(),
             gso_fallback_reason: fallback,
             clock: cfg.clock,
+            sender: cfg.sender,
             rate_requested: cfg.rate,
             interrupted: self.stop.is_stopped(),
         }
@@ -339,6 +340,7 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
     let pacer = Pacer::new(rate, cfg.batch, cfg.burst);
     let mut batcher = Batcher::new(cfg.payload_size, cfg.batch, per_msg);
     let clock = cfg.clock;
+    let sender = cfg.sender;
     let stop = &ctx.stop.0;
 
     ctx.barrier.wait();
@@ -392,7 +394,7 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
         let flow = &mut flows[fi];
         let n = step.packets;
         let tx_ns = if clock == Clock::Monotonic { mono } else { now_ns(clock) };
-        stamp(&mut batcher, 0, n, flow.sock.id, flow.seq, tx_ns, clock);
+        stamp(&mut batcher, 0, n, (sender, flow.sock.id), flow.seq, tx_ns, clock);
         let mut done = 0;
         let mut streak = 0u32;
         while done < n {
@@ -439,7 +441,7 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
                     // Re-stamp what is left with a fresh send time after the pause.
                     let tx_ns = now_ns(clock);
                     let (id, seq) = (flow.sock.id, flow.seq + done as u64);
-                    stamp(&mut batcher, done, n - done, id, seq, tx_ns, clock);
+                    stamp(&mut batcher, done, n - done, (sender, id), seq, tx_ns, clock);
                 }
             }
         }
@@ -482,11 +484,20 @@ fn sender_thread(ctx: ThreadCtx<'_>) -> Result<ThreadResult, Error> {
     })
 }
 
-/// Writes the probe header of packets `seq ..` of `flow` into slots `first .. first + n`.
+/// Writes the probe header of packets `seq ..` of (`sender`, `flow`) into slots
+/// `first .. first + n`.
 #[inline]
-fn stamp(b: &mut Batcher, first: usize, n: usize, flow: u8, seq: u64, tx_ns: u64, clock: Clock) {
+fn stamp(
+    b: &mut Batcher,
+    first: usize,
+    n: usize,
+    (sender, flow): (u16, u8),
+    seq: u64,
+    tx_ns: u64,
+    clock: Clock,
+) {
     for i in 0..n {
-        let repr = Repr { flow, seq: seq + i as u64, tx_ns, clock };
+        let repr = Repr { flow, seq: seq + i as u64, sender, tx_ns, clock };
         repr.emit(&mut udpprobe::Packet::new_unchecked(b.packet_mut(first + i)));
     }
 }

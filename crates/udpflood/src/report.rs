@@ -164,6 +164,9 @@ pub struct FloodReport {
     /// Clock stamped in `tx_ns`.
     #[serde(with = "clock_name")]
     pub clock: Clock,
+    /// Sender id stamped in every probe header (absent in reports from before it existed).
+    #[serde(default)]
+    pub sender: u16,
     /// Requested total rate, pps (`None` = as fast as possible).
     pub rate_requested: Option<u64>,
     /// The run was stopped early (signal or [`crate::StopHandle::stop`]).
@@ -193,11 +196,12 @@ impl fmt::Display for FloodReport {
         };
         writeln!(
             f,
-            "udpflood -> {}: {} B payload, {} thread(s), {} flow(s), {rate}, GSO {gso}{}",
+            "udpflood -> {}: {} B payload, {} thread(s), {} flow(s), sender id {}, {rate}, GSO {gso}{}",
             self.dest,
             self.payload_size,
             self.threads,
             self.flows.len(),
+            self.sender,
             if self.interrupted { ", interrupted" } else { "" }
         )?;
         writeln!(
@@ -277,6 +281,7 @@ mod tests {
             gso_active: false,
             gso_fallback_reason: Some("EIO".into()),
             clock: Clock::Realtime,
+            sender: 7,
             rate_requested: Some(10),
             interrupted: false,
         };

@@ -1,7 +1,8 @@
 //! The probe header that `udpflood` stamps on every datagram and `udprx` reads back.
 //!
 //! An 18-byte UDP payload makes a 64-byte Ethernet frame (14 + 20 + 8 + 18 + 4 FCS), the minimum
-//! on the wire, so the whole header fits in the smallest flood packet. All fields are big-endian:
+//! on the wire, so the whole header fits in the smallest flood packet. All fields are big-endian.
+//! Version 2, written by this crate:
 //!
 //! | bytes   | field         | meaning                                                      |
 //! |---------|---------------|--------------------------------------------------------------|
@@ -9,7 +10,13 @@
 //! | 2       | version/flags | high nibble: [`VERSION`]; low nibble: flags ([`FLAG_REALTIME`]) |
 //! | 3       | flow          | sender flow index                                            |
 //! | 4..10   | seq           | 48-bit per-flow sequence number                              |
-//! | 10..18  | tx_ns         | send time in ns of the clock named by the flags              |
+//! | 10..12  | sender        | sender id: keeps several senders' flows apart without the source address |
+//! | 12..18  | tx_ns         | low 48 bits of the send time in ns of the clock named by the flags |
+//!
+//! Version 1 (read, never written) had no sender id and a 64-bit `tx_ns` in bytes 10..18; it
+//! parses as sender 0 with the low 48 bits of its stamp. A 48-bit stamp wraps every 2^48 ns
+//! (78 hours): the receiver completes it with its own clock reading ([`tx_ns_near`]), which is
+//! exact while the one-way delay plus the clock offset stays within ±39 hours.
 //!
 //! Larger payloads carry the same header followed by padding.
 //!
@@ -29,12 +36,37 @@ use core::fmt;
 pub const HEADER_LEN: usize = 18;
 /// Magic number in bytes 0..2 ("U" "P").
 pub const MAGIC: u16 = 0x5550;
-/// Format version carried in the high nibble of byte 2.
-pub const VERSION: u8 = 1;
+/// Format version written, carried in the high nibble of byte 2.
+pub const VERSION: u8 = 2;
+/// The older format version that is still read (no sender id, 64-bit `tx_ns`).
+pub const VERSION_1: u8 = 1;
 /// Flag bit (low nibble of byte 2): `tx_ns` was read from `CLOCK_REALTIME`, not `CLOCK_MONOTONIC`.
 pub const FLAG_REALTIME: u8 = 0x1;
 /// Largest sequence number; sequences wrap to 0 after it.
 pub const SEQ_MAX: u64 = (1 << 48) - 1;
+/// Mask of the 48 bits of `tx_ns` that version 2 carries.
+pub const TX_MASK: u64 = (1 << 48) - 1;
+
+/// Whether byte 2 of a datagram (version/flags) names a version this build reads.
+#[inline]
+pub const fn version_is_known(version_flags: u8) -> bool {
+    let v = version_flags >> 4;
+    v == VERSION || v == VERSION_1
+}
+
+/// Completes a 48-bit send stamp with a `reference` reading of the same clock (the receive
+/// time): the 64-bit time nearest to `reference` whose low 48 bits are `tx48`. Exact while the
+/// true stamp lies within ±2^47 ns (39 hours) of the reference.
+#[inline]
+pub const fn tx_ns_near(tx48: u64, reference: u64) -> u64 {
+    let back = reference.wrapping_sub(tx48) & TX_MASK;
+    if back >= 1 << 47 {
+        // The stamp is ahead of the reference (clock offset, or a forged stamp).
+        reference.wrapping_add((1 << 48) - back)
+    } else {
+        reference.wrapping_sub(back)
+    }
+}
 
 mod field {
     use core::ops::Range;
@@ -42,7 +74,9 @@ mod field {
     pub const VERSION_FLAGS: usize = 2;
     pub const FLOW: usize = 3;
     pub const SEQ: Range<usize> = 4..10;
-    pub const TX_NS: Range<usize> = 10..18;
+    pub const SENDER: Range<usize> = 10..12;
+    pub const TX_NS: Range<usize> = 12..18;
+    pub const TX_NS_V1: Range<usize> = 10..18;
 }
 
 /// Why a buffer is not a valid probe header.
@@ -136,12 +170,25 @@ impl<T: AsRef<[u8]>> Packet<T> {
         u64::from_be_bytes(x)
     }
 
-    /// The send time in nanoseconds.
+    /// The sender id (version 2; a version 1 header has none: 0).
+    pub fn sender(&self) -> u16 {
+        if self.version() == VERSION_1 {
+            return 0;
+        }
+        let b = &self.buffer.as_ref()[field::SENDER];
+        u16::from_be_bytes([b[0], b[1]])
+    }
+
+    /// The low 48 bits of the send time in nanoseconds (see [`tx_ns_near`]).
     pub fn tx_ns(&self) -> u64 {
-        let b = &self.buffer.as_ref()[field::TX_NS];
+        let b = self.buffer.as_ref();
         let mut x = [0u8; 8];
-        x.copy_from_slice(b);
-        u64::from_be_bytes(x)
+        if self.version() == VERSION_1 {
+            x.copy_from_slice(&b[field::TX_NS_V1]);
+        } else {
+            x[2..].copy_from_slice(&b[field::TX_NS]);
+        }
+        u64::from_be_bytes(x) & TX_MASK
     }
 }
 
@@ -167,9 +214,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.buffer.as_mut()[field::SEQ].copy_from_slice(&b[2..]);
     }
 
-    /// Sets the send time in nanoseconds.
+    /// Sets the sender id (version 2 layout).
+    pub fn set_sender(&mut self, value: u16) {
+        self.buffer.as_mut()[field::SENDER].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Sets the send time in nanoseconds; only the low 48 bits are written (version 2 layout).
     pub fn set_tx_ns(&mut self, value: u64) {
-        self.buffer.as_mut()[field::TX_NS].copy_from_slice(&value.to_be_bytes());
+        let b = (value & TX_MASK).to_be_bytes();
+        self.buffer.as_mut()[field::TX_NS].copy_from_slice(&b[2..]);
     }
 }
 
@@ -180,7 +233,10 @@ pub struct Repr {
     pub flow: u8,
     /// 48-bit per-flow sequence number.
     pub seq: u64,
-    /// Send time in nanoseconds of `clock`.
+    /// Sender id: tells flows of several senders apart (0 in a version 1 header).
+    pub sender: u16,
+    /// Low 48 bits of the send time in nanoseconds of `clock` (parsed values never have more;
+    /// [`Repr::emit`] drops the rest). Complete it with [`tx_ns_near`].
     pub tx_ns: u64,
     /// Which clock stamped `tx_ns`.
     pub clock: Clock,
@@ -195,12 +251,18 @@ impl Repr {
             return Err(Error::BadMagic(magic));
         }
         let version = packet.version();
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(Error::BadVersion(version));
         }
         let clock =
             if packet.flags() & FLAG_REALTIME != 0 { Clock::Realtime } else { Clock::Monotonic };
-        Ok(Repr { flow: packet.flow(), seq: packet.seq(), tx_ns: packet.tx_ns(), clock })
+        Ok(Repr {
+            flow: packet.flow(),
+            seq: packet.seq(),
+            sender: packet.sender(),
+            tx_ns: packet.tx_ns(),
+            clock,
+        })
     }
 
     /// Parses the header at the start of a datagram payload.
@@ -220,6 +282,7 @@ impl Repr {
         packet.set_version_flags(VERSION, flags);
         packet.set_flow(self.flow);
         packet.set_seq(self.seq);
+        packet.set_sender(self.sender);
         packet.set_tx_ns(self.tx_ns);
     }
 
@@ -254,7 +317,8 @@ mod tests {
         Repr {
             flow: 7,
             seq: 0x0102_0304_0506,
-            tx_ns: 0x1122_3344_5566_7788,
+            sender: 0xBEEF,
+            tx_ns: 0x3344_5566_7788,
             clock: Clock::Monotonic,
         }
     }
@@ -275,8 +339,33 @@ mod tests {
         sample().emit_into(&mut buf).unwrap();
         assert_eq!(
             buf,
-            [0x55, 0x50, 0x10, 7, 1, 2, 3, 4, 5, 6, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]
+            [0x55, 0x50, 0x20, 7, 1, 2, 3, 4, 5, 6, 0xBE, 0xEF, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]
         );
+    }
+
+    #[test]
+    fn version_1_reads_as_sender_0_with_48_bits_of_its_stamp() {
+        let v1 =
+            [0x55, 0x50, 0x11, 7, 1, 2, 3, 4, 5, 6, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+        let r = Repr::from_bytes(&v1).unwrap();
+        assert_eq!((r.flow, r.seq, r.sender), (7, 0x0102_0304_0506, 0));
+        assert_eq!((r.tx_ns, r.clock), (0x3344_5566_7788, Clock::Realtime));
+        assert!(version_is_known(0x11) && version_is_known(0x20) && !version_is_known(0x30));
+    }
+
+    #[test]
+    fn stamps_are_completed_with_the_nearest_reference() {
+        let t = 0x0123_4567_89AB_CDEF_u64;
+        let tx48 = t & TX_MASK;
+        // Received later, earlier (clock offset), and across a 2^48 boundary.
+        assert_eq!(tx_ns_near(tx48, t + 5_000_000), t);
+        assert_eq!(tx_ns_near(tx48, t - 7_000), t);
+        let edge = (3u64 << 48) - 10;
+        assert_eq!(tx_ns_near(edge & TX_MASK, edge + 100), edge);
+        assert_eq!(tx_ns_near((edge + 100) & TX_MASK, edge), edge + 100);
+        // Near zero: no underflow into a huge value.
+        assert_eq!(tx_ns_near(5, 3), 5);
+        assert_eq!(tx_ns_near(TX_MASK, 3), 3u64.wrapping_sub(4));
     }
 
     #[test]
@@ -310,8 +399,8 @@ mod tests {
     fn wrong_version_is_refused() {
         let mut buf = [0u8; HEADER_LEN];
         sample().emit_into(&mut buf).unwrap();
-        buf[2] = 0x20;
-        assert_eq!(Repr::from_bytes(&buf), Err(Error::BadVersion(2)));
+        buf[2] = 0x30;
+        assert_eq!(Repr::from_bytes(&buf), Err(Error::BadVersion(3)));
     }
 
     #[test]
@@ -337,14 +426,14 @@ mod tests {
         fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = Repr::from_bytes(&bytes);
             if let Ok(p) = Packet::new_checked(&bytes[..]) {
-                let _ = (p.magic(), p.version(), p.flags(), p.flow(), p.seq(), p.tx_ns());
+                let _ = (p.magic(), p.version(), p.flags(), p.flow(), p.seq(), p.sender(), p.tx_ns());
             }
         }
 
         #[test]
-        fn emit_parse_round_trips(flow: u8, seq in 0..=SEQ_MAX, tx_ns: u64, realtime: bool) {
+        fn emit_parse_round_trips(flow: u8, seq in 0..=SEQ_MAX, sender: u16, tx_ns in 0..=TX_MASK, realtime: bool) {
             let clock = if realtime { Clock::Realtime } else { Clock::Monotonic };
-            let r = Repr { flow, seq, tx_ns, clock };
+            let r = Repr { flow, seq, sender, tx_ns, clock };
             let mut buf = [0u8; HEADER_LEN];
             r.emit_into(&mut buf).unwrap();
             prop_assert_eq!(Repr::from_bytes(&buf), Ok(r));

@@ -355,7 +355,7 @@ pub fn run_cell(
     stop: &AtomicBool,
 ) -> Result<crate::CellResult> {
     match spec.row.receiver {
-        crate::Receiver::Udprx { method, fanout, gro, spin, lean } => {
+        crate::Receiver::Udprx { method, fanout, gro, spin, sources } => {
             crate::lab::cell::run_udprx_remote(
                 topo,
                 spec,
@@ -364,7 +364,7 @@ pub fn run_cell(
                     fanout,
                     gro,
                     spin,
-                    lean,
+                    sources,
                     threaded_napi: false,
                 },
                 stop,
@@ -536,6 +536,8 @@ pub fn merge(
         gso_fallback_reason: (traffic.gso && !results.iter().all(|r| r.gso_active))
             .then(|| "an agent fell back to sendmmsg".to_string()),
         clock,
+        // The agents' floods each stamp their own id; a merged report names none.
+        sender: 0,
         rate_requested: rate,
         interrupted: results.iter().any(|r| r.stopped_early),
     }

@@ -76,6 +76,10 @@ pub struct FloodArgs {
     /// Clock stamped in each datagram: monotonic (one host) or realtime (synced hosts).
     #[arg(long, value_name = "CLOCK", value_parser = clock, default_value = "monotonic")]
     pub clock: Clock,
+    /// Sender id stamped in every probe header (1-65535; default: random per run). Receivers
+    /// keep flows of different sender ids apart without reading source addresses.
+    #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u16).range(1..))]
+    pub sender_id: Option<u16>,
     /// Live report interval (0 = off).
     #[arg(short = 'i', long, value_name = "TIME", value_parser = duration, default_value = "1s")]
     pub interval: Duration,
@@ -99,6 +103,7 @@ impl FloodArgs {
             .burst(self.burst)
             .bind(self.bind)
             .clock(self.clock)
+            .sender_id(self.sender_id)
             .interval(Some(self.interval))
             .allow_non_unicast(self.allow_non_unicast);
         if let Some(f) = self.flows {

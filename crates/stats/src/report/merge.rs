@@ -20,7 +20,7 @@ impl Report {
         let interval_s = first.rate.interval_s;
         let mut t = Totals::default();
         let mut threads = Vec::new();
-        let mut flows: BTreeMap<(String, u8), FlowReport> = BTreeMap::new();
+        let mut flows: BTreeMap<(String, u16, u8), FlowReport> = BTreeMap::new();
         let mut kernel: Option<UdpDelta> = None;
         let mut softnet: Option<SoftnetDelta> = None;
         let mut warnings: Vec<String> = Vec::new();
@@ -55,12 +55,15 @@ impl Report {
                 threads.push(ThreadReport { report: i as u64, ..th.clone() });
             }
             for f in &r.flows {
-                let e = flows.entry((f.source.clone(), f.flow)).or_insert_with(|| FlowReport {
-                    source: f.source.clone(),
-                    flow: f.flow,
-                    first_seq: f.first_seq,
-                    last_seq: f.last_seq,
-                    ..FlowReport::default()
+                let e = flows.entry((f.source.clone(), f.sender, f.flow)).or_insert_with(|| {
+                    FlowReport {
+                        source: f.source.clone(),
+                        sender: f.sender,
+                        flow: f.flow,
+                        first_seq: f.first_seq,
+                        last_seq: f.last_seq,
+                        ..FlowReport::default()
+                    }
                 });
                 e.counts.add(&f.counts);
                 e.first_seq = e.first_seq.min(f.first_seq);

@@ -231,11 +231,14 @@ pub struct ThreadReport {
     pub pps: Option<HistData>,
 }
 
-/// One flow: (source address, flow id).
+/// One flow: (source address, sender id, flow id).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlowReport {
-    /// Sender address, `ip:port`.
+    /// Sender address, `ip:port`, or `-` when the receiver did not read source addresses.
     pub source: String,
+    /// Sender id from the probe header (0: a version 1 header, or a report from before).
+    #[serde(default)]
+    pub sender: u16,
     /// Flow id from the header.
     pub flow: u8,
     /// Distinct datagrams received, loss, reorder, duplicates and sequence anomalies (the JSON
@@ -393,7 +396,12 @@ impl Report {
             add_hist(&mut k_app, &s.latency.kernel_to_app);
             for f in &s.flows {
                 let e = flows.entry(f.key).or_insert_with(|| FlowReport {
-                    source: f.key.source.to_string(),
+                    source: if f.key.source.port() == 0 && f.key.source.ip().is_unspecified() {
+                        "-".to_string()
+                    } else {
+                        f.key.source.to_string()
+                    },
+                    sender: f.key.sender,
                     flow: f.key.flow,
                     first_seq: f.first_seq,
                     last_seq: f.last_seq,

@@ -186,14 +186,15 @@ pub fn table(r: &Report) -> String {
         );
         let _ = writeln!(
             o,
-            "  {:<28} {:>4} {:>14} {:>10} {:>10} {:>10}",
-            "source", "flow", "received", "lost", "reordered", "duplicates"
+            "  {:<28} {:>6} {:>4} {:>14} {:>10} {:>10} {:>10}",
+            "source", "sender", "flow", "received", "lost", "reordered", "duplicates"
         );
         for f in r.flows.iter().take(SHOWN) {
             let _ = writeln!(
                 o,
-                "  {:<28} {:>4} {:>14} {:>10} {:>10} {:>10}",
+                "  {:<28} {:>6} {:>4} {:>14} {:>10} {:>10} {:>10}",
                 f.source,
+                f.sender,
                 f.flow,
                 fmt_count(f.counts.received),
                 fmt_count(f.counts.lost),

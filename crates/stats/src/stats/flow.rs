@@ -269,11 +269,15 @@ impl SeqTracker {
     }
 }
 
-/// What identifies a flow: the sender's address and the header's flow index.
+/// What identifies a flow: the sender's address (when the receiver reads it), the probe
+/// header's sender id and its flow index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
-    /// Sender address.
+    /// Sender address; `0.0.0.0:0` when the receiver does not read source addresses (the
+    /// default of the `udprx` command: the sender id keeps senders apart).
     pub source: SocketAddr,
+    /// Sender id from the probe header (0 in a version 1 header).
+    pub sender: u16,
     /// Flow index from the probe header.
     pub flow: u8,
 }
@@ -373,7 +377,7 @@ impl FlowBudget {
 const EMPTY: u32 = u32::MAX;
 
 #[inline]
-fn key_hash(source: &SocketAddr, flow: u8) -> u64 {
+fn key_hash(source: &SocketAddr, sender: u16, flow: u8) -> u64 {
     let (a, port) = match source {
         SocketAddr::V4(a) => (u32::from(*a.ip()) as u64, a.port()),
         SocketAddr::V6(a) => {
@@ -381,7 +385,8 @@ fn key_hash(source: &SocketAddr, flow: u8) -> u64 {
             ((x as u64) ^ ((x >> 64) as u64).rotate_left(17), a.port())
         }
     };
-    let h = (a ^ ((port as u64) << 40) ^ ((flow as u64) << 56)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let h = (a ^ ((sender as u64) << 24) ^ ((port as u64) << 40) ^ ((flow as u64) << 56))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^ (h >> 31)
 }
 
@@ -443,10 +448,10 @@ impl FlowTable {
         self.untracked
     }
 
-    /// Records sequence number `seq` of flow (`source`, `flow`).
+    /// Records sequence number `seq` of flow (`source`, `sender`, `flow`).
     #[inline]
-    pub fn record(&mut self, source: SocketAddr, flow: u8, seq: u64) {
-        let key = FlowKey { source, flow };
+    pub fn record(&mut self, source: SocketAddr, sender: u16, flow: u8, seq: u64) {
+        let key = FlowKey { source, sender, flow };
         if let Some((k, i)) = self.last
             && k == key
         {
@@ -464,7 +469,7 @@ impl FlowTable {
 
     fn lookup_or_insert(&mut self, key: FlowKey) -> Option<u32> {
         let mask = self.slots.len() - 1;
-        let mut s = key_hash(&key.source, key.flow) as usize & mask;
+        let mut s = key_hash(&key.source, key.sender, key.flow) as usize & mask;
         loop {
             let i = self.slots[s];
             if i == EMPTY {
@@ -497,7 +502,7 @@ impl FlowTable {
         let mask = n - 1;
         let mut slots = vec![EMPTY; n];
         for (i, k) in self.keys.iter().enumerate() {
-            let mut s = key_hash(&k.source, k.flow) as usize & mask;
+            let mut s = key_hash(&k.source, k.sender, k.flow) as usize & mask;
             while slots[s] != EMPTY {
                 s = (s + 1) & mask;
             }
@@ -716,18 +721,31 @@ mod tests {
         let b: SocketAddr = "[::1]:1000".parse().unwrap();
         let mut t = FlowTable::new(3);
         for s in 0..10 {
-            t.record(a, 0, s);
-            t.record(a, 1, s * 2);
-            t.record(b, 0, s);
+            t.record(a, 0, 0, s);
+            t.record(a, 0, 1, s * 2);
+            t.record(b, 0, 0, s);
         }
         assert_eq!(t.len(), 3);
-        t.record(b, 9, 0);
-        t.record(b, 9, 1);
+        t.record(b, 0, 9, 0);
+        t.record(b, 0, 9, 1);
         assert_eq!(t.untracked_datagrams(), 2);
         let flows = t.flows();
-        let f1 = flows.iter().find(|f| f.key == FlowKey { source: a, flow: 1 }).unwrap();
+        let f1 = flows.iter().find(|f| f.key == FlowKey { source: a, sender: 0, flow: 1 }).unwrap();
         assert_eq!(f1.counts, c(10, 9, 0, 0));
         assert_eq!(t.totals(), c(30, 9, 0, 0));
+    }
+
+    #[test]
+    fn sender_ids_keep_flows_apart_without_addresses() {
+        let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut t = FlowTable::new(16);
+        // Two senders interleave the same flow id and the same sequence numbers.
+        for s in 0..100 {
+            t.record(none, 7, 0, s);
+            t.record(none, 9, 0, s);
+        }
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.totals(), c(200, 0, 0, 0), "no duplicates, no reorder");
     }
 
     #[test]
@@ -737,9 +755,9 @@ mod tests {
         let mut b = FlowTable::with_budget(DEFAULT_MAX_FLOWS, budget.clone());
         for port in 1..=4u16 {
             let s = SocketAddr::from(([127, 0, 0, 1], port));
-            a.record(s, 0, 0);
-            b.record(s, 1, 0);
-            a.record(s, 0, 1);
+            a.record(s, 0, 0, 0);
+            b.record(s, 0, 1, 0);
+            a.record(s, 0, 0, 1);
         }
         assert_eq!(a.len() + b.len(), 5);
         assert_eq!(budget.used(), 5);
@@ -754,12 +772,12 @@ mod tests {
         let mut t = FlowTable::new(DEFAULT_MAX_FLOWS);
         for port in 1..=500u16 {
             let a = SocketAddr::from(([127, 0, 0, 1], port));
-            t.record(a, 0, 0);
-            t.record(a, 0, 1);
+            t.record(a, 0, 0, 0);
+            t.record(a, 0, 0, 1);
         }
         for port in 1..=500u16 {
             let a = SocketAddr::from(([127, 0, 0, 1], port));
-            t.record(a, 0, 2);
+            t.record(a, 0, 0, 2);
         }
         assert_eq!(t.len(), 500);
         assert_eq!(t.totals(), c(1500, 0, 0, 0));

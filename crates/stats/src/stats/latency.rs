@@ -17,9 +17,12 @@
 //! (not even clamped to the top), and not counted as skew. Implausible means: `tx_ns == 0`; a
 //! one-way latency above [`MAX_LATENCY_NS`] (sent more than 60 s before it arrived); or a send
 //! time more than [`FUTURE_TOLERANCE_NS`] (60 s) in the receiver's future — farther than any
-//! clock offset the skew warning is meant for. The arithmetic is done in 128 bits, so no stamp
-//! (`u64::MAX` included) can wrap into a plausible value. The kernel → application split does
-//! not depend on `tx_ns` and is recorded for every datagram that has a kernel timestamp.
+//! clock offset the skew warning is meant for. The header carries the low 48 bits of the stamp
+//! (probe header version 2): the one-way latency is the receive time minus the stamp modulo
+//! 2^48 ns, taken in −2^47 .. 2^47 (±39 hours), which is exact for any true latency plus clock
+//! offset inside that range; the rest of the arithmetic is done in 128 bits, so nothing wraps.
+//! The kernel → application split does not depend on `tx_ns` and is recorded for every
+//! datagram that has a kernel timestamp.
 
 use hdrhistogram::Histogram;
 use udpprobe::Clock;
@@ -108,24 +111,28 @@ impl LatencyRecorder {
         }
     }
 
-    /// Records one datagram: sent at `tx_ns` of `clock`, received by the application at `rx_ns`
-    /// (monotonic), by the kernel at `kernel_rx_ns` (realtime) if known.
+    /// Records one datagram: sent at `tx_ns` (its low 48 bits, as the probe header carries
+    /// them) of `clock`, received by the application at `rx_ns` (monotonic), by the kernel at
+    /// `kernel_rx_ns` (realtime) if known.
     #[inline]
     pub fn record(&mut self, clock: Clock, tx_ns: u64, rx_ns: u64, kernel_rx_ns: Option<u64>) {
-        // Everything on the monotonic time line, in 128 bits: no stamp can wrap.
+        // The receive time on the stamp's clock, then the distance modulo 2^48 taken as signed.
         let offset = self.offset_ns as i128;
-        let tx = match clock {
+        let reference = match clock {
             Clock::Monotonic => {
                 self.monotonic += 1;
-                tx_ns as i128
+                rx_ns
             }
             Clock::Realtime => {
                 self.realtime += 1;
-                tx_ns as i128 - offset
+                (rx_ns as i128 + offset) as u64
             }
         };
+        let back = reference.wrapping_sub(tx_ns) & udpprobe::TX_MASK;
+        let one_way = if back >= 1 << 47 { back as i128 - (1 << 48) } else { back as i128 };
+        // Everything else on the monotonic time line, in 128 bits.
         let rx = rx_ns as i128;
-        let one_way = rx - tx;
+        let tx = rx - one_way;
         let plausible = tx_ns != 0
             && one_way <= MAX_LATENCY_NS as i128
             && one_way >= -(FUTURE_TOLERANCE_NS as i128);

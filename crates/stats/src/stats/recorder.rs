@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use udpprobe::{Error as ProbeError, HEADER_LEN, MAGIC, Repr, VERSION};
+use udpprobe::{Error as ProbeError, HEADER_LEN, MAGIC, Repr, version_is_known};
 
 use super::flow::{FlowStats, FlowTable, SeqCounts};
 use super::latency::LatencyRecorder;
@@ -238,7 +238,7 @@ impl Recorder {
             Ok(r) => {
                 self.truncated += cut as u64;
                 self.truncated_probes += cut as u64;
-                self.flows.record(source, r.flow, r.seq);
+                self.flows.record(source, r.sender, r.flow, r.seq);
                 self.latency.record(r.clock, r.tx_ns, rx, krx);
             }
             Err(ProbeError::Truncated(_)) => self.truncated += 1,
@@ -254,7 +254,7 @@ impl Recorder {
         self.iv_bytes = self.iv_bytes.saturating_add((seg.len() + extra) as u64);
         if seg.len() < HEADER_LEN {
             self.truncated += 1;
-        } else if u16::from_be_bytes([seg[0], seg[1]]) != MAGIC || seg[2] >> 4 != VERSION {
+        } else if u16::from_be_bytes([seg[0], seg[1]]) != MAGIC || !version_is_known(seg[2]) {
             if cut {
                 self.truncated += 1;
             } else {
@@ -376,7 +376,7 @@ pub(crate) mod tests {
         let mut buf = vec![0u8; items.len() * size];
         let mut metas = Vec::new();
         for (i, &(flow, seq, tx_ns)) in items.iter().enumerate() {
-            let r = Repr { flow, seq, tx_ns, clock: Clock::Monotonic };
+            let r = Repr { flow, seq, sender: 0, tx_ns, clock: Clock::Monotonic };
             r.emit_into(&mut buf[i * size..]).unwrap();
             metas.push(RecvMeta { offset: i * size, len: size, source: src, ..RecvMeta::EMPTY });
         }

@@ -176,6 +176,7 @@ pub fn flood(ready: &Ready, to: SocketAddr, flows: u32, count: u64) -> SenderRep
             let repr = Repr {
                 flow: (ready.flow_base + f) as u8,
                 seq,
+                sender: 0,
                 tx_ns: udpprobe::now_ns(Clock::Monotonic),
                 clock: Clock::Monotonic,
             };
