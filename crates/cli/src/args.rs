@@ -50,7 +50,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("`batch`", "--batch"),
     ("`cpus`", "--cpus"),
     ("`gro`", "--gro"),
-    ("`lean`", "--lean"),
+    ("`source_addresses`", "--sources"),
+    ("`drops_per_interval`", "--drops-per-datagram"),
 ];
 
 /// An engine error in this command line's terms: the builder calls its message names become

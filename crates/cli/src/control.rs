@@ -93,6 +93,11 @@ impl RunExecutor for EngineExecutor {
             .batch(self.cfg.batch)
             .rcvbuf(self.cfg.rcvbuf)
             .timestamps(self.cfg.timestamps)
+            // The receive calls of a bare loop, as `udprx` by default: each sender of the run
+            // has its own flow ids (`flow_base`), so no source address is needed to keep them
+            // apart; drops read per interval, exact at the end.
+            .source_addresses(false)
+            .drops_per_interval(true)
             .duration(Some(Duration::from_millis(req.duration_ms) + self.cfg.safety_margin))
             .stop_handle(stop.clone());
         if let Some(cpus) = &self.cfg.cpus {

@@ -179,17 +179,17 @@ fn a_run_request_sets_its_flow_budget_within_the_servers_cap() {
         let req = RunRequest { flow_budget: budget, ..request(2, 0) };
         let got =
             udpctl::run_remote(srv.local_addr(), &req, None, &ClientConfig::default(), |r, to| {
-                // Every socket stays open until all have sent: a dropped one could hand its
-                // ephemeral port to the next, and two "ports" would count as one flow.
+                // Each socket stands for one sender with its own sender id: the server's
+                // receivers read no source address, so the id keeps their flows apart.
                 let socks: Vec<UdpSocket> =
                     (0..PORTS).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
-                for sock in &socks {
+                for (i, sock) in socks.iter().enumerate() {
                     let mut buf = [0u8; 18];
                     for seq in 0..5u64 {
                         Repr {
                             flow: r.flow_base as u8,
                             seq,
-                            sender: 0,
+                            sender: i as u16 + 1,
                             tx_ns: udpprobe::now_ns(Clock::Monotonic),
                             clock: Clock::Monotonic,
                         }

@@ -51,7 +51,7 @@ pub fn run(
 ) -> Result<Report, Error> {
     let setup = serde_json::to_value(receiver.setup()).unwrap_or(serde_json::Value::Null);
     let sockets = receiver.setup().sockets;
-    let lean = receiver.setup().lean;
+    let addresses = receiver.setup().source_addresses || receiver.setup().method.is_xdp();
     let mut cfg = StatsConfig::new(measure.mode, measure.interval);
     cfg.flow_budget = FlowBudget::new(measure.flow_budget);
     cfg.max_flows = measure.flow_budget;
@@ -90,8 +90,8 @@ pub fn run(
         (Some(b), Some(a)) => Some(a.delta(&b)),
         _ => None,
     };
-    if lean {
-        report.warnings.push(LEAN_NOTE.to_string());
+    if !addresses {
+        report.warnings.push(NO_ADDRESSES_NOTE.to_string());
     }
     // `auto` left io_uring at run time on these sockets: the method in the setup is not the
     // whole story.
@@ -105,11 +105,11 @@ pub fn run(
     Ok(report)
 }
 
-/// What a lean run's report states it traded away (see `udprx::ReceiverBuilder::lean`).
-pub const LEAN_NOTE: &str = "lean mode: no source address per datagram, so flows are keyed by \
-the probe header's flow id alone (two senders using the same flow ids count as one flow); no \
-control message per datagram, so kernel drops were read with SO_MEMINFO per interval and at the \
-end";
+/// What the report of a run without source addresses states (see
+/// `udprx::ReceiverBuilder::source_addresses`).
+pub const NO_ADDRESSES_NOTE: &str = "source addresses not read (the receive calls a bare loop \
+makes): flows are keyed by the probe header's sender id and flow id; senders that stamp no \
+sender id (probe header version 1) count as sender 0";
 
 type Finished = (Vec<(crate::stats::ThreadStats, ThreadCost)>, Duration, u64, Vec<String>);
 

@@ -9,7 +9,7 @@
 //!     VARIANT RATE SECONDS RX_CPU TX_CPU [METHOD] [WINDOW_US] [BURST_US]
 //! ```
 //! VARIANT: `tokio`, `quinn`, `udprx-async` or `udprx-threaded`, or without source addresses
-//! `tokio-recv` (`try_recv`) and `udprx-async-lean` (`lean(true)`: no source address and no
+//! `tokio-recv` (`try_recv`) and `udprx-async-lean` (`source_addresses(false)`: no source address and no
 //! per-datagram control message, the drop counter read per idle interval), and
 //! `udprx-async-interval` (`drops_per_interval(true)`: source addresses, the drop counter read
 //! per idle interval instead of a control message per datagram); RATE datagrams per second
@@ -282,8 +282,8 @@ async fn run_udprx(
     // app:udprx-async udprx-async-lean udprx-async-interval
     let rx = Receiver::builder("127.0.0.1:0".parse().unwrap())
         .method(method)
-        .lean(lean)
-        .drops_per_interval(drops_per_interval)
+        .source_addresses(!lean)
+        .drops_per_interval(drops_per_interval || lean)
         .rcvbuf(Some(8 << 20))
         .build()
         .unwrap_or_else(|e| usage(&e.to_string()));
@@ -374,7 +374,7 @@ fn main() {
                             run_udprx(method, false, true, addr_tx, end, window, &mut c).await
                         }
                         // Lean: no source address, no control messages (drops read with
-                        // SO_MEMINFO per idle interval); needs a named method.
+                        // SO_MEMINFO per idle interval).
                         "udprx-async-lean" => {
                             let m = if method == Method::Auto { Method::Recvmmsg } else { method };
                             run_udprx(m, true, false, addr_tx, end, window, &mut c).await

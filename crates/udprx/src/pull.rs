@@ -105,7 +105,7 @@ pub struct PullReceiver {
     /// SO_MEMINFO drops (`cfg.meminfo_drops`): when SO_MEMINFO was last read (0: never); read at most once per
     /// `cfg.idle_ns` and when a wait ends empty.
     last_drops_ns: u64,
-    /// The settings it was made with: lean, the idle interval, and (`auto`) what a run-time
+    /// The settings it was made with: how drops are read, the idle interval, and (`auto`) what a run-time
     /// fallback to `recvmmsg` is built from.
     cfg: LoopConfig,
     /// Why this receiver left io_uring for `recvmmsg` at run time.

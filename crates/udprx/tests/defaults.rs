@@ -81,11 +81,11 @@ fn uring_run_releases_the_port_when_it_ends() {
 }
 
 /// Sends `n` datagrams and receives them with a pull receiver; returns its counters' drops.
-fn drops_after(method: Method, lean: bool) -> Option<Option<u32>> {
+fn drops_after(method: Method, per_interval: bool) -> Option<Option<u32>> {
     let rx = match Receiver::builder("127.0.0.1:0".parse().unwrap())
         .method(method)
         .cpus(vec![])
-        .lean(lean)
+        .drops_per_interval(per_interval)
         .idle_interval(Duration::from_millis(20))
         .build()
     {
@@ -122,16 +122,16 @@ fn drops_after(method: Method, lean: bool) -> Option<Option<u32>> {
 
 #[test]
 fn kernel_drops_is_some_zero_when_read_and_zero() {
-    for (method, lean, read) in [
+    for (method, per_interval, read) in [
         (Method::Recvmmsg, false, true),
         (Method::Uring, false, true),
         (Method::Recvmmsg, true, true),
         (Method::UringRecv, false, false),
         (Method::Recvfrom, false, false),
     ] {
-        let Some(drops) = drops_after(method, lean) else { continue };
+        let Some(drops) = drops_after(method, per_interval) else { continue };
         let expected = if read { Some(0) } else { None };
-        assert_eq!(drops, expected, "{method} (lean {lean})");
+        assert_eq!(drops, expected, "{method} (drops per interval {per_interval})");
     }
 }
 

@@ -514,19 +514,23 @@ fn uring_without_defer_taskrun() {
     }
 }
 
-/// Lean receive (no source address, no control messages): K datagrams of several flows, each
-/// (flow, seq) exactly once, every source `0.0.0.0:0`, drops read by SO_MEMINFO.
+/// Bare receive (no source address, no control messages: what the bench's statistics use):
+/// K datagrams of several flows, each (flow, seq) exactly once, every source `0.0.0.0:0`,
+/// drops read by SO_MEMINFO.
 #[test]
-fn lean_delivers_exactly_once_without_addresses() {
+fn bare_receive_delivers_exactly_once_without_addresses() {
     for (m, sockets) in [
         (Method::Recvfrom, 1),
         (Method::Recvmmsg, 1),
         (Method::Recvmmsg, 2),
+        (Method::Uring, 1),
         (Method::UringRecv, 1),
     ] {
-        let b = builder(v4(), m, sockets, Steer::Hash, false).lean(true);
+        let b = builder(v4(), m, sockets, Steer::Hash, false)
+            .source_addresses(false)
+            .drops_per_interval(true);
         let Some(rx) = build_or_skip(b, m) else { continue };
-        assert!(rx.setup().lean, "{m}");
+        assert!(!rx.setup().source_addresses, "{m}");
         assert!(rx.setup().drops_source.contains("SO_MEMINFO"), "{m}");
         let expected = expected_set(0..FLOWS, PER_FLOW);
         let out = run_collect(rx, expected.len(), |dst| {
@@ -541,7 +545,7 @@ fn lean_delivers_exactly_once_without_addresses() {
         for h in &out.handlers {
             assert!(
                 h.sources.keys().all(|s| s.ip().is_unspecified() && s.port() == 0),
-                "{m}: lean reports no source address: {:?}",
+                "{m}: no source address was asked for: {:?}",
                 h.sources
             );
             if h.buffers > 0 {
@@ -553,13 +557,17 @@ fn lean_delivers_exactly_once_without_addresses() {
     }
 }
 
-/// Lean receive keeps the drop count exact: a burst overflows the smallest receive buffer
+/// Bare receive keeps the drop count exact: a burst overflows the smallest receive buffer
 /// before the loop starts; received + dropped = sent, and the first batch already carries the
 /// SO_MEMINFO count (no control message in sight).
 #[test]
-fn lean_drops_are_exact() {
-    for m in [Method::Recvfrom, Method::Recvmmsg, Method::UringRecv] {
-        let b = Receiver::builder(v4()).method(m).lean(true).rcvbuf(Some(1));
+fn bare_receive_drops_are_exact() {
+    for m in [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv] {
+        let b = Receiver::builder(v4())
+            .method(m)
+            .source_addresses(false)
+            .drops_per_interval(true)
+            .rcvbuf(Some(1));
         let Some(rx) = build_or_skip(b, m) else { continue };
         let s = sender_socket(rx.local_addr());
         let burst = 300u64;

@@ -32,9 +32,9 @@ pub fn efficiency(one: &Interval, many: &Interval, n: usize) -> Option<Interval>
 /// `r` with fan-out `f` (`None` for a peer row).
 pub fn with_fanout(r: &Row, f: Fanout) -> Option<Row> {
     match r.receiver {
-        Receiver::Udprx { method, gro, spin, lean, .. } => Some(Row {
+        Receiver::Udprx { method, gro, spin, sources, .. } => Some(Row {
             scenario: r.scenario,
-            receiver: Receiver::Udprx { method, fanout: f, gro, spin, lean },
+            receiver: Receiver::Udprx { method, fanout: f, gro, spin, sources },
         }),
         Receiver::Peer { .. } => None,
     }

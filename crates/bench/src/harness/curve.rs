@@ -589,7 +589,7 @@ mod tests {
             gro_everywhere: false,
             spin: false,
             peers: vec![],
-            lean: vec![],
+            sources: vec![],
         };
         Plan {
             rows: rows(&sel),

@@ -209,7 +209,7 @@ mod tests {
             gro_everywhere: false,
             spin: false,
             peers: vec![],
-            lean: vec![],
+            sources: vec![],
         };
         let plan = Plan {
             rows: rows(&sel),

@@ -36,8 +36,8 @@ pub struct UdprxPath {
     pub gro: bool,
     /// Busy-spin.
     pub spin: bool,
-    /// Lean receive (no source address, no control messages).
-    pub lean: bool,
+    /// Read each datagram's source address and the drop counter per datagram (`+sources`).
+    pub sources: bool,
     /// XDP rows on veth: turn threaded NAPI on and pin its thread to the receiver's core (the
     /// XDP counterpart of RPS); otherwise XDP runs in the sender's softirq.
     pub threaded_napi: bool,
@@ -261,7 +261,7 @@ fn run_udprx_with(
         "sockets": sockets,
         "gro": path.gro,
         "spin": path.spin,
-        "lean": path.lean,
+        "sources": path.sources,
         "topology": topo.kind().name(),
         "receiver_cpus": spec.receiver_cpus,
         "sender_cpus": spec.sender_cpus,
@@ -298,10 +298,11 @@ fn run_udprx_with(
                     .cpus(spec.receiver_cpus.clone())
                     .gro(path.gro)
                     .spin(path.spin)
-                    .lean(path.lean)
-                    // Lean reads no control messages: its latency cells go without the
-                    // kernel-timestamp split.
-                    .timestamps(spec.timestamps && !path.lean)
+                    // Bare receive calls unless the row asks for sources: the CPU cells then
+                    // measure the receive API, as its C twin does (issue 23).
+                    .source_addresses(path.sources)
+                    .drops_per_interval(!path.sources && !path.method.is_xdp())
+                    .timestamps(spec.timestamps)
                     .busy_poll(spec.sockopts.busy_poll)
                     .rcvbuf(spec.sockopts.rcvbuf)
                     // A safety net: the harness stops it after the drain.

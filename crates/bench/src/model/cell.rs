@@ -155,8 +155,8 @@ pub enum PeerKind {
     /// only counts. Fed by udpflood.
     #[serde(rename = "c-uring")]
     CUring,
-    /// The bare C twin of `uring`: io_uring multishot `recvmsg` with the source address over a
-    /// provided buffer ring; only counts.
+    /// The bare C twin of `uring`: io_uring multishot `recvmsg` over a provided buffer ring, no
+    /// name area (as udprx's default receive); only counts.
     #[serde(rename = "c-uring-recvmsg")]
     CUringRecvmsg,
     /// The bare C twin of `uring +gro`: `c-uring-recvmsg` on a UDP_GRO socket with the UDP_GRO
@@ -212,7 +212,7 @@ impl PeerKind {
     }
 
     /// The bare C twin of a udprx receiver: the loop that makes the same receive calls and
-    /// nothing else (one socket; `+lean` rows share their method's twin). `None` for XDP
+    /// nothing else (one socket; `+sources` rows share their method's twin). `None` for XDP
     /// paths, fan-out rows, `+spin` and `recvfrom +gro`, which have none.
     pub fn twin_of(r: &Receiver) -> Option<PeerKind> {
         let Receiver::Udprx { method, fanout: Fanout::One, gro, spin: false, .. } = *r else {
@@ -244,10 +244,12 @@ pub enum Receiver {
         gro: bool,
         /// Busy-spin instead of blocking waits.
         spin: bool,
-        /// Lean receive: no source address, no control messages (`recvfrom`/`recvmmsg`
-        /// `+lean`). Absent in plans written before it existed.
-        #[serde(default)]
-        lean: bool,
+        /// `+sources`: the source address and the drop counter (SO_RXQ_OVFL) read with every
+        /// datagram. Without (the default), the receive calls are a bare loop's: flows are kept
+        /// apart by the probe header's sender id, drops read per interval. Written only when
+        /// true; plans from before it existed read as false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sources: bool,
     },
     /// A reference receiver.
     Peer {
@@ -270,26 +272,26 @@ impl Row {
     pub fn udprx(scenario: Scenario, method: Method, fanout: Fanout, gro: bool) -> Row {
         Row {
             scenario,
-            receiver: Receiver::Udprx { method, fanout, gro, spin: false, lean: false },
+            receiver: Receiver::Udprx { method, fanout, gro, spin: false, sources: false },
         }
     }
 
-    /// A lean udprx row (`recvmmsg+lean`): one socket method without source address or control
-    /// messages, never with GRO.
-    pub fn udprx_lean(scenario: Scenario, method: Method, fanout: Fanout) -> Row {
+    /// A `+sources` udprx row (`recvmmsg+sources`): source address and drop counter read per
+    /// datagram, never with GRO.
+    pub fn udprx_sources(scenario: Scenario, method: Method, fanout: Fanout) -> Row {
         Row {
             scenario,
-            receiver: Receiver::Udprx { method, fanout, gro: false, spin: false, lean: true },
+            receiver: Receiver::Udprx { method, fanout, gro: false, spin: false, sources: true },
         }
     }
 
     /// The path label without the scenario, e.g. `recvmmsg 2×hash +gro`.
     pub fn path_label(&self, sockets: usize) -> String {
         match self.receiver {
-            Receiver::Udprx { method, fanout, gro, spin, lean } => {
+            Receiver::Udprx { method, fanout, gro, spin, sources } => {
                 let mut s = method.as_str().to_string();
-                if lean {
-                    s.push_str("+lean");
+                if sources {
+                    s.push_str("+sources");
                 }
                 match fanout {
                     Fanout::One => s.push_str(" 1×"),

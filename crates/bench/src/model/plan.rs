@@ -39,17 +39,18 @@ pub struct Selection {
     /// Add the `xdp` and `xdp-drop` rows to the classic flood (AF_XDP available here).
     #[serde(default)]
     pub xdp: bool,
-    /// Methods whose lean variant (`recvmmsg+lean`: no source address, no control messages)
-    /// runs beside (or, without the plain name in `methods`, instead of) the plain rows.
+    /// Methods whose `+sources` variant (`recvmmsg+sources`: the source address and the drop
+    /// counter read with every datagram, the receive udprx made before its statistics went
+    /// bare) runs beside (or, without the plain name in `methods`, instead of) the plain rows.
     #[serde(default)]
-    pub lean: Vec<Method>,
+    pub sources: Vec<Method>,
 }
 
 /// The rows of a selection, in report order. Empty when the filters exclude everything.
 pub fn rows(sel: &Selection) -> Vec<Row> {
-    // Named only as `X+lean`, a method runs its lean rows alone.
-    let unfiltered = sel.methods.is_empty() && sel.lean.is_empty();
-    let keep_m = |m: &Method| unfiltered || sel.methods.contains(m) || sel.lean.contains(m);
+    // Named only as `X+sources`, a method runs its `+sources` rows alone.
+    let unfiltered = sel.methods.is_empty() && sel.sources.is_empty();
+    let keep_m = |m: &Method| unfiltered || sel.methods.contains(m) || sel.sources.contains(m);
     let plain = |m: &Method| unfiltered || sel.methods.contains(m);
     let keep_f = |f: &Fanout| sel.fanouts.is_empty() || sel.fanouts.contains(f);
     let keep_s = |s: &Scenario| sel.scenarios.is_empty() || sel.scenarios.contains(s);
@@ -101,10 +102,10 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                         out.push(Row::udprx(s, m, f, gro));
                     }
                 }
-                // Lean reads no control messages: without GRO, wherever the method runs (in
-                // the GSO flood it takes segmented datagrams, like uring-recv and the C peers).
-                if sel.lean.contains(&m) {
-                    out.push(Row::udprx_lean(s, m, f));
+                // Without GRO, wherever the method runs (in the GSO flood it takes segmented
+                // datagrams, like uring-recv and the C peers): what addresses cost, alone.
+                if sel.sources.contains(&m) {
+                    out.push(Row::udprx_sources(s, m, f));
                 }
             }
             if sel.spin && *scenario == Scenario::Classic && keep_f(&Fanout::One) && plain(method) {
@@ -117,7 +118,7 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
                             fanout: Fanout::One,
                             gro: false,
                             spin: true,
-                            lean: false,
+                            sources: false,
                         },
                     });
                 }
@@ -258,7 +259,7 @@ mod tests {
             gro_everywhere: false,
             spin: true,
             peers: vec![],
-            lean: vec![],
+            sources: vec![],
         }
     }
 
@@ -359,10 +360,10 @@ mod tests {
     }
 
     #[test]
-    fn lean_rows_stand_beside_the_plain_ones() {
+    fn sources_rows_stand_beside_the_plain_ones() {
         let mut s = sel(Size::Default);
         s.methods = vec![Method::Recvmmsg];
-        s.lean = vec![Method::Recvmmsg];
+        s.sources = vec![Method::Recvmmsg];
         s.peers = vec![PeerKind::CRecvmmsg];
         s.fanouts = vec![Fanout::One];
         let labels: Vec<String> = rows(&s).iter().map(|r| r.label(2)).collect();
@@ -370,26 +371,27 @@ mod tests {
             labels,
             [
                 "classic recvmmsg 1×",
-                "classic recvmmsg+lean 1×",
+                "classic recvmmsg+sources 1×",
                 "classic c-recvmmsg (peer)",
                 "gso recvmmsg 1× +gro",
-                "gso recvmmsg+lean 1×",
+                "gso recvmmsg+sources 1×",
                 "gso c-recvmmsg (peer)",
             ]
         );
-        // Named only as `recvmmsg+lean`: the lean rows alone.
+        // Named only as `recvmmsg+sources`: the sources rows alone.
         s.methods.clear();
         s.peers.clear();
         let r = rows(&s);
         assert_eq!(r.len(), 2, "{r:?}");
         assert!(
-            r.iter().all(|r| matches!(r.receiver, Receiver::Udprx { lean: true, gro: false, .. }))
+            r.iter()
+                .all(|r| matches!(r.receiver, Receiver::Udprx { sources: true, gro: false, .. }))
         );
-        // A plan without lean reads as before (serde default).
+        // A plan without sources reads as before (serde default).
         let mut old = serde_json::to_value(r[0]).unwrap();
-        old["receiver"].as_object_mut().unwrap().remove("lean");
+        old["receiver"].as_object_mut().unwrap().remove("sources");
         let back: Row = serde_json::from_value(old).unwrap();
-        assert!(matches!(back.receiver, Receiver::Udprx { lean: false, .. }));
+        assert!(matches!(back.receiver, Receiver::Udprx { sources: false, .. }));
     }
 
     #[test]

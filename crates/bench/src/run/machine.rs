@@ -60,7 +60,7 @@ impl Bench for RealBench<'_> {
         }
         let rps = self.set_rps_for(spec)?;
         match spec.row.receiver {
-            Receiver::Udprx { method, fanout, gro, spin, lean } => crate::lab::cell::run_udprx(
+            Receiver::Udprx { method, fanout, gro, spin, sources } => crate::lab::cell::run_udprx(
                 self.topo,
                 spec,
                 // Receiver-bound like RPS: the XDP rows move the veth's NAPI to the receiver.
@@ -69,7 +69,7 @@ impl Bench for RealBench<'_> {
                     fanout,
                     gro,
                     spin,
-                    lean,
+                    sources,
                     threaded_napi: rps && !self.xdp_on_sender,
                 },
                 self.stop,
@@ -162,7 +162,7 @@ pub(super) fn profile_paths(
             run.notes.push("interrupted (Ctrl-C): not every path was profiled".into());
             break;
         }
-        let crate::Receiver::Udprx { method, fanout, gro, spin, lean } = s.row.receiver else {
+        let crate::Receiver::Udprx { method, fanout, gro, spin, sources } = s.row.receiver else {
             continue;
         };
         let rate = curves
@@ -179,8 +179,14 @@ pub(super) fn profile_paths(
         let mut spec = prep.plan.cell(s.row, s.setting, rate, false);
         spec.secs = secs;
         // `run_watched` sets threaded NAPI as the curve's trials had it.
-        let path =
-            crate::lab::cell::UdprxPath { method, fanout, gro, spin, lean, threaded_napi: false };
+        let path = crate::lab::cell::UdprxPath {
+            method,
+            fanout,
+            gro,
+            spin,
+            sources,
+            threaded_napi: false,
+        };
         let mut entry = profile::PathProfile {
             label: label.clone(),
             setting: s.setting,

@@ -130,19 +130,24 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     let bad = |m: String| Err(Error::BadInput(m));
     let mut notes = Vec::new();
     let size = opts.size.unwrap_or(Size::Default);
-    // `recvmmsg+lean` (or `recvfrom+lean`) asks for the lean rows of a method.
-    let (mut methods, mut lean) = (Vec::new(), Vec::new());
+    // `recvmmsg+sources` (or `recvfrom+sources`, `uring+sources`) asks for a method's rows that
+    // read source addresses and the drop counter per datagram.
+    let (mut methods, mut sources) = (Vec::new(), Vec::new());
     for name in &opts.methods {
-        match name.strip_suffix("+lean") {
+        match name.strip_suffix("+sources") {
             Some(base) => {
                 let m = crate::parse_method(base)?;
-                if !matches!(m, crate::Method::Recvfrom | crate::Method::Recvmmsg) {
+                if !matches!(
+                    m,
+                    crate::Method::Recvfrom | crate::Method::Recvmmsg | crate::Method::Uring
+                ) {
                     return bad(format!(
-                        "--methods {name}: +lean applies to recvfrom and recvmmsg (uring-recv is \
-                         the lean io_uring path already)"
+                        "--methods {name}: +sources applies to recvfrom, recvmmsg and uring \
+                         (uring-recv never reads a source address; the XDP paths read it from \
+                         the frame)"
                     ));
                 }
-                lean.push(m);
+                sources.push(m);
             }
             None => methods.push(crate::parse_method(name)?),
         }
@@ -271,7 +276,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     }
     // The XDP rows: where AF_XDP works (root, the veth topology, kernel support); otherwise
     // one line says why they were left out.
-    let wants_xdp = (methods.is_empty() && lean.is_empty()) || methods.iter().any(|m| m.is_xdp());
+    let wants_xdp =
+        (methods.is_empty() && sources.is_empty()) || methods.iter().any(|m| m.is_xdp());
     let xdp_missing = if !wants_xdp {
         None
     } else if kind != Kind::Veth {
@@ -281,7 +287,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     };
     if let Some(why) = &xdp_missing
         && !methods.is_empty()
-        && lean.is_empty()
+        && sources.is_empty()
         && methods.iter().all(|m| m.is_xdp())
     {
         return bad(format!("--methods asks only for XDP paths, but {why}"));
@@ -295,7 +301,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         gro_everywhere: opts.gro,
         spin: !opts.no_spin,
         peers,
-        lean,
+        sources,
     };
     let all_rows = plan::rows(&selection);
     if all_rows.is_empty() {
@@ -359,7 +365,7 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
             || selection.scenarios.contains(&crate::Scenario::Classic))
         && (selection.fanouts.is_empty() || selection.fanouts.contains(&crate::Fanout::One))
     {
-        let unfiltered = selection.methods.is_empty() && selection.lean.is_empty();
+        let unfiltered = selection.methods.is_empty() && selection.sources.is_empty();
         let keep = |m: &crate::Method| unfiltered || selection.methods.contains(m);
         let labels: Vec<String> = crate::XDP_METHODS
             .iter()
@@ -742,8 +748,8 @@ mod tests {
             Options { latency_at: Some(1.5), ..base.clone() },
             Options { reps: Some(0), ..base.clone() },
             Options { profiles: vec!["/nonexistent/profile.conf".into()], ..base.clone() },
-            Options { methods: vec!["uring+lean".into()], ..base.clone() },
-            Options { methods: vec!["epoll+lean".into()], ..base.clone() },
+            Options { methods: vec!["uring-recv+sources".into()], ..base.clone() },
+            Options { methods: vec!["epoll+sources".into()], ..base.clone() },
         ];
         for (i, o) in cases.iter().enumerate() {
             let e = prepare(o, false).unwrap_err();
@@ -756,10 +762,10 @@ mod tests {
     }
 
     #[test]
-    fn lean_methods_parse_into_lean_rows() {
-        let out = tmp_out("lean");
+    fn sources_methods_parse_into_sources_rows() {
+        let out = tmp_out("sources");
         let o = Options {
-            methods: vec!["recvmmsg".into(), "recvmmsg+lean".into()],
+            methods: vec!["recvmmsg".into(), "recvmmsg+sources".into()],
             scenarios: vec!["classic".into()],
             fanouts: vec!["one".into()],
             out: Some(out.clone()),
@@ -767,21 +773,25 @@ mod tests {
         };
         let p = prepare(&o, false).unwrap();
         let labels: Vec<String> = p.plan.rows.iter().map(|r| r.label(1)).collect();
-        assert_eq!(labels, ["classic recvmmsg 1×", "classic recvmmsg+lean 1×"]);
+        assert_eq!(labels, ["classic recvmmsg 1×", "classic recvmmsg+sources 1×"]);
         std::fs::remove_dir_all(&out).unwrap();
-        // Named only as `+lean`: no XDP rows wanted, none reported as left out.
-        let only = Options { methods: vec!["recvfrom+lean".into()], ..o.clone() };
+        // Named only as `+sources`: no XDP rows wanted, none reported as left out.
+        let only = Options { methods: vec!["recvfrom+sources".into()], ..o.clone() };
         let p = prepare(&only, false).unwrap();
         let labels: Vec<String> = p.plan.rows.iter().map(|r| r.label(1)).collect();
-        assert_eq!(labels, ["classic recvfrom+lean 1×"]);
+        assert_eq!(labels, ["classic recvfrom+sources 1×"]);
         assert!(!p.plan.skipped.iter().any(|s| s.label.contains("xdp")), "{:?}", p.plan.skipped);
         std::fs::remove_dir_all(&out).unwrap();
         let e = prepare(
-            &Options { methods: vec!["uring+lean".into()], out: Some(out.clone()), ..o.clone() },
+            &Options {
+                methods: vec!["uring-recv+sources".into()],
+                out: Some(out.clone()),
+                ..o.clone()
+            },
             false,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("uring-recv"), "{e}");
+        assert!(e.to_string().contains("uring-recv never reads"), "{e}");
         assert!(!out.exists());
     }
 

@@ -37,8 +37,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub xdp_on_sender: bool,
     /// Only these methods (recvfrom, recvmmsg, uring, uring-recv, xdp, xdp-drop),
-    /// comma-separated; `recvfrom+lean`, `recvmmsg+lean` add lean rows (no source address, no
-    /// control messages) of that method.
+    /// comma-separated; `recvfrom+sources`, `recvmmsg+sources`, `uring+sources` add rows of that
+    /// method that read the source address and the drop counter with every datagram (by default
+    /// the receive calls are a bare loop's).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub methods: Vec<String>,
     /// Only these fan-outs (one, hash, cpu), comma-separated; `sweep` also measures the fan-out

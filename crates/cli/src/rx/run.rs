@@ -86,10 +86,17 @@ pub struct RunArgs {
     /// Busy-loop on non-blocking receives instead of sleeping in the kernel.
     #[arg(long)]
     pub spin: bool,
-    /// Lean receive (recvfrom, recvmmsg, uring-recv): no source address and no control message
-    /// per datagram; flows are told apart by the probe header's flow id alone and kernel drops
-    /// are read with SO_MEMINFO per interval. Not with --gro or --timestamps.
+    /// Read each datagram's source address (flows are then also keyed by address). By default
+    /// the receive calls are a bare loop's: no address, flows kept apart by the probe header's
+    /// sender id and flow id.
     #[arg(long)]
+    pub sources: bool,
+    /// Read the socket's drop counter with every datagram (SO_RXQ_OVFL control message)
+    /// instead of once per idle interval (SO_MEMINFO; the total stays exact either way).
+    #[arg(long)]
+    pub drops_per_datagram: bool,
+    /// Accepted for old scripts: what --lean did is now the default.
+    #[arg(long, hide = true)]
     pub lean: bool,
     /// Stop after this long (e.g. 10s); default: until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
@@ -216,6 +223,12 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         Some(path) if path != "-" => Some(JsonFile::open(path)?),
         _ => None,
     };
+    if a.lean {
+        eprintln!(
+            "udprx: --lean is the default now (no source address, drops read per interval); \
+             --sources and --drops-per-datagram read them per datagram"
+        );
+    }
     let stop = StopHandle::new();
     let mut b = Receiver::builder(a.bind)
         .method(a.method)
@@ -229,7 +242,8 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         .rcvbuf(a.rcvbuf)
         .timestamps(a.timestamps)
         .spin(a.spin)
-        .lean(a.lean)
+        .source_addresses(a.sources)
+        .drops_per_interval(!a.drops_per_datagram && !a.method.is_xdp())
         .duration(a.duration)
         .iface(a.iface.clone())
         .force(a.force)
@@ -421,8 +435,8 @@ fn setup_line(s: &SetupInfo) -> String {
     if s.timestamps {
         line.push_str(" timestamps");
     }
-    if s.lean {
-        line.push_str(" lean");
+    if !s.source_addresses && !s.method.is_xdp() {
+        line.push_str(" sources=off");
     }
     if let Some(x) = &s.xdp {
         line.push_str(&format!(

@@ -69,12 +69,12 @@ impl ReceiverBuilder {
             _ => None,
         };
         let napi_busy_poll = if is_uring { self.busy_poll } else { None };
-        let uses_cmsg = !self.lean
-            && (!matches!(method, Method::Recvfrom | Method::UringRecv)
-                || self.gro
-                || self.timestamps
-                || self.pktinfo
-                || self.ecn);
+        let other_cmsg = self.gro || self.timestamps || self.pktinfo || self.ecn;
+        // SO_RXQ_OVFL rides on the methods that read control messages anyway; plain recvfrom
+        // and uring-recv read none unless another option needs them.
+        let uses_cmsg = !matches!(method, Method::Recvfrom | Method::UringRecv) || other_cmsg;
+        let rxq_ovfl = uses_cmsg && !self.drops_per_interval;
+        let names = self.source_addresses && method != Method::UringRecv;
         let blocking = !self.spin && !is_uring;
         let opts = sys::socket::SockOpts {
             reuse_port: self.sockets > 1 || self.share_port,
@@ -82,7 +82,7 @@ impl ReceiverBuilder {
             busy_poll: self.busy_poll,
             timestamps: self.timestamps,
             gro: self.gro,
-            rxq_ovfl: uses_cmsg && !self.drops_per_interval,
+            rxq_ovfl,
             pktinfo: self.pktinfo,
             ecn: self.ecn,
             nonblocking: self.spin || is_uring,
@@ -128,9 +128,7 @@ impl ReceiverBuilder {
             let prog = cbpf::steer_by_cpu(self.sockets as u32);
             sys::socket::attach_reuseport_cbpf(&sockets[0], &prog).map_err(Error::CbpfRefused)?;
         }
-        let drops_source = if self.lean {
-            "SO_MEMINFO per interval, /proc/net/udp at end (lean: no control messages)"
-        } else if self.drops_per_interval {
+        let drops_source = if self.drops_per_interval {
             "SO_MEMINFO per interval, /proc/net/udp at end (drops_per_interval)"
         } else if uses_cmsg {
             "SO_RXQ_OVFL, /proc/net/udp at end"
@@ -163,7 +161,7 @@ impl ReceiverBuilder {
             spin: self.spin,
             duration: self.duration,
             drops_source: drops_source.to_string(),
-            lean: self.lean,
+            source_addresses: names,
             xdp: None,
         };
         let cfg = LoopConfig {
@@ -181,8 +179,9 @@ impl ReceiverBuilder {
             napi_busy_poll,
             fallback_on_refusal: self.method == Method::Auto,
             inject_multishot_einval: self.inject_multishot_einval,
-            lean: self.lean,
-            meminfo_drops: self.lean || self.drops_per_interval,
+            names,
+            cmsg: rxq_ovfl || other_cmsg,
+            meminfo_drops: self.drops_per_interval,
         };
         Ok(Receiver { sockets, setup, cfg, stop: self.stop.unwrap_or_default(), xdp: None })
     }
@@ -246,7 +245,7 @@ impl ReceiverBuilder {
             spin: self.spin,
             duration: self.duration,
             drops_source: drops_source.to_string(),
-            lean: false,
+            source_addresses: true,
             uring_napi: None,
             xdp: Some(attachment.info.clone()),
         };
@@ -263,7 +262,8 @@ impl ReceiverBuilder {
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: false,
             napi_busy_poll: None,
-            lean: false,
+            names: true,
+            cmsg: false,
             meminfo_drops: false,
             fallback_on_refusal: false,
             inject_multishot_einval: false,

@@ -36,7 +36,7 @@ pub struct ReceiverBuilder {
     pub(super) share_port: bool,
     pub(super) iface: Option<String>,
     pub(super) force: bool,
-    pub(super) lean: bool,
+    pub(super) source_addresses: bool,
     pub(super) drops_per_interval: bool,
     pub(super) inject_multishot_einval: bool,
 }
@@ -204,19 +204,20 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Lean receive (default false) for `recvfrom`, `recvmmsg` and `uring-recv`: no source
-    /// address and no control message per datagram, which is what a bare C loop asks of the
-    /// kernel. SO_RXQ_OVFL is not set; the socket's drop counter is read with SO_MEMINFO once
-    /// per idle interval, when idle and at the end, so the final count stays exact.
+    /// Ask the kernel for each datagram's source address (default true). With `false`,
+    /// `recvfrom`, `recvmmsg` and `uring` give the kernel no address area, so it copies none —
+    /// what a bare C loop that never answers asks of the kernel — and every
+    /// [`Datagram::source`](crate::Datagram) is `0.0.0.0:0`. `uring-recv` never reads one; the
+    /// XDP paths take it from the frame at no cost and ignore this setting.
     ///
-    /// What it trades: every datagram reports the source `0.0.0.0:0`, so flows are told apart
-    /// by the probe header's flow id alone (two senders using the same flow ids are counted as
-    /// one flow, their sequence numbers mixed), and the live drop count lags by up to an idle
-    /// interval. Refused with GRO or timestamps (both need control messages), with `uring`
-    /// (use `uring-recv`, which is lean already), with `auto` (name the method) and with the
-    /// XDP paths.
-    pub fn lean(mut self, on: bool) -> Self {
-        self.lean = on;
+    /// Turn it off when the application does not need to know or answer the sender: a
+    /// measurement that tells senders apart by what the datagram carries (the probe header's
+    /// sender id, as `udprx` does), a sink, a collector keyed by payload. With
+    /// [`drops_per_interval`](Self::drops_per_interval) and no other control message, the
+    /// receive calls are then exactly a bare loop's. Refused with `pktinfo` (an answer needs
+    /// the address it goes to).
+    pub fn source_addresses(mut self, on: bool) -> Self {
+        self.source_addresses = on;
         self
     }
 
@@ -227,8 +228,8 @@ impl ReceiverBuilder {
     ///
     /// What it trades: the live drop count ([`RecvCounters::kernel_drops`](crate::RecvCounters),
     /// [`Batch::kernel_drops`](crate::Batch)) lags by up to an idle interval; the final count
-    /// stays exact. Source addresses and the other options are kept (unlike
-    /// [`lean`](Self::lean), which also drops the source address). It gives the application
+    /// stays exact. Source addresses and the other options are kept (see
+    /// [`source_addresses`](Self::source_addresses) to drop those too). It gives the application
     /// what tokio's `recv_from` gives, plus the drop count, for a little less CPU per datagram
     /// (docs/results.md, issue 24). Refused with the XDP paths.
     pub fn drops_per_interval(mut self, on: bool) -> Self {
@@ -260,7 +261,6 @@ impl ReceiverBuilder {
                 (self.share_port, "`share_port`"),
                 (self.pktinfo, "`pktinfo`"),
                 (self.ecn, "`ecn`"),
-                (self.lean, "`lean`"),
             ];
             if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
                 return bad(format!("{what} applies to UDP sockets, not to method {m}"));
@@ -311,36 +311,10 @@ impl ReceiverBuilder {
                 }
             ));
         }
-        if self.lean {
-            let needs_cmsg = [
-                (self.gro, "GRO segment sizes", "`gro`"),
-                (self.timestamps, "kernel timestamps", "`timestamps`"),
-                (self.pktinfo, "the destination address", "`pktinfo`"),
-                (self.ecn, "ECN bits", "`ecn`"),
-            ];
-            if let Some((_, what, call)) = needs_cmsg.iter().find(|(on, _, _)| *on) {
-                return bad(format!(
-                    "`lean` reads no control messages, so it cannot report {what} per datagram: \
-                     turn off `lean` or {call}"
-                ));
-            }
-            match self.method {
-                Method::Recvfrom | Method::Recvmmsg | Method::UringRecv => {}
-                Method::Uring => {
-                    return bad("`lean` with `method(Method::Uring)`: use \
-                                `method(Method::UringRecv)` (io_uring recv without address or \
-                                control messages: the lean io_uring path)"
-                        .into());
-                }
-                Method::Auto => {
-                    return bad("`lean` needs an explicit `method`: recvfrom, recvmmsg or \
-                                uring-recv"
-                        .into());
-                }
-                Method::Xdp | Method::XdpDrop => {
-                    return bad("`lean` applies to UDP sockets, not to the XDP paths".into());
-                }
-            }
+        if !self.source_addresses && self.pktinfo && !self.method.is_xdp() {
+            return bad("`pktinfo` is for answering datagrams, which needs their source \
+                        addresses: turn `source_addresses` back on"
+                .into());
         }
         if self.drops_per_interval && self.method.is_xdp() {
             return bad("`drops_per_interval` applies to UDP sockets, not to the XDP paths".into());
@@ -419,7 +393,7 @@ impl Receiver {
             share_port: false,
             iface: None,
             force: false,
-            lean: false,
+            source_addresses: true,
             drops_per_interval: false,
             inject_multishot_einval: false,
         }
@@ -446,14 +420,9 @@ mod tests {
             b().method(Method::Xdp).sockets(2).steer(Steer::Cpu),
             b().method(Method::XdpDrop).sockets(2),
             b().method(Method::Xdp).sockets(1024).ring_buffers(32768),
-            // Lean: no control messages, no io_uring recvmsg form, an explicit method.
-            b().method(Method::Recvmmsg).lean(true).gro(true),
-            b().method(Method::Recvfrom).lean(true).timestamps(true),
-            b().method(Method::UringRecv).lean(true).gro(true),
-            b().method(Method::Uring).lean(true),
-            b().lean(true),
-            b().method(Method::Xdp).lean(true),
-            b().method(Method::XdpDrop).lean(true),
+            // Answering needs the address.
+            b().method(Method::Recvmmsg).source_addresses(false).pktinfo(true),
+            b().method(Method::UringRecv).gro(true),
         ];
         for r in refused {
             let e = r.validate().expect_err("must be refused");
@@ -467,9 +436,12 @@ mod tests {
             b().method(Method::Recvfrom).sockets(1024).buffer_size(1 << 20),
             b().steer(Steer::Cpu).sockets(2),
             b().rcvbuf(Some(MAX_RCVBUF)),
-            b().method(Method::Recvfrom).lean(true),
-            b().method(Method::Recvmmsg).lean(true).sockets(2),
-            b().method(Method::UringRecv).lean(true),
+            // Source addresses and control messages are independent.
+            b().method(Method::Recvfrom).source_addresses(false),
+            b().method(Method::Recvmmsg).source_addresses(false).sockets(2).gro(true),
+            b().method(Method::Uring).source_addresses(false).timestamps(true),
+            b().source_addresses(false).drops_per_interval(true),
+            b().method(Method::Xdp).source_addresses(false),
         ] {
             assert!(ok.validate().is_ok(), "{ok:?}");
         }
@@ -479,15 +451,9 @@ mod tests {
     }
 
     #[test]
-    fn lean_conflicts_name_the_way_out() {
-        let b = || Receiver::builder("127.0.0.1:0".parse().unwrap()).lean(true);
+    fn answering_without_addresses_names_the_way_out() {
+        let b = || Receiver::builder("127.0.0.1:0".parse().unwrap()).source_addresses(false);
         let msg = |r: ReceiverBuilder| r.validate().expect_err("refused").to_string();
-        assert!(msg(b().method(Method::Recvmmsg).gro(true)).contains("turn off `lean` or `gro`"));
-        assert!(msg(b().method(Method::Recvfrom).timestamps(true)).contains("`timestamps`"));
-        assert!(msg(b().method(Method::Recvmmsg).pktinfo(true)).contains("`pktinfo`"));
-        assert!(msg(b().method(Method::Recvmmsg).ecn(true)).contains("`ecn`"));
-        assert!(msg(b().method(Method::Uring)).contains("use `method(Method::UringRecv)`"));
-        assert!(msg(b()).contains("explicit `method`"));
-        assert!(msg(b().method(Method::Xdp)).contains("`lean`"));
+        assert!(msg(b().pktinfo(true)).contains("turn `source_addresses` back on"));
     }
 }

@@ -71,14 +71,20 @@ pub struct SetupInfo {
     pub duration: Option<Duration>,
     /// How kernel drops are read for this method.
     pub drops_source: String,
-    /// Lean receive ([`ReceiverBuilder::lean`](super::ReceiverBuilder::lean)): no source address and no control message per
-    /// datagram; flows are keyed by the probe header's flow id alone and drops are read with
-    /// SO_MEMINFO per interval. Absent in reports written before it existed (read as false).
-    #[cfg_attr(feature = "serde", serde(default))]
-    pub lean: bool,
+    /// The kernel hands over each datagram's source address
+    /// ([`ReceiverBuilder::source_addresses`](super::ReceiverBuilder::source_addresses); false
+    /// for `uring-recv`, which never reads one). Absent in reports written before it existed
+    /// (read as true).
+    #[cfg_attr(feature = "serde", serde(default = "yes"))]
+    pub source_addresses: bool,
     /// The XDP paths: interface, queues, attach and socket mode.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub xdp: Option<XdpInfo>,
+}
+
+#[cfg(feature = "serde")]
+fn yes() -> bool {
+    true
 }
 
 #[cfg(feature = "serde")]
@@ -174,8 +180,8 @@ pub struct ThreadResult {
     pub cpu_user_ns: u64,
     /// System CPU time of the thread during the run, ns.
     pub cpu_sys_ns: u64,
-    /// The socket's kernel drop counter: the larger of the last SO_RXQ_OVFL (or, lean,
-    /// SO_MEMINFO) value and the counter read at the end (SO_MEMINFO, or the `drops` column of
+    /// The socket's kernel drop counter: the larger of the last SO_RXQ_OVFL (or, with
+    /// `drops_per_interval`, SO_MEMINFO) value and the counter read at the end (SO_MEMINFO, or the `drops` column of
     /// /proc/net/udp{,6} where SO_MEMINFO is refused).
     pub kernel_drops: u64,
     /// io_uring: completions that found the buffer ring empty.
@@ -216,28 +222,29 @@ mod tests {
 
     #[cfg(feature = "serde")]
     #[test]
-    fn lean_setup_round_trips_and_old_json_reads_as_not_lean() {
+    fn bare_setup_round_trips_and_old_json_reads_as_with_addresses() {
         let rx = Receiver::builder("127.0.0.1:0".parse().unwrap())
             .method(Method::Recvmmsg)
-            .lean(true)
+            .source_addresses(false)
+            .drops_per_interval(true)
             .build()
             .expect("build");
         let s = rx.setup();
-        assert!(s.lean);
+        assert!(!s.source_addresses);
         assert!(s.drops_source.starts_with("SO_MEMINFO per interval"), "{}", s.drops_source);
         let mut v = serde_json::to_value(s).unwrap();
-        assert_eq!(v["lean"], true);
+        assert_eq!(v["source_addresses"], false);
         let back: SetupInfo = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(&back, s);
-        // A report written before the field existed still loads, as not lean.
-        v.as_object_mut().unwrap().remove("lean");
+        // A report written before the field existed still loads, with addresses (as it ran).
+        v.as_object_mut().unwrap().remove("source_addresses");
         let old: SetupInfo = serde_json::from_value(v).unwrap();
-        assert!(!old.lean);
+        assert!(old.source_addresses);
         let plain = Receiver::builder("127.0.0.1:0".parse().unwrap())
             .method(Method::Recvmmsg)
             .build()
             .expect("build");
-        assert!(!plain.setup().lean);
+        assert!(plain.setup().source_addresses);
         assert!(plain.setup().drops_source.starts_with("SO_RXQ_OVFL"));
     }
 }

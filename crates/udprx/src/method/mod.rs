@@ -116,12 +116,14 @@ pub(crate) struct LoopConfig {
     pub uring_defer: bool,
     /// io_uring: register NAPI busy polling for this many µs.
     pub napi_busy_poll: Option<u32>,
-    /// Lean receive: no source address and no control message per datagram; the pull
-    /// receiver reads the socket's drop counter with SO_MEMINFO at most once per `idle_ns` (and
-    /// when idle).
-    pub lean: bool,
+    /// Ask the kernel for each datagram's source address (`source_addresses`); without, no
+    /// name area is given and every datagram reports `0.0.0.0:0`.
+    pub names: bool,
+    /// Give the kernel control space per datagram: some control message is on (SO_RXQ_OVFL,
+    /// GRO, timestamps, PKTINFO or ECN). Without, no control area is given.
+    pub cmsg: bool,
     /// Read the drop counter with SO_MEMINFO at most once per `idle_ns` (and when idle)
-    /// instead of per datagram (lean, or `drops_per_interval`: SO_RXQ_OVFL is off).
+    /// instead of per datagram (`drops_per_interval`: SO_RXQ_OVFL is off).
     pub meminfo_drops: bool,
     /// `auto`: a multishot refusal at run time falls back to `recvmmsg` instead of failing.
     pub fallback_on_refusal: bool,
@@ -145,10 +147,10 @@ impl LoopConfig {
 #[non_exhaustive]
 pub struct RecvCounters {
     /// The socket's cumulative drop counter: SO_RXQ_OVFL as last carried by a datagram
-    /// (`Some(0)` until one carries it: the kernel attaches it only once it is non-zero), or in
-    /// lean mode SO_MEMINFO read at most once per idle interval. `None` means "not read", never
-    /// "zero": plain `recvfrom` and `uring-recv` read no control messages (and lean mode before
-    /// its first read).
+    /// (`Some(0)` until one carries it: the kernel attaches it only once it is non-zero), or
+    /// with `drops_per_interval` SO_MEMINFO read at most once per idle interval. `None` means
+    /// "not read", never "zero": plain `recvfrom` and `uring-recv` read no control messages
+    /// (and `drops_per_interval` before its first read).
     pub kernel_drops: Option<u32>,
     /// io_uring: completions that found the buffer ring empty (ENOBUFS; the datagrams stay
     /// queued in the socket and the re-armed request takes them).

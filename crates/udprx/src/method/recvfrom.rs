@@ -6,9 +6,8 @@
 //! becomes `recvmsg(2)` with one datagram per call (same cost class), and SO_RXQ_OVFL is read
 //! per datagram.
 //!
-//! Lean (`ReceiverBuilder::lean`): `recvfrom` with a NULL address, so the kernel copies no
-//! source address either; every datagram reports `0.0.0.0:0` and the pull receiver reads the
-//! drop counter with SO_MEMINFO once per idle interval and when idle.
+//! Without `source_addresses`: a NULL address, so the kernel copies no source address either;
+//! every datagram reports `0.0.0.0:0`.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -25,8 +24,8 @@ pub(crate) struct Recvfrom {
     bufs: MsgBuffers,
     metas: [RecvMeta; 1],
     use_msg: bool,
-    /// Lean: no source address (NULL to `recvfrom`).
-    lean: bool,
+    /// Ask for the source address (`source_addresses`).
+    names: bool,
 }
 
 impl Recvfrom {
@@ -34,8 +33,8 @@ impl Recvfrom {
         Recvfrom {
             bufs: MsgBuffers::new(cfg.buffer_size, cfg.control_len()),
             metas: [RecvMeta::EMPTY],
-            use_msg: cfg.gro || cfg.timestamps || cfg.pktinfo || cfg.ecn,
-            lean: cfg.lean,
+            use_msg: cfg.cmsg,
+            names: cfg.names,
         }
     }
 
@@ -57,10 +56,10 @@ impl Recvfrom {
         // buffer.
         let flags = flags | libc::MSG_TRUNC;
         let (full, msg_flags, info) = if self.use_msg {
-            let r = self.bufs.recvmsg(fd, flags)?;
+            let r = self.bufs.recvmsg(fd, flags, self.names)?;
             (r.len, r.msg_flags, cmsg::parse(self.bufs.control(r.control_len)))
         } else {
-            (self.bufs.recvfrom(fd, flags, !self.lean)?, 0, cmsg::CmsgInfo::default())
+            (self.bufs.recvfrom(fd, flags, self.names)?, 0, cmsg::CmsgInfo::default())
         };
         let rx_ns = now_ns(Clock::Monotonic);
         let cap = self.bufs.buf().len();
@@ -73,10 +72,10 @@ impl Recvfrom {
             offset: 0,
             len,
             wire_len: full,
-            source: if self.lean {
-                RecvMeta::EMPTY.source
-            } else {
+            source: if self.names {
                 cmsg::sockaddr(self.bufs.name()).unwrap_or(RecvMeta::EMPTY.source)
+            } else {
+                RecvMeta::EMPTY.source
             },
             segment_size: info.segment_size,
             truncated,

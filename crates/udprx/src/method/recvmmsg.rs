@@ -4,10 +4,10 @@
 //! `full_batch` the call blocks until the batch is full (or the receive timeout), which sleeps
 //! least per datagram under load but delays datagrams at low rates.
 //!
-//! Lean (`ReceiverBuilder::lean`): the headers carry no name and no control buffer, so the
-//! kernel writes neither a source address nor an SO_RXQ_OVFL message per datagram (the socket
-//! does not set SO_RXQ_OVFL). Every datagram reports `0.0.0.0:0`; the pull receiver reads the
-//! drop counter with SO_MEMINFO once per idle interval and when idle.
+//! Without `source_addresses` the headers carry no name, so the kernel copies no source address
+//! (every datagram reports `0.0.0.0:0`); without any control message (`drops_per_interval` and
+//! no GRO, timestamps, PKTINFO or ECN) they carry no control buffer either, which is exactly
+//! what a bare C `recvmmsg` loop asks of the kernel.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -22,8 +22,10 @@ use crate::sys::recv::MmsgHeaders;
 /// The headers (with their arena) and the metadata of one `recvmmsg` receiver.
 pub(crate) struct Recvmmsg {
     size: usize,
-    /// Lean: no name and no control area per header.
-    lean: bool,
+    /// The headers carry a name area (source addresses).
+    names: bool,
+    /// The headers carry a control area.
+    cmsg: bool,
     wait: i32,
     headers: MmsgHeaders,
     metas: Vec<RecvMeta>,
@@ -33,13 +35,14 @@ impl Recvmmsg {
     pub(crate) fn new(cfg: &LoopConfig) -> Recvmmsg {
         let n = cfg.batch;
         // Control space per datagram is only as large as the options asked for need (PKTINFO
-        // and TOS/TCLASS add 64 bytes). SO_RXQ_OVFL is always on for this method.
-        let lean = cfg.lean;
+        // and TOS/TCLASS add 64 bytes), and none without control messages.
+        let control_len = if cfg.cmsg { cfg.control_len() } else { 0 };
         Recvmmsg {
             size: cfg.buffer_size,
-            lean,
+            names: cfg.names,
+            cmsg: cfg.cmsg,
             wait: if cfg.full_batch { 0 } else { libc::MSG_WAITFORONE },
-            headers: MmsgHeaders::new(n, cfg.buffer_size, !lean, cfg.control_len()),
+            headers: MmsgHeaders::new(n, cfg.buffer_size, cfg.names, control_len),
             metas: vec![RecvMeta::EMPTY; n],
         }
     }
@@ -63,12 +66,18 @@ impl Recvmmsg {
         for i in 0..used {
             let full = h.msg_len(i);
             let truncated = full > size || h.msg_flags(i) & libc::MSG_TRUNC != 0;
-            if self.lean {
+            let source = if self.names {
+                cmsg::sockaddr(h.name(i)).unwrap_or(RecvMeta::EMPTY.source)
+            } else {
+                RecvMeta::EMPTY.source
+            };
+            if !self.cmsg {
                 self.metas[i] = RecvMeta {
                     offset: i * size,
                     len: full.min(size),
                     wire_len: full,
                     truncated,
+                    source,
                     ..RecvMeta::EMPTY
                 };
                 continue;
@@ -81,7 +90,7 @@ impl Recvmmsg {
                 offset: i * size,
                 len: full.min(size),
                 wire_len: full,
-                source: cmsg::sockaddr(h.name(i)).unwrap_or(RecvMeta::EMPTY.source),
+                source,
                 segment_size: info.segment_size,
                 truncated,
                 kernel_rx_ns: info.rx_ns,

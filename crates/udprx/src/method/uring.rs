@@ -3,8 +3,9 @@
 //! One multishot request stays armed on the socket; every datagram completes as one CQE whose
 //! buffer (picked by the kernel from the ring) holds it:
 //! - [`Op::RecvMsg`] (`IORING_OP_RECVMSG`, method `uring`): the buffer starts with an
-//!   `io_uring_recvmsg_out` header, the source address and the control messages (GRO segment
-//!   size, timestamps, SO_RXQ_OVFL drops), then the payload;
+//!   `io_uring_recvmsg_out` header, the source address (with `source_addresses`) and the
+//!   control messages (GRO segment size, timestamps, SO_RXQ_OVFL drops, when any is on), then
+//!   the payload;
 //! - [`Op::Recv`] (`IORING_OP_RECV`, method `uring-recv`): the buffer holds the payload only. No
 //!   source address (every datagram reports `0.0.0.0:0`, so flows are told apart by the probe
 //!   header alone), no control messages (no GRO, no kernel timestamps, drops only from
@@ -252,12 +253,15 @@ impl Uring {
         // SAFETY: all-zero is a valid msghdr; boxed so its address stays put for every request
         // that refers to it; only the name and control lengths matter here.
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
-        let control_len = cfg.control_len();
-        msghdr.msg_namelen = NAME_LEN as libc::socklen_t;
+        // No name or control area where the receiver wants neither source addresses nor
+        // control messages: the kernel then writes only the header before the payload.
+        let control_len = if cfg.cmsg { cfg.control_len() } else { 0 };
+        let name_len = if cfg.names { NAME_LEN } else { 0 };
+        msghdr.msg_namelen = name_len as libc::socklen_t;
         msghdr.msg_controllen = control_len as _;
         // Offset of the payload in each ring buffer: header, name, control data.
         let payload_off = match op {
-            Op::RecvMsg => OUT_HDR + NAME_LEN + control_len,
+            Op::RecvMsg => OUT_HDR + name_len + control_len,
             Op::Recv => 0,
         };
         let buf_len = payload_off + cfg.buffer_size;

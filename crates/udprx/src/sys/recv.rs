@@ -45,21 +45,28 @@ impl MsgBuffers {
         }
     }
 
-    /// `recvmsg(fd, flags)` into the buffer, the name and the control area.
+    /// `recvmsg(fd, flags)` into the buffer, the control area and, with `want_addr`, the name.
     #[inline]
-    pub(crate) fn recvmsg(&mut self, fd: RawFd, flags: i32) -> io::Result<MsgReceived> {
+    pub(crate) fn recvmsg(
+        &mut self,
+        fd: RawFd,
+        flags: i32,
+        want_addr: bool,
+    ) -> io::Result<MsgReceived> {
         let buf = &mut self.buf;
         let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
         // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
-        msg.msg_name = self.name.0.as_mut_ptr().cast();
-        msg.msg_namelen = NAME_LEN as libc::socklen_t;
+        if want_addr {
+            msg.msg_name = self.name.0.as_mut_ptr().cast();
+            msg.msg_namelen = NAME_LEN as libc::socklen_t;
+        }
         msg.msg_control = self.control.0.as_mut_ptr().cast();
         msg.msg_controllen = self.control_len as _;
-        // SAFETY: `msg` points at `iov` (the live `buf`), `name` and `control`, each with its
-        // true length (`control_len` ≤ CONTROL_LEN); all outlive the call.
+        // SAFETY: `msg` points at `iov` (the live `buf`), `control` and (or NULL, length 0)
+        // `name`, each with its true length (`control_len` ≤ CONTROL_LEN); all outlive the call.
         let n = unsafe { libc::recvmsg(fd, &mut msg, flags) };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -138,10 +145,10 @@ unsafe impl Send for MmsgHeaders {}
 
 impl MmsgHeaders {
     /// `n` headers, each over its own `size`-byte slice of the arena. With `names`, each has a
-    /// socket-address area and `control_len` bytes of control space (8-aligned); without, the
-    /// headers carry neither (the kernel writes no address and no control message).
+    /// socket-address area; with `control_len` > 0, that many bytes of control space
+    /// (8-aligned). Without, the headers carry neither (the kernel writes no address and no
+    /// control message).
     pub(crate) fn new(n: usize, size: usize, names: bool, control_len: usize) -> MmsgHeaders {
-        let control_len = if names { control_len } else { 0 };
         let mut arena = vec![0u8; n * size];
         let mut name_areas = vec![Aligned([0u8; NAME_LEN]); n];
         let mut controls = vec![0u8; n * control_len + 8];
@@ -158,6 +165,8 @@ impl MmsgHeaders {
             h.msg_iovlen = 1;
             if names {
                 h.msg_name = name_areas[i].0.as_mut_ptr().cast();
+            }
+            if control_len > 0 {
                 h.msg_control = controls[cbase + i * control_len..].as_mut_ptr().cast();
             }
         }
@@ -184,8 +193,8 @@ impl MmsgHeaders {
             m.msg_hdr.msg_controllen = self.control_len as _;
             m.msg_hdr.msg_flags = 0;
         }
-        // SAFETY: every header points at its own `iovs` entry and, with names, its own
-        // `names`/`controls` entry (NULL, length 0 without), with the true lengths; those
+        // SAFETY: every header points at its own `iovs` entry and, when given, its own `names`
+        // and `controls` entries (NULL, length 0 when not), with the true lengths; those
         // vectors (and `arena`) live, unmoved, as long as `self`.
         let got = unsafe {
             libc::recvmmsg(

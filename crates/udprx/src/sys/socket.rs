@@ -59,7 +59,7 @@ const SK_MEMINFO_VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
 /// The socket's cumulative drop counter (`sk_drops`, the value SO_RXQ_OVFL and the `drops`
 /// column of /proc/net/udp show), read with one `getsockopt(SO_MEMINFO)`.
 ///
-/// One system call: for the lean receive loops, which read it per interval, when idle and at
+/// One system call: for the receive loops with `drops_per_interval`, which read it per interval, when idle and at
 /// the end instead of taking a control message with every datagram. `None` when the kernel
 /// refuses the option or returns too few counters.
 pub(crate) fn meminfo_drops(fd: RawFd) -> Option<u32> {
