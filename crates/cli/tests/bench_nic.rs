@@ -4,8 +4,9 @@
 //!   repetition of 300 ms) under both settings: report.json names both, reads each back on the
 //!   receiver's veth, compares them with a verdict, and says they were restored; the journal is
 //!   gone (every value was back).
-//! - A setting veth does not have (coalescing `rx-usecs`) is refused before anything changed:
-//!   one line naming the device and the setting, exit 2, no trial, no journal, no namespace.
+//! - A setting veth does not have (coalescing `rx-usecs`; a receive queue's IRQ affinity, as
+//!   veth has no interrupts) is refused before anything changed: one line naming the device and
+//!   the setting, exit 2, no trial, no journal, no namespace.
 //! - Through a sender agent (`--sender`, two namespaces standing for two hosts) the receive
 //!   interface outlives the run: after `--nic gro=on,off` its GRO is what it was before; after
 //!   a SIGTERM mid-run too (exit 130); after a SIGKILL, `udprx bench --restore` puts it back
@@ -151,30 +152,50 @@ fn an_unsupported_setting_is_refused_before_anything_changes() {
     if !ready() {
         return;
     }
-    let out = tmp("refused");
-    let journal = tmp("refused-journal");
-    let mut cmd = Command::new(UDPRX);
-    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
-        .args(["bench", "--topology", "veth"])
-        .args(TINY)
-        // GRO first: it would be supported, and must not have been changed either.
-        .args(["--nic", "gro=on,off", "--nic", "coalesce.rx-usecs=10,20", "--out"])
-        .arg(&out);
-    let o = run(cmd, Duration::from_secs(60));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("--nic coalesce.rx-usecs=10 refused before any change"), "{err}");
-    assert!(lines[0].contains("coalescing rx-usecs") && lines[0].contains("ubr"), "{err}");
-    assert!(!out.join("report.json").exists(), "no trial ran");
-    assert!(nic_journals(&journal).is_empty(), "nothing was changed, nothing journaled");
-    let left: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
-        .unwrap_or_default();
-    assert!(!left.iter().any(|n| n.starts_with(&format!("udpb-{}-", bench_pid(&err)))), "{left:?}");
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_dir_all(&journal);
+    // (--nic argument, the refusal, what it says about the device)
+    let cases = [
+        (
+            "coalesce.rx-usecs=10,20",
+            "--nic coalesce.rx-usecs=10 refused before any change",
+            "coalescing rx-usecs",
+        ),
+        ("irq.rx-0=0", "--nic irq.rx-0=0 refused before any change", "rx-0 IRQ affinity: ubr"),
+    ];
+    for (i, (arg, refusal, about)) in cases.into_iter().enumerate() {
+        let out = tmp(&format!("refused-{i}"));
+        let journal = tmp(&format!("refused-journal-{i}"));
+        let mut cmd = Command::new(UDPRX);
+        cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+            .args(["bench", "--topology", "veth"])
+            .args(TINY)
+            // GRO first: it would be supported, and must not have been changed either.
+            .args(["--nic", "gro=on,off", "--nic", arg, "--out"])
+            .arg(&out);
+        let o = run(cmd, Duration::from_secs(60));
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(refusal), "{err}");
+        assert!(lines[0].contains(about) && lines[0].contains("ubr"), "{err}");
+        if arg.starts_with("irq.") {
+            assert!(
+                lines[0].contains("has no per-queue interrupt (veth has no interrupts"),
+                "{err}"
+            );
+        }
+        assert!(!out.join("report.json").exists(), "no trial ran");
+        assert!(nic_journals(&journal).is_empty(), "nothing was changed, nothing journaled");
+        let left: Vec<String> = std::fs::read_dir("/run/netns")
+            .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+            .unwrap_or_default();
+        assert!(
+            !left.iter().any(|n| n.starts_with(&format!("udpb-{}-", bench_pid(&err)))),
+            "{left:?}"
+        );
+        let _ = std::fs::remove_dir_all(&out);
+        let _ = std::fs::remove_dir_all(&journal);
+    }
 }
 
 /// The bench's pid from the interface name in its error (`ubr<pid>n<n>`), or 0.
