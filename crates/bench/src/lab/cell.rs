@@ -302,7 +302,8 @@ fn run_udprx_with(
                     // Lean reads no control messages: its latency cells go without the
                     // kernel-timestamp split.
                     .timestamps(spec.timestamps && !path.lean)
-                    .busy_poll(spec.sockopts.busy_poll)
+                    // SO_BUSY_POLL is a UDP socket's: the XDP rows run without it (noted).
+                    .busy_poll(spec.sockopts.busy_poll.filter(|_| !path.method.is_xdp()))
                     .rcvbuf(spec.sockopts.rcvbuf)
                     // A safety net: the harness stops it after the drain.
                     .duration(Some(Duration::from_secs_f64(secs + 30.0)))
