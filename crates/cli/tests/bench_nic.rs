@@ -12,6 +12,9 @@
 //!   a SIGTERM mid-run too (exit 130); after a SIGKILL, `udprx bench --restore` puts it back
 //!   from the journal.
 //!
+//! - `--sockopt busy_poll=0,50` (per-socket busy polling) is compared the same way: two
+//!   settings, each recorded with its SO_BUSY_POLL, with a verdict between them.
+//!
 //! Needs root and iproute2 (and ethtool); skips visibly otherwise.
 
 #[path = "../../../testsupport/bounded_cmd.rs"]
@@ -143,6 +146,58 @@ fn gro_on_and_off_on_the_receivers_veth_are_compared_and_restored() {
     assert!(md.contains("| NIC setting | value in force | scope |"), "{md}");
     assert!(md.contains("`nic.gro` | off | device"), "{md}");
     assert!(nic_journals(&journal).is_empty(), "every value back: {:?}", nic_journals(&journal));
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&journal);
+}
+
+/// `--sockopt busy_poll=0,50` with GRO on the receiver's veth (so it has a NAPI to poll): two
+/// settings, each with its SO_BUSY_POLL in the report, compared with a verdict, and the veth's
+/// GRO restored (no journal left).
+#[test]
+fn busy_poll_values_are_compared_as_settings() {
+    if !ready() {
+        return;
+    }
+    let out = tmp("busy");
+    let journal = tmp("busy-journal");
+    let mut cmd = Command::new(UDPRX);
+    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--topology", "veth"])
+        .args(TINY)
+        .args(["--sockopt", "busy_poll=0,50", "--nic", "gro=on", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let settings = report["settings"].as_array().unwrap();
+    let seen: Vec<(String, serde_json::Value)> = settings
+        .iter()
+        .map(|s| {
+            (s["name"].as_str().unwrap().to_string(), s["profile"]["sockopts"]["busy_poll"].clone())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("busy_poll=0 nic.gro=on".to_string(), serde_json::json!(0)),
+            ("busy_poll=50 nic.gro=on".to_string(), serde_json::json!(50)),
+        ]
+    );
+    for s in report["curves"]["series"].as_array().unwrap() {
+        let t = &s["points"][0]["trials"][0];
+        assert!(t["result"].is_object(), "trial failed: {}", t["error"]);
+    }
+    let cross = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["setting_a"] != v["setting_b"])
+        .count();
+    assert!(cross >= 1, "no verdict between the settings: {}", report["verdicts"]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("SO_BUSY_POLL Some(50)"), "{md}");
+    assert!(nic_journals(&journal).is_empty(), "{:?}", nic_journals(&journal));
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&journal);
 }
