@@ -22,7 +22,12 @@
 //! the setting ends, at the end of the run, on an error, on Ctrl-C/SIGTERM (the run stops and
 //! unwinds) and by the next run after a SIGKILL. Global knobs — busy polling
 //! (`net.core.busy_read`, `net.core.busy_poll`) and the RFS table
-//! (`net.core.rps_sock_flow_entries`) — are sysctls: `--sysctl`.
+//! (`net.core.rps_sock_flow_entries`) — are sysctls: `--sysctl`. Per-socket busy polling
+//! (SO_BUSY_POLL, which also drives io_uring NAPI busy polling) belongs to the receiving
+//! sockets, not the interface: `--sockopt busy_poll=…` ([`crate::lab::sysctl::SockoptSweep`]).
+//! IRQ suspension (`irq-suspend-timeout`) is per NAPI through netdev generic netlink only and
+//! acts only for epoll waits with prefer-busy-poll, which no bench receive path uses: not here
+//! (docs/bench.md says what it would take).
 
 use crate::lab::{allowed, journal, sys, topology};
 use crate::model::settings::{InForce, Profile, Scope};
