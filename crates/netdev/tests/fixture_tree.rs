@@ -120,12 +120,10 @@ fn queue_irq_affinity_on_the_recorded_ixgbe() {
     refused(&q1, "1,7-8", "not online: 7-8");
     let q9 = Setting::QueueIrqAffinity { dev: "eth2".into(), queue: 9 };
     refused(&q9, "0", "no interrupt of eth2 serves rx queue 9 (receive queue IRQs: 61 eth2-TxRx-0");
-    let mut ro = fs::metadata(&file).unwrap().permissions();
-    ro.set_readonly(true);
-    fs::set_permissions(&file, ro.clone()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o444)).unwrap();
     refused(&q1, "0", "is read-only");
-    ro.set_readonly(false);
-    fs::set_permissions(&file, ro).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(fs::read_to_string(&file).unwrap(), "1", "the refusals wrote nothing");
     // A device without interrupts of its own (a veth-like software device).
     let veth = root.join("sys/class/net/veth0");
