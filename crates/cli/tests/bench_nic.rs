@@ -4,12 +4,16 @@
 //!   repetition of 300 ms) under both settings: report.json names both, reads each back on the
 //!   receiver's veth, compares them with a verdict, and says they were restored; the journal is
 //!   gone (every value was back).
-//! - A setting veth does not have (coalescing `rx-usecs`) is refused before anything changed:
-//!   one line naming the device and the setting, exit 2, no trial, no journal, no namespace.
+//! - A setting veth does not have (coalescing `rx-usecs`; a receive queue's IRQ affinity, as
+//!   veth has no interrupts) is refused before anything changed: one line naming the device and
+//!   the setting, exit 2, no trial, no journal, no namespace.
 //! - Through a sender agent (`--sender`, two namespaces standing for two hosts) the receive
 //!   interface outlives the run: after `--nic gro=on,off` its GRO is what it was before; after
 //!   a SIGTERM mid-run too (exit 130); after a SIGKILL, `udprx bench --restore` puts it back
 //!   from the journal.
+//!
+//! - `--sockopt busy_poll=0,50` (per-socket busy polling) is compared the same way: two
+//!   settings, each recorded with its SO_BUSY_POLL, with a verdict between them.
 //!
 //! Needs root and iproute2 (and ethtool); skips visibly otherwise.
 
@@ -146,35 +150,107 @@ fn gro_on_and_off_on_the_receivers_veth_are_compared_and_restored() {
     let _ = std::fs::remove_dir_all(&journal);
 }
 
+/// `--sockopt busy_poll=0,50` with GRO on the receiver's veth (so it has a NAPI to poll): two
+/// settings, each with its SO_BUSY_POLL in the report, compared with a verdict, and the veth's
+/// GRO restored (no journal left).
+#[test]
+fn busy_poll_values_are_compared_as_settings() {
+    if !ready() {
+        return;
+    }
+    let out = tmp("busy");
+    let journal = tmp("busy-journal");
+    let mut cmd = Command::new(UDPRX);
+    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--topology", "veth"])
+        .args(TINY)
+        .args(["--sockopt", "busy_poll=0,50", "--nic", "gro=on", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let settings = report["settings"].as_array().unwrap();
+    let seen: Vec<(String, serde_json::Value)> = settings
+        .iter()
+        .map(|s| {
+            (s["name"].as_str().unwrap().to_string(), s["profile"]["sockopts"]["busy_poll"].clone())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("busy_poll=0 nic.gro=on".to_string(), serde_json::json!(0)),
+            ("busy_poll=50 nic.gro=on".to_string(), serde_json::json!(50)),
+        ]
+    );
+    for s in report["curves"]["series"].as_array().unwrap() {
+        let t = &s["points"][0]["trials"][0];
+        assert!(t["result"].is_object(), "trial failed: {}", t["error"]);
+    }
+    let cross = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["setting_a"] != v["setting_b"])
+        .count();
+    assert!(cross >= 1, "no verdict between the settings: {}", report["verdicts"]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("SO_BUSY_POLL Some(50)"), "{md}");
+    assert!(nic_journals(&journal).is_empty(), "{:?}", nic_journals(&journal));
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&journal);
+}
+
 #[test]
 fn an_unsupported_setting_is_refused_before_anything_changes() {
     if !ready() {
         return;
     }
-    let out = tmp("refused");
-    let journal = tmp("refused-journal");
-    let mut cmd = Command::new(UDPRX);
-    cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
-        .args(["bench", "--topology", "veth"])
-        .args(TINY)
-        // GRO first: it would be supported, and must not have been changed either.
-        .args(["--nic", "gro=on,off", "--nic", "coalesce.rx-usecs=10,20", "--out"])
-        .arg(&out);
-    let o = run(cmd, Duration::from_secs(60));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("--nic coalesce.rx-usecs=10 refused before any change"), "{err}");
-    assert!(lines[0].contains("coalescing rx-usecs") && lines[0].contains("ubr"), "{err}");
-    assert!(!out.join("report.json").exists(), "no trial ran");
-    assert!(nic_journals(&journal).is_empty(), "nothing was changed, nothing journaled");
-    let left: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
-        .unwrap_or_default();
-    assert!(!left.iter().any(|n| n.starts_with(&format!("udpb-{}-", bench_pid(&err)))), "{left:?}");
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_dir_all(&journal);
+    // (--nic argument, the refusal, what it says about the device)
+    let cases = [
+        (
+            "coalesce.rx-usecs=10,20",
+            "--nic coalesce.rx-usecs=10 refused before any change",
+            "coalescing rx-usecs",
+        ),
+        ("irq.rx-0=0", "--nic irq.rx-0=0 refused before any change", "rx-0 IRQ affinity: ubr"),
+    ];
+    for (i, (arg, refusal, about)) in cases.into_iter().enumerate() {
+        let out = tmp(&format!("refused-{i}"));
+        let journal = tmp(&format!("refused-journal-{i}"));
+        let mut cmd = Command::new(UDPRX);
+        cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+            .args(["bench", "--topology", "veth"])
+            .args(TINY)
+            // GRO first: it would be supported, and must not have been changed either.
+            .args(["--nic", "gro=on,off", "--nic", arg, "--out"])
+            .arg(&out);
+        let o = run(cmd, Duration::from_secs(60));
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(refusal), "{err}");
+        assert!(lines[0].contains(about) && lines[0].contains("ubr"), "{err}");
+        if arg.starts_with("irq.") {
+            assert!(
+                lines[0].contains("has no per-queue interrupt (veth has no interrupts"),
+                "{err}"
+            );
+        }
+        assert!(!out.join("report.json").exists(), "no trial ran");
+        assert!(nic_journals(&journal).is_empty(), "nothing was changed, nothing journaled");
+        let left: Vec<String> = std::fs::read_dir("/run/netns")
+            .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+            .unwrap_or_default();
+        assert!(
+            !left.iter().any(|n| n.starts_with(&format!("udpb-{}-", bench_pid(&err)))),
+            "{left:?}"
+        );
+        let _ = std::fs::remove_dir_all(&out);
+        let _ = std::fs::remove_dir_all(&journal);
+    }
 }
 
 /// The bench's pid from the interface name in its error (`ubr<pid>n<n>`), or 0.

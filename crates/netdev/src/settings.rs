@@ -8,7 +8,7 @@
 //! | channels (`combined`, `rx`, `tx`) | `ethtool -l` / `-L` |
 //! | coalescing `adaptive-rx`, `rx-usecs`, `rx-frames` | `ethtool -c` / `-C` |
 //! | rings (`rx`, `tx`) | `ethtool -g` / `-G` |
-//! | IRQ affinity | `/proc/irq/N/smp_affinity_list` |
+//! | IRQ affinity (of an IRQ, or of the IRQ serving a receive queue) | `/proc/irq/N/smp_affinity_list` |
 //! | RPS, RFS per queue, XPS | `queues/rx-N/rps_cpus`, `rps_flow_cnt`, `queues/tx-N/xps_cpus` |
 //! | RFS table | `net.core.rps_sock_flow_entries` |
 //! | threaded NAPI | `/sys/class/net/DEV/threaded` |
@@ -63,6 +63,16 @@ pub enum Setting {
     IrqAffinity {
         /// IRQ number.
         irq: u32,
+    },
+    /// CPUs the interrupt of a device's receive queue is delivered to; a CPU list. The IRQ is
+    /// found on the device each time (discovery: `device/msi_irqs` and `/proc/interrupts`
+    /// names, see [`crate::discover`]), never taken from a record, so a journal names a device
+    /// and a queue, not a file.
+    QueueIrqAffinity {
+        /// Interface.
+        dev: String,
+        /// Receive queue.
+        queue: usize,
     },
     /// RPS CPUs of a receive queue; a hex CPU mask.
     Rps {
@@ -146,6 +156,7 @@ impl Setting {
             | Rps { dev, .. }
             | RpsFlowCnt { dev, .. }
             | Xps { dev, .. }
+            | QueueIrqAffinity { dev, .. }
             | ThreadedNapi { dev }
             | NapiDeferHardIrqs { dev }
             | GroFlushTimeout { dev } => Some(dev),
@@ -162,6 +173,7 @@ impl Setting {
             Coalesce { dev, param } => format!("{dev} coalescing {param}"),
             Ring { dev, which } => format!("{dev} ring {which}"),
             IrqAffinity { irq } => format!("IRQ {irq} affinity"),
+            QueueIrqAffinity { dev, queue } => format!("{dev} rx-{queue} IRQ affinity"),
             Rps { dev, queue } => format!("{dev} rx-{queue} rps_cpus"),
             RpsFlowCnt { dev, queue } => format!("{dev} rx-{queue} rps_flow_cnt"),
             Xps { dev, queue } => format!("{dev} tx-{queue} xps_cpus"),
@@ -180,7 +192,7 @@ impl Setting {
             Feature { .. } => Shape::OnOff,
             Coalesce { param, .. } if param == "adaptive-rx" => Shape::OnOff,
             ThreadedNapi { .. } => Shape::Bool01,
-            IrqAffinity { .. } => Shape::CpuList,
+            IrqAffinity { .. } | QueueIrqAffinity { .. } => Shape::CpuList,
             Rps { .. } | Xps { .. } => Shape::HexMask,
             _ => Shape::Int,
         }
@@ -226,7 +238,8 @@ impl Setting {
         }
     }
 
-    /// The file behind a sysfs/procfs setting (`None` for ethtool ones).
+    /// The file behind a sysfs/procfs setting (`None` for ethtool ones, and for a receive
+    /// queue's IRQ affinity, whose file [`Settings::file`] finds on the device).
     pub fn path(&self, sys: &Sys) -> Option<PathBuf> {
         use Setting::*;
         let net = |dev: &str| sys.dev_dir(dev);
@@ -241,7 +254,11 @@ impl Setting {
             GroFlushTimeout { dev } => net(dev).join("gro_flush_timeout"),
             BusyRead => sys.proc.join("sys/net/core/busy_read"),
             BusyPoll => sys.proc.join("sys/net/core/busy_poll"),
-            Feature { .. } | Channels { .. } | Coalesce { .. } | Ring { .. } => return None,
+            Feature { .. }
+            | Channels { .. }
+            | Coalesce { .. }
+            | Ring { .. }
+            | QueueIrqAffinity { .. } => return None,
         })
     }
 }
@@ -392,7 +409,7 @@ impl Settings<'_> {
                 }
             }
             _ => {
-                let path = s.path(&self.sys).unwrap_or_default();
+                let path = self.file(s)?.unwrap_or_default();
                 let text = std::fs::read_to_string(&path).map_err(|e| {
                     refuse(format!(
                         "not available on this kernel or device ({}: {e})",
@@ -432,14 +449,91 @@ impl Settings<'_> {
             }
             Coalesce { .. } => {}
             _ => {
-                let path = s.path(&self.sys).unwrap_or_default();
+                let path = self.file(s)?.unwrap_or_default();
                 let meta = std::fs::metadata(&path).map_err(|e| refuse(e.to_string()))?;
                 if meta.permissions().readonly() {
                     return Err(refuse(format!("{} is read-only", path.display())));
                 }
+                if matches!(s, IrqAffinity { .. } | QueueIrqAffinity { .. }) {
+                    self.check_online(value).map_err(refuse)?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// The file behind a sysfs/procfs setting (`None` for ethtool ones); a receive queue's IRQ
+    /// affinity is `/proc/irq/N/smp_affinity_list` of the IRQ [`Settings::queue_irq`] finds.
+    pub fn file(&self, s: &Setting) -> Result<Option<PathBuf>, String> {
+        match s {
+            Setting::QueueIrqAffinity { dev, queue } => {
+                let irq =
+                    self.queue_irq(dev, *queue).map_err(|e| format!("{}: {e}", s.describe()))?;
+                Ok(Some(self.sys.proc.join(format!("irq/{irq}/smp_affinity_list"))))
+            }
+            _ => Ok(s.path(&self.sys)),
+        }
+    }
+
+    /// The IRQ that serves receive queue `queue` of `dev`, found by discovery (an interrupt
+    /// whose name gives that queue and does not say transmit-only). Refused, saying why, when
+    /// the device has no interrupts of its own (veth, loopback), when no interrupt serves the
+    /// queue, or when more than one does.
+    pub fn queue_irq(&self, dev: &str, queue: usize) -> Result<u32, String> {
+        let info = crate::discover::discover(&self.sys, dev).map_err(|e| e.to_string())?;
+        if info.irqs.is_empty() {
+            return Err(format!(
+                "{dev} has no per-queue interrupt ({} has no interrupts of its own: its queues \
+                 are served by NAPI on the CPU that raised the softirq; steer with rps.rx-N)",
+                info.kind
+            ));
+        }
+        let serving: Vec<&crate::discover::Irq> =
+            info.irqs.iter().filter(|i| i.queue == Some(queue) && i.rx != Some(false)).collect();
+        match serving.as_slice() {
+            [one] => Ok(one.irq),
+            [] => {
+                let known: Vec<String> = info
+                    .irqs
+                    .iter()
+                    .filter(|i| i.queue.is_some() && i.rx != Some(false))
+                    .map(|i| format!("{} {}", i.irq, i.name))
+                    .collect();
+                Err(format!(
+                    "no interrupt of {dev} serves rx queue {queue} (receive queue IRQs: {})",
+                    if known.is_empty() { "none found".to_string() } else { known.join(", ") }
+                ))
+            }
+            many => {
+                let names: Vec<String> =
+                    many.iter().map(|i| format!("{} {}", i.irq, i.name)).collect();
+                Err(format!(
+                    "{} interrupts of {dev} serve rx queue {queue} ({}): which one to set is \
+                     ambiguous",
+                    many.len(),
+                    names.join(", ")
+                ))
+            }
+        }
+    }
+
+    /// Checks that every CPU of a CPU list is online (`/sys/devices/system/cpu/online`).
+    fn check_online(&self, value: &str) -> Result<(), String> {
+        let path = self.sys.sys.join("devices/system/cpu/online");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the online CPUs ({}: {e})", path.display()))?;
+        let online = parse_cpu_list(&text)?;
+        let want = parse_cpu_list(value)?;
+        let off: Vec<usize> = want.iter().copied().filter(|c| !online.contains(c)).collect();
+        if off.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "CPU list {value} is not within the online CPUs {} (not online: {})",
+                text.trim(),
+                crate::sys::format_cpu_list(&off)
+            ))
+        }
     }
 
     /// Checks the change and returns the record to journal before [`Settings::apply`].
@@ -463,7 +557,7 @@ impl Settings<'_> {
             Coalesce { dev, param } => self.ethtool.run(&["-C", dev, param, value]).map(drop),
             Ring { dev, which } => self.ethtool.run(&["-G", dev, which, value]).map(drop),
             _ => {
-                let path = s.path(&self.sys).unwrap_or_default();
+                let path = self.file(s)?.unwrap_or_default();
                 std::fs::write(&path, value).map_err(|e| format!("{}: {e}", path.display()))
             }
         }

@@ -16,8 +16,8 @@ fn write(root: &Path, rel: &str, text: &str) {
     fs::write(p, text).unwrap();
 }
 
-fn tree() -> std::path::PathBuf {
-    let root = std::env::temp_dir().join(format!("udprx-netdev-tree-{}", std::process::id()));
+fn tree(tag: &str) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("udprx-netdev-tree-{tag}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
     let pci = "sys/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0";
     write(&root, &format!("{pci}/numa_node"), "1\n");
@@ -44,7 +44,7 @@ fn tree() -> std::path::PathBuf {
 
 #[test]
 fn ixgbe_on_node_1() {
-    let root = tree();
+    let root = tree("discover");
     let sys = Sys::at(&root);
     let info = discover(&sys, "eth2").unwrap();
     assert_eq!(info.driver.as_deref(), Some("ixgbe"));
@@ -75,5 +75,67 @@ fn ixgbe_on_node_1() {
     assert_eq!(p2.notes.iter().filter(|n| n.contains("outside the usable CPUs")).count(), 2);
     assert!(discover(&sys, "eth9").is_err());
     assert!(discover(&sys, "../eth2").is_err());
+    let _ = fs::remove_dir_all(&root);
+}
+
+/// A receive queue's IRQ affinity on the recorded ixgbe: the IRQ of each queue found by
+/// discovery (rx-1 is IRQ 62), read, prepared (the record names the device and queue, not the
+/// IRQ), applied to `/proc/irq/62/smp_affinity_list` and restored; refused before anything
+/// changes, in one line naming the device and the setting, for a CPU that is not online, a
+/// queue no interrupt serves, a read-only file, and a device without interrupts.
+#[test]
+fn queue_irq_affinity_on_the_recorded_ixgbe() {
+    use udprx_netdev::{RestoreRecord, Setting, Settings};
+    struct NoEthtool;
+    impl udprx_netdev::settings::EthtoolRunner for NoEthtool {
+        fn run(&self, _: &[&str]) -> Result<String, String> {
+            Err("ethtool not used here".into())
+        }
+    }
+    let root = tree("irq");
+    write(&root, "sys/devices/system/cpu/online", "0-3\n");
+    let none = NoEthtool;
+    let s = Settings { sys: Sys::at(&root), ethtool: &none };
+    let q1 = Setting::QueueIrqAffinity { dev: "eth2".into(), queue: 1 };
+    assert_eq!(s.queue_irq("eth2", 1).unwrap(), 62);
+    assert_eq!(s.read(&q1).unwrap(), "1");
+    let rec = s.prepare(&q1, "2-3").unwrap();
+    assert_eq!((rec.before.as_str(), rec.after.as_str()), ("1", "2-3"));
+    let journal = serde_json::to_string(&rec).unwrap();
+    assert!(journal.contains(r#""kind":"queue_irq_affinity","dev":"eth2","queue":1"#), "{journal}");
+    s.apply(&q1, "2-3").unwrap();
+    let file = root.join("proc/irq/62/smp_affinity_list");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "2-3");
+    assert_eq!(fs::read_to_string(root.join("proc/irq/61/smp_affinity_list")).unwrap(), "0\n");
+    let back: RestoreRecord = serde_json::from_str(&journal).unwrap();
+    s.restore(&back).unwrap();
+    assert_eq!(s.read(&q1).unwrap(), "1");
+    // Refusals, each one line naming the device and the setting; nothing written.
+    let refused = |setting: &Setting, value: &str, why: &str| {
+        let e = s.check(setting, value).unwrap_err();
+        assert!(e.starts_with(&setting.describe()) && e.lines().count() == 1, "{e}");
+        assert!(e.contains(why), "{e}");
+    };
+    refused(&q1, "4", "not within the online CPUs 0-3");
+    refused(&q1, "1,7-8", "not online: 7-8");
+    let q9 = Setting::QueueIrqAffinity { dev: "eth2".into(), queue: 9 };
+    refused(&q9, "0", "no interrupt of eth2 serves rx queue 9 (receive queue IRQs: 61 eth2-TxRx-0");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o444)).unwrap();
+    refused(&q1, "0", "is read-only");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(fs::read_to_string(&file).unwrap(), "1", "the refusals wrote nothing");
+    // A device without interrupts of its own (a veth-like software device).
+    let veth = root.join("sys/class/net/veth0");
+    fs::create_dir_all(veth.join("queues/rx-0")).unwrap();
+    write(&root, "sys/class/net/veth0/ifindex", "7\n");
+    write(&root, "sys/class/net/veth0/iflink", "8\n");
+    let v = Setting::QueueIrqAffinity { dev: "veth0".into(), queue: 0 };
+    refused(&v, "0", "veth0 has no per-queue interrupt (veth has no interrupts of its own");
+    refused(
+        &Setting::QueueIrqAffinity { dev: "eth9".into(), queue: 0 },
+        "0",
+        "no network interface",
+    );
     let _ = fs::remove_dir_all(&root);
 }

@@ -113,7 +113,8 @@ impl Drop for NsSysfs {
 
 /// Sysfs settings on the live veth: napi_defer_hard_irqs and gro_flush_timeout journal,
 /// apply and restore; threaded NAPI on a veth without NAPI (no GRO/XDP) is refused by the
-/// kernel, with one line naming the device and the setting, and stays off.
+/// kernel, with one line naming the device and the setting, and stays off; a receive queue's
+/// IRQ affinity is refused (no interrupts).
 fn settings_on_veth(sys: &Sys, dev: &str) {
     let none = NoEthtool;
     let s = Settings { sys: sys.clone(), ethtool: &none };
@@ -140,6 +141,14 @@ fn settings_on_veth(sys: &Sys, dev: &str) {
     // Coalescing through a missing ethtool: refused before anything changes.
     let c = Setting::Coalesce { dev: dev.into(), param: "rx-usecs".into() };
     assert!(s.check(&c, "10").unwrap_err().starts_with(&format!("{dev} coalescing rx-usecs: ")));
+    // A receive queue's IRQ affinity: a veth has no interrupt of its own, refused in one line.
+    let irq = Setting::QueueIrqAffinity { dev: dev.into(), queue: 0 };
+    let e = s.check(&irq, "0").unwrap_err();
+    assert!(
+        e.starts_with(&format!("{dev} rx-0 IRQ affinity: {dev} has no per-queue interrupt (veth "))
+            && e.lines().count() == 1,
+        "{e}"
+    );
 }
 
 struct NoEthtool;

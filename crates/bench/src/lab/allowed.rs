@@ -9,10 +9,13 @@
 //! To let the bench change another setting, add it to [`SYSCTLS`]. NIC settings (`--nic`:
 //! ethtool features, channels, coalescing, rings, and the files of one device under
 //! `/sys/class/net/DEV/` — `threaded`, `napi_defer_hard_irqs`, `gro_flush_timeout`,
-//! `queues/rx-N/rps_cpus`, `queues/rx-N/rps_flow_cnt`, `queues/tx-N/xps_cpus`) are the kinds
-//! of [`NIC_KINDS`], checked by [`check_nic_setting`] and, for a journal's record, by
-//! [`check_nic`]. IRQ affinity and the global knobs (`/proc/irq`, busy polling, the RFS table)
-//! are not NIC settings the bench writes: a journal naming them is refused.
+//! `queues/rx-N/rps_cpus`, `queues/rx-N/rps_flow_cnt`, `queues/tx-N/xps_cpus` — and the
+//! affinity of the interrupt serving one of the device's receive queues) are the kinds of
+//! [`NIC_KINDS`], checked by [`check_nic_setting`] and, for a journal's record, by
+//! [`check_nic`]. A queue's interrupt is found on the device by discovery when it is written,
+//! never read from the journal: the affinity of an IRQ by number (`/proc/irq/N`) and the global
+//! knobs (busy polling, the RFS table) are not NIC settings the bench writes, and a journal
+//! naming them is refused.
 
 /// Sysctls (dotted names, exactly as the kernel spells them) that settings files, `--sysctl`
 /// and the harness may change, and that a crash journal may restore.
@@ -90,6 +93,7 @@ pub const NIC_KINDS: &[&str] = &[
     "rps",
     "rps_flow_cnt",
     "xps",
+    "queue_irq_affinity",
 ];
 
 /// The journal `kind` of a setting.
@@ -103,7 +107,8 @@ fn kind_of(s: &udprx_netdev::Setting) -> String {
 /// Checks that a NIC setting is of a kind `--nic` writes ([`NIC_KINDS`]) on one well-formed
 /// device, and that a sysfs setting's file is inside that device's directory
 /// `/sys/class/net/DEV/` (checked on the path as built, component by component, never
-/// normalised).
+/// normalised). A receive queue's IRQ affinity has no path of its own: its file is that of the
+/// IRQ discovery finds serving the queue on the named device.
 pub fn check_nic_setting(s: &udprx_netdev::Setting) -> Result<(), String> {
     let kind = kind_of(s);
     if !NIC_KINDS.contains(&kind.as_str()) {

@@ -518,6 +518,7 @@ mod tests {
             r#"{"netns":"../../proc/1/ns/net","record":{"setting":{"kind":"feature","dev":"eth0","feature":"gro"},"before":"off","after":"on"}}"#,
             // A value that is not the setting's shape.
             r#"{"netns":null,"record":{"setting":{"kind":"channels","dev":"eth0","which":"rx"},"before":"1; reboot","after":"2"}}"#,
+            r#"{"netns":null,"record":{"setting":{"kind":"queue_irq_affinity","dev":"eth0","queue":0},"before":"0-1 > /x","after":"0"}}"#,
         ];
         for (i, e) in forged.iter().enumerate() {
             let path = forged_nic(&d, i, e);

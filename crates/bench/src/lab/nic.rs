@@ -13,6 +13,7 @@
 //! | `threaded` | threaded NAPI (`/sys/class/net/DEV/threaded`) | `0`, `1` |
 //! | `napi_defer_hard_irqs`, `gro_flush_timeout` | `/sys/class/net/DEV/…` | integer |
 //! | `rps.rx-N`, `rps_flow_cnt.rx-N`, `xps.tx-N` | queue N's RPS mask, RFS flow count, XPS mask | hex mask / integer |
+//! | `irq.rx-N` | CPUs of the interrupt serving receive queue N (`/proc/irq/IRQ/smp_affinity_list`; the IRQ found by discovery each time) | CPU list (`0-1,3`) within the online CPUs |
 //!
 //! Every setting of every value is checked on the device before anything changes (the value's
 //! shape, the device reports the setting, it is not fixed, the count is within the maximum, the
@@ -21,7 +22,12 @@
 //! the setting ends, at the end of the run, on an error, on Ctrl-C/SIGTERM (the run stops and
 //! unwinds) and by the next run after a SIGKILL. Global knobs — busy polling
 //! (`net.core.busy_read`, `net.core.busy_poll`) and the RFS table
-//! (`net.core.rps_sock_flow_entries`) — are sysctls: `--sysctl`.
+//! (`net.core.rps_sock_flow_entries`) — are sysctls: `--sysctl`. Per-socket busy polling
+//! (SO_BUSY_POLL, which also drives io_uring NAPI busy polling) belongs to the receiving
+//! sockets, not the interface: `--sockopt busy_poll=…` ([`crate::lab::sysctl::SockoptSweep`]).
+//! IRQ suspension (`irq-suspend-timeout`) is per NAPI through netdev generic netlink only and
+//! acts only for epoll waits with prefer-busy-poll, which no bench receive path uses: not here
+//! (docs/bench.md says what it would take).
 
 use crate::lab::{allowed, journal, sys, topology};
 use crate::model::settings::{InForce, Profile, Scope};
@@ -34,7 +40,7 @@ use udprx_netdev::{RestoreRecord, Setting, Settings, Sys};
 /// The `--nic` names, for messages.
 pub const NAMES: &str = "gro, lro, rx-udp-gro-forwarding, rxhash, channels.{combined,rx,tx}, \
     coalesce.{adaptive-rx,rx-usecs,rx-frames}, ring.{rx,tx}, threaded, napi_defer_hard_irqs, \
-    gro_flush_timeout, rps.rx-N, rps_flow_cnt.rx-N, xps.tx-N";
+    gro_flush_timeout, rps.rx-N, rps_flow_cnt.rx-N, xps.tx-N, irq.rx-N";
 
 /// The setting a `--nic` name stands for on device `dev`.
 pub fn setting(name: &str, dev: &str) -> std::result::Result<Setting, String> {
@@ -61,6 +67,7 @@ pub fn setting(name: &str, dev: &str) -> std::result::Result<Setting, String> {
         Some(("rps", q)) => Setting::Rps { dev: d(), queue: queue(q, "rx-")? },
         Some(("rps_flow_cnt", q)) => Setting::RpsFlowCnt { dev: d(), queue: queue(q, "rx-")? },
         Some(("xps", q)) => Setting::Xps { dev: d(), queue: queue(q, "tx-")? },
+        Some(("irq", q)) => Setting::QueueIrqAffinity { dev: d(), queue: queue(q, "rx-")? },
         _ => return Err(format!("--nic {name}: not a NIC setting (names: {NAMES})")),
     };
     s.validate().map_err(|e| format!("--nic {name}: {e} (names: {NAMES})"))?;
@@ -382,7 +389,7 @@ impl NicApplier {
 /// kernel refuses to write for this device (threaded NAPI on a veth without NAPI: "Operation not
 /// supported") is found before anything changes. ethtool settings are checked by their replies.
 fn probe(x: &Settings<'_>, s: &Setting) -> std::result::Result<(), String> {
-    if s.path(&x.sys).is_none() {
+    if x.file(s)?.is_none() {
         return Ok(());
     }
     let now = x.read(s)?;
@@ -431,6 +438,7 @@ mod tests {
         assert_eq!(s("threaded"), Setting::ThreadedNapi { dev: "eth0".into() });
         assert_eq!(s("rps.rx-1"), Setting::Rps { dev: "eth0".into(), queue: 1 });
         assert_eq!(s("xps.tx-0"), Setting::Xps { dev: "eth0".into(), queue: 0 });
+        assert_eq!(s("irq.rx-3"), Setting::QueueIrqAffinity { dev: "eth0".into(), queue: 3 });
         for bad in [
             "tso",
             "channels.other",
@@ -441,6 +449,8 @@ mod tests {
             "rps.rx-99999",
             "xps.rx-0",
             "irq.61",
+            "irq.tx-0",
+            "irq.rx-",
             "busy_read",
             "",
             "gro.x",
@@ -622,6 +632,65 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "20000");
         assert!(a.restore().is_empty());
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "0");
+        drop(a);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// `irq.rx-1` on a recorded two-queue NIC (its IRQs in `/proc/interrupts`, named by
+    /// queue): checked before any change, journaled by device and queue, written to the IRQ
+    /// discovery finds, restored; a CPU that is not online is refused in one line.
+    #[test]
+    fn queue_irq_affinity_on_a_recorded_nic_is_journaled_and_restored() {
+        let d = std::env::temp_dir().join(format!("udprx-nic-irq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let root = d.join("tree");
+        for q in 0..2 {
+            std::fs::create_dir_all(root.join(format!("sys/class/net/eth2/queues/rx-{q}")))
+                .unwrap();
+            std::fs::create_dir_all(root.join(format!("proc/irq/{}", 61 + q))).unwrap();
+            std::fs::write(root.join(format!("proc/irq/{}/smp_affinity_list", 61 + q)), "0-1\n")
+                .unwrap();
+        }
+        std::fs::create_dir_all(root.join("sys/devices/system/cpu")).unwrap();
+        std::fs::write(root.join("sys/devices/system/cpu/online"), "0-1\n").unwrap();
+        std::fs::write(
+            root.join("proc/interrupts"),
+            "           CPU0       CPU1\n 61:  5  0  PCI-MSI 1-edge  eth2-TxRx-0\n \
+             62:  0  5  PCI-MSI 2-edge  eth2-TxRx-1\n",
+        )
+        .unwrap();
+        let target = Target { dev: "eth2".into(), netns: None };
+        let mut a = NicApplier::with_system(
+            Some(target),
+            &d.join("journal"),
+            Sys::at(&root),
+            Box::new(EthtoolBinary),
+        );
+        let settings =
+            cross(vec![profile("current", &[])], &[NicSweep::parse("irq.rx-1=1,0-1").unwrap()]);
+        a.check(&settings).unwrap();
+        let bad = profile("b", &[("irq.rx-1", "2")]);
+        let e = a.check(&[bad]).unwrap_err().to_string();
+        assert!(
+            e.contains("--nic irq.rx-1=2 refused before any change: eth2 rx-1 IRQ affinity: CPU list 2 is not within the online CPUs 0-1")
+                && e.lines().count() == 1,
+            "{e}"
+        );
+        let f = root.join("proc/irq/62/smp_affinity_list");
+        a.switch_to(&settings[0]).unwrap();
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "1");
+        let journal: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(a.journal_path()).unwrap()).unwrap();
+        assert_eq!(journal["nic"][0]["record"]["setting"]["kind"], "queue_irq_affinity");
+        assert_eq!(journal["nic"][0]["record"]["before"], "0-1", "{journal}");
+        assert_eq!(a.in_force(&["irq.rx-1".into()])["nic.irq.rx-1"].value, "1");
+        assert!(a.restore().is_empty());
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "0-1");
+        assert_eq!(
+            std::fs::read_to_string(root.join("proc/irq/61/smp_affinity_list")).unwrap(),
+            "0-1\n"
+        );
+        assert!(!a.journal_path().exists());
         drop(a);
         std::fs::remove_dir_all(&d).unwrap();
     }

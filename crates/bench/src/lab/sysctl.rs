@@ -100,8 +100,7 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
             _ => Err(bad("expected on or off")),
         };
         match k {
-            "rcvbuf" => p.sockopts.rcvbuf = Some(v.parse().map_err(|_| bad("expected bytes"))?),
-            "busy_poll" => p.sockopts.busy_poll = Some(v.parse().map_err(|_| bad("expected µs"))?),
+            "rcvbuf" | "busy_poll" => set_sockopt(p, k, &v).map_err(|e| bad(&e))?,
             "stats" => p.sockopts.stats = Some(v.parse().map_err(|e: String| bad(&e))?),
             "veth_gro" => p.veth_gro = Some(onoff(&v)?),
             "rps" => p.rps = Some(onoff(&v)?),
@@ -130,6 +129,88 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
         return Err(Error::BadInput(format!("{origin}: no [profile] in the file")));
     }
     Ok(out)
+}
+
+/// The socket options `--sockopt` compares, spelled as in settings files.
+pub const SOCKOPTS: &str = "busy_poll (SO_BUSY_POLL µs), rcvbuf (SO_RCVBUF bytes)";
+
+/// Sets socket option `name` (`busy_poll` µs, `rcvbuf` bytes) of a setting from its text.
+fn set_sockopt(p: &mut Profile, name: &str, value: &str) -> std::result::Result<(), String> {
+    match name {
+        "busy_poll" => {
+            let us = value
+                .parse::<u32>()
+                .ok()
+                .filter(|&v| v <= i32::MAX as u32)
+                .ok_or("expected µs, 0 to 2147483647 (SO_BUSY_POLL takes an int)")?;
+            p.sockopts.busy_poll = Some(us);
+        }
+        "rcvbuf" => {
+            let bytes = value
+                .parse::<usize>()
+                .ok()
+                .filter(|&v| v <= 1 << 30)
+                .ok_or("expected bytes, at most 1073741824 (the kernel's limit)")?;
+            p.sockopts.rcvbuf = Some(bytes);
+        }
+        _ => return Err(format!("not a socket option the bench sets (options: {SOCKOPTS})")),
+    }
+    Ok(())
+}
+
+/// `--sockopt NAME=v1,v2`: a socket option of the receiving sockets to compare, each value a
+/// setting of its own — `busy_poll` (SO_BUSY_POLL µs, which on the io_uring paths also
+/// registers io_uring NAPI busy polling) or `rcvbuf` (SO_RCVBUF bytes), as `busy_poll = 50`
+/// and `rcvbuf = ...` lines of a settings file set them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SockoptSweep {
+    /// `busy_poll` or `rcvbuf`.
+    pub name: String,
+    /// Values, each a setting of its own.
+    pub values: Vec<String>,
+}
+
+impl SockoptSweep {
+    /// Parses `NAME=v1,v2` and checks the name and every value.
+    pub fn parse(s: &str) -> Result<SockoptSweep> {
+        let (name, values) = s.split_once('=').ok_or_else(|| {
+            Error::BadInput(format!("--sockopt {s:?}: expected NAME=value[,value...] ({SOCKOPTS})"))
+        })?;
+        let name = name.trim().to_string();
+        let values: Vec<String> =
+            values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        if values.is_empty() {
+            return Err(Error::BadInput(format!("--sockopt {s:?}: no values")));
+        }
+        for v in &values {
+            set_sockopt(&mut Profile::default(), &name, v)
+                .map_err(|e| Error::BadInput(format!("--sockopt {name}={v}: {e}")))?;
+        }
+        Ok(SockoptSweep { name, values })
+    }
+}
+
+/// The settings crossed with every `--sockopt` sweep's values (after the sysctl sweeps).
+pub fn cross_sockopts(settings: Vec<Profile>, sweeps: &[SockoptSweep]) -> Vec<Profile> {
+    let mut out = settings;
+    for sweep in sweeps {
+        let mut next = Vec::new();
+        for p in &out {
+            for v in &sweep.values {
+                let mut q = p.clone();
+                // Checked by `SockoptSweep::parse`.
+                let _ = set_sockopt(&mut q, &sweep.name, v);
+                q.name = if p.name == "current" {
+                    format!("{}={v}", sweep.name)
+                } else {
+                    format!("{} {}={v}", p.name, sweep.name)
+                };
+                next.push(q);
+            }
+        }
+        out = next;
+    }
+    out
 }
 
 /// Reads and parses a profile file.
@@ -342,6 +423,54 @@ pub fn complete(settings: &mut [Profile]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockopt_sweeps_parse_and_cross_into_named_settings() {
+        let bp = SockoptSweep::parse("busy_poll=0, 50").unwrap();
+        assert_eq!(
+            (bp.name.as_str(), bp.values.clone()),
+            ("busy_poll", vec!["0".into(), "50".into()])
+        );
+        let rb = SockoptSweep::parse("rcvbuf=4194304").unwrap();
+        for bad in [
+            "busy_poll",
+            "busy_poll=",
+            "busy_poll=-1",
+            "busy_poll=50us",
+            "busy_poll=2147483648",
+            "rcvbuf=1073741825",
+            "stats=minimal",
+            "busy_read=50",
+        ] {
+            let e = SockoptSweep::parse(bad).unwrap_err();
+            assert!(e.is_bad_input() && e.to_string().lines().count() == 1, "{bad}: {e}");
+            assert!(e.to_string().contains("--sockopt"), "{bad}: {e}");
+        }
+        let base = settings(&[], &[SysctlSweep::parse("net.core.busy_read=0,50").unwrap()]);
+        let out = cross_sockopts(base, &[bp, rb]);
+        let names: Vec<&str> = out.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "net.core.busy_read=0 busy_poll=0 rcvbuf=4194304",
+                "net.core.busy_read=0 busy_poll=50 rcvbuf=4194304",
+                "net.core.busy_read=50 busy_poll=0 rcvbuf=4194304",
+                "net.core.busy_read=50 busy_poll=50 rcvbuf=4194304",
+            ]
+        );
+        assert_eq!(out[1].sockopts.busy_poll, Some(50));
+        assert_eq!(out[0].sockopts.busy_poll, Some(0), "0 is set, not left to the sysctl");
+        assert_eq!(out[3].sockopts.rcvbuf, Some(4194304));
+        assert_eq!(out[3].sysctls, vec![("net.core.busy_read".to_string(), "50".to_string())]);
+        let plain = cross_sockopts(
+            vec![Profile { name: "current".into(), ..Profile::default() }],
+            &[SockoptSweep::parse("busy_poll=25").unwrap()],
+        );
+        assert_eq!(plain[0].name, "busy_poll=25");
+        // The settings file takes the same values and refuses the same ones.
+        assert!(parse_profiles("[a]\nbusy_poll = 2147483648\n", "t").is_err());
+        assert!(parse_profiles("[a]\nrcvbuf = 1073741825\n", "t").is_err());
+    }
 
     #[test]
     fn sweep_parse_and_validate() {

@@ -71,6 +71,9 @@ pub struct Options {
     pub sysctls: Vec<String>,
     /// `--nic NAME=v1,v2` arguments: NIC settings of the receiving interface.
     pub nic: Vec<String>,
+    /// `--sockopt NAME=v1,v2` arguments: socket options of the receiving sockets
+    /// (`busy_poll`, `rcvbuf`).
+    pub sockopts: Vec<String>,
     /// `--profile` files.
     pub profiles: Vec<PathBuf>,
     /// `--profile` without a file: sample each path with perf in one extra trial.
@@ -209,6 +212,8 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     let sweeps = opts.sysctls.iter().map(|s| SysctlSweep::parse(s)).collect::<Result<Vec<_>>>()?;
     let nic_sweeps =
         opts.nic.iter().map(|s| nic::NicSweep::parse(s)).collect::<Result<Vec<_>>>()?;
+    let sockopt_sweeps =
+        opts.sockopts.iter().map(|s| sysctl::SockoptSweep::parse(s)).collect::<Result<Vec<_>>>()?;
     let mut profiles = Vec::new();
     for p in &opts.profiles {
         profiles.extend(sysctl::load_profiles(p)?);
@@ -385,7 +390,9 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
     many.truncate(sockets.max(1));
     let mut settings = sysctl::settings(&profiles, &sweeps);
     sysctl::complete(&mut settings);
+    let settings = sysctl::cross_sockopts(settings, &sockopt_sweeps);
     let settings = nic::cross(settings, &nic_sweeps);
+    busy_poll_notes(&settings, kind, is_root, &selection, &mut notes)?;
     let plan = Plan {
         rows,
         skipped,
@@ -416,6 +423,69 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
         remote: opts.remote.clone(),
         fanout_sweep,
     })
+}
+
+/// Per-socket busy polling (`--sockopt busy_poll=...`, `busy_poll = N` in a settings file):
+/// refused without root when a value is above `net.core.busy_read` (the kernel wants
+/// CAP_NET_ADMIN for that, and every trial would fail), and notes on the rows it does not reach
+/// and on a topology where it has nothing to poll.
+fn busy_poll_notes(
+    settings: &[sysctl::Profile],
+    kind: Kind,
+    is_root: bool,
+    selection: &Selection,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let Some(max) = settings.iter().filter_map(|s| s.sockopts.busy_poll).max() else {
+        return Ok(());
+    };
+    if !is_root {
+        let busy_read = crate::lab::procfs::read_value("net.core.busy_read")
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        if busy_read.is_none_or(|b| max > b) {
+            return Err(Error::BadInput(format!(
+                "busy_poll {max} µs needs root: the kernel takes SO_BUSY_POLL above \
+                 net.core.busy_read ({}) only with CAP_NET_ADMIN",
+                busy_read.map_or("unreadable".to_string(), |b| b.to_string())
+            )));
+        }
+    }
+    let mut left_out = Vec::new();
+    if selection.xdp {
+        left_out.push("the XDP rows (AF_XDP sockets, not UDP sockets)");
+    }
+    if !selection.peers.is_empty() {
+        left_out.push("the peer rows (their own programs)");
+    }
+    if !left_out.is_empty() {
+        notes.push(format!(
+            "SO_BUSY_POLL applies to udprx's UDP sockets: {} run without it under every setting",
+            left_out.join(" and ")
+        ));
+    }
+    match kind {
+        Kind::Loopback => notes.push(
+            "busy polling on loopback has no NAPI instance to poll (its datagrams carry no NAPI \
+             id): SO_BUSY_POLL only spins in the receive call"
+                .into(),
+        ),
+        // GRO on for every busy-polling setting: the veth has its NAPI, nothing to say.
+        Kind::Veth
+            if settings.iter().filter(|s| s.sockopts.busy_poll.is_some_and(|b| b > 0)).all(
+                |s| {
+                    s.veth_gro == Some(true)
+                        || s.nic.iter().any(|(k, v)| k.as_str() == "gro" && v.as_str() == "on")
+                },
+            ) => {}
+        Kind::Veth => notes.push(
+            "busy polling on veth polls the receiving veth's NAPI, which exists only while GRO \
+             or XDP is on for it (`--nic gro=on`, `veth_gro = on`); otherwise datagrams carry \
+             no NAPI id and SO_BUSY_POLL only spins in the receive call"
+                .into(),
+        ),
+        Kind::Remote => {}
+    }
+    Ok(())
 }
 
 /// The curve settings of a size, with the command line's overrides. The budget is hard (the
@@ -759,6 +829,57 @@ mod tests {
         let e =
             prepare(&Options { topology: Some(Kind::Veth), ..base.clone() }, false).unwrap_err();
         assert!(e.to_string().contains("root"));
+    }
+
+    #[test]
+    fn busy_poll_is_compared_as_settings_with_notes_and_refused_without_root_above_busy_read() {
+        let out = tmp_out("busy");
+        let o = Options {
+            methods: vec!["recvmmsg".into(), "uring".into()],
+            scenarios: vec!["classic".into()],
+            fanouts: vec!["one".into()],
+            sockopts: vec!["busy_poll=0,50".into()],
+            out: Some(out.clone()),
+            ..Options::default()
+        };
+        let busy_read = crate::lab::procfs::read_value("net.core.busy_read")
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        if busy_read.is_some_and(|b| b >= 50) {
+            // A host that lets anyone busy-poll for 50 µs: nothing to refuse.
+        } else {
+            let e = prepare(&o, false).unwrap_err();
+            assert!(e.is_bad_input(), "{e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("busy_poll 50 µs needs root") && msg.lines().count() == 1,
+                "{msg}"
+            );
+            assert!(!out.exists());
+        }
+        let p = prepare(&o, true).unwrap();
+        assert_eq!(p.plan.settings, ["busy_poll=0", "busy_poll=50"]);
+        assert_eq!(
+            p.plan.sockopts.iter().map(|s| s.busy_poll).collect::<Vec<_>>(),
+            [Some(0), Some(50)]
+        );
+        let why = match p.kind {
+            Kind::Loopback => "no NAPI instance to poll",
+            _ => "exists only while GRO or XDP is on for it",
+        };
+        assert!(p.notes.iter().any(|n| n.contains(why)), "{:?}", p.notes);
+        assert!(!p.notes.iter().any(|n| n.contains("run without it")), "{:?}", p.notes);
+        std::fs::remove_dir_all(&out).unwrap();
+        if p.kind == Kind::Veth {
+            // With GRO on the receiving veth it has a NAPI to poll: no such note.
+            let gro = Options { nic: vec!["gro=on".into()], ..o.clone() };
+            let p = prepare(&gro, true).unwrap();
+            assert!(!p.notes.iter().any(|n| n.contains("busy polling on veth")), "{:?}", p.notes);
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+        let e =
+            prepare(&Options { sockopts: vec!["busy_poll=fast".into()], ..o }, true).unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("--sockopt busy_poll=fast"), "{e}");
+        assert!(!out.exists());
     }
 
     #[test]

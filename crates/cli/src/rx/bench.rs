@@ -103,6 +103,11 @@ pub struct BenchArgs {
     /// docs/bench.md). Needs --topology veth (the receiver's veth) or --sender (--iface).
     #[arg(long = "nic", value_name = "NAME=V1,V2")]
     pub nic: Vec<String>,
+    /// A socket option of the receiving sockets to compare: busy_poll=0,50 (SO_BUSY_POLL µs;
+    /// on the io_uring paths it also registers io_uring NAPI busy polling) or rcvbuf=BYTES,...
+    /// (repeatable; settings are the cross product).
+    #[arg(long = "sockopt", value_name = "NAME=V1,V2")]
+    pub sockopt: Vec<String>,
     /// A file of named kernel-setting profiles to compare (see profiles/tuning.conf);
     /// repeatable.
     #[arg(long = "settings", value_name = "FILE")]
@@ -209,6 +214,7 @@ impl BenchArgs {
             latency_at: self.latency_at,
             sysctls: self.sysctl.clone(),
             nic: self.nic.clone(),
+            sockopts: self.sockopt.clone(),
             profiles: self
                 .settings
                 .iter()
