@@ -99,10 +99,11 @@ impl PeerComparison {
 }
 
 impl TwinOverhead {
-    /// The row of the twins table: path, twin, CPU ratio with its call, peak ratio with its call.
+    /// The row of the twins table: path, twin, CPU ratios (whole receive side, the program
+    /// alone) with their calls, peak ratio with its call.
     pub fn cells(&self) -> Vec<String> {
         use crate::stats::interval::Call;
-        let cpu = match &self.cpu {
+        let cpu_text = |x: &Option<(crate::stats::interval::Interval, Call)>| match x {
             Some((r, c)) => format!(
                 "{} {}",
                 ratio_text(r),
@@ -114,17 +115,23 @@ impl TwinOverhead {
             ),
             None => "no CPU figure at the common rate".into(),
         };
+        let (cpu, app) = (cpu_text(&self.cpu), cpu_text(&self.app_cpu));
         let peak = match &self.peak {
             Some((r, c)) => format!("{} ({})", ratio_text(r), c.words()),
             None => "—".into(),
         };
-        vec![self.path.clone(), self.twin.clone(), cpu, peak]
+        vec![self.path.clone(), self.twin.clone(), cpu, app, peak]
     }
 }
 
 /// Headers of the twins table.
-pub const TWIN_HEADERS: [&str; 4] =
-    ["udprx path", "bare C twin", "rx-side CPU/dgram path ÷ twin", "peak rx path ÷ twin"];
+pub const TWIN_HEADERS: [&str; 5] = [
+    "udprx path",
+    "bare C twin",
+    "rx-side CPU/dgram path ÷ twin",
+    "program CPU/dgram path ÷ twin",
+    "peak rx path ÷ twin",
+];
 
 /// Lays out a table: Markdown (pipes) or aligned plain text.
 pub fn table(headers: &[&str], rows: &[Vec<String>], markdown: bool) -> String {

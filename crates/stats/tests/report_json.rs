@@ -224,7 +224,7 @@ fn sample_report() -> Report {
     let mut r = Report::from_threads(
         vec![(a, cost(20_000)), (b, cost(10_000))],
         Some(kernel),
-        serde_json::json!({"method": "recvmmsg", "sockets": 2}),
+        serde_json::json!({"method": "recvmmsg", "sockets": 2, "drops_source": "SO_RXQ_OVFL, /proc/net/udp at end"}),
         Duration::from_secs(5),
     );
     r.sent = Some(33_000);

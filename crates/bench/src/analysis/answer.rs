@@ -583,8 +583,24 @@ pub fn compare_with_peers(curves: &CurveRun, settings: usize) -> Vec<PeerCompari
     out
 }
 
+/// A / B on the receiving program's own CPU per datagram at A's common paced rate (Welch's
+/// interval on the log scale, called like the CPU figure).
+fn app_cpu_ratio(a: &Series, b: &Series) -> Option<(Interval, Call)> {
+    let at = |s: &Series| {
+        s.figures
+            .common_rate
+            .and_then(|c| s.point(Some(c)))
+            .map(|p| p.samples(|c| c.cpu.app_ns_per_dgram))
+            .unwrap_or_default()
+    };
+    let r = interval::ratio(&at(a), &at(b))?;
+    let c = interval::call(&r, false, interval::MIN_EFFECT);
+    Some((r, c))
+}
+
 /// Every udprx path against its bare C twin ([`crate::PeerKind::twin_of`]) where both ran in the same
-/// setting and scenario: CPU per datagram at the common rate and peak, path / twin.
+/// setting and scenario: CPU per datagram at the common rate (whole receive side, and the
+/// program alone) and peak, path / twin.
 pub fn twin_overheads(curves: &CurveRun) -> Vec<TwinOverhead> {
     let mut out = Vec::new();
     for u in curves.series.iter().filter(|s| s.row.is_contender()) {
@@ -600,6 +616,7 @@ pub fn twin_overheads(curves: &CurveRun) -> Vec<TwinOverhead> {
             path: u.label.clone(),
             twin: t.label.clone(),
             cpu: compare(u, t, Figure::Cpu),
+            app_cpu: app_cpu_ratio(u, t),
             peak: compare(u, t, Figure::Peak),
         });
     }
@@ -668,6 +685,9 @@ mod tests {
         let (cpu, call) = t[0].cpu.expect("a CPU ratio");
         assert!((cpu.est - 3.0).abs() < 1e-6, "{cpu:?}");
         assert_eq!(call, Call::Slower, "3× the CPU is costlier: {cpu:?}");
+        let (app, call) = t[0].app_cpu.expect("a program CPU ratio");
+        assert!((app.est - 3.0).abs() < 1e-6, "{app:?}");
+        assert_eq!(call, Call::Slower, "{app:?}");
         let (peak, _) = t[0].peak.expect("a peak ratio");
         assert!((peak.est - 1.0).abs() < 1e-9, "{peak:?}");
         // No twin in the run, or a twin in another scenario: no row.

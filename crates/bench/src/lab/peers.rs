@@ -516,9 +516,12 @@ fn run_server_fed_by_udpflood(
     } else {
         None
     };
+    // A C twin's own count first: it counts every datagram of the flood exactly, GRO segments
+    // one by one, where InDatagrams counts a coalesced buffer once (the GRO twins read 1/64
+    // of the flood by it).
     let received = match (topo.kind(), snmp, own) {
-        (Kind::Veth, Some(s), _) => s.in_datagrams,
         (_, _, Some(own)) => own.datagrams,
+        (Kind::Veth, Some(s), _) => s.in_datagrams,
         (_, Some(s), None) => {
             notes.push("received count is the host-wide InDatagrams delta (loopback): other UDP traffic on the machine is included".into());
             s.in_datagrams

@@ -463,7 +463,14 @@ pub fn summary(agents: &Agents, curves: &crate::model::curve::CurveRun) -> Vec<S
                 format!(
                     "{unbalanced} trial(s) left a remainder (largest {worst}: positive = counted \
                      nowhere, lost between the hosts or where the kernel keeps no counter; \
-                     negative = counted twice or other traffic in a host-wide counter)"
+                     negative = counted twice or other traffic in a host-wide counter){}",
+                    if s.row.scenario == crate::Scenario::Gso {
+                        "; in this GSO flood every drop counter counts coalesced packets, not \
+                         the datagrams they hold, so the drops of whole super-buffers show up \
+                         here"
+                    } else {
+                        ""
+                    }
                 )
             }
         ));

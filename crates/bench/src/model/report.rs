@@ -134,6 +134,12 @@ pub struct TwinOverhead {
     /// Path / twin whole receive-side CPU per datagram at the common paced rate, with its 95%
     /// interval and the call (`None`: one of them has no CPU figure at that rate).
     pub cpu: Option<(crate::stats::interval::Interval, crate::stats::interval::Call)>,
+    /// Path / twin CPU of the receiving program alone (its threads' user + system time) per
+    /// datagram at the common paced rate: the sharper lens where the whole receive side is
+    /// tick-sampled, though it also carries the interrupts that land while the program runs.
+    /// Absent in reports from before it existed.
+    #[serde(default)]
+    pub app_cpu: Option<(crate::stats::interval::Interval, crate::stats::interval::Call)>,
     /// Path / twin peak received rate, with its interval and the call.
     pub peak: Option<(crate::stats::interval::Interval, crate::stats::interval::Call)>,
 }

@@ -93,7 +93,15 @@ pub fn table(r: &Report) -> String {
             fmt_count(t.flow_budget)
         );
     }
-    let _ = write!(o, "  kernel drops (SO_RXQ_OVFL) {}", fmt_count(t.kernel_drops));
+    // How the socket's drop counter was read (`drops_source` of the engine's setup), up to its
+    // first comma: "SO_RXQ_OVFL", "SO_MEMINFO per interval", "/proc/net/udp at end (...)".
+    let how = r
+        .setup
+        .get("drops_source")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.split(',').next())
+        .unwrap_or("socket drop counter");
+    let _ = write!(o, "  kernel drops ({how}) {}", fmt_count(t.kernel_drops));
     if let Some(k) = &r.kernel {
         let _ = write!(o, "  | Udp:");
         for name in crate::kernel::snmp::UDP_FIELDS {
