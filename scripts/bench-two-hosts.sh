@@ -5,11 +5,19 @@
 # core 1): the two set-ups differ only by the control channel. XDP rows are left out of both
 # (they need the bench's own veth). Needs root and the test-release binaries
 # (cargo build --profile test-release --bin udprx --bin udpflood).
-#   sudo bash scripts/bench-two-hosts.sh [quick|default]     (default: quick)
-# Prints the output directory (remote/ and veth/ reports, *.txt terminal output, compare.txt).
+#   sudo bash scripts/bench-two-hosts.sh [quick|default] [aa]     (default: quick)
+# With `aa`, an A/A through the agent instead: the remote bench twice (remote/ and remote2/),
+# compared with each other, no veth run.
+# Prints the output directory (remote/ and veth/ or remote2/ reports, *.txt terminal output,
+# compare.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-quick}
+mode=${2:-}
+case "$mode" in
+  ''|aa) ;;
+  *) echo "bench-two-hosts.sh: error: the second argument may only be aa, got '$mode'" >&2; exit 2 ;;
+esac
 case "$size" in
   quick) SIZE=--quick ;;
   default) SIZE= ;;
@@ -31,8 +39,15 @@ sleep 1
 COMMON="$SIZE --methods recvfrom,recvmmsg,uring --receiver-cpus 1"
 ip netns exec "$P-rx" target/test-release/udprx bench --sender 198.18.0.1:7411 \
   --token-file "$OUT/token" --sender-cpus 0 $COMMON --out "$OUT/remote" > "$OUT/remote.txt" 2>&1
-target/test-release/udprx bench --topology veth --sender-cpus 0 $COMMON --out "$OUT/veth" \
-  > "$OUT/veth.txt" 2>&1
-target/test-release/udprx compare "$OUT/veth/report.json" "$OUT/remote/report.json" \
-  > "$OUT/compare.txt" 2>&1 || true
+if [ "$mode" = aa ]; then
+  ip netns exec "$P-rx" target/test-release/udprx bench --sender 198.18.0.1:7411 \
+    --token-file "$OUT/token" --sender-cpus 0 $COMMON --out "$OUT/remote2" > "$OUT/remote2.txt" 2>&1
+  target/test-release/udprx compare "$OUT/remote/report.json" "$OUT/remote2/report.json" \
+    > "$OUT/compare.txt" 2>&1 || true
+else
+  target/test-release/udprx bench --topology veth --sender-cpus 0 $COMMON --out "$OUT/veth" \
+    > "$OUT/veth.txt" 2>&1
+  target/test-release/udprx compare "$OUT/veth/report.json" "$OUT/remote/report.json" \
+    > "$OUT/compare.txt" 2>&1 || true
+fi
 echo "$OUT"
