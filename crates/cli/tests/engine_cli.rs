@@ -210,3 +210,51 @@ fn interval_zero_turns_live_lines_off() {
     assert!(!text.contains("Interval"), "no live lines with --interval 0: {text}");
     assert!(text.contains("udprx report"), "{text}");
 }
+
+/// Two udpflood runs stamping the same flow id but different sender ids reach one `udprx`
+/// that reads no source address (the default): the report keeps them apart by sender id, each
+/// flow complete, none mixed into duplicates or reordering. A sender id of 0 is refused.
+#[test]
+fn senders_stay_apart_by_their_ids_without_source_addresses() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let child = udprx()
+        .args(["--bind", &bind, "--method", "recvmmsg", "--duration", "3s", "--interval", "0"])
+        .args(["--rcvbuf", "8M", "--json", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn udprx");
+    std::thread::sleep(Duration::from_millis(400));
+    let flood = |id: &str| {
+        Command::new(env!("CARGO_BIN_EXE_udpflood"))
+            .args([bind.as_str(), "--sender-id", id, "--flows", "1", "--count", "2000"])
+            .args(["--rate", "20000", "-i", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn udpflood")
+    };
+    let (a, b) = (flood("11"), flood("22"));
+    for f in [a, b] {
+        let out = f.wait_with_output().expect("udpflood");
+        assert!(out.status.success(), "{out:?}");
+    }
+    let out = child.wait_with_output().expect("wait udprx");
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let flows = json["flows"].as_array().expect("flows");
+    let mut senders: Vec<u64> = flows.iter().map(|f| f["sender"].as_u64().unwrap()).collect();
+    senders.sort();
+    assert_eq!(senders, [11, 22], "one flow per sender id: {flows:?}");
+    for f in flows {
+        assert_eq!(f["source"], "-", "{f}");
+        assert_eq!(f["received"], 2000, "{f}");
+        assert_eq!((f["duplicates"].as_u64(), f["reordered"].as_u64()), (Some(0), Some(0)), "{f}");
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_udpflood"))
+        .args([bind.as_str(), "--sender-id", "0", "--count", "1"])
+        .output()
+        .expect("spawn udpflood");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+}
