@@ -4,8 +4,10 @@
 //!
 //! The control protocol itself (framing, validation, token, allow-list, the server loop) lives
 //! in the `udpctl` crate, below both `udprx` and `udpflood`; this module only plugs the engine
-//! in. One engine run serves every sender of an N:1 run: the stats layer keys flows by
-//! (source address, flow id), so several senders' flows never share a sequence space, and the
+//! in. One engine run serves every sender of an N:1 run: the server gives each sender its own
+//! flow ids (`flow_base`) and each udpflood run stamps its own sender id, and the stats layer keys
+//! flows by (sender id, flow id) — the receive reads no source address, as `udprx` by default —
+//! so several senders' flows never share a sequence space, and the
 //! run's single [`Report`] already holds all of them, summed the same way
 //! [`Report::merge`] would (nothing is left to merge on the receive side).
 
