@@ -411,8 +411,9 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
         let _ = writeln!(
             o,
             "**udprx against its bare C twin.** Each udprx path beside the C loop that makes the same receive calls and only counts \
-            (`peers/c/udp_bare.c`): above 1× on CPU is udprx's own cost (its statistics, the source address and control \
-            messages it asks for), measured on the whole receive side at the common paced rate.\n"
+            (`peers/c/udp_bare.c`): above 1× on CPU is udprx's own cost (its statistics; on `+sources` rows also the source \
+            address and the drop counter it asks for with every datagram), measured on the whole receive side and for the \
+            receiving program alone, at the common paced rate.\n"
         );
         o.push_str(&twins_table(report, true));
         let _ = writeln!(o);
