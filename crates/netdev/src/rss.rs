@@ -117,14 +117,14 @@ impl Indir {
     /// Parses `default`, `equal:N` (N in 1..=[`MAX_RINGS`]) or `weight:W0:W1:...` (at most
     /// [`MAX_RINGS`] weights, not all zero); plain digits only.
     pub fn parse(v: &str) -> Result<Indir, String> {
-        let bad = || format!("expected default, equal:N or weight:W0:W1:... (got {v:?})");
+        let bad = || "expected default, equal:N or weight:W0:W1:...".to_string();
         if v == "default" {
             return Ok(Indir::Default);
         }
         if let Some(n) = v.strip_prefix("equal:") {
             return match number(n) {
                 Some(n) if (1..=MAX_RINGS).contains(&n) => Ok(Indir::Equal(n)),
-                _ => Err(format!("equal:N needs N in 1..={MAX_RINGS} (got {v:?})")),
+                _ => Err(format!("equal:N needs N in 1..={MAX_RINGS}")),
             };
         }
         let Some(w) = v.strip_prefix("weight:") else { return Err(bad()) };

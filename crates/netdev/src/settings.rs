@@ -255,13 +255,21 @@ impl Setting {
                     && v.len() <= 4096
                     && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b',')
             }
-            Shape::HashFields => crate::rss::check_hash_fields(v).is_ok(),
-            Shape::Indir => crate::rss::Indir::parse(v).is_ok(),
+            Shape::HashFields | Shape::Indir => true,
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("{}: '{}' is not a valid value", self.describe(), v.escape_default()))
+        let why = match self.shape() {
+            Shape::HashFields => crate::rss::check_hash_fields(v).err(),
+            Shape::Indir => crate::rss::Indir::parse(v).err(),
+            _ => None,
+        };
+        match (ok, why) {
+            (true, None) => Ok(()),
+            (_, why) => Err(format!(
+                "{}: '{}' is not a valid value{}",
+                self.describe(),
+                v.escape_default(),
+                why.map(|w| format!(" ({w})")).unwrap_or_default()
+            )),
         }
     }
 
@@ -852,7 +860,11 @@ mod tests {
         assert_eq!(s.read(&hash).unwrap(), "sdfn");
         s.restore(&serde_json::from_str(&journal).unwrap()).unwrap();
         assert_eq!(s.read(&hash).unwrap(), "sd");
-        assert!(s.check(&hash, "sdx").unwrap_err().contains("'sdx' is not a valid value"));
+        assert_eq!(
+            s.check(&hash, "sdx").unwrap_err(),
+            "eth2 RSS hash fields of udp4: 'sdx' is not a valid value ('x' is not one of \
+             ethtool's letters mvtsdfnr)"
+        );
 
         let indir = Setting::RssIndir { dev: "eth2".into() };
         assert_eq!(s.read(&indir).unwrap(), "default");
