@@ -6,7 +6,8 @@
 //!   gone (every value was back).
 //! - A setting veth does not have (coalescing `rx-usecs`; a receive queue's IRQ affinity, as
 //!   veth has no interrupts) is refused before anything changed: one line naming the device and
-//!   the setting, exit 2, no trial, no journal, no namespace.
+//!   the setting, exit 2, no trial, no journal, no namespace. So are the RSS hash fields and
+//!   the RSS indirection table, which a veth does not have ("Operation not supported").
 //! - Through a sender agent (`--sender`, two namespaces standing for two hosts) the receive
 //!   interface outlives the run: after `--nic gro=on,off` its GRO is what it was before; after
 //!   a SIGTERM mid-run too (exit 130); after a SIGKILL, `udprx bench --restore` puts it back
@@ -215,6 +216,16 @@ fn an_unsupported_setting_is_refused_before_anything_changes() {
             "coalescing rx-usecs",
         ),
         ("irq.rx-0=0", "--nic irq.rx-0=0 refused before any change", "rx-0 IRQ affinity: ubr"),
+        (
+            "rss-hash.udp4=sd,sdfn",
+            "--nic rss-hash.udp4=sd refused before any change",
+            "RSS hash fields of udp4: ",
+        ),
+        (
+            "rss-indir=equal:1,default",
+            "--nic rss-indir=equal:1 refused before any change",
+            "RSS indirection table: ",
+        ),
     ];
     for (i, (arg, refusal, about)) in cases.into_iter().enumerate() {
         let out = tmp(&format!("refused-{i}"));
@@ -233,6 +244,9 @@ fn an_unsupported_setting_is_refused_before_anything_changes() {
         assert_eq!(lines.len(), 1, "{err}");
         assert!(lines[0].contains(refusal), "{err}");
         assert!(lines[0].contains(about) && lines[0].contains("ubr"), "{err}");
+        if arg.starts_with("rss-") {
+            assert!(lines[0].contains("Operation not supported"), "{err}");
+        }
         if arg.starts_with("irq.") {
             assert!(
                 lines[0].contains("has no per-queue interrupt (veth has no interrupts"),

@@ -9,6 +9,8 @@
 //!   per CPU (the `udprx-stats` parser), and their deltas.
 //! - [`books`]: `sent = received + socket drops + backlog drops + NIC drops + unaccounted`,
 //!   each term naming its source counter, the remainder explained.
+//! - [`settings`]: NIC and interrupt settings read, checked, applied and restored; [`rss`]: the
+//!   RSS hash fields and indirection table as ethtool prints and sets them.
 //!
 //! Everything reads through a [`Sys`] root, so tests run on recorded trees and texts
 //! (`tests/fixtures/`) as well as on the live `/sys` and `/proc`.
@@ -19,6 +21,7 @@ pub mod counters;
 pub mod discover;
 pub mod ethtool;
 pub mod placement;
+pub mod rss;
 pub mod settings;
 pub mod sys;
 

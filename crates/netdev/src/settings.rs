@@ -14,6 +14,8 @@
 //! | threaded NAPI | `/sys/class/net/DEV/threaded` |
 //! | `napi_defer_hard_irqs`, `gro_flush_timeout` | `/sys/class/net/DEV/...` |
 //! | busy polling | `net.core.busy_read`, `net.core.busy_poll` |
+//! | RSS hash fields of `udp4`/`udp6` (ethtool's letters `sdfn`) | `ethtool -n DEV rx-flow-hash udp4` / `-N` |
+//! | RSS indirection table (`default`, `equal:N`, `weight:W0:W1:...`) | `ethtool -x` / `-X` |
 //!
 //! The `ethtool` binary (installed by `scripts/setup.sh`) is reached through [`EthtoolRunner`],
 //! so tests replay recorded replies (veth refuses coalescing and rings with "Operation not
@@ -116,6 +118,20 @@ pub enum Setting {
     BusyRead,
     /// `net.core.busy_poll`, µs; an integer.
     BusyPoll,
+    /// The fields the RSS hash of a UDP flow type covers (`udp4`, `udp6`); ethtool's letters
+    /// (`sd`, `sdfn`, see [`crate::rss`]).
+    RssHashFields {
+        /// Interface.
+        dev: String,
+        /// Flow type, one of [`crate::rss::FLOWS`].
+        flow: String,
+    },
+    /// The RSS indirection table; `default`, `equal:N` or `weight:W0:W1:...`
+    /// ([`crate::rss::Indir`]).
+    RssIndir {
+        /// Interface.
+        dev: String,
+    },
 }
 
 const FEATURES: [(&str, &str); 4] = [
@@ -133,6 +149,8 @@ enum Shape {
     Int,
     CpuList,
     HexMask,
+    HashFields,
+    Indir,
 }
 
 /// A device name the kernel could have made: 1..=15 bytes, no `/`, whitespace or `:`.
@@ -159,7 +177,9 @@ impl Setting {
             | QueueIrqAffinity { dev, .. }
             | ThreadedNapi { dev }
             | NapiDeferHardIrqs { dev }
-            | GroFlushTimeout { dev } => Some(dev),
+            | GroFlushTimeout { dev }
+            | RssHashFields { dev, .. }
+            | RssIndir { dev } => Some(dev),
             IrqAffinity { .. } | RfsEntries | BusyRead | BusyPoll => None,
         }
     }
@@ -183,6 +203,8 @@ impl Setting {
             GroFlushTimeout { dev } => format!("{dev} gro_flush_timeout"),
             BusyRead => "net.core.busy_read".into(),
             BusyPoll => "net.core.busy_poll".into(),
+            RssHashFields { dev, flow } => format!("{dev} RSS hash fields of {flow}"),
+            RssIndir { dev } => format!("{dev} RSS indirection table"),
         }
     }
 
@@ -194,6 +216,8 @@ impl Setting {
             ThreadedNapi { .. } => Shape::Bool01,
             IrqAffinity { .. } | QueueIrqAffinity { .. } => Shape::CpuList,
             Rps { .. } | Xps { .. } => Shape::HexMask,
+            RssHashFields { .. } => Shape::HashFields,
+            RssIndir { .. } => Shape::Indir,
             _ => Shape::Int,
         }
     }
@@ -213,6 +237,7 @@ impl Setting {
                 ["adaptive-rx", "rx-usecs", "rx-frames"].contains(&param.as_str())
             }
             Ring { which, .. } => ["rx", "tx"].contains(&which.as_str()),
+            RssHashFields { flow, .. } => crate::rss::FLOWS.contains(&flow.as_str()),
             _ => true,
         };
         if ok { Ok(()) } else { Err(format!("{}: not a setting this tool knows", self.describe())) }
@@ -230,11 +255,21 @@ impl Setting {
                     && v.len() <= 4096
                     && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b',')
             }
+            Shape::HashFields | Shape::Indir => true,
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("{}: '{}' is not a valid value", self.describe(), v.escape_default()))
+        let why = match self.shape() {
+            Shape::HashFields => crate::rss::check_hash_fields(v).err(),
+            Shape::Indir => crate::rss::Indir::parse(v).err(),
+            _ => None,
+        };
+        match (ok, why) {
+            (true, None) => Ok(()),
+            (_, why) => Err(format!(
+                "{}: '{}' is not a valid value{}",
+                self.describe(),
+                v.escape_default(),
+                why.map(|w| format!(" ({w})")).unwrap_or_default()
+            )),
         }
     }
 
@@ -258,7 +293,9 @@ impl Setting {
             | Channels { .. }
             | Coalesce { .. }
             | Ring { .. }
-            | QueueIrqAffinity { .. } => return None,
+            | QueueIrqAffinity { .. }
+            | RssHashFields { .. }
+            | RssIndir { .. } => return None,
         })
     }
 }
@@ -408,6 +445,14 @@ impl Settings<'_> {
                     _ => Err(refuse("not supported by the device (n/a)".into())),
                 }
             }
+            RssHashFields { dev, flow } => {
+                let text = self.ethtool.run(&["-n", dev, "rx-flow-hash", flow]).map_err(refuse)?;
+                crate::rss::parse_hash_fields(&text).map_err(refuse)
+            }
+            RssIndir { .. } => {
+                let t = self.indir_table(s)?;
+                crate::rss::Indir::of_table(&t).map(|i| i.to_value()).map_err(refuse)
+            }
             _ => {
                 let path = self.file(s)?.unwrap_or_default();
                 let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -447,7 +492,11 @@ impl Settings<'_> {
                     _ => return Err(refuse("no maximum reported: not supported".into())),
                 }
             }
-            Coalesce { .. } => {}
+            Coalesce { .. } | RssHashFields { .. } => {}
+            RssIndir { .. } => {
+                let want = crate::rss::Indir::parse(value).map_err(refuse)?;
+                want.check_on(&self.indir_table(s)?).map_err(refuse)?;
+            }
             _ => {
                 let path = self.file(s)?.unwrap_or_default();
                 let meta = std::fs::metadata(&path).map_err(|e| refuse(e.to_string()))?;
@@ -460,6 +509,13 @@ impl Settings<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The device's RSS indirection table (`ethtool -x`), refused naming the setting.
+    fn indir_table(&self, s: &Setting) -> Result<crate::rss::IndirTable, String> {
+        let refuse = |why: String| format!("{}: {why}", s.describe());
+        let Some(dev) = s.dev() else { return Err(refuse("names no device".into())) };
+        crate::rss::parse_indir(&self.ethtool.run(&["-x", dev]).map_err(refuse)?).map_err(refuse)
     }
 
     /// The file behind a sysfs/procfs setting (`None` for ethtool ones); a receive queue's IRQ
@@ -556,6 +612,14 @@ impl Settings<'_> {
             Channels { dev, which } => self.ethtool.run(&["-L", dev, which, value]).map(drop),
             Coalesce { dev, param } => self.ethtool.run(&["-C", dev, param, value]).map(drop),
             Ring { dev, which } => self.ethtool.run(&["-G", dev, which, value]).map(drop),
+            RssHashFields { dev, flow } => {
+                self.ethtool.run(&["-N", dev, "rx-flow-hash", flow, value]).map(drop)
+            }
+            RssIndir { dev } => {
+                let args = crate::rss::Indir::parse(value)?.args(dev);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                self.ethtool.run(&args).map(drop)
+            }
             _ => {
                 let path = self.file(s)?.unwrap_or_default();
                 std::fs::write(&path, value).map_err(|e| format!("{}: {e}", path.display()))
@@ -707,6 +771,161 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
     }
 
+    /// A 4-ring ixgbe-like NIC from recorded replies (`ethtool -n eth2 rx-flow-hash udp4`,
+    /// `ethtool -x eth2`) that keeps what `-N`/`-X` set, and a veth that has neither.
+    struct RssNic {
+        udp4: Mutex<String>,
+        table: Mutex<Vec<u32>>,
+        ran: Mutex<Vec<String>>,
+    }
+
+    impl RssNic {
+        fn new() -> RssNic {
+            let t = crate::rss::parse_indir(include_str!("../tests/fixtures/ethtool-x-ixgbe.txt"));
+            RssNic {
+                udp4: Mutex::new("sd".into()),
+                table: Mutex::new(t.unwrap().table),
+                ran: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl EthtoolRunner for RssNic {
+        fn run(&self, args: &[&str]) -> Result<String, String> {
+            let key = args.join(" ");
+            self.ran.lock().unwrap().push(key.clone());
+            let fixture = include_str!("../tests/fixtures/ethtool-n-udp4-ixgbe.txt");
+            match args {
+                ["-n", "eth2", "rx-flow-hash", "udp4"] => {
+                    let mut out = fixture.lines().next().unwrap().to_string() + "\n";
+                    for (c, line) in [
+                        ('s', "IP SA"),
+                        ('d', "IP DA"),
+                        ('f', "L4 bytes 0 & 1 [TCP/UDP src port]"),
+                        ('n', "L4 bytes 2 & 3 [TCP/UDP dst port]"),
+                    ] {
+                        if self.udp4.lock().unwrap().contains(c) {
+                            out += &format!("{line}\n");
+                        }
+                    }
+                    Ok(out + "\n")
+                }
+                ["-N", "eth2", "rx-flow-hash", "udp4", v] => {
+                    *self.udp4.lock().unwrap() = v.to_string();
+                    Ok(String::new())
+                }
+                ["-x", "eth2"] => {
+                    let mut out =
+                        "RX flow hash indirection table for eth2 with 4 RX ring(s):\n".to_string();
+                    for (row, chunk) in self.table.lock().unwrap().chunks(8).enumerate() {
+                        out += &format!("{:5}: ", row * 8);
+                        for e in chunk {
+                            out += &format!(" {e:5}");
+                        }
+                        out += "\n";
+                    }
+                    Ok(out + "RSS hash key:\n6d:5a\nRSS hash function:\n    toeplitz: on\n")
+                }
+                ["-X", "eth2", how @ ..] => {
+                    let v = match how {
+                        ["default"] => "default".to_string(),
+                        ["equal", n] => format!("equal:{n}"),
+                        ["weight", w @ ..] => format!("weight:{}", w.join(":")),
+                        _ => return Err(format!("unexpected ethtool {key}")),
+                    };
+                    *self.table.lock().unwrap() = crate::rss::Indir::parse(&v)?.table(4, 128);
+                    Ok(String::new())
+                }
+                ["-n", "veth0", ..] => {
+                    Err("Cannot get RX network flow hashing options: Operation not supported"
+                        .into())
+                }
+                ["-x", "veth0"] => Err(NOT_SUPPORTED.into()),
+                _ => Err(format!("unexpected ethtool {key}")),
+            }
+        }
+    }
+
+    #[test]
+    fn rss_hash_fields_and_indirection_from_recorded_replies() {
+        let nic = RssNic::new();
+        let s = Settings { sys: Sys::at(std::path::Path::new("/nonexistent")), ethtool: &nic };
+        let hash = Setting::RssHashFields { dev: "eth2".into(), flow: "udp4".into() };
+        assert_eq!(s.read(&hash).unwrap(), "sd");
+        let rec = s.prepare(&hash, "sdfn").unwrap();
+        assert_eq!((rec.before.as_str(), rec.after.as_str()), ("sd", "sdfn"));
+        let journal = serde_json::to_string(&rec).unwrap();
+        assert!(journal.contains(r#""kind":"rss_hash_fields","dev":"eth2","flow":"udp4""#));
+        s.apply(&hash, "sdfn").unwrap();
+        assert_eq!(s.read(&hash).unwrap(), "sdfn");
+        s.restore(&serde_json::from_str(&journal).unwrap()).unwrap();
+        assert_eq!(s.read(&hash).unwrap(), "sd");
+        assert_eq!(
+            s.check(&hash, "sdx").unwrap_err(),
+            "eth2 RSS hash fields of udp4: 'sdx' is not a valid value ('x' is not one of \
+             ethtool's letters mvtsdfnr)"
+        );
+
+        let indir = Setting::RssIndir { dev: "eth2".into() };
+        assert_eq!(s.read(&indir).unwrap(), "default");
+        let e = s.check(&indir, "equal:5").unwrap_err();
+        assert_eq!(
+            e,
+            "eth2 RSS indirection table: equal:5 spreads over 5 rings; the device has 4 RX rings"
+        );
+        let rec = s.prepare(&indir, "equal:2").unwrap();
+        assert_eq!(rec.before, "default");
+        s.apply(&indir, "equal:2").unwrap();
+        assert_eq!(s.read(&indir).unwrap(), "equal:2");
+        s.restore(&rec).unwrap();
+        assert_eq!(s.read(&indir).unwrap(), "default");
+        // Weights read back as the blocks they made, and write themselves back exactly.
+        s.apply(&indir, "weight:1:1:0:2").unwrap();
+        let blocks = s.read(&indir).unwrap();
+        assert_eq!(blocks, "weight:32:32:0:64");
+        let table = nic.table.lock().unwrap().clone();
+        s.apply(&indir, "default").unwrap();
+        s.apply(&indir, &blocks).unwrap();
+        assert_eq!(*nic.table.lock().unwrap(), table);
+        // A table ethtool -X cannot write back is never changed.
+        nic.table.lock().unwrap().swap(0, 127);
+        let e = s.check(&indir, "equal:2").unwrap_err();
+        assert!(e.starts_with("eth2 RSS indirection table: the indirection table is neither"));
+        let ran: Vec<String> = nic
+            .ran
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.starts_with("-N") || a.starts_with("-X"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            ran,
+            [
+                "-N eth2 rx-flow-hash udp4 sdfn",
+                "-N eth2 rx-flow-hash udp4 sd",
+                "-X eth2 equal 2",
+                "-X eth2 default",
+                "-X eth2 weight 1 1 0 2",
+                "-X eth2 default",
+                "-X eth2 weight 32 32 0 64",
+            ]
+        );
+        // veth has neither: refused in one line naming the device and the setting.
+        let vhash = Setting::RssHashFields { dev: "veth0".into(), flow: "udp6".into() };
+        let e = s.check(&vhash, "sdfn").unwrap_err();
+        assert_eq!(
+            e,
+            "veth0 RSS hash fields of udp6: Cannot get RX network flow hashing options: \
+             Operation not supported"
+        );
+        let vindir = Setting::RssIndir { dev: "veth0".into() };
+        let e = s.check(&vindir, "equal:1").unwrap_err();
+        assert_eq!(e, format!("veth0 RSS indirection table: {NOT_SUPPORTED}"));
+        let tcp = Setting::RssHashFields { dev: "eth2".into(), flow: "tcp4".into() };
+        assert!(s.read(&tcp).unwrap_err().contains("not a setting this tool knows"));
+    }
+
     #[test]
     fn records_round_trip_and_bad_ones_are_refused() {
         let rec = RestoreRecord {
@@ -727,6 +946,10 @@ mod tests {
             r#"{"setting":{"kind":"irq_affinity","irq":61},"before":"","after":"0"}"#,
             r#"{"setting":{"kind":"rps","dev":"eth0","queue":0},"before":"zz","after":"1"}"#,
             r#"{"setting":{"kind":"channels","dev":"eth0","which":"combined"},"before":"2; reboot","after":"1"}"#,
+            r#"{"setting":{"kind":"rss_hash_fields","dev":"eth0","flow":"udp4 sd; reboot"},"before":"sd","after":"sdfn"}"#,
+            r#"{"setting":{"kind":"rss_hash_fields","dev":"eth0","flow":"udp4"},"before":"sd -K eth0","after":"sdfn"}"#,
+            r#"{"setting":{"kind":"rss_indir","dev":"eth0"},"before":"equal:4 weight 1","after":"default"}"#,
+            r#"{"setting":{"kind":"rss_indir","dev":"eth0"},"before":"hfunc:xor","after":"default"}"#,
         ];
         for b in bad {
             let r: RestoreRecord = serde_json::from_str(b).unwrap();

@@ -141,6 +141,30 @@ fn settings_on_veth(sys: &Sys, dev: &str) {
     // Coalescing through a missing ethtool: refused before anything changes.
     let c = Setting::Coalesce { dev: dev.into(), param: "rx-usecs".into() };
     assert!(s.check(&c, "10").unwrap_err().starts_with(&format!("{dev} coalescing rx-usecs: ")));
+    // RSS through the real ethtool (run from this thread, inside the namespace): a veth has
+    // neither hash fields nor an indirection table, refused in one line naming both.
+    if Command::new("ethtool").arg("--version").output().is_ok() {
+        let ethtool = udprx_netdev::settings::EthtoolBinary;
+        let live = Settings { sys: sys.clone(), ethtool: &ethtool };
+        for (setting, value, about) in [
+            (
+                Setting::RssHashFields { dev: dev.into(), flow: "udp4".into() },
+                "sdfn",
+                "RSS hash fields of udp4",
+            ),
+            (Setting::RssIndir { dev: dev.into() }, "equal:1", "RSS indirection table"),
+        ] {
+            let e = live.check(&setting, value).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{dev} {about}: "))
+                    && e.contains("Operation not supported")
+                    && e.lines().count() == 1,
+                "{e}"
+            );
+        }
+    } else {
+        skip::skip_part(skip::Need::Setup, "RSS refusal", "ethtool not installed");
+    }
     // A receive queue's IRQ affinity: a veth has no interrupt of its own, refused in one line.
     let irq = Setting::QueueIrqAffinity { dev: dev.into(), queue: 0 };
     let e = s.check(&irq, "0").unwrap_err();

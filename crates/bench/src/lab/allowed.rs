@@ -9,8 +9,10 @@
 //! To let the bench change another setting, add it to [`SYSCTLS`]. NIC settings (`--nic`:
 //! ethtool features, channels, coalescing, rings, and the files of one device under
 //! `/sys/class/net/DEV/` — `threaded`, `napi_defer_hard_irqs`, `gro_flush_timeout`,
-//! `queues/rx-N/rps_cpus`, `queues/rx-N/rps_flow_cnt`, `queues/tx-N/xps_cpus` — and the
-//! affinity of the interrupt serving one of the device's receive queues) are the kinds of
+//! `queues/rx-N/rps_cpus`, `queues/rx-N/rps_flow_cnt`, `queues/tx-N/xps_cpus` — the affinity
+//! of the interrupt serving one of the device's receive queues, and the RSS hash fields of
+//! `udp4`/`udp6` and the RSS indirection table, written by `ethtool -N`/`-X` with arguments built
+//! from the checked value, never taken from the journal as text) are the kinds of
 //! [`NIC_KINDS`], checked by [`check_nic_setting`] and, for a journal's record, by
 //! [`check_nic`]. A queue's interrupt is found on the device by discovery when it is written,
 //! never read from the journal: the affinity of an IRQ by number (`/proc/irq/N`) and the global
@@ -94,6 +96,8 @@ pub const NIC_KINDS: &[&str] = &[
     "rps_flow_cnt",
     "xps",
     "queue_irq_affinity",
+    "rss_hash_fields",
+    "rss_indir",
 ];
 
 /// The journal `kind` of a setting.
@@ -207,6 +211,14 @@ mod tests {
         check_nic(Some("udpb-7-0-rx"), 7, &gro).unwrap();
         let rps = rec(Setting::Rps { dev: "eth0".into(), queue: 3 }, "0", "3");
         check_nic(None, 7, &rps).unwrap();
+        let hash = Setting::RssHashFields { dev: "eth0".into(), flow: "udp4".into() };
+        check_nic(None, 7, &rec(hash.clone(), "sd", "sdfn")).unwrap();
+        assert!(check_nic(None, 7, &rec(hash, "sd e", "sdfn")).is_err());
+        let tcp = Setting::RssHashFields { dev: "eth0".into(), flow: "tcp4".into() };
+        assert!(check_nic(None, 7, &rec(tcp, "sd", "sdfn")).is_err());
+        let indir = Setting::RssIndir { dev: "eth0".into() };
+        check_nic(None, 7, &rec(indir.clone(), "weight:32:32:0:64", "equal:2")).unwrap();
+        assert!(check_nic(None, 7, &rec(indir, "default hkey 00", "equal:2")).is_err());
         // Another run's namespace, or a name that is no bench namespace.
         for ns in ["udpb-8-0-rx", "udpb-7-0-tx", "udpb-7--rx", "/run/netns/x", "other"] {
             assert!(check_nic(Some(ns), 7, &gro).is_err(), "{ns}");

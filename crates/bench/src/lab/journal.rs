@@ -519,6 +519,10 @@ mod tests {
             // A value that is not the setting's shape.
             r#"{"netns":null,"record":{"setting":{"kind":"channels","dev":"eth0","which":"rx"},"before":"1; reboot","after":"2"}}"#,
             r#"{"netns":null,"record":{"setting":{"kind":"queue_irq_affinity","dev":"eth0","queue":0},"before":"0-1 > /x","after":"0"}}"#,
+            // RSS: a flow type or a value that would smuggle other ethtool arguments.
+            r#"{"netns":null,"record":{"setting":{"kind":"rss_hash_fields","dev":"eth0","flow":"tcp4"},"before":"sd","after":"sdfn"}}"#,
+            r#"{"netns":null,"record":{"setting":{"kind":"rss_hash_fields","dev":"eth0","flow":"udp4"},"before":"sd context 1","after":"sdfn"}}"#,
+            r#"{"netns":null,"record":{"setting":{"kind":"rss_indir","dev":"eth0"},"before":"equal:2 hkey 00","after":"default"}}"#,
         ];
         for (i, e) in forged.iter().enumerate() {
             let path = forged_nic(&d, i, e);

@@ -14,13 +14,22 @@
 //! | `napi_defer_hard_irqs`, `gro_flush_timeout` | `/sys/class/net/DEV/…` | integer |
 //! | `rps.rx-N`, `rps_flow_cnt.rx-N`, `xps.tx-N` | queue N's RPS mask, RFS flow count, XPS mask | hex mask / integer |
 //! | `irq.rx-N` | CPUs of the interrupt serving receive queue N (`/proc/irq/IRQ/smp_affinity_list`; the IRQ found by discovery each time) | CPU list (`0-1,3`) within the online CPUs |
+//! | `rss-hash.udp4`, `rss-hash.udp6` | the fields the RSS hash of UDP over IPv4/IPv6 covers (`ethtool -N DEV rx-flow-hash udp4 sdfn`, read with `ethtool -n`) | ethtool's letters: `sd` (addresses), `sdfn` (addresses and ports); `m v t s d f n r`, none twice |
+//! | `rss-indir` | the RSS indirection table (`ethtool -X`, read with `ethtool -x`) | `default`, `equal:N` (N ≤ the RX rings), `weight:W0:W1:...` |
 //!
 //! Every setting of every value is checked on the device before anything changes (the value's
 //! shape, the device reports the setting, it is not fixed, the count is within the maximum, the
 //! file is writable); a refusal is one line naming the device and the setting (exit 2). Each
 //! change's original value is journaled (see [`journal`]) before the change and restored when
 //! the setting ends, at the end of the run, on an error, on Ctrl-C/SIGTERM (the run stops and
-//! unwinds) and by the next run after a SIGKILL. Global knobs — busy polling
+//! unwinds) and by the next run after a SIGKILL. The RSS settings are named after what they
+//! change, the receive-side-scaling hash, rather than ethtool's option (`rx-flow-hash` is also
+//! the keyword of ntuple rules): `rss-hash.FLOW` and `rss-indir` sort together. An indirection
+//! table is read as the value that writes it back entry for entry — `default` when it is the
+//! kernel's spread over the RX rings (restored with `ethtool -X DEV default`, which also leaves
+//! the table unconfigured again, so the driver re-spreads it when channels change), else
+//! `equal:N`, else `weight:...` (the blocks it holds); a table none of these writes is refused
+//! before any change. Global knobs — busy polling
 //! (`net.core.busy_read`, `net.core.busy_poll`) and the RFS table
 //! (`net.core.rps_sock_flow_entries`) — are sysctls: `--sysctl`. Per-socket busy polling
 //! (SO_BUSY_POLL, which also drives io_uring NAPI busy polling) belongs to the receiving
@@ -40,7 +49,8 @@ use udprx_netdev::{RestoreRecord, Setting, Settings, Sys};
 /// The `--nic` names, for messages.
 pub const NAMES: &str = "gro, lro, rx-udp-gro-forwarding, rxhash, channels.{combined,rx,tx}, \
     coalesce.{adaptive-rx,rx-usecs,rx-frames}, ring.{rx,tx}, threaded, napi_defer_hard_irqs, \
-    gro_flush_timeout, rps.rx-N, rps_flow_cnt.rx-N, xps.tx-N, irq.rx-N";
+    gro_flush_timeout, rps.rx-N, rps_flow_cnt.rx-N, xps.tx-N, irq.rx-N, rss-hash.{udp4,udp6}, \
+    rss-indir";
 
 /// The setting a `--nic` name stands for on device `dev`.
 pub fn setting(name: &str, dev: &str) -> std::result::Result<Setting, String> {
@@ -59,6 +69,7 @@ pub fn setting(name: &str, dev: &str) -> std::result::Result<Setting, String> {
             "threaded" => Setting::ThreadedNapi { dev: d() },
             "napi_defer_hard_irqs" => Setting::NapiDeferHardIrqs { dev: d() },
             "gro_flush_timeout" => Setting::GroFlushTimeout { dev: d() },
+            "rss-indir" => Setting::RssIndir { dev: d() },
             _ => return Err(format!("--nic {name}: not a NIC setting (names: {NAMES})")),
         },
         Some(("channels", w)) => Setting::Channels { dev: d(), which: w.into() },
@@ -68,6 +79,7 @@ pub fn setting(name: &str, dev: &str) -> std::result::Result<Setting, String> {
         Some(("rps_flow_cnt", q)) => Setting::RpsFlowCnt { dev: d(), queue: queue(q, "rx-")? },
         Some(("xps", q)) => Setting::Xps { dev: d(), queue: queue(q, "tx-")? },
         Some(("irq", q)) => Setting::QueueIrqAffinity { dev: d(), queue: queue(q, "rx-")? },
+        Some(("rss-hash", f)) => Setting::RssHashFields { dev: d(), flow: f.into() },
         _ => return Err(format!("--nic {name}: not a NIC setting (names: {NAMES})")),
     };
     s.validate().map_err(|e| format!("--nic {name}: {e} (names: {NAMES})"))?;
@@ -439,6 +451,11 @@ mod tests {
         assert_eq!(s("rps.rx-1"), Setting::Rps { dev: "eth0".into(), queue: 1 });
         assert_eq!(s("xps.tx-0"), Setting::Xps { dev: "eth0".into(), queue: 0 });
         assert_eq!(s("irq.rx-3"), Setting::QueueIrqAffinity { dev: "eth0".into(), queue: 3 });
+        assert_eq!(
+            s("rss-hash.udp6"),
+            Setting::RssHashFields { dev: "eth0".into(), flow: "udp6".into() }
+        );
+        assert_eq!(s("rss-indir"), Setting::RssIndir { dev: "eth0".into() });
         for bad in [
             "tso",
             "channels.other",
@@ -451,6 +468,11 @@ mod tests {
             "irq.61",
             "irq.tx-0",
             "irq.rx-",
+            "rss-hash",
+            "rss-hash.tcp4",
+            "rss-hash.udp4.x",
+            "rss-indir.0",
+            "rx-flow-hash.udp4",
             "busy_read",
             "",
             "gro.x",
@@ -470,6 +492,15 @@ mod tests {
         assert!(NicSweep::parse("channels.combined=1,x").unwrap_err().is_bad_input());
         assert!(NicSweep::parse("gro").unwrap_err().is_bad_input());
         assert!(NicSweep::parse("gro=").unwrap_err().is_bad_input());
+        assert_eq!(NicSweep::parse("rss-hash.udp4=sd,sdfn").unwrap().values, ["sd", "sdfn"]);
+        assert_eq!(
+            NicSweep::parse("rss-indir=default,equal:2,weight:1:1").unwrap().values,
+            ["default", "equal:2", "weight:1:1"]
+        );
+        for bad in ["rss-hash.udp4=sdx", "rss-hash.udp4=ss", "rss-indir=equal:0", "rss-indir=2"] {
+            let e = NicSweep::parse(bad).unwrap_err();
+            assert!(e.is_bad_input() && e.to_string().lines().count() == 1, "{bad}: {e}");
+        }
         let e = NicSweep::parse("channels.rx=-1").unwrap_err().to_string();
         assert!(e.contains("channels.rx") && !e.contains("eth0"), "{e}");
         let c = NicSweep::parse("channels.combined=1,2").unwrap();
@@ -693,6 +724,156 @@ mod tests {
         assert!(!a.journal_path().exists());
         drop(a);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A 4-ring NIC from recorded replies (`ethtool -n eth2 rx-flow-hash udp4`, `ethtool -x
+    /// eth2` of an ixgbe, crates/netdev/tests/fixtures) that keeps what `-N`/`-X` set, and
+    /// notes every command with whether the journal existed when it ran.
+    struct RecordedRss {
+        udp4: std::sync::Mutex<String>,
+        indir: std::sync::Mutex<udprx_netdev::rss::Indir>,
+        journal: PathBuf,
+        ran: Ran,
+    }
+
+    impl EthtoolRunner for RecordedRss {
+        fn run(&self, args: &[&str]) -> std::result::Result<String, String> {
+            use udprx_netdev::rss::Indir;
+            self.ran.lock().unwrap().push((args.join(" "), self.journal.exists()));
+            let fixture = include_str!("../../../netdev/tests/fixtures/ethtool-x-ixgbe.txt");
+            match args {
+                ["-n", "eth2", "rx-flow-hash", "udp4"] => {
+                    let udp4 = self.udp4.lock().unwrap();
+                    let ports =
+                        "L4 bytes 0 & 1 [TCP/UDP src port]\nL4 bytes 2 & 3 [TCP/UDP dst port]\n";
+                    let text =
+                        include_str!("../../../netdev/tests/fixtures/ethtool-n-udp4-ixgbe.txt");
+                    Ok(if *udp4 == "sdfn" {
+                        text.replace("IP DA\n", &format!("IP DA\n{ports}"))
+                    } else {
+                        text.into()
+                    })
+                }
+                ["-N", "eth2", "rx-flow-hash", "udp4", v @ ("sd" | "sdfn")] => {
+                    *self.udp4.lock().unwrap() = v.to_string();
+                    Ok(String::new())
+                }
+                ["-x", "eth2"] => {
+                    let table = self.indir.lock().unwrap().table(4, 128);
+                    let mut out = fixture.lines().next().unwrap().to_string() + "\n";
+                    for (row, chunk) in table.chunks(8).enumerate() {
+                        out += &format!("{:5}: ", row * 8);
+                        out += &chunk.iter().map(|e| format!(" {e:5}")).collect::<String>();
+                        out += "\n";
+                    }
+                    Ok(out + "RSS hash key:\n")
+                }
+                ["-X", "eth2", "default"] => {
+                    *self.indir.lock().unwrap() = Indir::Default;
+                    Ok(String::new())
+                }
+                ["-X", "eth2", "equal", n] => {
+                    *self.indir.lock().unwrap() = Indir::Equal(n.parse().unwrap());
+                    Ok(String::new())
+                }
+                _ => Err(format!("unexpected ethtool {}", args.join(" "))),
+            }
+        }
+    }
+
+    /// `rss-hash.udp4` and `rss-indir` on a recorded NIC: checked before any change (equal:N
+    /// beyond the RX rings refused in one line), each original journaled before its change
+    /// (the journal exists when `-N`/`-X` run), restored to what it was, the journal gone.
+    #[test]
+    fn rss_settings_on_a_recorded_nic_are_journaled_before_each_change_and_restored() {
+        let d = std::env::temp_dir().join(format!("udprx-nic-rss-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let ran: Ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let target = Target { dev: "eth2".into(), netns: None };
+        let mut a = NicApplier::with_system(
+            Some(target),
+            &d.join("journal"),
+            Sys::at(&d.join("tree")),
+            Box::new(EthtoolBinary),
+        );
+        a.ethtool = Box::new(RecordedRss {
+            udp4: std::sync::Mutex::new("sd".into()),
+            indir: std::sync::Mutex::new(udprx_netdev::rss::Indir::Default),
+            journal: a.journal_path().to_path_buf(),
+            ran: ran.clone(),
+        });
+        let settings = cross(
+            vec![profile("current", &[])],
+            &[
+                NicSweep::parse("rss-hash.udp4=sdfn").unwrap(),
+                NicSweep::parse("rss-indir=equal:2,default").unwrap(),
+            ],
+        );
+        a.check(&settings).unwrap();
+        let e = a.check(&[profile("b", &[("rss-indir", "equal:8")])]).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert_eq!(
+            e.to_string().lines().collect::<Vec<_>>(),
+            ["--nic rss-indir=equal:8 refused before any change: eth2 RSS indirection table: \
+              equal:8 spreads over 8 rings; the device has 4 RX rings"]
+        );
+        assert!(
+            ran.lock().unwrap().iter().all(|(k, _)| !k.starts_with("-N") && !k.starts_with("-X"))
+        );
+        a.switch_to(&settings[0]).unwrap();
+        let names = ["rss-hash.udp4".to_string(), "rss-indir".to_string()];
+        let now = a.in_force(&names);
+        assert_eq!(
+            (now["nic.rss-hash.udp4"].value.as_str(), now["nic.rss-indir"].value.as_str()),
+            ("sdfn", "equal:2")
+        );
+        let journal: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(a.journal_path()).unwrap()).unwrap();
+        assert_eq!(journal["nic"][0]["record"]["setting"]["kind"], "rss_hash_fields", "{journal}");
+        assert_eq!(journal["nic"][0]["record"]["before"], "sd", "{journal}");
+        assert_eq!(journal["nic"][1]["record"]["setting"]["kind"], "rss_indir", "{journal}");
+        assert_eq!(journal["nic"][1]["record"]["before"], "default", "{journal}");
+        for entry in journal["nic"].as_array().unwrap() {
+            let e: journal::NicEntry = serde_json::from_value(entry.clone()).unwrap();
+            allowed::check_nic(None, std::process::id(), &e.record).unwrap();
+        }
+        // The second setting: the originals back first; its indirection value is the
+        // original itself, so only the hash fields change again.
+        a.switch_to(&settings[1]).unwrap();
+        let now = a.in_force(&names);
+        assert_eq!(
+            (now["nic.rss-hash.udp4"].value.as_str(), now["nic.rss-indir"].value.as_str()),
+            ("sdfn", "default")
+        );
+        assert!(a.restore().is_empty());
+        assert!(!a.journal_path().exists());
+        let now = a.in_force(&names);
+        assert_eq!(
+            (now["nic.rss-hash.udp4"].value.as_str(), now["nic.rss-indir"].value.as_str()),
+            ("sd", "default")
+        );
+        let changes: Vec<(String, bool)> = ran
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with("-N") || k.starts_with("-X"))
+            .cloned()
+            .collect();
+        let want = [
+            "-N eth2 rx-flow-hash udp4 sdfn",
+            "-X eth2 equal 2",
+            "-X eth2 default",
+            "-N eth2 rx-flow-hash udp4 sd",
+            "-N eth2 rx-flow-hash udp4 sdfn",
+            "-N eth2 rx-flow-hash udp4 sd",
+        ];
+        assert_eq!(
+            changes,
+            want.iter().map(|c| (c.to_string(), true)).collect::<Vec<_>>(),
+            "every change and write-back ran while the original was journaled"
+        );
+        drop(a);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
