@@ -68,7 +68,7 @@ pub enum Setting {
     },
     /// CPUs the interrupt of a device's receive queue is delivered to; a CPU list. The IRQ is
     /// found on the device each time (discovery: `device/msi_irqs` and `/proc/interrupts`
-    /// names, see [`crate::discover`]), never taken from a record, so a journal names a device
+    /// names, see [`crate::discover`](mod@crate::discover)), never taken from a record, so a journal names a device
     /// and a queue, not a file.
     QueueIrqAffinity {
         /// Interface.
