@@ -138,6 +138,13 @@ fn napi_busy_poll_registers_or_reports_the_refusal() {
         assert_eq!(all_seen(&out), expected, "{m} with busy poll");
         assert_eq!(out.threads[0].napi, registered, "{m}: the ring did what the probe said");
     }
+    // Busy polling 0 µs is off: no NAPI registration, no NAPI line.
+    if let Some(rx) = build_or_skip(
+        builder(v4(), Method::Uring, 1, Steer::Hash, false).busy_poll(Some(0)),
+        Method::Uring,
+    ) {
+        assert_eq!(rx.setup().uring_napi, None);
+    }
     // Other methods do not touch io_uring: no NAPI line.
     let rx = builder(v4(), Method::Recvmmsg, 1, Steer::Hash, false)
         .busy_poll(Some(50))

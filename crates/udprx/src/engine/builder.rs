@@ -104,7 +104,9 @@ impl ReceiverBuilder {
         self.gro = on;
         self
     }
-    /// SO_BUSY_POLL in µs.
+    /// SO_BUSY_POLL in µs. On the io_uring paths a non-zero value also registers NAPI busy
+    /// polling on the ring (`IORING_REGISTER_NAPI`); `Some(0)` sets SO_BUSY_POLL 0 (off) and
+    /// registers nothing.
     pub fn busy_poll(mut self, usec: Option<u32>) -> Self {
         self.busy_poll = usec;
         self
