@@ -38,6 +38,7 @@
 //! acts only for epoll waits with prefer-busy-poll, which no bench receive path uses: not here
 //! (docs/bench.md says what it would take).
 
+use crate::lab::sysctl::cross_values;
 use crate::lab::{allowed, journal, sys, topology};
 use crate::model::settings::{InForce, Profile, Scope};
 use crate::{Error, Result};
@@ -105,15 +106,8 @@ pub struct NicSweep {
 impl NicSweep {
     /// Parses `NAME=v1,v2` and checks the name and each value's shape.
     pub fn parse(s: &str) -> Result<NicSweep> {
-        let (name, values) = s.split_once('=').ok_or_else(|| {
-            Error::BadInput(format!("--nic {s:?}: expected NAME=value[,value...] ({NAMES})"))
-        })?;
-        let name = name.trim().to_string();
-        let values: Vec<String> =
-            values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
-        if values.is_empty() {
-            return Err(Error::BadInput(format!("--nic {s:?}: no values")));
-        }
+        let expected = format!("expected NAME=value[,value...] ({NAMES})");
+        let (name, values) = crate::lab::sysctl::split_sweep("--nic", s, &expected)?;
         for v in &values {
             check_spec(&name, v).map_err(Error::BadInput)?;
         }
@@ -123,25 +117,19 @@ impl NicSweep {
 
 /// The settings crossed with every `--nic` sweep's values (after the sysctl sweeps).
 pub fn cross(settings: Vec<Profile>, sweeps: &[NicSweep]) -> Vec<Profile> {
-    let mut out = settings;
-    for sweep in sweeps {
-        let mut next = Vec::new();
-        for p in &out {
-            for v in &sweep.values {
-                let mut q = p.clone();
+    sweeps.iter().fold(settings, |out, sweep| {
+        let label = format!("nic.{}", sweep.name);
+        cross_values(
+            out,
+            &label,
+            &sweep.values,
+            |p| p.name == "current",
+            |q, v| {
                 q.nic.retain(|(k, _)| k != &sweep.name);
-                q.nic.push((sweep.name.clone(), v.clone()));
-                q.name = if p.name == "current" {
-                    format!("nic.{}={v}", sweep.name)
-                } else {
-                    format!("{} nic.{}={v}", p.name, sweep.name)
-                };
-                next.push(q);
-            }
-        }
-        out = next;
-    }
-    out
+                q.nic.push((sweep.name.clone(), v.to_string()));
+            },
+        )
+    })
 }
 
 /// True when some setting changes the NIC.

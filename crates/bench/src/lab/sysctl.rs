@@ -51,17 +51,10 @@ pub struct SysctlSweep {
 impl SysctlSweep {
     /// Parses `key=v1,v2` and checks that the sysctl exists.
     pub fn parse(s: &str) -> Result<SysctlSweep> {
-        let (key, values) = s.split_once('=').ok_or_else(|| {
-            Error::BadInput(format!("--sysctl {s:?}: expected key=value[,value...]"))
-        })?;
-        let key = normalize_key(key.trim());
+        let (key, values) = split_sweep("--sysctl", s, "expected key=value[,value...]")?;
+        let key = normalize_key(&key);
         validate_key(&key)?;
         allowed::check_sysctl(&key).map_err(|e| Error::BadInput(format!("--sysctl: {e}")))?;
-        let values: Vec<String> =
-            values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
-        if values.is_empty() {
-            return Err(Error::BadInput(format!("--sysctl {s:?}: no values")));
-        }
         Ok(SysctlSweep { key, values })
     }
 }
@@ -173,15 +166,8 @@ pub struct SockoptSweep {
 impl SockoptSweep {
     /// Parses `NAME=v1,v2` and checks the name and every value.
     pub fn parse(s: &str) -> Result<SockoptSweep> {
-        let (name, values) = s.split_once('=').ok_or_else(|| {
-            Error::BadInput(format!("--sockopt {s:?}: expected NAME=value[,value...] ({SOCKOPTS})"))
-        })?;
-        let name = name.trim().to_string();
-        let values: Vec<String> =
-            values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
-        if values.is_empty() {
-            return Err(Error::BadInput(format!("--sockopt {s:?}: no values")));
-        }
+        let expected = format!("expected NAME=value[,value...] ({SOCKOPTS})");
+        let (name, values) = split_sweep("--sockopt", s, &expected)?;
         for v in &values {
             set_sockopt(&mut Profile::default(), &name, v)
                 .map_err(|e| Error::BadInput(format!("--sockopt {name}={v}: {e}")))?;
@@ -192,25 +178,49 @@ impl SockoptSweep {
 
 /// The settings crossed with every `--sockopt` sweep's values (after the sysctl sweeps).
 pub fn cross_sockopts(settings: Vec<Profile>, sweeps: &[SockoptSweep]) -> Vec<Profile> {
-    let mut out = settings;
-    for sweep in sweeps {
-        let mut next = Vec::new();
-        for p in &out {
-            for v in &sweep.values {
-                let mut q = p.clone();
-                // Checked by `SockoptSweep::parse`.
-                let _ = set_sockopt(&mut q, &sweep.name, v);
-                q.name = if p.name == "current" {
-                    format!("{}={v}", sweep.name)
-                } else {
-                    format!("{} {}={v}", p.name, sweep.name)
-                };
-                next.push(q);
-            }
-        }
-        out = next;
+    sweeps.iter().fold(settings, |out, sweep| {
+        let current = |p: &Profile| p.name == "current";
+        cross_values(out, &sweep.name, &sweep.values, current, |q, v| {
+            // Checked by `SockoptSweep::parse`.
+            let _ = set_sockopt(q, &sweep.name, v);
+        })
+    })
+}
+
+/// Splits the `NAME=v1,v2` of command-line option `flag` into the trimmed name and its
+/// non-empty values; a string without `=` is told `expected`.
+pub(crate) fn split_sweep(flag: &str, s: &str, expected: &str) -> Result<(String, Vec<String>)> {
+    let (name, values) =
+        s.split_once('=').ok_or_else(|| Error::BadInput(format!("{flag} {s:?}: {expected}")))?;
+    let values: Vec<String> =
+        values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+    if values.is_empty() {
+        return Err(Error::BadInput(format!("{flag} {s:?}: no values")));
     }
-    out
+    Ok((name.trim().to_string(), values))
+}
+
+/// One sweep over `settings`: every setting once per value, the value set by `apply` and the
+/// setting named `LABEL=v` after its own name — alone where `bare` says the setting stands for
+/// the kernel's current values.
+pub(crate) fn cross_values(
+    settings: Vec<Profile>,
+    label: &str,
+    values: &[String],
+    bare: impl Fn(&Profile) -> bool,
+    apply: impl Fn(&mut Profile, &str),
+) -> Vec<Profile> {
+    let mut next = Vec::with_capacity(settings.len() * values.len());
+    for p in &settings {
+        for v in values {
+            let mut q = p.clone();
+            apply(&mut q, v);
+            q.name =
+                if bare(p) { format!("{label}={v}") } else { format!("{} {label}={v}", p.name) };
+            next.push(q);
+        }
+    }
+    next
 }
 
 /// Reads and parses a profile file.
@@ -228,25 +238,13 @@ pub fn settings(profiles: &[Profile], sweeps: &[SysctlSweep]) -> Vec<Profile> {
     } else {
         profiles.to_vec()
     };
-    let mut out = base;
-    for sweep in sweeps {
-        let mut next = Vec::new();
-        for p in &out {
-            for v in &sweep.values {
-                let mut q = p.clone();
-                q.sysctls.retain(|(k, _)| k != &sweep.key);
-                q.sysctls.push((sweep.key.clone(), v.clone()));
-                q.name = if p.name == "current" && profiles.is_empty() {
-                    format!("{}={v}", sweep.key)
-                } else {
-                    format!("{} {}={v}", p.name, sweep.key)
-                };
-                next.push(q);
-            }
-        }
-        out = next;
-    }
-    out
+    sweeps.iter().fold(base, |out, sweep| {
+        let current = |p: &Profile| p.name == "current" && profiles.is_empty();
+        cross_values(out, &sweep.key, &sweep.values, current, |q, v| {
+            q.sysctls.retain(|(k, _)| k != &sweep.key);
+            q.sysctls.push((sweep.key.clone(), v.to_string()));
+        })
+    })
 }
 
 /// `net/core/rmem_max` and `net.core.rmem_max` both name the same sysctl.
