@@ -11,7 +11,7 @@ mod skip;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use udprx::{Batch, Error, Flow, Method, Receiver};
+use udprx::{Batch, Error, Flow, Method, Receiver, ReceiverBuilder};
 
 fn set_affinity(cpus: &[usize]) -> bool {
     // SAFETY: all-zero is a valid, empty cpu_set_t; CPU_SET stays within CPU_SETSIZE below.
@@ -26,6 +26,23 @@ fn set_affinity(cpus: &[usize]) -> bool {
 
 /// Under a one-CPU mask (as `taskset -c N` gives), every receive thread is pinned to that CPU,
 /// never to one the process may not use.
+/// A loopback receiver of `method` (no pinning) from `configure`, or `None` with a counted
+/// skip where this kernel has no io_uring.
+fn built(
+    method: Method,
+    configure: impl FnOnce(ReceiverBuilder) -> ReceiverBuilder,
+) -> Option<Receiver> {
+    let b = Receiver::builder("127.0.0.1:0".parse().unwrap()).method(method).cpus(vec![]);
+    match configure(b).build() {
+        Ok(rx) => Some(rx),
+        Err(Error::UringUnavailable(why)) => {
+            skip::skip_part(skip::Need::Feature, method.as_str(), &why);
+            None
+        }
+        Err(e) => panic!("{method}: {e}"),
+    }
+}
+
 #[test]
 fn default_pinning_stays_within_the_allowed_cpus() {
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -82,20 +99,9 @@ fn uring_run_releases_the_port_when_it_ends() {
 
 /// Sends `n` datagrams and receives them with a pull receiver; returns its counters' drops.
 fn drops_after(method: Method, per_interval: bool) -> Option<Option<u32>> {
-    let rx = match Receiver::builder("127.0.0.1:0".parse().unwrap())
-        .method(method)
-        .cpus(vec![])
-        .drops_per_interval(per_interval)
-        .idle_interval(Duration::from_millis(20))
-        .build()
-    {
-        Ok(rx) => rx,
-        Err(Error::UringUnavailable(why)) => {
-            skip::skip_part(skip::Need::Feature, method.as_str(), &why);
-            return None;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let rx = built(method, |b| {
+        b.drops_per_interval(per_interval).idle_interval(Duration::from_millis(20))
+    })?;
     let addr: SocketAddr = rx.local_addr();
     let mut p = rx.into_pull().unwrap().remove(0);
     p.set_nonblocking(false);
@@ -156,19 +162,7 @@ fn pull_receivers_are_non_blocking_by_default() {
     for method in
         [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv, Method::Auto]
     {
-        let built = Receiver::builder("127.0.0.1:0".parse().unwrap())
-            .method(method)
-            .cpus(vec![])
-            .idle_interval(idle)
-            .build();
-        let rx = match built {
-            Ok(rx) => rx,
-            Err(Error::UringUnavailable(why)) => {
-                skip::skip_part(skip::Need::Feature, method.as_str(), &why);
-                continue;
-            }
-            Err(e) => panic!("{method}: {e}"),
-        };
+        let Some(rx) = built(method, |b| b.idle_interval(idle)) else { continue };
         let mut p = rx.into_pull().unwrap().remove(0);
         assert!(p.is_nonblocking(), "{method}: the default");
         let t0 = std::time::Instant::now();
@@ -189,19 +183,10 @@ fn pull_receivers_are_non_blocking_by_default() {
 #[test]
 fn drops_per_interval_keeps_sources_without_the_per_datagram_counter() {
     for method in [Method::Recvmmsg, Method::Recvfrom, Method::Uring] {
-        let built = Receiver::builder("127.0.0.1:0".parse().unwrap())
-            .method(method)
-            .cpus(vec![])
-            .drops_per_interval(true)
-            .idle_interval(Duration::from_millis(20))
-            .build();
-        let rx = match built {
-            Ok(rx) => rx,
-            Err(Error::UringUnavailable(why)) => {
-                skip::skip_part(skip::Need::Feature, method.as_str(), &why);
-                continue;
-            }
-            Err(e) => panic!("{method}: {e}"),
+        let Some(rx) =
+            built(method, |b| b.drops_per_interval(true).idle_interval(Duration::from_millis(20)))
+        else {
+            continue;
         };
         assert!(rx.setup().drops_source.contains("SO_MEMINFO"), "{method}");
         let addr: SocketAddr = rx.local_addr();
