@@ -358,20 +358,43 @@ fn start_changing_gro(
     child
 }
 
-#[test]
-fn sigterm_mid_run_puts_the_receive_interface_back() {
+/// A bench through the agent that has flipped GRO on the rx namespace's veth-rx (the lab lives
+/// as long as this does).
+struct GroFlip {
+    _lab: agent_lab::AgentLab,
+    rx: String,
+    before: String,
+    other: &'static str,
+    journal: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+/// Brings up the agent lab `prefix` and starts [`start_changing_gro`] with GRO flipped; `None`
+/// (a counted skip) where the lab cannot come up.
+fn flip_gro(prefix: &str) -> Option<GroFlip> {
     if !ready() {
-        return;
+        return None;
     }
-    let lab = match agent_lab::AgentLab::up("ubs", UDPFLOOD, "bench-nic-token", "200k") {
+    let lab = match agent_lab::AgentLab::up(prefix, UDPFLOOD, "bench-nic-token", "200k") {
         Ok(l) => l,
-        Err((need, reason)) => return skip::skip(need, &reason),
+        Err((need, reason)) => {
+            skip::skip(need, &reason);
+            return None;
+        }
     };
     let rx = lab.ns("rx");
     let before = gro_of(&rx, "veth-rx");
     let other = if before == "on" { "off" } else { "on" };
     let journal = lab.dir.join("journal");
-    let mut child = start_changing_gro(&lab, &journal, other);
+    let child = start_changing_gro(&lab, &journal, other);
+    Some(GroFlip { _lab: lab, rx, before, other, journal, child })
+}
+
+#[test]
+fn sigterm_mid_run_puts_the_receive_interface_back() {
+    let Some(GroFlip { _lab, rx, before, other, journal, mut child }) = flip_gro("ubs") else {
+        return;
+    };
     assert_eq!(gro_of(&rx, "veth-rx"), other, "the setting is in force");
     // SAFETY: kill on the pid of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -390,18 +413,9 @@ fn sigterm_mid_run_puts_the_receive_interface_back() {
 
 #[test]
 fn after_a_sigkill_restore_puts_the_receive_interface_back() {
-    if !ready() {
+    let Some(GroFlip { _lab, rx, before, other, journal, mut child }) = flip_gro("ubk") else {
         return;
-    }
-    let lab = match agent_lab::AgentLab::up("ubk", UDPFLOOD, "bench-nic-token", "200k") {
-        Ok(l) => l,
-        Err((need, reason)) => return skip::skip(need, &reason),
     };
-    let rx = lab.ns("rx");
-    let before = gro_of(&rx, "veth-rx");
-    let other = if before == "on" { "off" } else { "on" };
-    let journal = lab.dir.join("journal");
-    let mut child = start_changing_gro(&lab, &journal, other);
     let pid = child.id();
     child.kill().unwrap(); // SIGKILL: no guard runs
     child.wait().unwrap();
