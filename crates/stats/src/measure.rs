@@ -51,7 +51,8 @@ pub fn run(
 ) -> Result<Report, Error> {
     let setup = serde_json::to_value(receiver.setup()).unwrap_or(serde_json::Value::Null);
     let sockets = receiver.setup().sockets;
-    let addresses = receiver.setup().source_addresses || receiver.setup().method.is_xdp();
+    // The XDP paths take the address from the frame: their setup says true.
+    let addresses = receiver.setup().source_addresses;
     let mut cfg = StatsConfig::new(measure.mode, measure.interval);
     cfg.flow_budget = FlowBudget::new(measure.flow_budget);
     cfg.max_flows = measure.flow_budget;

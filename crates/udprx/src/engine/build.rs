@@ -65,11 +65,8 @@ impl ReceiverBuilder {
         });
         let is_uring = matches!(method, Method::Uring | Method::UringRecv);
         // SO_BUSY_POLL 0 is "off" (a `--sockopt busy_poll=0` setting): no NAPI registration.
-        let uring_napi = match self.busy_poll {
-            Some(us) if is_uring && us > 0 => Some(uring::napi_probe(us).unwrap_or_else(|why| why)),
-            _ => None,
-        };
-        let napi_busy_poll = if is_uring { self.busy_poll.filter(|&us| us > 0) } else { None };
+        let napi_busy_poll = self.busy_poll.filter(|&us| is_uring && us > 0);
+        let uring_napi = napi_busy_poll.map(|us| uring::napi_probe(us).unwrap_or_else(|why| why));
         let other_cmsg = self.gro || self.timestamps || self.pktinfo || self.ecn;
         // SO_RXQ_OVFL rides on the methods that read control messages anyway; plain recvfrom
         // and uring-recv read none unless another option needs them.
