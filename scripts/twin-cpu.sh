@@ -9,6 +9,9 @@
 # over the rounds. CPU is the thread's user + system time (udprx: the receive thread's; twin: the
 # process's, one thread) over the datagrams it received, as the issue's table measured it.
 #   sudo bash scripts/twin-cpu.sh rps|gso [RATE] [SECS] [ROUNDS]    (defaults 150000|200000 4 5)
+# TWIN_PAIRS="udprx-path:twin-mode ..." chooses the pairs (default: every path and its twin); a
+# path written PATH+min runs udprx with `--stats minimal` (counting only: what udprx's loop costs
+# without the per-datagram statistics), e.g. TWIN_PAIRS="recvfrom:recvfrom recvfrom+min:recvfrom".
 # Needs root, target/test-release/{udprx,udpflood} and target/peers/udp_bare (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,15 +40,21 @@ else
 fi
 trap 'bash scripts/netns.sh down --name "$P" >/dev/null' EXIT
 # udprx method : udp_bare mode
-PAIRS="recvfrom:recvfrom recvmmsg:recvmmsg uring:uring-recvmsg uring-recv:uring"
+PAIRS=${TWIN_PAIRS:-"recvfrom:recvfrom recvmmsg:recvmmsg uring:uring-recvmsg uring-recv:uring"}
+for p in $PAIRS; do
+  [[ "$p" =~ ^[a-z-]+(\+min)?:[a-z-]+$ ]] ||
+    { echo "twin-cpu.sh: error: TWIN_PAIRS entry '$p' is not PATH[+min]:TWIN" >&2; exit 2; }
+done
 port=9900
 one() { # kind name round -> appends "kind name round ns_per_dgram datagrams" to results
   local kind=$1 name=$2 round=$3
   port=$((port + 1))
   local log="$OUT/$kind-$name-$round"
   if [ "$kind" = udprx ]; then
+    local stats=full
+    [[ "$name" == *+min ]] && stats=minimal
     ip netns exec "$P-rx" timeout $((SECS + 20)) "$BIN/udprx" --bind 198.18.0.2:$port \
-      --method "$name" --cpus 1 --duration $((SECS + 2))s --interval 0 --json "$log.json" \
+      --method "${name%+min}" --stats "$stats" --cpus 1 --duration $((SECS + 2))s --interval 0 --json "$log.json" \
       > "$log.txt" 2>&1 &
   else
     ip netns exec "$P-rx" timeout $((SECS + 20)) "$BARE" "$name" 198.18.0.2 $port --cpu 1 \
@@ -72,7 +81,11 @@ EOF
 }
 for round in $(seq 1 "$ROUNDS"); do
   list=()
-  for p in $PAIRS; do list+=("udprx ${p%%:*}" "bare ${p##*:}"); done
+  for p in $PAIRS; do
+    list+=("udprx ${p%%:*}")
+    # A twin shared by two pairs runs once per round.
+    [[ " ${list[*]} " == *" bare ${p##*:} "* ]] || list+=("bare ${p##*:}")
+  done
   # Rotate the order every round so no receiver always runs first or last.
   k=$(( (round - 1) % ${#list[@]} ))
   for i in $(seq 0 $(( ${#list[@]} - 1 ))); do
