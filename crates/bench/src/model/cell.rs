@@ -18,7 +18,7 @@ pub fn parse_method(s: &str) -> Result<Method> {
         Ok(m) if m != Method::Auto => Ok(m),
         _ => Err(Error::BadInput(format!(
             "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv, \
-             xdp, xdp-drop)"
+             epoll, xdp, xdp-drop)"
         ))),
     }
 }
@@ -339,6 +339,14 @@ pub struct SockOpts {
     pub rcvbuf: Option<usize>,
     /// SO_BUSY_POLL microseconds.
     pub busy_poll: Option<u32>,
+    /// SO_PREFER_BUSY_POLL (and, on the `epoll` rows with a busy-poll time, the epoll
+    /// instance's prefer_busy_poll); `None`: not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer_busy_poll: Option<bool>,
+    /// SO_BUSY_POLL_BUDGET packets (and, on the `epoll` rows with a busy-poll time, the epoll
+    /// instance's budget); `None`: not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_poll_budget: Option<u16>,
     /// What the receiver's recorders measure (default full); `minimal` is the bare-drain
     /// reference for the statistics' own cost.
     #[serde(default)]
