@@ -163,11 +163,16 @@ pub enum PeerKind {
     /// control message.
     #[serde(rename = "c-uring-gro")]
     CUringGro,
+    /// The bare C twin of `epoll`: epoll_wait on a level-triggered epoll instance, then
+    /// `recvmmsg` batches of 64 with MSG_DONTWAIT until a short batch or EAGAIN; no address, no
+    /// control messages; only counts.
+    #[serde(rename = "c-epoll")]
+    CEpoll,
 }
 
 impl PeerKind {
     /// Every reference receiver, in report order.
-    pub const ALL: [PeerKind; 8] = [
+    pub const ALL: [PeerKind; 9] = [
         PeerKind::Iperf3,
         PeerKind::Sockperf,
         PeerKind::CRecvfrom,
@@ -176,6 +181,7 @@ impl PeerKind {
         PeerKind::CUring,
         PeerKind::CUringRecvmsg,
         PeerKind::CUringGro,
+        PeerKind::CEpoll,
     ];
 
     /// The row name (the program name for iperf3 and sockperf).
@@ -189,6 +195,7 @@ impl PeerKind {
             PeerKind::CUring => "c-uring",
             PeerKind::CUringRecvmsg => "c-uring-recvmsg",
             PeerKind::CUringGro => "c-uring-gro",
+            PeerKind::CEpoll => "c-epoll",
         }
     }
 
@@ -208,6 +215,7 @@ impl PeerKind {
             PeerKind::CUring => Some("uring"),
             PeerKind::CUringRecvmsg => Some("uring-recvmsg"),
             PeerKind::CUringGro => Some("uring-gro"),
+            PeerKind::CEpoll => Some("epoll"),
         }
     }
 
@@ -225,6 +233,7 @@ impl PeerKind {
             (Method::UringRecv, false) => PeerKind::CUring,
             (Method::Uring, false) => PeerKind::CUringRecvmsg,
             (Method::Uring, true) => PeerKind::CUringGro,
+            (Method::Epoll, false) => PeerKind::CEpoll,
             _ => return None,
         })
     }

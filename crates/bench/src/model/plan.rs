@@ -318,6 +318,20 @@ mod tests {
                 assert!(peers(r.scenario).contains(&t.name().to_string()), "{r:?}");
             }
         }
+        // c-epoll joins only beside a named epoll row (epoll is opt-in).
+        let mut e = d.clone();
+        e.methods = vec![Method::Epoll, Method::Recvmmsg];
+        let classic: Vec<String> = rows(&e)
+            .iter()
+            .filter(|r| r.scenario == Scenario::Classic)
+            .filter_map(|r| match r.receiver {
+                Receiver::Peer { peer } if peer.c_mode().is_some() => Some(peer.name().into()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(classic, ["c-recvmmsg", "c-epoll"]);
+        let epoll_row = Row::udprx(Scenario::Classic, Method::Epoll, Fanout::One, false);
+        assert_eq!(PeerKind::twin_of(&epoll_row.receiver), Some(PeerKind::CEpoll));
         assert_eq!(
             PeerKind::twin_of(
                 &Row::udprx(Scenario::Classic, Method::UringRecv, Fanout::One, false).receiver

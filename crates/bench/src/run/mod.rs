@@ -275,7 +275,13 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
 
     let mut peers = Vec::new();
     if opts.peers {
-        for p in PeerKind::ALL {
+        // c-epoll is the twin of the opt-in epoll rows: looked for only when they run.
+        let epoll = |p: &PeerKind| {
+            *p != PeerKind::CEpoll
+                || methods.contains(&crate::Method::Epoll)
+                || sources.contains(&crate::Method::Epoll)
+        };
+        for p in PeerKind::ALL.into_iter().filter(epoll) {
             match crate::lab::peers::unavailable(p) {
                 None => peers.push(p),
                 Some(why) => notes.push(format!("--peers: {why}; its row is left out")),
