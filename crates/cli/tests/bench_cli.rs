@@ -539,8 +539,11 @@ fn epoll_rows_compare_prefer_busy_poll() {
     let new_kernel = (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 9);
     for (i, s) in udprx_series.iter().enumerate() {
         assert!(s["label"].as_str().unwrap().contains("epoll"), "{}", s["label"]);
-        let setup = &s["points"][0]["trials"][0]["result"]["receiver_report"]["setup"];
+        let rr = &s["points"][0]["trials"][0]["result"]["receiver_report"];
+        let setup = &rr["setup"];
         assert_eq!(setup["method"], "epoll", "{setup}");
+        let wakeups = rr["threads"][0]["epoll_wakeups"].as_u64().unwrap_or(0);
+        assert!(wakeups > 0, "no epoll wake-ups counted: {}", rr["threads"]);
         let line = setup["epoll_busy_poll"].as_str().expect("epoll busy poll reported");
         if new_kernel {
             let want = format!("busy_poll_usecs=50 busy_poll_budget=0 prefer_busy_poll={i} ");
