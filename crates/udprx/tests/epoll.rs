@@ -204,3 +204,48 @@ fn busy_polling_over_a_gro_veth_receives_everything() {
         assert!(t.napi, "busy polling set on the epoll instance: {:?}", setup.epoll_busy_poll);
     }
 }
+
+/// A full batch is drained again without waiting; a short one (or EAGAIN after a full one)
+/// goes back to `epoll_wait`; only wake-ups with data are counted.
+#[test]
+fn full_batches_drain_without_waiting_and_wakeups_count_waits() {
+    let rx = epoll_builder("127.0.0.1:0".parse().unwrap())
+        .batch(4)
+        .idle_interval(Duration::from_millis(500))
+        .build()
+        .expect("build");
+    let addr = rx.local_addr();
+    let mut pull = rx.into_pull().expect("into_pull").remove(0);
+    assert_eq!(pull.method(), Method::Epoll);
+    pull.set_nonblocking(false);
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..8u8 {
+        tx.send_to(&[i; 18], addr).unwrap();
+    }
+    assert_eq!(pull.recv_batch().expect("first batch").len(), 4);
+    assert_eq!(pull.counters().epoll_wakeups, 1);
+    // Full: taken without a second wait.
+    assert_eq!(pull.recv_batch().expect("second batch").len(), 4);
+    assert_eq!(pull.counters().epoll_wakeups, 1);
+    // Full again, so the next call finds EAGAIN and goes on to wait (not an idle return): a
+    // datagram sent while it waits is what it returns.
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        tx.send_to(&[9; 18], addr).unwrap();
+        tx
+    });
+    assert_eq!(pull.recv_batch().expect("the datagram sent during the wait").len(), 1);
+    let tx = late.join().unwrap();
+    assert_eq!(pull.counters().epoll_wakeups, 2);
+    // Short batch, nothing queued: the wait times out.
+    let e = pull.recv_batch().expect_err("nothing left");
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    assert_eq!(pull.counters().epoll_wakeups, 2, "a timed-out wait is no wake-up");
+    // Non-blocking: never waits, never counts.
+    pull.set_nonblocking(true);
+    assert_eq!(pull.recv_batch().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    tx.send_to(&[10; 18], addr).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(pull.recv_batch().expect("queued").len(), 1);
+    assert_eq!(pull.counters().epoll_wakeups, 2);
+}

@@ -53,7 +53,9 @@ impl EpollRx {
     }
 
     /// One batch: waits (unless `nonblocking` or draining) then takes up to `batch` datagrams.
-    /// `WouldBlock` when the wait timed out or nothing was queued.
+    /// `WouldBlock` when the wait timed out or nothing was queued. A full batch that emptied
+    /// the queue exactly is followed by EAGAIN: in blocking mode that call goes on to wait (it
+    /// is not an idle wake-up).
     #[inline]
     pub(crate) fn recv(
         &mut self,
@@ -62,25 +64,36 @@ impl EpollRx {
         nonblocking: bool,
         counters: &mut Counters,
     ) -> io::Result<Batch<'_>> {
-        if !self.draining && !nonblocking {
-            self.call = "epoll_wait";
-            if self.ep.wait(self.timeout_ms)? == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
+        let drained = if self.draining || nonblocking {
+            self.call = "recvmmsg";
+            match self.rx.fill(fd, libc::MSG_DONTWAIT, counters) {
+                Ok(got) => Some(got),
+                Err(e) if !nonblocking && e.kind() == io::ErrorKind::WouldBlock => None,
+                Err(e) => {
+                    self.draining = false;
+                    return Err(e);
+                }
             }
-            counters.epoll_wakeups += 1;
-        }
-        self.call = "recvmmsg";
-        match self.rx.fill(fd, libc::MSG_DONTWAIT, counters) {
-            Ok((used, rx_ns)) => {
-                self.draining = used == self.rx.capacity();
-                Ok(self.rx.batch(used, rx_ns, socket, counters))
-            }
-            Err(e) => {
-                // EAGAIN (woken with nothing left to take) or a failure: wait next time.
+        } else {
+            None
+        };
+        let (used, rx_ns) = match drained {
+            Some(got) => got,
+            None => {
                 self.draining = false;
-                Err(e)
+                self.call = "epoll_wait";
+                if self.ep.wait(self.timeout_ms)? == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                counters.epoll_wakeups += 1;
+                self.call = "recvmmsg";
+                // EAGAIN here (woken, but another reader took the datagrams) is `WouldBlock`.
+                self.rx.fill(fd, libc::MSG_DONTWAIT, counters)?
             }
-        }
+        };
+        // A full batch: more may be queued, take it before waiting again.
+        self.draining = used == self.rx.capacity();
+        Ok(self.rx.batch(used, rx_ns, socket, counters))
     }
 
     /// The call the last error came from (`epoll_wait` or `recvmmsg`).
