@@ -53,7 +53,8 @@ pub enum Method {
 
 impl Method {
     /// Every concrete socket method, in the order reports list them (the XDP paths, which take
-    /// over an interface queue, are opt-in and not listed).
+    /// over an interface queue, and [`Method::Epoll`], the event-loop shape of `recvmmsg`, are
+    /// opt-in and not listed).
     pub const ALL: [Method; 4] =
         [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv];
 
