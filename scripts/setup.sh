@@ -27,7 +27,7 @@ else
 fi
 
 # The bare C twins of the udprx paths (`udprx bench --peers`: rows c-recvfrom, c-recvmmsg,
-# c-recvmmsg-gro, c-uring, c-uring-recvmsg, c-uring-gro),
+# c-recvmmsg-gro, c-uring, c-uring-recvmsg, c-uring-gro, c-epoll),
 # built into $CARGO_TARGET_DIR/peers (default target/peers), where the bench looks for them.
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=${CARGO_TARGET_DIR:-$repo/target}/peers

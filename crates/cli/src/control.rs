@@ -76,6 +76,8 @@ fn exec_err(e: impl std::fmt::Display) -> ExecError {
 impl RunExecutor for EngineExecutor {
     fn methods(&self) -> Vec<String> {
         let mut m: Vec<String> = Method::ALL.iter().map(|m| m.as_str().to_string()).collect();
+        // Opt-in methods are named, not defaults: epoll (the event-loop shape) is offered too.
+        m.push(Method::Epoll.as_str().to_string());
         m.push(Method::Auto.as_str().to_string());
         m
     }

@@ -234,7 +234,9 @@ fn assert_bad_input(args: &[&str], env_not_root: bool, reason: &str) {
 
 #[test]
 fn bad_input_exits_2_and_leaves_nothing() {
-    assert_bad_input(&["--methods", "epoll"], false, "unknown method");
+    assert_bad_input(&["--methods", "select"], false, "unknown method");
+    assert_bad_input(&["--sockopt", "prefer_busy_poll=2"], false, "expected 0 or 1");
+    assert_bad_input(&["--sockopt", "busy_poll_budget=70000"], false, "0 to 65535");
     assert_bad_input(
         &["--methods", "uring", "--scenarios", "gso", "--fanout", "hash"],
         false,
@@ -457,6 +459,101 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
     // The host's values are what they were.
     assert_eq!(sysctl("net.ipv4.udp_rmem_min"), host_rmem_min);
     assert_eq!(sysctl("net.core.netdev_max_backlog"), host_backlog);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// `--methods epoll` with `--sockopt prefer_busy_poll=0,1` and epoll busy polling (busy_poll 50
+/// on a veth with GRO, so it has a NAPI to poll): one series per setting, each trial's receiver
+/// set up as asked and the epoll instance's parameters read back.
+#[test]
+fn epoll_rows_compare_prefer_busy_poll() {
+    if !root_or_skip("the veth topology and SO_PREFER_BUSY_POLL") {
+        return;
+    }
+    let out = tmp("epoll");
+    let mut cmd = udprx();
+    cmd.args([
+        "bench",
+        "--topology",
+        "veth",
+        "--methods",
+        "epoll",
+        "--scenarios",
+        "classic",
+        "--fanout",
+        "one",
+        "--rate",
+        "50k",
+        "--reps",
+        "1",
+        "--max-reps",
+        "1",
+        "--secs",
+        "300ms",
+        "--nic",
+        "gro=on",
+        "--sockopt",
+        "busy_poll=50",
+        "--sockopt",
+        "prefer_busy_poll=0,1",
+        "--peers",
+        "--out",
+    ])
+    .arg(&out);
+    let o = run(cmd, Duration::from_secs(180));
+    assert!(o.status.success(), "{}", text(&o));
+    let report = read_report(&out);
+    let names: Vec<&str> = report["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    for (name, prefer) in names.iter().zip([0, 1]) {
+        assert!(name.contains(&format!("prefer_busy_poll={prefer}")), "{names:?}");
+    }
+    // The epoll rows and, where udp_bare offers the mode, their bare C twin c-epoll.
+    let twins: Vec<(&str, &str)> = report["twins"]
+        .as_array()
+        .map(|t| {
+            t.iter().map(|x| (x["path"].as_str().unwrap(), x["twin"].as_str().unwrap())).collect()
+        })
+        .unwrap_or_default();
+    let udprx_series: Vec<&serde_json::Value> = series(&report)
+        .iter()
+        .filter(|s| !s["label"].as_str().unwrap().contains("(peer)"))
+        .collect();
+    assert_eq!(udprx_series.len(), 2);
+    if twins.is_empty() {
+        skip_part(Need::Setup, "c-epoll twin", &format!("no twin row: {}", report["notes"]));
+    } else {
+        assert!(
+            twins.iter().all(|&(p, t)| p.contains("epoll 1×") && t.contains("c-epoll")),
+            "{twins:?}"
+        );
+        assert_series_measured(&report, 4);
+    }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = kernel.trim().split(['.', '-']).map(|x| x.parse::<u32>().unwrap_or(0));
+    let new_kernel = (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 9);
+    for (i, s) in udprx_series.iter().enumerate() {
+        assert!(s["label"].as_str().unwrap().contains("epoll"), "{}", s["label"]);
+        let rr = &s["points"][0]["trials"][0]["result"]["receiver_report"];
+        let setup = &rr["setup"];
+        assert_eq!(setup["method"], "epoll", "{setup}");
+        let wakeups = rr["threads"][0]["epoll_wakeups"].as_u64().unwrap_or(0);
+        assert!(wakeups > 0, "no epoll wake-ups counted: {}", rr["threads"]);
+        let line = setup["epoll_busy_poll"].as_str().expect("epoll busy poll reported");
+        if new_kernel {
+            let want = format!("busy_poll_usecs=50 busy_poll_budget=0 prefer_busy_poll={i} ");
+            assert!(line.contains(&want), "{line}");
+        } else {
+            skip_part(Need::Feature, "epoll busy poll", line);
+        }
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("SO_PREFER_BUSY_POLL"), "{md}");
     std::fs::remove_dir_all(&out).unwrap();
 }
 

@@ -106,6 +106,7 @@ fn out_of_bounds_arguments_exit_2_with_one_line() {
         (&["--flow-budget", "18446744073709551615"], "--flow-budget"),
         // Control messages per datagram need a method that reads them.
         (&["--method", "uring-recv", "--gro"], "use uring (recvmsg)"),
+        (&["--method", "epoll", "--busy-poll-budget", "70000"], "--busy-poll-budget"),
         // Issue 25 weak spots: said, not silently ignored.
         (&["--method", "recvmmsg", "--iface", "lo"], "--iface applies to --method xdp"),
         (&["--force"], "--force applies to --method xdp"),
@@ -338,7 +339,7 @@ fn flood(dst: SocketAddr, stop: std::sync::Arc<std::sync::atomic::AtomicBool>, l
 fn duration_and_sigterm_are_honoured_under_a_flood() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    for method in ["recvfrom", "recvmmsg", "auto"] {
+    for method in ["recvfrom", "recvmmsg", "epoll", "auto"] {
         for by_signal in [false, true] {
             let port = free_port();
             let bind = format!("127.0.0.1:{port}");

@@ -300,6 +300,16 @@ fn binaries_run_agrees_with_both_sides() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sent") && text.contains("received") && text.contains("lost"), "{text}");
+    // The opt-in epoll method is offered over the control channel too.
+    let out = Command::new(&flood)
+        .args(["127.0.0.1:0", "--server", &srv.addr.to_string(), "--token", "t0k"])
+        .args(["-b", "5k", "-n", "500", "--rx-method", "epoll", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("combined JSON");
+    assert!(report["received"].as_u64().unwrap() * 2 >= 500, "gross loss: {report}");
+    assert_eq!(report["receiver_report"]["detail"]["setup"]["method"], "epoll", "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -123,6 +123,7 @@ fn finish(out: RunOutput<Recorder>) -> Finished {
             cpu_sys_ns: t.cpu_sys_ns,
             kernel_drops: t.kernel_drops,
             batches: t.batches,
+            epoll_wakeups: t.epoll_wakeups,
         };
         threads.push((h.finish(), cost));
     }

@@ -202,6 +202,7 @@ fn cost(n: u64) -> ThreadCost {
         cpu_sys_ns: n * 1200,
         kernel_drops: 0,
         batches: n / 4,
+        epoll_wakeups: 0,
     }
 }
 

@@ -103,7 +103,7 @@ pub struct AsyncReceiver {
 /// The batch size below which a `recvmmsg` batch proves the queue was emptied, or 0.
 fn short_batch(pull: &PullReceiver) -> usize {
     match pull.method() {
-        Method::Recvmmsg if pull.batch_size() > 1 => pull.batch_size(),
+        Method::Recvmmsg | Method::Epoll if pull.batch_size() > 1 => pull.batch_size(),
         _ => 0,
     }
 }

@@ -63,6 +63,7 @@
 //! | [`Method::Recvfrom`] | any Linux; `SO_RXQ_OVFL` drop counts since 2.6.33 |
 //! | [`Method::Recvmmsg`] | Linux 2.6.33 (`recvmmsg`), `MSG_WAITFORONE` 2.6.35 |
 //! | [`Method::Uring`], [`Method::UringRecv`] | Linux 6.0 (multishot `recvmsg`/`recv`, provided buffer rings); `SINGLE_ISSUER` + `DEFER_TASKRUN` 6.1 (else `COOP_TASKRUN`); NAPI busy polling 6.9; not disabled by `kernel.io_uring_disabled` or seccomp |
+//! | [`Method::Epoll`] | `recvmmsg`'s needs and `epoll_create1` (2.6.27); epoll busy polling (`EPIOCSPARAMS`, with `busy_poll`) 6.9, without it the receiver runs and says so |
 //! | [`Method::Auto`] | `recvmmsg`'s needs: `auto` takes `recvmmsg`, cheaper per datagram than io_uring in every series measured (the reason is in [`SetupInfo::fallback_reason`]) |
 //! | [`Method::Xdp`], [`Method::XdpDrop`] | Linux 5.9 (BPF links for XDP), `CAP_NET_ADMIN` + `CAP_BPF` (root), a driver with XDP (or generic mode) |
 //! | `steer(Steer::Cpu)` | `SO_ATTACH_REUSEPORT_CBPF`, Linux 4.5 |

@@ -35,6 +35,7 @@ use socket2::Socket;
 use crate::batch::Batch;
 use crate::error::Error;
 pub use crate::method::RecvCounters;
+use crate::method::epoll::EpollRx;
 use crate::method::recvfrom::Recvfrom;
 use crate::method::recvmmsg::Recvmmsg;
 use crate::method::uring::{self, Failure, Op, Uring};
@@ -46,6 +47,7 @@ enum Inner {
     Recvfrom(Recvfrom),
     Recvmmsg(Recvmmsg),
     Uring(Box<Uring>),
+    Epoll(EpollRx),
 }
 
 /// A receiver you drive: one socket, one method, [`recv_batch`](Self::recv_batch) per call.
@@ -143,7 +145,7 @@ impl PullReceiver {
         // read and zero.
         let reads_ovfl = !cfg.meminfo_drops
             && match method {
-                Method::Recvmmsg | Method::Uring | Method::Auto => true,
+                Method::Recvmmsg | Method::Uring | Method::Epoll | Method::Auto => true,
                 Method::Recvfrom => cfg.gro || cfg.timestamps || cfg.pktinfo || cfg.ecn,
                 _ => false,
             };
@@ -153,6 +155,11 @@ impl PullReceiver {
         let inner = match method {
             Method::Recvfrom => Inner::Recvfrom(Recvfrom::new(cfg)),
             Method::Recvmmsg => Inner::Recvmmsg(Recvmmsg::new(cfg)),
+            Method::Epoll => {
+                Inner::Epoll(EpollRx::new(fd, cfg, &mut counters).map_err(|source| {
+                    Error::Recv { socket: index, call: "epoll_create", source }
+                })?)
+            }
             Method::Uring | Method::Auto => {
                 Inner::Uring(Box::new(Uring::new(fd, cfg, Op::RecvMsg, &mut counters)?))
             }
@@ -204,6 +211,8 @@ impl PullReceiver {
         let r = match &mut self.inner {
             Inner::Recvfrom(r) => r.recv(self.fd, self.index, flags, &mut self.counters),
             Inner::Recvmmsg(r) => r.recv(self.fd, self.index, flags, &mut self.counters),
+            // Non-blocking: no epoll_wait, one recvmmsg(MSG_DONTWAIT).
+            Inner::Epoll(e) => e.recv(self.fd, self.index, self.nonblocking, &mut self.counters),
             Inner::Uring(u) => {
                 match u.recv(self.index, self.nonblocking, &mut self.counters, &mut self.failure) {
                     // Nothing was received; the next call goes on with recvmmsg.
@@ -340,12 +349,14 @@ impl PullReceiver {
             Inner::Uring(_) => Error::Recv { socket: self.index, call: self.failure.call, source },
             Inner::Recvfrom(r) => Error::Recv { socket: self.index, call: r.call(), source },
             Inner::Recvmmsg(_) => Error::Recv { socket: self.index, call: "recvmmsg", source },
+            Inner::Epoll(e) => Error::Recv { socket: self.index, call: e.call(), source },
         }
     }
 }
 
 /// The descriptor to wait on for readiness (readable = [`PullReceiver::recv_batch`] has
-/// something): the UDP socket for `recvfrom` and `recvmmsg`. For io_uring it is the socket too
+/// something): the UDP socket for `recvfrom`, `recvmmsg` and `epoll` (whose own epoll instance
+/// is used only when the receiver blocks). For io_uring it is the socket too
 /// when the ring runs with DEFER_TASKRUN (the default): completions are only produced when this
 /// thread enters the ring, and until then the datagrams wait, readable, in the socket. When
 /// the kernel refused DEFER_TASKRUN (or `uring_defer_taskrun(false)`), completions may be
@@ -401,6 +412,7 @@ pub(crate) fn drive<H: crate::batch::Handler>(
     ctx.stats.enobufs = c.enobufs;
     ctx.stats.rearms = c.rearms;
     ctx.stats.napi = c.napi;
+    ctx.stats.epoll_wakeups = c.epoll_wakeups;
     match err {
         None => Ok(()),
         Some(e) => Err(rx.engine_error(e)),

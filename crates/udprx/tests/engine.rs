@@ -85,6 +85,10 @@ matrix! {
     uring_recv_1: Method::UringRecv, 1, Steer::Hash, false;
     uring_recv_2_hash: Method::UringRecv, 2, Steer::Hash, false;
     uring_recv_2_cpu: Method::UringRecv, 2, Steer::Cpu, false;
+    epoll_1: Method::Epoll, 1, Steer::Hash, false;
+    epoll_2_hash: Method::Epoll, 2, Steer::Hash, false;
+    epoll_2_cpu: Method::Epoll, 2, Steer::Cpu, false;
+    epoll_1_gro: Method::Epoll, 1, Steer::Hash, true;
 }
 
 /// uring-recv reads no control messages: what needs them is refused before any socket exists.
@@ -319,7 +323,7 @@ fn truncated_and_foreign_are_delivered_flagged() {
 
 #[test]
 fn duration_ends_an_idle_run() {
-    for m in Method::ALL {
+    for m in Method::ALL.into_iter().chain([Method::Epoll]) {
         for spin in [false, true] {
             let b = Receiver::builder(v4())
                 .method(m)
@@ -351,7 +355,7 @@ fn stop_handle_ends_an_idle_run_and_on_idle_is_called() {
             Flow::Continue
         }
     }
-    for m in Method::ALL {
+    for m in Method::ALL.into_iter().chain([Method::Epoll]) {
         let b = Receiver::builder(v4()).method(m).sockets(2);
         let Some(rx) = build_or_skip(b, m) else { continue };
         let stop = rx.stop_handle();
@@ -380,7 +384,7 @@ fn a_panicking_handler_or_factory_ends_the_run_with_an_error() {
             Flow::Continue
         }
     }
-    for m in Method::ALL {
+    for m in Method::ALL.into_iter().chain([Method::Epoll]) {
         for in_factory in [false, true] {
             // No duration: only the panic can end the run.
             let b = Receiver::builder(v4()).method(m).sockets(2).cpus(vec![]);
@@ -402,7 +406,7 @@ fn a_panicking_handler_or_factory_ends_the_run_with_an_error() {
 
 #[test]
 fn handler_stop_ends_every_thread() {
-    for m in Method::ALL {
+    for m in Method::ALL.into_iter().chain([Method::Epoll]) {
         let b = builder(v4(), m, 2, Steer::Hash, false).duration(Some(Duration::from_secs(30)));
         let Some(rx) = build_or_skip(b, m) else { continue };
         let dst = rx.local_addr();

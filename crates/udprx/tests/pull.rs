@@ -155,6 +155,7 @@ both! {
     recvmmsg_blocking, recvmmsg_epoll: Method::Recvmmsg;
     uring_blocking, uring_epoll: Method::Uring;
     uring_recv_blocking, uring_recv_epoll: Method::UringRecv;
+    epoll_blocking, epoll_epoll: Method::Epoll;
 }
 
 /// Without DEFER_TASKRUN the descriptor to wait on is the ring's.

@@ -292,7 +292,7 @@ fn run_udprx_with(
                     crate::lab::sys::enter_netns(p)
                         .map_err(|e| Error::Topology(format!("entering {}: {e}", p.display())))?;
                 }
-                Receiver::builder(bind)
+                let mut b = Receiver::builder(bind)
                     .method(path.method)
                     .fanout(fanout)
                     .cpus(spec.receiver_cpus.clone())
@@ -305,11 +305,16 @@ fn run_udprx_with(
                     .timestamps(spec.timestamps)
                     // SO_BUSY_POLL is a UDP socket's: the XDP rows run without it (noted).
                     .busy_poll(spec.sockopts.busy_poll.filter(|_| !path.method.is_xdp()))
+                    .prefer_busy_poll(
+                        spec.sockopts.prefer_busy_poll == Some(true) && !path.method.is_xdp(),
+                    )
                     .rcvbuf(spec.sockopts.rcvbuf)
                     // A safety net: the harness stops it after the drain.
-                    .duration(Some(Duration::from_secs_f64(secs + 30.0)))
-                    .build()
-                    .map_err(|e| Error::Cell(format!("receiver: {e}")))
+                    .duration(Some(Duration::from_secs_f64(secs + 30.0)));
+                if let Some(n) = spec.sockopts.busy_poll_budget.filter(|_| !path.method.is_xdp()) {
+                    b = b.busy_poll_budget(n);
+                }
+                b.build().map_err(|e| Error::Cell(format!("receiver: {e}")))
             })();
             let receiver = match built {
                 Ok(r) => r,

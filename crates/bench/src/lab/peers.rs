@@ -1,6 +1,6 @@
 //! Reference receivers: `iperf3 -s -1`, `sockperf server` and the bare-syscall C receiver
 //! `udp_bare` (`peers/c/udp_bare.c`: one bare twin per udprx path, rows `c-recvfrom`, `c-recvmmsg`,
-//! `c-recvmmsg-gro`, `c-uring`, `c-uring-recvmsg`, `c-uring-gro`), run as child processes in
+//! `c-recvmmsg-gro`, `c-uring`, `c-uring-recvmsg`, `c-uring-gro`, `c-epoll`), run as child processes in
 //! the benchmark's receiver namespace (`ip netns exec`). What is compared is the receiver, so
 //! `sockperf server` and `udp_bare` get exactly the flood the udprx rows get (udpflood with the
 //! cell's traffic, from the sender namespace); `iperf3 -s` only counts a session its own client

@@ -5,6 +5,7 @@
 //! Profile files are plain text: `[name]` starts a profile; `key = value` lines follow. A key
 //! with a dot is a sysctl (`net.core.rmem_max = 8388608`); the others are options of the
 //! harness: `rcvbuf` (SO_RCVBUF bytes on the receiving sockets), `busy_poll` (SO_BUSY_POLL µs),
+//! `prefer_busy_poll` (0/1, SO_PREFER_BUSY_POLL), `busy_poll_budget` (SO_BUSY_POLL_BUDGET packets),
 //! `stats` (`full` or `minimal`: what the receiver's recorders measure), `veth_gro` (`on`/`off`, GRO on the receiver's veth via ethtool) and `rps` (`on`/`off`).
 //! `nic.NAME = VALUE` is a NIC setting of the receiving interface, `NAME` as in `--nic`
 //! (`nic.gro = off`, `nic.channels.combined = 2`; see [`crate::lab::nic`]).
@@ -93,7 +94,9 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
             _ => Err(bad("expected on or off")),
         };
         match k {
-            "rcvbuf" | "busy_poll" => set_sockopt(p, k, &v).map_err(|e| bad(&e))?,
+            "rcvbuf" | "busy_poll" | "prefer_busy_poll" | "busy_poll_budget" => {
+                set_sockopt(p, k, &v).map_err(|e| bad(&e))?
+            }
             "stats" => p.sockopts.stats = Some(v.parse().map_err(|e: String| bad(&e))?),
             "veth_gro" => p.veth_gro = Some(onoff(&v)?),
             "rps" => p.rps = Some(onoff(&v)?),
@@ -112,9 +115,8 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
                 p.sysctls.push((key, v));
             }
             _ => {
-                return Err(bad(
-                    "unknown option (a sysctl has dots; options: rcvbuf, busy_poll, stats, veth_gro, rps, nic.NAME)",
-                ));
+                return Err(bad("unknown option (a sysctl has dots; options: rcvbuf, busy_poll, \
+                     prefer_busy_poll, busy_poll_budget, stats, veth_gro, rps, nic.NAME)"));
             }
         }
     }
@@ -125,9 +127,11 @@ pub fn parse_profiles(text: &str, origin: &str) -> Result<Vec<Profile>> {
 }
 
 /// The socket options `--sockopt` compares, spelled as in settings files.
-pub const SOCKOPTS: &str = "busy_poll (SO_BUSY_POLL µs), rcvbuf (SO_RCVBUF bytes)";
+pub const SOCKOPTS: &str = "busy_poll (SO_BUSY_POLL µs), prefer_busy_poll (SO_PREFER_BUSY_POLL \
+     0 or 1), busy_poll_budget (SO_BUSY_POLL_BUDGET packets), rcvbuf (SO_RCVBUF bytes)";
 
-/// Sets socket option `name` (`busy_poll` µs, `rcvbuf` bytes) of a setting from its text.
+/// Sets socket option `name` (`busy_poll` µs, `prefer_busy_poll` 0/1, `busy_poll_budget`
+/// packets, `rcvbuf` bytes) of a setting from its text.
 fn set_sockopt(p: &mut Profile, name: &str, value: &str) -> std::result::Result<(), String> {
     match name {
         "busy_poll" => {
@@ -137,6 +141,19 @@ fn set_sockopt(p: &mut Profile, name: &str, value: &str) -> std::result::Result<
                 .filter(|&v| v <= i32::MAX as u32)
                 .ok_or("expected µs, 0 to 2147483647 (SO_BUSY_POLL takes an int)")?;
             p.sockopts.busy_poll = Some(us);
+        }
+        "prefer_busy_poll" => {
+            p.sockopts.prefer_busy_poll = Some(match value {
+                "0" => false,
+                "1" => true,
+                _ => return Err("expected 0 or 1 (SO_PREFER_BUSY_POLL is a flag)".into()),
+            });
+        }
+        "busy_poll_budget" => {
+            let n = value.parse::<u16>().map_err(|_| {
+                "expected packets, 0 to 65535 (SO_BUSY_POLL_BUDGET and the epoll budget are u16)"
+            })?;
+            p.sockopts.busy_poll_budget = Some(n);
         }
         "rcvbuf" => {
             let bytes = value
@@ -153,11 +170,14 @@ fn set_sockopt(p: &mut Profile, name: &str, value: &str) -> std::result::Result<
 
 /// `--sockopt NAME=v1,v2`: a socket option of the receiving sockets to compare, each value a
 /// setting of its own — `busy_poll` (SO_BUSY_POLL µs, which on the io_uring paths also
-/// registers io_uring NAPI busy polling) or `rcvbuf` (SO_RCVBUF bytes), as `busy_poll = 50`
-/// and `rcvbuf = ...` lines of a settings file set them.
+/// registers io_uring NAPI busy polling and on the `epoll` rows sets the epoll instance's busy
+/// polling), `prefer_busy_poll` (0/1: SO_PREFER_BUSY_POLL, and the epoll instance's
+/// prefer_busy_poll), `busy_poll_budget` (SO_BUSY_POLL_BUDGET packets, and the epoll
+/// instance's budget) or `rcvbuf` (SO_RCVBUF bytes), as `busy_poll = 50` and `rcvbuf = ...`
+/// lines of a settings file set them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SockoptSweep {
-    /// `busy_poll` or `rcvbuf`.
+    /// `busy_poll`, `prefer_busy_poll`, `busy_poll_budget` or `rcvbuf`.
     pub name: String,
     /// Values, each a setting of its own.
     pub values: Vec<String>,

@@ -18,7 +18,7 @@ pub fn parse_method(s: &str) -> Result<Method> {
         Ok(m) if m != Method::Auto => Ok(m),
         _ => Err(Error::BadInput(format!(
             "unknown method {s:?} (expected one of: recvfrom, recvmmsg, uring, uring-recv, \
-             xdp, xdp-drop)"
+             epoll, xdp, xdp-drop)"
         ))),
     }
 }
@@ -163,11 +163,16 @@ pub enum PeerKind {
     /// control message.
     #[serde(rename = "c-uring-gro")]
     CUringGro,
+    /// The bare C twin of `epoll`: epoll_wait on a level-triggered epoll instance, then
+    /// `recvmmsg` batches of 64 with MSG_DONTWAIT until a short batch or EAGAIN; no address, no
+    /// control messages; only counts.
+    #[serde(rename = "c-epoll")]
+    CEpoll,
 }
 
 impl PeerKind {
     /// Every reference receiver, in report order.
-    pub const ALL: [PeerKind; 8] = [
+    pub const ALL: [PeerKind; 9] = [
         PeerKind::Iperf3,
         PeerKind::Sockperf,
         PeerKind::CRecvfrom,
@@ -176,6 +181,7 @@ impl PeerKind {
         PeerKind::CUring,
         PeerKind::CUringRecvmsg,
         PeerKind::CUringGro,
+        PeerKind::CEpoll,
     ];
 
     /// The row name (the program name for iperf3 and sockperf).
@@ -189,6 +195,7 @@ impl PeerKind {
             PeerKind::CUring => "c-uring",
             PeerKind::CUringRecvmsg => "c-uring-recvmsg",
             PeerKind::CUringGro => "c-uring-gro",
+            PeerKind::CEpoll => "c-epoll",
         }
     }
 
@@ -208,6 +215,7 @@ impl PeerKind {
             PeerKind::CUring => Some("uring"),
             PeerKind::CUringRecvmsg => Some("uring-recvmsg"),
             PeerKind::CUringGro => Some("uring-gro"),
+            PeerKind::CEpoll => Some("epoll"),
         }
     }
 
@@ -225,6 +233,7 @@ impl PeerKind {
             (Method::UringRecv, false) => PeerKind::CUring,
             (Method::Uring, false) => PeerKind::CUringRecvmsg,
             (Method::Uring, true) => PeerKind::CUringGro,
+            (Method::Epoll, false) => PeerKind::CEpoll,
             _ => return None,
         })
     }
@@ -339,6 +348,14 @@ pub struct SockOpts {
     pub rcvbuf: Option<usize>,
     /// SO_BUSY_POLL microseconds.
     pub busy_poll: Option<u32>,
+    /// SO_PREFER_BUSY_POLL (and, on the `epoll` rows with a busy-poll time, the epoll
+    /// instance's prefer_busy_poll); `None`: not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer_busy_poll: Option<bool>,
+    /// SO_BUSY_POLL_BUDGET packets (and, on the `epoll` rows with a busy-poll time, the epoll
+    /// instance's budget); `None`: not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_poll_budget: Option<u16>,
     /// What the receiver's recorders measure (default full); `minimal` is the bare-drain
     /// reference for the statistics' own cost.
     #[serde(default)]

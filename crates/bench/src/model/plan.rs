@@ -58,12 +58,15 @@ pub fn rows(sel: &Selection) -> Vec<Row> {
     for scenario in Scenario::ALL.iter().filter(|s| keep_s(s)) {
         let first = out.len();
         // uring-recv trades the source address and control messages away; it joins the
-        // default and quick plans only when named in --methods (always in --full).
-        let explicit = |m: &Method| sel.methods.contains(m);
+        // default and quick plans only when named in --methods (always in --full). epoll (the
+        // event-loop shape, not in Method::ALL) runs only when named, in any size.
+        let explicit = |m: &Method| sel.methods.contains(m) || sel.sources.contains(m);
         for method in Method::ALL
             .iter()
+            .chain(&[Method::Epoll])
             .filter(|m| keep_m(m))
             .filter(|m| **m != Method::UringRecv || sel.size == Size::Full || explicit(m))
+            .filter(|m| **m != Method::Epoll || explicit(m))
         {
             for fanout in Fanout::ALL.iter().filter(|f| keep_f(f)) {
                 let (m, f, s) = (*method, *fanout, *scenario);
@@ -315,6 +318,20 @@ mod tests {
                 assert!(peers(r.scenario).contains(&t.name().to_string()), "{r:?}");
             }
         }
+        // c-epoll joins only beside a named epoll row (epoll is opt-in).
+        let mut e = d.clone();
+        e.methods = vec![Method::Epoll, Method::Recvmmsg];
+        let classic: Vec<String> = rows(&e)
+            .iter()
+            .filter(|r| r.scenario == Scenario::Classic)
+            .filter_map(|r| match r.receiver {
+                Receiver::Peer { peer } if peer.c_mode().is_some() => Some(peer.name().into()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(classic, ["c-recvmmsg", "c-epoll"]);
+        let epoll_row = Row::udprx(Scenario::Classic, Method::Epoll, Fanout::One, false);
+        assert_eq!(PeerKind::twin_of(&epoll_row.receiver), Some(PeerKind::CEpoll));
         assert_eq!(
             PeerKind::twin_of(
                 &Row::udprx(Scenario::Classic, Method::UringRecv, Fanout::One, false).receiver
@@ -342,6 +359,25 @@ mod tests {
         // fan-outs × 2 scenarios without GRO; 4 spin rows.
         assert_eq!(f.len(), 3 * 3 * 2 * 2 + 3 * 2 + 4, "{f:?}");
         // Named, uring-recv joins the default plan (one socket, no GRO, both scenarios).
+        // epoll is opt-in in every size: never in an unfiltered plan; named, it runs like the
+        // other socket methods (one socket in the classic flood, +gro in the GSO flood).
+        for all in [&d, &q, &f] {
+            assert!(
+                !all.iter()
+                    .any(|r| matches!(r.receiver, Receiver::Udprx { method: Method::Epoll, .. })),
+                "{all:?}"
+            );
+        }
+        let mut ep = sel(Size::Default);
+        ep.methods = vec![Method::Epoll];
+        let e = rows(&ep);
+        assert_eq!(
+            e,
+            [
+                Row::udprx(Scenario::Classic, Method::Epoll, Fanout::One, false),
+                Row::udprx(Scenario::Gso, Method::Epoll, Fanout::One, true),
+            ]
+        );
         let mut named = sel(Size::Default);
         named.methods = vec![Method::UringRecv];
         let n = rows(&named);

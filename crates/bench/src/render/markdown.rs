@@ -591,6 +591,15 @@ pub fn render(report: &BenchReport, charts: &[ChartFile]) -> String {
                 so.rcvbuf, so.busy_poll
             );
         }
+        if so.prefer_busy_poll.is_some() || so.busy_poll_budget.is_some() {
+            let _ = writeln!(
+                o,
+                "\nBusy-poll options: SO_PREFER_BUSY_POLL {:?}, SO_BUSY_POLL_BUDGET {:?} (with \
+                 busy_poll, also the epoll rows' EPIOCSPARAMS)",
+                so.prefer_busy_poll.map(u8::from),
+                so.busy_poll_budget
+            );
+        }
         if let Some(mode) = so.stats {
             let _ = writeln!(o, "\nStatistics: {mode:?}");
         }

@@ -142,10 +142,13 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
                 let m = crate::parse_method(base)?;
                 if !matches!(
                     m,
-                    crate::Method::Recvfrom | crate::Method::Recvmmsg | crate::Method::Uring
+                    crate::Method::Recvfrom
+                        | crate::Method::Recvmmsg
+                        | crate::Method::Uring
+                        | crate::Method::Epoll
                 ) {
                     return bad(format!(
-                        "--methods {name}: +sources applies to recvfrom, recvmmsg and uring \
+                        "--methods {name}: +sources applies to recvfrom, recvmmsg, uring and epoll \
                          (uring-recv never reads a source address; the XDP paths read it from \
                          the frame)"
                     ));
@@ -272,7 +275,13 @@ pub fn prepare(opts: &Options, is_root: bool) -> Result<Prepared> {
 
     let mut peers = Vec::new();
     if opts.peers {
-        for p in PeerKind::ALL {
+        // c-epoll is the twin of the opt-in epoll rows: looked for only when they run.
+        let epoll = |p: &PeerKind| {
+            *p != PeerKind::CEpoll
+                || methods.contains(&crate::Method::Epoll)
+                || sources.contains(&crate::Method::Epoll)
+        };
+        for p in PeerKind::ALL.into_iter().filter(epoll) {
             match crate::lab::peers::unavailable(p) {
                 None => peers.push(p),
                 Some(why) => notes.push(format!("--peers: {why}; its row is left out")),
@@ -436,6 +445,25 @@ fn busy_poll_notes(
     selection: &Selection,
     notes: &mut Vec<String>,
 ) -> Result<()> {
+    // SO_PREFER_BUSY_POLL 1 and any SO_BUSY_POLL_BUDGET above the socket's 0 need
+    // CAP_NET_ADMIN: without root every trial would fail.
+    if !is_root {
+        if settings.iter().any(|s| s.sockopts.prefer_busy_poll == Some(true)) {
+            return Err(Error::BadInput(
+                "prefer_busy_poll=1 needs root: the kernel takes SO_PREFER_BUSY_POLL only with \
+                 CAP_NET_ADMIN"
+                    .into(),
+            ));
+        }
+        if let Some(n) = settings.iter().filter_map(|s| s.sockopts.busy_poll_budget).max()
+            && n > 0
+        {
+            return Err(Error::BadInput(format!(
+                "busy_poll_budget {n} needs root: the kernel raises SO_BUSY_POLL_BUDGET only \
+                 with CAP_NET_ADMIN"
+            )));
+        }
+    }
     let Some(max) = settings.iter().filter_map(|s| s.sockopts.busy_poll).max() else {
         return Ok(());
     };
@@ -806,7 +834,7 @@ mod tests {
         let out = tmp_out("bad");
         let base = Options { out: Some(out.clone()), ..Options::default() };
         let cases = [
-            Options { methods: vec!["epoll".into()], ..base.clone() },
+            Options { methods: vec!["select".into()], ..base.clone() },
             Options {
                 methods: vec!["uring".into()],
                 scenarios: vec!["gso".into()],
@@ -819,7 +847,7 @@ mod tests {
             Options { reps: Some(0), ..base.clone() },
             Options { profiles: vec!["/nonexistent/profile.conf".into()], ..base.clone() },
             Options { methods: vec!["uring-recv+sources".into()], ..base.clone() },
-            Options { methods: vec!["epoll+sources".into()], ..base.clone() },
+            Options { methods: vec!["select+sources".into()], ..base.clone() },
         ];
         for (i, o) in cases.iter().enumerate() {
             let e = prepare(o, false).unwrap_err();
@@ -879,6 +907,58 @@ mod tests {
         let e =
             prepare(&Options { sockopts: vec!["busy_poll=fast".into()], ..o }, true).unwrap_err();
         assert!(e.is_bad_input() && e.to_string().contains("--sockopt busy_poll=fast"), "{e}");
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn epoll_rows_compare_prefer_busy_poll_and_budget_and_refuse_bad_values() {
+        let out = tmp_out("epoll-bp");
+        let o = Options {
+            methods: vec!["epoll".into()],
+            scenarios: vec!["classic".into()],
+            fanouts: vec!["one".into()],
+            sockopts: vec!["prefer_busy_poll=0,1".into(), "busy_poll_budget=8,64".into()],
+            out: Some(out.clone()),
+            ..Options::default()
+        };
+        // Both need CAP_NET_ADMIN: refused before anything exists without root.
+        let e = prepare(&o, false).unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("needs root"), "{e}");
+        assert_eq!(e.to_string().lines().count(), 1);
+        assert!(!out.exists());
+        let p = prepare(&o, true).unwrap();
+        assert_eq!(
+            p.plan.settings,
+            [
+                "prefer_busy_poll=0 busy_poll_budget=8",
+                "prefer_busy_poll=0 busy_poll_budget=64",
+                "prefer_busy_poll=1 busy_poll_budget=8",
+                "prefer_busy_poll=1 busy_poll_budget=64",
+            ]
+        );
+        let so: Vec<_> =
+            p.plan.sockopts.iter().map(|s| (s.prefer_busy_poll, s.busy_poll_budget)).collect();
+        assert_eq!(
+            so,
+            [
+                (Some(false), Some(8)),
+                (Some(false), Some(64)),
+                (Some(true), Some(8)),
+                (Some(true), Some(64))
+            ]
+        );
+        assert!(p.plan.rows.iter().all(|r| matches!(
+            r.receiver,
+            crate::Receiver::Udprx { method: crate::Method::Epoll, .. }
+        )));
+        std::fs::remove_dir_all(&out).unwrap();
+        for bad in ["prefer_busy_poll=2", "busy_poll_budget=70000", "busy_poll_budget=-1"] {
+            let e =
+                prepare(&Options { sockopts: vec![bad.into()], ..o.clone() }, true).unwrap_err();
+            let msg = e.to_string();
+            assert!(e.is_bad_input() && msg.contains(&format!("--sockopt {bad}")), "{msg}");
+            assert_eq!(msg.lines().count(), 1, "{msg}");
+        }
         assert!(!out.exists());
     }
 

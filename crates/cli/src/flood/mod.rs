@@ -42,7 +42,7 @@ struct RemoteArgs {
     /// Read the shared secret from FILE (first line).
     #[arg(long, value_name = "FILE", requires = "server")]
     token_file: Option<std::path::PathBuf>,
-    /// Receive method the server runs: recvfrom, recvmmsg, uring, uring-recv or auto.
+    /// Receive method the server runs: recvfrom, recvmmsg, uring, uring-recv, epoll or auto.
     #[arg(long, value_name = "METHOD", default_value = "auto", requires = "server")]
     rx_method: String,
     /// Receive sockets (SO_REUSEPORT fan-out) the server runs.

@@ -36,8 +36,10 @@ pub struct BenchArgs {
     /// instead of a threaded NAPI pinned to the receiver's core.
     #[arg(long)]
     pub xdp_on_sender: bool,
-    /// Only these methods (recvfrom, recvmmsg, uring, uring-recv, xdp, xdp-drop),
-    /// comma-separated; `recvfrom+sources`, `recvmmsg+sources`, `uring+sources` add rows of that
+    /// Only these methods (recvfrom, recvmmsg, uring, uring-recv, epoll, xdp, xdp-drop),
+    /// comma-separated; epoll (epoll_wait + recvmmsg MSG_DONTWAIT, an event loop's shape) runs
+    /// only when named; `recvfrom+sources`, `recvmmsg+sources`, `uring+sources`,
+    /// `epoll+sources` add rows of that
     /// method that read the source address and the drop counter with every datagram (by default
     /// the receive calls are a bare loop's).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -104,7 +106,9 @@ pub struct BenchArgs {
     #[arg(long = "nic", value_name = "NAME=V1,V2")]
     pub nic: Vec<String>,
     /// A socket option of the receiving sockets to compare: busy_poll=0,50 (SO_BUSY_POLL µs;
-    /// on the io_uring paths it also registers io_uring NAPI busy polling) or rcvbuf=BYTES,...
+    /// on the io_uring paths it also registers io_uring NAPI busy polling, on the epoll rows
+    /// epoll busy polling, EPIOCSPARAMS, Linux 6.9), prefer_busy_poll=0,1 (SO_PREFER_BUSY_POLL;
+    /// root), busy_poll_budget=8,64 (SO_BUSY_POLL_BUDGET packets; root) or rcvbuf=BYTES,...
     /// (repeatable; settings are the cross product).
     #[arg(long = "sockopt", value_name = "NAME=V1,V2")]
     pub sockopt: Vec<String>,

@@ -34,7 +34,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub bind: SocketAddr,
     /// Receive method: recvfrom, recvmmsg, uring, uring-recv (io_uring recv: no source address,
-    /// no control messages), auto, xdp (AF_XDP) or xdp-drop (XDP count and drop: the
+    /// no control messages), epoll (epoll_wait, then recvmmsg MSG_DONTWAIT batches: an event
+    /// loop's shape, where --busy-poll also sets epoll busy polling), auto, xdp (AF_XDP) or xdp-drop (XDP count and drop: the
     /// driver-level ceiling). auto is recvmmsg unless io_uring is shown cheaper (it prints
     /// why) and never picks an XDP path.
     #[arg(long, default_value = "auto")]
@@ -74,9 +75,18 @@ pub struct RunArgs {
     /// Enable UDP_GRO (coalesced buffers, counted per segment).
     #[arg(long)]
     pub gro: bool,
-    /// SO_BUSY_POLL in microseconds.
+    /// SO_BUSY_POLL in microseconds (uring, uring-recv: also io_uring NAPI busy polling;
+    /// epoll: also the epoll instance's busy polling, EPIOCSPARAMS, Linux 6.9).
     #[arg(long, value_name = "USEC")]
     pub busy_poll: Option<u32>,
+    /// SO_PREFER_BUSY_POLL on the sockets (Linux 5.11, root), and prefer_busy_poll in the epoll
+    /// instance's parameters with --method epoll --busy-poll USEC.
+    #[arg(long)]
+    pub prefer_busy_poll: bool,
+    /// Packets per busy-poll round: SO_BUSY_POLL_BUDGET (Linux 5.11; raising it needs root),
+    /// and the epoll instance's budget with --method epoll --busy-poll USEC (above 64: root).
+    #[arg(long, value_name = "PACKETS")]
+    pub busy_poll_budget: Option<u16>,
     /// Receive buffer size (SO_RCVBUFFORCE when permitted, else SO_RCVBUF), e.g. 4M.
     #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
     pub rcvbuf: Option<usize>,
@@ -239,6 +249,7 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
         .buffer_size(a.buffer_size)
         .gro(a.gro)
         .busy_poll(a.busy_poll)
+        .prefer_busy_poll(a.prefer_busy_poll)
         .rcvbuf(a.rcvbuf)
         .timestamps(a.timestamps)
         .spin(a.spin)
@@ -253,6 +264,9 @@ pub fn execute(a: RunArgs) -> Result<(), CliError> {
     }
     if let Some(n) = a.ring_buffers {
         b = b.ring_buffers(n);
+    }
+    if let Some(n) = a.busy_poll_budget {
+        b = b.busy_poll_budget(n);
     }
     let rx = b.build()?;
     // With JSON on stdout, everything for people goes to stderr.
@@ -428,6 +442,15 @@ fn setup_line(s: &SetupInfo) -> String {
     }
     if let Some(napi) = &s.uring_napi {
         line.push_str(&format!(" napi=\"{napi}\""));
+    }
+    if s.prefer_busy_poll {
+        line.push_str(" prefer_busy_poll");
+    }
+    if let Some(n) = s.busy_poll_budget {
+        line.push_str(&format!(" busy_poll_budget={n}"));
+    }
+    if let Some(e) = &s.epoll_busy_poll {
+        line.push_str(&format!(" epoll_busy_poll=\"{e}\""));
     }
     if s.full_batch {
         line.push_str(" full_batch");

@@ -99,6 +99,8 @@ pub struct ThreadCost {
     pub kernel_drops: u64,
     /// Receive calls (or completion batches) that returned data: the thread's wake-ups.
     pub batches: u64,
+    /// Method `epoll`: `epoll_wait` calls that returned with the socket readable (0 otherwise).
+    pub epoll_wakeups: u64,
 }
 
 /// Counters over the whole report.
@@ -227,6 +229,11 @@ pub struct ThreadReport {
     /// Datagrams per such call: how much each wake-up amortised (1.0 = one per wake-up).
     #[serde(default)]
     pub datagrams_per_batch: Option<f64>,
+    /// Method `epoll`: `epoll_wait` wake-ups with the socket readable (absent for the other
+    /// methods and when there was none; `batches` / `epoll_wakeups` is how many batches each
+    /// wake-up drained).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoll_wakeups: Option<u64>,
     /// Interval rates of this socket (pps).
     pub pps: Option<HistData>,
 }
@@ -446,6 +453,7 @@ impl Report {
                 ),
                 batches: c.batches,
                 datagrams_per_batch: (c.batches > 0).then(|| s.datagrams as f64 / c.batches as f64),
+                epoll_wakeups: (c.epoll_wakeups > 0).then_some(c.epoll_wakeups),
                 pps: rates_of(&s.series, s.interval_ns).map(|h| HistData::from_hist(&h)),
             });
         }

@@ -180,6 +180,16 @@ pub fn table(r: &Report) -> String {
                 th.datagrams_per_batch.map_or("-".into(), |c| format!("{c:.1}"))
             );
         }
+        for th in r.threads.iter().filter(|t| t.epoll_wakeups.is_some()) {
+            let w = th.epoll_wakeups.unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "  socket {}: {} epoll_wait wake-ups, {:.1} datagrams per wake-up",
+                th.socket,
+                fmt_count(w),
+                th.datagrams as f64 / w.max(1) as f64
+            );
+        }
     }
     if !r.flows.is_empty() {
         const SHOWN: usize = 16;

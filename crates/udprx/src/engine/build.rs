@@ -6,7 +6,7 @@ use super::cpus::assign_cpus;
 use super::{Receiver, ReceiverBuilder, SetupInfo, Steer};
 use crate::cbpf;
 use crate::error::Error;
-use crate::method::uring;
+use crate::method::{self, uring};
 use crate::method::{LoopConfig, Method};
 use crate::sys;
 use crate::xdp::{self, Attachment};
@@ -67,6 +67,13 @@ impl ReceiverBuilder {
         // SO_BUSY_POLL 0 is "off" (a `--sockopt busy_poll=0` setting): no NAPI registration.
         let napi_busy_poll = self.busy_poll.filter(|&us| is_uring && us > 0);
         let uring_napi = napi_busy_poll.map(|us| uring::napi_probe(us).unwrap_or_else(|why| why));
+        // epoll: busy-poll parameters on each instance; a refusal is reported, not an error.
+        let epoll_params = self
+            .busy_poll
+            .filter(|&us| method == Method::Epoll && us > 0)
+            .map(|us| method::epoll::params(us, self.busy_poll_budget, self.prefer_busy_poll));
+        let epoll_busy_poll =
+            epoll_params.as_ref().map(|p| method::epoll::probe(p).unwrap_or_else(|why| why));
         let other_cmsg = self.gro || self.timestamps || self.pktinfo || self.ecn;
         // SO_RXQ_OVFL rides on the methods that read control messages anyway; plain recvfrom
         // and uring-recv read none unless another option needs them.
@@ -78,6 +85,8 @@ impl ReceiverBuilder {
             reuse_port: self.sockets > 1 || self.share_port,
             rcvbuf: self.rcvbuf,
             busy_poll: self.busy_poll,
+            prefer_busy_poll: self.prefer_busy_poll,
+            busy_poll_budget: self.busy_poll_budget,
             timestamps: self.timestamps,
             gro: self.gro,
             rxq_ovfl,
@@ -142,6 +151,7 @@ impl ReceiverBuilder {
             fallback_reason,
             uring_mode,
             uring_napi,
+            epoll_busy_poll,
             sockets: self.sockets,
             steer: self.steer,
             cpus,
@@ -156,6 +166,8 @@ impl ReceiverBuilder {
             pktinfo: self.pktinfo,
             ecn: self.ecn,
             busy_poll: self.busy_poll,
+            prefer_busy_poll: self.prefer_busy_poll,
+            busy_poll_budget: self.busy_poll_budget,
             spin: self.spin,
             duration: self.duration,
             drops_source: drops_source.to_string(),
@@ -175,6 +187,7 @@ impl ReceiverBuilder {
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: self.uring_defer,
             napi_busy_poll,
+            epoll_params,
             fallback_on_refusal: self.method == Method::Auto,
             inject_multishot_einval: self.inject_multishot_einval,
             names,
@@ -193,6 +206,8 @@ impl ReceiverBuilder {
             reuse_port: false,
             rcvbuf: None,
             busy_poll: None,
+            prefer_busy_poll: false,
+            busy_poll_budget: None,
             timestamps: false,
             gro: false,
             rxq_ovfl: false,
@@ -240,11 +255,14 @@ impl ReceiverBuilder {
             pktinfo: false,
             ecn: false,
             busy_poll: None,
+            prefer_busy_poll: false,
+            busy_poll_budget: None,
             spin: self.spin,
             duration: self.duration,
             drops_source: drops_source.to_string(),
             source_addresses: true,
             uring_napi: None,
+            epoll_busy_poll: None,
             xdp: Some(attachment.info.clone()),
         };
         let cfg = LoopConfig {
@@ -260,6 +278,7 @@ impl ReceiverBuilder {
             idle_ns: self.idle.as_nanos().min(u64::MAX as u128) as u64,
             uring_defer: false,
             napi_busy_poll: None,
+            epoll_params: None,
             names: true,
             cmsg: false,
             meminfo_drops: false,

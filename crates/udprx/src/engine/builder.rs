@@ -24,6 +24,8 @@ pub struct ReceiverBuilder {
     pub(super) buffer_size: usize,
     pub(super) gro: bool,
     pub(super) busy_poll: Option<u32>,
+    pub(super) prefer_busy_poll: bool,
+    pub(super) busy_poll_budget: Option<u16>,
     pub(super) rcvbuf: Option<usize>,
     pub(super) timestamps: bool,
     pub(super) pktinfo: bool,
@@ -105,10 +107,34 @@ impl ReceiverBuilder {
         self
     }
     /// SO_BUSY_POLL in µs. On the io_uring paths a non-zero value also registers NAPI busy
-    /// polling on the ring (`IORING_REGISTER_NAPI`); `Some(0)` sets SO_BUSY_POLL 0 (off) and
-    /// registers nothing.
+    /// polling on the ring (`IORING_REGISTER_NAPI`); with [`Method::Epoll`] it also sets the
+    /// epoll instance's busy-poll parameters (`EPIOCSPARAMS`, Linux 6.9: `epoll_wait` polls the
+    /// device queue for this long before sleeping; a kernel that refuses is reported in
+    /// [`SetupInfo::epoll_busy_poll`](super::SetupInfo::epoll_busy_poll) and the run goes on
+    /// without it). `Some(0)` sets SO_BUSY_POLL 0 (off) and registers nothing.
     pub fn busy_poll(mut self, usec: Option<u32>) -> Self {
         self.busy_poll = usec;
+        self
+    }
+    /// Prefer busy polling over interrupts (default false): SO_PREFER_BUSY_POLL on the socket
+    /// (Linux 5.11; turning it on needs CAP_NET_ADMIN) and, with [`Method::Epoll`] and a
+    /// non-zero [`busy_poll`](Self::busy_poll), `prefer_busy_poll` in the epoll instance's
+    /// parameters (Linux 6.9). While the application keeps polling, the kernel may then defer
+    /// the device's softirq processing to it (with `napi_defer_hard_irqs` and
+    /// `gro_flush_timeout` set on the device); IRQ suspension (Linux 6.13,
+    /// `irq-suspend-timeout`) builds on an epoll loop with this on. `false` sets nothing (the
+    /// kernel's default).
+    pub fn prefer_busy_poll(mut self, on: bool) -> Self {
+        self.prefer_busy_poll = on;
+        self
+    }
+    /// Packets one busy-poll round may take from the device (default: the kernel's, 8):
+    /// SO_BUSY_POLL_BUDGET on the socket (Linux 5.11; raising it needs CAP_NET_ADMIN) and, with
+    /// [`Method::Epoll`] and a non-zero [`busy_poll`](Self::busy_poll), `busy_poll_budget` in
+    /// the epoll instance's parameters (Linux 6.9; above 64 needs CAP_NET_ADMIN). 0 keeps the
+    /// kernel's default.
+    pub fn busy_poll_budget(mut self, packets: u16) -> Self {
+        self.busy_poll_budget = Some(packets);
         self
     }
     /// Receive buffer size asked for (SO_RCVBUFFORCE when permitted, else SO_RCVBUF).
@@ -260,6 +286,8 @@ impl ReceiverBuilder {
                 (self.timestamps, "`timestamps`"),
                 (self.steer == Steer::Cpu, "`steer(Steer::Cpu)`"),
                 (self.busy_poll.is_some(), "`busy_poll`"),
+                (self.prefer_busy_poll, "`prefer_busy_poll`"),
+                (self.busy_poll_budget.is_some(), "`busy_poll_budget`"),
                 (self.share_port, "`share_port`"),
                 (self.pktinfo, "`pktinfo`"),
                 (self.ecn, "`ecn`"),
@@ -358,7 +386,7 @@ impl ReceiverBuilder {
         });
         let per_buffer = match self.method {
             Method::Uring | Method::UringRecv | Method::Auto => ring.max(self.batch),
-            Method::Recvmmsg => self.batch,
+            Method::Recvmmsg | Method::Epoll => self.batch,
             Method::Recvfrom | Method::XdpDrop => 1,
             Method::Xdp => {
                 return self.sockets as u128 * ring as u128 * sys::xsk::FRAME_SIZE as u128;
@@ -383,6 +411,8 @@ impl Receiver {
             buffer_size: 2048,
             gro: false,
             busy_poll: None,
+            prefer_busy_poll: false,
+            busy_poll_budget: None,
             rcvbuf: None,
             timestamps: false,
             pktinfo: false,
@@ -419,6 +449,8 @@ mod tests {
             // Socket options mean nothing to the XDP paths; xdp-drop has no sockets to spread.
             b().method(Method::Xdp).gro(true),
             b().method(Method::Xdp).timestamps(true),
+            b().method(Method::Xdp).prefer_busy_poll(true),
+            b().method(Method::Xdp).busy_poll_budget(16),
             b().method(Method::Xdp).sockets(2).steer(Steer::Cpu),
             b().method(Method::XdpDrop).sockets(2),
             b().method(Method::Xdp).sockets(1024).ring_buffers(32768),

@@ -31,6 +31,11 @@ pub struct SetupInfo {
     /// the kernel refused it (the run then goes on without it).
     #[cfg_attr(feature = "serde", serde(default))]
     pub uring_napi: Option<String>,
+    /// `epoll` with a busy-poll time: the busy-poll parameters the kernel holds for an epoll
+    /// instance (set with EPIOCSPARAMS and read back with EPIOCGPARAMS), or why epoll busy
+    /// polling is off (a kernel before 6.9 refuses; the run then goes on without it).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub epoll_busy_poll: Option<String>,
     /// Number of sockets (and threads).
     pub sockets: usize,
     /// Steering between the sockets.
@@ -61,6 +66,13 @@ pub struct SetupInfo {
     pub ecn: bool,
     /// SO_BUSY_POLL value (µs).
     pub busy_poll: Option<u32>,
+    /// SO_PREFER_BUSY_POLL set (and, with `epoll` busy polling, `prefer_busy_poll` asked of the
+    /// epoll instance).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub prefer_busy_poll: bool,
+    /// SO_BUSY_POLL_BUDGET (and, with `epoll` busy polling, the epoll instance's budget).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub busy_poll_budget: Option<u16>,
     /// Busy-looping non-blocking receive.
     pub spin: bool,
     /// Run length limit (serialized as seconds).
@@ -195,9 +207,14 @@ pub struct ThreadResult {
     /// AF_XDP: frames that were not a whole Ethernet/IP/UDP datagram (counted and skipped).
     #[cfg_attr(feature = "serde", serde(default))]
     pub bad_frames: u64,
-    /// io_uring: NAPI busy polling was registered on this thread's ring.
+    /// NAPI busy polling was set on this thread's wait: io_uring NAPI on its ring, or (method
+    /// `epoll`) busy-poll parameters held by its epoll instance.
     #[cfg_attr(feature = "serde", serde(default))]
     pub napi: bool,
+    /// `epoll`: `epoll_wait` calls that returned with the socket readable (0 for the other
+    /// methods, and when the thread never waited: `spin`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub epoll_wakeups: u64,
     /// `auto` only: why this socket's thread left io_uring at run time for `recvmmsg` (the
     /// kernel refused the first multishot request); `None` when it did not.
     pub fallback: Option<String>,

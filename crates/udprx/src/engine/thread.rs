@@ -88,6 +88,7 @@ where
         batches: stats.batches,
         bad_frames: stats.bad_frames,
         napi: stats.napi,
+        epoll_wakeups: stats.epoll_wakeups,
         fallback,
     };
     Ok((handler, result))

@@ -1,5 +1,6 @@
 //! The receive loops, one module per method, and what they share.
 
+pub(crate) mod epoll;
 pub(crate) mod recvfrom;
 pub(crate) mod recvmmsg;
 pub(crate) mod uring;
@@ -23,6 +24,12 @@ pub enum Method {
     Recvmmsg,
     /// io_uring multishot `recvmsg` over a provided-buffer ring.
     Uring,
+    /// The event-loop shape: one epoll instance per socket (level-triggered EPOLLIN),
+    /// `epoll_wait` for the idle interval, then `recvmmsg(MSG_DONTWAIT)` batches until a short
+    /// batch or EAGAIN. Receives exactly as [`Method::Recvmmsg`] does; the thread sleeps in
+    /// `epoll_wait`, where epoll busy polling (`busy_poll` on Linux 6.9+) applies. Opt-in: not
+    /// in [`Method::ALL`].
+    Epoll,
     /// io_uring multishot `recv` over a provided-buffer ring: payload only, no source address
     /// (flows are told apart by the probe header alone) and no control messages (no GRO, no
     /// kernel timestamps; drops read from /proc/net/udp at the end).
@@ -46,7 +53,8 @@ pub enum Method {
 
 impl Method {
     /// Every concrete socket method, in the order reports list them (the XDP paths, which take
-    /// over an interface queue, are opt-in and not listed).
+    /// over an interface queue, and [`Method::Epoll`], the event-loop shape of `recvmmsg`, are
+    /// opt-in and not listed).
     pub const ALL: [Method; 4] =
         [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv];
 
@@ -57,6 +65,7 @@ impl Method {
             Method::Recvmmsg => "recvmmsg",
             Method::Uring => "uring",
             Method::UringRecv => "uring-recv",
+            Method::Epoll => "epoll",
             Method::Auto => "auto",
             Method::Xdp => "xdp",
             Method::XdpDrop => "xdp-drop",
@@ -83,12 +92,13 @@ impl std::str::FromStr for Method {
             "recvmmsg" => Ok(Method::Recvmmsg),
             "uring" | "io_uring" | "io-uring" => Ok(Method::Uring),
             "uring-recv" | "uring_recv" => Ok(Method::UringRecv),
+            "epoll" => Ok(Method::Epoll),
             "auto" => Ok(Method::Auto),
             "xdp" | "af_xdp" | "af-xdp" => Ok(Method::Xdp),
             "xdp-drop" | "xdp_drop" => Ok(Method::XdpDrop),
             other => Err(format!(
-                "unknown method '{other}' (expected recvfrom, recvmmsg, uring, uring-recv, auto, \
-                 xdp or xdp-drop)"
+                "unknown method '{other}' (expected recvfrom, recvmmsg, uring, uring-recv, epoll, \
+                 auto, xdp or xdp-drop)"
             )),
         }
     }
@@ -116,6 +126,8 @@ pub(crate) struct LoopConfig {
     pub uring_defer: bool,
     /// io_uring: register NAPI busy polling for this many µs.
     pub napi_busy_poll: Option<u32>,
+    /// epoll: the busy-poll parameters to set on each epoll instance (EPIOCSPARAMS).
+    pub epoll_params: Option<crate::sys::epoll::EpollParams>,
     /// Ask the kernel for each datagram's source address (`source_addresses`); without, no
     /// name area is given and every datagram reports `0.0.0.0:0`.
     pub names: bool,
@@ -157,8 +169,11 @@ pub struct RecvCounters {
     pub enobufs: u64,
     /// io_uring: times the multishot request was re-armed.
     pub rearms: u64,
-    /// io_uring: NAPI busy polling is registered on the ring.
+    /// NAPI busy polling is set on the wait: io_uring NAPI registered on the ring, or (method
+    /// `epoll`) busy-poll parameters held by the epoll instance (EPIOCSPARAMS).
     pub napi: bool,
+    /// `epoll`: `epoll_wait` calls that returned with the socket readable.
+    pub epoll_wakeups: u64,
 }
 
 /// What a receive loop counts (public as [`RecvCounters`]).
@@ -174,8 +189,10 @@ pub(crate) struct LoopStats {
     pub batches: u64,
     /// AF_XDP: frames that were not a whole Ethernet/IP/UDP datagram (counted, skipped).
     pub bad_frames: u64,
-    /// io_uring: NAPI busy polling was registered on the ring.
+    /// NAPI busy polling was set on the wait (io_uring ring or epoll instance).
     pub napi: bool,
+    /// `epoll`: wake-ups of `epoll_wait` with the socket readable.
+    pub epoll_wakeups: u64,
 }
 
 /// What a loop needs besides its socket: the handler, the stop flag and the deadline.
@@ -273,6 +290,8 @@ mod tests {
             Method::Recvfrom,
             Method::Recvmmsg,
             Method::Uring,
+            Method::UringRecv,
+            Method::Epoll,
             Method::Auto,
             Method::Xdp,
             Method::XdpDrop,

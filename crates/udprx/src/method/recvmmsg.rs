@@ -56,6 +56,25 @@ impl Recvmmsg {
         flags: i32,
         counters: &mut Counters,
     ) -> io::Result<Batch<'_>> {
+        let (used, rx_ns) = self.fill(fd, flags, counters)?;
+        Ok(self.batch(used, rx_ns, socket, counters))
+    }
+
+    /// Most datagrams one call takes.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.metas.len()
+    }
+
+    /// One `recvmmsg` call: the datagrams it took and when, their metadata filled in; the batch
+    /// is then [`batch`](Self::batch) (split so a caller can decide on the count first).
+    #[inline]
+    pub(crate) fn fill(
+        &mut self,
+        fd: RawFd,
+        flags: i32,
+        counters: &mut Counters,
+    ) -> io::Result<(usize, u64)> {
         // MSG_TRUNC applies to every message of the call: `msg_len` is then the datagram's real
         // length even when it was longer than its buffer (and `msg_flags` says it was cut).
         let flags = self.wait | libc::MSG_TRUNC | flags;
@@ -99,8 +118,20 @@ impl Recvmmsg {
                 ecn: info.ecn,
             };
         }
-        let mut batch = Batch::new(h.arena(), &self.metas[..used], rx_ns, socket);
+        Ok((used, rx_ns))
+    }
+
+    /// The batch of the last [`fill`](Self::fill) (`used` datagrams received at `rx_ns`).
+    #[inline]
+    pub(crate) fn batch(
+        &self,
+        used: usize,
+        rx_ns: u64,
+        socket: usize,
+        counters: &Counters,
+    ) -> Batch<'_> {
+        let mut batch = Batch::new(self.headers.arena(), &self.metas[..used], rx_ns, socket);
         batch.kernel_drops = counters.kernel_drops;
-        Ok(batch)
+        batch
     }
 }

@@ -6,6 +6,7 @@
 pub(crate) mod bpf;
 pub(crate) mod bufring;
 pub(crate) mod cmsg;
+pub(crate) mod epoll;
 pub(crate) mod netlink;
 pub(crate) mod proc;
 pub(crate) mod recv;

@@ -10,6 +10,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::error::Error;
 
 const UDP_GRO: libc::c_int = 104;
+/// `SO_PREFER_BUSY_POLL` (Linux 5.11).
+const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+/// `SO_BUSY_POLL_BUDGET` (Linux 5.11).
+const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
 
 /// Options applied to every receive socket before it is bound.
 #[derive(Debug, Clone)]
@@ -17,6 +21,10 @@ pub(crate) struct SockOpts {
     pub reuse_port: bool,
     pub rcvbuf: Option<usize>,
     pub busy_poll: Option<u32>,
+    /// SO_PREFER_BUSY_POLL 1 (false: left at the kernel's 0).
+    pub prefer_busy_poll: bool,
+    /// SO_BUSY_POLL_BUDGET.
+    pub busy_poll_budget: Option<u16>,
     pub timestamps: bool,
     pub gro: bool,
     pub rxq_ovfl: bool,
@@ -100,6 +108,20 @@ pub(crate) fn open_bound(addr: SocketAddr, o: &SockOpts) -> Result<(Socket, usiz
             "SO_BUSY_POLL",
             " (raising it above net.core.busy_read needs CAP_NET_ADMIN); run without `busy_poll`",
         ))?;
+    }
+    if o.prefer_busy_poll {
+        setsockopt_int(fd, libc::SOL_SOCKET, SO_PREFER_BUSY_POLL, 1).map_err(opt_err(
+            "SO_PREFER_BUSY_POLL",
+            " (Linux 5.11+, needs CAP_NET_ADMIN); run without `prefer_busy_poll`",
+        ))?;
+    }
+    if let Some(budget) = o.busy_poll_budget {
+        setsockopt_int(fd, libc::SOL_SOCKET, SO_BUSY_POLL_BUDGET, budget.into()).map_err(
+            opt_err(
+                "SO_BUSY_POLL_BUDGET",
+                " (Linux 5.11+; raising it needs CAP_NET_ADMIN); run without `busy_poll_budget`",
+            ),
+        )?;
     }
     if o.timestamps {
         setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
@@ -197,6 +219,8 @@ mod tests {
             reuse_port: false,
             rcvbuf: Some(1),
             busy_poll: None,
+            prefer_busy_poll: false,
+            busy_poll_budget: None,
             timestamps: false,
             gro: false,
             pktinfo: false,
