@@ -554,6 +554,13 @@ impl NetdevSocket {
     }
 }
 
+/// Whether the process runs as root (`napi-set` needs CAP_NET_ADMIN; root is what the bench
+/// asks for).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) takes nothing and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The index of interface `dev` in the calling thread's network namespace.
 pub fn ifindex(dev: &str) -> io::Result<u32> {
     let name = std::ffi::CString::new(dev)
