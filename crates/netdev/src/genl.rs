@@ -48,6 +48,9 @@ const NAPI_GRO_FLUSH_TIMEOUT: u16 = 6;
 const NAPI_IRQ_SUSPEND_TIMEOUT: u16 = 7;
 const NAPI_THREADED: u16 = 8;
 
+/// How long a reply may take before the exchange fails (instead of blocking for ever).
+const RECV_TIMEOUT_SECS: libc::time_t = 5;
+
 /// Largest reply buffer read at once (the kernel sizes dump skbs below this).
 const RECV_BYTES: usize = 64 * 1024;
 
@@ -455,6 +458,21 @@ impl NetdevSocket {
                     std::mem::size_of::<libc::c_int>() as libc::socklen_t,
                 )
             };
+        }
+        // A kernel always answers; the timeout only keeps a lost reply from hanging the caller.
+        let timeout = libc::timeval { tv_sec: RECV_TIMEOUT_SECS, tv_usec: 0 };
+        // SAFETY: `timeout` is a live timeval whose size is passed with it.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.0,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error().into());
         }
         let mut s = NetdevSocket { fd, family: 0, seq: 0, buf: vec![0u8; RECV_BYTES] };
         let seq = s.next_seq();
