@@ -795,7 +795,16 @@ impl Settings<'_> {
             )),
             e => refuse(e.to_string()),
         })?;
-        let napis = sock.napi_list(index).map_err(|e| refuse(format!("napi-get: {e}")))?;
+        let napis = sock.napi_list(index).map_err(|e| match e {
+            // The netdev family without napi-get (Linux 6.5 to 6.8).
+            genl::GenlError::Kernel { errno: libc::EOPNOTSUPP | libc::EINVAL, .. } => {
+                refuse(format!(
+                    "not offered by this kernel: napi-get {e} ({} needs Linux 6.13+)",
+                    p.name()
+                ))
+            }
+            e => refuse(format!("napi-get: {e}")),
+        })?;
         Ok(napis.iter().map(|n| (n.id, p.of(n))).collect())
     }
 
