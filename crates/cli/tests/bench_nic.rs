@@ -13,6 +13,12 @@
 //!   a SIGTERM mid-run too (exit 130); after a SIGKILL, `udprx bench --restore` puts it back
 //!   from the journal.
 //!
+//! - IRQ suspension, `--nic napi.irq-suspend-timeout=0,2000000`: refused before any change on
+//!   the bench's own veth (created without GRO, it lists no NAPI instance); through the agent,
+//!   with GRO turned on beforehand on the receive interface (so its NAPIs are listed), both
+//!   values are compared and the NAPIs' value is put back after the run, and after a SIGKILL by
+//!   `--restore`; a forged per-NAPI journal record is refused by `--restore`.
+//!
 //! - `--sockopt busy_poll=0,50` (per-socket busy polling) is compared the same way: two
 //!   settings, each recorded with its SO_BUSY_POLL, with a verdict between them.
 //!
@@ -225,6 +231,12 @@ fn an_unsupported_setting_is_refused_before_anything_changes() {
             "rss-indir=equal:1,default",
             "--nic rss-indir=equal:1 refused before any change",
             "RSS indirection table: ",
+        ),
+        (
+            "napi.irq-suspend-timeout=0,2000000",
+            "--nic napi.irq-suspend-timeout=0 refused before any change",
+            "NAPI irq-suspend-timeout: the device lists no NAPI instance (a veth lists its NAPIs \
+             only with GRO or an XDP program on",
         ),
     ];
     for (i, (arg, refusal, about)) in cases.into_iter().enumerate() {
@@ -479,4 +491,171 @@ fn threaded_napi_is_refused_before_any_change_where_the_veth_has_no_napi() {
     }
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&journal);
+}
+
+/// The per-NAPI `irq-suspend-timeout` of `dev` in the lab's rx namespace, as the bench reads it
+/// (one value when every NAPI has it).
+fn suspend_of(lab: &agent_lab::AgentLab, dev: &'static str) -> String {
+    lab.in_rx(move || {
+        let none = udprx_netdev::settings::EthtoolBinary;
+        let s = udprx_netdev::Settings { sys: udprx_netdev::Sys::live(), ethtool: &none };
+        let setting =
+            udprx_netdev::Setting::Napi { dev: dev.into(), param: "irq-suspend-timeout".into() };
+        s.read(&setting).unwrap_or_else(|e| format!("unreadable: {e}"))
+    })
+}
+
+/// Sets the per-NAPI `irq-suspend-timeout` of `dev` in the lab's rx namespace.
+fn set_suspend(lab: &agent_lab::AgentLab, dev: &'static str, value: &'static str) {
+    lab.in_rx(move || {
+        let none = udprx_netdev::settings::EthtoolBinary;
+        let s = udprx_netdev::Settings { sys: udprx_netdev::Sys::live(), ethtool: &none };
+        let setting =
+            udprx_netdev::Setting::Napi { dev: dev.into(), param: "irq-suspend-timeout".into() };
+        s.apply(&setting, value).unwrap();
+    })
+}
+
+/// The agent lab `prefix` with GRO on the rx veth (so it lists its NAPIs) and each NAPI's
+/// irq-suspend-timeout at 12345 ns (a before value no setting uses); `None` (a counted skip)
+/// where the lab cannot come up or the kernel has no IRQ suspension.
+fn napi_lab(prefix: &str) -> Option<agent_lab::AgentLab> {
+    if !ready() {
+        return None;
+    }
+    let lab = match agent_lab::AgentLab::up(prefix, UDPFLOOD, "bench-nic-token", "200k") {
+        Ok(l) => l,
+        Err((need, reason)) => {
+            skip::skip(need, &reason);
+            return None;
+        }
+    };
+    let rx = lab.ns("rx");
+    let o = Command::new("ip")
+        .args(["netns", "exec", &rx, "ethtool", "-K", "veth-rx", "gro", "on"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let now = suspend_of(&lab, "veth-rx");
+    if now.contains("IRQ suspension needs Linux 6.13+") {
+        skip::skip(skip::Need::Setup, "this kernel has no IRQ suspension (Linux 6.13+)");
+        return None;
+    }
+    assert_eq!(now, "0", "{now}");
+    set_suspend(&lab, "veth-rx", "12345");
+    assert_eq!(suspend_of(&lab, "veth-rx"), "12345");
+    Some(lab)
+}
+
+#[test]
+fn irq_suspend_timeout_through_an_agent_is_compared_and_restored() {
+    let Some(lab) = napi_lab("ubi") else { return };
+    let out = lab.dir.join("report");
+    let journal = lab.dir.join("journal");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lab.ns("rx"), UDPRX])
+        .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--sender", &lab.control.to_string(), "--token-file"])
+        .arg(lab.token())
+        .args(TINY)
+        .args(["--nic", "napi.irq-suspend-timeout=0,2000000", "--out"])
+        .arg(&out);
+    let o = run(cmd, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let seen: Vec<(String, String, String)> = report["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let f = &s["in_force"]["nic.napi.irq-suspend-timeout"];
+            (
+                s["name"].as_str().unwrap().to_string(),
+                f["value"].as_str().unwrap_or("missing").to_string(),
+                f["scope"].as_str().unwrap_or("missing").to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = ["0", "2000000"]
+        .iter()
+        .map(|v| (format!("nic.napi.irq-suspend-timeout={v}"), v.to_string(), "device".into()))
+        .collect();
+    assert_eq!(seen, want);
+    for s in report["curves"]["series"].as_array().unwrap() {
+        let t = &s["points"][0]["trials"][0];
+        assert!(t["result"].is_object(), "trial failed: {}", t["error"]);
+    }
+    let notes: Vec<&str> =
+        report["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(
+        notes.iter().any(
+            |n| n.starts_with("NIC settings (--nic) were applied to") && n.contains("restored")
+        ),
+        "{notes:?}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("`nic.napi.irq-suspend-timeout` | 2000000 | device"), "{md}");
+    assert_eq!(suspend_of(&lab, "veth-rx"), "12345", "every NAPI's value put back");
+    assert!(nic_journals(&journal).is_empty(), "{:?}", nic_journals(&journal));
+}
+
+#[test]
+fn after_a_sigkill_restore_puts_the_napi_values_back_and_refuses_a_forged_record() {
+    let Some(lab) = napi_lab("ubj") else { return };
+    let journal = lab.dir.join("journal");
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lab.ns("rx"), UDPRX])
+        .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
+        .args(["bench", "--sender", &lab.control.to_string(), "--token-file"])
+        .arg(lab.token())
+        .args(["--methods", "recvmmsg", "--scenarios", "classic", "--fanout", "one"])
+        .args(["--rate", "20k", "--reps", "20", "--max-reps", "20", "--secs", "2s"])
+        .args(["--nic", "napi.irq-suspend-timeout=2000000", "--out"])
+        .arg(lab.dir.join("report"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn the bench");
+    let pid = child.id();
+    let t0 = Instant::now();
+    while journals_of(&journal, pid).is_empty() || suspend_of(&lab, "veth-rx") != "2000000" {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the bench never set the NAPIs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL: no guard runs
+    child.wait().unwrap();
+    assert_eq!(suspend_of(&lab, "veth-rx"), "2000000", "a killed run leaves the value");
+    let restore = |journal: &Path| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &lab.ns("rx"), UDPRX])
+            .env("UDPRX_BENCH_JOURNAL_DIR", journal)
+            .args(["bench", "--restore"]);
+        run(cmd, Duration::from_secs(30))
+    };
+    let o = restore(&journal);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("restored NIC setting veth-rx NAPI irq-suspend-timeout = ")
+            && err.contains(&format!("left changed by a killed run (pid {pid}); it was 2000000")),
+        "{err}"
+    );
+    assert_eq!(suspend_of(&lab, "veth-rx"), "12345", "put back by --restore");
+    assert!(journals_of(&journal, pid).is_empty());
+
+    // A forged record: values that are not ID:VALUE pairs. Refused, nothing written, kept.
+    let forged_dir = lab.dir.join("forged");
+    std::fs::create_dir_all(&forged_dir).unwrap();
+    let forged = forged_dir.join("nic-4194305-0.json");
+    std::fs::write(
+        &forged,
+        r#"{"schema":"udprx-bench-journal/1","pid":4194305,"start_ticks":null,"nic":[{"netns":null,"record":{"setting":{"kind":"napi","dev":"veth-rx","param":"irq-suspend-timeout"},"before":"1;2","after":"0"}}]}"#,
+    )
+    .unwrap();
+    let o = restore(&forged_dir);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("refused") && err.contains("veth-rx NAPI irq-suspend-timeout"), "{err}");
+    assert!(forged.exists(), "a refused journal is kept");
+    assert_eq!(suspend_of(&lab, "veth-rx"), "12345", "nothing written");
 }

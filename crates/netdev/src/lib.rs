@@ -10,7 +10,8 @@
 //! - [`books`]: `sent = received + socket drops + backlog drops + NIC drops + unaccounted`,
 //!   each term naming its source counter, the remainder explained.
 //! - [`settings`]: NIC and interrupt settings read, checked, applied and restored; [`rss`]: the
-//!   RSS hash fields and indirection table as ethtool prints and sets them.
+//!   RSS hash fields and indirection table as ethtool prints and sets them; [`genl`]: the
+//!   per-NAPI settings (IRQ suspension) through the netdev generic netlink family.
 //!
 //! Everything reads through a [`Sys`] root, so tests run on recorded trees and texts
 //! (`tests/fixtures/`) as well as on the live `/sys` and `/proc`.
@@ -20,6 +21,7 @@ pub mod books;
 pub mod counters;
 pub mod discover;
 pub mod ethtool;
+pub mod genl;
 pub mod placement;
 pub mod rss;
 pub mod settings;

@@ -13,6 +13,7 @@
 //! | RFS table | `net.core.rps_sock_flow_entries` |
 //! | threaded NAPI | `/sys/class/net/DEV/threaded` |
 //! | `napi_defer_hard_irqs`, `gro_flush_timeout` | `/sys/class/net/DEV/...` |
+//! | per NAPI instance: `irq-suspend-timeout`, `defer-hard-irqs`, `gro-flush-timeout` | netdev generic netlink `napi-get` / `napi-set` ([`crate::genl`], Linux 6.13+) |
 //! | busy polling | `net.core.busy_read`, `net.core.busy_poll` |
 //! | RSS hash fields of `udp4`/`udp6` (ethtool's letters `sdfn`) | `ethtool -n DEV rx-flow-hash udp4` / `-N` |
 //! | RSS indirection table (`default`, `equal:N`, `weight:W0:W1:...`) | `ethtool -x` / `-X` |
@@ -27,6 +28,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use crate::genl::{self, NapiParam};
 use crate::sys::{Sys, parse_cpu_list};
 
 /// One NIC or interrupt setting (what, not its value).
@@ -114,6 +116,17 @@ pub enum Setting {
         /// Interface.
         dev: String,
     },
+    /// A parameter of every NAPI instance of a device, through the netdev generic netlink
+    /// family (`napi-get`/`napi-set`, Linux 6.13+): `irq-suspend-timeout`, `defer-hard-irqs`
+    /// or `gro-flush-timeout` ([`crate::genl::NapiParam`]). The value to set is an integer
+    /// (written to every NAPI the device lists); a reading where the NAPIs differ, and a
+    /// record's `before`, give each NAPI id its value: `ID:V ID:V ...`.
+    Napi {
+        /// Interface.
+        dev: String,
+        /// Parameter, as the netdev family names it.
+        param: String,
+    },
     /// `net.core.busy_read`, µs; an integer.
     BusyRead,
     /// `net.core.busy_poll`, µs; an integer.
@@ -151,6 +164,7 @@ enum Shape {
     HexMask,
     HashFields,
     Indir,
+    NapiValues,
 }
 
 /// A device name the kernel could have made: 1..=15 bytes, no `/`, whitespace or `:`.
@@ -179,6 +193,7 @@ impl Setting {
             | NapiDeferHardIrqs { dev }
             | GroFlushTimeout { dev }
             | RssHashFields { dev, .. }
+            | Napi { dev, .. }
             | RssIndir { dev } => Some(dev),
             IrqAffinity { .. } | RfsEntries | BusyRead | BusyPoll => None,
         }
@@ -205,6 +220,7 @@ impl Setting {
             BusyPoll => "net.core.busy_poll".into(),
             RssHashFields { dev, flow } => format!("{dev} RSS hash fields of {flow}"),
             RssIndir { dev } => format!("{dev} RSS indirection table"),
+            Napi { dev, param } => format!("{dev} NAPI {param}"),
         }
     }
 
@@ -218,6 +234,7 @@ impl Setting {
             Rps { .. } | Xps { .. } => Shape::HexMask,
             RssHashFields { .. } => Shape::HashFields,
             RssIndir { .. } => Shape::Indir,
+            Napi { .. } => Shape::NapiValues,
             _ => Shape::Int,
         }
     }
@@ -238,6 +255,7 @@ impl Setting {
             }
             Ring { which, .. } => ["rx", "tx"].contains(&which.as_str()),
             RssHashFields { flow, .. } => crate::rss::FLOWS.contains(&flow.as_str()),
+            Napi { param, .. } => NapiParam::from_name(param).is_some(),
             _ => true,
         };
         if ok { Ok(()) } else { Err(format!("{}: not a setting this tool knows", self.describe())) }
@@ -256,6 +274,7 @@ impl Setting {
                     && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b',')
             }
             Shape::HashFields | Shape::Indir => true,
+            Shape::NapiValues => self.napi_param().is_some_and(|p| parse_napi_values(v, p).is_ok()),
         };
         let why = match self.shape() {
             Shape::HashFields => crate::rss::check_hash_fields(v).err(),
@@ -295,8 +314,65 @@ impl Setting {
             | Ring { .. }
             | QueueIrqAffinity { .. }
             | RssHashFields { .. }
+            | Napi { .. }
             | RssIndir { .. } => return None,
         })
+    }
+}
+
+impl Setting {
+    /// The per-NAPI parameter of a [`Setting::Napi`].
+    fn napi_param(&self) -> Option<NapiParam> {
+        match self {
+            Setting::Napi { param, .. } => NapiParam::from_name(param),
+            _ => None,
+        }
+    }
+}
+
+/// Most NAPI instances a per-NAPI value names (a bound on parsing).
+const MAX_NAPIS: usize = 4096;
+
+/// NAPI ids, each with a value.
+type NapiValues = Vec<(u32, u64)>;
+
+/// A per-NAPI value: `Ok(None)` with the value for a plain integer (every NAPI), or the value
+/// of each NAPI id (`ID:V ID:V ...`, ids distinct). Plain digits only, values within the
+/// parameter's range.
+fn parse_napi_values(v: &str, p: NapiParam) -> Result<(Option<u64>, NapiValues), String> {
+    fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
+        (!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    }
+    let value = |s: &str| {
+        digits::<u64>(s)
+            .filter(|&x| x <= p.max())
+            .ok_or_else(|| format!("{s:?} is not an integer in 0..={}", p.max()))
+    };
+    if !v.contains(':') {
+        return Ok((Some(value(v)?), Vec::new()));
+    }
+    let mut out: Vec<(u32, u64)> = Vec::new();
+    for pair in v.split(' ') {
+        let (id, x) = pair.split_once(':').ok_or_else(|| format!("{pair:?} is not ID:VALUE"))?;
+        let id = digits::<u32>(id).ok_or_else(|| format!("{id:?} is not a NAPI id"))?;
+        if out.iter().any(|(i, _)| *i == id) {
+            return Err(format!("NAPI {id} appears twice"));
+        }
+        out.push((id, value(x)?));
+        if out.len() > MAX_NAPIS {
+            return Err(format!("more than {MAX_NAPIS} NAPI instances"));
+        }
+    }
+    Ok((None, out))
+}
+
+/// A per-NAPI reading as a value: the integer when every NAPI has it, else `ID:V ID:V ...`.
+fn format_napi_values(values: &[(u32, u64)]) -> String {
+    match values {
+        [(_, first), rest @ ..] if rest.iter().all(|(_, v)| v == first) => first.to_string(),
+        _ => values.iter().map(|(id, v)| format!("{id}:{v}")).collect::<Vec<_>>().join(" "),
     }
 }
 
@@ -453,6 +529,7 @@ impl Settings<'_> {
                 let t = self.indir_table(s)?;
                 crate::rss::Indir::of_table(&t).map(|i| i.to_value()).map_err(refuse)
             }
+            Napi { .. } => Ok(format_napi_values(&self.napi_values(s)?)),
             _ => {
                 let path = self.file(s)?.unwrap_or_default();
                 let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -496,6 +573,20 @@ impl Settings<'_> {
             RssIndir { .. } => {
                 let want = crate::rss::Indir::parse(value).map_err(refuse)?;
                 want.check_on(&self.indir_table(s)?).map_err(refuse)?;
+            }
+            Napi { param, .. } => {
+                if value.contains(':') {
+                    return Err(refuse(format!(
+                        "'{}' is not an integer (a value per NAPI id is a journal's, not a \
+                         setting's)",
+                        value.escape_default()
+                    )));
+                }
+                if !genl::is_root() {
+                    return Err(refuse(format!(
+                        "setting {param} needs root (napi-set needs CAP_NET_ADMIN)"
+                    )));
+                }
             }
             _ => {
                 let path = self.file(s)?.unwrap_or_default();
@@ -595,7 +686,16 @@ impl Settings<'_> {
     /// Checks the change and returns the record to journal before [`Settings::apply`].
     pub fn prepare(&self, s: &Setting, value: &str) -> Result<RestoreRecord, String> {
         self.check(s, value)?;
-        let before = normalise(s, &self.read(s)?);
+        let before = match s {
+            // Each NAPI id with its value, so a restore writes back exactly what each had.
+            Setting::Napi { .. } => self
+                .napi_values(s)?
+                .iter()
+                .map(|(id, v)| format!("{id}:{v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => normalise(s, &self.read(s)?),
+        };
         let r = RestoreRecord { setting: s.clone(), before, after: value.to_string() };
         validate_record(&r)?;
         Ok(r)
@@ -620,6 +720,7 @@ impl Settings<'_> {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 self.ethtool.run(&args).map(drop)
             }
+            Napi { .. } => return self.napi_write(s, value).map(drop),
             _ => {
                 let path = self.file(s)?.unwrap_or_default();
                 std::fs::write(&path, value).map_err(|e| format!("{}: {e}", path.display()))
@@ -630,8 +731,147 @@ impl Settings<'_> {
 
     /// Writes back a journaled record's `before` (after [`validate_record`]).
     pub fn restore(&self, r: &RestoreRecord) -> Result<(), String> {
+        self.restore_noting(r).map(drop)
+    }
+
+    /// Writes back a journaled record's `before` (after [`validate_record`]), saying what
+    /// could not be written and was left: a NAPI instance of the record that the device no
+    /// longer lists (its id is gone with the queue or the GRO that made it).
+    pub fn restore_noting(&self, r: &RestoreRecord) -> Result<Vec<String>, String> {
         validate_record(r)?;
-        self.apply(&r.setting, &r.before)
+        match &r.setting {
+            Setting::Napi { .. } => self.napi_write(&r.setting, &r.before),
+            _ => self.apply(&r.setting, &r.before).map(|()| Vec::new()),
+        }
+    }
+
+    /// Restores a record ([`Settings::restore_noting`]) and reads it back: the notes when the
+    /// value is back (a write the kernel refused is fine when it is), else why not.
+    pub fn restore_checked(&self, r: &RestoreRecord) -> Result<Vec<String>, String> {
+        let wrote = self.restore_noting(r);
+        if let Setting::Napi { .. } = &r.setting {
+            let notes = wrote?;
+            let p = r.setting.napi_param().ok_or("not a NAPI parameter")?;
+            let (_, want) = parse_napi_values(&r.before, p)?;
+            let now = self.napi_now(&r.setting)?;
+            for (id, v) in want {
+                if let Some((_, Some(n))) = now.iter().find(|(i, _)| *i == id)
+                    && *n != v
+                {
+                    return Err(format!("NAPI {id} reads {n} after writing {v}"));
+                }
+            }
+            return Ok(notes);
+        }
+        let now = self.read(&r.setting)?;
+        if now != r.before {
+            wrote?;
+            return Err(format!("reads {now} after writing {}", r.before));
+        }
+        Ok(Vec::new())
+    }
+
+    /// The NAPI instances the device of a [`Setting::Napi`] lists, each with the parameter's
+    /// value (`None` when the kernel's reply lacks it), through netdev generic netlink in the
+    /// calling thread's network namespace. Only on the live system.
+    fn napi_now(&self, s: &Setting) -> Result<Vec<(u32, Option<u64>)>, String> {
+        let refuse = |why: String| format!("{}: {why}", s.describe());
+        let (Some(dev), Some(p)) = (s.dev(), s.napi_param()) else {
+            return Err(refuse("not a NAPI parameter".into()));
+        };
+        if !self.sys.ethtool {
+            return Err(refuse(
+                "per-NAPI settings are read from the live kernel (netdev generic netlink), not \
+                 a recorded tree"
+                    .into(),
+            ));
+        }
+        let index = genl::ifindex(dev).map_err(|e| refuse(e.to_string()))?;
+        let mut sock = genl::NetdevSocket::open().map_err(|e| match e {
+            genl::GenlError::NoFamily(_) => refuse(format!(
+                "not offered by this kernel: no netdev generic netlink family ({} needs Linux \
+                 6.13+)",
+                p.name()
+            )),
+            e => refuse(e.to_string()),
+        })?;
+        let napis = sock.napi_list(index).map_err(|e| match e {
+            // The netdev family without napi-get (Linux 6.5 to 6.8).
+            genl::GenlError::Kernel { errno: libc::EOPNOTSUPP | libc::EINVAL, .. } => {
+                refuse(format!(
+                    "not offered by this kernel: napi-get {e} ({} needs Linux 6.13+)",
+                    p.name()
+                ))
+            }
+            e => refuse(format!("napi-get: {e}")),
+        })?;
+        Ok(napis.iter().map(|n| (n.id, p.of(n))).collect())
+    }
+
+    /// The NAPI instances of the device with their values; refused, naming the device and the
+    /// setting, when it lists none or the kernel's replies lack the parameter.
+    fn napi_values(&self, s: &Setting) -> Result<Vec<(u32, u64)>, String> {
+        let refuse = |why: String| format!("{}: {why}", s.describe());
+        let now = self.napi_now(s)?;
+        if now.is_empty() {
+            return Err(refuse(
+                "the device lists no NAPI instance (a veth lists its NAPIs only with GRO or an \
+                 XDP program on: ethtool -K DEV gro on before the run)"
+                    .into(),
+            ));
+        }
+        now.into_iter()
+            .map(|(id, v)| {
+                v.map(|v| (id, v)).ok_or_else(|| {
+                    refuse(match s.napi_param() {
+                        Some(NapiParam::IrqSuspendTimeout) => "not offered by this kernel: IRQ \
+                             suspension needs Linux 6.13+ (napi-get replies carry no \
+                             irq-suspend-timeout)"
+                            .to_string(),
+                        p => format!(
+                            "not offered by this kernel: napi-get replies carry no {} (Linux \
+                             6.13+)",
+                            p.map(NapiParam::name).unwrap_or_default()
+                        ),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Writes a per-NAPI value: an integer to every NAPI the device lists, or each id's value
+    /// of an `ID:V ...` list to those ids the device still lists — the notes name the others.
+    fn napi_write(&self, s: &Setting, value: &str) -> Result<Vec<String>, String> {
+        let refuse = |why: String| format!("{}: {why}", s.describe());
+        let p = s.napi_param().ok_or_else(|| refuse("not a NAPI parameter".into()))?;
+        let (all, each) = parse_napi_values(value, p).map_err(refuse)?;
+        let now = self.napi_now(s)?;
+        let listed: Vec<u32> = now.iter().map(|(id, _)| *id).collect();
+        let (writes, gone): (NapiValues, NapiValues) = match all {
+            Some(_) if listed.is_empty() => {
+                return Err(refuse("the device lists no NAPI instance".into()));
+            }
+            Some(v) => (listed.iter().map(|&id| (id, v)).collect(), Vec::new()),
+            None => each.into_iter().partition(|(id, _)| listed.contains(id)),
+        };
+        let mut sock = genl::NetdevSocket::open().map_err(|e| refuse(e.to_string()))?;
+        for (id, v) in writes {
+            sock.napi_set(id, p, v).map_err(|e| refuse(format!("napi-set of NAPI {id}: {e}")))?;
+        }
+        Ok(gone
+            .into_iter()
+            .map(|(id, v)| {
+                refuse(format!(
+                    "NAPI {id} no longer exists (the device lists {}): its value {v} was not \
+                     written back",
+                    if listed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        listed.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                    }
+                ))
+            })
+            .collect())
     }
 }
 
@@ -956,6 +1196,45 @@ mod tests {
             assert!(validate_record(&r).is_err(), "{b}");
         }
         let unknown = r#"{"setting":{"kind":"shell","cmd":"x"},"before":"1","after":"1"}"#;
+        assert!(serde_json::from_str::<RestoreRecord>(unknown).is_err());
+        // Per-NAPI records: a value per id, or one value; nothing else.
+        let napi = |before: &str| RestoreRecord {
+            setting: Setting::Napi { dev: "eth0".into(), param: "irq-suspend-timeout".into() },
+            before: before.into(),
+            after: "2000000".into(),
+        };
+        for ok in ["0", "8193:0", "8193:0 8194:2000000", "1:18446744073709551615"] {
+            validate_record(&napi(ok)).unwrap();
+        }
+        for bad in [
+            "",
+            "8193:0,8194:0",
+            "8193:0  8194:0",
+            "8193:0 8193:1",
+            "8193:",
+            ":5",
+            "8193:-1",
+            "8193:+1",
+            "4294967296:0",
+            "8193:0 x",
+            "0x10",
+            "8193:18446744073709551616",
+        ] {
+            assert!(validate_record(&napi(bad)).is_err(), "{bad:?}");
+        }
+        let defer = Setting::Napi { dev: "eth0".into(), param: "defer-hard-irqs".into() };
+        assert!(defer.validate_value("2147483647").is_ok());
+        assert!(defer.validate_value("2147483648").is_err());
+        let other = Setting::Napi { dev: "eth0".into(), param: "threaded".into() };
+        assert!(other.validate().is_err());
+        assert_eq!(
+            Setting::Napi { dev: "eth0".into(), param: "irq-suspend-timeout".into() }.describe(),
+            "eth0 NAPI irq-suspend-timeout"
+        );
+        assert_eq!(format_napi_values(&[(1, 5), (2, 5)]), "5");
+        assert_eq!(format_napi_values(&[(1, 5), (2, 0)]), "1:5 2:0");
+        let json = serde_json::to_string(&napi("8193:0")).unwrap();
+        assert!(json.contains(r#"{"kind":"napi","dev":"eth0","param":"irq-suspend-timeout"}"#));
         assert!(serde_json::from_str::<RestoreRecord>(unknown).is_err());
     }
 }

@@ -11,9 +11,9 @@ pub struct Sys {
     pub sys: PathBuf,
     /// procfs root (`/proc`).
     pub proc: PathBuf,
-    /// Whether the devices under `sys` are the calling thread's, so the ethtool ioctl may be
-    /// asked about them too (the live system, or a sysfs mounted in the thread's namespace);
-    /// `false` for recorded trees.
+    /// Whether the devices under `sys` are the calling thread's, so the ethtool ioctl and
+    /// netdev generic netlink (per-NAPI settings) may be asked about them too (the live system,
+    /// or a sysfs mounted in the thread's namespace); `false` for recorded trees.
     pub ethtool: bool,
 }
 

@@ -12,7 +12,9 @@
 //! `queues/rx-N/rps_cpus`, `queues/rx-N/rps_flow_cnt`, `queues/tx-N/xps_cpus` — the affinity
 //! of the interrupt serving one of the device's receive queues, and the RSS hash fields of
 //! `udp4`/`udp6` and the RSS indirection table, written by `ethtool -N`/`-X` with arguments built
-//! from the checked value, never taken from the journal as text) are the kinds of
+//! from the checked value, never taken from the journal as text, and the per-NAPI parameters of
+//! one device's NAPI instances — `irq-suspend-timeout`, `defer-hard-irqs`, `gro-flush-timeout` —
+//! written by `napi-set` to the ids the device lists) are the kinds of
 //! [`NIC_KINDS`], checked by [`check_nic_setting`] and, for a journal's record, by
 //! [`check_nic`]. A queue's interrupt is found on the device by discovery when it is written,
 //! never read from the journal: the affinity of an IRQ by number (`/proc/irq/N`) and the global
@@ -98,6 +100,7 @@ pub const NIC_KINDS: &[&str] = &[
     "queue_irq_affinity",
     "rss_hash_fields",
     "rss_indir",
+    "napi",
 ];
 
 /// The journal `kind` of a setting.
@@ -218,6 +221,16 @@ mod tests {
         assert!(check_nic(None, 7, &rec(tcp, "sd", "sdfn")).is_err());
         let indir = Setting::RssIndir { dev: "eth0".into() };
         check_nic(None, 7, &rec(indir.clone(), "weight:32:32:0:64", "equal:2")).unwrap();
+        let napi = Setting::Napi { dev: "eth0".into(), param: "irq-suspend-timeout".into() };
+        check_nic(None, 7, &rec(napi.clone(), "8193:0 8194:0", "2000000")).unwrap();
+        check_nic(Some("udpb-7-0-rx"), 7, &rec(napi.clone(), "0", "2000000")).unwrap();
+        for bad in ["8193:0;8194:0", "8193:0 8193:0", "-1", "8193:0 /etc", ""] {
+            assert!(check_nic(None, 7, &rec(napi.clone(), bad, "2000000")).is_err(), "{bad:?}");
+        }
+        let threaded = Setting::Napi { dev: "eth0".into(), param: "threaded".into() };
+        assert!(check_nic(None, 7, &rec(threaded, "0", "1")).is_err());
+        let up = Setting::Napi { dev: "..".into(), param: "irq-suspend-timeout".into() };
+        assert!(check_nic(None, 7, &rec(up, "0", "1")).is_err());
         assert!(check_nic(None, 7, &rec(indir, "default hkey 00", "equal:2")).is_err());
         // Another run's namespace, or a name that is no bench namespace.
         for ns in ["udpb-8-0-rx", "udpb-7-0-tx", "udpb-7--rx", "/run/netns/x", "other"] {

@@ -16,6 +16,7 @@
 //! | `irq.rx-N` | CPUs of the interrupt serving receive queue N (`/proc/irq/IRQ/smp_affinity_list`; the IRQ found by discovery each time) | CPU list (`0-1,3`) within the online CPUs |
 //! | `rss-hash.udp4`, `rss-hash.udp6` | the fields the RSS hash of UDP over IPv4/IPv6 covers (`ethtool -N DEV rx-flow-hash udp4 sdfn`, read with `ethtool -n`) | ethtool's letters: `sd` (addresses), `sdfn` (addresses and ports); `m v t s d f n r`, none twice |
 //! | `rss-indir` | the RSS indirection table (`ethtool -X`, read with `ethtool -x`) | `default`, `equal:N` (N ≤ the RX rings), `weight:W0:W1:...` |
+//! | `napi.irq-suspend-timeout`, `napi.defer-hard-irqs`, `napi.gro-flush-timeout` | that parameter of every NAPI instance of the device, through netdev generic netlink (`napi-set`, Linux 6.13+; [`udprx_netdev::genl`]) | integer (ns; `defer-hard-irqs` a count) |
 //!
 //! Every setting of every value is checked on the device before anything changes (the value's
 //! shape, the device reports the setting, it is not fixed, the count is within the maximum, the
@@ -34,9 +35,14 @@
 //! (`net.core.rps_sock_flow_entries`) — are sysctls: `--sysctl`. Per-socket busy polling
 //! (SO_BUSY_POLL, which also drives io_uring NAPI busy polling) belongs to the receiving
 //! sockets, not the interface: `--sockopt busy_poll=…` ([`crate::lab::sysctl::SockoptSweep`]).
-//! IRQ suspension (`irq-suspend-timeout`) is per NAPI through netdev generic netlink only and
-//! acts only for epoll waits with prefer-busy-poll, which no bench receive path uses: not here
-//! (docs/bench.md says what it would take).
+//! IRQ suspension (`napi.irq-suspend-timeout`) is per NAPI, through netdev generic netlink
+//! only: it is refused, before anything changes, on a kernel whose `napi-get` replies carry no
+//! `irq-suspend-timeout` (before Linux 6.13), on a device that lists no NAPI instance (a veth
+//! without GRO or XDP — the bench's own veth is created without GRO, and `--nic gro=on` is only
+//! applied after the check, so compare it through `--sender` or on a device whose GRO is already
+//! on), and when not root. Its record holds each NAPI id with its value (`ID:V ID:V ...`); a
+//! restore writes back the ids the device still lists and names the others. It acts only for
+//! epoll waits with prefer-busy-poll (docs/bench.md).
 
 use crate::lab::sysctl::cross_values;
 use crate::lab::{allowed, journal, sys, topology};
@@ -51,7 +57,7 @@ use udprx_netdev::{RestoreRecord, Setting, Settings, Sys};
 pub const NAMES: &str = "gro, lro, rx-udp-gro-forwarding, rxhash, channels.{combined,rx,tx}, \
     coalesce.{adaptive-rx,rx-usecs,rx-frames}, ring.{rx,tx}, threaded, napi_defer_hard_irqs, \
     gro_flush_timeout, rps.rx-N, rps_flow_cnt.rx-N, xps.tx-N, irq.rx-N, rss-hash.{udp4,udp6}, \
-    rss-indir";
+    rss-indir, napi.{irq-suspend-timeout,defer-hard-irqs,gro-flush-timeout}";
 
 /// The setting a `--nic` name stands for on device `dev`.
 pub fn setting(name: &str, dev: &str) -> std::result::Result<Setting, String> {
@@ -81,6 +87,7 @@ pub fn setting(name: &str, dev: &str) -> std::result::Result<Setting, String> {
         Some(("xps", q)) => Setting::Xps { dev: d(), queue: queue(q, "tx-")? },
         Some(("irq", q)) => Setting::QueueIrqAffinity { dev: d(), queue: queue(q, "rx-")? },
         Some(("rss-hash", f)) => Setting::RssHashFields { dev: d(), flow: f.into() },
+        Some(("napi", p)) => Setting::Napi { dev: d(), param: p.into() },
         _ => return Err(format!("--nic {name}: not a NIC setting (names: {NAMES})")),
     };
     s.validate().map_err(|e| format!("--nic {name}: {e} (names: {NAMES})"))?;
@@ -89,7 +96,11 @@ pub fn setting(name: &str, dev: &str) -> std::result::Result<Setting, String> {
 
 /// Checks a name and a value without a device (the value's shape for the setting).
 pub fn check_spec(name: &str, value: &str) -> std::result::Result<(), String> {
-    setting(name, "eth0")?.validate_value(value).map_err(|e| {
+    let s = setting(name, "eth0")?;
+    if matches!(s, Setting::Napi { .. }) && value.contains(':') {
+        return Err(format!("--nic {name}={value}: expected an integer"));
+    }
+    s.validate_value(value).map_err(|e| {
         format!("--nic {name}={value}: {}", e.trim_start_matches("eth0 ").replace("eth0", "DEV"))
     })
 }
@@ -337,21 +348,13 @@ impl NicApplier {
         let mut left = Vec::new();
         for rec in std::mem::take(&mut self.changed).into_iter().rev() {
             let back = t
-                .run(&self.sys, self.ethtool.as_ref(), |x| {
-                    // A write the kernel refuses is fine when the value is back anyway.
-                    let wrote = x.restore(&rec);
-                    let now = x.read(&rec.setting)?;
-                    if now != rec.before {
-                        wrote?;
-                    }
-                    if now == rec.before {
-                        Ok(())
-                    } else {
-                        Err(format!("reads {now} after writing {}", rec.before))
-                    }
-                })
+                .run(&self.sys, self.ethtool.as_ref(), |x| x.restore_checked(&rec))
                 .map_err(|e| e.to_string())
                 .and_then(|r| r);
+            // NAPI instances gone since the change (their ids are in the record): said, left.
+            for note in back.as_ref().map(Vec::as_slice).unwrap_or_default() {
+                eprintln!("udprx bench: {note}");
+            }
             if let Err(e) = back {
                 if e.contains("No such device") || e.contains("no such device") {
                     continue; // the device is gone (its namespace was deleted): nothing to undo
@@ -444,7 +447,20 @@ mod tests {
             Setting::RssHashFields { dev: "eth0".into(), flow: "udp6".into() }
         );
         assert_eq!(s("rss-indir"), Setting::RssIndir { dev: "eth0".into() });
+        assert_eq!(
+            s("napi.irq-suspend-timeout"),
+            Setting::Napi { dev: "eth0".into(), param: "irq-suspend-timeout".into() }
+        );
+        assert_eq!(
+            s("napi.defer-hard-irqs"),
+            Setting::Napi { dev: "eth0".into(), param: "defer-hard-irqs".into() }
+        );
         for bad in [
+            "napi",
+            "napi.",
+            "napi.threaded",
+            "napi.irq_suspend_timeout",
+            "napi.irq-suspend-timeout.x",
             "tso",
             "channels.other",
             "coalesce.tx-usecs",
@@ -486,6 +502,18 @@ mod tests {
             ["default", "equal:2", "weight:1:1"]
         );
         for bad in ["rss-hash.udp4=sdx", "rss-hash.udp4=ss", "rss-indir=equal:0", "rss-indir=2"] {
+            let e = NicSweep::parse(bad).unwrap_err();
+            assert!(e.is_bad_input() && e.to_string().lines().count() == 1, "{bad}: {e}");
+        }
+        assert_eq!(
+            NicSweep::parse("napi.irq-suspend-timeout=0,2000000").unwrap().values,
+            ["0", "2000000"]
+        );
+        for bad in [
+            "napi.irq-suspend-timeout=8193:0",
+            "napi.irq-suspend-timeout=-1",
+            "napi.defer-hard-irqs=2147483648",
+        ] {
             let e = NicSweep::parse(bad).unwrap_err();
             assert!(e.is_bad_input() && e.to_string().lines().count() == 1, "{bad}: {e}");
         }
