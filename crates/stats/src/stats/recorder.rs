@@ -150,6 +150,7 @@ impl Recorder {
         } else {
             self.extend_series(self.iv_datagrams, 1);
         }
+        self.latency.flush();
         let snapshot_latency = (self.live.is_some() && !self.latency.interval.is_empty())
             .then(|| self.latency.interval.clone());
         self.latency.close_interval();
