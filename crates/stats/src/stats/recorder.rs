@@ -320,6 +320,21 @@ impl Handler for Recorder {
                 self.truncated += 1;
                 continue;
             }
+            if d.segment_size == 0 {
+                // One datagram (no GRO): no segment arithmetic.
+                match self.mode {
+                    StatsMode::Full => self.record_full(
+                        d.payload,
+                        d.truncated,
+                        extra,
+                        d.source,
+                        d.kernel_rx_ns,
+                        rx,
+                    ),
+                    StatsMode::Minimal => self.record_minimal(d.payload, d.truncated, extra),
+                }
+                continue;
+            }
             let n = d.segment_count();
             match self.mode {
                 StatsMode::Full => {
