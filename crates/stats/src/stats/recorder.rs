@@ -12,9 +12,10 @@ use udprx::batch::{Batch, Flow, Handler};
 
 /// Per-thread recorder: counts, per-flow sequence tracking and latency histograms.
 ///
-/// Per datagram it parses the probe header, looks the flow up (one-entry cache, then an
-/// open-addressed table), updates the flow's sequence window and records one histogram value:
-/// no allocation (except when a new flow appears), no lock, no syscall. The batch's clock
+/// Per datagram it parses the probe header, looks the flow up (a small cache of recent flows,
+/// then an open-addressed table), updates the flow's sequence window and counts one latency
+/// value in a bucket array (folded into the histograms once per interval): no allocation
+/// (except when a new flow appears), no lock, no syscall. The batch's clock
 /// reading drives the intervals: when a batch (or [`Handler::on_idle`]) crosses an interval
 /// boundary the recorder closes the interval, and, when live output is on, sends one
 /// [`Snapshot`].
