@@ -186,6 +186,87 @@ impl LatencyRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The recording as it was before the bucket arrays: straight into the histograms.
+    #[derive(Default)]
+    struct Direct {
+        one_way: Option<Histogram<u64>>,
+        tx_to_kernel: Option<Histogram<u64>>,
+        kernel_to_app: Option<Histogram<u64>>,
+    }
+
+    impl Direct {
+        fn put(h: &mut Option<Histogram<u64>>, v: i128) {
+            if v >= 0 {
+                let h = h.get_or_insert_with(latency_histogram);
+                h.saturating_record((v as u64).min(MAX_LATENCY_NS));
+            }
+        }
+
+        fn record(&mut self, offset: i64, clock: Clock, tx_ns: u64, rx_ns: u64, k: Option<u64>) {
+            let offset = offset as i128;
+            let reference = match clock {
+                Clock::Monotonic => rx_ns,
+                Clock::Realtime => (rx_ns as i128 + offset) as u64,
+            };
+            let back = reference.wrapping_sub(tx_ns) & udpprobe::TX_MASK;
+            let one_way = if back >= 1 << 47 { back as i128 - (1 << 48) } else { back as i128 };
+            let rx = rx_ns as i128;
+            let plausible = tx_ns != 0
+                && one_way <= MAX_LATENCY_NS as i128
+                && one_way >= -(FUTURE_TOLERANCE_NS as i128);
+            if plausible {
+                Self::put(&mut self.one_way, one_way);
+            }
+            if let Some(k) = k {
+                let k = k as i128 - offset;
+                if plausible {
+                    Self::put(&mut self.tx_to_kernel, k - (rx - one_way));
+                }
+                Self::put(&mut self.kernel_to_app, rx - k);
+            }
+        }
+    }
+
+    fn same(h: &Histogram<u64>, d: &Option<Histogram<u64>>) -> bool {
+        match d {
+            Some(d) => h == d && h.max() == d.max() && h.min_nz() == d.min_nz(),
+            None => h.is_empty(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn bucketed_recording_equals_direct_recording(
+            items in proptest::collection::vec(
+                (any::<bool>(), 0u64..200_000_000_000, 0u64..200_000_000_000,
+                 proptest::option::of(0u64..300_000_000_000), 0u32..20),
+                0..300,
+            ),
+            offset in prop_oneof![Just(0i64), Just(100_000_000_000), -1_000_000i64..1_000_000],
+        ) {
+            let mut l = LatencyRecorder::new();
+            l.set_offset(offset);
+            let mut d = Direct::default();
+            for &(real, tx, rx, k, close) in &items {
+                let clock = if real { Clock::Realtime } else { Clock::Monotonic };
+                l.record(clock, tx, rx, k);
+                d.record(offset, clock, tx, rx, k);
+                // Intervals end at random points (and sometimes only a flush happens).
+                match close {
+                    0 => l.close_interval(),
+                    1 => l.flush(),
+                    _ => {}
+                }
+            }
+            l.close_interval();
+            prop_assert!(same(&l.one_way, &d.one_way));
+            prop_assert!(same(&l.tx_to_kernel, &d.tx_to_kernel));
+            prop_assert!(same(&l.kernel_to_app, &d.kernel_to_app));
+            prop_assert!(l.interval.is_empty());
+        }
+    }
 
     #[test]
     fn monotonic_one_way_and_skew() {
