@@ -101,7 +101,7 @@ impl SeqCounts {
 pub struct SeqTracker {
     started: bool,
     first: u64,
-    /// Next expected sequence number; [`NOT_STARTED`] (outside the 48-bit space, so no
+    /// Next expected sequence number; `NOT_STARTED` (outside the 48-bit space, so no
     /// datagram matches it) until the first datagram.
     next: u64,
     seen: [u64; WORDS],
@@ -414,11 +414,10 @@ fn key_hash(source: &SocketAddr, sender: u16, flow: u8) -> u64 {
 const CACHE: usize = 8;
 
 /// Flows of one thread: an open-addressed hash table with linear probing behind a small cache of
-/// recent flows ([`CACHE`] entries, one per `(sender id ^ flow id) mod CACHE`, so a few flows
-/// sent round robin each keep their entry). It allocates only when a new flow appears, and only
-/// when the run's
-/// [`FlowBudget`] (and the table's own `max_flows`) has room; datagrams of further flows are
-/// counted as untracked instead.
+/// recent flows (8 entries, one per `(sender id ^ flow id) mod 8`, so a few flows sent round
+/// robin each keep their entry). It allocates only when a new flow appears, and only when the
+/// run's [`FlowBudget`] (and the table's own `max_flows`) has room; datagrams of further flows
+/// are counted as untracked instead.
 #[derive(Debug, Clone)]
 pub struct FlowTable {
     slots: Vec<u32>,

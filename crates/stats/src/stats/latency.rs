@@ -2,7 +2,7 @@
 //!
 //! All histograms cover 1 ns .. 60 s with 3 significant digits and are created up front;
 //! recording is an index computation and an increment. Values above 60 s are clamped to the top.
-//! The hot path counts into plain bucket arrays of the same layout ([`Buckets`]) that
+//! The hot path counts into plain bucket arrays of the same layout (`stats::buckets`) that
 //! [`LatencyRecorder::flush`] folds into the histograms (at every interval's end and at the end
 //! of the run): the histograms are then exactly what recording each value would have made.
 //!
