@@ -1,21 +1,24 @@
 //! What the statistics cost per datagram: header parse + flow lookup + sequence window +
 //! latency histogram record, alone and over a batch of 64, against the minimal (counts only)
-//! mode.
+//! mode; `_ktime` adds a kernel receive timestamp to every datagram (two more latency values:
+//! send → kernel and kernel → application).
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use udpprobe::{Clock, Packet, Repr};
 use udprx::batch::{Batch, Handler, RecvMeta};
-use udprx_stats::stats::latency::LatencyRecorder;
+use udprx_stats::stats::latency::{LatencyRecorder, realtime_offset_ns};
 use udprx_stats::stats::{FlowTable, Recorder, StatsConfig, StatsMode};
 
 const BATCH: usize = 64;
 const SIZE: usize = 64;
 
 /// An arena of `BATCH` probe datagrams from `FLOWS` flows (round robin), starting at sequence
-/// `seq0`.
-fn arena<const FLOWS: usize>(seq0: u64) -> (Vec<u8>, Vec<RecvMeta>) {
+/// `seq0`; with `ktime`, each has a kernel receive timestamp (`CLOCK_REALTIME`) between its send
+/// time and the batch's receive time (2 ms monotonic).
+fn arena<const FLOWS: usize>(seq0: u64, ktime: bool) -> (Vec<u8>, Vec<RecvMeta>) {
+    let offset = realtime_offset_ns() as u64;
     let mut buf = vec![0u8; BATCH * SIZE];
     let mut metas = Vec::with_capacity(BATCH);
     for i in 0..BATCH {
@@ -29,7 +32,14 @@ fn arena<const FLOWS: usize>(seq0: u64) -> (Vec<u8>, Vec<RecvMeta>) {
             clock: Clock::Monotonic,
         };
         r.emit_into(&mut buf[i * SIZE..]).unwrap();
-        metas.push(RecvMeta { offset: i * SIZE, len: SIZE, source, ..RecvMeta::EMPTY });
+        let kernel_rx_ns = ktime.then(|| offset + 1_500_000 + (i as u64 * 131) % 20_000);
+        metas.push(RecvMeta {
+            offset: i * SIZE,
+            len: SIZE,
+            source,
+            kernel_rx_ns,
+            ..RecvMeta::EMPTY
+        });
     }
     (buf, metas)
 }
@@ -56,17 +66,19 @@ fn stats(c: &mut Criterion) {
     });
 
     g.throughput(Throughput::Elements(BATCH as u64));
-    for (name, mode, flows) in [
-        ("batch64_full_4flows", StatsMode::Full, 4usize),
-        ("batch64_full_1flow", StatsMode::Full, 1),
-        ("batch64_minimal", StatsMode::Minimal, 4),
+    for (name, mode, flows, ktime) in [
+        ("batch64_full_4flows", StatsMode::Full, 4usize, false),
+        ("batch64_full_1flow", StatsMode::Full, 1, false),
+        ("batch64_full_1flow_ktime", StatsMode::Full, 1, true),
+        ("batch64_minimal", StatsMode::Minimal, 4, false),
     ] {
         g.bench_function(name, |b| {
             // One arena, kept in cache as a receive buffer would be; each iteration re-stamps
             // its 64 sequence numbers (a few ns, the same in both modes) so flows advance.
             let cfg = StatsConfig { epoch_ns: 0, ..StatsConfig::new(mode, Duration::from_secs(1)) };
             let mut rec = Recorder::new(&cfg, 0);
-            let (mut buf, metas) = if flows == 1 { arena::<1>(0) } else { arena::<4>(0) };
+            let (mut buf, metas) =
+                if flows == 1 { arena::<1>(0, ktime) } else { arena::<4>(0, ktime) };
             let mut seq0 = 0u64;
             b.iter(|| {
                 seq0 += (BATCH / flows) as u64;

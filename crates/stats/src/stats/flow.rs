@@ -101,6 +101,8 @@ impl SeqCounts {
 pub struct SeqTracker {
     started: bool,
     first: u64,
+    /// Next expected sequence number; `NOT_STARTED` (outside the 48-bit space, so no
+    /// datagram matches it) until the first datagram.
     next: u64,
     seen: [u64; WORDS],
     counts: SeqCounts,
@@ -109,6 +111,10 @@ pub struct SeqTracker {
     cand_next: u64,
     cand_run: u32,
 }
+
+/// `SeqTracker::next` before the first datagram: no 48-bit sequence number equals it.
+const NOT_STARTED: u64 = u64::MAX;
+const _: () = assert!(NOT_STARTED > udpprobe::SEQ_MAX);
 
 impl Default for SeqTracker {
     fn default() -> Self {
@@ -122,7 +128,7 @@ impl SeqTracker {
         SeqTracker {
             started: false,
             first: 0,
-            next: 0,
+            next: NOT_STARTED,
             seen: [0; WORDS],
             counts: SeqCounts::default(),
             cand_first: 0,
@@ -177,6 +183,20 @@ impl SeqTracker {
     #[inline]
     pub fn record(&mut self, seq: u64) {
         let seq = seq & udpprobe::SEQ_MAX;
+        // The common case first: the expected number (never true before the first datagram).
+        if seq == self.next {
+            let (w, b) = Self::bit(seq);
+            self.seen[w] |= b;
+            self.next = seq_next(seq);
+            self.counts.received += 1;
+            return;
+        }
+        self.record_other(seq);
+    }
+
+    /// Records `seq` (masked to 48 bits) when it is not the expected number: the first
+    /// datagram, loss, a late arrival, a duplicate or an implausible jump.
+    fn record_other(&mut self, seq: u64) {
         if !self.started {
             self.started = true;
             self.first = seq;
@@ -390,16 +410,21 @@ fn key_hash(source: &SocketAddr, sender: u16, flow: u8) -> u64 {
     h ^ (h >> 31)
 }
 
-/// Flows of one thread: an open-addressed hash table with linear probing and a one-entry cache
-/// of the last flow. It allocates only when a new flow appears, and only when the run's
-/// [`FlowBudget`] (and the table's own `max_flows`) has room; datagrams of further flows are
-/// counted as untracked instead.
+/// Entries of [`FlowTable`]'s cache of recent flows (a power of two).
+const CACHE: usize = 8;
+
+/// Flows of one thread: an open-addressed hash table with linear probing behind a small cache of
+/// recent flows (8 entries, one per `(sender id ^ flow id) mod 8`, so a few flows sent round
+/// robin each keep their entry). It allocates only when a new flow appears, and only when the
+/// run's [`FlowBudget`] (and the table's own `max_flows`) has room; datagrams of further flows
+/// are counted as untracked instead.
 #[derive(Debug, Clone)]
 pub struct FlowTable {
     slots: Vec<u32>,
     keys: Vec<FlowKey>,
     trackers: Vec<SeqTracker>,
-    last: Option<(FlowKey, u32)>,
+    /// Recently used flows and their index; `None` until used.
+    cache: [Option<(FlowKey, u32)>; CACHE],
     max_flows: usize,
     budget: FlowBudget,
     /// Set once the budget refused a slot: it never refills during a run.
@@ -420,7 +445,7 @@ impl FlowTable {
             slots: vec![EMPTY; 64],
             keys: Vec::new(),
             trackers: Vec::new(),
-            last: None,
+            cache: [None; CACHE],
             max_flows,
             budget,
             spent: false,
@@ -451,16 +476,26 @@ impl FlowTable {
     /// Records sequence number `seq` of flow (`source`, `sender`, `flow`).
     #[inline]
     pub fn record(&mut self, source: SocketAddr, sender: u16, flow: u8, seq: u64) {
-        let key = FlowKey { source, sender, flow };
-        if let Some((k, i)) = self.last
-            && k == key
+        let c = (sender as usize ^ flow as usize) & (CACHE - 1);
+        // The cheap fields first: the address comparison is the longest.
+        if let Some((k, i)) = &self.cache[c]
+            && k.flow == flow
+            && k.sender == sender
+            && k.source == source
         {
-            self.trackers[i as usize].record(seq);
+            let i = *i as usize;
+            self.trackers[i].record(seq);
             return;
         }
+        self.record_uncached(c, FlowKey { source, sender, flow }, seq);
+    }
+
+    /// [`FlowTable::record`] for a flow not in cache entry `c`: looks it up (or adds it) and
+    /// caches it there.
+    fn record_uncached(&mut self, c: usize, key: FlowKey, seq: u64) {
         match self.lookup_or_insert(key) {
             Some(i) => {
-                self.last = Some((key, i));
+                self.cache[c] = Some((key, i));
                 self.trackers[i as usize].record(seq);
             }
             None => self.untracked += 1,
@@ -746,6 +781,24 @@ mod tests {
         }
         assert_eq!(t.len(), 2);
         assert_eq!(t.totals(), c(200, 0, 0, 0), "no duplicates, no reorder");
+    }
+
+    #[test]
+    fn flows_sharing_a_cache_entry_stay_apart() {
+        // (sender ^ flow) mod CACHE is 0 for all four keys: each datagram evicts the previous.
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let keys = [(0u16, 0u8), (0, CACHE as u8), (CACHE as u16, 0), (1, 1)];
+        let mut t = FlowTable::new(16);
+        for s in 0..50 {
+            for (n, &(sender, flow)) in keys.iter().enumerate() {
+                // Each flow its own sequence start, so mixing flows up would show as loss.
+                t.record(a, sender, flow, s + 1000 * n as u64);
+            }
+        }
+        assert_eq!(t.len(), 4);
+        for f in t.flows() {
+            assert_eq!(f.counts, c(50, 0, 0, 0), "{:?}", f.key);
+        }
     }
 
     #[test]

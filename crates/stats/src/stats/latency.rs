@@ -2,6 +2,9 @@
 //!
 //! All histograms cover 1 ns .. 60 s with 3 significant digits and are created up front;
 //! recording is an index computation and an increment. Values above 60 s are clamped to the top.
+//! The hot path counts into plain bucket arrays of the same layout (`stats::buckets`) that
+//! [`LatencyRecorder::flush`] folds into the histograms (at every interval's end and at the end
+//! of the run): the histograms are then exactly what recording each value would have made.
 //!
 //! - **one-way** = application receive time (the batch's `CLOCK_MONOTONIC` reading) − `tx_ns`.
 //!   When the header says `tx_ns` is `CLOCK_REALTIME`, the receive time is converted with a
@@ -27,6 +30,8 @@
 use hdrhistogram::Histogram;
 use udpprobe::Clock;
 
+use super::buckets::Buckets;
+
 /// Largest latency recorded (60 s in ns); larger values are clamped to it.
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
 /// How far in the receiver's future a send time may be and still count as clock skew (60 s);
@@ -48,6 +53,10 @@ pub fn realtime_offset_ns() -> i64 {
 }
 
 /// The latency histograms of one thread.
+///
+/// [`LatencyRecorder::record`] counts into bucket arrays; the histograms below hold what was
+/// recorded up to the last [`LatencyRecorder::flush`] (which [`LatencyRecorder::close_interval`]
+/// and the recorder's interval end and finish call).
 #[derive(Debug, Clone)]
 pub struct LatencyRecorder {
     /// One-way latency of the current interval (folded into `one_way` at interval end).
@@ -58,6 +67,10 @@ pub struct LatencyRecorder {
     pub tx_to_kernel: Histogram<u64>,
     /// Kernel receive → application (kernel timestamps only).
     pub kernel_to_app: Histogram<u64>,
+    /// Not yet flushed into `interval`, `tx_to_kernel` and `kernel_to_app`.
+    pending_interval: Buckets,
+    pending_tx_to_kernel: Buckets,
+    pending_kernel_to_app: Buckets,
     /// Datagrams whose computed latency was negative (clocks not comparable).
     pub clock_skew: u64,
     /// Datagrams whose `tx_ns` is implausible (zero, over 60 s old, or over 60 s in the future):
@@ -84,6 +97,9 @@ impl LatencyRecorder {
             one_way: latency_histogram(),
             tx_to_kernel: latency_histogram(),
             kernel_to_app: latency_histogram(),
+            pending_interval: Buckets::new(),
+            pending_tx_to_kernel: Buckets::new(),
+            pending_kernel_to_app: Buckets::new(),
             clock_skew: 0,
             clock_anomalies: 0,
             monotonic: 0,
@@ -103,11 +119,11 @@ impl LatencyRecorder {
     }
 
     #[inline]
-    fn put(h: &mut Histogram<u64>, skew: &mut u64, v: i128) {
+    fn put(b: &mut Buckets, skew: &mut u64, v: i128) {
         if v < 0 {
             *skew += 1;
         } else {
-            h.saturating_record((v as u64).min(MAX_LATENCY_NS));
+            b.record((v as u64).min(MAX_LATENCY_NS));
         }
     }
 
@@ -137,21 +153,30 @@ impl LatencyRecorder {
             && one_way <= MAX_LATENCY_NS as i128
             && one_way >= -(FUTURE_TOLERANCE_NS as i128);
         if plausible {
-            Self::put(&mut self.interval, &mut self.clock_skew, one_way);
+            Self::put(&mut self.pending_interval, &mut self.clock_skew, one_way);
         } else {
             self.clock_anomalies += 1;
         }
         if let Some(k) = kernel_rx_ns {
             let k = k as i128 - offset;
             if plausible {
-                Self::put(&mut self.tx_to_kernel, &mut self.clock_skew, k - tx);
+                Self::put(&mut self.pending_tx_to_kernel, &mut self.clock_skew, k - tx);
             }
-            Self::put(&mut self.kernel_to_app, &mut self.clock_skew, rx - k);
+            Self::put(&mut self.pending_kernel_to_app, &mut self.clock_skew, rx - k);
         }
     }
 
-    /// Folds the current interval into the run histogram and clears it.
+    /// Brings the histograms up to date: folds what [`LatencyRecorder::record`] counted since
+    /// the last flush into `interval`, `tx_to_kernel` and `kernel_to_app`.
+    pub fn flush(&mut self) {
+        self.pending_interval.fold_into(&mut self.interval);
+        self.pending_tx_to_kernel.fold_into(&mut self.tx_to_kernel);
+        self.pending_kernel_to_app.fold_into(&mut self.kernel_to_app);
+    }
+
+    /// Flushes, then folds the current interval into the run histogram and clears it.
     pub fn close_interval(&mut self) {
+        self.flush();
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.one_way.add(&self.interval);
         self.interval.reset();
@@ -161,6 +186,87 @@ impl LatencyRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The recording as it was before the bucket arrays: straight into the histograms.
+    #[derive(Default)]
+    struct Direct {
+        one_way: Option<Histogram<u64>>,
+        tx_to_kernel: Option<Histogram<u64>>,
+        kernel_to_app: Option<Histogram<u64>>,
+    }
+
+    impl Direct {
+        fn put(h: &mut Option<Histogram<u64>>, v: i128) {
+            if v >= 0 {
+                let h = h.get_or_insert_with(latency_histogram);
+                h.saturating_record((v as u64).min(MAX_LATENCY_NS));
+            }
+        }
+
+        fn record(&mut self, offset: i64, clock: Clock, tx_ns: u64, rx_ns: u64, k: Option<u64>) {
+            let offset = offset as i128;
+            let reference = match clock {
+                Clock::Monotonic => rx_ns,
+                Clock::Realtime => (rx_ns as i128 + offset) as u64,
+            };
+            let back = reference.wrapping_sub(tx_ns) & udpprobe::TX_MASK;
+            let one_way = if back >= 1 << 47 { back as i128 - (1 << 48) } else { back as i128 };
+            let rx = rx_ns as i128;
+            let plausible = tx_ns != 0
+                && one_way <= MAX_LATENCY_NS as i128
+                && one_way >= -(FUTURE_TOLERANCE_NS as i128);
+            if plausible {
+                Self::put(&mut self.one_way, one_way);
+            }
+            if let Some(k) = k {
+                let k = k as i128 - offset;
+                if plausible {
+                    Self::put(&mut self.tx_to_kernel, k - (rx - one_way));
+                }
+                Self::put(&mut self.kernel_to_app, rx - k);
+            }
+        }
+    }
+
+    fn same(h: &Histogram<u64>, d: &Option<Histogram<u64>>) -> bool {
+        match d {
+            Some(d) => h == d && h.max() == d.max() && h.min_nz() == d.min_nz(),
+            None => h.is_empty(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn bucketed_recording_equals_direct_recording(
+            items in proptest::collection::vec(
+                (any::<bool>(), 0u64..200_000_000_000, 0u64..200_000_000_000,
+                 proptest::option::of(0u64..300_000_000_000), 0u32..20),
+                0..300,
+            ),
+            offset in prop_oneof![Just(0i64), Just(100_000_000_000), -1_000_000i64..1_000_000],
+        ) {
+            let mut l = LatencyRecorder::new();
+            l.set_offset(offset);
+            let mut d = Direct::default();
+            for &(real, tx, rx, k, close) in &items {
+                let clock = if real { Clock::Realtime } else { Clock::Monotonic };
+                l.record(clock, tx, rx, k);
+                d.record(offset, clock, tx, rx, k);
+                // Intervals end at random points (and sometimes only a flush happens).
+                match close {
+                    0 => l.close_interval(),
+                    1 => l.flush(),
+                    _ => {}
+                }
+            }
+            l.close_interval();
+            prop_assert!(same(&l.one_way, &d.one_way));
+            prop_assert!(same(&l.tx_to_kernel, &d.tx_to_kernel));
+            prop_assert!(same(&l.kernel_to_app, &d.kernel_to_app));
+            prop_assert!(l.interval.is_empty());
+        }
+    }
 
     #[test]
     fn monotonic_one_way_and_skew() {

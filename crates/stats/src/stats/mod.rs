@@ -4,6 +4,7 @@
 //! to an [`Aggregator`] that prints the live line; at the end [`Recorder::finish`] gives a
 //! [`ThreadStats`] that [`crate::report::Report::from_threads`] merges into the run's report.
 
+mod buckets;
 pub mod flow;
 pub mod latency;
 pub mod recorder;

@@ -12,9 +12,10 @@ use udprx::batch::{Batch, Flow, Handler};
 
 /// Per-thread recorder: counts, per-flow sequence tracking and latency histograms.
 ///
-/// Per datagram it parses the probe header, looks the flow up (one-entry cache, then an
-/// open-addressed table), updates the flow's sequence window and records one histogram value:
-/// no allocation (except when a new flow appears), no lock, no syscall. The batch's clock
+/// Per datagram it parses the probe header, looks the flow up (a small cache of recent flows,
+/// then an open-addressed table), updates the flow's sequence window and counts one latency
+/// value in a bucket array (folded into the histograms once per interval): no allocation
+/// (except when a new flow appears), no lock, no syscall. The batch's clock
 /// reading drives the intervals: when a batch (or [`Handler::on_idle`]) crosses an interval
 /// boundary the recorder closes the interval, and, when live output is on, sends one
 /// [`Snapshot`].
@@ -150,6 +151,7 @@ impl Recorder {
         } else {
             self.extend_series(self.iv_datagrams, 1);
         }
+        self.latency.flush();
         let snapshot_latency = (self.live.is_some() && !self.latency.interval.is_empty())
             .then(|| self.latency.interval.clone());
         self.latency.close_interval();
@@ -317,6 +319,21 @@ impl Handler for Recorder {
                 self.iv_datagrams += 1;
                 self.iv_bytes = self.iv_bytes.saturating_add(extra as u64);
                 self.truncated += 1;
+                continue;
+            }
+            if d.segment_size == 0 {
+                // One datagram (no GRO): no segment arithmetic.
+                match self.mode {
+                    StatsMode::Full => self.record_full(
+                        d.payload,
+                        d.truncated,
+                        extra,
+                        d.source,
+                        d.kernel_rx_ns,
+                        rx,
+                    ),
+                    StatsMode::Minimal => self.record_minimal(d.payload, d.truncated, extra),
+                }
                 continue;
             }
             let n = d.segment_count();

@@ -346,6 +346,7 @@ pub const USER_RULES: &[(&str, Category)] = &[
     ("*udprx_stats::stats::flow::*", Category::UserFlow),
     ("*hdrhistogram::*", Category::UserHistogram),
     ("*udprx_stats::stats::latency::*", Category::UserHistogram),
+    ("*udprx_stats::stats::buckets::*", Category::UserHistogram),
     ("*udprx_stats::stats::*", Category::UserStats),
     ("*udprx::method::*", Category::UserLoop),
     ("*udprx::engine::*", Category::UserLoop),
