@@ -2,6 +2,15 @@
 //! `recvmsg(2)` into one owned buffer ([`MsgBuffers`]), and `recvmmsg(2)` over owned header
 //! arrays ([`MmsgHeaders`]). Each type owns every buffer its kernel headers point at, so the
 //! pointers stay valid for as long as the type lives; `method/` only reads the results.
+//!
+//! The calls go straight to the kernel (`syscall(2)`), not through libc's `recvfrom`/`recvmsg`/
+//! `recvmmsg` wrappers: those are thread-cancellation points, and in a process with more than
+//! one thread (every udprx receiver: a receive thread besides the caller's) each call also
+//! switches asynchronous cancellation on and off around the system call. A single-threaded C
+//! loop skips that; with one datagram per call it cost udprx's `recvfrom` path about 6% of the
+//! bare loop's CPU per datagram (`perf record -e cpu-clock`:
+//! `__pthread_disable_asynccancel`/`__pthread_enable_asynccancel`, docs/results.md). udprx never
+//! cancels threads, so nothing is lost.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -67,7 +76,7 @@ impl MsgBuffers {
         msg.msg_controllen = self.control_len as _;
         // SAFETY: `msg` points at `iov` (the live `buf`), `control` and (or NULL, length 0)
         // `name`, each with its true length (`control_len` ≤ CONTROL_LEN); all outlive the call.
-        let n = unsafe { libc::recvmsg(fd, &mut msg, flags) };
+        let n = unsafe { libc::syscall(libc::SYS_recvmsg, fd, &mut msg, flags) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -84,7 +93,7 @@ impl MsgBuffers {
     #[inline]
     pub(crate) fn recvfrom(&mut self, fd: RawFd, flags: i32, want_addr: bool) -> io::Result<usize> {
         let mut namelen = NAME_LEN as libc::socklen_t;
-        let (addr, addrlen) = if want_addr {
+        let (addr, addrlen): (*mut libc::sockaddr, *mut libc::socklen_t) = if want_addr {
             (self.name.0.as_mut_ptr().cast(), &mut namelen as *mut libc::socklen_t)
         } else {
             (std::ptr::null_mut(), std::ptr::null_mut())
@@ -92,8 +101,9 @@ impl MsgBuffers {
         let buf = &mut self.buf;
         // SAFETY: `buf` is live and writable for its length; `addr`/`addrlen` are both NULL
         // (no address wanted) or point at the live `name` and `namelen`.
-        let n =
-            unsafe { libc::recvfrom(fd, buf.as_mut_ptr().cast(), buf.len(), flags, addr, addrlen) };
+        let n = unsafe {
+            libc::syscall(libc::SYS_recvfrom, fd, buf.as_mut_ptr(), buf.len(), flags, addr, addrlen)
+        };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -197,12 +207,13 @@ impl MmsgHeaders {
         // and `controls` entries (NULL, length 0 when not), with the true lengths; those
         // vectors (and `arena`) live, unmoved, as long as `self`.
         let got = unsafe {
-            libc::recvmmsg(
+            libc::syscall(
+                libc::SYS_recvmmsg,
                 fd,
                 self.msgs.as_mut_ptr(),
                 self.n as libc::c_uint,
                 flags,
-                std::ptr::null_mut(),
+                std::ptr::null_mut::<libc::timespec>(),
             )
         };
         if got <= 0 {
