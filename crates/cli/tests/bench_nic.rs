@@ -370,6 +370,22 @@ fn start_changing_gro(
     child
 }
 
+/// The agent lab `prefix` (sender agent and receiver namespaces); `None` (a counted skip) where
+/// it cannot come up.
+fn agent_lab_up(prefix: &str) -> Option<agent_lab::AgentLab> {
+    if !ready() {
+        return None;
+    }
+    let lab = match agent_lab::AgentLab::up(prefix, UDPFLOOD, "bench-nic-token", "200k") {
+        Ok(l) => l,
+        Err((need, reason)) => {
+            skip::skip(need, &reason);
+            return None;
+        }
+    };
+    Some(lab)
+}
+
 /// A bench through the agent that has flipped GRO on the rx namespace's veth-rx (the lab lives
 /// as long as this does).
 struct GroFlip {
@@ -384,16 +400,7 @@ struct GroFlip {
 /// Brings up the agent lab `prefix` and starts [`start_changing_gro`] with GRO flipped; `None`
 /// (a counted skip) where the lab cannot come up.
 fn flip_gro(prefix: &str) -> Option<GroFlip> {
-    if !ready() {
-        return None;
-    }
-    let lab = match agent_lab::AgentLab::up(prefix, UDPFLOOD, "bench-nic-token", "200k") {
-        Ok(l) => l,
-        Err((need, reason)) => {
-            skip::skip(need, &reason);
-            return None;
-        }
-    };
+    let lab = agent_lab_up(prefix)?;
     let rx = lab.ns("rx");
     let before = gro_of(&rx, "veth-rx");
     let other = if before == "on" { "off" } else { "on" };
@@ -520,16 +527,7 @@ fn set_suspend(lab: &agent_lab::AgentLab, dev: &'static str, value: &'static str
 /// irq-suspend-timeout at 12345 ns (a before value no setting uses); `None` (a counted skip)
 /// where the lab cannot come up or the kernel has no IRQ suspension.
 fn napi_lab(prefix: &str) -> Option<agent_lab::AgentLab> {
-    if !ready() {
-        return None;
-    }
-    let lab = match agent_lab::AgentLab::up(prefix, UDPFLOOD, "bench-nic-token", "200k") {
-        Ok(l) => l,
-        Err((need, reason)) => {
-            skip::skip(need, &reason);
-            return None;
-        }
-    };
+    let lab = agent_lab_up(prefix)?;
     let rx = lab.ns("rx");
     let o = Command::new("ip")
         .args(["netns", "exec", &rx, "ethtool", "-K", "veth-rx", "gro", "on"])
