@@ -159,19 +159,26 @@ static int run_recvfrom(int fd, uint64_t deadline, struct counts *c) {
     return 0;
 }
 
+/* BATCH headers, each with one iovec of `len` bytes in its own `stride`-byte slot of `bufs`;
+ * no name, no control area. */
+static void mmsg_init(struct mmsghdr *msgs, struct iovec *iov, char *bufs, size_t stride,
+                      size_t len) {
+    memset(msgs, 0, BATCH * sizeof *msgs);
+    for (int i = 0; i < BATCH; i++) {
+        iov[i].iov_base = bufs + (size_t)i * stride;
+        iov[i].iov_len = len;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+}
+
 static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c, int gro) {
     /* With GRO a buffer carries up to 64 KiB of coalesced segments. */
     static char bufs[BATCH][65536];
     static char ctrl[BATCH][CTRL_SIZE];
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
-    memset(msgs, 0, sizeof msgs);
-    for (int i = 0; i < BATCH; i++) {
-        iov[i].iov_base = bufs[i];
-        iov[i].iov_len = gro ? sizeof bufs[i] : BUF_SIZE;
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
+    mmsg_init(msgs, iov, &bufs[0][0], sizeof bufs[0], gro ? sizeof bufs[0] : BUF_SIZE);
     while (!stop_flag) {
         if (gro) {
             for (int i = 0; i < BATCH; i++) {
@@ -202,13 +209,7 @@ static int run_epoll(int fd, uint64_t deadline, struct counts *c) {
     static char bufs[BATCH][BUF_SIZE];
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
-    memset(msgs, 0, sizeof msgs);
-    for (int i = 0; i < BATCH; i++) {
-        iov[i].iov_base = bufs[i];
-        iov[i].iov_len = BUF_SIZE;
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
+    mmsg_init(msgs, iov, &bufs[0][0], sizeof bufs[0], BUF_SIZE);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return die("epoll_create1");
     struct epoll_event ev = {.events = EPOLLIN, .data = {.u64 = 0}};
