@@ -2,7 +2,7 @@
 //! (`ETHTOOL_GSTRINGS` + `ETHTOOL_GSTATS`), the numbers `ethtool -S` prints, without a
 //! subprocess per trial. Reads the device in the calling thread's network namespace.
 //!
-//! This is the crate's only module that talks to the kernel with `unsafe`.
+//! This and [`crate::genl`] are the crate's modules that talk to the kernel with `unsafe`.
 
 use std::collections::BTreeMap;
 use std::io;

@@ -78,8 +78,22 @@ impl Epoll {
     #[inline]
     pub(crate) fn wait(&self, timeout_ms: i32) -> io::Result<usize> {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
-        // SAFETY: `ev` is a live, writable array of one epoll_event and `maxevents` is 1.
-        let n = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), &mut ev, 1, timeout_ms) };
+        // Straight to the kernel, like the receive calls (sys/recv.rs): libc's `epoll_wait` is a
+        // cancellation point that switches async cancellation on and off in a multi-threaded
+        // process. `epoll_pwait` with no signal mask is `epoll_wait` on every architecture.
+        // SAFETY: `ev` is a live, writable array of one epoll_event and `maxevents` is 1; a NULL
+        // signal mask (size ignored) leaves the thread's mask as it is.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait,
+                self.fd.as_raw_fd(),
+                &mut ev as *mut libc::epoll_event,
+                1,
+                timeout_ms,
+                std::ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
         if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
     }
 
