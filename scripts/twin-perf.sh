@@ -4,7 +4,8 @@
 # udprx / twin / udprx / twin, then the share of the core per program and per user-space symbol.
 #   sudo bash scripts/twin-perf.sh rps|gso [METHOD] [STATS]    (defaults: recvfrom minimal)
 # METHOD: recvfrom or recvmmsg (their twins have the same name); STATS: full or minimal.
-# Needs root, perf, target/test-release/{udprx,udpflood} and target/peers/udp_bare.
+# Needs root, perf, $TWIN_BIN/{udprx,udpflood} (default target/release, the shipped build) and
+# target/peers/udp_bare.
 set -eu
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -19,6 +20,10 @@ case "$STATS" in full|minimal) ;; *) echo "twin-perf.sh: error: STATS is full or
 [ "$(id -u)" -eq 0 ] || { echo "twin-perf.sh: error: needs root (namespaces, perf -C)" >&2; exit 1; }
 command -v perf >/dev/null || { echo "twin-perf.sh: error: perf missing" >&2; exit 1; }
 BARE=${CARGO_TARGET_DIR:-target}/peers/udp_bare
+BIN=${TWIN_BIN:-${CARGO_TARGET_DIR:-target}/release}
+for b in "$BIN/udprx" "$BIN/udpflood" "$BARE"; do
+  [ -x "$b" ] || { echo "twin-perf.sh: error: $b missing (cargo build --release -p udprx-cli; scripts/setup.sh)" >&2; exit 1; }
+done
 P=utp$$
 OUT=$(mktemp -d /tmp/twin-perf-XXXXXX)
 # shellcheck disable=SC2086
@@ -28,7 +33,7 @@ port=9700
 for who in udprx bare udprx bare; do
   port=$((port + 1))
   if [ "$who" = udprx ]; then
-    ip netns exec "$P-rx" timeout 20 target/test-release/udprx --bind 198.18.0.2:$port \
+    ip netns exec "$P-rx" timeout 20 "$BIN/udprx" --bind 198.18.0.2:$port \
       --method "$METHOD" --stats "$STATS" --cpus 1 --duration 8s --interval 0 > "$OUT/$port.log" 2>&1 &
   else
     ip netns exec "$P-rx" timeout 20 "$BARE" "$METHOD" 198.18.0.2 $port --cpu 1 --secs 8 \
@@ -37,7 +42,7 @@ for who in udprx bare udprx bare; do
   rx=$!
   sleep 0.5
   # shellcheck disable=SC2086
-  ip netns exec "$P-tx" timeout 15 target/test-release/udpflood 198.18.0.2:$port $GSO \
+  ip netns exec "$P-tx" timeout 15 "$BIN/udpflood" 198.18.0.2:$port $GSO \
     --rate $RATE --duration 6s --cpus 0 -i 0 > /dev/null 2>&1 &
   fl=$!
   sleep 1.5

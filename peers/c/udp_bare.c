@@ -6,6 +6,10 @@
  * default receive, none asks for the source address (a `+sources` udprx row beside its twin
  * shows what the address and a per-datagram drop counter cost):
  *   recvfrom      recvfrom(2) with a NULL address, one datagram per call.
+ *   recvfrom-stamp
+ *                 recvfrom as above plus one CLOCK_MONOTONIC read per datagram: the bare loop
+ *                 with the one thing a latency histogram needs from every call (not a
+ *                 `--peers` row; scripts/twin-cpu.sh uses it to price that clock read).
  *   recvmmsg      recvmmsg(2), batch 64, MSG_WAITFORONE, no source address, no control messages.
  *   recvmmsg-gro  recvmmsg(2) as above on a UDP_GRO socket, with the UDP_GRO control message
  *                 to count a coalesced buffer as the datagrams it carries.
@@ -117,7 +121,7 @@ static int open_socket(const char *addr, int port, long rcvbuf) {
 }
 
 struct counts {
-    uint64_t datagrams, bytes, first_ns;
+    uint64_t datagrams, bytes, first_ns, stamp_sum;
 };
 
 /* Datagrams in a received buffer of `len` bytes by one control message: the UDP_GRO segment
@@ -138,7 +142,9 @@ static uint64_t gro_segments(struct msghdr *m, uint64_t len) {
     return 1;
 }
 
-static int run_recvfrom(int fd, uint64_t deadline, struct counts *c) {
+/* `stamp`: read CLOCK_MONOTONIC after every datagram, as a latency record must (kept in
+ * stamp_sum so the value is used). */
+static int run_recvfrom(int fd, uint64_t deadline, struct counts *c, int stamp) {
     static char buf[BUF_SIZE];
     while (!stop_flag) {
         ssize_t n = recvfrom(fd, buf, sizeof buf, 0, NULL, NULL);
@@ -149,6 +155,7 @@ static int run_recvfrom(int fd, uint64_t deadline, struct counts *c) {
             }
             return die("recvfrom");
         }
+        if (stamp) c->stamp_sum += now_ns();
         if (c->datagrams == 0) c->first_ns = now_ns();
         c->datagrams++;
         c->bytes += (uint64_t)n;
@@ -351,16 +358,16 @@ static int run_uring(int fd, uint64_t deadline, struct counts *c, int recvmsg, i
 }
 #endif
 
-static const char *const MODES[] = {"recvfrom", "recvmmsg", "recvmmsg-gro", "epoll",
+static const char *const MODES[] = {"recvfrom", "recvfrom-stamp", "recvmmsg", "recvmmsg-gro", "epoll",
                                      "uring", "uring-recvmsg", "uring-gro"};
 #define NMODES (int)(sizeof MODES / sizeof MODES[0])
 
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "modes")) {
 #ifdef HAVE_LIBURING
-        puts("recvfrom recvmmsg recvmmsg-gro epoll uring uring-recvmsg uring-gro");
+        puts("recvfrom recvfrom-stamp recvmmsg recvmmsg-gro epoll uring uring-recvmsg uring-gro");
 #else
-        puts("recvfrom recvmmsg recvmmsg-gro epoll");
+        puts("recvfrom recvfrom-stamp recvmmsg recvmmsg-gro epoll");
 #endif
         return 0;
     }
@@ -422,12 +429,12 @@ int main(int argc, char **argv) {
     }
     uint64_t start = now_ns();
     uint64_t deadline = start + (uint64_t)(secs * 1e9);
-    struct counts c = {0, 0, 0};
+    struct counts c = {0, 0, 0, 0};
     struct rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
     int rc;
-    if (!strcmp(mode, "recvfrom"))
-        rc = run_recvfrom(fd, deadline, &c);
+    if (!strncmp(mode, "recvfrom", 8))
+        rc = run_recvfrom(fd, deadline, &c, !strcmp(mode, "recvfrom-stamp"));
     else if (!strcmp(mode, "epoll"))
         rc = run_epoll(fd, deadline, &c);
     else if (!uring)
