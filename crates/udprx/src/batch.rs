@@ -131,6 +131,7 @@ impl<'a> Batch<'a> {
     ///
     /// Panics (in debug builds) if a record points outside the arena.
     #[doc(hidden)]
+    #[inline]
     pub fn new(arena: &'a [u8], metas: &'a [RecvMeta], rx_ns: u64, socket: usize) -> Batch<'a> {
         debug_assert!(metas.iter().all(|m| m.offset + m.len <= arena.len()));
         Batch { bytes: Bytes::Arena(arena), metas, rx_ns, socket, kernel_drops: None }
@@ -143,6 +144,7 @@ impl<'a> Batch<'a> {
     /// Panics (in debug builds) if there are fewer buffers than records or a record points
     /// outside its buffer.
     #[doc(hidden)]
+    #[inline]
     pub fn from_buffers(
         buffers: &'a [&'a [u8]],
         metas: &'a [RecvMeta],

@@ -55,14 +55,27 @@ impl Recvfrom {
         // MSG_TRUNC makes the kernel return the real length of a datagram longer than the
         // buffer.
         let flags = flags | libc::MSG_TRUNC;
-        let (full, msg_flags, info) = if self.use_msg {
-            let r = self.bufs.recvmsg(fd, flags, self.names)?;
-            (r.len, r.msg_flags, cmsg::parse(self.bufs.control(r.control_len)))
-        } else {
-            (self.bufs.recvfrom(fd, flags, self.names)?, 0, cmsg::CmsgInfo::default())
-        };
-        let rx_ns = now_ns(Clock::Monotonic);
         let cap = self.bufs.buf().len();
+        if !self.use_msg {
+            // The bare loop's call: only the lengths (and the address, when asked for) change
+            // from one datagram to the next; the record's other fields stay as made.
+            let full = self.bufs.recvfrom(fd, flags, self.names)?;
+            let rx_ns = now_ns(Clock::Monotonic);
+            let m = &mut self.metas[0];
+            m.len = full.min(cap);
+            m.wire_len = full;
+            m.truncated = full > cap;
+            if self.names {
+                m.source = cmsg::sockaddr(self.bufs.name()).unwrap_or(RecvMeta::EMPTY.source);
+            }
+            let mut batch = Batch::new(self.bufs.buf(), &self.metas, rx_ns, socket);
+            batch.kernel_drops = counters.kernel_drops;
+            return Ok(batch);
+        }
+        let r = self.bufs.recvmsg(fd, flags, self.names)?;
+        let (full, msg_flags, info) =
+            (r.len, r.msg_flags, cmsg::parse(self.bufs.control(r.control_len)));
+        let rx_ns = now_ns(Clock::Monotonic);
         let len = full.min(cap);
         let truncated = full > cap || msg_flags & libc::MSG_TRUNC != 0;
         if info.drops.is_some() {

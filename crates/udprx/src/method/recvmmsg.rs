@@ -43,7 +43,11 @@ impl Recvmmsg {
             cmsg: cfg.cmsg,
             wait: if cfg.full_batch { 0 } else { libc::MSG_WAITFORONE },
             headers: MmsgHeaders::new(n, cfg.buffer_size, cfg.names, control_len),
-            metas: vec![RecvMeta::EMPTY; n],
+            // Each record's offset is its header's slot; the loop without control messages
+            // then writes only the lengths (and the address, when asked for).
+            metas: (0..n)
+                .map(|i| RecvMeta { offset: i * cfg.buffer_size, ..RecvMeta::EMPTY })
+                .collect(),
         }
     }
 
@@ -82,6 +86,19 @@ impl Recvmmsg {
         let rx_ns = now_ns(Clock::Monotonic);
         let size = self.size;
         let h = &self.headers;
+        if !self.cmsg {
+            // The bare loop's headers: the records' other fields stay as made in `new`.
+            for (i, m) in self.metas[..used].iter_mut().enumerate() {
+                let full = h.msg_len(i);
+                m.len = full.min(size);
+                m.wire_len = full;
+                m.truncated = full > size || h.msg_flags(i) & libc::MSG_TRUNC != 0;
+                if self.names {
+                    m.source = cmsg::sockaddr(h.name(i)).unwrap_or(RecvMeta::EMPTY.source);
+                }
+            }
+            return Ok((used, rx_ns));
+        }
         for i in 0..used {
             let full = h.msg_len(i);
             let truncated = full > size || h.msg_flags(i) & libc::MSG_TRUNC != 0;
@@ -90,17 +107,6 @@ impl Recvmmsg {
             } else {
                 RecvMeta::EMPTY.source
             };
-            if !self.cmsg {
-                self.metas[i] = RecvMeta {
-                    offset: i * size,
-                    len: full.min(size),
-                    wire_len: full,
-                    truncated,
-                    source,
-                    ..RecvMeta::EMPTY
-                };
-                continue;
-            }
             let info = cmsg::parse(h.control(i));
             if info.drops.is_some() {
                 counters.kernel_drops = info.drops;

@@ -458,12 +458,13 @@ impl Uring {
                                 continue;
                             };
                             self.views.push(payload);
-                            RecvMeta {
-                                len: payload.len(),
-                                wire_len: res as usize,
-                                truncated: res as usize > self.buffer_size,
-                                ..RecvMeta::EMPTY
-                            }
+                            // Plain recv records only ever differ from EMPTY in their lengths:
+                            // write those in place.
+                            let m = &mut self.metas[self.views.len() - 1];
+                            m.len = payload.len();
+                            m.wire_len = res as usize;
+                            m.truncated = res as usize > self.buffer_size;
+                            continue;
                         }
                     };
                     self.metas[self.views.len() - 1] = meta;

@@ -198,10 +198,14 @@ impl MmsgHeaders {
     /// fills none is `WouldBlock`.
     #[inline]
     pub(crate) fn recv(&mut self, fd: RawFd, flags: i32) -> io::Result<usize> {
-        for m in &mut self.msgs[..self.used] {
-            m.msg_hdr.msg_namelen = self.name_len;
-            m.msg_hdr.msg_controllen = self.control_len as _;
-            m.msg_hdr.msg_flags = 0;
+        // The kernel writes back the name and control lengths of the headers it filled, so
+        // those are restored before the next call; headers without either need nothing (it
+        // writes `msg_controllen` 0 and overwrites `msg_flags` of every header it fills).
+        if self.name_len != 0 || self.control_len != 0 {
+            for m in &mut self.msgs[..self.used] {
+                m.msg_hdr.msg_namelen = self.name_len;
+                m.msg_hdr.msg_controllen = self.control_len as _;
+            }
         }
         // SAFETY: every header points at its own `iovs` entry and, when given, its own `names`
         // and `controls` entries (NULL, length 0 when not), with the true lengths; those
