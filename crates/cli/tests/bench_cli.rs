@@ -2,6 +2,8 @@
 //! `udprx compare`), bad input, and (as root) the veth topology, its removal on a normal end and
 //! on Ctrl-C, kernel settings and peers.
 
+#[path = "../../../testsupport/bench_plan.rs"]
+mod bench_plan;
 #[path = "../../../testsupport/bounded_cmd.rs"]
 mod bounded_cmd;
 use bounded_cmd::{run, text};
@@ -407,21 +409,10 @@ fn sysctl_settings_are_applied_recorded_and_restored() {
         "veth",
         "--methods",
         "recvmmsg",
-        "--scenarios",
-        "classic",
-        "--fanout",
-        "one",
-        "--rate",
-        "50k",
-        "--reps",
-        "1",
-        "--max-reps",
-        "1",
-        "--secs",
-        "300ms",
         "--sysctl",
         "net.ipv4.udp_rmem_min=4096,8192",
     ])
+    .args(bench_plan::TINY)
     .arg("--sysctl")
     .arg(format!("net.core.netdev_max_backlog={host_backlog},{other_backlog}"))
     .arg("--out")
@@ -478,18 +469,6 @@ fn epoll_rows_compare_prefer_busy_poll() {
         "veth",
         "--methods",
         "epoll",
-        "--scenarios",
-        "classic",
-        "--fanout",
-        "one",
-        "--rate",
-        "50k",
-        "--reps",
-        "1",
-        "--max-reps",
-        "1",
-        "--secs",
-        "300ms",
         "--nic",
         "gro=on",
         "--sockopt",
@@ -497,8 +476,9 @@ fn epoll_rows_compare_prefer_busy_poll() {
         "--sockopt",
         "prefer_busy_poll=0,1",
         "--peers",
-        "--out",
     ])
+    .args(bench_plan::TINY)
+    .arg("--out")
     .arg(&out);
     let o = run(cmd, Duration::from_secs(180));
     assert!(o.status.success(), "{}", text(&o));
@@ -639,9 +619,9 @@ fn every_cell_failing_exits_1_and_still_writes_the_report() {
     let out = tmp("all-failed");
     let mut cmd = udprx();
     cmd.env("UDPRX_BENCH_NOT_ROOT", "1")
-        .args(["bench", "--topology", "loopback", "--methods", "uring", "--scenarios", "classic"])
-        .args(["--fanout", "one", "--no-spin", "--rate", "50k", "--reps", "1", "--max-reps", "1"])
-        .args(["--secs", "300ms", "--out"])
+        .args(["bench", "--topology", "loopback", "--methods", "uring", "--no-spin"])
+        .args(bench_plan::TINY)
+        .arg("--out")
         .arg(&out);
     common::without_io_uring(&mut cmd);
     let o = run(cmd, Duration::from_secs(120));
@@ -735,9 +715,8 @@ fn a_killed_run_is_restored_by_restore_and_by_the_next_run() {
             assert!(String::from_utf8_lossy(&o.stderr).contains(&expect), "{}", text(&o));
         } else {
             let out2 = tmp("after-kill");
-            cmd.args(["bench", "--topology", "loopback", "--methods", "recvmmsg"])
-                .args(["--scenarios", "classic", "--fanout", "one", "--no-spin"])
-                .args(["--rate", "50k", "--reps", "1", "--max-reps", "1", "--secs", "300ms"])
+            cmd.args(["bench", "--topology", "loopback", "--methods", "recvmmsg", "--no-spin"])
+                .args(bench_plan::TINY)
                 .arg("--out")
                 .arg(&out2);
             let o = run(cmd, Duration::from_secs(120));

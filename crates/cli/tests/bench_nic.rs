@@ -24,6 +24,8 @@
 //!
 //! Needs root and iproute2 (and ethtool); skips visibly otherwise.
 
+#[path = "../../../testsupport/bench_plan.rs"]
+mod bench_plan;
 #[path = "../../../testsupport/bounded_cmd.rs"]
 mod bounded_cmd;
 use bounded_cmd::{run, text};
@@ -42,24 +44,6 @@ const UDPFLOOD: &str = env!("CARGO_BIN_EXE_udpflood");
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("udprx-bench-nic-{}-{name}", std::process::id()))
 }
-
-/// The tiny plan: one path, one paced rate, one 300 ms repetition.
-const TINY: &[&str] = &[
-    "--methods",
-    "recvmmsg",
-    "--scenarios",
-    "classic",
-    "--fanout",
-    "one",
-    "--rate",
-    "50k",
-    "--reps",
-    "1",
-    "--max-reps",
-    "1",
-    "--secs",
-    "300ms",
-];
 
 fn ready() -> bool {
     if !skip::is_root() {
@@ -85,13 +69,15 @@ fn nic_journals(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Checks the report of a `--nic gro=A,B` run: both settings, read back, compared.
-fn assert_gro_compared(report: &serde_json::Value, order: [&str; 2]) {
-    let settings = report["settings"].as_array().unwrap();
-    let seen: Vec<(String, String, String)> = settings
+/// Each setting of the report, in order, is `KEY=value` with that value read back in force on
+/// the device.
+fn assert_in_force(report: &serde_json::Value, key: &str, values: &[&str]) {
+    let seen: Vec<(String, String, String)> = report["settings"]
+        .as_array()
+        .unwrap()
         .iter()
         .map(|s| {
-            let f = &s["in_force"]["nic.gro"];
+            let f = &s["in_force"][key];
             (
                 s["name"].as_str().unwrap().to_string(),
                 f["value"].as_str().unwrap_or("missing").to_string(),
@@ -99,11 +85,17 @@ fn assert_gro_compared(report: &serde_json::Value, order: [&str; 2]) {
             )
         })
         .collect();
-    let want: Vec<(String, String, String)> = order
+    let want: Vec<(String, String, String)> = values
         .iter()
-        .map(|v| (format!("nic.gro={v}"), v.to_string(), "device".to_string()))
+        .map(|v| (format!("{key}={v}"), v.to_string(), "device".to_string()))
         .collect();
     assert_eq!(seen, want);
+}
+
+/// Checks the report of a `--nic gro=A,B` run: both settings, read back, compared.
+fn assert_gro_compared(report: &serde_json::Value, order: [&str; 2]) {
+    let settings = report["settings"].as_array().unwrap();
+    assert_in_force(report, "nic.gro", &order);
     for s in settings {
         assert_eq!(s["profile"]["nic"].as_array().unwrap().len(), 1, "{s}");
     }
@@ -141,7 +133,8 @@ fn gro_on_and_off_on_the_receivers_veth_are_compared_and_restored() {
     let mut cmd = Command::new(UDPRX);
     cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
         .args(["bench", "--topology", "veth"])
-        .args(TINY)
+        .args(["--methods", "recvmmsg"])
+        .args(bench_plan::TINY)
         .args(["--nic", "gro=on,off", "--out"])
         .arg(&out);
     let o = run(cmd, Duration::from_secs(120));
@@ -170,7 +163,8 @@ fn busy_poll_values_are_compared_as_settings() {
     let mut cmd = Command::new(UDPRX);
     cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
         .args(["bench", "--topology", "veth"])
-        .args(TINY)
+        .args(["--methods", "recvmmsg"])
+        .args(bench_plan::TINY)
         .args(["--sockopt", "busy_poll=0,50", "--nic", "gro=on", "--out"])
         .arg(&out);
     let o = run(cmd, Duration::from_secs(120));
@@ -245,7 +239,8 @@ fn an_unsupported_setting_is_refused_before_anything_changes() {
         let mut cmd = Command::new(UDPRX);
         cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
             .args(["bench", "--topology", "veth"])
-            .args(TINY)
+            .args(["--methods", "recvmmsg"])
+            .args(bench_plan::TINY)
             // GRO first: it would be supported, and must not have been changed either.
             .args(["--nic", "gro=on,off", "--nic", arg, "--out"])
             .arg(&out);
@@ -320,7 +315,8 @@ fn through_an_agent_the_receive_interface_is_restored_after_the_run() {
         .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
         .args(["bench", "--sender", &lab.control.to_string(), "--token-file"])
         .arg(lab.token())
-        .args(TINY)
+        .args(["--methods", "recvmmsg"])
+        .args(bench_plan::TINY)
         .arg("--nic")
         .arg(format!("gro={before},{other}"))
         .arg("--out")
@@ -467,7 +463,8 @@ fn threaded_napi_is_refused_before_any_change_where_the_veth_has_no_napi() {
     let mut cmd = Command::new(UDPRX);
     cmd.env("UDPRX_BENCH_JOURNAL_DIR", &journal)
         .args(["bench", "--topology", "veth"])
-        .args(TINY)
+        .args(["--methods", "recvmmsg"])
+        .args(bench_plan::TINY)
         .args(["--nic", "threaded=0,1", "--out"])
         .arg(&out);
     let o = run(cmd, Duration::from_secs(120));
@@ -555,31 +552,15 @@ fn irq_suspend_timeout_through_an_agent_is_compared_and_restored() {
         .env("UDPRX_BENCH_JOURNAL_DIR", &journal)
         .args(["bench", "--sender", &lab.control.to_string(), "--token-file"])
         .arg(lab.token())
-        .args(TINY)
+        .args(["--methods", "recvmmsg"])
+        .args(bench_plan::TINY)
         .args(["--nic", "napi.irq-suspend-timeout=0,2000000", "--out"])
         .arg(&out);
     let o = run(cmd, Duration::from_secs(120));
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    let seen: Vec<(String, String, String)> = report["settings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let f = &s["in_force"]["nic.napi.irq-suspend-timeout"];
-            (
-                s["name"].as_str().unwrap().to_string(),
-                f["value"].as_str().unwrap_or("missing").to_string(),
-                f["scope"].as_str().unwrap_or("missing").to_string(),
-            )
-        })
-        .collect();
-    let want: Vec<(String, String, String)> = ["0", "2000000"]
-        .iter()
-        .map(|v| (format!("nic.napi.irq-suspend-timeout={v}"), v.to_string(), "device".into()))
-        .collect();
-    assert_eq!(seen, want);
+    assert_in_force(&report, "nic.napi.irq-suspend-timeout", &["0", "2000000"]);
     for s in report["curves"]["series"].as_array().unwrap() {
         let t = &s["points"][0]["trials"][0];
         assert!(t["result"].is_object(), "trial failed: {}", t["error"]);
