@@ -160,22 +160,25 @@ cnt = {(k, n, int(r)): int(d) for k, n, r, _, d, *_ in rows}
 core = {(k, n, int(r)): float(x) for k, n, r, _, _, x, *_ in rows}
 user = {(k, n, int(r)): float(x[0]) for k, n, r, _, _, _, *x in rows}
 kern = {(k, n, int(r)): float(x[1]) for k, n, r, _, _, _, *x in rows}
+def interval(xs):
+    """Mean and 95% t half-width (None with one value)."""
+    m = st.mean(xs)
+    if len(xs) < 2:
+        return m, None
+    return m, T.get(len(xs) - 1, 2.04) * st.stdev(xs) / math.sqrt(len(xs))
+def left(u):
+    """The left side of a pair: a udprx path, or (c-MODE) another bare mode."""
+    return ("bare", u[2:]) if u.startswith("c-") else ("udprx", u)
 def table(val, what):
     print(f"set-up {sys.argv[3]}, {sys.argv[4]} pps offered; {what}")
     print(f"{'udprx path':16s} {'twin':14s} {'udprx med':>9s} {'twin med':>9s}  udprx/twin [95%]      rounds  received (udprx, twin, min)")
     for u, b in pairs:
-        # The left side: a udprx path, or (c-MODE) another bare mode.
-        lk, ln = ("bare", u[2:]) if u.startswith("c-") else ("udprx", u)
+        lk, ln = left(u)
         rounds = sorted(r for (k, n, r) in val if k == lk and n == ln and ("bare", b, r) in val)
         if not rounds:
             continue
-        logs = [math.log(val[(lk, ln, r)] / val[("bare", b, r)]) for r in rounds]
-        m = st.mean(logs)
-        if len(logs) > 1:
-            h = T.get(len(logs) - 1, 2.04) * st.stdev(logs) / math.sqrt(len(logs))
-            ci = f"[{math.exp(m - h):.3f}, {math.exp(m + h):.3f}]"
-        else:
-            ci = "[one round]"
+        m, h = interval([math.log(val[(lk, ln, r)] / val[("bare", b, r)]) for r in rounds])
+        ci = "[one round]" if h is None else f"[{math.exp(m - h):.3f}, {math.exp(m + h):.3f}]"
         um = st.median(val[(lk, ln, r)] for r in rounds)
         bm = st.median(val[("bare", b, r)] for r in rounds)
         ru = min(cnt[(lk, ln, r)] for r in rounds)
@@ -191,14 +194,13 @@ if any(not math.isnan(v) for v in user.values()):
     print(f"{'udprx path':16s} {'twin':14s} {'user':>6s} {'twin':>6s} {'kernel':>7s} {'twin':>6s}  "
           "kernel/twin [95%]      own share of twin [95%]")
     for u, b in pairs:
-        lk, ln = ("bare", u[2:]) if u.startswith("c-") else ("udprx", u)
+        lk, ln = left(u)
         rounds = sorted(r for (k, n, r) in user if k == lk and n == ln and ("bare", b, r) in user
                         and kern[("bare", b, r)] > 0 and kern[(lk, ln, r)] > 0)
         if len(rounds) < 2:
             continue
         def ci(xs, log=False):
-            m = st.mean(xs)
-            h = T.get(len(xs) - 1, 2.04) * st.stdev(xs) / math.sqrt(len(xs))
+            m, h = interval(xs)
             if log:
                 return f"{math.exp(m):.3f} [{math.exp(m - h):.3f}, {math.exp(m + h):.3f}]"
             return f"{m:+.3f} [{m - h:+.3f}, {m + h:+.3f}]"
