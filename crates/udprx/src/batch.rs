@@ -1,13 +1,17 @@
 //! What a receive loop hands to its handler: a zero-copy batch of datagrams.
 //!
-//! Every receive method fills the same shape: the bytes it received plus a slice of
-//! [`RecvMeta`] records that locate each datagram in them. The bytes are either one contiguous
-//! arena the method owns and reuses (the `recvmmsg` buffers) or one slice per record (the
+//! A batch describes each datagram where the receive method left it. Most methods fill a slice
+//! of [`RecvMeta`] records that locate each datagram in one contiguous arena the method owns
+//! and reuses (the `recvmmsg` buffers with control messages) or in one slice per record (the
 //! io_uring provided buffers this batch took off the ring, and only those: the rest of the ring
-//! may be written by the kernel meanwhile). A [`Batch`] borrows both for the duration of one
-//! handler call, so handing it over allocates and copies nothing.
+//! may be written by the kernel meanwhile). A `recvmmsg` call without control messages needs
+//! no record at all: the batch reads each length and flag straight from the call's headers. A
+//! [`Batch`] borrows all this for the duration of one handler call, so handing it over
+//! allocates and copies nothing.
 
 use std::net::{IpAddr, SocketAddr};
+
+use crate::sys::recv::MmsgView;
 
 /// Where one received datagram sits in the arena, and what the kernel said about it (plumbing
 /// for [`Batch::new`]; applications read the same fields from [`Datagram`]).
@@ -103,20 +107,22 @@ impl<'a> Datagram<'a> {
     }
 }
 
-/// Where a batch's records point into.
+/// Where a batch's datagrams are described.
 #[derive(Debug, Clone, Copy)]
-enum Bytes<'a> {
-    /// One arena for every record.
-    Arena(&'a [u8]),
-    /// Record `i` points into buffer `i`.
-    Buffers(&'a [&'a [u8]]),
+enum Records<'a> {
+    /// Records locating each payload in one arena.
+    Arena(&'a [u8], &'a [RecvMeta]),
+    /// Record `i` locates its payload in buffer `i`.
+    Buffers(&'a [&'a [u8]], &'a [RecvMeta]),
+    /// The `recvmmsg` headers themselves (no control messages): lengths and flags are read
+    /// in place, so handing the batch over writes nothing per datagram.
+    Headers(MmsgView<'a>),
 }
 
 /// A batch of received datagrams from one socket, valid for one handler call.
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
-    bytes: Bytes<'a>,
-    metas: &'a [RecvMeta],
+    records: Records<'a>,
     /// `CLOCK_MONOTONIC` ns read once when the batch was received.
     pub rx_ns: u64,
     /// Index of the socket (and thread) that received it.
@@ -134,7 +140,7 @@ impl<'a> Batch<'a> {
     #[inline]
     pub fn new(arena: &'a [u8], metas: &'a [RecvMeta], rx_ns: u64, socket: usize) -> Batch<'a> {
         debug_assert!(metas.iter().all(|m| m.offset + m.len <= arena.len()));
-        Batch { bytes: Bytes::Arena(arena), metas, rx_ns, socket, kernel_drops: None }
+        Batch { records: Records::Arena(arena, metas), rx_ns, socket, kernel_drops: None }
     }
 
     /// Builds a batch whose record `i` locates its payload in `buffers[i]` (the offset counts
@@ -153,32 +159,41 @@ impl<'a> Batch<'a> {
     ) -> Batch<'a> {
         debug_assert!(buffers.len() >= metas.len());
         debug_assert!(metas.iter().zip(buffers).all(|(m, b)| m.offset + m.len <= b.len()));
-        Batch { bytes: Bytes::Buffers(buffers), metas, rx_ns, socket, kernel_drops: None }
+        Batch { records: Records::Buffers(buffers, metas), rx_ns, socket, kernel_drops: None }
+    }
+
+    /// A batch read straight from the headers of one `recvmmsg` call.
+    #[inline]
+    pub(crate) fn from_headers(view: MmsgView<'a>, rx_ns: u64, socket: usize) -> Batch<'a> {
+        Batch { records: Records::Headers(view), rx_ns, socket, kernel_drops: None }
     }
 
     /// Number of buffers in the batch (a GRO buffer counts once; see [`Batch::datagram_count`]).
     #[inline]
     pub fn len(&self) -> usize {
-        self.metas.len()
+        match self.records {
+            Records::Arena(_, metas) | Records::Buffers(_, metas) => metas.len(),
+            Records::Headers(view) => view.len(),
+        }
     }
 
     /// True when the batch holds nothing.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.metas.is_empty()
+        self.len() == 0
     }
 
     /// The `i`-th buffer.
     #[inline]
     pub fn get(&self, i: usize) -> Option<Datagram<'a>> {
-        self.metas.get(i).map(|m| Self::view_in(self.bytes, i, m))
+        (i < self.len()).then(|| Self::view_at(self.records, i))
     }
 
     /// Iterates over the buffers.
     #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Datagram<'a>> + 'a {
-        let bytes = self.bytes;
-        self.metas.iter().enumerate().map(move |(i, m)| Self::view_in(bytes, i, m))
+        let records = self.records;
+        (0..self.len()).map(move |i| Self::view_at(records, i))
     }
 
     /// Total datagrams, counting each GRO segment.
@@ -186,11 +201,26 @@ impl<'a> Batch<'a> {
         self.iter().map(|d| d.segment_count()).sum()
     }
 
+    /// Datagram `i` (`i < len()`).
     #[inline]
-    fn view_in(bytes: Bytes<'a>, i: usize, m: &RecvMeta) -> Datagram<'a> {
-        let arena = match bytes {
-            Bytes::Arena(a) => a,
-            Bytes::Buffers(b) => b.get(i).copied().unwrap_or(&[]),
+    fn view_at(records: Records<'a>, i: usize) -> Datagram<'a> {
+        let (arena, m) = match records {
+            Records::Headers(view) => {
+                let d = view.datagram(i);
+                return Datagram {
+                    payload: d.payload,
+                    wire_len: d.wire_len,
+                    source: d.source,
+                    segment_size: 0,
+                    truncated: d.truncated,
+                    kernel_rx_ns: None,
+                    dst_ip: None,
+                    ifindex: None,
+                    ecn: None,
+                };
+            }
+            Records::Arena(a, metas) => (a, &metas[i]),
+            Records::Buffers(b, metas) => (b.get(i).copied().unwrap_or(&[]), &metas[i]),
         };
         let end = (m.offset + m.len).min(arena.len());
         let start = m.offset.min(end);

@@ -251,3 +251,66 @@ fn records_reused_across_calls_stay_exact() {
         }
     }
 }
+
+#[test]
+fn one_call_of_many_datagrams_keeps_each_in_its_slot() {
+    // Several datagrams queued before the call: a batched method takes them in one call, and
+    // each keeps its own bytes, stored length, wire length and cut flag (the `recvmmsg`
+    // batches read these straight from the call's headers).
+    let sizes = [(500usize, 1u8), (20, 2), (0, 3), (64, 4), (65, 5), (7, 6)];
+    for method in
+        [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv, Method::Epoll]
+    {
+        for names in [false, true] {
+            let b = Receiver::builder("127.0.0.1:0".parse().unwrap())
+                .method(method)
+                .cpus(vec![])
+                .buffer_size(64)
+                .source_addresses(names)
+                .idle_interval(Duration::from_millis(50));
+            let Some(rx) = build_or_skip(b, method) else { return };
+            let mut pull = rx.into_pull().expect("into_pull").remove(0);
+            pull.set_nonblocking(false);
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let what = format!("{method} names={names}");
+            for &(len, fill) in &sizes {
+                s.send_to(&vec![fill; len], pull.local_addr()).unwrap();
+            }
+            let mut got = Vec::new();
+            let mut most = 0;
+            let t0 = Instant::now();
+            while got.len() < sizes.len() {
+                assert!(t0.elapsed() < Duration::from_secs(5), "{what}: only {} came", got.len());
+                let batch = match pull.recv_batch() {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => panic!("{what}: {e}"),
+                };
+                most = most.max(batch.len());
+                let by_index: Vec<_> = (0..batch.len()).map(|i| batch.get(i).unwrap()).collect();
+                assert!(batch.get(batch.len()).is_none(), "{what}: past the end");
+                for (d, e) in batch.iter().zip(&by_index) {
+                    assert_eq!(
+                        (d.payload, d.wire_len, d.truncated),
+                        (e.payload, e.wire_len, e.truncated)
+                    );
+                    let source = if names && method != Method::UringRecv {
+                        s.local_addr().unwrap()
+                    } else {
+                        "0.0.0.0:0".parse().unwrap()
+                    };
+                    assert_eq!(d.source.port(), source.port(), "{what}: source");
+                    got.push((d.payload.to_vec(), d.wire_len, d.truncated));
+                }
+            }
+            if method != Method::Recvfrom {
+                assert!(most > 1, "{what}: the queued datagrams never came in one batch");
+            }
+            for (&(len, fill), (payload, wire_len, cut)) in sizes.iter().zip(&got) {
+                assert_eq!(payload.len(), len.min(64), "{what}: stored length of {len}");
+                assert!(payload.iter().all(|&b| b == fill), "{what}: bytes of datagram {fill}");
+                assert_eq!((*wire_len, *cut), (len, len > 64), "{what}: wire length of {len}");
+            }
+        }
+    }
+}

@@ -43,11 +43,9 @@ impl Recvmmsg {
             cmsg: cfg.cmsg,
             wait: if cfg.full_batch { 0 } else { libc::MSG_WAITFORONE },
             headers: MmsgHeaders::new(n, cfg.buffer_size, cfg.names, control_len),
-            // Each record's offset is its header's slot; the loop without control messages
-            // then writes only the lengths (and the address, when asked for).
-            metas: (0..n)
-                .map(|i| RecvMeta { offset: i * cfg.buffer_size, ..RecvMeta::EMPTY })
-                .collect(),
+            // Filled per call only with control messages; without, the batch reads the
+            // headers in place.
+            metas: vec![RecvMeta::EMPTY; n],
         }
     }
 
@@ -70,7 +68,8 @@ impl Recvmmsg {
         self.metas.len()
     }
 
-    /// One `recvmmsg` call: the datagrams it took and when, their metadata filled in; the batch
+    /// One `recvmmsg` call: the datagrams it took and when (with control messages, their
+    /// records filled in; without, the batch reads the headers in place); the batch
     /// is then [`batch`](Self::batch) (split so a caller can decide on the count first).
     #[inline]
     pub(crate) fn fill(
@@ -84,21 +83,12 @@ impl Recvmmsg {
         let flags = self.wait | libc::MSG_TRUNC | flags;
         let used = self.headers.recv(fd, flags)?;
         let rx_ns = now_ns(Clock::Monotonic);
-        let size = self.size;
-        let h = &self.headers;
         if !self.cmsg {
-            // The bare loop's headers: the records' other fields stay as made in `new`.
-            for (i, m) in self.metas[..used].iter_mut().enumerate() {
-                let full = h.msg_len(i);
-                m.len = full.min(size);
-                m.wire_len = full;
-                m.truncated = full > size || h.msg_flags(i) & libc::MSG_TRUNC != 0;
-                if self.names {
-                    m.source = cmsg::sockaddr(h.name(i)).unwrap_or(RecvMeta::EMPTY.source);
-                }
-            }
+            // The bare loop's headers: the batch reads them in place (`batch`).
             return Ok((used, rx_ns));
         }
+        let size = self.size;
+        let h = &self.headers;
         for i in 0..used {
             let full = h.msg_len(i);
             let truncated = full > size || h.msg_flags(i) & libc::MSG_TRUNC != 0;
@@ -136,7 +126,11 @@ impl Recvmmsg {
         socket: usize,
         counters: &Counters,
     ) -> Batch<'_> {
-        let mut batch = Batch::new(self.headers.arena(), &self.metas[..used], rx_ns, socket);
+        let mut batch = if self.cmsg {
+            Batch::new(self.headers.arena(), &self.metas[..used], rx_ns, socket)
+        } else {
+            Batch::from_headers(self.headers.view(used), rx_ns, socket)
+        };
         batch.kernel_drops = counters.kernel_drops;
         batch
     }

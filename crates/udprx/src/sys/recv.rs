@@ -13,6 +13,7 @@
 //! cancels threads, so nothing is lost.
 
 use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 
 use super::cmsg::{self, CONTROL_LEN, NAME_LEN};
@@ -133,6 +134,8 @@ impl MsgBuffers {
 /// of one `recvmmsg` receiver, allocated once; every header points at its own entries.
 pub(crate) struct MmsgHeaders {
     n: usize,
+    /// Bytes of each header's slice of the arena.
+    size: usize,
     name_len: libc::socklen_t,
     control_len: usize,
     /// Start of the first control area in `controls` (aligned to 8).
@@ -182,6 +185,7 @@ impl MmsgHeaders {
         }
         MmsgHeaders {
             n,
+            size,
             name_len: if names { NAME_LEN as libc::socklen_t } else { 0 },
             control_len,
             cbase,
@@ -262,5 +266,89 @@ impl MmsgHeaders {
     #[inline]
     pub(crate) fn name(&self, i: usize) -> &[u8] {
         &self.names[i].0
+    }
+
+    /// The first `used` headers as the last call left them (for headers without a control
+    /// area: a batch reads each datagram's length straight from its header, with no record in
+    /// between).
+    #[inline]
+    pub(crate) fn view(&self, used: usize) -> MmsgView<'_> {
+        let used = used.min(self.used);
+        MmsgView {
+            msgs: &self.msgs[..used],
+            arena: &self.arena,
+            size: self.size,
+            names: (self.name_len != 0).then(|| &self.names[..used]),
+        }
+    }
+}
+
+/// What one `recvmmsg` call filled, read in place: each datagram's payload in the arena, its
+/// length and flags from its header, its source from its name area (when the headers have one).
+#[derive(Clone, Copy)]
+pub(crate) struct MmsgView<'a> {
+    msgs: &'a [libc::mmsghdr],
+    arena: &'a [u8],
+    size: usize,
+    names: Option<&'a [Aligned<NAME_LEN>]>,
+}
+
+// SAFETY: the view reads only the headers' integer fields (`msg_len`, `msg_flags`) through a
+// shared borrow of headers nobody writes while it lives; their pointers are never followed
+// through it, so sharing or sending the view shares nothing but plain integers and bytes.
+unsafe impl Send for MmsgView<'_> {}
+// SAFETY: as for `Send` above: read-only integers and bytes.
+unsafe impl Sync for MmsgView<'_> {}
+
+impl std::fmt::Debug for MmsgView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MmsgView")
+            .field("datagrams", &self.msgs.len())
+            .field("size", &self.size)
+            .field("names", &self.names.is_some())
+            .finish()
+    }
+}
+
+/// One datagram as its `recvmmsg` header describes it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MmsgDatagram<'a> {
+    /// The bytes stored (at most the buffer size).
+    pub payload: &'a [u8],
+    /// The real length (MSG_TRUNC), at least `payload.len()`.
+    pub wire_len: usize,
+    /// It did not fit its buffer.
+    pub truncated: bool,
+    /// Its source address, when the headers have name areas (`0.0.0.0:0` when not, or when
+    /// the kernel wrote none).
+    pub source: SocketAddr,
+}
+
+/// The source reported when none was read.
+const NO_SOURCE: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+
+impl<'a> MmsgView<'a> {
+    /// Datagrams the call filled.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// Datagram `i` (`i < len()`).
+    #[inline]
+    pub(crate) fn datagram(&self, i: usize) -> MmsgDatagram<'a> {
+        let m = &self.msgs[i];
+        let full = m.msg_len as usize;
+        let start = (i * self.size).min(self.arena.len());
+        let end = (start + full.min(self.size)).min(self.arena.len());
+        MmsgDatagram {
+            payload: &self.arena[start..end],
+            wire_len: full.max(end - start),
+            truncated: full > self.size || m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            source: match self.names {
+                Some(n) => cmsg::sockaddr(&n[i].0).unwrap_or(NO_SOURCE),
+                None => NO_SOURCE,
+            },
+        }
     }
 }
