@@ -4,7 +4,7 @@
 //!
 //! `Histogram::saturating_record` computes the same index through checked, generic arithmetic
 //! and also keeps the minimum, maximum and total up to date on every call; here a value costs a
-//! leading-zero count, a shift, an increment and two compares. [`Buckets::fold_into`] then adds
+//! leading-zero count, a shift, a 32-bit increment and a bit set. [`Buckets::fold_into`] then adds
 //! every non-zero bucket to the histogram with one `record_n` of the bucket's lowest value, which
 //! gives a histogram equal to recording each value directly (same counts, total, minimum,
 //! maximum, hence the same quantiles): the tests check that on random and edge values.
@@ -64,19 +64,31 @@ pub(crate) fn value_at(index: usize) -> u64 {
     (sub_bucket as u64) << bucket
 }
 
+/// Rows of the counts array: one per power of two, [`SUB_BUCKET_HALF_COUNT`] counters each.
+const ROWS: usize = LEN >> SUB_BUCKET_HALF_MAGNITUDE;
+// One bit per row in `Buckets::rows`.
+const _: () = assert!(ROWS <= 32 && ROWS << SUB_BUCKET_HALF_MAGNITUDE == LEN);
+
+/// Most values [`Buckets::record`] may count between two folds: each counter is 32 bits.
+pub(crate) const MAX_PENDING: u32 = u32::MAX;
+
 /// Values recorded since the last fold, counted per histogram bucket. Allocated once; recording
 /// allocates nothing.
+///
+/// The counters are 32 bits (half the cache lines of the histogram's own 64-bit counts), so at
+/// most [`MAX_PENDING`] values may be counted between two folds: the caller folds by then.
+/// Instead of the lowest and highest index counted, a record marks the row (power of two) it
+/// fell in, one bit: a fold visits only the marked rows.
 #[derive(Clone)]
 pub struct Buckets {
-    counts: Box<[u64]>,
-    /// Lowest and highest index counted since the last fold (`lo > hi`: nothing counted).
-    lo: usize,
-    hi: usize,
+    counts: Box<[u32]>,
+    /// Bit `r` set: row `r` may hold counts.
+    rows: u32,
 }
 
 impl fmt::Debug for Buckets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pending: u64 = self.counts.iter().sum();
+        let pending: u64 = self.counts.iter().map(|&c| c as u64).sum();
         f.debug_struct("Buckets").field("pending", &pending).finish()
     }
 }
@@ -90,15 +102,17 @@ impl Default for Buckets {
 impl Buckets {
     /// Empty buckets.
     pub fn new() -> Buckets {
-        Buckets { counts: vec![0; LEN].into_boxed_slice(), lo: usize::MAX, hi: 0 }
+        Buckets { counts: vec![0; LEN].into_boxed_slice(), rows: 0 }
     }
 
     /// True when nothing was recorded since the last fold.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.lo > self.hi
+        self.rows == 0
     }
 
-    /// Counts `value`, which must be at most [`MAX_LATENCY_NS`] (the caller clamps).
+    /// Counts `value`, which must be at most [`MAX_LATENCY_NS`] (the caller clamps), and at
+    /// most [`MAX_PENDING`] values between folds (the caller folds).
     #[inline]
     pub fn record(&mut self, value: u64) {
         debug_assert!(value <= MAX_LATENCY_NS);
@@ -106,25 +120,24 @@ impl Buckets {
         // In range for every value up to MAX_LATENCY_NS; a larger one would panic here rather
         // than be miscounted.
         self.counts[i] += 1;
-        self.lo = self.lo.min(i);
-        self.hi = self.hi.max(i);
+        self.rows |= 1 << (i >> SUB_BUCKET_HALF_MAGNITUDE);
     }
 
     /// Adds everything counted to `h` (a [`latency_histogram`](super::latency::latency_histogram))
     /// and empties the buckets.
     pub fn fold_into(&mut self, h: &mut Histogram<u64>) {
-        if self.is_empty() {
-            return;
-        }
-        for (i, c) in self.counts[self.lo..=self.hi].iter_mut().enumerate() {
-            if *c != 0 {
-                // Same bounds as the buckets, so every bucket's lowest value is in range.
-                let _ = h.record_n(value_at(self.lo + i), *c);
-                *c = 0;
+        while self.rows != 0 {
+            let row = self.rows.trailing_zeros() as usize;
+            self.rows &= self.rows - 1;
+            let base = row << SUB_BUCKET_HALF_MAGNITUDE;
+            for (i, c) in self.counts[base..base + SUB_BUCKET_HALF_COUNT].iter_mut().enumerate() {
+                if *c != 0 {
+                    // Same bounds as the buckets, so every bucket's lowest value is in range.
+                    let _ = h.record_n(value_at(base + i), *c as u64);
+                    *c = 0;
+                }
             }
         }
-        self.lo = usize::MAX;
-        self.hi = 0;
     }
 }
 

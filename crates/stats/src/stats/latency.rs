@@ -3,8 +3,9 @@
 //! All histograms cover 1 ns .. 60 s with 3 significant digits and are created up front;
 //! recording is an index computation and an increment. Values above 60 s are clamped to the top.
 //! The hot path counts into plain bucket arrays of the same layout (`stats::buckets`) that
-//! [`LatencyRecorder::flush`] folds into the histograms (at every interval's end and at the end
-//! of the run): the histograms are then exactly what recording each value would have made.
+//! [`LatencyRecorder::flush`] folds into the histograms (at every interval's end, at the end of
+//! the run, and whenever 2^32 − 1 values are pending, as the arrays count in 32 bits): the
+//! histograms are then exactly what recording each value would have made.
 //!
 //! - **one-way** = application receive time (the batch's `CLOCK_MONOTONIC` reading) − `tx_ns`.
 //!   When the header says `tx_ns` is `CLOCK_REALTIME`, the receive time is converted with a
@@ -30,7 +31,7 @@
 use hdrhistogram::Histogram;
 use udpprobe::Clock;
 
-use super::buckets::Buckets;
+use super::buckets::{Buckets, MAX_PENDING};
 
 /// Largest latency recorded (60 s in ns); larger values are clamped to it.
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
@@ -71,6 +72,10 @@ pub struct LatencyRecorder {
     pending_interval: Buckets,
     pending_tx_to_kernel: Buckets,
     pending_kernel_to_app: Buckets,
+    /// Calls to [`LatencyRecorder::record`] since the last flush (each counts at most one value
+    /// in each pending array), and how many the arrays may take before a flush.
+    unflushed: u32,
+    flush_after: u32,
     /// Datagrams whose computed latency was negative (clocks not comparable).
     pub clock_skew: u64,
     /// Datagrams whose `tx_ns` is implausible (zero, over 60 s old, or over 60 s in the future):
@@ -100,6 +105,8 @@ impl LatencyRecorder {
             pending_interval: Buckets::new(),
             pending_tx_to_kernel: Buckets::new(),
             pending_kernel_to_app: Buckets::new(),
+            unflushed: 0,
+            flush_after: MAX_PENDING,
             clock_skew: 0,
             clock_anomalies: 0,
             monotonic: 0,
@@ -164,11 +171,17 @@ impl LatencyRecorder {
             }
             Self::put(&mut self.pending_kernel_to_app, &mut self.clock_skew, rx - k);
         }
+        // The pending arrays' 32-bit counters never overflow: they are flushed when full.
+        self.unflushed += 1;
+        if self.unflushed == self.flush_after {
+            self.flush();
+        }
     }
 
     /// Brings the histograms up to date: folds what [`LatencyRecorder::record`] counted since
     /// the last flush into `interval`, `tx_to_kernel` and `kernel_to_app`.
     pub fn flush(&mut self) {
+        self.unflushed = 0;
         self.pending_interval.fold_into(&mut self.interval);
         self.pending_tx_to_kernel.fold_into(&mut self.tx_to_kernel);
         self.pending_kernel_to_app.fold_into(&mut self.kernel_to_app);
@@ -245,9 +258,12 @@ mod tests {
                 0..300,
             ),
             offset in prop_oneof![Just(0i64), Just(100_000_000_000), -1_000_000i64..1_000_000],
+            flush_after in prop_oneof![Just(MAX_PENDING), 1u32..40],
         ) {
             let mut l = LatencyRecorder::new();
             l.set_offset(offset);
+            // A small limit exercises the flush that keeps the 32-bit counters from overflowing.
+            l.flush_after = flush_after;
             let mut d = Direct::default();
             for &(real, tx, rx, k, close) in &items {
                 let clock = if real { Clock::Realtime } else { Clock::Monotonic };
@@ -266,6 +282,24 @@ mod tests {
             prop_assert!(same(&l.kernel_to_app, &d.kernel_to_app));
             prop_assert!(l.interval.is_empty());
         }
+    }
+
+    #[test]
+    fn full_pending_counters_are_flushed() {
+        let mut l = LatencyRecorder::new();
+        l.set_offset(0);
+        l.flush_after = 5;
+        for _ in 0..4 {
+            l.record(Clock::Monotonic, 1_000, 6_000, Some(5_000));
+        }
+        assert!(l.interval.is_empty(), "nothing flushed before the limit");
+        l.record(Clock::Monotonic, 1_000, 6_000, Some(5_000));
+        assert_eq!(l.interval.len(), 5, "flushed at the limit");
+        assert_eq!((l.tx_to_kernel.len(), l.kernel_to_app.len()), (5, 5));
+        assert!(l.pending_interval.is_empty() && l.pending_kernel_to_app.is_empty());
+        l.record(Clock::Monotonic, 1_000, 6_000, None);
+        l.close_interval();
+        assert_eq!(l.one_way.len(), 6);
     }
 
     #[test]

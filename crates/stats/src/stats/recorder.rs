@@ -223,8 +223,9 @@ impl Recorder {
     }
 
     /// One datagram (or GRO segment) `seg`; `extra` is what the kernel cut off it (its wire
-    /// length is `seg.len() + extra`), `cut` whether it was cut at all.
-    #[inline]
+    /// length is `seg.len() + extra`), `cut` whether it was cut at all. Inlined into the batch
+    /// loop: a call per datagram (saving and restoring six registers) cost a tenth of it.
+    #[inline(always)]
     fn record_full(
         &mut self,
         seg: &[u8],
