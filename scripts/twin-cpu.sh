@@ -14,6 +14,9 @@
 # without the per-datagram statistics), e.g. TWIN_PAIRS="recvfrom:recvfrom recvfrom+min:recvfrom";
 # a left side written c-MODE is another udp_bare mode, e.g. "c-recvfrom-stamp:recvfrom" prices
 # the one clock read per datagram that a latency histogram needs.
+# TWIN_BASE=DIR names a second udprx build (e.g. the one before a change); a path written
+# PATH@base (or PATH+min@base) runs that build, so two builds are compared in the same rounds
+# beside the same twin, e.g. TWIN_BASE=target/base TWIN_PAIRS="recvmmsg:recvmmsg recvmmsg@base:recvmmsg".
 # CPU also counts the whole receive core's busy time (cpuidle residency of core 1) over the
 # flood, per datagram: what the receive side cost, whichever thread or interrupt spent it.
 # Measures the shipped build (`cargo build --release`: thin LTO, one codegen unit); TWIN_BIN=DIR
@@ -47,9 +50,14 @@ fi
 trap 'bash scripts/netns.sh down --name "$P" >/dev/null' EXIT
 # udprx method : udp_bare mode
 PAIRS=${TWIN_PAIRS:-"recvfrom:recvfrom recvmmsg:recvmmsg uring:uring-recvmsg uring-recv:uring"}
+BASE=${TWIN_BASE:-}
 for p in $PAIRS; do
-  [[ "$p" =~ ^[a-z-]+(\+min)?:[a-z-]+$ && "$p" != c-*+min:* ]] ||
-    { echo "twin-cpu.sh: error: TWIN_PAIRS entry '$p' is not PATH[+min]:TWIN or c-MODE:TWIN" >&2; exit 2; }
+  [[ "$p" =~ ^[a-z-]+(\+min)?(@base)?:[a-z-]+$ && "$p" != c-*+min*:* && "$p" != c-*@base:* ]] ||
+    { echo "twin-cpu.sh: error: TWIN_PAIRS entry '$p' is not PATH[+min][@base]:TWIN or c-MODE:TWIN" >&2; exit 2; }
+  if [[ "$p" == *@base:* ]]; then
+    [ -n "$BASE" ] && [ -x "$BASE/udprx" ] ||
+      { echo "twin-cpu.sh: error: '$p' needs TWIN_BASE=DIR holding another udprx build" >&2; exit 2; }
+  fi
 done
 port=9900
 # TWIN_PERF=1: also `perf record -e cpu-clock` core 1 over each flood (a sample every
@@ -75,10 +83,11 @@ one() { # kind name round -> appends "kind name round ns_per_dgram datagrams" to
   port=$((port + 1))
   local log="$OUT/$kind-$name-$round"
   if [ "$kind" = udprx ]; then
-    local stats=full
-    [[ "$name" == *+min ]] && stats=minimal
-    ip netns exec "$P-rx" timeout $((SECS + 20)) "$BIN/udprx" --bind 198.18.0.2:$port \
-      --method "${name%+min}" --stats "$stats" --cpus 1 --duration $((SECS + 2))s --interval 0 --json "$log.json" \
+    local stats=full bin=$BIN method=${name%@base}
+    [[ "$name" == *@base ]] && bin=$BASE
+    [[ "$method" == *+min ]] && stats=minimal
+    ip netns exec "$P-rx" timeout $((SECS + 20)) "$bin/udprx" --bind 198.18.0.2:$port \
+      --method "${method%+min}" --stats "$stats" --cpus 1 --duration $((SECS + 2))s --interval 0 --json "$log.json" \
       > "$log.txt" 2>&1 &
   else
     ip netns exec "$P-rx" timeout $((SECS + 20)) "$BARE" "$name" 198.18.0.2 $port --cpu 1 \

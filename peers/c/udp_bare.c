@@ -13,6 +13,10 @@
  *   recvfrom-tsc  recvfrom plus one time-stamp counter read (RDTSC) per datagram instead
  *                 (x86-64 only; elsewhere the same as recvfrom-stamp).
  *   recvmmsg      recvmmsg(2), batch 64, MSG_WAITFORONE, no source address, no control messages.
+ *   recvmmsg-touch
+ *                 recvmmsg as above plus one read of each datagram's first 8 bytes: the bare
+ *                 loop with the one cache line a receiver that looks at its datagrams must touch
+ *                 (not a `--peers` row; scripts/twin-cpu.sh uses it to price that read).
  *   recvmmsg-gro  recvmmsg(2) as above on a UDP_GRO socket, with the UDP_GRO control message
  *                 to count a coalesced buffer as the datagrams it carries.
  *   uring         io_uring multishot recv (IORING_OP_RECV + IORING_RECV_MULTISHOT) over a provided
@@ -194,7 +198,10 @@ static void mmsg_init(struct mmsghdr *msgs, struct iovec *iov, char *bufs, size_
     }
 }
 
-static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c, int gro) {
+/* Where the touched bytes go, once at the end, so the compiler keeps the reads. */
+static volatile uint64_t touch_sink;
+
+static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c, int gro, int touch) {
     /* With GRO a buffer carries up to 64 KiB of coalesced segments. */
     static char bufs[BATCH][65536];
     static char ctrl[BATCH][CTRL_SIZE];
@@ -220,6 +227,11 @@ static int run_recvmmsg(int fd, uint64_t deadline, struct counts *c, int gro) {
         for (int i = 0; i < n; i++) {
             c->bytes += msgs[i].msg_len;
             c->datagrams += gro ? gro_segments(&msgs[i].msg_hdr, msgs[i].msg_len) : 1;
+            if (touch) {
+                uint64_t v;
+                memcpy(&v, bufs[i], sizeof v);
+                c->stamp_sum += v;
+            }
         }
         /* One clock read per batch, as a bounded loop needs. */
         if (now_ns() >= deadline) break;
@@ -373,17 +385,17 @@ static int run_uring(int fd, uint64_t deadline, struct counts *c, int recvmsg, i
 }
 #endif
 
-static const char *const MODES[] = {"recvfrom", "recvfrom-stamp", "recvfrom-tsc", "recvmmsg", "recvmmsg-gro", "epoll",
+static const char *const MODES[] = {"recvfrom", "recvfrom-stamp", "recvfrom-tsc", "recvmmsg", "recvmmsg-touch", "recvmmsg-gro", "epoll",
                                      "uring", "uring-recvmsg", "uring-gro"};
 #define NMODES (int)(sizeof MODES / sizeof MODES[0])
 
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "modes")) {
 #ifdef HAVE_LIBURING
-        puts("recvfrom recvfrom-stamp recvfrom-tsc recvmmsg recvmmsg-gro epoll uring uring-recvmsg "
+        puts("recvfrom recvfrom-stamp recvfrom-tsc recvmmsg recvmmsg-touch recvmmsg-gro epoll uring uring-recvmsg "
              "uring-gro");
 #else
-        puts("recvfrom recvfrom-stamp recvfrom-tsc recvmmsg recvmmsg-gro epoll");
+        puts("recvfrom recvfrom-stamp recvfrom-tsc recvmmsg recvmmsg-touch recvmmsg-gro epoll");
 #endif
         return 0;
     }
@@ -455,13 +467,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "epoll"))
         rc = run_epoll(fd, deadline, &c);
     else if (!uring)
-        rc = run_recvmmsg(fd, deadline, &c, gro);
+        rc = run_recvmmsg(fd, deadline, &c, gro, !strcmp(mode, "recvmmsg-touch"));
     else
 #ifdef HAVE_LIBURING
         rc = run_uring(fd, deadline, &c, strcmp(mode, "uring") != 0, gro);
 #else
         rc = 3;
 #endif
+    touch_sink = c.stamp_sum;
     uint64_t fin = now_ns();
     getrusage(RUSAGE_SELF, &r1);
     uint64_t from = c.first_ns ? c.first_ns : start;
