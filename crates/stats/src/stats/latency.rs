@@ -137,7 +137,7 @@ impl LatencyRecorder {
     /// Records one datagram: sent at `tx_ns` (its low 48 bits, as the probe header carries
     /// them) of `clock`, received by the application at `rx_ns` (monotonic), by the kernel at
     /// `kernel_rx_ns` (realtime) if known.
-    #[inline]
+    #[inline(always)]
     pub fn record(&mut self, clock: Clock, tx_ns: u64, rx_ns: u64, kernel_rx_ns: Option<u64>) {
         // The receive time on the stamp's clock, then the distance modulo 2^48 taken as signed.
         let offset = self.offset_ns as i128;
