@@ -198,11 +198,12 @@ fn replier_from_a_pull_receiver() {
     assert_eq!(client.recv(&mut buf).unwrap(), 1);
 }
 
-/// The bare receive paths rewrite only a record's lengths and cut flag from one call to the
-/// next (its other fields stay as made): a cut datagram, then a short and an empty one in the
-/// same slots, read exactly, for every socket method with and without source addresses.
-#[test]
-fn records_reused_across_calls_stay_exact() {
+/// Runs `f` with a blocking pull receiver of 64-byte buffers and a socket to send to it from,
+/// for every socket method, without and with source addresses (`f` gets the method, whether
+/// addresses are read, and a label). Returns early, skipped, when io_uring is missing.
+fn each_small_receiver(
+    mut f: impl FnMut(&mut PullReceiver, &std::net::UdpSocket, Method, bool, &str),
+) {
     for method in
         [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv, Method::Epoll]
     {
@@ -217,39 +218,50 @@ fn records_reused_across_calls_stay_exact() {
             let mut pull = rx.into_pull().expect("into_pull").remove(0);
             pull.set_nonblocking(false);
             let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            let what = format!("{method} names={names}");
-            // One datagram per call: each goes into the first slot, over the last one's record.
-            for (len, cut) in [(500usize, true), (20, false), (0, false), (64, false), (65, true)] {
-                s.send_to(&vec![7u8; len], pull.local_addr()).unwrap();
-                let t0 = Instant::now();
-                let batch = loop {
-                    match pull.recv_batch() {
-                        Ok(b) => break b,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            assert!(
-                                t0.elapsed() < Duration::from_secs(5),
-                                "{what}: {len} never came"
-                            );
-                        }
-                        Err(e) => panic!("{what}: {e}"),
-                    }
-                };
-                assert_eq!(batch.len(), 1, "{what}: one datagram per call");
-                let d = batch.get(0).unwrap();
-                assert_eq!(d.payload.len(), len.min(64), "{what}: stored length of {len}");
-                assert_eq!(d.wire_len, len, "{what}: wire length of {len}");
-                assert_eq!(d.truncated, cut, "{what}: cut flag of {len}");
-                assert!(d.payload.iter().all(|&b| b == 7), "{what}: payload of {len}");
-                assert_eq!(d.segment_size, 0, "{what}");
-                // `uring-recv` never reads the address (documented on `source_addresses`).
-                if names && method != Method::UringRecv {
-                    assert_eq!(d.source, s.local_addr().unwrap(), "{what}: source");
-                } else {
-                    assert_eq!(d.source.port(), 0, "{what}: no source asked for");
-                }
-            }
+            f(&mut pull, &s, method, names, &format!("{method} names={names}"));
         }
     }
+}
+
+/// The source a datagram from `s` reports: its address when read (`uring-recv` never reads one,
+/// as documented on `source_addresses`), `0.0.0.0:0` otherwise.
+fn expected_source(s: &std::net::UdpSocket, method: Method, names: bool) -> std::net::SocketAddr {
+    if names && method != Method::UringRecv {
+        s.local_addr().unwrap()
+    } else {
+        "0.0.0.0:0".parse().unwrap()
+    }
+}
+
+/// The bare receive paths rewrite only a record's lengths and cut flag from one call to the
+/// next (its other fields stay as made): a cut datagram, then a short and an empty one in the
+/// same slots, read exactly, for every socket method with and without source addresses.
+#[test]
+fn records_reused_across_calls_stay_exact() {
+    each_small_receiver(|pull, s, method, names, what| {
+        // One datagram per call: each goes into the first slot, over the last one's record.
+        for (len, cut) in [(500usize, true), (20, false), (0, false), (64, false), (65, true)] {
+            s.send_to(&vec![7u8; len], pull.local_addr()).unwrap();
+            let t0 = Instant::now();
+            let batch = loop {
+                match pull.recv_batch() {
+                    Ok(b) => break b,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(t0.elapsed() < Duration::from_secs(5), "{what}: {len} never came");
+                    }
+                    Err(e) => panic!("{what}: {e}"),
+                }
+            };
+            assert_eq!(batch.len(), 1, "{what}: one datagram per call");
+            let d = batch.get(0).unwrap();
+            assert_eq!(d.payload.len(), len.min(64), "{what}: stored length of {len}");
+            assert_eq!(d.wire_len, len, "{what}: wire length of {len}");
+            assert_eq!(d.truncated, cut, "{what}: cut flag of {len}");
+            assert!(d.payload.iter().all(|&b| b == 7), "{what}: payload of {len}");
+            assert_eq!(d.segment_size, 0, "{what}");
+            assert_eq!(d.source, expected_source(s, method, names), "{what}: source");
+        }
+    });
 }
 
 #[test]
@@ -258,59 +270,39 @@ fn one_call_of_many_datagrams_keeps_each_in_its_slot() {
     // each keeps its own bytes, stored length, wire length and cut flag (the `recvmmsg`
     // batches read these straight from the call's headers).
     let sizes = [(500usize, 1u8), (20, 2), (0, 3), (64, 4), (65, 5), (7, 6)];
-    for method in
-        [Method::Recvfrom, Method::Recvmmsg, Method::Uring, Method::UringRecv, Method::Epoll]
-    {
-        for names in [false, true] {
-            let b = Receiver::builder("127.0.0.1:0".parse().unwrap())
-                .method(method)
-                .cpus(vec![])
-                .buffer_size(64)
-                .source_addresses(names)
-                .idle_interval(Duration::from_millis(50));
-            let Some(rx) = build_or_skip(b, method) else { return };
-            let mut pull = rx.into_pull().expect("into_pull").remove(0);
-            pull.set_nonblocking(false);
-            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            let what = format!("{method} names={names}");
-            for &(len, fill) in &sizes {
-                s.send_to(&vec![fill; len], pull.local_addr()).unwrap();
-            }
-            let mut got = Vec::new();
-            let mut most = 0;
-            let t0 = Instant::now();
-            while got.len() < sizes.len() {
-                assert!(t0.elapsed() < Duration::from_secs(5), "{what}: only {} came", got.len());
-                let batch = match pull.recv_batch() {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(e) => panic!("{what}: {e}"),
-                };
-                most = most.max(batch.len());
-                let by_index: Vec<_> = (0..batch.len()).map(|i| batch.get(i).unwrap()).collect();
-                assert!(batch.get(batch.len()).is_none(), "{what}: past the end");
-                for (d, e) in batch.iter().zip(&by_index) {
-                    assert_eq!(
-                        (d.payload, d.wire_len, d.truncated),
-                        (e.payload, e.wire_len, e.truncated)
-                    );
-                    let source = if names && method != Method::UringRecv {
-                        s.local_addr().unwrap()
-                    } else {
-                        "0.0.0.0:0".parse().unwrap()
-                    };
-                    assert_eq!(d.source.port(), source.port(), "{what}: source");
-                    got.push((d.payload.to_vec(), d.wire_len, d.truncated));
-                }
-            }
-            if method != Method::Recvfrom {
-                assert!(most > 1, "{what}: the queued datagrams never came in one batch");
-            }
-            for (&(len, fill), (payload, wire_len, cut)) in sizes.iter().zip(&got) {
-                assert_eq!(payload.len(), len.min(64), "{what}: stored length of {len}");
-                assert!(payload.iter().all(|&b| b == fill), "{what}: bytes of datagram {fill}");
-                assert_eq!((*wire_len, *cut), (len, len > 64), "{what}: wire length of {len}");
+    each_small_receiver(|pull, s, method, names, what| {
+        for &(len, fill) in &sizes {
+            s.send_to(&vec![fill; len], pull.local_addr()).unwrap();
+        }
+        let mut got = Vec::new();
+        let mut most = 0;
+        let t0 = Instant::now();
+        while got.len() < sizes.len() {
+            assert!(t0.elapsed() < Duration::from_secs(5), "{what}: only {} came", got.len());
+            let batch = match pull.recv_batch() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => panic!("{what}: {e}"),
+            };
+            most = most.max(batch.len());
+            let by_index: Vec<_> = (0..batch.len()).map(|i| batch.get(i).unwrap()).collect();
+            assert!(batch.get(batch.len()).is_none(), "{what}: past the end");
+            for (d, e) in batch.iter().zip(&by_index) {
+                assert_eq!(
+                    (d.payload, d.wire_len, d.truncated),
+                    (e.payload, e.wire_len, e.truncated)
+                );
+                assert_eq!(d.source, expected_source(s, method, names), "{what}: source");
+                got.push((d.payload.to_vec(), d.wire_len, d.truncated));
             }
         }
-    }
+        if method != Method::Recvfrom {
+            assert!(most > 1, "{what}: the queued datagrams never came in one batch");
+        }
+        for (&(len, fill), (payload, wire_len, cut)) in sizes.iter().zip(&got) {
+            assert_eq!(payload.len(), len.min(64), "{what}: stored length of {len}");
+            assert!(payload.iter().all(|&b| b == fill), "{what}: bytes of datagram {fill}");
+            assert_eq!((*wire_len, *cut), (len, len > 64), "{what}: wire length of {len}");
+        }
+    });
 }
