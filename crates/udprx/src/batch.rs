@@ -205,20 +205,7 @@ impl<'a> Batch<'a> {
     #[inline]
     fn view_at(records: Records<'a>, i: usize) -> Datagram<'a> {
         let (arena, m) = match records {
-            Records::Headers(view) => {
-                let d = view.datagram(i);
-                return Datagram {
-                    payload: d.payload,
-                    wire_len: d.wire_len,
-                    source: d.source,
-                    segment_size: 0,
-                    truncated: d.truncated,
-                    kernel_rx_ns: None,
-                    dst_ip: None,
-                    ifindex: None,
-                    ecn: None,
-                };
-            }
+            Records::Headers(view) => return view.datagram(i),
             Records::Arena(a, metas) => (a, &metas[i]),
             Records::Buffers(b, metas) => (b.get(i).copied().unwrap_or(&[]), &metas[i]),
         };

@@ -13,10 +13,10 @@
 //! cancels threads, so nothing is lost.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 
 use super::cmsg::{self, CONTROL_LEN, NAME_LEN};
+use crate::batch::{Datagram, RecvMeta};
 
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
@@ -310,23 +310,6 @@ impl std::fmt::Debug for MmsgView<'_> {
     }
 }
 
-/// One datagram as its `recvmmsg` header describes it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct MmsgDatagram<'a> {
-    /// The bytes stored (at most the buffer size).
-    pub payload: &'a [u8],
-    /// The real length (MSG_TRUNC), at least `payload.len()`.
-    pub wire_len: usize,
-    /// It did not fit its buffer.
-    pub truncated: bool,
-    /// Its source address, when the headers have name areas (`0.0.0.0:0` when not, or when
-    /// the kernel wrote none).
-    pub source: SocketAddr,
-}
-
-/// The source reported when none was read.
-const NO_SOURCE: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-
 impl<'a> MmsgView<'a> {
     /// Datagrams the call filled.
     #[inline]
@@ -334,21 +317,24 @@ impl<'a> MmsgView<'a> {
         self.msgs.len()
     }
 
-    /// Datagram `i` (`i < len()`).
+    /// Datagram `i` (`i < len()`) as its header describes it.
     #[inline]
-    pub(crate) fn datagram(&self, i: usize) -> MmsgDatagram<'a> {
+    pub(crate) fn datagram(&self, i: usize) -> Datagram<'a> {
         let m = &self.msgs[i];
         let full = m.msg_len as usize;
         let start = (i * self.size).min(self.arena.len());
         let end = (start + full.min(self.size)).min(self.arena.len());
-        MmsgDatagram {
+        let source = self.names.and_then(|n| cmsg::sockaddr(&n[i].0));
+        Datagram {
             payload: &self.arena[start..end],
             wire_len: full.max(end - start),
+            source: source.unwrap_or(RecvMeta::EMPTY.source),
+            segment_size: 0,
             truncated: full > self.size || m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-            source: match self.names {
-                Some(n) => cmsg::sockaddr(&n[i].0).unwrap_or(NO_SOURCE),
-                None => NO_SOURCE,
-            },
+            kernel_rx_ns: None,
+            dst_ip: None,
+            ifindex: None,
+            ecn: None,
         }
     }
 }
